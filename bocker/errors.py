@@ -1,0 +1,44 @@
+"""Errors a user can cause.  The CLI prints their message on one line and
+exits 1 (or the exit code they carry); anything else is a bug."""
+
+
+class BockerError(Exception):
+    """A one-line, user-facing failure."""
+
+    exit_code = 1
+
+
+class NotFound(BockerError):
+    """A named image, container or file does not exist."""
+
+
+class NoSuchImage(NotFound):
+    def __init__(self, ref):
+        super().__init__(f"No image named '{ref}' exists")
+
+
+class NoSuchContainer(NotFound):
+    def __init__(self, ref):
+        super().__init__(f"No container named '{ref}' exists")
+
+
+class Ambiguous(BockerError):
+    def __init__(self, ref, candidates):
+        names = ", ".join(sorted(candidates))
+        super().__init__(f"'{ref}' is ambiguous: it matches {names}")
+
+
+class InvalidArgument(BockerError):
+    """A malformed option or argument."""
+
+
+class NotSetUp(BockerError):
+    """The host lacks what `bocker setup` makes."""
+
+
+class StartError(BockerError):
+    """The container could not start; exit code follows Docker (125-127)."""
+
+    def __init__(self, message, exit_code=125):
+        super().__init__(message)
+        self.exit_code = exit_code

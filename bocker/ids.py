@@ -1,0 +1,80 @@
+"""IDs, names and references: pure functions, unit-tested without root.
+
+Image IDs are img_ + 12 hex digits, container IDs ps_ + 12 hex digits.
+Wherever an ID is asked for, a unique prefix or a NAME[:TAG] works too.
+"""
+import re
+import secrets
+
+from bocker.errors import Ambiguous, InvalidArgument
+
+ID_RE = re.compile(r"^(img|ps)_[0-9a-f]{12}$")
+# Docker's grammar for a repository path component and a tag.
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9-]+)*(?::[0-9]+)?)"
+NAME_RE = re.compile(rf"^(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*$")
+TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
+CONTAINER_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+
+
+def new_id(prefix):
+    """A fresh random ID such as img_3f2a9c0d1e4b."""
+    return f"{prefix}_{secrets.token_hex(6)}"
+
+
+def is_id(text, prefix=None):
+    """True for a full ID (of the given prefix, if any)."""
+    return bool(ID_RE.match(text)) and (prefix is None or text.startswith(prefix + "_"))
+
+
+def split_name(ref):
+    """Split NAME[:TAG] into (name, tag); the tag defaults to 'latest'.
+
+    A colon followed by a port number inside the registry part is not a
+    tag: 'localhost:5000/x' is ('localhost:5000/x', 'latest').
+    """
+    name, tag = ref, "latest"
+    slash, colon = ref.rfind("/"), ref.rfind(":")
+    if colon > slash:
+        name, tag = ref[:colon], ref[colon + 1:]
+    if not name or not NAME_RE.match(name):
+        raise InvalidArgument(f"invalid image name '{ref}'")
+    if not TAG_RE.match(tag):
+        raise InvalidArgument(f"invalid tag in '{ref}'")
+    return name, tag
+
+
+def normalize_name(ref):
+    """NAME[:TAG] with the tag made explicit: 'busybox' -> 'busybox:latest'."""
+    name, tag = split_name(ref)
+    return f"{name}:{tag}"
+
+
+def check_container_name(name):
+    """Validate a --name for a container (Docker's rules)."""
+    if not CONTAINER_NAME_RE.match(name) or ID_RE.match(name):
+        raise InvalidArgument(f"invalid container name '{name}'")
+    return name
+
+
+def resolve(ref, records, not_found):
+    """Pick the one record that ref names.
+
+    records maps ID -> set of names.  Exact ID wins, then an exact name,
+    then a unique ID prefix (with or without the img_/ps_ part).  Raises
+    not_found(ref) or Ambiguous.
+    """
+    if ref in records:
+        return ref
+    named = [i for i, names in records.items() if ref in names]
+    if not named and ":" not in ref.rpartition("/")[2]:
+        named = [i for i, names in records.items() if f"{ref}:latest" in names]
+    if len(named) == 1:
+        return named[0]
+    prefixed = [i for i in records
+                if ref and (i.startswith(ref) or i.partition("_")[2].startswith(ref))]
+    if len(prefixed) == 1 and not named:
+        return prefixed[0]
+    if len(named) + len(prefixed) > 1:
+        raise Ambiguous(ref, set(named) | set(prefixed))
+    raise not_found(ref)

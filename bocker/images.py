@@ -1,0 +1,115 @@
+"""Images: a rootfs subvolume plus image.json beside it.
+
+image.json: {"id", "source", "names": ["busybox:latest"], "created",
+"size", "config": {Env, Cmd, Entrypoint, WorkingDir, User, ...}}
+"""
+import os
+import time
+
+from bocker import ids, state, store
+from bocker.errors import NoSuchImage, NotFound
+
+
+def _record_path(paths, image_id):
+    return os.path.join(paths.image(image_id), "image.json")
+
+
+def load(paths, image_id):
+    """The metadata of one image."""
+    try:
+        return state.read_json(_record_path(paths, image_id))
+    except FileNotFoundError:
+        raise NoSuchImage(image_id) from None
+
+
+def list_all(paths):
+    """Every complete image's metadata, oldest first."""
+    out = []
+    try:
+        entries = os.listdir(paths.images)
+    except FileNotFoundError:
+        return out
+    for entry in entries:
+        if ids.is_id(entry, "img"):
+            try:
+                out.append(state.read_json(_record_path(paths, entry)))
+            except FileNotFoundError:
+                continue  # being created or removed right now
+    return sorted(out, key=lambda r: r["created"])
+
+
+def resolve(paths, ref):
+    """Image ID for an ID, unique prefix or NAME[:TAG]."""
+    records = {r["id"]: set(r.get("names", ())) for r in list_all(paths)}
+    return ids.resolve(ref, records, NoSuchImage)
+
+
+def rootfs(paths, image_id):
+    return os.path.join(paths.image(image_id), "rootfs")
+
+
+def create(paths, source, fill, name=None, config=None):
+    """Make a new image: a subvolume that fill(rootfs_path) populates.
+
+    Nothing is left behind if fill fails.  A name moves to the new image
+    from any image that had it (as `docker tag` does).  Returns the ID.
+    """
+    store.require_btrfs(paths.root)
+    os.makedirs(paths.images, exist_ok=True)
+    names = [ids.normalize_name(name)] if name else []
+    image_id = ids.new_id("img")
+    directory = paths.image(image_id)
+    os.mkdir(directory, 0o700)
+    try:
+        store.create(os.path.join(directory, "rootfs"))
+        fill(os.path.join(directory, "rootfs"))
+        record = {"id": image_id, "source": source, "names": names,
+                  "created": time.time(), "config": config or {},
+                  "size": store.tree_size(os.path.join(directory, "rootfs"))}
+        with state.locked(paths.lock):
+            _take_names(paths, names)
+            state.write_json(_record_path(paths, image_id), record)
+    except BaseException:
+        _remove_dir(directory)
+        raise
+    return image_id
+
+
+def _take_names(paths, names):
+    for other in list_all(paths):
+        kept = [n for n in other.get("names", []) if n not in names]
+        if kept != other.get("names", []):
+            other["names"] = kept
+            state.write_json(_record_path(paths, other["id"]), other)
+
+
+def init(paths, directory, name=None):
+    """`bocker init`: copy a directory tree into a new image."""
+    if not os.path.isdir(directory):
+        raise NotFound(f"No directory named '{directory}' exists")
+    source = os.path.abspath(directory)
+    return create(paths, source, lambda rootfs: store.copy_tree(source, rootfs), name)
+
+
+def remove(paths, ref):
+    """Delete an image; returns its ID."""
+    image_id = resolve(paths, ref)
+    _remove_dir(paths.image(image_id))
+    return image_id
+
+
+def _remove_dir(directory):
+    # Metadata first, so a half-removed image is never listed.
+    for leftover in ("image.json",):
+        try:
+            os.unlink(os.path.join(directory, leftover))
+        except FileNotFoundError:
+            pass
+    store.delete(os.path.join(directory, "rootfs"))
+    for entry in os.listdir(directory) if os.path.isdir(directory) else ():
+        os.unlink(os.path.join(directory, entry))
+    try:
+        os.rmdir(directory)
+    except FileNotFoundError:
+        pass
+

@@ -1,0 +1,196 @@
+"""Python face of the C shim.  The only module that touches ffi/lib.
+
+Every function raises OSError (errno set, message naming the call and its
+path) instead of returning -errno.
+"""
+import os
+
+from bocker._shim import ffi, lib
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+MS_RDONLY = 1
+MNT_DETACH = 2
+
+REPORT_SIZE = ffi.sizeof("struct shim_report")
+
+
+def _check(rc, call, path=None):
+    if rc < 0:
+        err = -rc
+        where = f"{call} {path}" if path else call
+        raise OSError(err, f"{where}: {os.strerror(err)}")
+    return rc
+
+
+def _b(s):
+    return s.encode() if isinstance(s, str) else s
+
+
+def mount(source, target, fstype, flags=0, data=None):
+    """mount(2)."""
+    _check(lib.shim_mount(_b(source) or ffi.NULL, _b(target), _b(fstype) or ffi.NULL,
+                          flags, _b(data) or ffi.NULL), "mount", target)
+
+
+def umount(target, flags=0):
+    """umount2(2)."""
+    _check(lib.shim_umount(_b(target), flags), "umount", target)
+
+
+def loop_attach(path, autoclear=True):
+    """Attach a file to a free loop device; return the device path."""
+    index = _check(lib.shim_loop_attach(_b(path), int(autoclear)), "loop attach", path)
+    return f"/dev/loop{index}"
+
+
+def loop_detach(device):
+    """Detach /dev/loopN."""
+    _check(lib.shim_loop_detach(int(device.rsplit("loop", 1)[1])), "loop detach", device)
+
+
+def setns(fd, nstype=0):
+    """setns(2) for the calling thread."""
+    _check(lib.shim_setns(fd, nstype), "setns")
+
+
+def unshare(flags):
+    """unshare(2) for the calling thread (namespaces are per thread)."""
+    _check(lib.shim_unshare(flags), "unshare")
+
+
+def new_netns():
+    """Create an empty network namespace; return an fd that keeps it alive.
+
+    A short-lived thread unshares its own netns and opens it, so the
+    calling thread never leaves its namespace.  The namespace disappears
+    when the last fd (and process) referring to it is gone.
+    """
+    import threading
+
+    result = {}
+
+    def make():
+        try:
+            unshare(CLONE_NEWNET)
+            result["fd"] = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as e:
+            result["error"] = e
+
+    t = threading.Thread(target=make)
+    t.start()
+    t.join()
+    if "error" in result:
+        raise result["error"]
+    return result["fd"]
+
+
+def pidfd_open(pid):
+    """A pidfd for pid: signals and waits that cannot hit a recycled PID."""
+    return _check(lib.shim_pidfd_open(pid), "pidfd_open", str(pid))
+
+
+def pidfd_send_signal(pidfd, sig):
+    """Signal the process behind a pidfd."""
+    _check(lib.shim_pidfd_send_signal(pidfd, sig), "pidfd_send_signal")
+
+
+def socket_in_netns(netns_fd, domain, type_, protocol):
+    """Open a socket (an fd) that lives in the network namespace netns_fd."""
+    return _check(lib.shim_socket_in_netns(netns_fd, domain, type_, protocol),
+                  "socket in netns")
+
+
+def step_name(step):
+    """Name of a child step (see enum shim_step)."""
+    return ffi.string(lib.shim_step_name(step)).decode()
+
+
+class Mount:
+    """A volume (source set) or tmpfs (source None) for spawn()."""
+
+    __slots__ = ("source", "target", "data", "readonly", "is_file")
+
+    def __init__(self, source, target, data=None, readonly=False, is_file=False):
+        self.source, self.target, self.data = source, target, data
+        self.readonly, self.is_file = readonly, is_file
+
+
+class Child:
+    """A spawned container process that has not exec'd yet."""
+
+    __slots__ = ("pid", "pidfd", "status_fd")
+
+    def __init__(self, pid, pidfd, status_fd):
+        self.pid, self.pidfd, self.status_fd = pid, pidfd, status_fd
+
+
+def _strv(items, keep):
+    arr = [ffi.new("char[]", _b(s)) for s in items]
+    keep.extend(arr)
+    return ffi.new("char *[]", arr + [ffi.NULL])
+
+
+def spawn(rootfs, argv, env, *, cwd="/", hostname=None, uid=0, gid=0,
+          clone_flags=0, netns_fd=-1, cgroup_fds=(), stdio=(-1, -1, -1),
+          mounts=(), privileged=False, trace=False, go_fd=-1):
+    """clone() a container child that runs the shim's child steps.
+
+    Returns a Child; read its status with read_reports().  Every buffer
+    only has to live for this call: the child owns a copy of memory.
+    """
+    keep = []
+    req = ffi.new("struct shim_spawn *")
+    keep.append(rootfs_c := ffi.new("char[]", _b(rootfs)))
+    req.rootfs = rootfs_c
+    req.argv = _strv(argv, keep)
+    req.envp = _strv(env, keep)
+    keep.extend([req.argv, req.envp])
+    req.cwd = cwd_c = ffi.new("char[]", _b(cwd))
+    host_c = ffi.new("char[]", _b(hostname)) if hostname else ffi.NULL
+    req.hostname = host_c
+    req.uid, req.gid = uid, gid
+    req.clone_flags = clone_flags
+    req.netns_fd = netns_fd
+    fds = ffi.new("int[]", list(cgroup_fds) or [0])
+    req.cgroup_fds, req.n_cgroup_fds = fds, len(cgroup_fds)
+    req.stdin_fd, req.stdout_fd, req.stderr_fd = stdio
+    mnt = ffi.new("struct shim_mount[]", max(len(mounts), 1))
+    for i, m in enumerate(mounts):
+        for attr in ("source", "target", "data"):
+            value = getattr(m, attr)
+            if value is not None:
+                buf = ffi.new("char[]", _b(value))
+                keep.append(buf)
+                setattr(mnt[i], attr, buf)
+        mnt[i].readonly, mnt[i].is_file = int(m.readonly), int(m.is_file)
+    req.mounts, req.n_mounts = mnt, len(mounts)
+    req.privileged, req.trace, req.go_fd = int(privileged), int(trace), go_fd
+    out = ffi.new("struct shim_child *")
+    _check(lib.shim_spawn(req, out), "clone")
+    return Child(out.pid, out.pidfd, out.status_fd)
+
+
+def read_reports(status_fd):
+    """Read the child's step reports until execve closes the pipe.
+
+    Returns a list of (step_name, errno, monotonic_ns); a failed step, if
+    any, is the last entry with a non-zero errno.
+    """
+    data = bytearray()
+    while True:
+        chunk = os.read(status_fd, 4096)
+        if not chunk:
+            break
+        data += chunk
+    os.close(status_fd)
+    out = []
+    for off in range(0, len(data) - REPORT_SIZE + 1, REPORT_SIZE):
+        rec = ffi.from_buffer("struct shim_report *", data[off:off + REPORT_SIZE])
+        out.append((step_name(rec.step), rec.err, rec.ns))
+    return out

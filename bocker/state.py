@@ -1,0 +1,67 @@
+"""Where bocker keeps things, and how it writes them.
+
+<root> (a btrfs filesystem, default /var/bocker, or $BOCKER_ROOT):
+    images/<img_id>/rootfs        subvolume
+    images/<img_id>/image.json    metadata, beside the rootfs, never in it
+    containers/<ps_id>/rootfs     snapshot of the image
+    containers/<ps_id>/container.json, log, hosts, hostname, resolv.conf
+    layers/<chain_id>/rootfs      pulled layers (see layers.py)
+    lock                          flock for changes to names and leases
+"""
+import contextlib
+import fcntl
+import json
+import os
+
+DEFAULT_ROOT = "/var/bocker"
+
+
+def root_dir(root=None):
+    """The bocker root: the argument, else $BOCKER_ROOT, else /var/bocker."""
+    return os.path.abspath(root or os.environ.get("BOCKER_ROOT") or DEFAULT_ROOT)
+
+
+class Paths:
+    """The directory layout under one root."""
+
+    def __init__(self, root=None):
+        self.root = root_dir(root)
+        self.images = os.path.join(self.root, "images")
+        self.containers = os.path.join(self.root, "containers")
+        self.layers = os.path.join(self.root, "layers")
+        self.lock = os.path.join(self.root, "lock")
+
+    def image(self, image_id):
+        return os.path.join(self.images, image_id)
+
+    def container(self, container_id):
+        return os.path.join(self.containers, container_id)
+
+
+def write_json(path, data):
+    """Write JSON atomically: temp file, fsync, rename over the old one."""
+    tmp = f"{path}.tmp.{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        os.write(fd, json.dumps(data, indent=1, sort_keys=True).encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+
+
+def read_json(path):
+    """Read a JSON file; FileNotFoundError if it is missing."""
+    with open(path, "rb") as f:
+        return json.loads(f.read())
+
+
+@contextlib.contextmanager
+def locked(path):
+    """Hold an exclusive flock on path for the duration of the block."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

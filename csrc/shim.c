@@ -1,0 +1,657 @@
+/* shim.c - bocker's kernel operations, one small function per step.
+ *
+ * Read shim_spawn() and child_main() top to bottom: that is a container
+ * start.  Everything else is a thin, errno-preserving wrapper that Python
+ * calls through cffi (see bocker/native.py).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/loop.h>
+#include <linux/mount.h>
+#include <linux/sched.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+#define MAX_BINDS 64
+
+/* ------------------------------------------------------------------ */
+/* Step names, for messages and traces.                                */
+/* ------------------------------------------------------------------ */
+
+static const char *const step_names[STEP_LAST] = {
+    [STEP_CLONE] = "clone",
+    [STEP_SIGNALS] = "reset signals",
+    [STEP_CGROUP_JOIN] = "join cgroup",
+    [STEP_CGROUP_NS] = "unshare cgroup namespace",
+    [STEP_NETNS_JOIN] = "setns network",
+    [STEP_MOUNT_PRIVATE] = "make mounts private",
+    [STEP_BIND_ROOTFS] = "bind rootfs",
+    [STEP_OPEN_BINDS] = "open_tree volumes",
+    [STEP_PIVOT_ROOT] = "pivot_root",
+    [STEP_UMOUNT_OLDROOT] = "umount old root",
+    [STEP_MOUNT_PROC] = "mount /proc",
+    [STEP_MOUNT_DEV] = "mount /dev",
+    [STEP_MOUNT_DEVPTS] = "mount /dev/pts",
+    [STEP_MOUNT_SHM] = "mount /dev/shm",
+    [STEP_MOUNT_SYS] = "mount /sys",
+    [STEP_MOVE_BINDS] = "move_mount volumes",
+    [STEP_MOUNT_TMPFS] = "mount tmpfs",
+    [STEP_HOSTNAME] = "sethostname",
+    [STEP_STDIO] = "dup2 stdio",
+    [STEP_CHDIR] = "chdir",
+    [STEP_SET_IDS] = "setuid/setgid",
+    [STEP_CAPS] = "drop capabilities",
+    [STEP_NO_NEW_PRIVS] = "no_new_privs",
+    [STEP_WAIT_GO] = "wait for parent",
+    [STEP_EXECVE] = "execve",
+};
+
+const char *shim_step_name(int step)
+{
+    if (step <= 0 || step >= STEP_LAST || !step_names[step])
+        return "unknown step";
+    return step_names[step];
+}
+
+/* ------------------------------------------------------------------ */
+/* Thin wrappers: the kernel call, and -errno on failure.              */
+/* ------------------------------------------------------------------ */
+
+static int neg_errno(long rc)
+{
+    return rc < 0 ? -errno : (int)rc;
+}
+
+int shim_mount(const char *source, const char *target, const char *fstype,
+               unsigned long flags, const char *data)
+{
+    return neg_errno(mount(source, target, fstype, flags, data));
+}
+
+int shim_umount(const char *target, int flags)
+{
+    return neg_errno(umount2(target, flags));
+}
+
+int shim_setns(int fd, int nstype)
+{
+    return neg_errno(setns(fd, nstype));
+}
+
+int shim_unshare(int flags)
+{
+    return neg_errno(unshare(flags));
+}
+
+int shim_pidfd_open(int pid)
+{
+    return neg_errno(syscall(SYS_pidfd_open, pid, 0));
+}
+
+int shim_pidfd_send_signal(int pidfd, int sig)
+{
+    return neg_errno(syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0));
+}
+
+/* Open a socket that lives in another network namespace: sockets stay in
+ * the namespace they were created in, so switch this thread there, create
+ * it, and switch back.  This is how bocker configures a container's eth0
+ * without moving links across namespaces. */
+int shim_socket_in_netns(int netns_fd, int domain, int type, int protocol)
+{
+    int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (self < 0)
+        return -errno;
+    if (setns(netns_fd, CLONE_NEWNET) < 0) {
+        int err = errno;
+        close(self);
+        return -err;
+    }
+    int sock = socket(domain, type | SOCK_CLOEXEC, protocol);
+    int err = errno;
+    if (setns(self, CLONE_NEWNET) < 0)
+        err = errno, sock = (sock >= 0 ? (close(sock), -1) : sock);
+    close(self);
+    return sock >= 0 ? sock : -err;
+}
+
+/* ------------------------------------------------------------------ */
+/* Loop devices, for `bocker setup` on a host whose /var is not btrfs.  */
+/* ------------------------------------------------------------------ */
+
+/* Attach FILE to a free loop device; return its index.  With AUTOCLEAR
+ * the kernel detaches the device when its last user (the mount) goes. */
+int shim_loop_attach(const char *file, int autoclear)
+{
+    int ctl = -1, backing = -1, dev = -1, index = -1, err = 0;
+    char path[64];
+
+    backing = open(file, O_RDWR | O_CLOEXEC);
+    if (backing < 0)
+        return -errno;
+    ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+    if (ctl < 0)
+        goto fail;
+    for (int tries = 0; tries < 16; tries++) {
+        index = ioctl(ctl, LOOP_CTL_GET_FREE);
+        if (index < 0)
+            goto fail;
+        snprintf(path, sizeof path, "/dev/loop%d", index);
+        dev = open(path, O_RDWR | O_CLOEXEC);
+        if (dev < 0)
+            goto fail;
+        struct loop_config cfg;
+        memset(&cfg, 0, sizeof cfg);
+        cfg.fd = (unsigned)backing;
+        cfg.info.lo_flags = autoclear ? LO_FLAGS_AUTOCLEAR : 0;
+        snprintf((char *)cfg.info.lo_file_name, LO_NAME_SIZE, "%s", file);
+        if (ioctl(dev, LOOP_CONFIGURE, &cfg) == 0)
+            goto done;
+        if (errno != EBUSY) /* EBUSY: another process took it first */
+            goto fail;
+        close(dev);
+        dev = -1;
+    }
+    errno = EBUSY;
+fail:
+    err = -errno;
+    index = err;
+done:
+    if (dev >= 0)
+        close(dev);
+    if (ctl >= 0)
+        close(ctl);
+    close(backing);
+    return index;
+}
+
+int shim_loop_detach(int index)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/dev/loop%d", index);
+    int dev = open(path, O_RDWR | O_CLOEXEC);
+    if (dev < 0)
+        return -errno;
+    int rc = neg_errno(ioctl(dev, LOOP_CLR_FD, 0));
+    close(dev);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* The container child.  Runs after clone, before execve: C only, no   */
+/* malloc, no stdio.  Each step returns 0 or an errno.                 */
+/* ------------------------------------------------------------------ */
+
+struct child_ctx {
+    const struct shim_spawn *req;
+    int status_fd;
+    int bind_fds[MAX_BINDS];     /* open_tree() clones of the volumes */
+};
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Tell the parent how a step went.  Failures are always sent; successes
+ * only when tracing, so an untraced start writes nothing. */
+static void report(struct child_ctx *c, int step, int err)
+{
+    if (!err && !c->req->trace)
+        return;
+    struct shim_report r = { .step = step, .err = err, .ns = now_ns() };
+    ssize_t n = write(c->status_fd, &r, sizeof r);
+    (void)n;
+}
+
+/* Python ignores SIGPIPE and installs handlers; SIG_IGN survives execve,
+ * so put every signal back to default and unblock them all. */
+static int reset_signals(void)
+{
+    sigset_t all;
+    for (int sig = 1; sig < NSIG; sig++)
+        signal(sig, SIG_DFL); /* EINVAL for SIGKILL/SIGSTOP/RT: harmless */
+    sigemptyset(&all);
+    return sigprocmask(SIG_SETMASK, &all, NULL) < 0 ? errno : 0;
+}
+
+/* Write "0" (meaning: me) to each cgroup.procs file the parent opened, so
+ * the container is limited before any of its code runs. */
+static int join_cgroups(const struct shim_spawn *req)
+{
+    for (int i = 0; i < req->n_cgroup_fds; i++) {
+        if (write(req->cgroup_fds[i], "0", 1) < 0)
+            return errno;
+        close(req->cgroup_fds[i]);
+    }
+    return 0;
+}
+
+/* Mount events must not propagate back to the host's namespace. */
+static int make_mounts_private(void)
+{
+    return mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ? errno : 0;
+}
+
+/* pivot_root needs the new root to be a mount point. */
+static int bind_rootfs(const char *rootfs)
+{
+    return mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0 ? errno : 0;
+}
+
+/* Clone each volume's source tree as a detached mount while the host's
+ * filesystem is still reachable; it is attached after pivot_root. */
+static int open_binds(struct child_ctx *c)
+{
+    const struct shim_spawn *req = c->req;
+    for (int i = 0; i < req->n_mounts && i < MAX_BINDS; i++) {
+        c->bind_fds[i] = -1;
+        if (!req->mounts[i].source)
+            continue;
+        int fd = syscall(SYS_open_tree, AT_FDCWD, req->mounts[i].source,
+                         OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+        if (fd < 0)
+            return errno;
+        c->bind_fds[i] = fd;
+    }
+    return 0;
+}
+
+/* pivot_root(".", ".") stacks the old root on top of the new one; the
+ * umount that follows takes it away (the runc trick: no put_old dir). */
+static int do_pivot_root(const char *rootfs)
+{
+    if (chdir(rootfs) < 0)
+        return errno;
+    return syscall(SYS_pivot_root, ".", ".") < 0 ? errno : 0;
+}
+
+static int umount_old_root(void)
+{
+    if (umount2(".", MNT_DETACH) < 0)
+        return errno;
+    return chdir("/") < 0 ? errno : 0;
+}
+
+static int mount_proc(void)
+{
+    mkdir("/proc", 0555);
+    return mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                 NULL) < 0 ? errno : 0;
+}
+
+/* A fresh /dev holding only the harmless devices. */
+static int mount_dev(void)
+{
+    static const struct { const char *name; unsigned maj, min; } devs[] = {
+        { "/dev/null", 1, 3 },    { "/dev/zero", 1, 5 },
+        { "/dev/full", 1, 7 },    { "/dev/random", 1, 8 },
+        { "/dev/urandom", 1, 9 }, { "/dev/tty", 5, 0 },
+    };
+    static const char *const links[][2] = {
+        { "/proc/self/fd", "/dev/fd" },       { "/proc/self/fd/0", "/dev/stdin" },
+        { "/proc/self/fd/1", "/dev/stdout" }, { "/proc/self/fd/2", "/dev/stderr" },
+        { "pts/ptmx", "/dev/ptmx" },
+    };
+    mkdir("/dev", 0755);
+    if (mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME,
+              "mode=755,size=65536k") < 0)
+        return errno;
+    for (size_t i = 0; i < sizeof devs / sizeof devs[0]; i++)
+        if (mknod(devs[i].name, S_IFCHR | 0666,
+                  makedev(devs[i].maj, devs[i].min)) < 0 ||
+            chmod(devs[i].name, 0666) < 0) /* undo the umask */
+            return errno;
+    for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
+        if (symlink(links[i][0], links[i][1]) < 0)
+            return errno;
+    return 0;
+}
+
+/* A private devpts instance: the container sees only its own ptys. */
+static int mount_devpts(void)
+{
+    if (mkdir("/dev/pts", 0755) < 0)
+        return errno;
+    return mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+                 "newinstance,ptmxmode=0666,mode=0620,gid=5") < 0 ? errno : 0;
+}
+
+static int mount_shm(void)
+{
+    if (mkdir("/dev/shm", 01777) < 0)
+        return errno;
+    return mount("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                 "mode=1777,size=65536k") < 0 ? errno : 0;
+}
+
+static int mount_sys(void)
+{
+    mkdir("/sys", 0555);
+    return mount("sysfs", "/sys", "sysfs",
+                 MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 ? errno : 0;
+}
+
+/* Create a mount point inside the container (after pivot_root, so any
+ * symlink on the way resolves inside the container). */
+static int make_target(const char *target, int is_file)
+{
+    char path[4096];
+    size_t len = strlen(target);
+    if (len >= sizeof path)
+        return ENAMETOOLONG;
+    memcpy(path, target, len + 1);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0755) < 0 && errno != EEXIST)
+            return errno;
+        *p = '/';
+    }
+    if (is_file) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0)
+            return errno;
+        close(fd);
+        return 0;
+    }
+    return mkdir(path, 0755) < 0 && errno != EEXIST ? errno : 0;
+}
+
+static int remount_readonly(const char *target)
+{
+    return mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0
+               ? errno : 0;
+}
+
+/* Attach the volumes cloned by open_binds() at their targets. */
+static int move_binds(struct child_ctx *c)
+{
+    const struct shim_spawn *req = c->req;
+    for (int i = 0; i < req->n_mounts && i < MAX_BINDS; i++) {
+        const struct shim_mount *m = &req->mounts[i];
+        if (!m->source)
+            continue;
+        int err = make_target(m->target, m->is_file);
+        if (err)
+            return err;
+        if (syscall(SYS_move_mount, c->bind_fds[i], "", AT_FDCWD, m->target,
+                    MOVE_MOUNT_F_EMPTY_PATH) < 0)
+            return errno;
+        close(c->bind_fds[i]);
+        if (m->readonly && (err = remount_readonly(m->target)))
+            return err;
+    }
+    return 0;
+}
+
+static int mount_tmpfses(const struct shim_spawn *req)
+{
+    for (int i = 0; i < req->n_mounts; i++) {
+        const struct shim_mount *m = &req->mounts[i];
+        if (m->source)
+            continue;
+        int err = make_target(m->target, 0);
+        if (err)
+            return err;
+        unsigned long flags = MS_NOSUID | MS_NODEV | (m->readonly ? MS_RDONLY : 0);
+        if (mount("tmpfs", m->target, "tmpfs", flags, m->data) < 0)
+            return errno;
+    }
+    return 0;
+}
+
+static int set_hostname(const char *name)
+{
+    return sethostname(name, strlen(name)) < 0 ? errno : 0;
+}
+
+/* Move the caller's fds to 0, 1, 2; a -1 becomes /dev/null. */
+static int setup_stdio(const struct shim_spawn *req)
+{
+    int fds[3] = { req->stdin_fd, req->stdout_fd, req->stderr_fd };
+    for (int i = 0; i < 3; i++) {
+        int fd = fds[i];
+        if (fd < 0 && (fd = open("/dev/null", i ? O_WRONLY : O_RDONLY)) < 0)
+            return errno;
+        if (fd == i) { /* dup2 to itself would keep CLOEXEC */
+            int fl = fcntl(fd, F_GETFD);
+            if (fl < 0 || fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC) < 0)
+                return errno;
+            continue;
+        }
+        if (dup2(fd, i) < 0)
+            return errno;
+    }
+    return 0;
+}
+
+static int set_ids(unsigned uid, unsigned gid)
+{
+    if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
+        return errno;
+    return 0;
+}
+
+/* Keep Docker's default capability set, drop the rest from the bounding,
+ * effective, permitted and inheritable sets. */
+static int drop_caps(void)
+{
+    static const int keep[] = {
+        CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FSETID, CAP_FOWNER, CAP_MKNOD,
+        CAP_NET_RAW, CAP_SETGID, CAP_SETUID, CAP_SETFCAP, CAP_SETPCAP,
+        CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT, CAP_KILL, CAP_AUDIT_WRITE,
+    };
+    uint64_t mask = 0;
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
+        mask |= 1ULL << keep[i];
+    for (int cap = 0; cap <= CAP_LAST_CAP; cap++)
+        if (!(mask & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 &&
+            errno != EINVAL)
+            return errno;
+    struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    for (int i = 0; i < 2; i++) {
+        uint32_t part = (uint32_t)(mask >> (32 * i));
+        /* only root keeps them across execve: a non-root uid got an
+         * empty permitted set from setuid() already */
+        data[i].effective = data[i].permitted = data[i].inheritable = part;
+    }
+    if (getuid() != 0)
+        memset(data, 0, sizeof data);
+    return syscall(SYS_capset, &hdr, data) < 0 ? errno : 0;
+}
+
+static int set_no_new_privs(void)
+{
+    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ? errno : 0;
+}
+
+/* Block until the parent has finished the container's network (it writes
+ * one byte).  EOF means the parent gave up: never exec then. */
+static int wait_go(int fd)
+{
+    char b;
+    ssize_t n;
+    do
+        n = read(fd, &b, 1);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return errno;
+    close(fd);
+    return n == 1 ? 0 : ECANCELED;
+}
+
+/* Find envp's PATH value, or the Docker default. */
+static const char *env_path(const char *const *envp)
+{
+    for (; envp && *envp; envp++)
+        if (strncmp(*envp, "PATH=", 5) == 0)
+            return *envp + 5;
+    return "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+}
+
+/* execvpe() searches the *caller's* PATH; a container must search its own.
+ * Returns the errno that best explains the failure: EACCES if some
+ * candidate existed but could not run, else ENOENT. */
+static int exec_command(const struct shim_spawn *req)
+{
+    const char *cmd = req->argv[0];
+    char *const *argv = (char *const *)req->argv;
+    char *const *envp = (char *const *)req->envp;
+    if (strchr(cmd, '/')) {
+        execve(cmd, argv, envp);
+        return errno;
+    }
+    int best = ENOENT;
+    char buf[4096];
+    const char *p = env_path(req->envp);
+    size_t clen = strlen(cmd);
+    while (*p) {
+        const char *end = strchrnul(p, ':');
+        size_t dlen = (size_t)(end - p);
+        if (dlen + 1 + clen + 1 <= sizeof buf) {
+            memcpy(buf, p, dlen);
+            buf[dlen] = '/';
+            memcpy(buf + dlen + 1, cmd, clen + 1);
+            execve(dlen ? buf : cmd, argv, envp);
+            if (errno != ENOENT && errno != ENOTDIR)
+                best = errno;
+        }
+        p = *end ? end + 1 : end;
+    }
+    return best;
+}
+
+/* Run one step: report it, and stop the child on failure with the exit
+ * code Docker uses (127 not found, 126 cannot execute, 125 the runtime). */
+#define STEP(c, step, expr)                                             \
+    do {                                                                \
+        int err_ = (expr);                                              \
+        report((c), (step), err_);                                      \
+        if (err_)                                                       \
+            _exit(125);                                                 \
+    } while (0)
+
+static void child_main(struct child_ctx *c)
+{
+    const struct shim_spawn *req = c->req;
+
+    STEP(c, STEP_SIGNALS, reset_signals());
+    if (req->n_cgroup_fds)
+        STEP(c, STEP_CGROUP_JOIN, join_cgroups(req));
+    if (req->clone_flags & CLONE_NEWCGROUP)
+        STEP(c, STEP_CGROUP_NS, unshare(CLONE_NEWCGROUP) < 0 ? errno : 0);
+    if (req->netns_fd >= 0)
+        STEP(c, STEP_NETNS_JOIN, setns(req->netns_fd, CLONE_NEWNET) < 0 ? errno : 0);
+    STEP(c, STEP_MOUNT_PRIVATE, make_mounts_private());
+    STEP(c, STEP_BIND_ROOTFS, bind_rootfs(req->rootfs));
+    if (req->n_mounts)
+        STEP(c, STEP_OPEN_BINDS, open_binds(c));
+    STEP(c, STEP_PIVOT_ROOT, do_pivot_root(req->rootfs));
+    STEP(c, STEP_UMOUNT_OLDROOT, umount_old_root());
+    STEP(c, STEP_MOUNT_PROC, mount_proc());
+    STEP(c, STEP_MOUNT_DEV, mount_dev());
+    STEP(c, STEP_MOUNT_DEVPTS, mount_devpts());
+    STEP(c, STEP_MOUNT_SHM, mount_shm());
+    STEP(c, STEP_MOUNT_SYS, mount_sys());
+    if (req->n_mounts) {
+        STEP(c, STEP_MOVE_BINDS, move_binds(c));
+        STEP(c, STEP_MOUNT_TMPFS, mount_tmpfses(req));
+    }
+    if (req->hostname)
+        STEP(c, STEP_HOSTNAME, set_hostname(req->hostname));
+    STEP(c, STEP_STDIO, setup_stdio(req));
+    STEP(c, STEP_CHDIR, chdir(req->cwd && *req->cwd ? req->cwd : "/") < 0 ? errno : 0);
+    STEP(c, STEP_SET_IDS, set_ids(req->uid, req->gid));
+    if (!req->privileged)
+        STEP(c, STEP_CAPS, drop_caps());
+    STEP(c, STEP_NO_NEW_PRIVS, req->privileged ? 0 : set_no_new_privs());
+    if (req->go_fd >= 0)
+        STEP(c, STEP_WAIT_GO, wait_go(req->go_fd));
+    /* From here a success is silent: the status pipe closes on execve. */
+    report(c, STEP_EXECVE, 0);
+    int err = exec_command(req);
+    report(c, STEP_EXECVE, err);
+    _exit(err == ENOENT ? 127 : 126);
+}
+
+/* ------------------------------------------------------------------ */
+/* The parent side.                                                     */
+/* ------------------------------------------------------------------ */
+
+/* clone3() gives us a pidfd atomically; fall back to clone() where the
+ * kernel predates it (< 5.3). */
+static pid_t clone_child(int flags, int *pidfd)
+{
+    struct clone_args args;
+    memset(&args, 0, sizeof args);
+    args.flags = (uint64_t)flags | CLONE_PIDFD;
+    args.pidfd = (uint64_t)(uintptr_t)pidfd;
+    args.exit_signal = SIGCHLD;
+    pid_t pid = syscall(SYS_clone3, &args, sizeof args);
+    if (pid < 0 && errno == ENOSYS) {
+        *pidfd = -1;
+        pid = syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
+    }
+    return pid;
+}
+
+/* Start a container.  On success out->pid runs child_main() and
+ * out->status_fd yields shim_report records until execve (EOF) or a
+ * failed step.  Signals are blocked around clone so no Python handler
+ * ever runs in the child. */
+int shim_spawn(const struct shim_spawn *req, struct shim_child *out)
+{
+    int pipefd[2];
+    sigset_t all, old;
+
+    if (pipe2(pipefd, O_CLOEXEC) < 0)
+        return -errno;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+
+    int pidfd = -1;
+    int nsflags = req->clone_flags & ~CLONE_NEWCGROUP; /* unshared later */
+    pid_t pid = clone_child(nsflags, &pidfd);
+    if (pid == 0) {
+        struct child_ctx c = { .req = req, .status_fd = pipefd[1] };
+        close(pipefd[0]);
+        report(&c, STEP_CLONE, 0);
+        child_main(&c);
+    }
+    int err = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    close(pipefd[1]);
+    if (pid < 0) {
+        close(pipefd[0]);
+        return -err;
+    }
+    out->pid = pid;
+    out->pidfd = pidfd;
+    out->status_fd = pipefd[0];
+    return 0;
+}

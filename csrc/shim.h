@@ -1,0 +1,113 @@
+/* shim.h - the C side of bocker: every kernel operation bocker makes.
+ *
+ * Conventions (learnt from crun and bubblewrap):
+ *   - every function returns >= 0 on success and -errno on failure;
+ *   - nothing here exits the calling process or prints;
+ *   - the container child (between clone and execve) runs only this C code
+ *     and reports each step over a CLOEXEC pipe as a struct shim_report.
+ *
+ * The text between CDEF-BEGIN and CDEF-END is also fed to cffi's cdef(), so
+ * it must stay plain declarations: no macros, no #include.
+ */
+#ifndef BOCKER_SHIM_H
+#define BOCKER_SHIM_H
+
+#include <stdint.h>
+
+/* CDEF-BEGIN */
+
+/* Steps of the container child, in the order it runs them. */
+enum shim_step {
+    STEP_CLONE = 1,
+    STEP_SIGNALS,
+    STEP_CGROUP_JOIN,
+    STEP_CGROUP_NS,
+    STEP_NETNS_JOIN,
+    STEP_MOUNT_PRIVATE,
+    STEP_BIND_ROOTFS,
+    STEP_OPEN_BINDS,
+    STEP_PIVOT_ROOT,
+    STEP_UMOUNT_OLDROOT,
+    STEP_MOUNT_PROC,
+    STEP_MOUNT_DEV,
+    STEP_MOUNT_DEVPTS,
+    STEP_MOUNT_SHM,
+    STEP_MOUNT_SYS,
+    STEP_MOVE_BINDS,
+    STEP_MOUNT_TMPFS,
+    STEP_HOSTNAME,
+    STEP_STDIO,
+    STEP_CHDIR,
+    STEP_SET_IDS,
+    STEP_CAPS,
+    STEP_NO_NEW_PRIVS,
+    STEP_WAIT_GO,
+    STEP_EXECVE,
+    STEP_LAST
+};
+
+/* One record on the status pipe. err is 0 for a step that succeeded (sent
+ * only when tracing) and a positive errno for the step that failed. */
+struct shim_report {
+    int32_t step;
+    int32_t err;
+    int64_t ns;          /* CLOCK_MONOTONIC when the step finished */
+};
+
+/* A mount the child makes inside the container.  A bind mount's source is a
+ * host path, opened with open_tree() before pivot_root; its target is
+ * resolved inside the container after pivot_root, so a symlink in the image
+ * can never redirect it onto the host. */
+struct shim_mount {
+    const char *source;  /* host path for a bind; NULL for tmpfs */
+    const char *target;  /* absolute path inside the container */
+    const char *data;    /* tmpfs options, or NULL */
+    int readonly;
+    int is_file;         /* create the target as a file, not a directory */
+};
+
+struct shim_spawn {
+    const char *rootfs;          /* absolute host path of the container root */
+    const char *const *argv;     /* NULL-terminated */
+    const char *const *envp;     /* NULL-terminated; its PATH is searched */
+    const char *cwd;
+    const char *hostname;        /* NULL: keep the namespace's */
+    unsigned int uid;
+    unsigned int gid;
+    int clone_flags;             /* CLONE_NEW* namespaces to create */
+    int netns_fd;                /* join this netns (setns), or -1 */
+    const int *cgroup_fds;       /* open cgroup.procs files to join */
+    int n_cgroup_fds;
+    int stdin_fd;                /* -1: /dev/null */
+    int stdout_fd;
+    int stderr_fd;
+    const struct shim_mount *mounts;
+    int n_mounts;
+    int privileged;              /* keep every capability */
+    int trace;                   /* report every step, not only a failure */
+    int go_fd;                   /* read end: child waits for a byte, or -1 */
+};
+
+struct shim_child {
+    int pid;
+    int pidfd;                   /* from clone3(CLONE_PIDFD), or -1 */
+    int status_fd;               /* read end of the status pipe */
+};
+
+int shim_spawn(const struct shim_spawn *req, struct shim_child *out);
+const char *shim_step_name(int step);
+
+int shim_mount(const char *source, const char *target, const char *fstype,
+               unsigned long flags, const char *data);
+int shim_umount(const char *target, int flags);
+int shim_loop_attach(const char *file, int autoclear);
+int shim_loop_detach(int index);
+int shim_setns(int fd, int nstype);
+int shim_unshare(int flags);
+int shim_pidfd_open(int pid);
+int shim_pidfd_send_signal(int pidfd, int sig);
+int shim_socket_in_netns(int netns_fd, int domain, int type, int protocol);
+
+/* CDEF-END */
+
+#endif
