@@ -48,8 +48,9 @@ def rootfs(paths, image_id):
     return os.path.join(paths.image(image_id), "rootfs")
 
 
-def create(paths, source, fill, name=None, config=None):
-    """Make a new image: a subvolume that fill(rootfs_path) populates.
+def create(paths, source, fill, name=None, config=None, snapshot_of=None):
+    """Make a new image: a subvolume that fill(rootfs_path) populates, or a
+    snapshot of the subvolume snapshot_of.
 
     Nothing is left behind if fill fails.  A name moves to the new image
     from any image that had it (as `docker tag` does).  Returns the ID.
@@ -61,8 +62,11 @@ def create(paths, source, fill, name=None, config=None):
     directory = paths.image(image_id)
     os.mkdir(directory, 0o700)
     try:
-        store.create(os.path.join(directory, "rootfs"))
-        fill(os.path.join(directory, "rootfs"))
+        if snapshot_of:
+            store.snapshot(snapshot_of, os.path.join(directory, "rootfs"))
+        else:
+            store.create(os.path.join(directory, "rootfs"))
+            fill(os.path.join(directory, "rootfs"))
         record = {"id": image_id, "source": source, "names": names,
                   "created": time.time(), "config": config or {},
                   "size": store.tree_size(os.path.join(directory, "rootfs"))}
@@ -89,6 +93,18 @@ def init(paths, directory, name=None):
         raise NotFound(f"No directory named '{directory}' exists")
     source = os.path.abspath(directory)
     return create(paths, source, lambda rootfs: store.copy_tree(source, rootfs), name)
+
+
+def replace_rootfs(paths, image_id, snapshot_of, source):
+    """Replace an image's content with a snapshot, keeping its ID."""
+    record = load(paths, image_id)
+    target = rootfs(paths, image_id)
+    fresh = target + ".new"
+    store.snapshot(snapshot_of, fresh)
+    store.delete(target)
+    os.rename(fresh, target)
+    record.update(source=source, created=time.time(), size=store.tree_size(target))
+    state.write_json(_record_path(paths, image_id), record)
 
 
 def remove(paths, ref):

@@ -44,9 +44,14 @@ def umount(target, flags=0):
 
 
 def loop_attach(path, autoclear=True):
-    """Attach a file to a free loop device; return the device path."""
-    index = _check(lib.shim_loop_attach(_b(path), int(autoclear)), "loop attach", path)
-    return f"/dev/loop{index}"
+    """Attach a file to a free loop device; return (device path, open fd).
+
+    With autoclear the device detaches when its last user goes: keep the
+    fd open until the device is mounted, then close it.
+    """
+    index = ffi.new("int *")
+    fd = _check(lib.shim_loop_attach(_b(path), int(autoclear), index), "loop attach", path)
+    return f"/dev/loop{index[0]}", fd
 
 
 def loop_detach(device):
@@ -131,9 +136,12 @@ class Child:
 
 
 def _strv(items, keep):
+    """A NULL-terminated char *[]; keep holds every buffer alive."""
     arr = [ffi.new("char[]", _b(s)) for s in items]
+    vec = ffi.new("char *[]", arr + [ffi.NULL])
     keep.extend(arr)
-    return ffi.new("char *[]", arr + [ffi.NULL])
+    keep.append(vec)  # a struct field does not own what it points to
+    return vec
 
 
 def spawn(rootfs, argv, env, *, cwd="/", hostname=None, uid=0, gid=0,
@@ -150,7 +158,6 @@ def spawn(rootfs, argv, env, *, cwd="/", hostname=None, uid=0, gid=0,
     req.rootfs = rootfs_c
     req.argv = _strv(argv, keep)
     req.envp = _strv(env, keep)
-    keep.extend([req.argv, req.envp])
     req.cwd = cwd_c = ffi.new("char[]", _b(cwd))
     host_c = ffi.new("char[]", _b(hostname)) if hostname else ffi.NULL
     req.hostname = host_c

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <net/if.h>
 #include <linux/loop.h>
 #include <linux/mount.h>
 #include <linux/sched.h>
@@ -43,6 +44,7 @@ static const char *const step_names[STEP_LAST] = {
     [STEP_CGROUP_JOIN] = "join cgroup",
     [STEP_CGROUP_NS] = "unshare cgroup namespace",
     [STEP_NETNS_JOIN] = "setns network",
+    [STEP_LO_UP] = "loopback up",
     [STEP_MOUNT_PRIVATE] = "make mounts private",
     [STEP_BIND_ROOTFS] = "bind rootfs",
     [STEP_OPEN_BINDS] = "open_tree volumes",
@@ -138,11 +140,12 @@ int shim_socket_in_netns(int netns_fd, int domain, int type, int protocol)
 /* Loop devices, for `bocker setup` on a host whose /var is not btrfs.  */
 /* ------------------------------------------------------------------ */
 
-/* Attach FILE to a free loop device; return its index.  With AUTOCLEAR
- * the kernel detaches the device when its last user (the mount) goes. */
-int shim_loop_attach(const char *file, int autoclear)
+/* Attach FILE to a free loop device; return an open fd on the device and
+ * store its number in *index.  With AUTOCLEAR the kernel detaches the
+ * device when its last user goes, so keep the fd open until it is mounted. */
+int shim_loop_attach(const char *file, int autoclear, int *index)
 {
-    int ctl = -1, backing = -1, dev = -1, index = -1, err = 0;
+    int ctl, backing, dev = -1;
     char path[64];
 
     backing = open(file, O_RDWR | O_CLOEXEC);
@@ -150,38 +153,35 @@ int shim_loop_attach(const char *file, int autoclear)
         return -errno;
     ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
     if (ctl < 0)
-        goto fail;
+        goto out;
     for (int tries = 0; tries < 16; tries++) {
-        index = ioctl(ctl, LOOP_CTL_GET_FREE);
-        if (index < 0)
-            goto fail;
-        snprintf(path, sizeof path, "/dev/loop%d", index);
+        *index = ioctl(ctl, LOOP_CTL_GET_FREE);
+        if (*index < 0)
+            goto out;
+        snprintf(path, sizeof path, "/dev/loop%d", *index);
         dev = open(path, O_RDWR | O_CLOEXEC);
         if (dev < 0)
-            goto fail;
+            goto out;
         struct loop_config cfg;
         memset(&cfg, 0, sizeof cfg);
         cfg.fd = (unsigned)backing;
         cfg.info.lo_flags = autoclear ? LO_FLAGS_AUTOCLEAR : 0;
         snprintf((char *)cfg.info.lo_file_name, LO_NAME_SIZE, "%s", file);
         if (ioctl(dev, LOOP_CONFIGURE, &cfg) == 0)
-            goto done;
-        if (errno != EBUSY) /* EBUSY: another process took it first */
-            goto fail;
+            break;
+        int busy = errno == EBUSY; /* another process took it first */
         close(dev);
         dev = -1;
+        if (!busy)
+            goto out;
+        errno = EBUSY;
     }
-    errno = EBUSY;
-fail:
-    err = -errno;
-    index = err;
-done:
-    if (dev >= 0)
-        close(dev);
+out:;
+    int err = errno;
     if (ctl >= 0)
         close(ctl);
     close(backing);
-    return index;
+    return dev >= 0 ? dev : -err;
 }
 
 int shim_loop_detach(int index)
@@ -246,6 +246,26 @@ static int join_cgroups(const struct shim_spawn *req)
         close(req->cgroup_fds[i]);
     }
     return 0;
+}
+
+/* A new network namespace starts with lo down; one ioctl brings it up
+ * (the parent configures eth0, if any, over netlink). */
+static int loopback_up(void)
+{
+    struct ifreq ifr;
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return errno;
+    memset(&ifr, 0, sizeof ifr);
+    strcpy(ifr.ifr_name, "lo");
+    int rc = ioctl(fd, SIOCGIFFLAGS, &ifr);
+    if (rc == 0) {
+        ifr.ifr_flags |= IFF_UP;
+        rc = ioctl(fd, SIOCSIFFLAGS, &ifr);
+    }
+    int err = rc < 0 ? errno : 0;
+    close(fd);
+    return err;
 }
 
 /* Mount events must not propagate back to the host's namespace. */
@@ -456,7 +476,9 @@ static int set_ids(unsigned uid, unsigned gid)
 }
 
 /* Keep Docker's default capability set, drop the rest from the bounding,
- * effective, permitted and inheritable sets. */
+ * effective, permitted and inheritable sets.  Runs before set_ids(): the
+ * bounding set needs CAP_SETPCAP, and a later setuid() to a non-root user
+ * clears what is left. */
 static int drop_caps(void)
 {
     static const int keep[] = {
@@ -476,12 +498,8 @@ static int drop_caps(void)
     memset(data, 0, sizeof data);
     for (int i = 0; i < 2; i++) {
         uint32_t part = (uint32_t)(mask >> (32 * i));
-        /* only root keeps them across execve: a non-root uid got an
-         * empty permitted set from setuid() already */
         data[i].effective = data[i].permitted = data[i].inheritable = part;
     }
-    if (getuid() != 0)
-        memset(data, 0, sizeof data);
     return syscall(SYS_capset, &hdr, data) < 0 ? errno : 0;
 }
 
@@ -567,6 +585,8 @@ static void child_main(struct child_ctx *c)
         STEP(c, STEP_CGROUP_NS, unshare(CLONE_NEWCGROUP) < 0 ? errno : 0);
     if (req->netns_fd >= 0)
         STEP(c, STEP_NETNS_JOIN, setns(req->netns_fd, CLONE_NEWNET) < 0 ? errno : 0);
+    if (req->clone_flags & CLONE_NEWNET)
+        STEP(c, STEP_LO_UP, loopback_up());
     STEP(c, STEP_MOUNT_PRIVATE, make_mounts_private());
     STEP(c, STEP_BIND_ROOTFS, bind_rootfs(req->rootfs));
     if (req->n_mounts)
@@ -586,9 +606,9 @@ static void child_main(struct child_ctx *c)
         STEP(c, STEP_HOSTNAME, set_hostname(req->hostname));
     STEP(c, STEP_STDIO, setup_stdio(req));
     STEP(c, STEP_CHDIR, chdir(req->cwd && *req->cwd ? req->cwd : "/") < 0 ? errno : 0);
-    STEP(c, STEP_SET_IDS, set_ids(req->uid, req->gid));
     if (!req->privileged)
         STEP(c, STEP_CAPS, drop_caps());
+    STEP(c, STEP_SET_IDS, set_ids(req->uid, req->gid));
     STEP(c, STEP_NO_NEW_PRIVS, req->privileged ? 0 : set_no_new_privs());
     if (req->go_fd >= 0)
         STEP(c, STEP_WAIT_GO, wait_go(req->go_fd));

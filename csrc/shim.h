@@ -23,6 +23,7 @@ enum shim_step {
     STEP_CGROUP_JOIN,
     STEP_CGROUP_NS,
     STEP_NETNS_JOIN,
+    STEP_LO_UP,
     STEP_MOUNT_PRIVATE,
     STEP_BIND_ROOTFS,
     STEP_OPEN_BINDS,
@@ -38,8 +39,8 @@ enum shim_step {
     STEP_HOSTNAME,
     STEP_STDIO,
     STEP_CHDIR,
-    STEP_SET_IDS,
     STEP_CAPS,
+    STEP_SET_IDS,
     STEP_NO_NEW_PRIVS,
     STEP_WAIT_GO,
     STEP_EXECVE,
@@ -100,7 +101,7 @@ const char *shim_step_name(int step);
 int shim_mount(const char *source, const char *target, const char *fstype,
                unsigned long flags, const char *data);
 int shim_umount(const char *target, int flags);
-int shim_loop_attach(const char *file, int autoclear);
+int shim_loop_attach(const char *file, int autoclear, int *index);
 int shim_loop_detach(int index);
 int shim_setns(int fd, int nstype);
 int shim_unshare(int flags);
