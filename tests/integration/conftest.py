@@ -61,13 +61,16 @@ def _mounts_under(prefix):
     return sorted(p for p in points if p.startswith(prefix) and p != prefix)
 
 
-def _loop_devices():
+def _loop_devices(base):
+    """Loop devices backed by a file under base (other programs' are not ours)."""
     out = set()
     for dev in os.listdir("/sys/block"):
         backing = f"/sys/block/{dev}/loop/backing_file"
         if os.path.exists(backing):
             with open(backing) as f:
-                out.add((dev, f.read().strip()))
+                path = f.read().strip()
+            if path.startswith(base):
+                out.add((dev, path))
     return out
 
 
@@ -106,7 +109,7 @@ def snapshot_kernel_objects(paths):
     """Everything a bocker command could leak, as comparable sets."""
     return {
         "mounts": _mounts_under(paths.root),
-        "loops": _loop_devices(),
+        "loops": _loop_devices(os.path.dirname(paths.root)),
         "subvolumes": store.list_subvolumes(paths.root),
         "cgroups": _cgroups(),
         "links": _links(),
