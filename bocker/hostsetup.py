@@ -77,12 +77,18 @@ def _mount_loop_btrfs(root, size, record, log):
 def teardown(paths, log=print):
     """Undo setup: unmount the loop btrfs (the loop device detaches itself),
     delete the backing file, remove the root if setup created it."""
+    from bocker import cgroups, containers
+
     root = paths.root
     record_path = _record_path(root)
     try:
         record = state.read_json(record_path)
     except FileNotFoundError:
         raise BockerError(f"nothing to tear down: {root} was not set up by bocker") from None
+    running = [r["Id"] for r in containers.list_all(paths) if r["State"].get("Running")]
+    if running:
+        raise BockerError(f"containers are running ({', '.join(running)}): stop them first")
+    cgroups.driver().remove_parent()
     if "backing" in record:
         if os.path.ismount(root):
             native.umount(root)
