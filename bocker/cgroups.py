@@ -149,10 +149,14 @@ class V1Driver:
 
     def oom_killed(self, name):
         """True if the kernel's OOM killer killed something in the group."""
+        path = self.oom_file(name)
+        return bool(path) and _read_key(path, "oom_kill") > 0
+
+    def oom_file(self, name):
+        """The file whose 'oom_kill N' counts OOM kills in the group."""
         if "memory" not in self.hierarchies:
-            return False
-        return _read_key(os.path.join(self._dir("memory", name), "memory.oom_control"),
-                         "oom_kill") > 0
+            return None
+        return os.path.join(self._dir("memory", name), "memory.oom_control")
 
     def destroy(self, name):
         """Remove the group everywhere (idempotent; kills leftovers)."""
@@ -206,8 +210,11 @@ class V2Driver:
     def procs_paths(self, name):
         return [os.path.join(self._dir(name), "cgroup.procs")]
 
+    def oom_file(self, name):
+        return os.path.join(self._dir(name), "memory.events")
+
     def oom_killed(self, name):
-        return _read_key(os.path.join(self._dir(name), "memory.events"), "oom_kill") > 0
+        return _read_key(self.oom_file(name), "oom_kill") > 0
 
     def destroy(self, name):
         d = self._dir(name)

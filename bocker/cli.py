@@ -130,6 +130,9 @@ def rm(ctx, force, refs):
 # -------------------------------------------------------------------- run
 
 @cli.command(context_settings={"allow_interspersed_args": False})
+@click.option("-d", "--detach", is_flag=True, help="Run in the background; print the ID.")
+@click.option("-i", "--interactive", is_flag=True, help="Keep stdin attached.")
+@click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-terminal.")
 @click.option("--name", help="Name for the container.")
 @click.option("--hostname", help="Hostname (default: the container ID).")
 @click.option("-e", "--env", "env", multiple=True, help="KEY=VAL (or KEY to pass ours).")
@@ -151,19 +154,21 @@ def rm(ctx, force, refs):
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @pass_ctx
-def run(ctx, name, hostname, env, env_file, workdir, user, memory, cpu_shares, cpus,
-        pids_limit, network, remove, privileged, entrypoint, volumes, tmpfs, cidfile,
-        image, command):
-    """Run COMMAND in a new container from IMAGE, attached."""
-    from bocker import containers, units
+def run(ctx, detach, interactive, tty, name, hostname, env, env_file, workdir, user, memory,
+        cpu_shares, cpus, pids_limit, network, remove, privileged, entrypoint, volumes, tmpfs,
+        cidfile, image, command):
+    """Run COMMAND in a new container from IMAGE."""
+    from bocker import containers, spec, units
 
-    all_env = [item for path in env_file for item in containers.parse_env_file(path)]
+    if tty and detach:
+        raise BockerError("-t with -d is not supported: attach with exec -it instead")
+    all_env = [item for path in env_file for item in spec.parse_env_file(path)]
     all_env += list(env)
     if memory is None and os.environ.get("BOCKER_MEM_LIMIT"):
         memory = os.environ["BOCKER_MEM_LIMIT"] + "m"
     if cpu_shares is None and os.environ.get("BOCKER_CPU_SHARE"):
         cpu_shares = int(os.environ["BOCKER_CPU_SHARE"])
-    req = containers.RunRequest(
+    req = spec.RunRequest(
         image, list(command), name=name, hostname=hostname, env=all_env,
         workdir=workdir, user=user,
         memory=units.parse_size(memory, "b") if memory else None,
@@ -171,13 +176,87 @@ def run(ctx, name, hostname, env, env_file, workdir, user, memory, cpu_shares, c
         pids_limit=pids_limit, network=network, remove=remove, privileged=privileged,
         entrypoint=[entrypoint] if entrypoint is not None else None,
         volumes=volumes, tmpfs=tmpfs)
-    started = containers.create_and_start(ctx.paths, req)
+    if cidfile and os.path.exists(cidfile):
+        raise BockerError(f"container ID file {cidfile} already exists")
+    started = containers.create_and_start(ctx.paths, req, detach=detach, tty=tty,
+                                          interactive=interactive)
     if cidfile:
-        with open(cidfile, "x") as f:
+        with open(cidfile, "w") as f:
             f.write(started.id)
-    code = containers.attach_and_wait(ctx.paths, started, 1, 2)
-    containers.finish(ctx.paths, started, code)
+    if detach:
+        click.echo(started.id)
+        return
+    code = containers.attach_and_wait(ctx.paths, started)
+    containers.finish(ctx.paths, started.id, code)
     sys.exit(code)
+
+
+@cli.command("exec", context_settings={"allow_interspersed_args": False})
+@click.option("-i", "--interactive", is_flag=True, help="Keep stdin attached.")
+@click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-terminal.")
+@click.option("-e", "--env", "env", multiple=True, help="KEY=VAL")
+@click.option("-w", "--workdir", help="Working directory.")
+@click.option("-u", "--user", help="UID[:GID] or NAME[:GROUP].")
+@click.argument("ref")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@pass_ctx
+def exec_cmd(ctx, interactive, tty, env, workdir, user, ref, command):
+    """Run COMMAND inside a running container."""
+    from bocker import containers
+
+    sys.exit(containers.exec_in(ctx.paths, ref, list(command), env=env, workdir=workdir,
+                                user=user, tty=tty, interactive=interactive))
+
+
+@cli.command()
+@click.option("-t", "--time", "timeout", default=10.0, show_default=True, type=float,
+              help="Seconds to wait after SIGTERM before SIGKILL.")
+@click.argument("refs", nargs=-1, required=True)
+@pass_ctx
+def stop(ctx, timeout, refs):
+    """Stop running containers (SIGTERM, then SIGKILL)."""
+    from bocker import containers
+
+    _each(refs, lambda ref: click.echo(containers.stop(ctx.paths, ref, timeout)))
+
+
+@cli.command()
+@click.option("-s", "--signal", "sig", default="KILL", show_default=True,
+              help="Signal name or number.")
+@click.argument("refs", nargs=-1, required=True)
+@pass_ctx
+def kill(ctx, sig, refs):
+    """Send a signal to running containers."""
+    import signal
+
+    from bocker import containers
+
+    name = sig.upper().removeprefix("SIG")
+    try:
+        number = int(name) if name.isdigit() else signal.Signals["SIG" + name].value
+    except KeyError:
+        raise BockerError(f"invalid signal '{sig}'") from None
+    _each(refs, lambda ref: click.echo(containers.kill(ctx.paths, ref, number)))
+
+
+@cli.command()
+@click.argument("refs", nargs=-1, required=True)
+@pass_ctx
+def wait(ctx, refs):
+    """Wait for containers to exit; print their exit codes."""
+    from bocker import containers
+
+    _each(refs, lambda ref: click.echo(containers.wait(ctx.paths, ref)))
+
+
+@cli.command()
+@click.argument("refs", nargs=-1, required=True)
+@pass_ctx
+def start(ctx, refs):
+    """Start stopped containers again (detached)."""
+    from bocker import containers
+
+    _each(refs, lambda ref: click.echo(containers.start(ctx.paths, ref)))
 
 
 # ------------------------------------------------------------- containers
@@ -204,16 +283,21 @@ def ps(ctx, show_all, quiet):
 
 
 @cli.command()
+@click.option("-f", "--follow", is_flag=True, help="Keep printing until the container exits.")
+@click.option("--tail", default="all", help="Only the last N lines.")
+@click.option("-t", "--timestamps", is_flag=True, help="Prefix each line with its time.")
 @click.argument("ref")
 @pass_ctx
-def logs(ctx, ref):
-    """Print a container's log."""
-    from bocker import containers
+def logs(ctx, follow, tail, timestamps, ref):
+    """Print a container's log (stdout and stderr kept apart)."""
+    from bocker import attach, containers
 
-    for stream, line in containers.read_log(ctx.paths, ref):
-        out = sys.stderr.buffer if stream == "stderr" else sys.stdout.buffer
-        out.write(line)
-    sys.stdout.flush()
+    if tail != "all" and not tail.isdigit():
+        raise BockerError(f"invalid --tail '{tail}': a number or 'all'")
+    cid = containers.resolve(ctx.paths, ref)
+    attach.print_log(ctx.paths, cid, follow=follow, timestamps=timestamps,
+                     tail=None if tail == "all" else int(tail),
+                     running=lambda: containers.load(ctx.paths, cid)["State"].get("Running"))
 
 
 @cli.command()
@@ -288,19 +372,14 @@ def _ago(ts):
     return f"{secs} second{'s' if secs != 1 else ''} ago"
 
 
-def _since(iso):
-    try:
-        return time.mktime(time.strptime(iso, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
-    except ValueError:
-        return time.time()
-
-
 def _status(st):
+    from bocker.records import parse_iso
+
     if st.get("Running"):
-        return "Up " + _ago(_since(st["StartedAt"]))[:-4]
+        return "Up " + _ago(parse_iso(st["StartedAt"]))[:-4]
     if st.get("Status") == "created":
         return "Created"
-    return f"Exited ({st.get('ExitCode', 0)}) {_ago(_since(st.get('FinishedAt') or ''))}"
+    return f"Exited ({st.get('ExitCode', 0)}) {_ago(parse_iso(st.get('FinishedAt')))}"
 
 
 def main():

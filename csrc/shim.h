@@ -22,6 +22,7 @@ enum shim_step {
     STEP_SIGNALS,
     STEP_CGROUP_JOIN,
     STEP_CGROUP_NS,
+    STEP_JOIN_CONTAINER,
     STEP_NETNS_JOIN,
     STEP_LO_UP,
     STEP_MOUNT_PRIVATE,
@@ -37,6 +38,7 @@ enum shim_step {
     STEP_MOVE_BINDS,
     STEP_MOUNT_TMPFS,
     STEP_HOSTNAME,
+    STEP_CONSOLE,
     STEP_STDIO,
     STEP_CHDIR,
     STEP_CAPS,
@@ -87,6 +89,13 @@ struct shim_spawn {
     int privileged;              /* keep every capability */
     int trace;                   /* report every step, not only a failure */
     int go_fd;                   /* read end: child waits for a byte, or -1 */
+    int join_pidfd;              /* exec: enter this container's namespaces
+                                    instead of creating new ones, or -1 */
+    int status_fd;               /* write end for the child's reports, or -1
+                                    to make a pipe (see shim_child) */
+    int console_sock;            /* a unix socket: allocate a pty in the
+                                    container's devpts, send its master
+                                    here and use the pty as stdio; or -1 */
 };
 
 struct shim_child {
@@ -96,6 +105,10 @@ struct shim_child {
 };
 
 int shim_spawn(const struct shim_spawn *req, struct shim_child *out);
+int shim_spawn_monitored(const struct shim_spawn *req,
+                         const char *const *monitor_argv,
+                         const int *pass_fds, int n_pass_fds,
+                         int *container_pid);
 const char *shim_step_name(int step);
 
 int shim_mount(const char *source, const char *target, const char *fstype,

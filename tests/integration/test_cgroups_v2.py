@@ -39,16 +39,16 @@ def test_container_joins_v2_group_and_group_is_removed(paths, v2_driver):
     group = v2_driver._dir(started.id)
     try:
         assert os.path.isdir(group)
-        with open(f"/proc/{started.child.pid}/cgroup") as f:
+        with open(f"/proc/{started.pid}/cgroup") as f:
             line = [ln for ln in f.read().splitlines() if ln.startswith("0::")][0]
         assert line == f"0::/{cgroups.parent_name()}/{started.id}"
         with open(os.path.join(group, "cgroup.procs")) as f:
-            assert f.read().split() == [str(started.child.pid)]
+            assert f.read().split() == [str(started.pid)]
     finally:
-        os.kill(started.child.pid, signal.SIGKILL)
+        os.kill(started.pid, signal.SIGKILL)
         null = os.open(os.devnull, os.O_WRONLY)
         code = containers.attach_and_wait(paths, started, null, null)
         os.close(null)
-        containers.finish(paths, started, code)
+        containers.finish(paths, started.id, code)
     assert code == 137
     assert not os.path.exists(group)

@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bocker import containers
+from bocker import spec as containers
 from bocker.errors import InvalidArgument
 
 
