@@ -11,7 +11,6 @@ import contextlib
 import os
 import select
 import signal
-import socket
 import sys
 import time
 
@@ -173,6 +172,8 @@ class _Stdio:
         self.out_r = self.out_w = self.err_r = self.err_w = -1
         self.console_parent = self.console_child = -1
         if tty and not detach:
+            import socket
+
             a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             self.console_parent, self.console_child = a.detach(), b.detach()
             os.set_inheritable(self.console_child, False)
@@ -191,6 +192,8 @@ class _Stdio:
     def receive_master(self):
         if self.console_parent < 0:
             return -1
+        import socket
+
         with socket.socket(fileno=self.console_parent) as sock:
             self.console_parent = -1
             _, fds, _, _ = socket.recv_fds(sock, 1, 1)
@@ -278,7 +281,7 @@ def finish(paths, cid, code=None):
             return  # removed meanwhile: nothing left to record
         if code is not None:
             ended = {"ExitCode": code, "FinishedAt": records.now_iso(), "OOMKilled": oom}
-            state.write_json(records.exit_path(paths, cid), ended)
+            state.write_json(records.exit_path(paths, cid), ended, durable=False)
         record = records.refresh(paths, record)
         if record["HostConfig"].get("AutoRemove"):
             with trace.span("btrfs delete", target=os.path.join(paths.container(cid), "rootfs")):
@@ -405,6 +408,8 @@ def exec_in(paths, ref, argv, env=(), workdir=None, user=None, tty=False,
         cleanup.callback(_close_all, procs)
         ours = theirs = None
         if tty:
+            import socket
+
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             cleanup.enter_context(ours)
             cleanup.enter_context(theirs)
