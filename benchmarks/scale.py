@@ -106,11 +106,20 @@ def _detach_supported(ctx):
 
 
 def _start_detached(ctx, command):
-    out = subprocess.run([ctx.bocker, "run", "--detach", "--network", "none", ctx.image,
-                          *command], capture_output=True, text=True, env=ctx.env, timeout=60)
-    if out.returncode != 0:
-        raise OSError(f"bocker run --detach failed: {out.stderr.strip()[-200:]}")
-    return out.stdout.strip().splitlines()[-1].strip()
+    """`bocker run --detach`; returns the ID it prints.  Its stdout goes to
+    a file, not a pipe: a pipe would also wait for every process that kept
+    the write end (a monitor that did not close it), not for the CLI."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        code = subprocess.run([ctx.bocker, "run", "--detach", "--network", "none", ctx.image,
+                               *command], stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                              env=ctx.env, timeout=60).returncode
+        out.seek(0)
+        err.seek(0)
+        text, errors = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    lines = text.strip().splitlines()
+    if code != 0 or not lines:
+        raise OSError(f"bocker run --detach failed (exit {code}): {errors.strip()[-200:]}")
+    return lines[-1].strip()
 
 
 def _remove(ctx, ids):

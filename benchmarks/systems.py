@@ -298,6 +298,12 @@ def bocker_systems(ctx):
         for n in names:
             yield Skip(n, f"bocker not importable by {sys.executable}: run with the venv's python")
         return
+    cli_why = _cli_missing(ctx)
+    api_why = _api_missing()
+    if cli_why and api_why:
+        for n in names:
+            yield Skip(n, cli_why if "-cli-" in n else api_why)
+        return
     try:
         paths, image = _bocker_image(ctx)
     except Exception as e:  # BockerError (not set up), OSError: a note, not a crash
@@ -307,24 +313,40 @@ def bocker_systems(ctx):
     env = dict(os.environ, BOCKER_ROOT=paths.root)
     env.pop("BOCKER_TRACE", None)
     ctx.image, ctx.bocker_env = image, env
-    yield from _bocker_cli(ctx, env, image)
-    yield from _bocker_api(ctx, paths, image)
+    yield from _bocker_cli(ctx, env, image, cli_why)
+    yield from _bocker_api(ctx, paths, image, api_why)
 
 
-def _bocker_cli(ctx, env, image):
-    script = ctx.bocker
+def _cli_missing(ctx):
+    """Why the bocker CLI cannot run containers here, or None."""
+    if not ctx.bocker:
+        return "no bocker script (pass --bocker PATH)"
+    probe = subprocess.run([ctx.bocker, "run", "--help"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        return f"`bocker run` not available yet ({_tail(probe.stderr or probe.stdout)})"
+    return None
+
+
+def _api_missing():
+    """Why bocker.containers.run cannot be called, or None."""
+    try:
+        from bocker import containers
+    except ImportError as e:
+        return f"bocker.containers not available yet ({e})"
+    missing = [n for n in ("run", "RunRequest") if not hasattr(containers, n)]
+    if missing:
+        return f"bocker.containers lacks {', '.join(missing)} (not landed yet)"
+    return None
+
+
+def _bocker_cli(ctx, env, image, why):
     variants = (("bocker-cli-none", ["--network", "none"], "bocker run --rm --network none"),
                 ("bocker-cli-bridge", [], "bocker run --rm (default bridge network)"))
-    if not script:
+    if why:
         for name, _, _ in variants:
-            yield Skip(name, "no bocker script (pass --bocker PATH)")
+            yield Skip(name, why)
         return
-    probe = subprocess.run([script, "run", "--help"], capture_output=True, text=True, env=env)
-    if probe.returncode != 0:
-        why = _tail(probe.stderr or probe.stdout)
-        for name, _, _ in variants:
-            yield Skip(name, f"`bocker run` not available yet ({why})")
-        return
+    script = ctx.bocker
     trace_env = dict(env, BOCKER_TRACE="json")
     for name, extra, what in variants:
         argv = [script, "run", "--rm", *extra, image, "true"]
@@ -336,16 +358,15 @@ def _bocker_cli(ctx, env, image):
         yield System(name, "bocker", what, _cmd(argv, env), argv=argv, traced=traced)
 
 
-def _bocker_api(ctx, paths, image):
+def _bocker_api(ctx, paths, image, why):
     variants = (("bocker-api-none", {"network": "none"}, "containers.run(network='none'), in-process"),
                 ("bocker-api-bridge", {}, "containers.run(default bridge), in-process"))
-    try:
-        from bocker import containers
-        run, request = containers.run, containers.RunRequest
-    except (ImportError, AttributeError) as e:
+    if why:
         for name, _, _ in variants:
-            yield Skip(name, f"bocker.containers.run not available yet ({e})")
+            yield Skip(name, why)
         return
+    from bocker import containers
+    run, request = containers.run, containers.RunRequest
     for name, extra, what in variants:
         def start(extra=extra):
             return run(paths, request(image=image, command=["true"], remove=True, **extra))
