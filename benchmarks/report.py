@@ -113,10 +113,18 @@ def write_png(record, samples_ms, path):
         ax1.set_yticks(range(1, len(names) + 1))
         ax1.set_yticklabels(names)
         for i, n in enumerate(names, start=1):
-            med = record["systems"][n]["stats"]["median"]
-            ax1.annotate(f"{med:.2f}", (med, i), xytext=(0, 7), textcoords="offset points",
-                         ha="center", fontsize=7)
+            st = record["systems"][n]["stats"]
+            ax1.annotate(f"median {st['median']:.2f} ms", (st["p99"], i), xytext=(5, 0),
+                         textcoords="offset points", va="center", fontsize=7)
         ax1.set_xscale("log")
+        # Room on the right for the median labels.
+        ax1.set_xlim(right=3 * max(record["systems"][n]["stats"]["p99"] for n in names))
+        from matplotlib.ticker import FuncFormatter
+        plain = FuncFormatter(lambda v, _: f"{v:g}")
+        ax1.xaxis.set_major_formatter(plain)
+        ax1.xaxis.set_minor_formatter(FuncFormatter(
+            lambda v, _: f"{v:g}" if f"{v:g}"[0] in "25" else ""))
+        ax1.tick_params(axis="x", which="minor", labelsize=7)
         ax1.set_xlabel("ms (log scale; box = p25-p75, whiskers = p1-p99, mark = median)")
     else:
         ax1.text(0.5, 0.5, "no system ran", ha="center", va="center")
