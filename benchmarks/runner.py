@@ -8,7 +8,7 @@ import os
 import sys
 import tempfile
 
-from benchmarks import measure, phases
+from benchmarks import phases
 
 
 def _tail(path):
