@@ -13,27 +13,33 @@ PHASES = ("snapshot", "cgroup", "netns+veth", "clone to exec", "wait", "teardown
           "other steps", "untraced")
 
 # (phase, keywords): first match wins, so teardown words come first
-# ("delete subvolume" is teardown, not snapshot).
+# ("btrfs delete" is teardown, not snapshot).
 RULES = (
     ("teardown", ("teardown", "delete", "remove", "destroy", "rmdir", "release",
-                  "cleanup", "unlink", "del_", "_del", "kill", "umount")),
+                  "cleanup", "unlink", "del_", "_del", "kill")),
     ("wait", ("wait", "reap")),
     ("snapshot", ("snapshot", "subvol", "btrfs")),
     ("cgroup", ("cgroup",)),
     ("netns+veth", ("netns", "veth", "network", "netlink", "link", "addr", "route",
-                    "bridge", "ipam", "lease", "nft")),
+                    "bridge", "ipam", "lease", "nft", "loopback")),
     ("clone to exec", ("spawn", "clone", "exec", "pivot", "mount", "child", "hostname",
                        "caps", "no_new_privs", "start")),
 )
+# The container child's own steps (another pid than the start's first step)
+# all happen between clone and execve; only cgroup and network ones are
+# worth their own phase ("wait for parent" there is not the "wait" phase).
+CHILD_PHASES = ("cgroup", "netns+veth")
 
 
-def phase_of(step):
+def phase_of(step, in_child=False):
     """The phase a step name belongs to."""
     lowered = (step or "").lower()
     for phase, words in RULES:
+        if in_child and phase not in CHILD_PHASES:
+            continue
         if any(w in lowered for w in words):
             return phase
-    return "other steps"
+    return "clone to exec" if in_child else "other steps"
 
 
 def parse_trace(text):
@@ -72,11 +78,19 @@ def covered(steps):
     return out
 
 
+def main_pid(steps):
+    """The pid of the process that started the container: the earliest step's."""
+    timed = [s for s in steps if isinstance(s.get("start_us"), (int, float))]
+    first = min(timed, key=lambda s: s["start_us"]) if timed else (steps or [{}])[0]
+    return first.get("pid")
+
+
 def breakdown(steps, total_ms):
     """{phase: ms} for one start; "untraced" is total minus the steps."""
     out = dict.fromkeys(PHASES, 0.0)
+    parent = main_pid(steps)
     for s, ms in covered(steps):
-        out[phase_of(s.get("step"))] += ms
+        out[phase_of(s.get("step"), s.get("pid") != parent)] += ms
     out["untraced"] = max(0.0, total_ms - sum(out.values()))
     return out
 
@@ -88,17 +102,20 @@ def summarize(runs):
     if not runs:
         return None
     per_phase = [breakdown(steps, total) for total, steps in runs]
-    raw = {}
+    raw, phase = {}, {}
     for _, steps in runs:
-        seen = {}
+        seen, parent = {}, main_pid(steps)
         for s in steps:
-            seen[s["step"]] = seen.get(s["step"], 0.0) + s["dur_us"] / 1000.0
+            # The same name in the parent and the child is two different steps.
+            key = s["step"] if s.get("pid") == parent else f"child: {s['step']}"
+            seen[key] = seen.get(key, 0.0) + s["dur_us"] / 1000.0
+            phase[key] = phase_of(s["step"], s.get("pid") != parent)
         for name, ms in seen.items():
             raw.setdefault(name, []).append(ms)
     return {
         "runs": len(runs),
         "total_median_ms": statistics.median(t for t, _ in runs),
         "phases_median_ms": {p: statistics.median(b[p] for b in per_phase) for p in PHASES},
-        "steps_median_ms": {k: {"median": statistics.median(v), "phase": phase_of(k),
+        "steps_median_ms": {k: {"median": statistics.median(v), "phase": phase[k],
                                 "seen_in_runs": len(v)} for k, v in sorted(raw.items())},
     }
