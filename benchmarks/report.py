@@ -136,7 +136,8 @@ def write_png(record, samples_ms, path):
             widths = [phased[n]["phases_median_ms"][phase] for n in labels]
             ax2.barh(labels, widths, left=left, color=color, label=phase)
             left = [a + b for a, b in zip(left, widths)]
-        ax2.legend(fontsize=7, ncol=4, loc="lower right")
+        ax2.legend(fontsize=7, ncol=len(PHASES), loc="upper center",
+                   bbox_to_anchor=(0.5, -0.28), frameon=False)
         ax2.set_xlabel("ms (median of each phase over traced starts)")
         ax2.set_title("bocker start, per phase (BOCKER_TRACE=json)", fontsize=9)
     else:
