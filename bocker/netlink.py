@@ -271,7 +271,8 @@ class Rtnl:
                     return out
                 if mtype == NLMSG_ERROR:
                     err, text = parse_error(mflags, mbody)
-                    raise OSError(err, f"{what}: {os.strerror(err)}")
+                    detail = f" ({text})" if text else ""
+                    raise OSError(err, f"{what}: {os.strerror(err)}{detail}")
                 out.append((mtype, mbody))
 
     # --------------------------------------------------------- links
@@ -291,14 +292,15 @@ class Rtnl:
         self.request(RTM_NEWLINK, body, f"create bridge {name}", NLM_F_CREATE | NLM_F_EXCL)
 
     def create_veth(self, name, peer, peer_netns_fd=None, *, master=None, up=False,
-                    peer_mac=None, peer_up=False, mtu=None):
+                    peer_mac=None, mtu=None):
         """Create a veth pair `name` <-> `peer` in one request.
 
         The peer is born inside peer_netns_fd when given (never moved),
-        with peer_mac and up if asked; the local end gets `master` (an
-        ifindex) and up if asked, so attaching a container is one message.
+        with peer_mac if given; the local end gets `master` (an ifindex)
+        and up if asked, so the host side of a container is one message.
+        The peer cannot be brought up here: the kernel opens it before its
+        other end exists, and veth_open fails with ENOTCONN.
         """
-        flag = IFF_UP if peer_up else 0
         peer_attrs = attr_str(IFLA_IFNAME, peer)
         if peer_netns_fd is not None:
             peer_attrs += attr_u32(IFLA_NET_NS_FD, peer_netns_fd)
@@ -309,7 +311,7 @@ class Rtnl:
         # VETH_INFO_PEER's payload is a whole ifinfomsg followed by its attrs.
         info = nested(IFLA_LINKINFO, attr_str(IFLA_INFO_KIND, "veth"),
                       nested(IFLA_INFO_DATA,
-                             nested(VETH_INFO_PEER, ifinfomsg(flags=flag, change=flag) + peer_attrs)))
+                             nested(VETH_INFO_PEER, ifinfomsg() + peer_attrs)))
         flag = IFF_UP if up else 0
         body = ifinfomsg(flags=flag, change=flag) + attr_str(IFLA_IFNAME, name) + info
         if master is not None:
@@ -321,6 +323,9 @@ class Rtnl:
     def set_link(self, link, *, up=None, master=None, mac=None, name=None):
         """Change a link (by name or index): up/down, master ifindex
         (0 to release), MAC address, new name (the link must be down)."""
+        changes = [f"{k} {v}" for k, v in (("up", up), ("master", master), ("mac", mac),
+                                             ("name", name)) if v is not None]
+        what = f"set link {link} " + ", ".join(changes)
         if name is not None and isinstance(link, str):
             link = self.index(link)     # IFLA_IFNAME now carries the new name
         head, sel = self._link(link)
@@ -334,7 +339,7 @@ class Rtnl:
             body += attr(IFLA_ADDRESS, mac_bytes(mac))
         if name is not None:
             body += attr_str(IFLA_IFNAME, name)
-        self.request(RTM_SETLINK, body, f"set link {link}")
+        self.request(RTM_SETLINK, body, what)
 
     def set_up(self, link, up=True):
         """Bring a link up (or down)."""
