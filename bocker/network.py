@@ -5,6 +5,7 @@ What the lead's `bocker setup` and `bocker run` call:
     setup_host(bridge, subnet) / teardown_host(bridge, subnet)   once per host
     check_ready(bridge)                                          before a run
     lease(lease_dir, cid, subnet) -> ip / release(lease_dir, cid)
+    leases(lease_dir) -> {ip: cid} / prune(lease_dir, keep) -> {ip: cid}
     attach(cid, netns_fd, ip, subnet, bridge) -> settings / detach(cid)
     publish(cid, ip, ports, table) / unpublish(cid, table)       for -p
     resolv_conf(dns) / hosts_file(hostname, ip)                  file texts
@@ -17,7 +18,7 @@ import ipaddress
 import os
 import socket
 
-from bocker.errors import BockerError, NotSetUp
+from bocker.errors import BockerError, InvalidArgument, NotSetUp
 
 DEFAULT_BRIDGE = "bridge0"
 DEFAULT_SUBNET = "10.0.0.0/24"
@@ -35,11 +36,27 @@ class SubnetFull(BockerError):
 # ------------------------------------------------------------- addresses
 
 def _net(subnet):
-    net = ipaddress.IPv4Network(subnet, strict=False) if not isinstance(
-        subnet, ipaddress.IPv4Network) else subnet
+    """subnet (text or IPv4Network) as an IPv4Network of at least 4 addresses."""
+    if isinstance(subnet, ipaddress.IPv4Network):
+        net = subnet
+    else:
+        try:
+            net = ipaddress.IPv4Network(subnet, strict=False)
+        except ValueError:
+            raise InvalidArgument(f"invalid subnet '{subnet}': expected an IPv4 CIDR "
+                                  "such as 10.0.0.0/24") from None
     if net.prefixlen > 30:
-        raise BockerError(f"subnet {subnet} is too small: it needs at least a /30")
+        raise InvalidArgument(f"subnet {subnet} is too small: it needs at least a /30")
     return net
+
+
+def _check_ifname(name):
+    # The kernel's limits (dev_valid_name), said in one line instead of ERANGE.
+    if not name or len(name) >= IFNAMSIZ or name in (".", "..") or any(
+            c in name for c in "/: \t\n"):
+        raise InvalidArgument(f"invalid bridge name '{name}': 1-15 characters, "
+                              "no '/', ':' or spaces")
+    return name
 
 
 def gateway(subnet):
@@ -114,6 +131,21 @@ def release(lease_dir, container_id):
                 pass
 
 
+def prune(lease_dir, keep):
+    """Drop every lease whose container ID is not in `keep` (the containers
+    that still exist), e.g. after a crash between lease and release.
+    Returns {ip: container_id} of the leases dropped."""
+    dropped = {}
+    for ip, owner in leases(lease_dir).items():
+        if owner not in keep:
+            try:
+                os.unlink(os.path.join(lease_dir, ip))
+                dropped[ip] = owner
+            except FileNotFoundError:
+                pass
+    return dropped
+
+
 def leases(lease_dir):
     """{ip: container_id} for every lease in lease_dir."""
     out = {}
@@ -148,6 +180,7 @@ def setup_host(bridge=DEFAULT_BRIDGE, subnet=DEFAULT_SUBNET, table=None):
     from bocker.netlink import Rtnl
 
     net = _net(subnet)
+    _check_ifname(bridge)
     with Rtnl() as nl:
         try:
             nl.create_bridge(bridge, up=True)

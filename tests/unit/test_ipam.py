@@ -172,3 +172,25 @@ def test_resolv_conf_reads_a_file(tmp_path):
 def test_hosts_file_maps_hostname_to_address():
     text = network.hosts_file("web1", "10.0.0.5")
     assert "10.0.0.5\tweb1\n" in text and text.startswith("127.0.0.1\tlocalhost")
+
+
+@pytest.mark.parametrize("subnet", ["10.0.0.0/33", "nonsense", "10.0.0/24", "fd00::/64"])
+def test_invalid_subnet_is_a_user_error(subnet):
+    with pytest.raises(InvalidArgument, match="invalid subnet"):
+        network.gateway(subnet)
+
+
+@pytest.mark.parametrize("name", ["", "a" * 16, "br/0", "br 0", "br:0", ".."])
+def test_invalid_bridge_names_are_refused_before_the_kernel(name):
+    with pytest.raises(InvalidArgument, match="invalid bridge name"):
+        network._check_ifname(name)
+
+
+def test_prune_drops_only_leases_of_gone_containers(tmp_path):
+    d = str(tmp_path)
+    ips = {cid: network.lease(d, cid, "10.9.0.0/24") for cid in
+           ("ps_000000000001", "ps_000000000002", "ps_000000000003")}
+    dropped = network.prune(d, {"ps_000000000002"})
+    assert dropped == {ips["ps_000000000001"]: "ps_000000000001",
+                       ips["ps_000000000003"]: "ps_000000000003"}
+    assert network.leases(d) == {ips["ps_000000000002"]: "ps_000000000002"}
