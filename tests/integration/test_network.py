@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from bocker import nat, native, network
-from bocker.errors import NotSetUp
+from bocker.errors import BockerError, NotSetUp
 from bocker.netlink import IFF_UP, Rtnl
 from netfixtures import netleak, netns, ping, rtnl_in, socket_in, tcp_roundtrip  # noqa: F401
 
@@ -194,30 +194,33 @@ def test_detach_of_an_unknown_container_is_a_no_op(netleak):
 
 # -------------------------------------------------------------- ports
 
+def _free_port():
+    """A port nothing on the host listens on now: published-port rules hook
+    the host's output path, so never borrow a port someone else uses."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_publish_and_unpublish_exactly_one_containers_rules(host_net, netleak):
     _, _, table = host_net
     a, b = netleak.new_container_id(), netleak.new_container_id()
     base = SUBNET.rsplit(".", 1)[0]
-    network.publish(a, f"{base}.2", ["28080:80", "127.0.0.1:28081:81/udp"], table)
-    network.publish(b, f"{base}.3", [nat.Port(28082, 80)], table)
+    p1, p2, p3 = _free_port(), _free_port(), _free_port()
+    network.publish(a, f"{base}.2", [f"{p1}:80", f"127.0.0.1:{p2}:81/udp"], table)
+    network.publish(b, f"{base}.3", [nat.Port(p3, 80)], table)
     got = sorted(nat.published(table))
-    assert got == sorted([(nat.Port(28080, 80, "tcp"), a),
-                          (nat.Port(28081, 81, "udp", "127.0.0.1"), a),
-                          (nat.Port(28082, 80, "tcp"), b)])
-    with pytest.raises(Exception, match=f"port 28080/tcp is already published by {a}"):
-        network.publish(b, f"{base}.3", ["28080:8080"], table)
+    assert got == sorted([(nat.Port(p1, 80, "tcp"), a),
+                          (nat.Port(p2, 81, "udp", "127.0.0.1"), a),
+                          (nat.Port(p3, 80, "tcp"), b)])
+    with pytest.raises(BockerError, match=f"port {p1}/tcp is already published by {a}"):
+        network.publish(b, f"{base}.3", [f"{p1}:8080"], table)
     network.unpublish(a, table)
     network.unpublish(a, table)
-    assert nat.published(table) == [(nat.Port(28082, 80, "tcp"), b)]
+    assert nat.published(table) == [(nat.Port(p3, 80, "tcp"), b)]
     network.unpublish(b, table)
     assert nat.published(table) == []
     network.unpublish(b, netleak.nft_table(5))      # no such table: a no-op
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_published_port_answers_on_host_loopback_and_from_another_namespace(host_net, netleak):
