@@ -1,0 +1,212 @@
+"""nftables for bocker: masquerade the bridge subnet, publish container ports.
+
+Everything lives in one table of its own (`table ip bocker_<bridge>`), so
+teardown is one `delete table` and nothing else on the host is touched:
+
+    chain postrouting  (nat, srcnat)  masquerade the subnet leaving the host;
+                                      masquerade DNAT'ed traffic from 127/8 or
+                                      from the subnet itself (hairpin) so the
+                                      container's replies come back through
+                                      the host and are un-NAT'ed
+    chain prerouting   (nat, dstnat)  local destinations -> jump ports
+    chain output       (nat, -100)    local destinations -> jump ports
+                                      (the host's own 127.0.0.1:PORT)
+    chain ports                       one DNAT rule per published port,
+                                      commented with the container ID
+
+The rules are written in nft's own language and fed to `nft -f -`, one
+atomic transaction per call (~2 ms); `nft -j` lists rules with handles so
+unpublish deletes exactly one container's rules.
+"""
+import ipaddress
+import json
+import re
+import subprocess
+from typing import NamedTuple, Optional
+
+from bocker.errors import BockerError, InvalidArgument
+
+NFT = "nft"
+
+
+class Port(NamedTuple):
+    """One -p mapping."""
+    host_port: int
+    container_port: int
+    proto: str = "tcp"
+    host_ip: Optional[str] = None
+
+    def __str__(self):
+        host = f"{self.host_ip}:" if self.host_ip else ""
+        return f"{host}{self.host_port}:{self.container_port}/{self.proto}"
+
+
+_PORT_RE = re.compile(r"^(?:(?P<ip>[0-9.]+):)?(?P<host>\d+):(?P<ctr>\d+)(?:/(?P<proto>[a-z]+))?$")
+
+
+def parse_port(spec):
+    """Parse -p [HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp] into a Port.
+
+    HOST_IP is an IPv4 address (0.0.0.0 means every address, as if omitted).
+    Raises InvalidArgument with a one-line message on anything else.
+    """
+    m = _PORT_RE.match(spec.strip())
+    if not m:
+        raise InvalidArgument(f"invalid port mapping '{spec}': expected "
+                              "[HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp]")
+    proto = m["proto"] or "tcp"
+    if proto not in ("tcp", "udp"):
+        raise InvalidArgument(f"invalid protocol '{proto}' in '{spec}': tcp or udp")
+    host_ip = m["ip"]
+    if host_ip is not None:
+        try:
+            host_ip = str(ipaddress.IPv4Address(host_ip))
+        except ValueError:
+            raise InvalidArgument(f"invalid host address '{host_ip}' in '{spec}'") from None
+        if host_ip == "0.0.0.0":
+            host_ip = None
+    ports = int(m["host"]), int(m["ctr"])
+    for p in ports:
+        if not 1 <= p <= 65535:
+            raise InvalidArgument(f"invalid port {p} in '{spec}': 1-65535")
+    return Port(ports[0], ports[1], proto, host_ip)
+
+
+def table_for(bridge):
+    """The nftables table (family ip) bocker keeps for a bridge."""
+    return f"bocker_{bridge}"
+
+
+def _check_name(name):
+    # Names go into nft's language unquoted (tables) or quoted (ifnames,
+    # comments); keep them to characters that need no escaping.
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
+        raise InvalidArgument(f"invalid name for nftables: '{name}'")
+    return name
+
+
+def _run(args, stdin=None):
+    try:
+        proc = subprocess.run([NFT, *args], input=stdin, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise BockerError("nft not found: install nftables") from None
+    if proc.returncode != 0:
+        first = (proc.stderr.strip().splitlines() or ["failed"])[0]
+        raise BockerError(f"nft: {first}")
+    return proc.stdout
+
+
+def nft(script):
+    """Run an nft script as one atomic transaction (`nft -f -`).
+
+    Raises BockerError with nft's first error line on failure.
+    """
+    _run(["-f", "-"], script)
+
+
+def nft_json(*command):
+    """Run one nft command (e.g. 'list', 'tables') with -j; return its items."""
+    return json.loads(_run(["-j", *command]) or "{}").get("nftables", [])
+
+
+def setup(table, bridge, subnet):
+    """Create (or refresh) the table: masquerade + the port-forward hooks.
+
+    Re-running replaces the base chains' rules but keeps the ports chain,
+    so containers already running keep their published ports.
+    """
+    t, br = _check_name(table), _check_name(bridge)
+    net = str(ipaddress.IPv4Network(subnet, strict=False))
+    nft(f"""
+add table ip {t}
+add chain ip {t} postrouting {{ type nat hook postrouting priority srcnat; }}
+add chain ip {t} prerouting {{ type nat hook prerouting priority dstnat; }}
+add chain ip {t} output {{ type nat hook output priority -100; }}
+add chain ip {t} ports
+flush chain ip {t} postrouting
+flush chain ip {t} prerouting
+flush chain ip {t} output
+add rule ip {t} postrouting ip saddr {net} oifname != "{br}" masquerade
+add rule ip {t} postrouting oifname "{br}" ct status dnat ip saddr {{ 127.0.0.0/8, {net} }} masquerade
+add rule ip {t} prerouting fib daddr type local jump ports
+add rule ip {t} output fib daddr type local jump ports
+""")
+
+
+def teardown(table):
+    """Delete the table and every rule in it; no-op if it is absent."""
+    t = _check_name(table)
+    # Adding first makes the delete succeed when the table is missing.
+    nft(f"add table ip {t}\ndelete table ip {t}\n")
+
+
+def exists(table):
+    """True if the table exists."""
+    return any(item.get("table", {}).get("name") == table
+               for item in nft_json("list", "tables", "ip"))
+
+
+def publish(container_id, ip, ports, table):
+    """Forward each port (a Port or a -p spec) to ip, tagged with container_id.
+
+    Raises BockerError if another container already publishes the same
+    host port and protocol on an overlapping host address.
+    """
+    t, cid = _check_name(table), _check_name(container_id)
+    ip = str(ipaddress.IPv4Address(ip))
+    ports = [p if isinstance(p, Port) else parse_port(p) for p in ports]
+    if not ports:
+        return
+    for other, owner in _published(t):
+        for p in ports:
+            if (p.host_port, p.proto) == (other.host_port, other.proto) and (
+                    None in (p.host_ip, other.host_ip) or p.host_ip == other.host_ip):
+                raise BockerError(f"port {p.host_port}/{p.proto} is already published by {owner}")
+    lines = []
+    for p in ports:
+        match = f"ip daddr {p.host_ip} " if p.host_ip else ""
+        lines.append(f'add rule ip {t} ports {match}{p.proto} dport {p.host_port} '
+                     f'dnat to {ip}:{p.container_port} comment "{cid}"')
+    nft("\n".join(lines) + "\n")
+
+
+def unpublish(container_id, table):
+    """Delete exactly container_id's rules; no-op if it has none (or no table)."""
+    t = _check_name(table)
+    handles = [r["handle"] for r in _rules(t) if r.get("comment") == container_id]
+    if handles:
+        nft("".join(f"delete rule ip {t} ports handle {h}\n" for h in handles))
+
+
+def _rules(table):
+    """The ports chain's rules as nft JSON dicts; [] if the table is absent."""
+    try:
+        items = nft_json("list", "chain", "ip", table, "ports")
+    except BockerError:
+        return []
+    return [item["rule"] for item in items if "rule" in item]
+
+
+def published(table):
+    """[(Port, container_id)] for every published port in the table."""
+    return _published(_check_name(table))
+
+
+def _published(table):
+    result = []
+    for rule in _rules(table):
+        host_ip = dport = proto = None
+        dnat = {}
+        for expr in rule["expr"]:
+            if "match" in expr:
+                left, right = expr["match"]["left"], expr["match"]["right"]
+                field = left.get("payload", {})
+                if field.get("field") == "daddr":
+                    host_ip = right
+                elif field.get("field") == "dport":
+                    proto, dport = field.get("protocol"), right
+            elif "dnat" in expr:
+                dnat = expr["dnat"]
+        if dport is not None and "port" in dnat:
+            result.append((Port(dport, dnat["port"], proto, host_ip), rule.get("comment")))
+    return result

@@ -1,0 +1,199 @@
+"""Network test support: a leak-check fixture (import it into conftest.py),
+namespaces, sockets inside them, ping.
+
+    from netfixtures import netleak   # noqa: F401  (tests/integration is on sys.path)
+
+A test asks for `netleak`, names what it makes through it (or uses its
+unique names), and fails at teardown if any of these is still there: a
+watched link (veth, bridge) by exact name or prefix, a watched nftables
+table, or a network-namespace fd this process opened during the test.
+Leftovers are removed after being reported, so one leaky test does not
+break the next.  Only watched names are checked: other test runs on the
+same machine may create and delete links of their own at the same time.
+"""
+import contextlib
+import itertools
+import os
+import socket
+import struct
+import subprocess
+import time
+
+import pytest
+
+from bocker import native, network
+from bocker.netlink import Rtnl
+
+
+def netns_fds():
+    """{fd: 'net:[inode]'} for every fd of this process that holds a netns."""
+    out = {}
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{name}")
+        except OSError:
+            continue
+        if target.startswith("net:["):
+            out[int(name)] = target
+    return out
+
+
+def host_links():
+    """{name: link dict} of the host's network namespace."""
+    with Rtnl() as nl:
+        return {link["name"]: link for link in nl.links()}
+
+
+def nft_tables():
+    """Names of the host's `ip` family nftables tables."""
+    out = subprocess.run(["nft", "list", "tables", "ip"], capture_output=True, text=True,
+                         check=True).stdout
+    return {line.split()[-1] for line in out.splitlines() if line.startswith("table ip ")}
+
+
+class NetWatch:
+    """What one test makes; names derived from the PID cannot collide with
+    another test run on the same machine."""
+
+    _counter = itertools.count(1)
+
+    def __init__(self):
+        pid = os.getpid()
+        self.tag = f"bkn{pid % 100000}"                      # bridges, tables
+        self._pid_hex = f"{pid:06x}"[-6:]
+        self.links, self.prefixes, self.tables = set(), {f"bk{self._pid_hex}"}, set()
+
+    def link(self, name):
+        """Watch a link name; returns it."""
+        self.links.add(name)
+        return name
+
+    def table(self, name):
+        """Watch an nftables table (family ip); returns it."""
+        self.tables.add(name)
+        return name
+
+    def container(self, container_id):
+        """Watch the host veth of a container ID made elsewhere; returns the ID."""
+        self.link(network.veth_name(container_id))
+        return container_id
+
+    def new_container_id(self):
+        """A fresh ps_ ID whose host veth name is watched by prefix."""
+        return f"ps_{self._pid_hex}{next(self._counter):06x}"
+
+    def bridge(self, n=0):
+        """A watched bridge name unique to this process (and n)."""
+        return self.link(f"{self.tag}b{n}")
+
+    def nft_table(self, n=0):
+        """A watched nftables table name unique to this process (and n)."""
+        return self.table(f"{self.tag}_t{n}")
+
+    def leftovers(self, fds_before):
+        """(links, tables, fds) still present that should not be."""
+        links = [name for name in host_links()
+                 if name in self.links or any(name.startswith(p) for p in self.prefixes)]
+        tables = sorted(self.tables & nft_tables()) if self.tables else []
+        fds = {fd: t for fd, t in netns_fds().items() if fds_before.get(fd) != t}
+        return links, tables, fds
+
+
+@pytest.fixture
+def netleak():
+    """Fail the test if a watched link or table, or a new netns fd, is left."""
+    fds_before = netns_fds()
+    watch = NetWatch()
+    yield watch
+    links, tables, fds = watch.leftovers(fds_before)
+    # Clean up what leaked so the next test starts clean, then report it.
+    with Rtnl() as nl:
+        for name in links:
+            try:
+                nl.delete_link(name)
+            except OSError:
+                pass
+    for t in tables:
+        subprocess.run(["nft", "delete", "table", "ip", t], capture_output=True)
+    for fd in fds:
+        os.close(fd)
+    if links or tables or fds:
+        pytest.fail(f"network leak: links {links}, nft tables {tables}, "
+                    f"netns fds {sorted(fds.values())}", pytrace=False)
+
+
+# ------------------------------------------------------------ helpers
+
+
+@contextlib.contextmanager
+def netns():
+    """A fresh, empty network namespace (an fd), gone when the block ends."""
+    fd = native.new_netns()
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def rtnl_in(netns_fd):
+    """An Rtnl talking to the namespace netns_fd."""
+    return Rtnl(fd=native.socket_in_netns(netns_fd, socket.AF_NETLINK, socket.SOCK_RAW,
+                                          socket.NETLINK_ROUTE))
+
+
+def socket_in(netns_fd, type_=socket.SOCK_STREAM, proto=0):
+    """An AF_INET socket living in the namespace netns_fd (None: the host's)."""
+    if netns_fd is None:
+        return socket.socket(socket.AF_INET, type_, proto)
+    return socket.socket(fileno=native.socket_in_netns(netns_fd, socket.AF_INET, type_, proto))
+
+
+def _checksum(data):
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total = (total >> 16) + (total & 0xFFFF)
+    total += total >> 16
+    return ~total & 0xFFFF
+
+
+def ping(netns_fd, dst, timeout=2.0):
+    """Send one ICMP echo request to dst from netns_fd (None: the host);
+    True when the matching echo reply arrives within timeout."""
+    ident, seq = os.getpid() & 0xFFFF, int(time.monotonic() * 1000) & 0xFFFF
+    with socket_in(netns_fd, socket.SOCK_RAW, socket.IPPROTO_ICMP) as s:
+        header = struct.pack("!BBHHH", 8, 0, 0, ident, seq)
+        payload = b"bocker-ping"
+        packet = struct.pack("!BBHHH", 8, 0, _checksum(header + payload), ident, seq) + payload
+        s.sendto(packet, (dst, 0))
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            s.settimeout(left)
+            try:
+                data, (src, _) = s.recvfrom(2048)
+            except socket.timeout:
+                return False
+            ihl = (data[0] & 0x0F) * 4
+            type_, _code, _sum, rid, rseq = struct.unpack_from("!BBHHH", data, ihl)
+            if src == dst and type_ == 0 and (rid, rseq) == (ident, seq):
+                return True
+        return False
+
+
+def tcp_roundtrip(server_ns, server_ip, client_ns, connect_to=None, port=0):
+    """Listen on server_ip in server_ns, connect from client_ns (to connect_to,
+    default the listener's address); return (bytes received, peer address
+    the server saw)."""
+    with socket_in(server_ns) as srv:
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        srv.bind((server_ip, port))
+        srv.listen(1)
+        srv.settimeout(3)
+        target = connect_to or srv.getsockname()
+        with socket_in(client_ns) as cli:
+            cli.settimeout(3)
+            cli.connect(target)
+            conn, peer = srv.accept()
+            with conn:
+                conn.sendall(b"hello from " + server_ip.encode())
+            return cli.recv(100), peer[0]
