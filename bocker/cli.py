@@ -47,16 +47,19 @@ pass_ctx = click.make_pass_decorator(Context)
 @cli.command()
 @click.option("--size", default="10G", show_default=True,
               help="Size of the loopback btrfs file, if one is needed.")
+@click.option("--bridge", help="Bridge for containers (default bridge0).")
+@click.option("--subnet", help="IPv4 subnet of the bridge (default 10.0.0.0/24).")
 @click.option("--teardown", is_flag=True, help="Undo what setup made, and nothing else.")
 @pass_ctx
-def setup(ctx, size, teardown):
-    """Prepare the host: btrfs root (loop file if needed) and the busybox image."""
+def setup(ctx, size, bridge, subnet, teardown):
+    """Prepare the host: btrfs root (loop file if needed), bridge and NAT,
+    and the busybox image."""
     from bocker import hostsetup
 
     if teardown:
         hostsetup.teardown(ctx.paths, log=click.echo)
     else:
-        hostsetup.setup(ctx.paths, size=size, log=click.echo)
+        hostsetup.setup(ctx.paths, size=size, bridge=bridge, subnet=subnet, log=click.echo)
 
 
 # ----------------------------------------------------------------- images
@@ -143,8 +146,12 @@ def rm(ctx, force, refs):
 @click.option("--cpu-shares", type=int, help="CPU shares (default 512, $BOCKER_CPU_SHARE).")
 @click.option("--cpus", help="CPU quota in CPUs, e.g. 1.5.")
 @click.option("--pids-limit", type=click.IntRange(min=1), help="Maximum number of processes.")
-@click.option("--network", default="none", type=click.Choice(["none", "host"]),
-              show_default=True, help="Network mode.")
+@click.option("--network", default="bridge", type=click.Choice(["bridge", "none", "host"]),
+              show_default=True, help="bridge: own address on bocker's bridge; none: only lo; "
+              "host: the host's network.")
+@click.option("-p", "--publish", "ports", multiple=True,
+              help="[HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp]")
+@click.option("--dns", multiple=True, help="DNS server for the container's resolv.conf.")
 @click.option("--rm", "remove", is_flag=True, help="Remove the container when it exits.")
 @click.option("--privileged", is_flag=True, help="Keep every capability.")
 @click.option("--entrypoint", help="Override the image's entrypoint.")
@@ -155,8 +162,8 @@ def rm(ctx, force, refs):
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @pass_ctx
 def run(ctx, detach, interactive, tty, name, hostname, env, env_file, workdir, user, memory,
-        cpu_shares, cpus, pids_limit, network, remove, privileged, entrypoint, volumes, tmpfs,
-        cidfile, image, command):
+        cpu_shares, cpus, pids_limit, network, ports, dns, remove, privileged, entrypoint,
+        volumes, tmpfs, cidfile, image, command):
     """Run COMMAND in a new container from IMAGE."""
     from bocker import containers, spec, units
 
@@ -175,7 +182,7 @@ def run(ctx, detach, interactive, tty, name, hostname, env, env_file, workdir, u
         cpu_shares=cpu_shares, cpus=units.parse_cpus(cpus) if cpus else None,
         pids_limit=pids_limit, network=network, remove=remove, privileged=privileged,
         entrypoint=[entrypoint] if entrypoint is not None else None,
-        volumes=volumes, tmpfs=tmpfs)
+        volumes=volumes, tmpfs=tmpfs, ports=ports, dns=dns)
     if cidfile and os.path.exists(cidfile):
         raise BockerError(f"container ID file {cidfile} already exists")
     started = containers.create_and_start(ctx.paths, req, detach=detach, tty=tty,
@@ -275,10 +282,13 @@ def ps(ctx, show_all, quiet):
         for r in records:
             click.echo(r["Id"])
         return
-    rows = [("CONTAINER_ID", "COMMAND", "IMAGE", "STATUS", "NAME")]
+    rows = [("CONTAINER_ID", "COMMAND", "IMAGE", "STATUS", "ADDRESS", "PORTS", "NAME")]
     for r in records:
+        net = r.get("NetworkSettings") or {}
         rows.append((r["Id"], _shorten(" ".join(r["Config"]["Cmd"]), 30),
-                     r.get("ImageName") or r["Image"], _status(r["State"]), r["Name"]))
+                     r.get("ImageName") or r["Image"], _status(r["State"]),
+                     net.get("IPAddress", "") if r["State"].get("Running") else "",
+                     _ports(net.get("Ports") or {}), r["Name"]))
     _table(rows)
 
 
@@ -370,6 +380,12 @@ def _ago(ts):
             n = secs // size
             return f"{n} {unit}{'s' if n > 1 else ''} ago"
     return f"{secs} second{'s' if secs != 1 else ''} ago"
+
+
+def _ports(ports):
+    """Docker's form: 0.0.0.0:8080->80/tcp, ..."""
+    return ", ".join(f"{b['HostIp']}:{b['HostPort']}->{port}"
+                     for port, bindings in ports.items() for b in bindings)
 
 
 def _status(st):

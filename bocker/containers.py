@@ -50,10 +50,18 @@ def run(paths, req, stdout_fd=1, stderr_fd=2):
 
 def create_and_start(paths, req, detach=False, tty=False, interactive=False):
     """Create a container from req and start it; returns Started."""
+    store.require_btrfs(paths.root)
     image_id = images.resolve(paths, req.image)
     image = images.load(paths, image_id)
     if req.name:
         ids.check_container_name(req.name)
+    if req.ports:
+        from bocker import network
+
+        if req.network != "bridge":
+            raise BockerError("published ports (-p) need --network bridge")
+        for p in req.ports:
+            network.parse_port(p)
     with contextlib.ExitStack() as undo:
         record = _create(paths, req, image_id, image, undo)
         started = launch(paths, record, req, image.get("config") or {}, undo,
@@ -97,7 +105,9 @@ def launch(paths, record, req, config, undo, detach=False, tty=False, interactiv
     if tty:
         env.append("TERM=" + os.environ.get("TERM", "xterm"))
     record["Config"]["Env"] = env
-    mounts = spec.container_files(cdir, hostname) + spec.volume_mounts(req.volumes, req.tmpfs)
+    net = _lease_address(paths, cid, req, undo)
+    mounts = (spec.container_files(cdir, hostname, net and net["ip"], _resolv_conf(req))
+              + spec.volume_mounts(req.volumes, req.tmpfs))
     for stale in (records.exit_path(paths, cid),):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(stale)
@@ -139,6 +149,8 @@ def launch(paths, record, req, config, undo, detach=False, tty=False, interactiv
 
     # The child is making its mounts now; the parent wires its network in
     # parallel, then lets it exec.
+    if net:
+        record["NetworkSettings"] = _wire_network(cid, pid, req, net, undo)
     os.write(go_w, b"g")
     fds.close(go_w)
     _check_reports(fds.release(status_r), pid, argv)
@@ -154,6 +166,93 @@ def launch(paths, record, req, config, undo, detach=False, tty=False, interactiv
         fds.close(io.out_r, io.err_r)
         return Started(record, pid, pidfd)
     return Started(record, pid, pidfd, fds.release(io.out_r), fds.release(io.err_r), master)
+
+
+def _network_config(paths):
+    """The bridge network `bocker setup` made for this root."""
+    from bocker import network
+    from bocker.errors import NotSetUp
+
+    try:
+        return state.read_json(paths.network)
+    except FileNotFoundError:
+        raise NotSetUp(f"{network.DEFAULT_BRIDGE} not found: run 'bocker setup'") from None
+
+
+def _lease_address(paths, cid, req, undo):
+    """For --network bridge: check the bridge, lease an address."""
+    if req.network != "bridge":
+        return None
+    from bocker import network
+
+    config = _network_config(paths)
+    network.check_ready(config["bridge"])
+    with trace.span("ipam lease", subnet=config["subnet"]) as sp:
+        try:
+            ip = network.lease(paths.leases, cid, config["subnet"])
+        except network.SubnetFull:
+            # leases of containers that no longer run are stale (a crash,
+            # a reboot): reclaim them once before giving up
+            live = {r["Id"] for r in list_all(paths) if r["State"].get("Running")}
+            network.prune(paths.leases, live | {cid})
+            ip = network.lease(paths.leases, cid, config["subnet"])
+        sp.set(ip)
+    undo.callback(network.release, paths.leases, cid)
+    return dict(config, ip=ip)
+
+
+def _resolv_conf(req):
+    if req.network == "host":
+        return None  # the host's own, unfiltered: the same resolvers work
+    from bocker import network
+
+    return network.resolv_conf(req.dns or None)
+
+
+def _wire_network(cid, pid, req, net, undo):
+    """eth0 in the child's new network namespace, and its published
+    ports; returns the record's NetworkSettings."""
+    from bocker import network
+
+    netns = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        with trace.span("netlink veth+addr+route", container=cid, ip=net["ip"],
+                        bridge=net["bridge"], netns_fd=netns) as sp:
+            settings = network.attach(cid, netns, net["ip"], net["subnet"], net["bridge"])
+            sp.set(settings["host_veth"])
+    finally:
+        os.close(netns)
+    undo.callback(network.detach, cid)
+    ports = [network.parse_port(p) for p in req.ports]
+    if ports:
+        with trace.span("nft publish", container=cid, ports=[str(p) for p in ports]):
+            network.publish(cid, net["ip"], ports, net["table"])
+        undo.callback(network.unpublish, cid, net["table"])
+    return {"IPAddress": settings["ip"], "IPPrefixLen": settings["prefixlen"],
+            "MacAddress": settings["mac"], "Gateway": settings["gateway"],
+            "Bridge": net["bridge"], "HostVeth": settings["host_veth"],
+            "Ports": {f"{p.container_port}/{p.proto}": [
+                {"HostIp": p.host_ip or "0.0.0.0", "HostPort": str(p.host_port)}]
+                for p in ports}}
+
+
+def _release_network(paths, record):
+    """Give back the address and published ports of an exited container.
+    Its veth goes with its network namespace (the kernel removes the pair
+    once the last process in it has gone)."""
+    if record["HostConfig"].get("NetworkMode") != "bridge":
+        return
+    from bocker import network
+
+    with trace.span("ipam release", container=record["Id"]):
+        network.release(paths.leases, record["Id"])
+    if record.get("NetworkSettings", {}).get("Ports"):
+        try:
+            table = _network_config(paths)["table"]
+        except BockerError:
+            return
+        with trace.span("nft unpublish", container=record["Id"]):
+            network.unpublish(record["Id"], table)
 
 
 def _cgroup_handles(cg, cid):
@@ -312,6 +411,7 @@ def finish(paths, cid, code=None):
             ended = {"ExitCode": code, "FinishedAt": records.now_iso(), "OOMKilled": oom}
             state.write_json(records.exit_path(paths, cid), ended, durable=False)
         record = records.refresh(paths, record)
+        _release_network(paths, record)
         if record["HostConfig"].get("AutoRemove"):
             with trace.span("btrfs delete", target=os.path.join(paths.container(cid), "rootfs")):
                 _remove_dir(paths.container(cid))
@@ -476,6 +576,12 @@ def remove(paths, ref, force=False):
         stop(paths, cid, timeout=0)
     with trace.span("cgroup remove", name=cid):
         cgroups.driver().destroy(cid)
+    _release_network(paths, record)
+    if record["HostConfig"].get("NetworkMode") == "bridge":
+        from bocker import network
+
+        with trace.span("netlink delete veth", container=cid):
+            network.detach(cid)  # the kernel would, a little later
     with state.locked(paths.lock):
         with trace.span("btrfs delete", target=os.path.join(paths.container(cid), "rootfs")):
             _remove_dir(paths.container(cid))

@@ -19,9 +19,10 @@ def _record_path(root):
     return root.rstrip("/") + ".setup.json"
 
 
-def setup(paths, size=DEFAULT_SIZE, default_image=True, log=print):
-    """Idempotently make paths.root a btrfs filesystem and create the
-    default busybox image.  Returns the setup record."""
+def setup(paths, size=DEFAULT_SIZE, default_image=True, log=print, bridge=None, subnet=None):
+    """Idempotently make paths.root a btrfs filesystem, the bridge network
+    (bridge, subnet, NAT) and the default busybox image.  Returns the
+    setup record."""
     root = paths.root
     record_path = _record_path(root)
     try:
@@ -33,11 +34,11 @@ def setup(paths, size=DEFAULT_SIZE, default_image=True, log=print):
         record["created_root"] = True
     if not store.is_btrfs(root):
         _mount_loop_btrfs(root, units.parse_size(size), record, log)
-        state.write_json(record_path, record)
-    elif "backing" in record:
-        state.write_json(record_path, record)
+        state.write_json(record_path, record)  # so teardown finds the mount
     for d in (paths.images, paths.containers, paths.layers):
         os.makedirs(d, 0o711, exist_ok=True)
+    _setup_network(paths, record, bridge, subnet, log)
+    state.write_json(record_path, record)
     if default_image and not _has_image(paths, "busybox:latest"):
         image_id = images.create(paths, "busybox-static", make_busybox_rootfs,
                                  name="busybox:latest",
@@ -45,6 +46,29 @@ def setup(paths, size=DEFAULT_SIZE, default_image=True, log=print):
                                      "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]})
         log(f"Created: {image_id}")
     return record
+
+
+def _setup_network(paths, record, bridge, subnet, log):
+    """The bridge, IPv4 forwarding and NAT (network.setup_host), recorded
+    in the root's network.json for `run` and in the setup record for
+    teardown."""
+    from bocker import nat, network
+
+    try:
+        current = state.read_json(paths.network)
+    except FileNotFoundError:
+        current = {}
+    bridge = bridge or current.get("bridge") or network.DEFAULT_BRIDGE
+    subnet = subnet or current.get("subnet") or network.DEFAULT_SUBNET
+    if current and (current["bridge"], current["subnet"]) != (bridge, subnet):
+        raise BockerError(f"{paths.root} is set up with {current['bridge']} "
+                          f"{current['subnet']}: tear it down first to change it")
+    config = {"bridge": bridge, "subnet": subnet, "table": nat.table_for(bridge)}
+    with trace.span("network setup", **config):
+        network.setup_host(bridge, subnet, config["table"])
+    state.write_json(paths.network, config)
+    record["network"] = config
+    log(f"Network: {bridge} {network.gateway(subnet)} ({subnet}), nftables table {config['table']}")
 
 
 def _has_image(paths, name):
@@ -92,6 +116,13 @@ def teardown(paths, log=print):
     if running:
         raise BockerError(f"containers are running ({', '.join(running)}): stop them first")
     cgroups.driver().remove_parent()
+    if "network" in record:
+        from bocker import network
+
+        net = record["network"]
+        with trace.span("network teardown", **net):
+            network.teardown_host(net["bridge"], net["subnet"], net["table"])
+        log(f"Removed {net['bridge']} and nftables table {net['table']}")
     if "backing" in record:
         if os.path.ismount(root):
             with trace.span("umount", target=root):

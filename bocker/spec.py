@@ -23,7 +23,7 @@ class RunRequest:
 
     def __init__(self, image, command=None, *, name=None, hostname=None, env=(),
                  workdir=None, user=None, memory=None, cpu_shares=None, cpus=None,
-                 pids_limit=None, network="none", remove=False, privileged=False,
+                 pids_limit=None, network="bridge", remove=False, privileged=False,
                  entrypoint=None, volumes=(), tmpfs=(), dns=(), ports=()):
         self.image, self.command, self.name = image, list(command or []), name
         self.hostname, self.env, self.workdir, self.user = hostname, list(env), workdir, user
@@ -33,7 +33,7 @@ class RunRequest:
         self.network, self.remove, self.privileged = network, remove, privileged
         self.entrypoint = entrypoint
         self.volumes, self.tmpfs = list(volumes), list(tmpfs)
-        self.dns, self.ports = list(dns), list(ports)
+        self.dns, self.ports = list(dns), [str(p) for p in ports]
 
     def to_dict(self):
         return {f: getattr(self, f) for f in self.FIELDS}

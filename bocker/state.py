@@ -6,7 +6,9 @@
     containers/<ps_id>/rootfs     snapshot of the image
     containers/<ps_id>/container.json, log, hosts, hostname, resolv.conf
     layers/<chain_id>/rootfs      pulled layers (see layers.py)
-    lock                          flock for changes to names and leases
+    network.json                  the bridge, subnet and nft table of setup
+    leases/<ip> -> <ps_id>        address leases (symlinks, see network.py)
+    lock                          flock for changes to names
 """
 import contextlib
 import fcntl
@@ -30,6 +32,8 @@ class Paths:
         self.containers = os.path.join(self.root, "containers")
         self.layers = os.path.join(self.root, "layers")
         self.lock = os.path.join(self.root, "lock")
+        self.network = os.path.join(self.root, "network.json")
+        self.leases = os.path.join(self.root, "leases")
 
     def image(self, image_id):
         return os.path.join(self.images, image_id)

@@ -29,8 +29,11 @@ def paths():
     os.environ["BOCKER_ROOT"] = root = os.path.join(base, "root")
     os.environ["BOCKER_CGROUP_PARENT"] = f"bocker-test-{os.getpid()}"
     p = Paths(root)
+    # a bridge, subnet and nft table of the session's own
+    tag = os.getpid() % 100000
     try:
-        hostsetup.setup(p, size="4G", log=lambda *_: None)
+        hostsetup.setup(p, size="4G", log=lambda *_: None, bridge=f"bkt{tag}",
+                        subnet=f"10.{200 + tag % 50}.{tag % 250}.0/24")
         yield p
     finally:
         if os.path.exists(root + ".setup.json"):
@@ -89,6 +92,19 @@ def _links():
     return set(os.listdir("/sys/class/net"))
 
 
+def _settled_links(before, timeout=3.0):
+    """Host links, after giving the kernel time to remove the veths of
+    network namespaces that just died (it does so asynchronously)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    links = _links()
+    while links - before and time.monotonic() < deadline:
+        time.sleep(0.02)
+        links = _links()
+    return links
+
+
 def _children():
     """Our own child processes (a leaked container would be one)."""
     me = str(os.getpid())
@@ -123,6 +139,7 @@ def no_leaks(request, paths):
     before = snapshot_kernel_objects(paths)
     yield
     after = snapshot_kernel_objects(paths)
+    after["links"] = _settled_links(set(before["links"]))
     leaked = {k: sorted(set(after[k]) - set(before[k])) for k in before}
     leaked = {k: v for k, v in leaked.items() if v}
     assert not leaked, f"test leaked kernel objects: {leaked}"

@@ -76,7 +76,9 @@ def test_prefix_and_ambiguity(bocker, tree):
         proc = bocker("rmi", common)
         assert proc.returncode == 1 and "ambiguous" in proc.stderr
         assert a in proc.stderr and b in proc.stderr
-        unique = a[:len(common) + 1]
+        others = [i for i in bocker("images", "-q", check=True).stdout.split() if i != a]
+        unique = next(a[:n] for n in range(len(common) + 1, len(a) + 1)
+                      if not any(o.startswith(a[:n]) for o in others))
         assert bocker("rmi", unique).stdout == f"Removed: {a}\n"
     finally:
         for i in (a, b):

@@ -205,7 +205,7 @@ def test_ps_and_inspect(bocker):
     bocker("run", "--name", "listed", "-e", "A=1", "busybox", "sh", "-c", "exit 3")
     try:
         rows = bocker("ps", "-a", check=True).stdout.splitlines()
-        assert rows[0].split() == ["CONTAINER_ID", "COMMAND", "IMAGE", "STATUS", "NAME"]
+        assert rows[0].split() == ["CONTAINER_ID", "COMMAND", "IMAGE", "STATUS", "ADDRESS", "PORTS", "NAME"]
         row = next(r for r in rows if r.endswith("listed"))
         assert "Exited (3)" in row and "busybox" in row
         assert "listed" not in bocker("ps", check=True).stdout
