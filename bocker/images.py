@@ -48,9 +48,12 @@ def rootfs(paths, image_id):
     return os.path.join(paths.image(image_id), "rootfs")
 
 
-def create(paths, source, fill, name=None, config=None):
+def create(paths, source, fill, name=None, config=None, snapshot_of=None, extra=None):
     """Make a new image: a subvolume that fill(rootfs_path) populates.
 
+    snapshot_of (a subvolume, e.g. a pulled top layer) makes the rootfs a
+    snapshot of it instead of an empty subvolume; fill may then be None.
+    extra: more fields for image.json (a pull's layers and digests).
     Nothing is left behind if fill fails.  A name moves to the new image
     from any image that had it (as `docker tag` does).  Returns the ID.
     """
@@ -61,9 +64,13 @@ def create(paths, source, fill, name=None, config=None):
     directory = paths.image(image_id)
     os.mkdir(directory, 0o700)
     try:
-        store.create(os.path.join(directory, "rootfs"))
-        fill(os.path.join(directory, "rootfs"))
-        record = {"id": image_id, "source": source, "names": names,
+        if snapshot_of:
+            store.snapshot(snapshot_of, os.path.join(directory, "rootfs"))
+        else:
+            store.create(os.path.join(directory, "rootfs"))
+        if fill:
+            fill(os.path.join(directory, "rootfs"))
+        record = {**(extra or {}), "id": image_id, "source": source, "names": names,
                   "created": time.time(), "config": config or {},
                   "size": store.tree_size(os.path.join(directory, "rootfs"))}
         with state.locked(paths.lock):
@@ -95,6 +102,12 @@ def remove(paths, ref):
     """Delete an image; returns its ID."""
     image_id = resolve(paths, ref)
     _remove_dir(paths.image(image_id))
+    # Drop pulled layers that no image is built on any more.
+    if os.path.isdir(paths.layers):
+        from bocker import layers
+        with state.locked(paths.lock):
+            used = {c for r in list_all(paths) for c in r.get("layers", ())}
+            layers.prune(paths, used)
     return image_id
 
 
