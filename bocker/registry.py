@@ -209,6 +209,7 @@ class Client:
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "bocker/0.1"
+        self.verify = True
         self._tls(certs_dir or os.environ.get("BOCKER_CERTS_DIR") or CERTS_DIR)
         self._base = None
         self._tokens = {}        # scope -> bearer token
@@ -223,7 +224,7 @@ class Client:
         cas = sorted(os.path.join(directory, f) for f in os.listdir(directory)
                      if f.endswith(".crt"))
         if cas:
-            self.session.verify = cas[0] if len(cas) == 1 else _bundle(cas, directory)
+            self.verify = cas[0] if len(cas) == 1 else _bundle(cas, directory)
         cert, key = (os.path.join(directory, f) for f in ("client.cert", "client.key"))
         if os.path.exists(cert) and os.path.exists(key):
             self.session.cert = (cert, key)
@@ -249,6 +250,9 @@ class Client:
     def _send(self, method, url, attempts=None, **kw):
         """One request with retries on 5xx and connection errors."""
         kw.setdefault("timeout", self.timeout)
+        if url.startswith(f"https://{self.host}/"):
+            # Explicitly: requests lets $REQUESTS_CA_BUNDLE beat session.verify.
+            kw.setdefault("verify", self.verify)
         attempts = attempts or self.retries
         for attempt in range(attempts):
             try:
