@@ -8,7 +8,7 @@ import json
 import os
 import shutil
 import tempfile
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 from bocker import images, layers, reference, registry, store
 from bocker.errors import BockerError
