@@ -1,0 +1,86 @@
+"""The pull/login/load/save click commands, in a stand-in group (the lead
+registers them in cli.py's group)."""
+import json
+import types
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from bocker import cli_images, images
+from conftest_pull import (Layout, btrfs_fs, busybox_layer, paths, push,  # noqa: F401
+                           registries)
+
+
+@click.group()
+def group():
+    pass
+
+
+for command in cli_images.COMMANDS:
+    group.add_command(command)
+
+
+def run(paths, *argv, input=None):
+    result = CliRunner().invoke(group, list(argv), obj=types.SimpleNamespace(paths=paths),
+                                input=input, catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture(scope="session")
+def cli_image(registries, tmp_path_factory):
+    lay = Layout(str(tmp_path_factory.mktemp("cli") / "oci"))
+    lay.tag(lay.image([busybox_layer("cli")]), "t")
+    push(lay.dir, "t", f"{registries.plain}/bkp/cli:v1")
+    return f"{registries.plain}/bkp/cli"
+
+
+def test_pull_two_arg_form_and_up_to_date(paths, cli_image):
+    code, out, err = run(paths, "pull", cli_image, "v1")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].endswith("Downloaded 1.1MB") or "Downloaded" in lines[0]
+    assert lines[-1].startswith("Created: img_")
+    image_id = lines[-1].split()[-1]
+    assert images.load(paths, image_id)["names"] == [f"{cli_image}:v1"]
+    code, out, err = run(paths, "pull", f"{cli_image}:v1")
+    assert code == 0
+    assert f"Image is up to date for {cli_image}:v1" in out
+    assert out.splitlines()[-1] == f"Created: {image_id}"
+
+
+def test_pull_missing_tag_exit_1(paths, cli_image):
+    code, out, err = run(paths, "pull", f"{cli_image}:nope")
+    assert code == 1
+    assert err == f"bocker: No image named '{cli_image}:nope' exists\n"
+
+
+def test_pull_bad_reference(paths):
+    code, _, err = run(paths, "pull", "x/UPPER:case")
+    assert code == 1 and err.startswith("bocker: invalid reference")
+
+
+def test_login_password_stdin(paths, registries, monkeypatch, tmp_path):
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    (tmp_path / "certs" / registries.tls).mkdir(parents=True)
+    (tmp_path / "certs" / registries.tls / "ca.crt").write_bytes(open(registries.ca, "rb").read())
+    monkeypatch.setenv("BOCKER_CERTS_DIR", str(tmp_path / "certs"))
+    code, out, err = run(paths, "login", registries.tls, "-u", "bkpuser", "--password-stdin",
+                         input="wrong\n")
+    assert code == 1 and err.startswith("bocker: ")
+    code, out, err = run(paths, "login", registries.tls, "-u", "bkpuser", "--password-stdin",
+                         input="bkp-secret\n")
+    assert code == 0 and out == "Login Succeeded\n"
+    assert registries.tls in json.loads((tmp_path / "config.json").read_text())["auths"]
+
+
+def test_save_and_load(paths, cli_image, tmp_path):
+    code, out, _ = run(paths, "pull", f"{cli_image}:v1")
+    assert code == 0
+    code, out, err = run(paths, "save", f"{cli_image}:v1", "-o", str(tmp_path / "img.tar"))
+    assert code == 0, err
+    code, out, err = run(paths, "load", "-i", str(tmp_path / "img.tar"))
+    assert code == 0, err
+    assert f"Loaded image: {cli_image}:v1" in out and "Created: img_" in out
+    code, _, err = run(paths, "save", "no-such-image", "-o", str(tmp_path / "x.tar"))
+    assert code == 1 and err == "bocker: No image named 'no-such-image' exists\n"
