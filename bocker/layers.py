@@ -197,6 +197,8 @@ class Extractor:
         try:
             if base == OPAQUE:
                 self._opaque(parent, parts[:-1])
+            elif base.startswith(WHITEOUT + WHITEOUT):
+                pass  # other AUFS metadata (.wh..wh.plnk ...): not files, ignored
             elif base.startswith(WHITEOUT):
                 name = base[len(WHITEOUT):]
                 if name in ("", ".", ".."):
@@ -384,6 +386,7 @@ def add(paths, parent, chain_id, diff_id, fileobj, info=None):
         got, size = extract(fileobj, target)
         if got != diff_id:
             raise LayerError(f"digest mismatch for {diff_id} (uncompressed layer)")
+        store.set_readonly(target)  # shared by every image built on it
         record = dict(info or {}, chain_id=chain_id, diff_id=diff_id, parent=parent,
                       size=size)
         state.write_json(os.path.join(tmp, "layer.json"), record)

@@ -17,6 +17,7 @@ import os
 import platform as _platform
 import re
 import time
+import warnings
 
 import requests
 
@@ -203,6 +204,7 @@ class Client:
         self.registry = _reference.normalize_registry(registry)
         self.host = (_reference.DOCKER_HUB_API if self.registry == _reference.DOCKER_HUB
                      else self.registry)
+        self.explicitly_insecure = insecure
         self.insecure = insecure or is_loopback(self.host)
         self.credentials = credentials if credentials is not None else load_credentials(
             self.registry)
@@ -232,14 +234,35 @@ class Client:
     # -- transport
 
     def base(self):
-        """https://host, or http://host for an insecure registry without TLS."""
+        """https://host, or http://host for a registry allowed plain HTTP.
+
+        HTTPS is verified.  A registry named insecure may also fall back to
+        unverified HTTPS (as Docker's --insecure-registry does); one on
+        loopback or named insecure may fall back to plain HTTP.
+        """
         if self._base is None:
-            schemes = ("https", "http") if self.insecure else ("https",)
+            tries = [("https", self.verify)]
+            if self.explicitly_insecure:
+                tries.append(("https", False))
+            if self.insecure:
+                tries.append(("http", None))
             last = None
-            for scheme in schemes:
+            for scheme, verify in tries:
                 try:
-                    self._send("GET", f"{scheme}://{self.host}/v2/", attempts=1)
-                    self._base = f"{scheme}://{self.host}"
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")  # urllib3's unverified-TLS warning
+                        probe = self._send("GET", f"{scheme}://{self.host}/v2/", attempts=1,
+                                           verify=verify)
+                    probe.close()
+                    if probe.status_code not in (200, 401):
+                        # e.g. 400 from a TLS server spoken to in plain HTTP:
+                        # the earlier TLS failure is the better reason.
+                        last = last or RegistryError(f"HTTP {probe.status_code} on /v2/")
+                        continue
+                    self._base, self.verify = f"{scheme}://{self.host}", verify
+                    if verify is False:  # chosen by the user: do not warn per request
+                        import urllib3
+                        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
                     break
                 except (requests.exceptions.SSLError, requests.ConnectionError) as e:
                     last = e
@@ -252,7 +275,8 @@ class Client:
         kw.setdefault("timeout", self.timeout)
         if url.startswith(f"https://{self.host}/"):
             # Explicitly: requests lets $REQUESTS_CA_BUNDLE beat session.verify.
-            kw.setdefault("verify", self.verify)
+            if kw.get("verify") is None:
+                kw["verify"] = self.verify
         attempts = attempts or self.retries
         for attempt in range(attempts):
             try:

@@ -1,4 +1,5 @@
 """bocker pull against real registries on 127.0.0.1 (see conftest_pull.py)."""
+import errno
 import json
 import os
 import shutil
@@ -132,6 +133,11 @@ def test_whiteouts_and_opaque(paths, pushed):
     assert len(chain) == 3
     assert os.path.exists(f"{layers.rootfs(paths, chain[0])}/etc/marker")
     assert sorted(os.listdir(f"{layers.rootfs(paths, chain[1])}/opaque")) == ["old", "olddir"]
+    # Layers are read-only subvolumes; the image's snapshot is writable.
+    with pytest.raises(OSError) as e:
+        open(f"{layers.rootfs(paths, chain[0])}/etc/new", "w")
+    assert e.value.errno == errno.EROFS
+    open(f"{fs}/etc/new", "w").close()
 
 
 def test_zstd_and_uncompressed_layers(paths, pushed):
@@ -261,3 +267,15 @@ def test_token_auth_with_credentials(paths, pushed, registries, docker_env):
         assert registries.token.requests[-1][1]["account"] == "bkpuser"
     finally:
         registries.token.users = None
+
+
+def test_insecure_registry_flag_allows_unverified_tls(paths, pushed, registries, monkeypatch,
+                                                      tmp_path):
+    monkeypatch.setenv("BOCKER_CERTS_DIR", str(tmp_path))  # no CA for it
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
+    registry.save_credentials(registries.tls, "bkpuser", "bkp-secret")
+    with pytest.raises(registry.RegistryError, match="cannot reach"):
+        pull.pull(paths, f"{registries.tls}/bkp/auth:v1")
+    result = pull.pull(paths, f"{registries.tls}/bkp/auth:v1",
+                       insecure_registries=[registries.tls])
+    assert open(f"{rootfs(paths, result.image_id)}/etc/marker").read() == "auth\n"
