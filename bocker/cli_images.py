@@ -58,6 +58,9 @@ class _Bars(_Lines):
             self.start = now  # first bytes of this layer, or a restart
         super().advance(digest, n)
         got, size = self.got[digest], self.sizes[digest] or 0
+        if now - getattr(self, "drawn", 0) < 0.1 and got != size:
+            return  # redraw at most ten times a second
+        self.drawn = now
         filled = min(self.WIDTH, int(self.WIDTH * got / size)) if size else 0
         rate = got / max(now - self.start, 1e-3)
         bar = "=" * filled + (">" if filled < self.WIDTH else "") + " " * (self.WIDTH - filled - 1)
