@@ -84,3 +84,23 @@ def test_save_and_load(paths, cli_image, tmp_path):
     assert f"Loaded image: {cli_image}:v1" in out and "Created: img_" in out
     code, _, err = run(paths, "save", "no-such-image", "-o", str(tmp_path / "x.tar"))
     assert code == 1 and err == "bocker: No image named 'no-such-image' exists\n"
+
+
+def test_progress_bar_on_a_terminal(paths, cli_image):
+    import os
+    import sys
+    import pexpect
+    script = ("import os, sys, types, click\n"
+              "from bocker import cli_images, state\n"
+              "group = click.Group(commands={'pull': cli_images.pull})\n"
+              "paths = state.Paths(os.environ['BKP_ROOT'])\n"
+              "group(sys.argv[1:], obj=types.SimpleNamespace(paths=paths))\n")
+    child = pexpect.spawn(sys.executable, ["-c", script, "pull", f"{cli_image}:v1"],
+                          env={**os.environ, "BKP_ROOT": paths.root},
+                          timeout=60, encoding="utf-8")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    assert "Downloading [" in child.before and "MB/s" in child.before
+    assert "\x1b[K" in child.before  # redrawn in place
+    assert "Created: img_" in child.before

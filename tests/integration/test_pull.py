@@ -279,3 +279,25 @@ def test_insecure_registry_flag_allows_unverified_tls(paths, pushed, registries,
     result = pull.pull(paths, f"{registries.tls}/bkp/auth:v1",
                        insecure_registries=[registries.tls])
     assert open(f"{rootfs(paths, result.image_id)}/etc/marker").read() == "auth\n"
+
+
+def test_concurrent_pulls_share_layers(paths, pushed):
+    import threading
+    ref = f"{pushed['host']}/bkp/whiteouts:v1"
+    results, errors = [], []
+
+    def go():
+        try:
+            results.append(pull.pull(paths, ref))
+        except Exception as e:  # reported below
+            errors.append(e)
+    threads = [threading.Thread(target=go) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(layers.list_all(paths)) == 3
+    named = [r for r in images.list_all(paths) if r["names"]]
+    assert len(named) == 1 and named[0]["names"] == [ref]
+    assert not [e for e in os.listdir(paths.layers) if e.startswith(".tmp")]
