@@ -161,18 +161,46 @@ def _auth_keys(registry):
 
 
 def load_credentials(registry, path=None):
-    """(user, password) for registry from Docker's config.json, or None."""
+    """(user, password) for registry from Docker's config.json, or None.
+
+    As Docker: a credHelpers entry for the registry, else credsStore, names
+    a docker-credential-<name> program to ask; else `auths` holds them.
+    """
     try:
         with open(path or docker_config_path()) as f:
-            auths = json.load(f).get("auths", {})
+            config = json.load(f)
     except (FileNotFoundError, ValueError):
         return None
-    for key in _auth_keys(registry):
+    keys = _auth_keys(registry)
+    helpers = config.get("credHelpers") or {}
+    helper = next((helpers[k] for k in keys if k in helpers), None) or config.get("credsStore")
+    if helper:
+        found = _from_helper(helper, keys[0])
+        if found:
+            return found
+    auths = config.get("auths") or {}
+    for key in keys:
         entry = auths.get(key)
         if entry and entry.get("auth"):
             user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
             return user, password
     return None
+
+
+def _from_helper(helper, server):
+    import subprocess
+    try:
+        out = subprocess.run([f"docker-credential-{helper}", "get"], input=server.encode(),
+                             capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None  # "credentials not found in native keychain"
+    try:
+        answer = json.loads(out.stdout)
+        return answer["Username"], answer["Secret"]
+    except (ValueError, KeyError):
+        return None
 
 
 def save_credentials(registry, user, password, path=None):

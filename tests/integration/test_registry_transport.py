@@ -171,3 +171,19 @@ def test_auth_required_without_credentials(serve):
     s = serve(lambda h, p, n: h.reply(401, b"", [("WWW-Authenticate", 'Basic realm="r"')]))
     with pytest.raises(registry.AuthError, match="authentication required"):
         client(s).manifest("x", "t")
+
+
+def test_schema1_and_bad_manifest_digest(serve):
+    def script(h, path, n):
+        if path == "/v2/":
+            return h.reply(200)
+        if path.endswith("/old"):
+            return h.reply(200, json.dumps({"schemaVersion": 1}).encode(),
+                           [("Content-Type", "application/vnd.docker.distribution.manifest.v1+prettyjws")])
+        h.reply(200, json.dumps({"schemaVersion": 2, "layers": []}).encode(),
+                [("Content-Type", registry.OCI_MANIFEST)])
+    s = serve(script)
+    with pytest.raises(registry.RegistryError, match="schema1"):
+        client(s).manifest("x", "old")
+    with pytest.raises(registry.DigestMismatch):
+        client(s).manifest("x", "sha256:" + "0" * 64)

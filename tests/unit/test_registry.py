@@ -96,3 +96,23 @@ def test_verify_digest():
         registry.verify_digest("sha256:" + "00" * 32, data)
     with pytest.raises(registry.RegistryError):
         registry.verify_digest("md5:abc", data)
+
+
+def test_credential_helper(tmp_path, monkeypatch):
+    helper = tmp_path / "bin" / "docker-credential-bkpfake"
+    helper.parent.mkdir()
+    helper.write_text('#!/bin/sh\nread server\n[ "$1" = get ] && [ "$server" = r.io ] && '
+                      'echo \'{"ServerURL":"r.io","Username":"hu","Secret":"hs"}\' && exit 0\n'
+                      'echo "credentials not found" ; exit 1\n')
+    helper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{helper.parent}:{os.environ['PATH']}")
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"credHelpers": {"r.io": "bkpfake"},
+                                  "auths": {"other.io": {"auth": "dTpw"}}}))
+    assert registry.load_credentials("r.io", str(config)) == ("hu", "hs")
+    assert registry.load_credentials("other.io", str(config)) == ("u", "p")
+    config.write_text(json.dumps({"credsStore": "bkpfake"}))
+    assert registry.load_credentials("r.io", str(config)) == ("hu", "hs")
+    assert registry.load_credentials("nope.io", str(config)) is None
+    config.write_text(json.dumps({"credsStore": "missing-helper-bkp"}))
+    assert registry.load_credentials("r.io", str(config)) is None
