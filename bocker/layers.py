@@ -210,6 +210,8 @@ class Extractor:
                 self.created.add(parts)
         except OSError as e:
             raise LayerError(f"layer entry '{member.name}': {e.strerror}") from None
+        except (OverflowError, ValueError) as e:  # absurd uid, mtime, device numbers
+            raise LayerError(f"layer entry '{member.name}': {e}") from None
         finally:
             os.close(parent)
 
@@ -302,7 +304,11 @@ class Extractor:
 
 
 def _ns(mtime):
-    return int(float(mtime) * 1_000_000_000)
+    # PAX mtimes are decimals of any size: keep them within what utimensat takes.
+    seconds = float(mtime)
+    if seconds != seconds:  # NaN
+        return 0
+    return int(min(max(seconds, -(2 ** 62) / 1e9), (2 ** 62) / 1e9) * 1_000_000_000)
 
 
 def _remove(parent, name):

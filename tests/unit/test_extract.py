@@ -274,3 +274,49 @@ def test_hostile_layers_never_escape(tmp_path_factory, stack):
             pass
     assert snapshot_tree(outside) == before
     assert sorted(os.listdir(tmp)) == ["outside", "rootfs"]
+
+
+@pytest.mark.parametrize("pax", [
+    {"mtime": "1e30"}, {"mtime": "-1e30"}, {"mtime": "inf"}, {"mtime": "nan"},
+    {"uid": "99999999999999999999"}, {"gid": "-5"}, {"size": "-1"},
+])
+def test_absurd_pax_values(world, pax):
+    _, _, rootfs = world
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        info = tarfile.TarInfo("f")
+        info.size = 1
+        info.pax_headers = pax
+        tf.addfile(info, io.BytesIO(b"x"))
+    try:
+        apply(rootfs, buf.getvalue())
+    except LayerError:
+        pass  # refused cleanly: fine; anything else is a bug
+
+
+def test_absurd_device_numbers(world):
+    _, _, rootfs = world
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        info = tarfile.TarInfo("dev/x")
+        info.type, info.devmajor, info.devminor = tarfile.BLKTYPE, 0o7777777, 0o7777777
+        tf.addfile(info)
+    try:
+        apply(rootfs, buf.getvalue())
+    except LayerError:
+        pass
+
+
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from([b"", b"\x1f\x8b", b"\x28\xb5\x2f\xfd"]), st.binary(max_size=3000),
+       st.integers(0, 4000))
+def test_garbage_is_refused_cleanly(tmp_path_factory, prefix, junk, cut):
+    """Random bytes, or a real layer cut short or with bytes flipped: LayerError or success."""
+    rootfs = tmp_path_factory.mktemp("garbage")
+    real = make_tar([("d", "dir"), ("d/f", "file", b"y" * 1000), ("s", "sym", "d/f")])
+    for data in (prefix + junk, real[:cut], real[:cut] + junk + real[cut:]):
+        try:
+            apply(rootfs, data)
+        except LayerError:
+            pass
