@@ -126,3 +126,27 @@ def test_not_an_archive(paths, tmp_path):
         archive.load(paths, str(tmp_path / "x"))
     with pytest.raises(archive.NotFound):
         archive.load(paths, str(tmp_path / "missing"))
+
+
+@pytest.mark.skipif(not shutil.which("podman"), reason="podman not installed")
+def test_save_accepted_by_podman_load(paths, layout, tmp_path):
+    archive.load(paths, layout.dir)
+    out = tmp_path / "saved.tar"
+    archive.save(paths, "bkp/loaded:1", str(out))
+    import pathlib
+    import tempfile
+    store_dir = pathlib.Path(tempfile.mkdtemp(prefix="bkp-pm-"))  # runroot: < 50 chars
+    podman = ["podman", "--root", str(store_dir / "root"), "--runroot", str(store_dir / "run"),
+              "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend",
+              "none"]
+    try:
+        loaded = subprocess.run(podman + ["load", "-i", str(out)],
+                                capture_output=True, text=True)
+        assert loaded.returncode == 0, loaded.stderr
+        assert "bkp/loaded:1" in loaded.stdout
+        listed = subprocess.run(podman + ["image", "inspect", "bkp/loaded:1"], check=True,
+                                capture_output=True, text=True)
+        assert json.loads(listed.stdout)[0]["Config"]["Env"] == CONFIG["Env"]
+    finally:
+        subprocess.run(podman + ["system", "reset", "--force"], capture_output=True)
+        shutil.rmtree(store_dir, ignore_errors=True)
