@@ -210,6 +210,25 @@ def _tar_filter(info):
     return info
 
 
+def _rootfs_filter(rootfs):
+    """Numeric owners only, and xattrs (file capabilities...) as SCHILY.xattr PAX records."""
+    def add(info):
+        info.uname = info.gname = ""
+        path = os.path.join(rootfs, info.name)
+        try:
+            names = os.listxattr(path, follow_symlinks=False)
+        except OSError:
+            names = []
+        for name in names:
+            try:
+                value = os.getxattr(path, name, follow_symlinks=False)
+            except OSError:
+                continue
+            info.pax_headers[f"SCHILY.xattr.{name}"] = value.decode("utf-8", "surrogateescape")
+        return info
+    return add
+
+
 def save(paths, ref, output):
     """Write image ref as a docker-archive tar to output; returns the image ID."""
     image_id = images.resolve(paths, ref)
@@ -223,7 +242,8 @@ def save(paths, ref, output):
         layer = os.path.join(tmp, "layer.tar")
         with tarfile.open(layer, "w", format=tarfile.PAX_FORMAT) as tf:
             for entry in sorted(os.listdir(rootfs)):
-                tf.add(os.path.join(rootfs, entry), arcname=entry, filter=_tar_filter)
+                tf.add(os.path.join(rootfs, entry), arcname=entry,
+                       filter=_rootfs_filter(rootfs))
         diff_id = "sha256:" + _file_sha256(layer)
         created = datetime.datetime.fromtimestamp(record["created"], datetime.timezone.utc)
         config = {

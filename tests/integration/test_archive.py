@@ -84,11 +84,14 @@ def test_save_roundtrip_accepted_by_skopeo(paths, layout, tmp_path):
     subprocess.run(["skopeo", "--insecure-policy", "copy", "--quiet", f"docker-archive:{out}",
                     f"oci:{tmp_path / 'back'}:x"], check=True)
     # And we load it back: same files, same config, the name moves to it.
+    os.setxattr(f"{images.rootfs(paths, image_id)}/bin/busybox", "user.bkp", b"\xffcap")
+    archive.save(paths, "bkp/loaded:1", str(out))
     original = tree(images.rootfs(paths, image_id))
     [(again, name, up)] = archive.load(paths, str(out))
     assert not up and again != image_id and name == "bkp/loaded:1"
     assert tree(images.rootfs(paths, again)) == original
     assert images.load(paths, again)["config"] == CONFIG
+    assert os.getxattr(f"{images.rootfs(paths, again)}/bin/busybox", "user.bkp") == b"\xffcap"
     assert images.load(paths, image_id)["names"] == []
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".bocker-save")]
 

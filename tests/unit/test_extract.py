@@ -104,7 +104,8 @@ def test_metadata(world):
             info.type, info.mode, info.mtime = kind, mode, 1_234_567_890
             info.uid, info.gid = 1000, 1001
             if name == "bin/su":
-                info.pax_headers = {"SCHILY.xattr.user.bocker": "yes"}
+                info.pax_headers = {"SCHILY.xattr.user.bocker": "yes",
+                                    "SCHILY.xattr.user.bin": "\udcff\x00\x01"}
             tf.addfile(info, io.BytesIO(b""))
         info = tarfile.TarInfo("bin/sh")
         info.type, info.linkname = tarfile.SYMTYPE, "busybox"
@@ -135,6 +136,7 @@ def test_metadata(world):
         assert (os.stat(rootfs / "bin/su").st_uid, os.stat(rootfs / "bin/su").st_gid) == (1000, 1001)
         assert os.stat(rootfs / "dev/null").st_rdev == os.makedev(1, 3)
         assert os.getxattr(rootfs / "bin/su", "user.bocker") == b"yes"
+        assert os.getxattr(rootfs / "bin/su", "user.bin") == b"\xff\x00\x01"
 
 
 def test_whiteouts(world):
