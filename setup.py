@@ -1,5 +1,26 @@
 """bocker: a small, fast container runtime in Python over a C shim."""
+import os
+
 from setuptools import find_packages, setup
+from setuptools.command.build_ext import build_ext
+
+C_FLAGS = ["-Wall", "-Wextra", "-Werror", "-O2"]
+
+
+class BuildShimAndMonitor(build_ext):
+    """Build the cffi shim, then csrc/monitor.c as bocker/bocker-monitor:
+    the small program that keeps a detached container."""
+
+    def run(self):
+        super().run()
+        out_dir = "bocker" if self.inplace else os.path.join(self.build_lib, "bocker")
+        objects = self.compiler.compile([os.path.join("csrc", "monitor.c")],
+                                        output_dir=self.build_temp, extra_postargs=C_FLAGS)
+        self.compiler.link_executable(objects, "bocker-monitor", output_dir=out_dir)
+
+    def get_outputs(self):
+        return super().get_outputs() + [os.path.join(self.build_lib, "bocker", "bocker-monitor")]
+
 
 setup(
     name="bocker",
@@ -9,6 +30,7 @@ setup(
     python_requires=">=3.9",
     setup_requires=["cffi>=1.15"],
     cffi_modules=["csrc/build_shim.py:ffibuilder"],
+    cmdclass={"build_ext": BuildShimAndMonitor},
     install_requires=["cffi>=1.15", "click>=8.0", "btrfsutil", "requests>=2.25",
                       "zstandard>=0.18"],
     extras_require={"test": ["pytest", "hypothesis", "pexpect", "bcrypt"]},

@@ -49,10 +49,9 @@ def rootfs(paths, image_id):
 
 
 def create(paths, source, fill, name=None, config=None, snapshot_of=None, extra=None):
-    """Make a new image: a subvolume that fill(rootfs_path) populates.
+    """Make a new image: a subvolume that fill(rootfs_path) populates, or a
+    snapshot of the subvolume snapshot_of (then fill may be None).
 
-    snapshot_of (a subvolume, e.g. a pulled top layer) makes the rootfs a
-    snapshot of it instead of an empty subvolume; fill may then be None.
     extra: more fields for image.json (a pull's layers and digests).
     Nothing is left behind if fill fails.  A name moves to the new image
     from any image that had it (as `docker tag` does).  Returns the ID.
@@ -68,7 +67,6 @@ def create(paths, source, fill, name=None, config=None, snapshot_of=None, extra=
             store.snapshot(snapshot_of, os.path.join(directory, "rootfs"))
         else:
             store.create(os.path.join(directory, "rootfs"))
-        if fill:
             fill(os.path.join(directory, "rootfs"))
         record = {**(extra or {}), "id": image_id, "source": source, "names": names,
                   "created": time.time(), "config": config or {},
@@ -96,6 +94,21 @@ def init(paths, directory, name=None):
         raise NotFound(f"No directory named '{directory}' exists")
     source = os.path.abspath(directory)
     return create(paths, source, lambda rootfs: store.copy_tree(source, rootfs), name)
+
+
+def replace_rootfs(paths, image_id, snapshot_of, source):
+    """Replace an image's content with a snapshot, keeping its ID."""
+    record = load(paths, image_id)
+    target = rootfs(paths, image_id)
+    fresh = target + ".new"
+    store.snapshot(snapshot_of, fresh)
+    store.delete(target)
+    os.rename(fresh, target)
+    record.update(source=source, created=time.time(), size=store.tree_size(target))
+    # No longer what a registry served: a later pull must not call it up to date.
+    for key in ("layers", "config_digest", "digest", "manifest_digest", "repo_digests"):
+        record.pop(key, None)
+    state.write_json(_record_path(paths, image_id), record)
 
 
 def remove(paths, ref):

@@ -44,9 +44,14 @@ def umount(target, flags=0):
 
 
 def loop_attach(path, autoclear=True):
-    """Attach a file to a free loop device; return the device path."""
-    index = _check(lib.shim_loop_attach(_b(path), int(autoclear)), "loop attach", path)
-    return f"/dev/loop{index}"
+    """Attach a file to a free loop device; return (device path, open fd).
+
+    With autoclear the device detaches when its last user goes: keep the
+    fd open until the device is mounted, then close it.
+    """
+    index = ffi.new("int *")
+    fd = _check(lib.shim_loop_attach(_b(path), int(autoclear), index), "loop attach", path)
+    return f"/dev/loop{index[0]}", fd
 
 
 def loop_detach(device):
@@ -131,49 +136,82 @@ class Child:
 
 
 def _strv(items, keep):
+    """A NULL-terminated char *[]; keep holds every buffer alive."""
     arr = [ffi.new("char[]", _b(s)) for s in items]
+    vec = ffi.new("char *[]", arr + [ffi.NULL])
     keep.extend(arr)
-    return ffi.new("char *[]", arr + [ffi.NULL])
+    keep.append(vec)  # a struct field does not own what it points to
+    return vec
 
 
-def spawn(rootfs, argv, env, *, cwd="/", hostname=None, uid=0, gid=0,
-          clone_flags=0, netns_fd=-1, cgroup_fds=(), stdio=(-1, -1, -1),
-          mounts=(), privileged=False, trace=False, go_fd=-1):
-    """clone() a container child that runs the shim's child steps.
+def _request(keep, rootfs, argv, env, cwd="/", hostname=None, uid=0, gid=0,
+             clone_flags=0, netns_fd=-1, cgroup_fds=(), stdio=(-1, -1, -1),
+             mounts=(), privileged=False, trace=False, go_fd=-1, join_pidfd=-1,
+             status_fd=-1, console_sock=-1):
+    """Fill a struct shim_spawn; keep collects every buffer it points to."""
+    def cstr(value):
+        if value is None:
+            return ffi.NULL
+        buf = ffi.new("char[]", _b(value))
+        keep.append(buf)
+        return buf
 
-    Returns a Child; read its status with read_reports().  Every buffer
-    only has to live for this call: the child owns a copy of memory.
-    """
-    keep = []
     req = ffi.new("struct shim_spawn *")
-    keep.append(rootfs_c := ffi.new("char[]", _b(rootfs)))
-    req.rootfs = rootfs_c
+    keep.append(req)
+    req.rootfs = cstr(rootfs)
     req.argv = _strv(argv, keep)
     req.envp = _strv(env, keep)
-    keep.extend([req.argv, req.envp])
-    req.cwd = cwd_c = ffi.new("char[]", _b(cwd))
-    host_c = ffi.new("char[]", _b(hostname)) if hostname else ffi.NULL
-    req.hostname = host_c
+    req.cwd = cstr(cwd)
+    req.hostname = cstr(hostname)
     req.uid, req.gid = uid, gid
     req.clone_flags = clone_flags
     req.netns_fd = netns_fd
     fds = ffi.new("int[]", list(cgroup_fds) or [0])
+    keep.append(fds)
     req.cgroup_fds, req.n_cgroup_fds = fds, len(cgroup_fds)
     req.stdin_fd, req.stdout_fd, req.stderr_fd = stdio
     mnt = ffi.new("struct shim_mount[]", max(len(mounts), 1))
+    keep.append(mnt)
     for i, m in enumerate(mounts):
-        for attr in ("source", "target", "data"):
-            value = getattr(m, attr)
-            if value is not None:
-                buf = ffi.new("char[]", _b(value))
-                keep.append(buf)
-                setattr(mnt[i], attr, buf)
+        mnt[i].source, mnt[i].target, mnt[i].data = cstr(m.source), cstr(m.target), cstr(m.data)
         mnt[i].readonly, mnt[i].is_file = int(m.readonly), int(m.is_file)
     req.mounts, req.n_mounts = mnt, len(mounts)
     req.privileged, req.trace, req.go_fd = int(privileged), int(trace), go_fd
+    req.join_pidfd, req.status_fd, req.console_sock = join_pidfd, status_fd, console_sock
+    return req
+
+
+def spawn(rootfs, argv, env, **options):
+    """clone() a container child that runs the shim's child steps.
+
+    options: cwd, hostname, uid, gid, clone_flags, netns_fd, cgroup_fds,
+    stdio, mounts, privileged, trace, go_fd, join_pidfd (exec into a
+    running container), console_sock.  Returns a Child; read its status
+    with read_reports().  Buffers only have to live for this call: the
+    child has its own copy of memory.
+    """
+    keep = []
+    req = _request(keep, rootfs, argv, env, **options)
     out = ffi.new("struct shim_child *")
     _check(lib.shim_spawn(req, out), "clone")
     return Child(out.pid, out.pidfd, out.status_fd)
+
+
+def spawn_monitored(rootfs, argv, env, monitor_argv, pass_fds, status_fd, **options):
+    """Start a detached container under a bocker-monitor process.
+
+    The container reports its steps on status_fd (a pipe's write end the
+    caller made); pass_fds stay open in the monitor.  Returns
+    (container_pid, monitor_pid).
+    """
+    keep = []
+    req = _request(keep, rootfs, argv, env, status_fd=status_fd, **options)
+    mon_argv = _strv(monitor_argv, keep)
+    fds = ffi.new("int[]", list(pass_fds) or [0])
+    pid = ffi.new("int *")
+    monitor = _check(lib.shim_spawn_monitored(req, mon_argv, fds, len(pass_fds), pid),
+                     "clone")
+    return pid[0], monitor
 
 
 def read_reports(status_fd):

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <net/if.h>
 #include <linux/loop.h>
 #include <linux/mount.h>
 #include <linux/sched.h>
@@ -21,6 +22,8 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <termios.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -42,7 +45,9 @@ static const char *const step_names[STEP_LAST] = {
     [STEP_SIGNALS] = "reset signals",
     [STEP_CGROUP_JOIN] = "join cgroup",
     [STEP_CGROUP_NS] = "unshare cgroup namespace",
+    [STEP_JOIN_CONTAINER] = "setns container",
     [STEP_NETNS_JOIN] = "setns network",
+    [STEP_LO_UP] = "loopback up",
     [STEP_MOUNT_PRIVATE] = "make mounts private",
     [STEP_BIND_ROOTFS] = "bind rootfs",
     [STEP_OPEN_BINDS] = "open_tree volumes",
@@ -56,6 +61,7 @@ static const char *const step_names[STEP_LAST] = {
     [STEP_MOVE_BINDS] = "move_mount volumes",
     [STEP_MOUNT_TMPFS] = "mount tmpfs",
     [STEP_HOSTNAME] = "sethostname",
+    [STEP_CONSOLE] = "console pty",
     [STEP_STDIO] = "dup2 stdio",
     [STEP_CHDIR] = "chdir",
     [STEP_SET_IDS] = "setuid/setgid",
@@ -138,11 +144,12 @@ int shim_socket_in_netns(int netns_fd, int domain, int type, int protocol)
 /* Loop devices, for `bocker setup` on a host whose /var is not btrfs.  */
 /* ------------------------------------------------------------------ */
 
-/* Attach FILE to a free loop device; return its index.  With AUTOCLEAR
- * the kernel detaches the device when its last user (the mount) goes. */
-int shim_loop_attach(const char *file, int autoclear)
+/* Attach FILE to a free loop device; return an open fd on the device and
+ * store its number in *index.  With AUTOCLEAR the kernel detaches the
+ * device when its last user goes, so keep the fd open until it is mounted. */
+int shim_loop_attach(const char *file, int autoclear, int *index)
 {
-    int ctl = -1, backing = -1, dev = -1, index = -1, err = 0;
+    int ctl, backing, dev = -1;
     char path[64];
 
     backing = open(file, O_RDWR | O_CLOEXEC);
@@ -150,38 +157,35 @@ int shim_loop_attach(const char *file, int autoclear)
         return -errno;
     ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
     if (ctl < 0)
-        goto fail;
+        goto out;
     for (int tries = 0; tries < 16; tries++) {
-        index = ioctl(ctl, LOOP_CTL_GET_FREE);
-        if (index < 0)
-            goto fail;
-        snprintf(path, sizeof path, "/dev/loop%d", index);
+        *index = ioctl(ctl, LOOP_CTL_GET_FREE);
+        if (*index < 0)
+            goto out;
+        snprintf(path, sizeof path, "/dev/loop%d", *index);
         dev = open(path, O_RDWR | O_CLOEXEC);
         if (dev < 0)
-            goto fail;
+            goto out;
         struct loop_config cfg;
         memset(&cfg, 0, sizeof cfg);
         cfg.fd = (unsigned)backing;
         cfg.info.lo_flags = autoclear ? LO_FLAGS_AUTOCLEAR : 0;
         snprintf((char *)cfg.info.lo_file_name, LO_NAME_SIZE, "%s", file);
         if (ioctl(dev, LOOP_CONFIGURE, &cfg) == 0)
-            goto done;
-        if (errno != EBUSY) /* EBUSY: another process took it first */
-            goto fail;
+            break;
+        int busy = errno == EBUSY; /* another process took it first */
         close(dev);
         dev = -1;
+        if (!busy)
+            goto out;
+        errno = EBUSY;
     }
-    errno = EBUSY;
-fail:
-    err = -errno;
-    index = err;
-done:
-    if (dev >= 0)
-        close(dev);
+out:;
+    int err = errno;
     if (ctl >= 0)
         close(ctl);
     close(backing);
-    return index;
+    return dev >= 0 ? dev : -err;
 }
 
 int shim_loop_detach(int index)
@@ -246,6 +250,26 @@ static int join_cgroups(const struct shim_spawn *req)
         close(req->cgroup_fds[i]);
     }
     return 0;
+}
+
+/* A new network namespace starts with lo down; one ioctl brings it up
+ * (the parent configures eth0, if any, over netlink). */
+static int loopback_up(void)
+{
+    struct ifreq ifr;
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return errno;
+    memset(&ifr, 0, sizeof ifr);
+    strcpy(ifr.ifr_name, "lo");
+    int rc = ioctl(fd, SIOCGIFFLAGS, &ifr);
+    if (rc == 0) {
+        ifr.ifr_flags |= IFF_UP;
+        rc = ioctl(fd, SIOCSIFFLAGS, &ifr);
+    }
+    int err = rc < 0 ? errno : 0;
+    close(fd);
+    return err;
 }
 
 /* Mount events must not propagate back to the host's namespace. */
@@ -423,6 +447,63 @@ static int mount_tmpfses(const struct shim_spawn *req)
     return 0;
 }
 
+/* Enter every namespace of a running container (for exec).  The PID
+ * namespace was entered by the parent before clone: setns(CLONE_NEWPID)
+ * only applies to children. */
+static int join_container(int pidfd)
+{
+    int flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
+                CLONE_NEWCGROUP;
+    return setns(pidfd, flags) < 0 ? errno : 0;
+}
+
+/* Send one fd over a unix socket (SCM_RIGHTS). */
+static int send_fd(int sock, int fd)
+{
+    char byte = 'p';
+    struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+    union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+                          .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+    return sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? errno : 0;
+}
+
+/* A pty from the container's own devpts: open its ptmx, get the slave
+ * with TIOCGPTPEER (no path lookup), hand the master to the parent, and
+ * make the slave our controlling terminal and stdio. */
+static int setup_console(int sock)
+{
+    int unlock = 0;
+    int master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0)
+        return errno;
+    int slave = -1, err = 0;
+    if (ioctl(master, TIOCSPTLCK, &unlock) < 0 ||
+        (slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY)) < 0) {
+        err = errno;
+        close(master);
+        return err;
+    }
+    err = send_fd(sock, master);
+    close(master);
+    close(sock);
+    if (err)
+        return err;
+    if (setsid() < 0 || ioctl(slave, TIOCSCTTY, 0) < 0)
+        return errno;
+    for (int i = 0; i < 3; i++)
+        if (dup2(slave, i) < 0)
+            return errno;
+    if (slave > 2)
+        close(slave);
+    return 0;
+}
+
 static int set_hostname(const char *name)
 {
     return sethostname(name, strlen(name)) < 0 ? errno : 0;
@@ -456,7 +537,9 @@ static int set_ids(unsigned uid, unsigned gid)
 }
 
 /* Keep Docker's default capability set, drop the rest from the bounding,
- * effective, permitted and inheritable sets. */
+ * effective, permitted and inheritable sets.  Runs before set_ids(): the
+ * bounding set needs CAP_SETPCAP, and a later setuid() to a non-root user
+ * clears what is left. */
 static int drop_caps(void)
 {
     static const int keep[] = {
@@ -476,12 +559,8 @@ static int drop_caps(void)
     memset(data, 0, sizeof data);
     for (int i = 0; i < 2; i++) {
         uint32_t part = (uint32_t)(mask >> (32 * i));
-        /* only root keeps them across execve: a non-root uid got an
-         * empty permitted set from setuid() already */
         data[i].effective = data[i].permitted = data[i].inheritable = part;
     }
-    if (getuid() != 0)
-        memset(data, 0, sizeof data);
     return syscall(SYS_capset, &hdr, data) < 0 ? errno : 0;
 }
 
@@ -556,17 +635,12 @@ static int exec_command(const struct shim_spawn *req)
             _exit(125);                                                 \
     } while (0)
 
-static void child_main(struct child_ctx *c)
+/* Make the container's filesystem view: a new root with fresh /proc,
+ * /dev and /sys, and the volumes. */
+static void setup_filesystem(struct child_ctx *c)
 {
     const struct shim_spawn *req = c->req;
 
-    STEP(c, STEP_SIGNALS, reset_signals());
-    if (req->n_cgroup_fds)
-        STEP(c, STEP_CGROUP_JOIN, join_cgroups(req));
-    if (req->clone_flags & CLONE_NEWCGROUP)
-        STEP(c, STEP_CGROUP_NS, unshare(CLONE_NEWCGROUP) < 0 ? errno : 0);
-    if (req->netns_fd >= 0)
-        STEP(c, STEP_NETNS_JOIN, setns(req->netns_fd, CLONE_NEWNET) < 0 ? errno : 0);
     STEP(c, STEP_MOUNT_PRIVATE, make_mounts_private());
     STEP(c, STEP_BIND_ROOTFS, bind_rootfs(req->rootfs));
     if (req->n_mounts)
@@ -584,11 +658,34 @@ static void child_main(struct child_ctx *c)
     }
     if (req->hostname)
         STEP(c, STEP_HOSTNAME, set_hostname(req->hostname));
-    STEP(c, STEP_STDIO, setup_stdio(req));
+}
+
+static void child_main(struct child_ctx *c)
+{
+    const struct shim_spawn *req = c->req;
+
+    STEP(c, STEP_SIGNALS, reset_signals());
+    if (req->n_cgroup_fds)
+        STEP(c, STEP_CGROUP_JOIN, join_cgroups(req));
+    if (req->join_pidfd >= 0) {
+        STEP(c, STEP_JOIN_CONTAINER, join_container(req->join_pidfd));
+    } else {
+        if (req->clone_flags & CLONE_NEWCGROUP)
+            STEP(c, STEP_CGROUP_NS, unshare(CLONE_NEWCGROUP) < 0 ? errno : 0);
+        if (req->netns_fd >= 0)
+            STEP(c, STEP_NETNS_JOIN, setns(req->netns_fd, CLONE_NEWNET) < 0 ? errno : 0);
+        if (req->clone_flags & CLONE_NEWNET)
+            STEP(c, STEP_LO_UP, loopback_up());
+        setup_filesystem(c);
+    }
+    if (req->console_sock >= 0)
+        STEP(c, STEP_CONSOLE, setup_console(req->console_sock));
+    else
+        STEP(c, STEP_STDIO, setup_stdio(req));
     STEP(c, STEP_CHDIR, chdir(req->cwd && *req->cwd ? req->cwd : "/") < 0 ? errno : 0);
-    STEP(c, STEP_SET_IDS, set_ids(req->uid, req->gid));
     if (!req->privileged)
         STEP(c, STEP_CAPS, drop_caps());
+    STEP(c, STEP_SET_IDS, set_ids(req->uid, req->gid));
     STEP(c, STEP_NO_NEW_PRIVS, req->privileged ? 0 : set_no_new_privs());
     if (req->go_fd >= 0)
         STEP(c, STEP_WAIT_GO, wait_go(req->go_fd));
@@ -620,38 +717,132 @@ static pid_t clone_child(int flags, int *pidfd)
     return pid;
 }
 
+/* Enter the PID namespace of a running container for our next child
+ * only; *saved gets our own back.  setns(CLONE_NEWPID) changes where
+ * children are born, never the caller itself. */
+static int enter_pidns(int pidfd, int *saved)
+{
+    *saved = open("/proc/thread-self/ns/pid_for_children", O_RDONLY | O_CLOEXEC);
+    if (*saved < 0)
+        return -errno;
+    if (setns(pidfd, CLONE_NEWPID) < 0) {
+        int err = errno;
+        close(*saved);
+        *saved = -1;
+        return -err;
+    }
+    return 0;
+}
+
 /* Start a container.  On success out->pid runs child_main() and
  * out->status_fd yields shim_report records until execve (EOF) or a
  * failed step.  Signals are blocked around clone so no Python handler
  * ever runs in the child. */
 int shim_spawn(const struct shim_spawn *req, struct shim_child *out)
 {
-    int pipefd[2];
+    int pipefd[2] = { -1, req->status_fd }, saved_pidns = -1, rc;
+    int own_pipe = req->status_fd < 0;
     sigset_t all, old;
 
-    if (pipe2(pipefd, O_CLOEXEC) < 0)
+    if (own_pipe && pipe2(pipefd, O_CLOEXEC) < 0)
         return -errno;
+    if (req->join_pidfd >= 0 && (rc = enter_pidns(req->join_pidfd, &saved_pidns)) < 0) {
+        if (own_pipe) {
+            close(pipefd[0]);
+            close(pipefd[1]);
+        }
+        return rc;
+    }
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
 
     int pidfd = -1;
-    int nsflags = req->clone_flags & ~CLONE_NEWCGROUP; /* unshared later */
+    int nsflags = req->join_pidfd >= 0 ? 0 : req->clone_flags & ~CLONE_NEWCGROUP;
     pid_t pid = clone_child(nsflags, &pidfd);
     if (pid == 0) {
         struct child_ctx c = { .req = req, .status_fd = pipefd[1] };
-        close(pipefd[0]);
+        if (own_pipe)
+            close(pipefd[0]);
         report(&c, STEP_CLONE, 0);
         child_main(&c);
     }
     int err = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    close(pipefd[1]);
+    if (saved_pidns >= 0) {
+        setns(saved_pidns, CLONE_NEWPID);
+        close(saved_pidns);
+    }
+    if (own_pipe)
+        close(pipefd[1]);
     if (pid < 0) {
-        close(pipefd[0]);
+        if (own_pipe)
+            close(pipefd[0]);
         return -err;
     }
     out->pid = pid;
     out->pidfd = pidfd;
     out->status_fd = pipefd[0];
     return 0;
+}
+
+/* A detached start.  Fork (twice, so init adopts it) a monitor process
+ * that spawns the container (so it is the container's parent and can reap
+ * it), tells us the container's PID, and execs monitor_argv: a small C
+ * program whose memory is its own, not a copy of this Python process.  The fds in pass_fds
+ * (the container's output pipes) stay open across that exec.  The
+ * container reports its steps on req->status_fd, which the caller made. */
+int shim_spawn_monitored(const struct shim_spawn *req,
+                         const char *const *monitor_argv,
+                         const int *pass_fds, int n_pass_fds,
+                         int *container_pid)
+{
+    int info[2];
+    sigset_t all, old;
+
+    if (req->status_fd < 0)
+        return -EINVAL;
+    if (pipe2(info, O_CLOEXEC) < 0)
+        return -errno;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid_t mid = fork();
+    if (mid == 0) {
+        struct shim_child child;
+        close(info[0]);
+        setsid(); /* no terminal's signals reach the monitor */
+        if (fork() != 0)
+            _exit(0); /* the intermediate: its exit hands the monitor to init */
+        int rc = shim_spawn(req, &child);
+        int32_t msg[2] = { rc < 0 ? rc : child.pid, getpid() };
+        if (write(info[1], msg, sizeof msg) != sizeof msg || rc < 0)
+            _exit(125);
+        if (child.pidfd >= 0)
+            close(child.pidfd);
+        for (int i = 0; i < n_pass_fds; i++)
+            fcntl(pass_fds[i], F_SETFD, 0);
+        for (int sig = 1; sig < NSIG; sig++)
+            signal(sig, SIG_DFL);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execv(monitor_argv[0], (char *const *)monitor_argv);
+        _exit(125); /* the container, orphaned, is reaped by init */
+    }
+    int err = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    close(info[1]);
+    if (mid < 0) {
+        close(info[0]);
+        return -err;
+    }
+    waitpid(mid, NULL, 0);
+    int32_t msg[2] = { -EPIPE, 0 };
+    ssize_t n = read(info[0], msg, sizeof msg);
+    close(info[0]);
+    if (n != sizeof msg)
+        return -EPIPE;
+    if (msg[0] < 0)
+        return msg[0];
+    *container_pid = msg[0];
+    return msg[1];
 }

@@ -22,7 +22,9 @@ enum shim_step {
     STEP_SIGNALS,
     STEP_CGROUP_JOIN,
     STEP_CGROUP_NS,
+    STEP_JOIN_CONTAINER,
     STEP_NETNS_JOIN,
+    STEP_LO_UP,
     STEP_MOUNT_PRIVATE,
     STEP_BIND_ROOTFS,
     STEP_OPEN_BINDS,
@@ -36,10 +38,11 @@ enum shim_step {
     STEP_MOVE_BINDS,
     STEP_MOUNT_TMPFS,
     STEP_HOSTNAME,
+    STEP_CONSOLE,
     STEP_STDIO,
     STEP_CHDIR,
-    STEP_SET_IDS,
     STEP_CAPS,
+    STEP_SET_IDS,
     STEP_NO_NEW_PRIVS,
     STEP_WAIT_GO,
     STEP_EXECVE,
@@ -86,6 +89,13 @@ struct shim_spawn {
     int privileged;              /* keep every capability */
     int trace;                   /* report every step, not only a failure */
     int go_fd;                   /* read end: child waits for a byte, or -1 */
+    int join_pidfd;              /* exec: enter this container's namespaces
+                                    instead of creating new ones, or -1 */
+    int status_fd;               /* write end for the child's reports, or -1
+                                    to make a pipe (see shim_child) */
+    int console_sock;            /* a unix socket: allocate a pty in the
+                                    container's devpts, send its master
+                                    here and use the pty as stdio; or -1 */
 };
 
 struct shim_child {
@@ -95,12 +105,16 @@ struct shim_child {
 };
 
 int shim_spawn(const struct shim_spawn *req, struct shim_child *out);
+int shim_spawn_monitored(const struct shim_spawn *req,
+                         const char *const *monitor_argv,
+                         const int *pass_fds, int n_pass_fds,
+                         int *container_pid);
 const char *shim_step_name(int step);
 
 int shim_mount(const char *source, const char *target, const char *fstype,
                unsigned long flags, const char *data);
 int shim_umount(const char *target, int flags);
-int shim_loop_attach(const char *file, int autoclear);
+int shim_loop_attach(const char *file, int autoclear, int *index);
 int shim_loop_detach(int index);
 int shim_setns(int fd, int nstype);
 int shim_unshare(int flags);

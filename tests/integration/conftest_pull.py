@@ -2,7 +2,7 @@
 
 - btrfs_fs (session): a sparse file, mkfs.btrfs, a loop device (autoclear)
   and a mount; torn down at the end, checking no mount or loop is left.
-- paths (function): a fresh bocker root directory on that filesystem; after
+- pull_paths (function): a fresh bocker root directory on that filesystem; after
   the test every image is removed through images.remove and no subvolume
   may be left (so rmi must drop unused layers and pulls must clean up).
 - registries (session): Debian's docker-registry (distribution 2.8) started
@@ -56,15 +56,13 @@ def btrfs_fs():
     with open(image, "wb") as f:
         f.truncate(1 << 30)
     subprocess.run(["mkfs.btrfs", "-q", image], check=True, capture_output=True)
-    # The shim's autoclear=True closes its only fd right after LOOP_CONFIGURE,
-    # which makes the kernel clear the device at once (mount then fails with
-    # EINVAL).  So: attach without it, mount, then LOOP_CLR_FD while mounted,
-    # which the kernel turns into autoclear (what `losetup -d` does).
-    dev = native.loop_attach(image, autoclear=False)
+    # Keep the device's fd until it is mounted: with autoclear the kernel
+    # detaches it when its last user goes, which is then the mount.
+    dev, fd = native.loop_attach(image, autoclear=True)
     try:
         native.mount(dev, mnt, "btrfs")
     finally:
-        native.loop_detach(dev)
+        os.close(fd)
     try:
         yield mnt
     finally:
@@ -83,7 +81,7 @@ def btrfs_fs():
 
 
 @pytest.fixture
-def paths(btrfs_fs):
+def pull_paths(btrfs_fs):
     # Each test's root is a subvolume of its own, so leftovers are easy to list.
     root = os.path.join(btrfs_fs, f"root-{os.urandom(4).hex()}")
     store.create(root)

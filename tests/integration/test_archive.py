@@ -9,7 +9,7 @@ import tarfile
 import pytest
 
 from bocker import archive, images, layers, registry
-from conftest_pull import (Layout, btrfs_fs, busybox_layer, paths, tar_layer,  # noqa: F401
+from conftest_pull import (Layout, btrfs_fs, busybox_layer, pull_paths, tar_layer,  # noqa: F401
                            subvolumes)
 
 CONFIG = {"Env": ["PATH=/bin"], "Cmd": ["/bin/sh"], "WorkingDir": "/etc"}
@@ -45,37 +45,37 @@ def layout(tmp_path):
     return lay
 
 
-def test_load_oci_dir_tar_and_gzip(paths, layout, tmp_path):
-    [(image_id, name, up)] = archive.load(paths, layout.dir)
+def test_load_oci_dir_tar_and_gzip(pull_paths, layout, tmp_path):
+    [(image_id, name, up)] = archive.load(pull_paths, layout.dir)
     assert (name, up) == ("bkp/loaded:1", False)
-    record = images.load(paths, image_id)
+    record = images.load(pull_paths, image_id)
     assert record["names"] == ["bkp/loaded:1"] and record["config"] == CONFIG
-    fs = images.rootfs(paths, image_id)
+    fs = images.rootfs(pull_paths, image_id)
     assert open(f"{fs}/etc/two").read() == "2\n" and os.path.islink(f"{fs}/bin/sh")
     # The same layout as a tar and as a tar.gz: already there.
     tar = tmp_path / "oci.tar"
     with tarfile.open(tar, "w") as tf:
         tf.add(layout.dir, arcname=".")
-    assert archive.load(paths, str(tar)) == [(image_id, "bkp/loaded:1", True)]
+    assert archive.load(pull_paths, str(tar)) == [(image_id, "bkp/loaded:1", True)]
     with open(tar, "rb") as f, gzip.open(tmp_path / "oci.tar.gz", "wb") as g:
         shutil.copyfileobj(f, g)
-    assert archive.load(paths, str(tmp_path / "oci.tar.gz"))[0][2]
+    assert archive.load(pull_paths, str(tmp_path / "oci.tar.gz"))[0][2]
 
 
-def test_load_docker_archive_from_skopeo(paths, layout, tmp_path):
+def test_load_docker_archive_from_skopeo(pull_paths, layout, tmp_path):
     out = tmp_path / "docker.tar"
     subprocess.run(["skopeo", "--insecure-policy", "copy", "--quiet", f"oci:{layout.dir}:1",
                     f"docker-archive:{out}:bkp/fromskopeo:v9"], check=True)
-    [(image_id, name, _)] = archive.load(paths, str(out))
+    [(image_id, name, _)] = archive.load(pull_paths, str(out))
     assert name == "bkp/fromskopeo:v9"
-    assert open(f"{images.rootfs(paths, image_id)}/etc/marker").read() == "loaded\n"
-    assert images.load(paths, image_id)["config"]["Cmd"] == ["/bin/sh"]
+    assert open(f"{images.rootfs(pull_paths, image_id)}/etc/marker").read() == "loaded\n"
+    assert images.load(pull_paths, image_id)["config"]["Cmd"] == ["/bin/sh"]
 
 
-def test_save_roundtrip_accepted_by_skopeo(paths, layout, tmp_path):
-    [(image_id, _, _)] = archive.load(paths, layout.dir)
+def test_save_roundtrip_accepted_by_skopeo(pull_paths, layout, tmp_path):
+    [(image_id, _, _)] = archive.load(pull_paths, layout.dir)
     out = tmp_path / "saved.tar"
-    archive.save(paths, "bkp/loaded:1", str(out))
+    archive.save(pull_paths, "bkp/loaded:1", str(out))
     # Another tool reads it: skopeo inspects and converts it.
     info = json.loads(subprocess.run(
         ["skopeo", "--insecure-policy", "inspect", f"docker-archive:{out}"],
@@ -84,58 +84,58 @@ def test_save_roundtrip_accepted_by_skopeo(paths, layout, tmp_path):
     subprocess.run(["skopeo", "--insecure-policy", "copy", "--quiet", f"docker-archive:{out}",
                     f"oci:{tmp_path / 'back'}:x"], check=True)
     # And we load it back: same files, same config, the name moves to it.
-    os.setxattr(f"{images.rootfs(paths, image_id)}/bin/busybox", "user.bkp", b"\xffcap")
-    archive.save(paths, "bkp/loaded:1", str(out))
-    original = tree(images.rootfs(paths, image_id))
-    [(again, name, up)] = archive.load(paths, str(out))
+    os.setxattr(f"{images.rootfs(pull_paths, image_id)}/bin/busybox", "user.bkp", b"\xffcap")
+    archive.save(pull_paths, "bkp/loaded:1", str(out))
+    original = tree(images.rootfs(pull_paths, image_id))
+    [(again, name, up)] = archive.load(pull_paths, str(out))
     assert not up and again != image_id and name == "bkp/loaded:1"
-    assert tree(images.rootfs(paths, again)) == original
-    assert images.load(paths, again)["config"] == CONFIG
-    assert os.getxattr(f"{images.rootfs(paths, again)}/bin/busybox", "user.bkp") == b"\xffcap"
-    assert images.load(paths, image_id)["names"] == []
+    assert tree(images.rootfs(pull_paths, again)) == original
+    assert images.load(pull_paths, again)["config"] == CONFIG
+    assert os.getxattr(f"{images.rootfs(pull_paths, again)}/bin/busybox", "user.bkp") == b"\xffcap"
+    assert images.load(pull_paths, image_id)["names"] == []
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".bocker-save")]
 
 
-def test_corrupt_layout_blob_stores_nothing(paths, layout):
+def test_corrupt_layout_blob_stores_nothing(pull_paths, layout):
     manifest = json.load(open(os.path.join(layout.dir, "blobs", "sha256",
                                            layout.index["manifests"][0]["digest"][7:])))
     blob = os.path.join(layout.dir, "blobs", "sha256", manifest["layers"][1]["digest"][7:])
     with open(blob, "ab") as f:
         f.write(b"junk")
     with pytest.raises(registry.DigestMismatch):
-        archive.load(paths, layout.dir)
-    assert layers.list_all(paths) == [] and images.list_all(paths) == []
-    assert subvolumes(paths) == []
+        archive.load(pull_paths, layout.dir)
+    assert layers.list_all(pull_paths) == [] and images.list_all(pull_paths) == []
+    assert subvolumes(pull_paths) == []
 
 
-def test_hostile_archive_paths(paths, tmp_path):
+def test_hostile_archive_paths(pull_paths, tmp_path):
     d = tmp_path / "evil"
     d.mkdir()
     (tmp_path / "secret.json").write_text("{}")
     (d / "manifest.json").write_text(json.dumps(
         [{"Config": "../secret.json", "RepoTags": [], "Layers": []}]))
     with pytest.raises(archive.ArchiveError, match="bad path"):
-        archive.load(paths, str(d))
+        archive.load(pull_paths, str(d))
     os.symlink("../secret.json", d / "cfg.json")
     (d / "manifest.json").write_text(json.dumps(
         [{"Config": "cfg.json", "RepoTags": [], "Layers": []}]))
     with pytest.raises(archive.ArchiveError, match="bad path"):
-        archive.load(paths, str(d))
+        archive.load(pull_paths, str(d))
 
 
-def test_not_an_archive(paths, tmp_path):
+def test_not_an_archive(pull_paths, tmp_path):
     (tmp_path / "x").write_text("hello")
     with pytest.raises(archive.ArchiveError):
-        archive.load(paths, str(tmp_path / "x"))
+        archive.load(pull_paths, str(tmp_path / "x"))
     with pytest.raises(archive.NotFound):
-        archive.load(paths, str(tmp_path / "missing"))
+        archive.load(pull_paths, str(tmp_path / "missing"))
 
 
 @pytest.mark.skipif(not shutil.which("podman"), reason="podman not installed")
-def test_save_accepted_by_podman_load(paths, layout, tmp_path):
-    archive.load(paths, layout.dir)
+def test_save_accepted_by_podman_load(pull_paths, layout, tmp_path):
+    archive.load(pull_paths, layout.dir)
     out = tmp_path / "saved.tar"
-    archive.save(paths, "bkp/loaded:1", str(out))
+    archive.save(pull_paths, "bkp/loaded:1", str(out))
     import pathlib
     import tempfile
     store_dir = pathlib.Path(tempfile.mkdtemp(prefix="bkp-pm-"))  # runroot: < 50 chars

@@ -1,0 +1,180 @@
+"""Moving bytes between the user and a container: the tee of an attached
+run (terminal and log at once), a terminal in raw mode for -t, and reading
+or following the log."""
+import fcntl
+import os
+import select
+import signal
+import struct
+import sys
+import termios
+import time
+import tty
+
+from bocker import records
+
+
+def log_stamp():
+    """RFC 3339 UTC time with nanoseconds, as bytes (the monitor's format)."""
+    return records.now_iso().encode()
+
+
+def write_all(fd, data):
+    """Write everything, ignoring a reader that went away."""
+    try:
+        while data:
+            data = data[os.write(fd, data):]
+    except (BrokenPipeError, OSError):
+        pass
+
+
+class LogWriter:
+    """Complete lines to the log as '<time> <stream> <text>'; a partial
+    line waits for its end (or EOF)."""
+
+    def __init__(self, path):
+        self.f = open(path, "ab")
+        self.partial = {}
+
+    def feed(self, stream, chunk):
+        lines = (self.partial.get(stream, b"") + chunk).split(b"\n")
+        self.partial[stream] = lines.pop()
+        if lines:
+            stamp = log_stamp()
+            self.f.write(b"".join(b"%s %s %s\n" % (stamp, stream, ln) for ln in lines))
+            self.f.flush()
+
+    def close(self):
+        for stream, rest in self.partial.items():
+            if rest:
+                self.f.write(b"%s %s %s\n" % (log_stamp(), stream, rest))
+        self.f.close()
+
+
+def pump_pipes(streams, log):
+    """Until every stream reaches EOF, pass each chunk through at once and
+    feed it to the log.  streams maps a read fd to (dest fd, b'stdout')."""
+    open_fds = list(streams)
+    while open_fds:
+        ready, _, _ = select.select(open_fds, [], [])
+        for fd in ready:
+            chunk = os.read(fd, 65536)
+            dest, name = streams[fd]
+            if not chunk:
+                open_fds.remove(fd)
+                os.close(fd)
+                continue
+            write_all(dest, chunk)
+            log.feed(name, chunk)
+
+
+def set_winsize(master, from_fd):
+    """Copy the window size of from_fd's terminal to the pty."""
+    try:
+        size = fcntl.ioctl(from_fd, termios.TIOCGWINSZ, b"\0" * 8)
+        fcntl.ioctl(master, termios.TIOCSWINSZ, size)
+    except OSError:
+        pass
+
+
+def pump_tty(master, log, stdin_fd=0, stdout_fd=1):
+    """-t: our terminal in raw mode, keystrokes to the pty (Ctrl-C becomes
+    the container's SIGINT), its output to ours and to the log; window
+    size kept in sync.  Returns when the container side closes."""
+    is_tty = os.isatty(stdin_fd)
+    saved = termios.tcgetattr(stdin_fd) if is_tty else None
+    old_winch = None
+    if is_tty:
+        set_winsize(master, stdin_fd)
+        try:
+            old_winch = signal.signal(signal.SIGWINCH,
+                                      lambda *_: set_winsize(master, stdin_fd))
+        except ValueError:
+            pass
+        tty.setraw(stdin_fd)
+    watch = [master, stdin_fd]
+    try:
+        while True:
+            try:
+                ready, _, _ = select.select(watch, [], [])
+            except InterruptedError:
+                continue
+            if master in ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO: every slave fd is closed
+                    chunk = b""
+                if not chunk:
+                    break
+                write_all(stdout_fd, chunk)
+                log.feed(b"stdout", chunk.replace(b"\r\n", b"\n"))
+            if stdin_fd in ready:
+                data = os.read(stdin_fd, 4096)
+                if not data:
+                    watch.remove(stdin_fd)
+                    write_all(master, b"\x04")  # EOF for a canonical-mode reader
+                else:
+                    write_all(master, data)
+    finally:
+        if saved is not None:
+            termios.tcsetattr(stdin_fd, termios.TCSADRAIN, saved)
+        if old_winch is not None:
+            signal.signal(signal.SIGWINCH, old_winch)
+        os.close(master)
+
+
+def parse_log_line(line):
+    """b'<time> <stream> <text>' -> (time, stream, text) or None."""
+    parts = line.split(b" ", 2)
+    if len(parts) != 3 or parts[1] not in (b"stdout", b"stderr"):
+        return None
+    return parts[0].decode(), parts[1].decode(), parts[2]
+
+
+def print_log(paths, cid, follow=False, tail=None, timestamps=False,
+              stdout=None, stderr=None, running=None):
+    """`bocker logs`: stdout lines to stdout, stderr lines to stderr.
+
+    follow keeps reading as lines are appended until running() turns
+    false and nothing more is there.
+    """
+    stdout = stdout or sys.stdout.buffer
+    stderr = stderr or sys.stderr.buffer
+    path = records.log_path(paths, cid)
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        if not follow:
+            return
+        open(path, "ab").close()
+        f = open(path, "rb")
+
+    def emit(lines):
+        for line in lines:
+            parsed = parse_log_line(line)
+            if not parsed:
+                continue
+            stamp, stream, text = parsed
+            out = stderr if stream == "stderr" else stdout
+            out.write((stamp.encode() + b" " if timestamps else b"") + text)
+            out.flush()
+
+    with f:
+        lines = f.read().splitlines(keepends=True)
+        rest = b""
+        if lines and not lines[-1].endswith(b"\n"):
+            rest = lines.pop()
+        emit(lines[max(len(lines) - tail, 0):] if tail is not None and tail >= 0 else lines)
+        while follow:
+            chunk = f.read()
+            if chunk:
+                lines = (rest + chunk).split(b"\n")
+                rest = lines.pop()
+                emit(line + b"\n" for line in lines)
+                continue
+            if not running():
+                chunk = f.read()
+                if not chunk:
+                    break
+                continue
+            time.sleep(0.05)

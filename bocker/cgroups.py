@@ -1,0 +1,285 @@
+"""cgroups: one interface, a v1 and a v2 driver chosen at run time.
+
+v1 (separate hierarchies per controller, as on this project's CI host),
+v2 (one unified hierarchy), and hybrid hosts (v1 controllers plus a v2
+mount holding few or none: crun refuses these, bocker uses the v1 side).
+A container's group is <hierarchy>/<parent>/<container_id>, the parent
+being $BOCKER_CGROUP_PARENT or "bocker".
+"""
+import errno
+import os
+import signal
+import time
+
+CONTROLLERS = ("cpu", "cpuacct", "memory", "pids")
+CFS_PERIOD_US = 100000
+
+
+class Limits:
+    """Resource limits for one container; None means unlimited."""
+
+    __slots__ = ("memory", "cpu_shares", "cpus", "pids")
+
+    def __init__(self, memory=None, cpu_shares=None, cpus=None, pids=None):
+        self.memory, self.cpu_shares, self.cpus, self.pids = memory, cpu_shares, cpus, pids
+
+
+def parent_name():
+    """The parent group all containers live under."""
+    return os.environ.get("BOCKER_CGROUP_PARENT", "bocker")
+
+
+def read_mounts(mountinfo="/proc/self/mountinfo"):
+    """[(mount_point, fstype, super_options)] for cgroup and cgroup2 mounts."""
+    out = []
+    with open(mountinfo) as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            fstype, _, opts = (right.split() + ["", "", ""])[:3]
+            if fstype in ("cgroup", "cgroup2"):
+                out.append((left.split()[4], fstype, opts))
+    return out
+
+
+def shares_to_weight(shares):
+    """cgroup v1 cpu.shares [2, 262144] -> v2 cpu.weight [1, 10000] (runc's map)."""
+    shares = min(max(int(shares), 2), 262144)
+    return 1 + ((shares - 2) * 9999) // 262142
+
+
+def _write(path, value):
+    with open(path, "w") as f:
+        f.write(str(value))
+
+
+def _read_key(path, key):
+    """The integer after 'key ' in a flat-keyed cgroup file, or 0."""
+    try:
+        with open(path) as f:
+            for line in f:
+                k, _, v = line.partition(" ")
+                if k == key:
+                    return int(v)
+    except FileNotFoundError:
+        pass
+    return 0
+
+
+def _rmdir(path):
+    """Remove a group, killing what is left in it; a missing one is fine."""
+    for attempt in range(200):
+        try:
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            if e.errno != errno.EBUSY:
+                raise
+        _kill_all(path)
+        time.sleep(0.005 * min(attempt + 1, 10))
+    os.rmdir(path)
+
+
+def _kill_all(path):
+    try:
+        with open(os.path.join(path, "cgroup.procs")) as f:
+            pids = [int(p) for p in f.read().split()]
+    except FileNotFoundError:
+        return
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+class V1Driver:
+    """One directory per controller hierarchy (co-mounted ones share)."""
+
+    version = 1
+
+    def __init__(self, hierarchies):
+        # controller -> mount point, e.g. {"memory": "/sys/fs/cgroup/memory"}
+        self.hierarchies = hierarchies
+
+    def _dirs(self, name):
+        mounts = dict.fromkeys(self.hierarchies.values())  # dedupe, keep order
+        return [os.path.join(m, parent_name(), name) for m in mounts]
+
+    def _dir(self, controller, name):
+        return os.path.join(self.hierarchies[controller], parent_name(), name)
+
+    def create(self, name, limits):
+        """Make the group in every hierarchy and write its limits."""
+        made = []
+        try:
+            for d in self._dirs(name):
+                os.makedirs(os.path.dirname(d), exist_ok=True)
+                os.mkdir(d)
+                made.append(d)
+            self._write_limits(name, limits)
+        except BaseException:
+            for d in reversed(made):
+                _rmdir(d)
+            raise
+
+    def _write_limits(self, name, limits):
+        has = self.hierarchies.__contains__
+        if limits.memory and has("memory"):
+            d = self._dir("memory", name)
+            _write(os.path.join(d, "memory.limit_in_bytes"), limits.memory)
+            # Same limit for memory+swap: a container never swaps instead of
+            # being OOM-killed (the file is absent without swap accounting).
+            memsw = os.path.join(d, "memory.memsw.limit_in_bytes")
+            if os.path.exists(memsw):
+                _write(memsw, limits.memory)
+        if limits.cpu_shares and has("cpu"):
+            _write(os.path.join(self._dir("cpu", name), "cpu.shares"), limits.cpu_shares)
+        if limits.cpus and has("cpu"):
+            d = self._dir("cpu", name)
+            _write(os.path.join(d, "cpu.cfs_period_us"), CFS_PERIOD_US)
+            _write(os.path.join(d, "cpu.cfs_quota_us"), int(limits.cpus * CFS_PERIOD_US))
+        if limits.pids and has("pids"):
+            _write(os.path.join(self._dir("pids", name), "pids.max"), limits.pids)
+
+    def procs_paths(self, name):
+        """The cgroup.procs files a process writes itself into to join."""
+        return [os.path.join(d, "cgroup.procs") for d in self._dirs(name)]
+
+    def oom_killed(self, name):
+        """True if the kernel's OOM killer killed something in the group."""
+        path = self.oom_file(name)
+        return bool(path) and _read_key(path, "oom_kill") > 0
+
+    def oom_file(self, name):
+        """The file whose 'oom_kill N' counts OOM kills in the group."""
+        if "memory" not in self.hierarchies:
+            return None
+        return os.path.join(self._dir("memory", name), "memory.oom_control")
+
+    def destroy(self, name):
+        """Remove the group everywhere (idempotent; kills leftovers)."""
+        for d in self._dirs(name):
+            _rmdir(d)
+
+    def remove_parent(self):
+        """Remove the empty parent groups (at `setup --teardown`)."""
+        for d in self._dirs(""):
+            try:
+                os.rmdir(d.rstrip("/"))
+            except (FileNotFoundError, OSError):
+                pass
+
+
+class V2Driver:
+    """The unified hierarchy."""
+
+    version = 2
+
+    def __init__(self, mount):
+        self.mount = mount
+
+    def _dir(self, name):
+        return os.path.join(self.mount, parent_name(), name)
+
+    def _ensure_parent(self):
+        parent = os.path.join(self.mount, parent_name())
+        if os.path.isdir(parent):
+            return
+        os.makedirs(parent, exist_ok=True)
+        # Delegate the controllers we use to the containers' groups.
+        with open(os.path.join(self.mount, "cgroup.controllers")) as f:
+            available = set(f.read().split())
+        wanted = [c for c in ("cpu", "memory", "pids") if c in available]
+        if wanted:
+            _write(os.path.join(parent, "cgroup.subtree_control"),
+                   " ".join("+" + c for c in wanted))
+
+    def create(self, name, limits):
+        """Make the group and write its limits."""
+        self._ensure_parent()
+        d = self._dir(name)
+        os.mkdir(d)
+        try:
+            write_v2_limits(d, limits)
+        except BaseException:
+            _rmdir(d)
+            raise
+
+    def procs_paths(self, name):
+        return [os.path.join(self._dir(name), "cgroup.procs")]
+
+    def oom_file(self, name):
+        return os.path.join(self._dir(name), "memory.events")
+
+    def oom_killed(self, name):
+        return _read_key(self.oom_file(name), "oom_kill") > 0
+
+    def destroy(self, name):
+        d = self._dir(name)
+        try:
+            _write(os.path.join(d, "cgroup.kill"), 1)  # Linux 5.14+
+        except OSError:
+            pass
+        _rmdir(d)
+
+    def remove_parent(self):
+        try:
+            os.rmdir(os.path.join(self.mount, parent_name()))
+        except OSError:
+            pass
+
+
+def write_v2_limits(directory, limits):
+    """Write cgroup v2 limit files into one group directory."""
+    if limits.memory:
+        _write(os.path.join(directory, "memory.max"), limits.memory)
+        swap = os.path.join(directory, "memory.swap.max")
+        if os.path.exists(swap):
+            _write(swap, 0)
+    if limits.cpu_shares:
+        _write(os.path.join(directory, "cpu.weight"), shares_to_weight(limits.cpu_shares))
+    if limits.cpus:
+        _write(os.path.join(directory, "cpu.max"),
+               f"{int(limits.cpus * CFS_PERIOD_US)} {CFS_PERIOD_US}")
+    if limits.pids:
+        _write(os.path.join(directory, "pids.max"), limits.pids)
+
+
+def choose_driver(mounts):
+    """Pick the driver for a host from its cgroup mounts.
+
+    A cgroup2 mount that offers memory, cpu and pids wins (pure v2, or a
+    hybrid whose v2 side is complete); otherwise the v1 hierarchies.
+    """
+    for point, fstype, _ in mounts:
+        if fstype != "cgroup2":
+            continue
+        try:
+            with open(os.path.join(point, "cgroup.controllers")) as f:
+                available = set(f.read().split())
+        except OSError:
+            continue
+        if {"memory", "cpu", "pids"} <= available:
+            return V2Driver(point)
+    hierarchies = {}
+    for point, fstype, opts in mounts:
+        if fstype == "cgroup":
+            for ctrl in opts.split(","):
+                if ctrl in CONTROLLERS:
+                    hierarchies.setdefault(ctrl, point)
+    if hierarchies:
+        return V1Driver(hierarchies)
+    raise OSError(errno.ENOENT, "no usable cgroup hierarchy is mounted")
+
+
+_driver = None
+
+
+def driver():
+    """The driver for this host (detected once per process)."""
+    global _driver
+    if _driver is None:
+        _driver = choose_driver(read_mounts())
+    return _driver

@@ -1,0 +1,544 @@
+"""Containers: the only module that composes the resource modules.
+
+launch() reads as the ordered list of steps of one start.  Every resource
+is acquired inside an ExitStack whose callbacks undo it, so a failure at
+any step leaves nothing behind: no snapshot, cgroup, lease, veth or
+process.  Once started, a container is kept either by the attached bocker
+process or, detached, by a bocker-monitor process (csrc/monitor.c); both
+write exit.json, and finish() releases what the container held.
+"""
+import contextlib
+import os
+import select
+import signal
+import socket
+import sys
+import time
+
+from bocker import cgroups, ids, images, native, records, spec, state, store, trace
+from bocker.errors import BockerError, NoSuchContainer, StartError
+from bocker.records import list_all, load, resolve  # noqa: F401  (the API)
+from bocker.spec import RunRequest  # noqa: F401  (the API)
+
+NAMESPACES = (native.CLONE_NEWNS | native.CLONE_NEWPID | native.CLONE_NEWUTS
+              | native.CLONE_NEWIPC | native.CLONE_NEWCGROUP)
+MONITOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bocker-monitor")
+
+
+class Started:
+    """A container whose command runs, with the starter's handles on it."""
+
+    def __init__(self, record, pid, pidfd, out_fd=-1, err_fd=-1, master=-1):
+        self.record, self.pid, self.pidfd = record, pid, pidfd
+        self.out_fd, self.err_fd, self.master = out_fd, err_fd, master
+
+    @property
+    def id(self):
+        return self.record["Id"]
+
+
+# -------------------------------------------------------------------- run
+
+def run(paths, req, stdout_fd=1, stderr_fd=2):
+    """Run a container attached (the library form of `bocker run`): stream
+    its output to stdout_fd/stderr_fd and its log, wait, release it, and
+    return its exit status (128+N for signal N)."""
+    started = create_and_start(paths, req)
+    code = attach_and_wait(paths, started, stdout_fd, stderr_fd)
+    finish(paths, started.id, code)
+    return code
+
+
+def create_and_start(paths, req, detach=False, tty=False, interactive=False):
+    """Create a container from req and start it; returns Started."""
+    image_id = images.resolve(paths, req.image)
+    image = images.load(paths, image_id)
+    if req.name:
+        ids.check_container_name(req.name)
+    with contextlib.ExitStack() as undo:
+        record = _create(paths, req, image_id, image, undo)
+        started = launch(paths, record, req, image.get("config") or {}, undo,
+                         detach=detach, tty=tty, interactive=interactive)
+        undo.pop_all()
+    return started
+
+
+def _create(paths, req, image_id, image, undo):
+    """The container's directory, rootfs snapshot and record."""
+    config = image.get("config") or {}
+    cid = ids.new_id("ps")
+    cdir = paths.container(cid)
+    with state.locked(paths.lock):
+        if req.name and any(r["Name"] == req.name for r in list_all(paths)):
+            raise BockerError(f"the container name '{req.name}' is already in use")
+        os.makedirs(paths.containers, exist_ok=True)
+        os.mkdir(cdir, 0o700)
+        undo.callback(_remove_dir, cdir)
+        rootfs = os.path.join(cdir, "rootfs")
+        with trace.span("btrfs snapshot", source=images.rootfs(paths, image_id), target=rootfs):
+            store.snapshot(images.rootfs(paths, image_id), rootfs)
+        record = _new_record(cid, req, image_id, config)
+        records.save(paths, record)
+    return record
+
+
+def launch(paths, record, req, config, undo, detach=False, tty=False, interactive=False):
+    """Start the container of record: cgroup, stdio, clone, go.
+
+    Every step registers its undo on undo; the caller pops them all once
+    the container is running.
+    """
+    cid = record["Id"]
+    cdir = paths.container(cid)
+    rootfs = os.path.join(cdir, "rootfs")
+    argv = record["Config"]["Cmd"]
+    hostname = record["Config"]["Hostname"]
+    uid, gid, home = spec.resolve_user(rootfs, req.user or config.get("User"))
+    env = spec.build_env(config.get("Env") or [], req.env, hostname, home)
+    if tty:
+        env.append("TERM=" + os.environ.get("TERM", "xterm"))
+    record["Config"]["Env"] = env
+    mounts = spec.container_files(cdir, hostname) + spec.volume_mounts(req.volumes, req.tmpfs)
+    for stale in (records.exit_path(paths, cid),):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(stale)
+
+    cg = cgroups.driver()
+    limits = cgroups.Limits(memory=req.memory, cpu_shares=req.cpu_shares,
+                            cpus=req.cpus, pids=req.pids_limit)
+    with trace.span("cgroup create", driver=f"v{cg.version}", name=cid, memory=req.memory,
+                    cpu_shares=req.cpu_shares, cpus=req.cpus, pids=req.pids_limit):
+        cg.create(cid, limits)
+    undo.callback(cg.destroy, cid)
+    procs_fds = [os.open(p, os.O_WRONLY | os.O_CLOEXEC) for p in cg.procs_paths(cid)]
+    undo.callback(_close_all, procs_fds)
+
+    io = _Stdio(detach, tty, interactive)
+    undo.callback(io.close_parent_ends)
+    go_r, go_w = os.pipe2(os.O_CLOEXEC)
+    undo.callback(_close_all, [go_r, go_w])
+    status_r, status_w = os.pipe2(os.O_CLOEXEC)
+    undo.callback(_close_all, [status_r, status_w])
+
+    flags = NAMESPACES | (0 if req.network == "host" else native.CLONE_NEWNET)
+    options = dict(cwd=req.workdir or config.get("WorkingDir") or "/", hostname=hostname,
+                   uid=uid, gid=gid, clone_flags=flags, cgroup_fds=procs_fds,
+                   stdio=io.child_stdio(), mounts=mounts, privileged=req.privileged,
+                   trace=trace.enabled(), go_fd=go_r, console_sock=io.console_child)
+    with trace.span("clone", flags=_flag_names(flags), argv=argv) as sp:
+        if detach:
+            oom = cg.oom_file(cid) or "-"
+            monitor_argv = [MONITOR, str(io.out_r), str(io.err_r),
+                            records.log_path(paths, cid), records.exit_path(paths, cid), oom,
+                            sys.executable, "-m", "bocker.finish", paths.root, cid]
+            pid, runner = native.spawn_monitored(rootfs, argv, env, monitor_argv,
+                                                 [io.out_r, io.err_r], status_w, **options)
+            pidfd = native.pidfd_open(pid)
+        else:
+            child = native.spawn(rootfs, argv, env, status_fd=status_w, **options)
+            pid, pidfd, runner = child.pid, child.pidfd, os.getpid()
+        sp.set(f"pid {pid}")
+    undo.callback(_kill_and_reap, pid, pidfd, not detach)
+    _close_all([status_w, go_r] + procs_fds + io.child_ends())
+    procs_fds.clear()
+
+    # The child is making its mounts now; the parent wires its network in
+    # parallel, then lets it exec.
+    os.write(go_w, b"g")
+    _check_reports(status_r, pid, argv)
+    master = io.receive_master()
+
+    st = record["State"]
+    st.update(Status="running", Running=True, Pid=pid,
+              PidStartTime=records.proc_start_time(pid), RunnerPid=runner,
+              RunnerStartTime=records.proc_start_time(runner), StartedAt=records.now_iso(),
+              FinishedAt="", ExitCode=0, OOMKilled=False, Error="")
+    records.save(paths, record)
+    if detach:
+        io.close_parent_ends()
+    return Started(record, pid, pidfd, io.out_r, io.err_r, master)
+
+
+class _Stdio:
+    """The container's stdin/stdout/stderr for one start.
+
+    attached: output through pipes that bocker tees; -i passes our stdin.
+    detached: output through pipes that the monitor logs.
+    -t: a pty from the container's own devpts, its master sent back over
+    a socket pair.
+    """
+
+    def __init__(self, detach, tty, interactive):
+        self.interactive = interactive and not detach
+        self.out_r = self.out_w = self.err_r = self.err_w = -1
+        self.console_parent = self.console_child = -1
+        if tty and not detach:
+            a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.console_parent, self.console_child = a.detach(), b.detach()
+            os.set_inheritable(self.console_child, False)
+        else:
+            self.out_r, self.out_w = os.pipe2(os.O_CLOEXEC)
+            self.err_r, self.err_w = os.pipe2(os.O_CLOEXEC)
+
+    def child_stdio(self):
+        return (0 if self.interactive else -1, self.out_w, self.err_w)
+
+    def child_ends(self):
+        ends = [fd for fd in (self.out_w, self.err_w, self.console_child) if fd >= 0]
+        self.out_w = self.err_w = self.console_child = -1
+        return ends
+
+    def receive_master(self):
+        if self.console_parent < 0:
+            return -1
+        with socket.socket(fileno=self.console_parent) as sock:
+            self.console_parent = -1
+            _, fds, _, _ = socket.recv_fds(sock, 1, 1)
+        return fds[0]
+
+    def close_parent_ends(self):
+        _close_all([fd for fd in (self.out_r, self.err_r, self.console_parent,
+                                  self.out_w, self.err_w, self.console_child) if fd >= 0])
+        self.out_r = self.err_r = self.console_parent = -1
+        self.out_w = self.err_w = self.console_child = -1
+
+
+def _check_reports(status_fd, pid, argv):
+    """Read the child's step reports; raise StartError for a failed step."""
+    reports = native.read_reports(status_fd)
+    prev = None
+    for step, err, ns in reports:
+        if trace.enabled():
+            trace.emit(step, {}, prev or ns, ns - (prev or ns), err=err, pid=pid)
+        prev = ns
+    failed = [r for r in reports if r[1]]
+    if not failed:
+        return
+    step, err, _ = failed[-1]
+    if step == "execve" and err == 2:
+        raise StartError(f"executable file not found: {argv[0]}", 127)
+    if step == "execve":
+        raise StartError(f"cannot execute {argv[0]}: {os.strerror(err)}", 126)
+    raise StartError(f"{step}: {os.strerror(err)}", 125)
+
+
+def attach_and_wait(paths, started, stdout_fd=1, stderr_fd=2, stdin_fd=0):
+    """Copy the container's output to ours and to its log (tee), forward
+    SIGINT/SIGTERM/SIGHUP to it, and return its exit status."""
+    from bocker import attach
+
+    def forward(sig, _frame):
+        with contextlib.suppress(OSError):
+            native.pidfd_send_signal(started.pidfd, sig)
+
+    old = {}
+    if started.master < 0:  # with a tty, the pty turns keys into signals
+        with contextlib.suppress(ValueError):  # not the main thread
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                old[sig] = signal.signal(sig, forward)
+    log = attach.LogWriter(records.log_path(paths, started.id))
+    try:
+        if started.master >= 0:
+            attach.pump_tty(started.master, log, stdin_fd, stdout_fd)
+        else:
+            attach.pump_pipes({started.out_fd: (stdout_fd, b"stdout"),
+                               started.err_fd: (stderr_fd, b"stderr")}, log)
+        with trace.span("wait", pid=started.pid) as sp:
+            _, status = os.waitpid(started.pid, 0)
+            code = _exit_code(status)
+            sp.set(f"exit {code}")
+    finally:
+        log.close()
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        _close_all([started.pidfd])
+    return code
+
+
+def _exit_code(status):
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
+def finish(paths, cid, code=None):
+    """Release what an exited container held and record how it ended.
+
+    Called by the attached bocker process (with the exit code) or by the
+    detached container's monitor (which wrote exit.json already); safe to
+    call twice and on a container being removed.
+    """
+    cg = cgroups.driver()
+    oom = cg.oom_killed(cid)
+    with trace.span("cgroup remove", name=cid):
+        cg.destroy(cid)
+    with state.locked(paths.lock):
+        try:
+            record = state.read_json(records.record_path(paths, cid))
+        except FileNotFoundError:
+            return  # removed meanwhile: nothing left to record
+        if code is not None:
+            ended = {"ExitCode": code, "FinishedAt": records.now_iso(), "OOMKilled": oom}
+            state.write_json(records.exit_path(paths, cid), ended)
+        record = records.refresh(paths, record)
+        if record["HostConfig"].get("AutoRemove"):
+            with trace.span("btrfs delete", target=os.path.join(paths.container(cid), "rootfs")):
+                _remove_dir(paths.container(cid))
+        else:
+            records.save(paths, record)
+
+
+# ---------------------------------------------------------- lifecycle verbs
+
+def _running(paths, ref):
+    cid = resolve(paths, ref)
+    record = load(paths, cid)
+    if not record["State"].get("Running"):
+        raise BockerError(f"Container '{ref}' exists but is not running")
+    return record
+
+
+def _pidfd(record):
+    """A pidfd for the container's PID 1, checked against its start time
+    so a recycled PID is never signalled."""
+    st = record["State"]
+    pidfd = native.pidfd_open(st["Pid"])
+    if records.proc_start_time(st["Pid"]) != st.get("PidStartTime"):
+        os.close(pidfd)
+        raise BockerError(f"Container '{record['Id']}' exists but is not running")
+    return pidfd
+
+
+def kill(paths, ref, sig=signal.SIGKILL):
+    """Send a signal to a running container's PID 1."""
+    record = _running(paths, ref)
+    pidfd = _pidfd(record)
+    try:
+        native.pidfd_send_signal(pidfd, sig)
+    finally:
+        os.close(pidfd)
+    return record["Id"]
+
+
+def stop(paths, ref, timeout=10.0):
+    """SIGTERM, then SIGKILL after timeout seconds; returns when it exited.
+    A container that is not running is left as it is."""
+    cid = resolve(paths, ref)
+    record = load(paths, cid)
+    if record["State"].get("Running"):
+        try:
+            pidfd = _pidfd(record)
+        except (OSError, BockerError):
+            pidfd = None
+        if pidfd is not None:
+            try:
+                native.pidfd_send_signal(pidfd, signal.SIGTERM)
+                if not select.select([pidfd], [], [], max(timeout, 0))[0]:
+                    native.pidfd_send_signal(pidfd, signal.SIGKILL)
+                    select.select([pidfd], [], [], 30)
+            except OSError:
+                pass  # it exited on its own meanwhile
+            finally:
+                os.close(pidfd)
+        wait(paths, cid)
+    return cid
+
+
+def wait(paths, ref, timeout=None):
+    """Block until the container has exited and its end is recorded;
+    return its exit code."""
+    cid = resolve(paths, ref)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        record = load(paths, cid)
+        if not record["State"].get("Running"):
+            return record["State"].get("ExitCode", 0)
+        try:
+            pidfd = _pidfd(record)
+        except (OSError, BockerError):
+            pidfd = None
+        if pidfd is not None:  # sleep until PID 1 exits
+            try:
+                select.select([pidfd], [], [], 1.0)
+            finally:
+                os.close(pidfd)
+        else:  # exited; its keeper is writing exit.json
+            time.sleep(0.005)
+        if deadline is not None and time.monotonic() > deadline:
+            raise BockerError(f"timed out waiting for container '{ref}'")
+
+
+def start(paths, ref):
+    """Start a stopped container again, detached, with its first options."""
+    cid = resolve(paths, ref)
+    record = load(paths, cid)
+    if record["State"].get("Running"):
+        raise BockerError(f"Container '{ref}' is already running")
+    req = spec.RunRequest.from_dict(record["Spec"])
+    try:
+        config = images.load(paths, record["Image"]).get("config") or {}
+    except BockerError:
+        config = {}
+    with contextlib.ExitStack() as undo:
+        launch(paths, record, req, config, undo, detach=True)
+        undo.pop_all()
+    return cid
+
+
+def exec_in(paths, ref, argv, env=(), workdir=None, user=None, tty=False,
+            interactive=False, stdout_fd=1, stderr_fd=2):
+    """Run argv inside a running container (its namespaces via its pidfd,
+    and its cgroup); return the command's exit status."""
+    from bocker import attach
+
+    record = _running(paths, ref)
+    cid = record["Id"]
+    pidfd = _pidfd(record)
+    rootfs = os.path.join(paths.container(cid), "rootfs")
+    uid, gid, home = spec.resolve_user(rootfs, user or record["Config"].get("User"))
+    full_env = spec.build_env(record["Config"]["Env"], env, record["Config"]["Hostname"], home)
+    if tty:
+        full_env.append("TERM=" + os.environ.get("TERM", "xterm"))
+    cg = cgroups.driver()
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(os.close, pidfd)
+        procs = [os.open(p, os.O_WRONLY | os.O_CLOEXEC) for p in cg.procs_paths(cid)]
+        cleanup.callback(_close_all, procs)
+        ours = theirs = None
+        if tty:
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            cleanup.enter_context(ours)
+            cleanup.enter_context(theirs)
+        stdio = (0 if interactive else -1, stdout_fd, stderr_fd)
+        child = native.spawn("/", argv, full_env, cwd=workdir or record["Config"]["WorkingDir"]
+                             or "/", uid=uid, gid=gid, join_pidfd=pidfd, cgroup_fds=procs,
+                             stdio=stdio, privileged=record["HostConfig"].get("Privileged"),
+                             trace=trace.enabled(),
+                             console_sock=theirs.fileno() if theirs else -1)
+        cleanup.callback(_close_all, [child.pidfd])
+        if theirs:
+            theirs.close()
+        try:
+            _check_reports(child.status_fd, child.pid, argv)
+        except StartError:
+            os.waitpid(child.pid, 0)
+            raise
+        if ours:
+            _, fds, _, _ = socket.recv_fds(ours, 1, 1)
+            log = attach.LogWriter(os.devnull)  # exec output is not the container's log
+            attach.pump_tty(fds[0], log, 0, stdout_fd)
+            log.close()
+        _, status = os.waitpid(child.pid, 0)
+    return _exit_code(status)
+
+
+def remove(paths, ref, force=False):
+    """Delete a container: snapshot, cgroup, record (-f kills it first)."""
+    cid = resolve(paths, ref)
+    record = load(paths, cid)
+    if record["State"].get("Running"):
+        if not force:
+            raise BockerError(f"container '{ref}' is running: stop it first or use -f")
+        stop(paths, cid, timeout=0)
+    cgroups.driver().destroy(cid)
+    with state.locked(paths.lock):
+        _remove_dir(paths.container(cid))
+    return cid
+
+
+def commit(paths, ref, image_ref=None, name=None):
+    """Make an image of a container's filesystem.
+
+    With image_ref (p8952/bocker's form) the image's content is replaced
+    and its ID kept: returns (removed_id, created_id), both that ID.
+    Otherwise a new image is created: returns (None, new_id).
+    """
+    cid = resolve(paths, ref)
+    record = load(paths, cid)
+    rootfs = os.path.join(paths.container(cid), "rootfs")
+    source = f"container {cid}"
+    if image_ref and not name:
+        image_id = images.resolve(paths, image_ref)
+        images.replace_rootfs(paths, image_id, rootfs, source)
+        return image_id, image_id
+    try:
+        config = images.load(paths, record["Image"]).get("config", {})
+    except BockerError:  # its image was removed since: start from nothing
+        config = {}
+    new_id = images.create(paths, source, None, name=name or image_ref, config=config,
+                           snapshot_of=rootfs)
+    return None, new_id
+
+
+# ---------------------------------------------------------------- helpers
+
+def _kill_and_reap(pid, pidfd, is_child):
+    with contextlib.suppress(OSError):
+        native.pidfd_send_signal(pidfd, signal.SIGKILL)
+    if is_child:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+    else:  # the monitor reaps it; wait until it is gone
+        select.select([pidfd], [], [], 10)
+    _close_all([pidfd])
+
+
+def _close_all(fds):
+    for fd in fds:
+        if fd is not None and fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _flag_names(flags):
+    names = {native.CLONE_NEWNS: "NEWNS", native.CLONE_NEWPID: "NEWPID",
+             native.CLONE_NEWUTS: "NEWUTS", native.CLONE_NEWIPC: "NEWIPC",
+             native.CLONE_NEWNET: "NEWNET", native.CLONE_NEWCGROUP: "NEWCGROUP"}
+    return "|".join(n for bit, n in names.items() if flags & bit)
+
+
+def _remove_dir(cdir):
+    """Remove a container directory: record first (so it is never listed
+    half-removed), then the snapshot, then the rest."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(os.path.join(cdir, "container.json"))
+    store.delete(os.path.join(cdir, "rootfs"))
+    try:
+        entries = os.listdir(cdir)
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(cdir, entry))
+    with contextlib.suppress(FileNotFoundError):
+        os.rmdir(cdir)
+
+
+def _new_record(cid, req, image_id, config):
+    argv = spec.build_argv(req.command, config, req.entrypoint)
+    hostname = req.hostname or cid
+    return {
+        "Id": cid,
+        "Name": req.name or cid,
+        "Created": time.time(),
+        "Image": image_id,
+        "ImageName": req.image,
+        "Path": argv[0],
+        "Args": argv[1:],
+        "Config": {"Cmd": argv, "Env": [], "Hostname": hostname,
+                   "WorkingDir": req.workdir or config.get("WorkingDir") or "",
+                   "User": req.user or config.get("User") or "", "Image": req.image},
+        "State": {"Status": "created", "Running": False, "Pid": 0, "ExitCode": 0,
+                  "OOMKilled": False, "StartedAt": "", "FinishedAt": "", "Error": ""},
+        "HostConfig": {"Memory": req.memory, "CpuShares": req.cpu_shares,
+                       "NanoCpus": int((req.cpus or 0) * 1e9),
+                       "PidsLimit": req.pids_limit or 0, "NetworkMode": req.network,
+                       "AutoRemove": req.remove, "Privileged": req.privileged,
+                       "Binds": req.volumes, "Tmpfs": req.tmpfs},
+        "NetworkSettings": {},
+        "Spec": req.to_dict(),
+    }
+
+
+__all__ = ["RunRequest", "run", "create_and_start", "attach_and_wait", "finish", "stop",
+           "kill", "wait", "start", "exec_in", "remove", "commit", "list_all", "load",
+           "resolve", "NoSuchContainer"]

@@ -1,0 +1,130 @@
+"""`bocker setup`: make the host ready, and undo exactly that.
+
+If the root is not on btrfs, a sparse file is formatted btrfs (mkfs.btrfs,
+once), attached to a loop device and mounted at the root through the shim.
+What setup made is recorded in <root>.setup.json, outside the mount, so
+`--teardown` removes it and nothing else.
+"""
+import os
+import shutil
+import subprocess
+
+from bocker import images, native, state, store, units
+from bocker.errors import BockerError
+
+DEFAULT_SIZE = "10G"
+
+
+def _record_path(root):
+    return root.rstrip("/") + ".setup.json"
+
+
+def setup(paths, size=DEFAULT_SIZE, default_image=True, log=print):
+    """Idempotently make paths.root a btrfs filesystem and create the
+    default busybox image.  Returns the setup record."""
+    root = paths.root
+    record_path = _record_path(root)
+    try:
+        record = state.read_json(record_path)
+    except FileNotFoundError:
+        record = {"root": root}
+    if not os.path.isdir(root):
+        os.makedirs(root, 0o711)
+        record["created_root"] = True
+    if not store.is_btrfs(root):
+        _mount_loop_btrfs(root, units.parse_size(size), record, log)
+        state.write_json(record_path, record)
+    elif "backing" in record:
+        state.write_json(record_path, record)
+    for d in (paths.images, paths.containers, paths.layers):
+        os.makedirs(d, 0o711, exist_ok=True)
+    if default_image and not _has_image(paths, "busybox:latest"):
+        image_id = images.create(paths, "busybox-static", make_busybox_rootfs,
+                                 name="busybox:latest",
+                                 config={"Cmd": ["sh"], "Env": [
+                                     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]})
+        log(f"Created: {image_id}")
+    return record
+
+
+def _has_image(paths, name):
+    return any(name in r.get("names", ()) for r in images.list_all(paths))
+
+
+def _mount_loop_btrfs(root, size, record, log):
+    backing = root.rstrip("/") + ".btrfs"
+    if not os.path.exists(backing):
+        with open(backing, "wb") as f:
+            f.truncate(size)  # sparse: takes no space until written
+        record["backing"] = backing
+        try:
+            subprocess.run(["mkfs.btrfs", "-q", backing], check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        except (subprocess.CalledProcessError, FileNotFoundError) as e:
+            os.unlink(backing)
+            record.pop("backing")
+            detail = e.stderr.decode().strip() if getattr(e, "stderr", None) else str(e)
+            raise BockerError(f"mkfs.btrfs {backing} failed: {detail}") from None
+    record["backing"] = backing
+    device, fd = native.loop_attach(backing, autoclear=True)
+    try:
+        native.mount(device, root, "btrfs")
+    finally:
+        os.close(fd)  # autoclear: the device now lives exactly as long as the mount
+    log(f"Mounted {backing} ({device}) at {root}")
+
+
+def teardown(paths, log=print):
+    """Undo setup: unmount the loop btrfs (the loop device detaches itself),
+    delete the backing file, remove the root if setup created it."""
+    from bocker import cgroups, containers
+
+    root = paths.root
+    record_path = _record_path(root)
+    try:
+        record = state.read_json(record_path)
+    except FileNotFoundError:
+        raise BockerError(f"nothing to tear down: {root} was not set up by bocker") from None
+    running = [r["Id"] for r in containers.list_all(paths) if r["State"].get("Running")]
+    if running:
+        raise BockerError(f"containers are running ({', '.join(running)}): stop them first")
+    cgroups.driver().remove_parent()
+    if "backing" in record:
+        if os.path.ismount(root):
+            native.umount(root)
+            log(f"Unmounted {root}")
+        if os.path.exists(record["backing"]):
+            os.unlink(record["backing"])
+    if record.get("created_root") and os.path.isdir(root):
+        os.rmdir(root)
+    os.unlink(record_path)
+
+
+def make_busybox_rootfs(rootfs, busybox="/bin/busybox"):
+    """Fill rootfs with a static busybox, its applet links and the few
+    files a shell expects."""
+    if not os.path.exists(busybox):
+        raise BockerError(f"{busybox} not found: install busybox-static")
+    for d, mode in (("bin", 0o755), ("sbin", 0o755), ("usr/bin", 0o755),
+                    ("usr/sbin", 0o755), ("etc", 0o755), ("root", 0o700),
+                    ("home", 0o755), ("var", 0o755), ("mnt", 0o755), ("proc", 0o555),
+                    ("sys", 0o555), ("dev", 0o755), ("tmp", 0o1777)):
+        os.makedirs(os.path.join(rootfs, d), exist_ok=True)
+        os.chmod(os.path.join(rootfs, d), mode)
+    shutil.copy2(busybox, os.path.join(rootfs, "bin/busybox"))
+    applets = subprocess.run([busybox, "--list-full"], check=True,
+                             capture_output=True, text=True).stdout.split()
+    for applet in applets:
+        link = os.path.join(rootfs, applet)
+        if applet == "bin/busybox" or os.path.lexists(link):
+            continue
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        os.symlink("/bin/busybox", link)
+    files = {
+        "etc/passwd": "root:x:0:0:root:/root:/bin/sh\n"
+                      "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+        "etc/group": "root:x:0:\ntty:x:5:\nnogroup:x:65534:\n",
+    }
+    for name, text in files.items():
+        with open(os.path.join(rootfs, name), "w") as f:
+            f.write(text)

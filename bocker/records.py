@@ -1,0 +1,105 @@
+"""Container records: container.json (Docker-shaped: Id, Name, Config,
+State, HostConfig, NetworkSettings) beside the rootfs, and exit.json,
+written once by whoever reaped the container (the attached bocker process
+or the detached container's monitor)."""
+import calendar
+import os
+import time
+
+from bocker import ids, state
+from bocker.errors import NoSuchContainer
+
+
+def record_path(paths, cid):
+    return os.path.join(paths.container(cid), "container.json")
+
+
+def exit_path(paths, cid):
+    return os.path.join(paths.container(cid), "exit.json")
+
+
+def log_path(paths, cid):
+    return os.path.join(paths.container(cid), "log")
+
+
+def load(paths, cid):
+    """A container's record, its State brought up to date."""
+    try:
+        return refresh(paths, state.read_json(record_path(paths, cid)))
+    except FileNotFoundError:
+        raise NoSuchContainer(cid) from None
+
+
+def save(paths, record):
+    state.write_json(record_path(paths, record["Id"]), record)
+
+
+def list_all(paths):
+    """Every container record, oldest first."""
+    out = []
+    try:
+        entries = os.listdir(paths.containers)
+    except FileNotFoundError:
+        return out
+    for entry in entries:
+        if ids.is_id(entry, "ps"):
+            try:
+                out.append(load(paths, entry))
+            except NoSuchContainer:
+                continue  # being created or removed right now
+    return sorted(out, key=lambda r: r["Created"])
+
+
+def resolve(paths, ref):
+    """Container ID for an ID, unique prefix or name."""
+    records = {r["Id"]: {r["Name"]} for r in list_all(paths)}
+    return ids.resolve(ref, records, NoSuchContainer)
+
+
+def proc_start_time(pid):
+    """Start time of pid in clock ticks, to tell it from a recycled PID."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return int(data.rsplit(b")", 1)[1].split()[19])
+
+
+def alive(pid, start_time):
+    """True if pid is still the process that started at start_time."""
+    return bool(pid) and proc_start_time(pid) == start_time
+
+
+def refresh(paths, record):
+    """Fold exit.json into a running record; mark it exited if both the
+    container and the process in charge of it are gone."""
+    st = record["State"]
+    if not st.get("Running"):
+        return record
+    try:
+        ended = state.read_json(exit_path(paths, record["Id"]))
+    except (FileNotFoundError, ValueError):
+        ended = None
+    if ended:
+        st.update(Running=False, Status="exited", Pid=0, **ended)
+    elif not alive(st["Pid"], st.get("PidStartTime")) and \
+            not alive(st.get("RunnerPid"), st.get("RunnerStartTime")):
+        st.update(Running=False, Status="exited", Pid=0, ExitCode=255,
+                  Error="the process in charge of the container disappeared")
+    return record
+
+
+def now_iso():
+    """UTC now as RFC 3339 with nanoseconds, like Docker's timestamps."""
+    t = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t // 10**9)) + f".{t % 10**9:09d}Z"
+
+
+def parse_iso(text):
+    """Seconds since the epoch for a now_iso() string (0 if empty)."""
+    if not text:
+        return 0.0
+    base, _, frac = text.rstrip("Z").partition(".")
+    secs = calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S"))
+    return secs + (float("0." + frac) if frac else 0.0)

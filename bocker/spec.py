@@ -1,0 +1,177 @@
+"""What a container runs: the request, and the pure functions that turn
+it and the image's config into argv, environment, user and mounts."""
+import os
+
+from bocker import native
+from bocker.errors import InvalidArgument
+
+DEFAULT_MEMORY = 512 * 1024 * 1024  # p8952/bocker's default
+DEFAULT_CPU_SHARES = 512
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class RunRequest:
+    """Everything `bocker run` can be asked for, already validated by type.
+
+    Stored in the container's record (as a dict) so `bocker start` can
+    start the same container again.
+    """
+
+    FIELDS = ("image", "command", "name", "hostname", "env", "workdir", "user", "memory",
+              "cpu_shares", "cpus", "pids_limit", "network", "remove", "privileged",
+              "entrypoint", "volumes", "tmpfs", "dns", "ports")
+
+    def __init__(self, image, command=None, *, name=None, hostname=None, env=(),
+                 workdir=None, user=None, memory=None, cpu_shares=None, cpus=None,
+                 pids_limit=None, network="none", remove=False, privileged=False,
+                 entrypoint=None, volumes=(), tmpfs=(), dns=(), ports=()):
+        self.image, self.command, self.name = image, list(command or []), name
+        self.hostname, self.env, self.workdir, self.user = hostname, list(env), workdir, user
+        self.memory = DEFAULT_MEMORY if memory is None else memory
+        self.cpu_shares = DEFAULT_CPU_SHARES if cpu_shares is None else cpu_shares
+        self.cpus, self.pids_limit = cpus, pids_limit
+        self.network, self.remove, self.privileged = network, remove, privileged
+        self.entrypoint = entrypoint
+        self.volumes, self.tmpfs = list(volumes), list(tmpfs)
+        self.dns, self.ports = list(dns), list(ports)
+
+    def to_dict(self):
+        return {f: getattr(self, f) for f in self.FIELDS}
+
+    @classmethod
+    def from_dict(cls, data):
+        data = dict(data)
+        return cls(data.pop("image"), data.pop("command"), **data)
+
+
+def build_argv(command, config, entrypoint=None):
+    """The argv to exec: Entrypoint + Cmd, as Docker combines them.
+
+    A single COMMAND with whitespace runs through /bin/sh -c, as
+    p8952/bocker ran `bocker run img "sleep 5 && ps aux"`.
+    """
+    entry = list(entrypoint) if entrypoint is not None else list(config.get("Entrypoint") or [])
+    if command and len(command) == 1 and not entry and any(c.isspace() for c in command[0]):
+        return ["/bin/sh", "-c", command[0]]
+    if entrypoint is not None and not command:
+        return entry or ["/bin/sh"]
+    cmd = list(command) or list(config.get("Cmd") or [])
+    return entry + cmd if entry or cmd else ["/bin/sh"]
+
+
+def build_env(image_env, user_env, hostname, home="/root"):
+    """Image Env, then -e values, with PATH, HOSTNAME and HOME defaults."""
+    env = {}
+    for item in list(image_env) + list(user_env):
+        key, sep, value = item.partition("=")
+        if not key:
+            raise InvalidArgument(f"invalid environment variable '{item}'")
+        if not sep:  # `-e KEY` passes the caller's value, if any
+            if key not in os.environ:
+                continue
+            value = os.environ[key]
+        env[key] = value
+    env.setdefault("PATH", DEFAULT_PATH)
+    env.setdefault("HOSTNAME", hostname)
+    env.setdefault("HOME", home)
+    return [f"{k}={v}" for k, v in env.items()]
+
+
+def parse_env_file(path):
+    """KEY=VAL lines of an --env-file; blank lines and # comments skipped."""
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except OSError as e:
+        raise InvalidArgument(f"cannot read env file {path}: {e.strerror}") from None
+    return [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+
+
+def resolve_user(rootfs, user):
+    """'-u' value (UID[:GID] or NAME[:GROUP]) -> (uid, gid, home), looked
+    up in the container's own /etc/passwd and /etc/group."""
+    if not user:
+        return 0, 0, "/root"
+    name, _, group = str(user).partition(":")
+    uid = gid = None
+    home = "/"
+    for fields in _read_db(rootfs, "etc/passwd"):
+        if len(fields) >= 6 and (fields[0] == name or fields[2] == name):
+            uid, gid, home = int(fields[2]), int(fields[3]), fields[5]
+            break
+    if uid is None:
+        if not name.isdigit():
+            raise InvalidArgument(f"unable to find user {name}: no matching entries in passwd file")
+        uid, gid = int(name), int(name) if not group else 0
+    if group:
+        if group.isdigit():
+            gid = int(group)
+        else:
+            match = [f for f in _read_db(rootfs, "etc/group") if len(f) > 2 and f[0] == group]
+            if not match:
+                raise InvalidArgument(f"unable to find group {group}")
+            gid = int(match[0][2])
+    return uid, gid, home
+
+
+def _read_db(rootfs, rel):
+    # O_NOFOLLOW: an image's /etc/passwd symlink must not read the host's
+    try:
+        fd = os.open(os.path.join(rootfs, rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return []
+    with os.fdopen(fd) as f:
+        return [line.rstrip("\n").split(":") for line in f]
+
+
+def host_resolv_conf():
+    """The host's resolv.conf minus loopback stub resolvers, which cannot
+    answer from inside a container's network namespace."""
+    try:
+        with open("/etc/resolv.conf") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        lines = []
+    return "".join(ln + "\n" for ln in lines
+                   if not (ln.startswith("nameserver") and (" 127." in ln or " ::1" in ln)))
+
+
+def container_files(cdir, hostname, ip=None, resolv=None):
+    """/etc/hostname, /etc/hosts, /etc/resolv.conf for the container, kept
+    beside its rootfs and bind-mounted, so the image is never altered."""
+    hosts = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+             f"{ip or '127.0.1.1'}\t{hostname}\n")
+    files = {"hostname": hostname + "\n", "hosts": hosts,
+             "resolv.conf": resolv if resolv is not None else host_resolv_conf()}
+    mounts = []
+    for name, text in files.items():
+        path = os.path.join(cdir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        mounts.append(native.Mount(path, "/etc/" + name, is_file=True))
+    return mounts
+
+
+def parse_volume(spec):
+    """'HOST:CONTAINER[:ro|rw]' -> (abs host path, container path, readonly)."""
+    parts = spec.split(":")
+    if len(parts) not in (2, 3) or not parts[0] or not parts[1].startswith("/") \
+            or (len(parts) == 3 and parts[2] not in ("ro", "rw")):
+        raise InvalidArgument(f"invalid volume '{spec}': use HOST_PATH:CONTAINER_PATH[:ro]")
+    return os.path.abspath(parts[0]), os.path.normpath(parts[1]), parts[2:] == ["ro"]
+
+
+def volume_mounts(volumes, tmpfs):
+    """Mounts for -v and --tmpfs; a missing host path becomes a directory."""
+    mounts = []
+    for spec in volumes:
+        host, target, readonly = parse_volume(spec)
+        os.makedirs(host, exist_ok=True)
+        mounts.append(native.Mount(host, target, readonly=readonly,
+                                   is_file=os.path.isfile(host)))
+    for spec in tmpfs:
+        path, _, opts = spec.partition(":")
+        if not path.startswith("/"):
+            raise InvalidArgument(f"invalid tmpfs '{spec}': the path must be absolute")
+        mounts.append(native.Mount(None, path, data=opts or "mode=1777"))
+    return mounts

@@ -1,0 +1,27 @@
+"""Parsing of sizes and similar user-given quantities (pure functions)."""
+from bocker.errors import InvalidArgument
+
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_size(text, default_unit=""):
+    """'10G', '512m', '64kb', '1048576' -> bytes (binary units, as Docker)."""
+    t = str(text).strip().lower()
+    if t.endswith("b") and len(t) > 1 and t[-2] in "kmgt":
+        t = t[:-1]
+    digits = t.rstrip("bkmgt")
+    unit = t[len(digits):] or default_unit
+    if not digits.isdigit() or unit not in _UNITS or int(digits) == 0:
+        raise InvalidArgument(f"invalid size '{text}'")
+    return int(digits) * _UNITS[unit]
+
+
+def parse_cpus(text):
+    """'1.5' -> 1.5 CPUs (CFS quota); must be positive."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise InvalidArgument(f"invalid --cpus '{text}'")
+    return value

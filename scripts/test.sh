@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The whole test suite, as root, provisioning everything it needs first.
+# Integration tests make (and remove) their own loop-btrfs root, cgroups,
+# network namespaces and registry; nothing is left on the host.
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export BOCKER_VENV=${BOCKER_VENV:-/opt/bocker/venv}
+BOCKER_SKIP_SETUP=1 BOCKER_EXTRA=test \
+    BOCKER_APT_EXTRA="docker-registry skopeo openssl crun runc bubblewrap" \
+    "$repo/scripts/provision.sh"
+cd "$repo"
+set +e
+"$BOCKER_VENV/bin/python" -m pytest -q -p no:cacheprovider "$@" tests
+status=$?
+set -e
+if [ $status -eq 5 ]; then
+    echo "test.sh: pytest collected no tests: that is a failure" >&2
+    exit 1
+fi
+exit $status

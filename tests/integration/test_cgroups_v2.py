@@ -1,0 +1,54 @@
+"""The cgroup v2 driver against the host's real cgroup2 mount.
+
+On a hybrid host (v1 controllers, cgroup2 holding few or none) this runs a
+real container in a v2 group without limits; on a pure v2 host the driver
+is the default one and every run test exercises it with limits too.
+"""
+import os
+import signal
+
+import pytest
+
+from bocker import cgroups, containers
+
+
+def _cgroup2_mount():
+    for point, fstype, _ in cgroups.read_mounts():
+        if fstype == "cgroup2":
+            return point
+    return None
+
+
+@pytest.fixture
+def v2_driver(monkeypatch):
+    mount = _cgroup2_mount()
+    if not mount:
+        pytest.skip("no cgroup2 mount on this host")
+    driver = cgroups.V2Driver(mount)
+    monkeypatch.setattr(cgroups, "_driver", driver)
+    yield driver
+    driver.remove_parent()
+
+
+def test_container_joins_v2_group_and_group_is_removed(paths, v2_driver):
+    with open(os.path.join(v2_driver.mount, "cgroup.controllers")) as f:
+        has_limits = {"memory", "pids", "cpu"} <= set(f.read().split())
+    kwargs = {} if has_limits else {"memory": 0, "cpu_shares": 0}
+    req = containers.RunRequest("busybox", ["sleep", "30"], remove=True, **kwargs)
+    started = containers.create_and_start(paths, req)
+    group = v2_driver._dir(started.id)
+    try:
+        assert os.path.isdir(group)
+        with open(f"/proc/{started.pid}/cgroup") as f:
+            line = [ln for ln in f.read().splitlines() if ln.startswith("0::")][0]
+        assert line == f"0::/{cgroups.parent_name()}/{started.id}"
+        with open(os.path.join(group, "cgroup.procs")) as f:
+            assert f.read().split() == [str(started.pid)]
+    finally:
+        os.kill(started.pid, signal.SIGKILL)
+        null = os.open(os.devnull, os.O_WRONLY)
+        code = containers.attach_and_wait(paths, started, null, null)
+        os.close(null)
+        containers.finish(paths, started.id, code)
+    assert code == 137
+    assert not os.path.exists(group)
