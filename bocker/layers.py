@@ -14,6 +14,7 @@ with the layer applied (Docker's btrfs driver does the same), plus
 layer.json.  Images snapshot their top layer, so shared base layers are
 stored once and a re-pull applies nothing.
 """
+import contextlib
 import errno
 import hashlib
 import io
@@ -424,9 +425,49 @@ def list_all(paths):
                   if not e.startswith(".") and exists(paths, "sha256:" + e))
 
 
+@contextlib.contextmanager
+def pinned(paths, chain_ids):
+    """Keep prune() off these layers while a pull or load builds on them.
+
+    The pin is written under the root's lock, the lock prune runs under,
+    so a pull that pins first and then checks what exists cannot see a
+    layer vanish between that check and its image's snapshot.
+    """
+    directory = os.path.join(paths.layers, ".pins")
+    os.makedirs(directory, exist_ok=True)
+    pin = os.path.join(directory, f"{os.getpid()}-{secrets.token_hex(4)}")
+    with state.locked(paths.lock):
+        state.write_json(pin, {"pid": os.getpid(), "layers": list(chain_ids)})
+    try:
+        yield
+    finally:
+        os.unlink(pin)
+
+
+def _pinned(paths):
+    out = set()
+    directory = os.path.join(paths.layers, ".pins")
+    for entry in os.listdir(directory) if os.path.isdir(directory) else ():
+        path = os.path.join(directory, entry)
+        try:
+            pin = state.read_json(path)
+            os.kill(pin["pid"], 0)
+        except ProcessLookupError:
+            os.unlink(path)  # its pull died without unpinning
+            continue
+        except (OSError, ValueError, KeyError):
+            continue
+        out.update(pin["layers"])
+    return out
+
+
 def prune(paths, used):
-    """Delete every stored layer not in used (chain IDs); returns those deleted."""
+    """Delete every stored layer not in used (chain IDs) nor pinned; returns those deleted.
+
+    Call it holding the root's lock (images.remove does).
+    """
     gone = []
+    used = set(used) | _pinned(paths)
     for chain_id in list_all(paths):
         if chain_id not in used:
             directory = _dir(paths, chain_id)

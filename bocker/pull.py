@@ -126,31 +126,42 @@ def install(paths, config, config_digest, descs, fetch, progress, *, name=None,
     tmp_root = os.path.join(paths.root, "tmp")
     os.makedirs(tmp_root, mode=0o700, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="pull-", dir=tmp_root)
+    os.makedirs(paths.layers, exist_ok=True)
     try:
-        missing = [i for i, chain in enumerate(chains) if not layers.exists(paths, chain)]
-        for i, desc in enumerate(descs):
-            progress.layer(desc["digest"], desc.get("size"),
-                           "Downloading" if i in missing else "Already exists")
-        for i in missing:
-            fetch(i, descs[i], os.path.join(tmp, str(i)))
-            progress.done(descs[i]["digest"], "Verified")
-        for i in missing:
-            if layers.exists(paths, chains[i]):
-                continue  # stored meanwhile by a concurrent pull
-            with open(os.path.join(tmp, str(i)), "rb") as blob:
-                layers.add(paths, chains[i - 1] if i else None, chains[i], diff_ids[i], blob,
-                           info={"digest": descs[i]["digest"],
-                                 "media_type": descs[i].get("mediaType")})
-            os.unlink(os.path.join(tmp, str(i)))
-            progress.done(descs[i]["digest"], "Extracted")
-        record = {"layers": chains, "config_digest": config_digest,
-                  "os": config.get("os"), "architecture": config.get("architecture"),
-                  **(extra or {})}
-        if config.get("variant"):
-            record["variant"] = config["variant"]
-        return images.create(paths, source, None, name=name,
-                             config=config.get("config") or {},
-                             snapshot_of=layers.rootfs(paths, chains[-1]) if chains else None,
-                             extra=record)
+        with layers.pinned(paths, chains):
+            return _install(paths, config, config_digest, descs, fetch, progress, chains,
+                            diff_ids, tmp, name, source, extra)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _install(paths, config, config_digest, descs, fetch, progress, chains, diff_ids, tmp,
+             name, source, extra):
+    """install()'s steps, with the layers pinned and a temp directory."""
+    missing = [i for i, chain in enumerate(chains) if not layers.exists(paths, chain)]
+    for i, desc in enumerate(descs):
+        progress.layer(desc["digest"], desc.get("size"),
+                       "Downloading" if i in missing else "Already exists")
+    for i in missing:
+        fetch(i, descs[i], os.path.join(tmp, str(i)))
+        progress.done(descs[i]["digest"], "Verified")
+    for i in missing:
+        if layers.exists(paths, chains[i]):
+            continue  # stored meanwhile by a concurrent pull
+        with open(os.path.join(tmp, str(i)), "rb") as blob:
+            layers.add(paths, chains[i - 1] if i else None, chains[i], diff_ids[i], blob,
+                       info={"digest": descs[i]["digest"],
+                             "media_type": descs[i].get("mediaType")})
+        os.unlink(os.path.join(tmp, str(i)))
+        progress.done(descs[i]["digest"], "Extracted")
+    record = {"layers": chains, "config_digest": config_digest,
+              "os": config.get("os"), "architecture": config.get("architecture"),
+              **(extra or {})}
+    if config.get("variant"):
+        record["variant"] = config["variant"]
+    # No layers at all (a scratch image): an empty rootfs.
+    fill = None if chains else (lambda rootfs: None)
+    return images.create(paths, source, fill, name=name,
+                         config=config.get("config") or {},
+                         snapshot_of=layers.rootfs(paths, chains[-1]) if chains else None,
+                         extra=record)

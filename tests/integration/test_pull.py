@@ -50,13 +50,14 @@ def pushed(registries):
     lay.tag(lay.image([busybox_layer("v2s2")], config=CONFIG), "v2s2")
     lay.tag(lay.image([busybox_layer("corrupt")]), "corrupt")
     lay.tag(lay.image([busybox_layer("auth")]), "auth")
+    lay.tag(lay.image([], config={"Cmd": ["/nothing"]}), "empty")
     amd = lay.image([busybox_layer("amd64")], arch="amd64")
     arm = lay.image([busybox_layer("arm64")], arch="arm64", variant="v8")
     att = lay.image([tar_layer([("attestation", "file", "{}")])], arch="amd64")
     att["annotations"] = {"vnd.docker.reference.type": "attestation-manifest"}
     lay.tag(lay.multi([att, arm, amd]), "multi")
     host = registries.plain
-    for tag in ("single", "whiteouts", "zstd", "mixed", "corrupt", "auth"):
+    for tag in ("single", "whiteouts", "zstd", "mixed", "corrupt", "auth", "empty"):
         push(lay.dir, tag, f"{host}/bkp/{tag}:v1")
     push(lay.dir, "v2s2", f"{host}/bkp/v2s2:v1", fmt="v2s2")
     push(lay.dir, "multi", f"{host}/bkp/multi:v1", all_=True)
@@ -198,7 +199,9 @@ def test_corrupt_blob_stores_nothing(pull_paths, pushed, registries):
     assert images.list_all(pull_paths) == []
     assert layers.list_all(pull_paths) == []
     assert not os.listdir(os.path.join(pull_paths.root, "tmp"))
-    assert set(os.listdir(pull_paths.root)) - set(before) <= {"tmp"}
+    assert set(os.listdir(pull_paths.root)) - set(before) <= {"tmp", "layers", "lock"}
+    assert os.listdir(pull_paths.layers) == [".pins"]
+    assert os.listdir(os.path.join(pull_paths.layers, ".pins")) == []
 
 
 def test_unreachable_registry(pull_paths, monkeypatch):
@@ -301,3 +304,24 @@ def test_concurrent_pulls_share_layers(pull_paths, pushed):
     named = [r for r in images.list_all(pull_paths) if r["names"]]
     assert len(named) == 1 and named[0]["names"] == [ref]
     assert not [e for e in os.listdir(pull_paths.layers) if e.startswith(".tmp")]
+
+
+def test_image_without_layers(pull_paths, pushed):
+    result = pull.pull(pull_paths, f"{pushed['host']}/bkp/empty:v1")
+    assert os.listdir(rootfs(pull_paths, result.image_id)) == []
+    assert images.load(pull_paths, result.image_id)["config"] == {"Cmd": ["/nothing"]}
+
+
+def test_pinned_layers_survive_prune(pull_paths, pushed):
+    from bocker import state
+    result = pull.pull(pull_paths, f"{pushed['host']}/bkp/single:v1")
+    chain = images.load(pull_paths, result.image_id)["layers"]
+    with layers.pinned(pull_paths, chain):
+        images.remove(pull_paths, result.image_id)  # prunes, but the pin holds
+        assert layers.list_all(pull_paths) == chain
+    # A pin left by a dead process does not hold anything.
+    state.write_json(os.path.join(pull_paths.layers, ".pins", "stale"),
+                     {"pid": 2 ** 22 + 1, "layers": chain})
+    with state.locked(pull_paths.lock):
+        assert layers.prune(pull_paths, set()) == chain
+    assert os.listdir(os.path.join(pull_paths.layers, ".pins")) == []
