@@ -173,13 +173,16 @@ def test_auth_required_without_credentials(serve):
         client(s).manifest("x", "t")
 
 
+SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+prettyjws"
+
+
 def test_schema1_and_bad_manifest_digest(serve):
     def script(h, path, n):
         if path == "/v2/":
             return h.reply(200)
         if path.endswith("/old"):
             return h.reply(200, json.dumps({"schemaVersion": 1}).encode(),
-                           [("Content-Type", "application/vnd.docker.distribution.manifest.v1+prettyjws")])
+                           [("Content-Type", SCHEMA1)])
         h.reply(200, json.dumps({"schemaVersion": 2, "layers": []}).encode(),
                 [("Content-Type", registry.OCI_MANIFEST)])
     s = serve(script)

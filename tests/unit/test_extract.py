@@ -133,7 +133,8 @@ def test_metadata(world):
     assert stat.S_ISFIFO(os.lstat(rootfs / "run/fifo").st_mode)
     assert stat.S_IMODE(os.lstat(rootfs / "run/fifo").st_mode) == 0o620
     if os.geteuid() == 0:
-        assert (os.stat(rootfs / "bin/su").st_uid, os.stat(rootfs / "bin/su").st_gid) == (1000, 1001)
+        su = os.stat(rootfs / "bin/su")
+        assert (su.st_uid, su.st_gid) == (1000, 1001)
         assert os.stat(rootfs / "dev/null").st_rdev == os.makedev(1, 3)
         assert os.getxattr(rootfs / "bin/su", "user.bocker") == b"yes"
         assert os.getxattr(rootfs / "bin/su", "user.bin") == b"\xff\x00\x01"
