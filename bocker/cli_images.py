@@ -91,7 +91,9 @@ def pull(ctx, name, tag, platform, insecure):
     click.echo(f"Digest: {result.digest}")
     if result.up_to_date:
         click.echo(f"Image is up to date for {result.reference.familiar()}")
-    click.echo(f"Created: {result.image_id}")
+        click.echo(f"Up to date: {result.image_id}")
+    else:
+        click.echo(f"Created: {result.image_id}")
 
 
 @click.command()

@@ -46,7 +46,7 @@ def test_pull_two_arg_form_and_up_to_date(pull_paths, cli_image):
     code, out, err = run(pull_paths, "pull", f"{cli_image}:v1")
     assert code == 0
     assert f"Image is up to date for {cli_image}:v1" in out
-    assert out.splitlines()[-1] == f"Created: {image_id}"
+    assert out.splitlines()[-1] == f"Up to date: {image_id}"
 
 
 def test_pull_missing_tag_exit_1(pull_paths, cli_image):
