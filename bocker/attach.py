@@ -5,11 +5,8 @@ import fcntl
 import os
 import select
 import signal
-import struct
 import sys
-import termios
 import time
-import tty
 
 from bocker import records
 
@@ -70,6 +67,8 @@ def pump_pipes(streams, log):
 
 def set_winsize(master, from_fd):
     """Copy the window size of from_fd's terminal to the pty."""
+    import termios
+
     try:
         size = fcntl.ioctl(from_fd, termios.TIOCGWINSZ, b"\0" * 8)
         fcntl.ioctl(master, termios.TIOCSWINSZ, size)
@@ -81,6 +80,9 @@ def pump_tty(master, log, stdin_fd=0, stdout_fd=1):
     """-t: our terminal in raw mode, keystrokes to the pty (Ctrl-C becomes
     the container's SIGINT), its output to ours and to the log; window
     size kept in sync.  Returns when the container side closes."""
+    import termios
+    import tty
+
     is_tty = os.isatty(stdin_fd)
     saved = termios.tcgetattr(stdin_fd) if is_tty else None
     old_winch = None

@@ -11,6 +11,8 @@ import os
 import signal
 import time
 
+from bocker import trace
+
 CONTROLLERS = ("cpu", "cpuacct", "memory", "pids")
 CFS_PERIOD_US = 100000
 
@@ -48,8 +50,9 @@ def shares_to_weight(shares):
 
 
 def _write(path, value):
-    with open(path, "w") as f:
-        f.write(str(value))
+    with trace.span("cgroup write", file=path, value=value):
+        with open(path, "w") as f:
+            f.write(str(value))
 
 
 def _read_key(path, key):
@@ -116,7 +119,8 @@ class V1Driver:
         try:
             for d in self._dirs(name):
                 os.makedirs(os.path.dirname(d), exist_ok=True)
-                os.mkdir(d)
+                with trace.span("cgroup mkdir", path=d):
+                    os.mkdir(d)
                 made.append(d)
             self._write_limits(name, limits)
         except BaseException:
@@ -146,6 +150,10 @@ class V1Driver:
     def procs_paths(self, name):
         """The cgroup.procs files a process writes itself into to join."""
         return [os.path.join(d, "cgroup.procs") for d in self._dirs(name)]
+
+    def clone_into(self, name):
+        """v1 has no CLONE_INTO_CGROUP: the child joins by procs_paths()."""
+        return None
 
     def oom_killed(self, name):
         """True if the kernel's OOM killer killed something in the group."""
@@ -200,7 +208,8 @@ class V2Driver:
         """Make the group and write its limits."""
         self._ensure_parent()
         d = self._dir(name)
-        os.mkdir(d)
+        with trace.span("cgroup mkdir", path=d):
+            os.mkdir(d)
         try:
             write_v2_limits(d, limits)
         except BaseException:
@@ -209,6 +218,10 @@ class V2Driver:
 
     def procs_paths(self, name):
         return [os.path.join(self._dir(name), "cgroup.procs")]
+
+    def clone_into(self, name):
+        """The group directory, for clone3(CLONE_INTO_CGROUP)."""
+        return self._dir(name)
 
     def oom_file(self, name):
         return os.path.join(self._dir(name), "memory.events")

@@ -11,7 +11,6 @@ import contextlib
 import os
 import select
 import signal
-import socket
 import sys
 import time
 
@@ -106,25 +105,21 @@ def launch(paths, record, req, config, undo, detach=False, tty=False, interactiv
     cg = cgroups.driver()
     limits = cgroups.Limits(memory=req.memory, cpu_shares=req.cpu_shares,
                             cpus=req.cpus, pids=req.pids_limit)
-    with trace.span("cgroup create", driver=f"v{cg.version}", name=cid, memory=req.memory,
-                    cpu_shares=req.cpu_shares, cpus=req.cpus, pids=req.pids_limit):
-        cg.create(cid, limits)
+    cg.create(cid, limits)
     undo.callback(cg.destroy, cid)
-    procs_fds = [os.open(p, os.O_WRONLY | os.O_CLOEXEC) for p in cg.procs_paths(cid)]
-    undo.callback(_close_all, procs_fds)
-
-    io = _Stdio(detach, tty, interactive)
-    undo.callback(io.close_parent_ends)
-    go_r, go_w = os.pipe2(os.O_CLOEXEC)
-    undo.callback(_close_all, [go_r, go_w])
-    status_r, status_w = os.pipe2(os.O_CLOEXEC)
-    undo.callback(_close_all, [status_r, status_w])
+    fds = _Fds()  # every fd below is closed exactly once, on success or failure
+    undo.callback(fds.close_all)
+    procs_fds, cgroup_dir_fd = fds.add(*_cgroup_handles(cg, cid))
+    io = _Stdio(detach, tty, interactive, fds)
+    go_r, go_w = fds.add(*os.pipe2(os.O_CLOEXEC))
+    status_r, status_w = fds.add(*os.pipe2(os.O_CLOEXEC))
 
     flags = NAMESPACES | (0 if req.network == "host" else native.CLONE_NEWNET)
     options = dict(cwd=req.workdir or config.get("WorkingDir") or "/", hostname=hostname,
                    uid=uid, gid=gid, clone_flags=flags, cgroup_fds=procs_fds,
-                   stdio=io.child_stdio(), mounts=mounts, privileged=req.privileged,
-                   trace=trace.enabled(), go_fd=go_r, console_sock=io.console_child)
+                   cgroup_dir_fd=cgroup_dir_fd, stdio=io.child_stdio(), mounts=mounts,
+                   privileged=req.privileged, trace=trace.enabled(), go_fd=go_r,
+                   console_sock=io.console_child)
     with trace.span("clone", flags=_flag_names(flags), argv=argv) as sp:
         if detach:
             oom = cg.oom_file(cid) or "-"
@@ -139,13 +134,14 @@ def launch(paths, record, req, config, undo, detach=False, tty=False, interactiv
             pid, pidfd, runner = child.pid, child.pidfd, os.getpid()
         sp.set(f"pid {pid}")
     undo.callback(_kill_and_reap, pid, pidfd, not detach)
-    _close_all([status_w, go_r] + procs_fds + io.child_ends())
-    procs_fds.clear()
+    # The child has its own copies now.
+    fds.close(status_w, go_r, cgroup_dir_fd, *procs_fds, *io.child_ends())
 
     # The child is making its mounts now; the parent wires its network in
     # parallel, then lets it exec.
     os.write(go_w, b"g")
-    _check_reports(status_r, pid, argv)
+    fds.close(go_w)
+    _check_reports(fds.release(status_r), pid, argv)
     master = io.receive_master()
 
     st = record["State"]
@@ -154,9 +150,48 @@ def launch(paths, record, req, config, undo, detach=False, tty=False, interactiv
               RunnerStartTime=records.proc_start_time(runner), StartedAt=records.now_iso(),
               FinishedAt="", ExitCode=0, OOMKilled=False, Error="")
     records.save(paths, record)
-    if detach:
-        io.close_parent_ends()
-    return Started(record, pid, pidfd, io.out_r, io.err_r, master)
+    if detach:  # the monitor reads the output pipes
+        fds.close(io.out_r, io.err_r)
+        return Started(record, pid, pidfd)
+    return Started(record, pid, pidfd, fds.release(io.out_r), fds.release(io.err_r), master)
+
+
+def _cgroup_handles(cg, cid):
+    """(cgroup.procs fds the child writes itself into, group dir fd to
+    clone into): v2 births the child in its group, v1 makes it join."""
+    group = cg.clone_into(cid)
+    if group:
+        return [], os.open(group, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    return [os.open(p, os.O_WRONLY | os.O_CLOEXEC) for p in cg.procs_paths(cid)], -1
+
+
+class _Fds:
+    """The fds a start opened: each is closed once, by close() as soon as
+    it is not needed, or by close_all() if the start fails."""
+
+    def __init__(self):
+        self.open = set()
+
+    def add(self, *items):
+        """Track fds (ints, or lists of ints); returns items unchanged."""
+        for item in items:
+            self.open.update(item if isinstance(item, list) else [item])
+        self.open.discard(-1)
+        return items
+
+    def close(self, *fds):
+        for fd in fds:
+            if fd in self.open:
+                self.open.discard(fd)
+                os.close(fd)
+
+    def release(self, fd):
+        """Stop tracking fd: its new owner closes it."""
+        self.open.discard(fd)
+        return fd
+
+    def close_all(self):
+        self.close(*list(self.open))
 
 
 class _Stdio:
@@ -168,39 +203,36 @@ class _Stdio:
     a socket pair.
     """
 
-    def __init__(self, detach, tty, interactive):
+    def __init__(self, detach, tty, interactive, fds):
         self.interactive = interactive and not detach
+        self.fds = fds
         self.out_r = self.out_w = self.err_r = self.err_w = -1
         self.console_parent = self.console_child = -1
         if tty and not detach:
+            import socket
+
             a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            self.console_parent, self.console_child = a.detach(), b.detach()
-            os.set_inheritable(self.console_child, False)
+            self.console_parent, self.console_child = fds.add(a.detach(), b.detach())
         else:
-            self.out_r, self.out_w = os.pipe2(os.O_CLOEXEC)
-            self.err_r, self.err_w = os.pipe2(os.O_CLOEXEC)
+            self.out_r, self.out_w = fds.add(*os.pipe2(os.O_CLOEXEC))
+            self.err_r, self.err_w = fds.add(*os.pipe2(os.O_CLOEXEC))
 
     def child_stdio(self):
         return (0 if self.interactive else -1, self.out_w, self.err_w)
 
     def child_ends(self):
-        ends = [fd for fd in (self.out_w, self.err_w, self.console_child) if fd >= 0]
-        self.out_w = self.err_w = self.console_child = -1
-        return ends
+        """The ends only the child uses, for the parent to close."""
+        return [fd for fd in (self.out_w, self.err_w, self.console_child) if fd >= 0]
 
     def receive_master(self):
+        """The pty master the child sent, for -t; else -1."""
         if self.console_parent < 0:
             return -1
-        with socket.socket(fileno=self.console_parent) as sock:
-            self.console_parent = -1
+        import socket
+
+        with socket.socket(fileno=self.fds.release(self.console_parent)) as sock:
             _, fds, _, _ = socket.recv_fds(sock, 1, 1)
         return fds[0]
-
-    def close_parent_ends(self):
-        _close_all([fd for fd in (self.out_r, self.err_r, self.console_parent,
-                                  self.out_w, self.err_w, self.console_child) if fd >= 0])
-        self.out_r = self.err_r = self.console_parent = -1
-        self.out_w = self.err_w = self.console_child = -1
 
 
 def _check_reports(status_fd, pid, argv):
@@ -269,7 +301,7 @@ def finish(paths, cid, code=None):
     """
     cg = cgroups.driver()
     oom = cg.oom_killed(cid)
-    with trace.span("cgroup remove", name=cid):
+    with trace.span("cgroup remove", name=cid, driver=f"v{cg.version}"):
         cg.destroy(cid)
     with state.locked(paths.lock):
         try:
@@ -278,7 +310,7 @@ def finish(paths, cid, code=None):
             return  # removed meanwhile: nothing left to record
         if code is not None:
             ended = {"ExitCode": code, "FinishedAt": records.now_iso(), "OOMKilled": oom}
-            state.write_json(records.exit_path(paths, cid), ended)
+            state.write_json(records.exit_path(paths, cid), ended, durable=False)
         record = records.refresh(paths, record)
         if record["HostConfig"].get("AutoRemove"):
             with trace.span("btrfs delete", target=os.path.join(paths.container(cid), "rootfs")):
@@ -401,16 +433,19 @@ def exec_in(paths, ref, argv, env=(), workdir=None, user=None, tty=False,
     cg = cgroups.driver()
     with contextlib.ExitStack() as cleanup:
         cleanup.callback(os.close, pidfd)
-        procs = [os.open(p, os.O_WRONLY | os.O_CLOEXEC) for p in cg.procs_paths(cid)]
-        cleanup.callback(_close_all, procs)
+        procs, cgroup_dir_fd = _cgroup_handles(cg, cid)
+        cleanup.callback(_close_all, procs + [cgroup_dir_fd])
         ours = theirs = None
         if tty:
+            import socket
+
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             cleanup.enter_context(ours)
             cleanup.enter_context(theirs)
         stdio = (0 if interactive else -1, stdout_fd, stderr_fd)
         child = native.spawn("/", argv, full_env, cwd=workdir or record["Config"]["WorkingDir"]
                              or "/", uid=uid, gid=gid, join_pidfd=pidfd, cgroup_fds=procs,
+                             cgroup_dir_fd=cgroup_dir_fd,
                              stdio=stdio, privileged=record["HostConfig"].get("Privileged"),
                              trace=trace.enabled(),
                              console_sock=theirs.fileno() if theirs else -1)
@@ -439,9 +474,11 @@ def remove(paths, ref, force=False):
         if not force:
             raise BockerError(f"container '{ref}' is running: stop it first or use -f")
         stop(paths, cid, timeout=0)
-    cgroups.driver().destroy(cid)
+    with trace.span("cgroup remove", name=cid):
+        cgroups.driver().destroy(cid)
     with state.locked(paths.lock):
-        _remove_dir(paths.container(cid))
+        with trace.span("btrfs delete", target=os.path.join(paths.container(cid), "rootfs")):
+            _remove_dir(paths.container(cid))
     return cid
 
 

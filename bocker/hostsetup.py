@@ -9,7 +9,7 @@ import os
 import shutil
 import subprocess
 
-from bocker import images, native, state, store, units
+from bocker import images, native, state, store, trace, units
 from bocker.errors import BockerError
 
 DEFAULT_SIZE = "10G"
@@ -66,9 +66,12 @@ def _mount_loop_btrfs(root, size, record, log):
             detail = e.stderr.decode().strip() if getattr(e, "stderr", None) else str(e)
             raise BockerError(f"mkfs.btrfs {backing} failed: {detail}") from None
     record["backing"] = backing
-    device, fd = native.loop_attach(backing, autoclear=True)
+    with trace.span("loop attach", file=backing, autoclear=True) as sp:
+        device, fd = native.loop_attach(backing, autoclear=True)
+        sp.set(device)
     try:
-        native.mount(device, root, "btrfs")
+        with trace.span("mount", source=device, target=root, fstype="btrfs"):
+            native.mount(device, root, "btrfs")
     finally:
         os.close(fd)  # autoclear: the device now lives exactly as long as the mount
     log(f"Mounted {backing} ({device}) at {root}")
@@ -91,7 +94,8 @@ def teardown(paths, log=print):
     cgroups.driver().remove_parent()
     if "backing" in record:
         if os.path.ismount(root):
-            native.umount(root)
+            with trace.span("umount", target=root):
+                native.umount(root)
             log(f"Unmounted {root}")
         if os.path.exists(record["backing"]):
             os.unlink(record["backing"])

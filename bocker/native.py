@@ -145,7 +145,7 @@ def _strv(items, keep):
 
 
 def _request(keep, rootfs, argv, env, cwd="/", hostname=None, uid=0, gid=0,
-             clone_flags=0, netns_fd=-1, cgroup_fds=(), stdio=(-1, -1, -1),
+             clone_flags=0, netns_fd=-1, cgroup_fds=(), cgroup_dir_fd=-1, stdio=(-1, -1, -1),
              mounts=(), privileged=False, trace=False, go_fd=-1, join_pidfd=-1,
              status_fd=-1, console_sock=-1):
     """Fill a struct shim_spawn; keep collects every buffer it points to."""
@@ -169,6 +169,7 @@ def _request(keep, rootfs, argv, env, cwd="/", hostname=None, uid=0, gid=0,
     fds = ffi.new("int[]", list(cgroup_fds) or [0])
     keep.append(fds)
     req.cgroup_fds, req.n_cgroup_fds = fds, len(cgroup_fds)
+    req.cgroup_dir_fd = cgroup_dir_fd
     req.stdin_fd, req.stdout_fd, req.stderr_fd = stdio
     mnt = ffi.new("struct shim_mount[]", max(len(mounts), 1))
     keep.append(mnt)
@@ -184,8 +185,9 @@ def _request(keep, rootfs, argv, env, cwd="/", hostname=None, uid=0, gid=0,
 def spawn(rootfs, argv, env, **options):
     """clone() a container child that runs the shim's child steps.
 
-    options: cwd, hostname, uid, gid, clone_flags, netns_fd, cgroup_fds,
-    stdio, mounts, privileged, trace, go_fd, join_pidfd (exec into a
+    options: cwd, hostname, uid, gid, clone_flags, netns_fd, cgroup_fds
+    (cgroup.procs files the child writes itself into), cgroup_dir_fd (v2:
+    born in that group), stdio, mounts, privileged, trace, go_fd, join_pidfd (exec into a
     running container), console_sock.  Returns a Child; read its status
     with read_reports().  Buffers only have to live for this call: the
     child has its own copy of memory.

@@ -2,7 +2,6 @@
 State, HostConfig, NetworkSettings) beside the rootfs, and exit.json,
 written once by whoever reaped the container (the attached bocker process
 or the detached container's monitor)."""
-import calendar
 import os
 import time
 
@@ -26,12 +25,13 @@ def load(paths, cid):
     """A container's record, its State brought up to date."""
     try:
         return refresh(paths, state.read_json(record_path(paths, cid)))
-    except FileNotFoundError:
+    except (FileNotFoundError, ValueError):  # ValueError: torn by a crash
         raise NoSuchContainer(cid) from None
 
 
 def save(paths, record):
-    state.write_json(record_path(paths, record["Id"]), record)
+    """Write a container's record (atomically; see state.write_json)."""
+    state.write_json(record_path(paths, record["Id"]), record, durable=False)
 
 
 def list_all(paths):
@@ -100,6 +100,8 @@ def parse_iso(text):
     """Seconds since the epoch for a now_iso() string (0 if empty)."""
     if not text:
         return 0.0
+    import calendar
+
     base, _, frac = text.rstrip("Z").partition(".")
     secs = calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S"))
     return secs + (float("0." + frac) if frac else 0.0)

@@ -5,7 +5,6 @@ writable snapshot of its image, which costs about a millisecond whatever
 the image's size.
 """
 import os
-import subprocess
 
 import btrfsutil
 
@@ -71,6 +70,8 @@ def copy_tree(source, target):
     """Copy a directory tree into target, keeping ownership, modes, xattrs,
     symlinks, hard links and device nodes; reflinks where the filesystem
     allows.  `cp -a` already does all of that right."""
+    import subprocess
+
     subprocess.run(["cp", "-a", "--reflink=auto", "--", f"{source}/.", target],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 

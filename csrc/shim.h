@@ -79,8 +79,10 @@ struct shim_spawn {
     unsigned int gid;
     int clone_flags;             /* CLONE_NEW* namespaces to create */
     int netns_fd;                /* join this netns (setns), or -1 */
-    const int *cgroup_fds;       /* open cgroup.procs files to join */
+    const int *cgroup_fds;       /* open cgroup.procs files to join (v1) */
     int n_cgroup_fds;
+    int cgroup_dir_fd;           /* v2: clone straight into this group
+                                    (CLONE_INTO_CGROUP), or -1 */
     int stdin_fd;                /* -1: /dev/null */
     int stdout_fd;
     int stderr_fd;

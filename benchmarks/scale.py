@@ -1,0 +1,264 @@
+"""Scale benchmarks: concurrent starts, start latency with detached
+containers running, a detached container's monitor memory, and sequential
+API throughput.
+
+Each function returns a dict with "status" ("ok" or "skipped") and a
+"note"; a bocker feature that has not landed yet (run -d, rm -f, ...) makes
+it skip with a note, never fail.  Every detached container is removed with
+`bocker rm -f` by the ID bocker printed, on every path.
+"""
+import os
+import select
+import signal
+import statistics
+import subprocess
+import tempfile
+import time
+
+
+class ScaleContext:
+    """What the scale benchmarks need from the main run."""
+
+    def __init__(self, systems, bocker, env, image, quick, log):
+        self.systems = {s.name: s for s in systems}
+        self.bocker, self.env, self.image = bocker, env, image
+        self.quick, self.log = quick, log
+        self._help = {}
+
+    def help_text(self, verb):
+        """`bocker VERB --help` output ('' if the verb is missing)."""
+        if verb not in self._help:
+            out = subprocess.run([self.bocker, verb, "--help"], capture_output=True,
+                                 text=True, env=self.env)
+            self._help[verb] = out.stdout if out.returncode == 0 else ""
+        return self._help[verb]
+
+    def cli(self):
+        """The CLI system to scale: bridge (the default) if it started, else none."""
+        return self.systems.get("bocker-cli-bridge") or self.systems.get("bocker-cli-none")
+
+
+def _skipped(note):
+    return {"status": "skipped", "note": note}
+
+
+def _spawn_quiet(argv, env, errpath):
+    actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+               (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+               (os.POSIX_SPAWN_OPEN, 2, errpath, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)]
+    return os.posix_spawn(argv[0], argv, env, file_actions=actions, setsid=True)
+
+
+def _wait_all(pids, timeout):
+    """Exit codes of pids; any still running at the deadline is killed."""
+    deadline = time.monotonic() + timeout
+    codes = []
+    for pid in pids:
+        pidfd = os.pidfd_open(pid)
+        try:
+            left = max(0.0, deadline - time.monotonic())
+            if not select.select([pidfd], [], [], left)[0]:
+                os.killpg(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                codes.append("timeout")
+                continue
+        finally:
+            os.close(pidfd)
+        _, status = os.waitpid(pid, 0)
+        codes.append(os.waitstatus_to_exitcode(status))
+    return codes
+
+
+def concurrent(ctx, n):
+    """n `bocker run --rm` at once: wall time until all exit, failures."""
+    system = ctx.cli()
+    if not system:
+        return _skipped("needs `bocker run` (CLI) working")
+    argv = system.argv
+    with tempfile.TemporaryDirectory(prefix=f"bkb-conc-{os.getpid()}-") as tmp:
+        errs = [os.path.join(tmp, f"{i}.err") for i in range(n)]
+        t0 = time.perf_counter_ns()
+        pids = []
+        try:
+            for i in range(n):
+                pids.append(_spawn_quiet(argv, ctx.env, errs[i]))
+        finally:
+            codes = _wait_all(pids, timeout=120)
+        wall_ms = (time.perf_counter_ns() - t0) / 1e6
+        failed = [i for i, c in enumerate(codes) if c != 0]
+        first_error = ""
+        if failed:
+            with open(errs[failed[0]], errors="replace") as f:
+                first_error = f.read().strip().splitlines()[-1:] or [""]
+                first_error = first_error[0]
+    return {"status": "ok", "system": system.name, "n": n, "wall_ms": wall_ms,
+            "failures": len(failed) + (n - len(pids)), "first_error": first_error,
+            "note": f"{n} x `{' '.join(argv[1:])}` spawned at once"}
+
+
+def _detach_supported(ctx):
+    run_help, rm_help = ctx.help_text("run"), ctx.help_text("rm")
+    if "--detach" not in run_help:
+        return "needs `bocker run --detach` (not in `bocker run --help` yet)"
+    if "--force" not in rm_help:
+        return "needs `bocker rm --force` (not in `bocker rm --help` yet)"
+    return None
+
+
+def _start_detached(ctx, command):
+    """`bocker run --detach`; returns the ID it prints.  Its stdout goes to
+    a file, not a pipe: a pipe would also wait for every process that kept
+    the write end (a monitor that did not close it), not for the CLI."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        code = subprocess.run([ctx.bocker, "run", "--detach", "--network", "none", ctx.image,
+                               *command], stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                              env=ctx.env, timeout=60).returncode
+        out.seek(0)
+        err.seek(0)
+        text, errors = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    lines = text.strip().splitlines()
+    if code != 0 or not lines:
+        raise OSError(f"bocker run --detach failed (exit {code}): {errors.strip()[-200:]}")
+    return lines[-1].strip()
+
+
+def _remove(ctx, ids):
+    """rm -f every container we detached; returns IDs that would not go."""
+    stuck = []
+    for cid in ids:
+        out = subprocess.run([ctx.bocker, "rm", "--force", cid], capture_output=True,
+                             text=True, env=ctx.env, timeout=60)
+        if out.returncode != 0:
+            stuck.append(cid)
+    return stuck
+
+
+def _median_ms(system, runs):
+    samples = []
+    for _ in range(runs):
+        ns, code = system.timer(None)
+        if code == 0:
+            samples.append(ns / 1e6)
+    return (statistics.median(samples) if samples else None), runs - len(samples)
+
+
+def with_detached(ctx, count):
+    """Start latency (CLI, --network none) with 0, then `count` detached
+    containers running."""
+    system = ctx.systems.get("bocker-cli-none") or ctx.cli()
+    if not system:
+        return _skipped("needs `bocker run` (CLI) working")
+    why = _detach_supported(ctx)
+    if why:
+        return _skipped(why)
+    runs = 5 if ctx.quick else 30
+    idle_ms, idle_fail = _median_ms(system, runs)
+    ids, error = [], None
+    try:
+        for _ in range(count):
+            ids.append(_start_detached(ctx, ["sleep", "3600"]))
+        busy_ms, busy_fail = _median_ms(system, runs)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        error = str(e)
+    finally:
+        stuck = _remove(ctx, ids)
+    if error:
+        return {"status": "skipped", "note": error, "started": len(ids), "leftover": stuck}
+    return {"status": "ok", "system": system.name, "detached": count, "runs": runs,
+            "median_ms_with_0": idle_ms, "median_ms_with_n": busy_ms,
+            "failures": idle_fail + busy_fail, "leftover": stuck,
+            "note": f"median of {runs} starts before and with {count} detached `sleep 3600`"}
+
+
+def _processes():
+    out = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            # comm may hold spaces: it sits between the first '(' and last ')'.
+            comm = stat[stat.index("(") + 1:stat.rindex(")")]
+            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+            out[int(entry)] = (comm, ppid)
+    return out
+
+
+def _smaps_rollup(pid):
+    fields = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 2 and parts[0].endswith(":") and parts[1].isdigit():
+                fields[parts[0][:-1]] = int(parts[1])
+    return fields
+
+
+def monitor_pss(ctx):
+    """PSS of the process that watches one detached container: the parent
+    of the container's `sleep`, found among the processes that appeared."""
+    why = _detach_supported(ctx) if ctx.cli() else "needs `bocker run` (CLI) working"
+    if why:
+        return _skipped(why)
+    before = _processes()
+    ids = []
+    try:
+        ids.append(_start_detached(ctx, ["sleep", "3600"]))
+        time.sleep(0.2)   # let the monitor settle after the CLI exits
+        new = {pid: v for pid, v in _processes().items() if pid not in before}
+        inits = [pid for pid, (comm, _) in new.items() if comm == "sleep"]
+        monitors = [new[pid][1] for pid in inits if new[pid][1] in new]
+        if not monitors:
+            return {"status": "skipped", "note": "no monitor process found (the container's "
+                    "`sleep` has no new parent)", "new_processes": sorted(new)}
+        pid = monitors[0]
+        rollup = _smaps_rollup(pid)
+        return {"status": "ok", "pid": pid, "comm": new[pid][0],
+                "pss_kib": rollup.get("Pss"), "rss_kib": rollup.get("Rss"),
+                "private_kib": rollup.get("Private_Clean", 0) + rollup.get("Private_Dirty", 0),
+                "note": "from /proc/PID/smaps_rollup of the container's parent"}
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return _skipped(str(e))
+    finally:
+        stuck = _remove(ctx, ids)
+        if stuck:
+            ctx.log(f"  warning: could not remove detached containers {stuck}")
+
+
+def api_rate(ctx, n):
+    """Containers per second started one after another through the API."""
+    system = ctx.systems.get("bocker-api-bridge") or ctx.systems.get("bocker-api-none")
+    if not system:
+        return _skipped("needs bocker.containers.run working")
+    failures = 0
+    t0 = time.perf_counter_ns()
+    for _ in range(n):
+        _, code = system.timer(None)
+        failures += code != 0
+    wall_s = (time.perf_counter_ns() - t0) / 1e9
+    return {"status": "ok", "system": system.name, "n": n, "wall_s": wall_s,
+            "per_second": n / wall_s if wall_s else None, "failures": failures}
+
+
+def run_all(ctx):
+    """Every scale benchmark, in order; each result carries its own note."""
+    detached = 10 if ctx.quick else 100
+    plan = (
+        ("concurrent_10", lambda: concurrent(ctx, 10)),
+        ("concurrent_50", lambda: concurrent(ctx, 50)),
+        (f"latency_with_{detached}_detached", lambda: with_detached(ctx, detached)),
+        ("monitor_pss", lambda: monitor_pss(ctx)),
+        ("api_sequential_rate", lambda: api_rate(ctx, 10 if ctx.quick else 100)),
+    )
+    out = {}
+    for name, fn in plan:
+        ctx.log(f"scale: {name}")
+        try:
+            out[name] = fn()
+        except Exception as e:  # one broken benchmark must not lose the others
+            out[name] = {"status": "error", "note": f"{type(e).__name__}: {e}"}
+        if out[name].get("status") != "ok":
+            ctx.log(f"  {out[name].get('status')}: {out[name].get('note')}")
+    return out
