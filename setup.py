@@ -31,8 +31,9 @@ setup(
     setup_requires=["cffi>=1.15"],
     cffi_modules=["csrc/build_shim.py:ffibuilder"],
     cmdclass={"build_ext": BuildShimAndMonitor},
-    install_requires=["cffi>=1.15", "click>=8.0", "btrfsutil"],
-    extras_require={"test": ["pytest", "hypothesis", "pexpect"]},
+    install_requires=["cffi>=1.15", "click>=8.0", "btrfsutil", "requests>=2.25",
+                      "zstandard>=0.18"],
+    extras_require={"test": ["pytest", "hypothesis", "pexpect", "bcrypt"]},
     entry_points={"console_scripts": ["bocker=bocker.cli:main"]},
     zip_safe=False,
 )

@@ -48,10 +48,11 @@ def rootfs(paths, image_id):
     return os.path.join(paths.image(image_id), "rootfs")
 
 
-def create(paths, source, fill, name=None, config=None, snapshot_of=None):
+def create(paths, source, fill, name=None, config=None, snapshot_of=None, extra=None):
     """Make a new image: a subvolume that fill(rootfs_path) populates, or a
-    snapshot of the subvolume snapshot_of.
+    snapshot of the subvolume snapshot_of (then fill may be None).
 
+    extra: more fields for image.json (a pull's layers and digests).
     Nothing is left behind if fill fails.  A name moves to the new image
     from any image that had it (as `docker tag` does).  Returns the ID.
     """
@@ -67,7 +68,7 @@ def create(paths, source, fill, name=None, config=None, snapshot_of=None):
         else:
             store.create(os.path.join(directory, "rootfs"))
             fill(os.path.join(directory, "rootfs"))
-        record = {"id": image_id, "source": source, "names": names,
+        record = {**(extra or {}), "id": image_id, "source": source, "names": names,
                   "created": time.time(), "config": config or {},
                   "size": store.tree_size(os.path.join(directory, "rootfs"))}
         with state.locked(paths.lock):
@@ -104,6 +105,9 @@ def replace_rootfs(paths, image_id, snapshot_of, source):
     store.delete(target)
     os.rename(fresh, target)
     record.update(source=source, created=time.time(), size=store.tree_size(target))
+    # No longer what a registry served: a later pull must not call it up to date.
+    for key in ("layers", "config_digest", "digest", "manifest_digest", "repo_digests"):
+        record.pop(key, None)
     state.write_json(_record_path(paths, image_id), record)
 
 
@@ -111,6 +115,12 @@ def remove(paths, ref):
     """Delete an image; returns its ID."""
     image_id = resolve(paths, ref)
     _remove_dir(paths.image(image_id))
+    # Drop pulled layers that no image is built on any more.
+    if os.path.isdir(paths.layers):
+        from bocker import layers
+        with state.locked(paths.lock):
+            used = {c for r in list_all(paths) for c in r.get("layers", ())}
+            layers.prune(paths, used)
     return image_id
 
 

@@ -36,6 +36,11 @@ def snapshot(source, target, readonly=False):
     btrfsutil.create_snapshot(source, target, read_only=readonly)
 
 
+def set_readonly(path, readonly=True):
+    """Make a subvolume read-only (or writable again)."""
+    btrfsutil.set_subvolume_read_only(path, readonly)
+
+
 def is_subvolume(path):
     """True if path is a subvolume (not a plain directory)."""
     try:

@@ -1,0 +1,302 @@
+"""`bocker load` and `bocker save`: images as files, for machines without a registry.
+
+load reads a `docker save` archive (manifest.json) or an OCI image layout
+(oci-layout + index.json), either as a directory or a tar (optionally
+gzip-compressed).  Layers go through the same layer store and the same
+safe extraction as a pull.
+
+save writes a docker-archive tar (manifest.json, config, one layer.tar)
+that `docker load`, `podman load` and skopeo accept.  The image is written
+as one squashed layer: bocker keeps rootfs snapshots, not layer tars.
+"""
+import datetime
+import hashlib
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+
+from bocker import images, pull, reference, registry
+from bocker.errors import BockerError, NotFound
+
+_CHUNK = 1 << 20
+
+
+class ArchiveError(BockerError):
+    """A file that is not a loadable image archive."""
+
+
+# ---------------------------------------------------------------- sources
+
+def _clean(name):
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if not parts or ".." in parts:
+        raise ArchiveError(f"bad path in archive: '{name}'")
+    return "/".join(parts)
+
+
+class _Dir:
+    def __init__(self, path):
+        self.path = os.path.realpath(path)
+
+    def exists(self, name):
+        return os.path.isfile(self._path(name))
+
+    def _path(self, name):
+        path = os.path.realpath(os.path.join(self.path, _clean(name)))
+        if not path.startswith(self.path + os.sep):
+            raise ArchiveError(f"bad path in archive: '{name}'")
+        return path
+
+    def open(self, name):
+        try:
+            return open(self._path(name), "rb")
+        except FileNotFoundError:
+            raise ArchiveError(f"archive lacks '{name}'") from None
+
+    def close(self):
+        pass
+
+
+class _Tar:
+    def __init__(self, path):
+        try:
+            self.tf = tarfile.open(path, "r:*")
+            self.members = {_clean(m.name): m for m in self.tf.getmembers()
+                            if m.name.strip("./")}
+        except (tarfile.TarError, OSError, EOFError) as e:
+            raise ArchiveError(f"{path}: not an image archive ({e})") from None
+
+    def exists(self, name):
+        return _clean(name) in self.members
+
+    def open(self, name):
+        member = self.members.get(_clean(name))
+        f = self.tf.extractfile(member) if member is not None else None
+        if f is None:
+            raise ArchiveError(f"archive lacks '{name}'")
+        return f
+
+    def close(self):
+        self.tf.close()
+
+
+def _read_json(source, name, limit=16 << 20):
+    with source.open(name) as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise ArchiveError(f"'{name}' is too large")
+    try:
+        return json.loads(data), data
+    except ValueError:
+        raise ArchiveError(f"'{name}' is not JSON") from None
+
+
+# ---------------------------------------------------------------- load
+
+def load(paths, path, progress=None, platform=None):
+    """Load every image in an archive; returns [(image_id, name or None, up_to_date)]."""
+    if not os.path.exists(path):
+        raise NotFound(f"No file named '{path}' exists")
+    source = _Dir(path) if os.path.isdir(path) else _Tar(path)
+    try:
+        if source.exists("manifest.json"):
+            return _load_docker(paths, source, progress)
+        if source.exists("index.json"):
+            return _load_oci(paths, source, progress, platform)
+        raise ArchiveError(f"{path}: neither a docker archive nor an OCI layout")
+    finally:
+        source.close()
+
+
+def _load_docker(paths, source, progress):
+    manifest, _ = _read_json(source, "manifest.json")
+    out = []
+    for entry in manifest if isinstance(manifest, list) else []:
+        config, raw = _read_json(source, entry["Config"])
+        config_digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+        files = entry.get("Layers") or []
+        pull._parse_config(raw, len(files), entry["Config"])
+        diff_ids = config["rootfs"]["diff_ids"]
+        descs = [{"digest": d, "file": f} for d, f in zip(diff_ids, files)]
+        names = [_name(t) for t in entry.get("RepoTags") or []]
+        out.append(_install(paths, source, config, config_digest, descs,
+                            next((n for n in names if n), None), progress, verify=False))
+    if not out:
+        raise ArchiveError("manifest.json lists no images")
+    return out
+
+
+def _load_oci(paths, source, progress, platform):
+    index, _ = _read_json(source, "index.json")
+    want = registry.parse_platform(platform) if platform else registry.host_platform()
+    out = []
+    for desc in index.get("manifests", []):
+        ann = desc.get("annotations") or {}
+        if ann.get("vnd.docker.reference.type") == "attestation-manifest":
+            continue
+        name = _name(ann.get("io.containerd.image.name") or ann.get(
+            "org.opencontainers.image.ref.name") or "")
+        manifest = _blob_json(source, desc)
+        if "manifests" in manifest:
+            manifest = _blob_json(source, registry.select_platform(manifest, want))
+        config_desc, descs = pull._check_manifest(manifest, "OCI layout")
+        config, raw = _blob_json(source, config_desc, raw=True)
+        pull._parse_config(raw, len(descs), "OCI layout")
+        descs = [dict(d, file=_blob_name(d["digest"])) for d in descs]
+        out.append(_install(paths, source, config, config_desc["digest"], descs, name,
+                            progress, verify=True))
+    if not out:
+        raise ArchiveError("index.json lists no images")
+    return out
+
+
+def _blob_name(digest):
+    algo, _, hexd = digest.partition(":")
+    if algo not in ("sha256", "sha512") or not hexd.isalnum():
+        raise ArchiveError(f"bad digest '{digest}'")
+    return f"blobs/{algo}/{hexd}"
+
+
+def _blob_json(source, desc, raw=False):
+    doc, data = _read_json(source, _blob_name(desc["digest"]))
+    registry.verify_digest(desc["digest"], data)
+    return (doc, data) if raw else doc
+
+
+def _name(text):
+    """A loadable name from a RepoTag or annotation, or None if it is only a tag."""
+    if not text or ("/" not in text and ":" not in text):
+        return None
+    try:
+        ref = reference.parse(text)
+    except BockerError:
+        return None
+    return ref.familiar() if ref.tag and not ref.digest else None
+
+
+def _install(paths, source, config, config_digest, descs, name, progress, verify):
+    existing = pull._find(paths, config_digest, name)
+    if existing:
+        return existing, name, True
+
+    def fetch(i, desc, dest):
+        # Copy the layer out of the archive; OCI blobs are checked against
+        # their digest (docker archives only carry diff IDs, which
+        # layers.add checks after decompressing).
+        h = hashlib.sha256()
+        with source.open(desc["file"]) as src, open(dest, "wb") as out:
+            while True:
+                chunk = src.read(_CHUNK)
+                if not chunk:
+                    break
+                h.update(chunk)
+                out.write(chunk)
+        if verify and "sha256:" + h.hexdigest() != desc["digest"]:
+            os.unlink(dest)
+            raise registry.DigestMismatch(desc["digest"])
+
+    image_id = pull.install(paths, config, config_digest, descs, fetch,
+                            progress or pull.Progress(), name=name, source="load",
+                            extra={})
+    return image_id, name, False
+
+
+# ---------------------------------------------------------------- save
+
+def _tar_filter(info):
+    info.uname = info.gname = ""
+    return info
+
+
+def _rootfs_filter(rootfs):
+    """Numeric owners only, and xattrs (file capabilities...) as SCHILY.xattr PAX records."""
+    def add(info):
+        info.uname = info.gname = ""
+        path = os.path.join(rootfs, info.name)
+        try:
+            names = os.listxattr(path, follow_symlinks=False)
+        except OSError:
+            names = []
+        for name in names:
+            try:
+                value = os.getxattr(path, name, follow_symlinks=False)
+            except OSError:
+                continue
+            info.pax_headers[f"SCHILY.xattr.{name}"] = value.decode("utf-8", "surrogateescape")
+        return info
+    return add
+
+
+def save(paths, ref, output):
+    """Write image ref as a docker-archive tar to output; returns the image ID."""
+    image_id = images.resolve(paths, ref)
+    record = images.load(paths, image_id)
+    rootfs = images.rootfs(paths, image_id)
+    out_dir = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(out_dir):
+        raise NotFound(f"No directory named '{out_dir}' exists")
+    tmp = tempfile.mkdtemp(prefix=".bocker-save-", dir=out_dir)
+    try:
+        layer = os.path.join(tmp, "layer.tar")
+        with tarfile.open(layer, "w", format=tarfile.PAX_FORMAT) as tf:
+            for entry in sorted(os.listdir(rootfs)):
+                tf.add(os.path.join(rootfs, entry), arcname=entry,
+                       filter=_rootfs_filter(rootfs))
+        diff_id = "sha256:" + _file_sha256(layer)
+        created = datetime.datetime.fromtimestamp(record["created"], datetime.timezone.utc)
+        config = {
+            "architecture": record.get("architecture") or registry.host_platform()[1],
+            "os": record.get("os") or "linux",
+            "created": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "config": record.get("config") or {},
+            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+            "history": [{"created": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                         "created_by": f"bocker save {image_id}"}],
+        }
+        if record.get("variant"):
+            config["variant"] = record["variant"]
+        config_raw = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
+        config_hex = hashlib.sha256(config_raw).hexdigest()
+        layer_name = f"{diff_id[7:]}/layer.tar"
+        tags = [n for n in record.get("names", []) if "@" not in n]
+        manifest = [{"Config": f"{config_hex}.json", "RepoTags": tags,
+                     "Layers": [layer_name]}]
+        repositories = {}
+        for tag in tags:
+            repo, _, t = tag.rpartition(":")
+            repositories.setdefault(repo, {})[t] = diff_id[7:]
+        partial = os.path.join(tmp, "out.tar")
+        with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as tf:
+            _add_bytes(tf, f"{config_hex}.json", config_raw)
+            _add_dir(tf, diff_id[7:])
+            tf.add(layer, arcname=layer_name, filter=_tar_filter)
+            _add_bytes(tf, f"{diff_id[7:]}/VERSION", b"1.0")
+            _add_bytes(tf, "manifest.json", json.dumps(manifest).encode())
+            _add_bytes(tf, "repositories", json.dumps(repositories).encode())
+        os.rename(partial, output)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return image_id
+
+
+def _file_sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _add_bytes(tf, name, data):
+    import io
+    info = tarfile.TarInfo(name)
+    info.size, info.mode = len(data), 0o644
+    tf.addfile(info, io.BytesIO(data))
+
+
+def _add_dir(tf, name):
+    info = tarfile.TarInfo(name)
+    info.type, info.mode = tarfile.DIRTYPE, 0o755
+    tf.addfile(info)

@@ -1,0 +1,154 @@
+"""CLI verbs for images from elsewhere: pull, login, load, save.
+
+Plain click commands; the lead's group in cli.py registers them.  Each
+takes ctx.obj.paths (a bocker.state.Paths).  No logic here: parse, call the
+library, print.
+"""
+import sys
+import time
+
+import click
+
+from bocker.errors import BockerError
+
+
+def _fail(error):
+    click.echo(f"bocker: {error}", err=True)
+    sys.exit(error.exit_code)
+
+
+def _size(n):
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.1f}{unit}" if unit != "B" else f"{n}B"
+        n /= 1000
+    return f"{n}"
+
+
+class _Lines:
+    """One line per layer (not a terminal)."""
+
+    def __init__(self, out):
+        self.out, self.sizes, self.got = out, {}, {}
+
+    def layer(self, digest, size, status):
+        self.sizes[digest], self.got[digest] = size, 0
+        if status != "Downloading":
+            self._line(digest, status)
+
+    def advance(self, digest, n):
+        self.got[digest] = 0 if n is None else self.got[digest] + n
+
+    def done(self, digest, status):
+        if status == "Verified":
+            self._line(digest, f"Downloaded {_size(self.got[digest])}")
+
+    def _line(self, digest, text):
+        self.out(f"{digest[7:19]}: {text}")
+
+
+class _Bars(_Lines):
+    """A progress bar (size, rate) for the layer downloading now, on a terminal."""
+
+    WIDTH = 30
+
+    def advance(self, digest, n):
+        now = time.monotonic()
+        if n is None or not self.got.get(digest):
+            self.start = now  # first bytes of this layer, or a restart
+        super().advance(digest, n)
+        got, size = self.got[digest], self.sizes[digest] or 0
+        if now - getattr(self, "drawn", 0) < 0.1 and got != size:
+            return  # redraw at most ten times a second
+        self.drawn = now
+        filled = min(self.WIDTH, int(self.WIDTH * got / size)) if size else 0
+        rate = got / max(now - self.start, 1e-3)
+        bar = "=" * filled + (">" if filled < self.WIDTH else "") + " " * (self.WIDTH - filled - 1)
+        click.echo(f"\r{digest[7:19]}: Downloading [{bar[:self.WIDTH]}] "
+                   f"{_size(got)}/{_size(size)} {_size(rate)}/s\x1b[K", nl=False)
+
+    def _line(self, digest, text):
+        click.echo(f"\r{digest[7:19]}: {text}\x1b[K")
+
+
+@click.command()
+@click.argument("name")
+@click.argument("tag", required=False)
+@click.option("--platform", metavar="OS/ARCH[/VARIANT]",
+              help="Pick this platform from a multi-arch image (default: this host's).")
+@click.option("--insecure-registry", "insecure", multiple=True, metavar="HOST[:PORT]",
+              help="Allow plain HTTP (and unverified fallback) for this registry.")
+@click.pass_context
+def pull(ctx, name, tag, platform, insecure):
+    """Pull an image: NAME[:TAG|@DIGEST], or NAME TAG."""
+    from bocker import pull as pulling
+    progress = _Bars(click.echo) if sys.stdout.isatty() else _Lines(click.echo)
+    try:
+        result = pulling.pull(ctx.obj.paths, name, tag, platform=platform,
+                              insecure_registries=insecure, progress=progress)
+    except BockerError as e:
+        _fail(e)
+    click.echo(f"Digest: {result.digest}")
+    if result.up_to_date:
+        click.echo(f"Image is up to date for {result.reference.familiar()}")
+        click.echo(f"Up to date: {result.image_id}")
+    else:
+        click.echo(f"Created: {result.image_id}")
+
+
+@click.command()
+@click.argument("registry_name", metavar="REGISTRY", required=False, default="docker.io")
+@click.option("-u", "--username", required=True)
+@click.option("-p", "--password", help="Prefer --password-stdin: argv is visible to others.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
+@click.option("--insecure-registry", "insecure", is_flag=True,
+              help="Allow plain HTTP for this registry.")
+def login(registry_name, username, password, password_stdin, insecure):
+    """Log in to a registry; credentials go to Docker's config.json."""
+    from bocker import registry
+    if password_stdin:
+        if password:
+            _fail(BockerError("--password and --password-stdin are mutually exclusive"))
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif password is None:
+        password = click.prompt("Password", hide_input=True)
+    try:
+        registry.login(registry_name, username, password, insecure=insecure)
+    except BockerError as e:
+        _fail(e)
+    click.echo("Login Succeeded")
+
+
+@click.command()
+@click.option("-i", "--input", "path", required=True, metavar="FILE",
+              help="A docker save archive or an OCI layout (directory or tar).")
+@click.option("--platform", metavar="OS/ARCH[/VARIANT]")
+@click.pass_context
+def load(ctx, path, platform):
+    """Load images from an archive."""
+    from bocker import archive
+    progress = _Lines(click.echo) if not sys.stdout.isatty() else _Bars(click.echo)
+    try:
+        loaded = archive.load(ctx.obj.paths, path, progress=progress, platform=platform)
+    except BockerError as e:
+        _fail(e)
+    for image_id, name, up_to_date in loaded:
+        if name:
+            click.echo(f"Loaded image: {name}")
+        click.echo(f"{'Exists' if up_to_date else 'Created'}: {image_id}")
+
+
+@click.command()
+@click.argument("image")
+@click.option("-o", "--output", required=True, metavar="FILE")
+@click.pass_context
+def save(ctx, image, output):
+    """Save an image to a docker-archive tar (docker/podman load it)."""
+    from bocker import archive
+    try:
+        archive.save(ctx.obj.paths, image, output)
+    except BockerError as e:
+        _fail(e)
+
+
+COMMANDS = [pull, login, load, save]

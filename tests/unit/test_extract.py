@@ -1,0 +1,325 @@
+"""Safe layer extraction (bocker.layers.extract) into plain temp dirs.
+
+Hypothesis builds hostile layers (.. components, absolute paths, symlinks
+out of the rootfs planted by an earlier layer, hard links to outside
+targets) and checks that nothing outside the rootfs ever changes.
+"""
+import gzip
+import hashlib
+import io
+import os
+import stat
+import tarfile
+
+import pytest
+import zstandard
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from bocker import layers
+from bocker.layers import LayerError
+
+
+def make_tar(entries, fmt=tarfile.PAX_FORMAT):
+    """entries: (name, kind, extra) with kind in file/dir/sym/link/fifo/chr."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=fmt) as tf:
+        for entry in entries:
+            name, kind = entry[0], entry[1]
+            extra = entry[2] if len(entry) > 2 else None
+            info = tarfile.TarInfo(name)
+            info.mtime = 1_000_000_000
+            if kind == "file":
+                data = extra if isinstance(extra, bytes) else (extra or name).encode()
+                info.size = len(data)
+                info.mode = 0o644
+                tf.addfile(info, io.BytesIO(data))
+                continue
+            if kind == "dir":
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+            elif kind == "sym":
+                info.type, info.linkname = tarfile.SYMTYPE, extra
+            elif kind == "link":
+                info.type, info.linkname = tarfile.LNKTYPE, extra
+            elif kind == "fifo":
+                info.type, info.mode = tarfile.FIFOTYPE, 0o600
+            elif kind == "chr":
+                info.type, info.devmajor, info.devminor = tarfile.CHRTYPE, 1, 3
+            tf.addfile(info)
+    return buf.getvalue()
+
+
+def apply(rootfs, data):
+    return layers.extract(io.BytesIO(data), str(rootfs))
+
+
+def snapshot_tree(top):
+    """Everything observable about a tree: names, types, modes, contents, links."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(top):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            st_ = os.lstat(path)
+            item = (stat.S_IFMT(st_.st_mode), st_.st_mode & 0o7777, st_.st_nlink)
+            if stat.S_ISLNK(st_.st_mode):
+                item += (os.readlink(path),)
+            elif stat.S_ISREG(st_.st_mode):
+                with open(path, "rb") as f:
+                    item += (f.read(),)
+            out[os.path.relpath(path, top)] = item
+    return out
+
+
+@pytest.fixture
+def world(tmp_path):
+    """tmp/outside holds things a layer must never touch; tmp/rootfs is the target."""
+    outside = tmp_path / "outside"
+    (outside / "dir").mkdir(parents=True)
+    (outside / "victim").write_text("precious")
+    (outside / "dir" / "victim2").write_text("precious")
+    rootfs = tmp_path / "rootfs"
+    rootfs.mkdir()
+    return tmp_path, outside, rootfs
+
+
+# ------------------------------------------------------------ well-formed layers
+
+def test_plain_gzip_zstd_and_diff_id(world):
+    _, _, rootfs = world
+    data = make_tar([("etc", "dir"), ("etc/hostname", "file", b"box\n")])
+    want = "sha256:" + hashlib.sha256(data).hexdigest()
+    for blob in (data, gzip.compress(data), zstandard.ZstdCompressor().compress(data)):
+        diff_id, size = apply(rootfs, blob)
+        assert diff_id == want and size == len(data)
+        assert (rootfs / "etc/hostname").read_bytes() == b"box\n"
+
+
+def test_metadata(world):
+    _, _, rootfs = world
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for name, mode, kind in [("bin", 0o755, tarfile.DIRTYPE), ("tmp", 0o1777, tarfile.DIRTYPE),
+                                 ("bin/su", 0o4755, tarfile.REGTYPE),
+                                 ("bin/wall", 0o2755, tarfile.REGTYPE)]:
+            info = tarfile.TarInfo(name)
+            info.type, info.mode, info.mtime = kind, mode, 1_234_567_890
+            info.uid, info.gid = 1000, 1001
+            if name == "bin/su":
+                info.pax_headers = {"SCHILY.xattr.user.bocker": "yes",
+                                    "SCHILY.xattr.user.bin": "\udcff\x00\x01"}
+            tf.addfile(info, io.BytesIO(b""))
+        info = tarfile.TarInfo("bin/sh")
+        info.type, info.linkname = tarfile.SYMTYPE, "busybox"
+        tf.addfile(info)
+        info = tarfile.TarInfo("bin/busybox")
+        info.size, info.mode = 3, 0o755
+        tf.addfile(info, io.BytesIO(b"elf"))
+        info = tarfile.TarInfo("bin/ash")
+        info.type, info.linkname = tarfile.LNKTYPE, "bin/busybox"
+        tf.addfile(info)
+        info = tarfile.TarInfo("run/fifo")
+        info.type, info.mode = tarfile.FIFOTYPE, 0o620
+        tf.addfile(info)
+        info = tarfile.TarInfo("dev/null")
+        info.type, info.mode, info.devmajor, info.devminor = tarfile.CHRTYPE, 0o666, 1, 3
+        tf.addfile(info)
+    apply(rootfs, buf.getvalue())
+    assert stat.S_IMODE(os.stat(rootfs / "bin/su").st_mode) == 0o4755
+    assert stat.S_IMODE(os.stat(rootfs / "bin/wall").st_mode) == 0o2755
+    assert stat.S_IMODE(os.stat(rootfs / "tmp").st_mode) == 0o1777
+    assert os.stat(rootfs / "bin").st_mtime == 1_234_567_890
+    assert os.stat(rootfs / "bin/su").st_mtime == 1_234_567_890
+    assert os.readlink(rootfs / "bin/sh") == "busybox"
+    assert os.stat(rootfs / "bin/ash").st_ino == os.stat(rootfs / "bin/busybox").st_ino
+    assert stat.S_ISFIFO(os.lstat(rootfs / "run/fifo").st_mode)
+    assert stat.S_IMODE(os.lstat(rootfs / "run/fifo").st_mode) == 0o620
+    if os.geteuid() == 0:
+        su = os.stat(rootfs / "bin/su")
+        assert (su.st_uid, su.st_gid) == (1000, 1001)
+        assert os.stat(rootfs / "dev/null").st_rdev == os.makedev(1, 3)
+        assert os.getxattr(rootfs / "bin/su", "user.bocker") == b"yes"
+        assert os.getxattr(rootfs / "bin/su", "user.bin") == b"\xff\x00\x01"
+
+
+def test_whiteouts(world):
+    _, _, rootfs = world
+    apply(rootfs, make_tar([
+        ("a", "dir"), ("a/file", "file"), ("a/keep", "file"), ("a/link", "sym", "file"),
+        ("a/sub", "dir"), ("a/sub/deep", "file"),
+        ("opq", "dir"), ("opq/old1", "file"), ("opq/olddir", "dir"), ("opq/olddir/x", "file"),
+    ]))
+    apply(rootfs, make_tar([
+        ("a/.wh.file", "file", b""), ("a/.wh.link", "file", b""), ("a/.wh.sub", "file", b""),
+        ("a/.wh.never-existed", "file", b""),
+        ("opq", "dir"), ("opq/new", "file"), ("opq/.wh..wh..opq", "file", b""),
+        ("opq/new2", "file"),
+    ]))
+    assert sorted(os.listdir(rootfs / "a")) == ["keep"]
+    assert sorted(os.listdir(rootfs / "opq")) == ["new", "new2"]
+
+
+def test_whiteout_spares_same_layer(world):
+    _, _, rootfs = world
+    apply(rootfs, make_tar([("x", "file", b"new"), (".wh.x", "file", b"")]))
+    assert (rootfs / "x").read_bytes() == b"new"
+
+
+def test_replace_types(world):
+    _, _, rootfs = world
+    apply(rootfs, make_tar([("d", "dir"), ("d/f", "file"), ("f", "file"), ("s", "sym", "f")]))
+    apply(rootfs, make_tar([("d", "file", b"now a file"), ("f", "dir"), ("s", "file", b"x")]))
+    assert (rootfs / "d").read_bytes() == b"now a file"
+    assert (rootfs / "f").is_dir()
+    assert not (rootfs / "s").is_symlink()
+
+
+def test_corrupt_stream(world):
+    _, _, rootfs = world
+    data = gzip.compress(make_tar([("f", "file", b"x" * 100000)]))
+    with pytest.raises(LayerError):
+        apply(rootfs, data[: len(data) // 2])
+    with pytest.raises(LayerError):
+        apply(rootfs, b"\x28\xb5\x2f\xfd" + b"garbage" * 100)
+
+
+# ------------------------------------------------------------ hostile layers
+
+def test_dotdot_rejected(world):
+    tmp, outside, rootfs = world
+    before = snapshot_tree(tmp)
+    for name in ("../outside/evil", "a/../../outside/evil", "./../x"):
+        with pytest.raises(LayerError):
+            apply(rootfs, make_tar([(name, "file")]))
+    with pytest.raises(LayerError):
+        apply(rootfs, make_tar([("x", "link", "../outside/victim")]))
+    assert snapshot_tree(tmp) == before
+
+
+def test_absolute_contained(world):
+    tmp, outside, rootfs = world
+    before = snapshot_tree(outside)
+    apply(rootfs, make_tar([(f"{outside}/victim", "file", b"pwned")]))
+    assert snapshot_tree(outside) == before
+    assert (rootfs / str(outside).lstrip("/") / "victim").read_bytes() == b"pwned"
+
+
+@pytest.mark.parametrize("target", ["OUT", "OUT/dir", "../../../..", "/", "..", "../outside"])
+def test_symlink_from_earlier_layer_contained(world, target):
+    tmp, outside, rootfs = world
+    target = target.replace("OUT", str(outside))
+    apply(rootfs, make_tar([("evil", "sym", target)]))
+    before = snapshot_tree(outside)
+    apply(rootfs, make_tar([("evil/victim", "file", b"pwned"),
+                            ("evil/dir/victim2", "file", b"pwned"),
+                            ("evil/.wh.victim", "file", b""),
+                            ("evil/new", "dir"), ("evil/new/f", "file", b"pwned")]))
+    assert snapshot_tree(outside) == before
+    assert os.path.islink(rootfs / "evil")
+
+
+def test_symlink_loop(world):
+    _, _, rootfs = world
+    apply(rootfs, make_tar([("a", "sym", "b"), ("b", "sym", "a")]))
+    with pytest.raises(LayerError):
+        apply(rootfs, make_tar([("a/x", "file")]))
+
+
+def test_hardlink_to_symlink_outside(world):
+    tmp, outside, rootfs = world
+    before = snapshot_tree(outside)
+    apply(rootfs, make_tar([("s", "sym", f"{outside}/victim"), ("h", "link", "s")]))
+    assert os.path.islink(rootfs / "h")  # links the symlink itself
+    # An absolute link target is resolved inside the rootfs, where it does not exist.
+    with pytest.raises(LayerError):
+        apply(rootfs, make_tar([("h2", "link", f"{outside}/victim")]))
+    assert snapshot_tree(outside) == before
+
+
+def test_hardlink_through_planted_symlink(world):
+    tmp, outside, rootfs = world
+    apply(rootfs, make_tar([("evil", "sym", str(outside))]))
+    before = snapshot_tree(outside)
+    with pytest.raises(LayerError):  # evil/victim resolves inside: missing
+        apply(rootfs, make_tar([("h", "link", "evil/victim")]))
+    assert snapshot_tree(outside) == before
+
+
+# Hostile archives from a small alphabet of dangerous pieces.
+_pieces = st.sampled_from(["a", "b", "evil", "..", ".", "", "victim", "dir", "OUT",
+                           ".wh.victim", ".wh..wh..opq", "etc", "x"])
+_names = st.lists(_pieces, min_size=1, max_size=5).map("/".join)
+_targets = st.one_of(_names, st.sampled_from(["/", "OUT", "OUT/dir", "../../..", "/etc"]))
+_entries = st.lists(st.one_of(
+    st.tuples(_names, st.just("file")),
+    st.tuples(_names, st.just("dir")),
+    st.tuples(_names, st.just("sym"), _targets),
+    st.tuples(_names, st.just("link"), _targets),
+    st.tuples(_names, st.just("fifo")),
+), min_size=1, max_size=12)
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(st.lists(_entries, min_size=1, max_size=3))
+def test_hostile_layers_never_escape(tmp_path_factory, stack):
+    tmp = tmp_path_factory.mktemp("hostile")
+    outside = tmp / "outside"
+    (outside / "dir").mkdir(parents=True)
+    (outside / "victim").write_text("precious")
+    (outside / "dir" / "victim2").write_text("precious")
+    rootfs = tmp / "rootfs"
+    rootfs.mkdir()
+    before = snapshot_tree(outside)
+    for entries in stack:
+        entries = [tuple(str(p).replace("OUT", str(outside)) for p in e) for e in entries]
+        try:
+            apply(rootfs, make_tar(entries))
+        except LayerError:
+            pass
+    assert snapshot_tree(outside) == before
+    assert sorted(os.listdir(tmp)) == ["outside", "rootfs"]
+
+
+@pytest.mark.parametrize("pax", [
+    {"mtime": "1e30"}, {"mtime": "-1e30"}, {"mtime": "inf"}, {"mtime": "nan"},
+    {"uid": "99999999999999999999"}, {"gid": "-5"}, {"size": "-1"},
+])
+def test_absurd_pax_values(world, pax):
+    _, _, rootfs = world
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        info = tarfile.TarInfo("f")
+        info.size = 1
+        info.pax_headers = pax
+        tf.addfile(info, io.BytesIO(b"x"))
+    try:
+        apply(rootfs, buf.getvalue())
+    except LayerError:
+        pass  # refused cleanly: fine; anything else is a bug
+
+
+def test_absurd_device_numbers(world):
+    _, _, rootfs = world
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        info = tarfile.TarInfo("dev/x")
+        info.type, info.devmajor, info.devminor = tarfile.BLKTYPE, 0o7777777, 0o7777777
+        tf.addfile(info)
+    try:
+        apply(rootfs, buf.getvalue())
+    except LayerError:
+        pass
+
+
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from([b"", b"\x1f\x8b", b"\x28\xb5\x2f\xfd"]), st.binary(max_size=3000),
+       st.integers(0, 4000))
+def test_garbage_is_refused_cleanly(tmp_path_factory, prefix, junk, cut):
+    """Random bytes, or a real layer cut short or with bytes flipped: LayerError or success."""
+    rootfs = tmp_path_factory.mktemp("garbage")
+    real = make_tar([("d", "dir"), ("d/f", "file", b"y" * 1000), ("s", "sym", "d/f")])
+    for data in (prefix + junk, real[:cut], real[:cut] + junk + real[cut:]):
+        try:
+            apply(rootfs, data)
+        except LayerError:
+            pass
