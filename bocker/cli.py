@@ -341,6 +341,18 @@ def commit(ctx, container, image, name):
     click.echo(f"Created: {created}")
 
 
+def _register_image_commands():
+    # pull, login, load, save live in cli_images.py; their modules (requests,
+    # tarfile, ...) are imported only when one of them runs.
+    from bocker import cli_images
+
+    for command in cli_images.COMMANDS:
+        cli.add_command(command)
+
+
+_register_image_commands()
+
+
 # ------------------------------------------------------------- formatting
 
 def _each(refs, action):
