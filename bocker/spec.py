@@ -166,7 +166,8 @@ def volume_mounts(volumes, tmpfs):
     mounts = []
     for spec in volumes:
         host, target, readonly = parse_volume(spec)
-        os.makedirs(host, exist_ok=True)
+        if not os.path.exists(host):
+            os.makedirs(host)
         mounts.append(native.Mount(host, target, readonly=readonly,
                                    is_file=os.path.isfile(host)))
     for spec in tmpfs:

@@ -278,10 +278,16 @@ static int make_mounts_private(void)
     return mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ? errno : 0;
 }
 
-/* pivot_root needs the new root to be a mount point. */
-static int bind_rootfs(const char *rootfs)
+/* pivot_root needs the new root to be a mount point.  nodev: a device
+ * node that an image layer carries (or that anything created) cannot be
+ * opened; the container's devices are the ones in its fresh /dev. */
+static int bind_rootfs(const char *rootfs, int nodev)
 {
-    return mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0 ? errno : 0;
+    if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+        return errno;
+    if (nodev && mount(NULL, rootfs, NULL, MS_REMOUNT | MS_BIND | MS_NODEV, NULL) < 0)
+        return errno;
+    return 0;
 }
 
 /* Clone each volume's source tree as a detached mount while the host's
@@ -298,6 +304,16 @@ static int open_binds(struct child_ctx *c)
         if (fd < 0)
             return errno;
         c->bind_fds[i] = fd;
+        /* read-only and nodev for the whole detached tree, before anyone
+         * inside can see it */
+        struct mount_attr attr;
+        memset(&attr, 0, sizeof attr);
+        attr.attr_set = (req->mounts[i].readonly ? MOUNT_ATTR_RDONLY : 0) |
+                        (req->privileged ? 0 : MOUNT_ATTR_NODEV);
+        if (attr.attr_set &&
+            syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
+                    sizeof attr) < 0)
+            return errno;
     }
     return 0;
 }
@@ -404,12 +420,6 @@ static int make_target(const char *target, int is_file)
     return mkdir(path, 0755) < 0 && errno != EEXIST ? errno : 0;
 }
 
-static int remount_readonly(const char *target)
-{
-    return mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0
-               ? errno : 0;
-}
-
 /* Attach the volumes cloned by open_binds() at their targets. */
 static int move_binds(struct child_ctx *c)
 {
@@ -425,8 +435,6 @@ static int move_binds(struct child_ctx *c)
                     MOVE_MOUNT_F_EMPTY_PATH) < 0)
             return errno;
         close(c->bind_fds[i]);
-        if (m->readonly && (err = remount_readonly(m->target)))
-            return err;
     }
     return 0;
 }
@@ -536,14 +544,17 @@ static int set_ids(unsigned uid, unsigned gid)
     return 0;
 }
 
-/* Keep Docker's default capability set, drop the rest from the bounding,
- * effective, permitted and inheritable sets.  Runs before set_ids(): the
+/* Keep Docker's default capability set but CAP_MKNOD, drop the rest from
+ * the bounding, effective, permitted and inheritable sets.  Docker keeps
+ * MKNOD and fences devices with the devices cgroup (an eBPF program on
+ * v2); bocker has no device to allow beyond its fresh /dev, so it drops
+ * the capability instead, and mounts everything else nodev.  Runs before set_ids(): the
  * bounding set needs CAP_SETPCAP, and a later setuid() to a non-root user
  * clears what is left. */
 static int drop_caps(void)
 {
     static const int keep[] = {
-        CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FSETID, CAP_FOWNER, CAP_MKNOD,
+        CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FSETID, CAP_FOWNER,
         CAP_NET_RAW, CAP_SETGID, CAP_SETUID, CAP_SETFCAP, CAP_SETPCAP,
         CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT, CAP_KILL, CAP_AUDIT_WRITE,
     };
@@ -642,7 +653,7 @@ static void setup_filesystem(struct child_ctx *c)
     const struct shim_spawn *req = c->req;
 
     STEP(c, STEP_MOUNT_PRIVATE, make_mounts_private());
-    STEP(c, STEP_BIND_ROOTFS, bind_rootfs(req->rootfs));
+    STEP(c, STEP_BIND_ROOTFS, bind_rootfs(req->rootfs, !req->privileged));
     if (req->n_mounts)
         STEP(c, STEP_OPEN_BINDS, open_binds(c));
     STEP(c, STEP_PIVOT_ROOT, do_pivot_root(req->rootfs));

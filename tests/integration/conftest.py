@@ -92,9 +92,11 @@ def _links():
     return set(os.listdir("/sys/class/net"))
 
 
-def _settled_links(before, timeout=3.0):
+def _settled_links(before, timeout=20.0):
     """Host links, after giving the kernel time to remove the veths of
-    network namespaces that just died (it does so asynchronously)."""
+    network namespaces that just died: it does so asynchronously, one
+    batch of namespaces after another, which takes seconds after fifty
+    containers stop at once.  Returns as soon as nothing new is left."""
     import time
 
     deadline = time.monotonic() + timeout

@@ -1,6 +1,7 @@
 """bocker run against the real kernel: namespaces, pivot_root, cgroups."""
 import json
 import os
+import stat
 import subprocess
 import time
 
@@ -257,3 +258,26 @@ def test_duplicate_name_rejected(bocker):
         assert proc.returncode == 1 and "already in use" in proc.stderr
     finally:
         bocker("rm", "dup", check=True)
+
+
+def test_no_device_access_beyond_dev(bocker, tmp_path):
+    """A device node in an image (or made inside) cannot be opened: the
+    rootfs and volumes are nodev and CAP_MKNOD is dropped."""
+    tree = tmp_path / "tree"
+    (tree / "bin").mkdir(parents=True)
+    os.mknod(tree / "hostnull", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    os.mknod(vol / "volnull", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    image = bocker("init", str(tree), check=True).stdout.split()[1]
+    try:
+        busybox = os.path.realpath("/bin/busybox")
+        proc = bocker("run", "--rm", "-v", f"{busybox}:/bin/busybox:ro", "-v", f"{vol}:/vol",
+                      image, "/bin/busybox", "sh", "-c",
+                      "/bin/busybox cat /hostnull; echo $?; /bin/busybox cat /vol/volnull; echo $?;"
+                      " /bin/busybox mknod /sda b 8 0; echo $?")
+        assert proc.stdout == "1\n1\n1\n", proc.stderr
+        assert proc.stderr.count("Permission denied") == 2
+        assert "Operation not permitted" in proc.stderr
+    finally:
+        bocker("rmi", image, check=True)
