@@ -39,9 +39,31 @@ def list_all(paths):
 
 
 def resolve(paths, ref):
-    """Image ID for an ID, unique prefix or NAME[:TAG]."""
+    """Image ID for an ID, unique prefix or NAME[:TAG]; a full registry
+    reference (docker.io/library/busybox) finds the image stored under
+    its short name (busybox:latest), as Docker's names work."""
     records = {r["id"]: set(r.get("names", ())) for r in list_all(paths)}
-    return ids.resolve(ref, records, NoSuchImage)
+    try:
+        return ids.resolve(ref, records, NoSuchImage)
+    except NoSuchImage:
+        familiar = _familiar(ref)
+        if not familiar or familiar == ref:
+            raise
+    try:
+        return ids.resolve(familiar, records, NoSuchImage)
+    except NoSuchImage:
+        raise NoSuchImage(ref) from None
+
+
+def _familiar(ref):
+    from bocker import reference
+    from bocker.errors import BockerError
+
+    try:
+        parsed = reference.parse(ref)
+    except BockerError:
+        return None
+    return parsed.familiar() if not parsed.digest else None
 
 
 def rootfs(paths, image_id):

@@ -281,3 +281,9 @@ def test_no_device_access_beyond_dev(bocker, tmp_path):
         assert "Operation not permitted" in proc.stderr
     finally:
         bocker("rmi", image, check=True)
+
+
+def test_full_registry_reference_finds_short_name(bocker):
+    assert bocker("run", "--rm", "docker.io/library/busybox:latest", "echo", "ok").stdout == "ok\n"
+    proc = bocker("run", "--rm", "docker.io/library/nosuch", "true")
+    assert proc.stderr == "bocker: No image named 'docker.io/library/nosuch' exists\n"
