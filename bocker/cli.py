@@ -224,7 +224,8 @@ def stop(ctx, timeout, refs):
     """Stop running containers (SIGTERM, then SIGKILL)."""
     from bocker import containers
 
-    _each(refs, lambda ref: click.echo(containers.stop(ctx.paths, ref, timeout)))
+    # Docker echoes each argument as given once it is done
+    _each(refs, lambda ref: containers.stop(ctx.paths, ref, timeout) and click.echo(ref))
 
 
 @cli.command()
@@ -243,7 +244,7 @@ def kill(ctx, sig, refs):
         number = int(name) if name.isdigit() else signal.Signals["SIG" + name].value
     except KeyError:
         raise BockerError(f"invalid signal '{sig}'") from None
-    _each(refs, lambda ref: click.echo(containers.kill(ctx.paths, ref, number)))
+    _each(refs, lambda ref: containers.kill(ctx.paths, ref, number) and click.echo(ref))
 
 
 @cli.command()
@@ -263,7 +264,7 @@ def start(ctx, refs):
     """Start stopped containers again (detached)."""
     from bocker import containers
 
-    _each(refs, lambda ref: click.echo(containers.start(ctx.paths, ref)))
+    _each(refs, lambda ref: containers.start(ctx.paths, ref) and click.echo(ref))
 
 
 # ------------------------------------------------------------- containers

@@ -131,7 +131,7 @@ def test_run_rm_detached_removes_itself(bocker):
 def test_start_a_stopped_container(bocker, cleanup):
     bocker("run", "--name", "again", "busybox", "sh", "-c", "echo run; exit 2")
     cleanup.append("again")
-    assert bocker("start", "again", check=True).stdout.startswith("ps_")
+    assert bocker("start", "again", check=True).stdout == "again\n"
     assert bocker("wait", "again", check=True).stdout == "2\n"
     assert bocker("logs", "again", check=True).stdout == "run\nrun\n"
 
