@@ -151,7 +151,10 @@ def launch(paths, record, req, config, undo, detach=False, tty=False, interactiv
     # parallel, then lets it exec.
     if net:
         record["NetworkSettings"] = _wire_network(cid, pid, req, net, undo)
-    os.write(go_w, b"g")
+    try:
+        os.write(go_w, b"g")
+    except BrokenPipeError:
+        pass  # the child failed a step already: its report says which
     fds.close(go_w)
     _check_reports(fds.release(status_r), pid, argv)
     master = io.receive_master()

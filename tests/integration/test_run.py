@@ -287,3 +287,23 @@ def test_full_registry_reference_finds_short_name(bocker):
     assert bocker("run", "--rm", "docker.io/library/busybox:latest", "echo", "ok").stdout == "ok\n"
     proc = bocker("run", "--rm", "docker.io/library/nosuch", "true")
     assert proc.stderr == "bocker: No image named 'docker.io/library/nosuch' exists\n"
+
+
+def test_child_failing_before_parent_says_go(paths, monkeypatch, capfd):
+    """The child can fail a step before the parent writes its go byte: the
+    write then meets EPIPE, and the child's report must still win (click
+    would turn a stray EPIPE into a silent exit 1)."""
+    from bocker import containers, spec
+    from bocker.errors import StartError
+
+    real_write = os.write
+
+    def late_go(fd, data):
+        if data == b"g":
+            time.sleep(0.2)  # the child reaches chdir and dies meanwhile
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", late_go)
+    with pytest.raises(StartError) as e:
+        containers.run(paths, spec.RunRequest("busybox", ["true"], workdir="/no/such", remove=True))
+    assert (e.value.exit_code, str(e.value)) == (125, "chdir: No such file or directory")
