@@ -82,8 +82,7 @@ def _create(paths, req, image_id, image, undo):
         os.mkdir(cdir, 0o700)
         undo.callback(_remove_dir, cdir)
         rootfs = os.path.join(cdir, "rootfs")
-        with trace.span("btrfs snapshot", source=images.rootfs(paths, image_id), target=rootfs):
-            store.snapshot(images.rootfs(paths, image_id), rootfs)
+        store.snapshot(images.rootfs(paths, image_id), rootfs)
         record = _new_record(cid, req, image_id, config)
         records.save(paths, record)
     return record
@@ -416,8 +415,7 @@ def finish(paths, cid, code=None):
         record = records.refresh(paths, record)
         _release_network(paths, record)
         if record["HostConfig"].get("AutoRemove"):
-            with trace.span("btrfs delete", target=os.path.join(paths.container(cid), "rootfs")):
-                _remove_dir(paths.container(cid))
+            _remove_dir(paths.container(cid))
         else:
             records.save(paths, record)
 
@@ -586,8 +584,7 @@ def remove(paths, ref, force=False):
         with trace.span("netlink delete veth", container=cid):
             network.detach(cid)  # the kernel would, a little later
     with state.locked(paths.lock):
-        with trace.span("btrfs delete", target=os.path.join(paths.container(cid), "rootfs")):
-            _remove_dir(paths.container(cid))
+        _remove_dir(paths.container(cid))
     return cid
 
 

@@ -25,7 +25,7 @@ import stat
 import tarfile
 import zlib
 
-from bocker import state, store
+from bocker import state, store, trace
 from bocker.errors import BockerError
 
 WHITEOUT = ".wh."
@@ -390,7 +390,9 @@ def add(paths, parent, chain_id, diff_id, fileobj, info=None):
             store.snapshot(rootfs(paths, parent), target)
         else:
             store.create(target)
-        got, size = extract(fileobj, target)
+        with trace.span("layer extract", target=target, diff_id=diff_id) as sp:
+            got, size = extract(fileobj, target)
+            sp.set(f"{size} bytes")
         if got != diff_id:
             raise LayerError(f"digest mismatch for {diff_id} (uncompressed layer)")
         store.set_readonly(target)  # shared by every image built on it

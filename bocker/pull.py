@@ -10,7 +10,7 @@ import shutil
 import tempfile
 from typing import NamedTuple
 
-from bocker import images, layers, reference, registry, store
+from bocker import images, layers, reference, registry, store, trace
 from bocker.errors import BockerError
 
 LAYER_TYPES = {
@@ -64,8 +64,9 @@ def pull(paths, name, tag=None, *, platform=None, insecure_registries=(), progre
         return PullResult(existing, True, ref, top)
 
     def fetch(i, desc, dest):
-        client.download(ref.repository, desc["digest"], dest, desc.get("size"),
-                        progress=lambda n: progress.advance(desc["digest"], n))
+        with trace.span("blob download", digest=desc["digest"], size=desc.get("size")):
+            client.download(ref.repository, desc["digest"], dest, desc.get("size"),
+                            progress=lambda n: progress.advance(desc["digest"], n))
 
     image_id = install(paths, config, config_desc["digest"], descs, fetch, progress,
                        name=image_name, source=f"{ref.name}@{top}",

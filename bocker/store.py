@@ -8,6 +8,7 @@ import os
 
 import btrfsutil
 
+from bocker import trace
 from bocker.errors import NotSetUp
 
 
@@ -28,12 +29,14 @@ def require_btrfs(root):
 
 def create(path):
     """Create an empty subvolume at path."""
-    btrfsutil.create_subvolume(path)
+    with trace.span("btrfs subvolume create", path=path):
+        btrfsutil.create_subvolume(path)
 
 
 def snapshot(source, target, readonly=False):
     """Snapshot subvolume source to target (writable unless readonly)."""
-    btrfsutil.create_snapshot(source, target, read_only=readonly)
+    with trace.span("btrfs snapshot", source=source, target=target, readonly=readonly):
+        btrfsutil.create_snapshot(source, target, read_only=readonly)
 
 
 def set_readonly(path, readonly=True):
@@ -54,7 +57,8 @@ def delete(path):
     try:
         if btrfsutil.get_subvolume_read_only(path):
             btrfsutil.set_subvolume_read_only(path, False)
-        btrfsutil.delete_subvolume(path, recursive=True)
+        with trace.span("btrfs delete", target=path):
+            btrfsutil.delete_subvolume(path, recursive=True)
     except btrfsutil.BtrfsUtilError as e:
         if e.errno != 2:  # ENOENT: already gone, nothing to do
             raise OSError(e.errno, f"delete subvolume {path}: {os.strerror(e.errno)}")
