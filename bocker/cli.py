@@ -80,7 +80,7 @@ def init(ctx, directory, name):
 @pass_ctx
 def images_cmd(ctx, quiet):
     """List images."""
-    from bocker import images
+    from bocker import images, units
 
     records = images.list_all(ctx.paths)
     if quiet:
@@ -90,7 +90,7 @@ def images_cmd(ctx, quiet):
     rows = [("IMAGE_ID", "SOURCE", "NAME", "SIZE", "CREATED")]
     for r in records:
         rows.append((r["id"], r["source"], ",".join(r.get("names") or ["<none>"]),
-                     _human_size(r.get("size", 0)), _ago(r["created"])))
+                     units.human_size(r.get("size", 0)), _ago(r["created"])))
     _table(rows)
 
 
@@ -376,14 +376,6 @@ def _table(rows):
 
 def _shorten(text, width):
     return text if len(text) <= width else text[:width - 3] + "..."
-
-
-def _human_size(n):
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
-        n /= 1000
-    return str(n)
 
 
 def _ago(ts):

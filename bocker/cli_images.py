@@ -10,19 +10,12 @@ import time
 import click
 
 from bocker.errors import BockerError
+from bocker.units import human_size
 
 
 def _fail(error):
     click.echo(f"bocker: {error}", err=True)
     sys.exit(error.exit_code)
-
-
-def _size(n):
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.1f}{unit}" if unit != "B" else f"{n}B"
-        n /= 1000
-    return f"{n}"
 
 
 class _Lines:
@@ -41,7 +34,7 @@ class _Lines:
 
     def done(self, digest, status):
         if status == "Verified":
-            self._line(digest, f"Downloaded {_size(self.got[digest])}")
+            self._line(digest, f"Downloaded {human_size(self.got[digest])}")
 
     def _line(self, digest, text):
         self.out(f"{digest[7:19]}: {text}")
@@ -65,7 +58,7 @@ class _Bars(_Lines):
         rate = got / max(now - self.start, 1e-3)
         bar = "=" * filled + (">" if filled < self.WIDTH else "") + " " * (self.WIDTH - filled - 1)
         click.echo(f"\r{digest[7:19]}: Downloading [{bar[:self.WIDTH]}] "
-                   f"{_size(got)}/{_size(size)} {_size(rate)}/s\x1b[K", nl=False)
+                   f"{human_size(got)}/{human_size(size)} {human_size(rate)}/s\x1b[K", nl=False)
 
     def _line(self, digest, text):
         click.echo(f"\r{digest[7:19]}: {text}\x1b[K")

@@ -24,17 +24,8 @@ def load(paths, image_id):
 
 def list_all(paths):
     """Every complete image's metadata, oldest first."""
-    out = []
-    try:
-        entries = os.listdir(paths.images)
-    except FileNotFoundError:
-        return out
-    for entry in entries:
-        if ids.is_id(entry, "img"):
-            try:
-                out.append(state.read_json(_record_path(paths, entry)))
-            except FileNotFoundError:
-                continue  # being created or removed right now
+    out = state.read_records(paths.images, "img",
+                             lambda i: state.read_json(_record_path(paths, i)))
     return sorted(out, key=lambda r: r["created"])
 
 

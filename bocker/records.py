@@ -36,17 +36,8 @@ def save(paths, record):
 
 def list_all(paths):
     """Every container record, oldest first."""
-    out = []
-    try:
-        entries = os.listdir(paths.containers)
-    except FileNotFoundError:
-        return out
-    for entry in entries:
-        if ids.is_id(entry, "ps"):
-            try:
-                out.append(load(paths, entry))
-            except NoSuchContainer:
-                continue  # being created or removed right now
+    out = state.read_records(paths.containers, "ps", lambda i: load(paths, i),
+                             missing=(NoSuchContainer,))
     return sorted(out, key=lambda r: r["Created"])
 
 

@@ -76,3 +76,24 @@ def locked(path):
         yield
     finally:
         os.close(fd)
+
+
+
+def read_records(directory, id_prefix, load, missing=(FileNotFoundError,)):
+    """load(id) for every <id_prefix>_<hex> entry of directory; an entry
+    whose load raises one of missing is being created or removed right
+    now, and is skipped."""
+    from bocker import ids
+
+    try:
+        entries = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    out = []
+    for entry in entries:
+        if ids.is_id(entry, id_prefix):
+            try:
+                out.append(load(entry))
+            except missing:
+                continue
+    return out

@@ -25,3 +25,12 @@ def parse_cpus(text):
     if not value > 0:
         raise InvalidArgument(f"invalid --cpus '{text}'")
     return value
+
+
+def human_size(n):
+    """Bytes as Docker shows them: 512B, 1.5kB, 2.1MB (decimal units)."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
+        n /= 1000
+    return str(n)
