@@ -128,7 +128,7 @@ def launch(paths, record, req, config, undo, detach=False, tty=False, interactiv
                    uid=uid, gid=gid, clone_flags=flags, cgroup_fds=procs_fds,
                    cgroup_dir_fd=cgroup_dir_fd, stdio=io.child_stdio(), mounts=mounts,
                    privileged=req.privileged, trace=trace.enabled(), go_fd=go_r,
-                   console_sock=io.console_child)
+                   go_parent_fd=go_w, console_sock=io.console_child)
     with trace.span("clone", flags=_flag_names(flags), argv=argv) as sp:
         if detach:
             oom = cg.oom_file(cid) or "-"
@@ -339,11 +339,16 @@ class _Stdio:
 def _check_reports(status_fd, pid, argv):
     """Read the child's step reports; raise StartError for a failed step."""
     reports = native.read_reports(status_fd)
-    prev = None
-    for step, err, ns in reports:
-        if trace.enabled():
-            trace.emit(step, {}, prev or ns, ns - (prev or ns), err=err, pid=pid)
-        prev = ns
+    if trace.enabled():
+        # each report marks the end of its step; a step began where the one
+        # before it ended.  "exec done" closes the execve step.
+        prev = None
+        for step, err, ns in reports:
+            if step == "exec done":
+                trace.emit("execve", {"argv": argv}, prev, ns - prev, result="exec'd", pid=pid)
+            elif not (step == "execve" and not err):  # its end comes as "exec done"
+                trace.emit(step, {}, prev or ns, ns - (prev or ns), err=err, pid=pid)
+            prev = ns
     failed = [r for r in reports if r[1]]
     if not failed:
         return
@@ -633,10 +638,12 @@ def _close_all(fds):
 
 
 def _flag_names(flags):
+    """clone3's flags as passed (NEWCGROUP is unshared by the child after
+    it is in its cgroup, so that the group is the namespace's root)."""
     names = {native.CLONE_NEWNS: "NEWNS", native.CLONE_NEWPID: "NEWPID",
              native.CLONE_NEWUTS: "NEWUTS", native.CLONE_NEWIPC: "NEWIPC",
-             native.CLONE_NEWNET: "NEWNET", native.CLONE_NEWCGROUP: "NEWCGROUP"}
-    return "|".join(n for bit, n in names.items() if flags & bit)
+             native.CLONE_NEWNET: "NEWNET"}
+    return "|".join(["PIDFD"] + [n for bit, n in names.items() if flags & bit])
 
 
 def _remove_dir(cdir):

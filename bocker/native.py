@@ -4,6 +4,7 @@ Every function raises OSError (errno set, message naming the call and its
 path) instead of returning -errno.
 """
 import os
+import time
 
 from bocker._shim import ffi, lib
 
@@ -146,7 +147,7 @@ def _strv(items, keep):
 
 def _request(keep, rootfs, argv, env, cwd="/", hostname=None, uid=0, gid=0,
              clone_flags=0, netns_fd=-1, cgroup_fds=(), cgroup_dir_fd=-1, stdio=(-1, -1, -1),
-             mounts=(), privileged=False, trace=False, go_fd=-1, join_pidfd=-1,
+             mounts=(), privileged=False, trace=False, go_fd=-1, go_parent_fd=-1, join_pidfd=-1,
              status_fd=-1, console_sock=-1):
     """Fill a struct shim_spawn; keep collects every buffer it points to."""
     def cstr(value):
@@ -178,6 +179,7 @@ def _request(keep, rootfs, argv, env, cwd="/", hostname=None, uid=0, gid=0,
         mnt[i].readonly, mnt[i].is_file = int(m.readonly), int(m.is_file)
     req.mounts, req.n_mounts = mnt, len(mounts)
     req.privileged, req.trace, req.go_fd = int(privileged), int(trace), go_fd
+    req.go_parent_fd = go_parent_fd
     req.join_pidfd, req.status_fd, req.console_sock = join_pidfd, status_fd, console_sock
     return req
 
@@ -220,12 +222,16 @@ def read_reports(status_fd):
     """Read the child's step reports until execve closes the pipe.
 
     Returns a list of (step_name, errno, monotonic_ns); a failed step, if
-    any, is the last entry with a non-zero errno.
+    any, is the last entry with a non-zero errno.  A successful execve
+    cannot report its own end: the last entry is then ("exec done", 0,
+    the time the pipe closed), which is when the kernel closed the
+    CLOEXEC status pipe inside execve.
     """
     data = bytearray()
     while True:
         chunk = os.read(status_fd, 4096)
         if not chunk:
+            closed_ns = time.monotonic_ns()
             break
         data += chunk
     os.close(status_fd)
@@ -233,4 +239,6 @@ def read_reports(status_fd):
     for off in range(0, len(data) - REPORT_SIZE + 1, REPORT_SIZE):
         rec = ffi.from_buffer("struct shim_report *", data[off:off + REPORT_SIZE])
         out.append((step_name(rec.step), rec.err, rec.ns))
+    if not (out and out[-1][1]):
+        out.append(("exec done", 0, closed_ns))
     return out

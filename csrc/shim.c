@@ -205,6 +205,10 @@ int shim_loop_detach(int index)
 /* malloc, no stdio.  Each step returns 0 or an errno.                 */
 /* ------------------------------------------------------------------ */
 
+/* Set by clone_child() just before clone, so the child's copy says whether
+ * clone3 put it in its v2 cgroup already. */
+static int born_in_cgroup;
+
 struct child_ctx {
     const struct shim_spawn *req;
     int status_fd;
@@ -268,6 +272,17 @@ static int loopback_up(void)
         rc = ioctl(fd, SIOCSIFFLAGS, &ifr);
     }
     int err = rc < 0 ? errno : 0;
+    close(fd);
+    return err;
+}
+
+/* clone() without clone3 cannot be born in a v2 cgroup: join it instead. */
+static int join_cgroup_dir(int dir_fd)
+{
+    int fd = openat(dir_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    int err = write(fd, "0", 1) < 0 ? errno : 0;
     close(fd);
     return err;
 }
@@ -561,10 +576,14 @@ static int drop_caps(void)
     uint64_t mask = 0;
     for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
         mask |= 1ULL << keep[i];
-    for (int cap = 0; cap <= CAP_LAST_CAP; cap++)
-        if (!(mask & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 &&
-            errno != EINVAL)
+    /* up to 63, not CAP_LAST_CAP: a kernel newer than our headers may know
+     * more capabilities; past its last one prctl says EINVAL */
+    for (int cap = 0; cap < 64; cap++)
+        if (!(mask & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+            if (errno == EINVAL)
+                break;
             return errno;
+        }
     struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
     struct __user_cap_data_struct data[2];
     memset(data, 0, sizeof data);
@@ -676,6 +695,10 @@ static void child_main(struct child_ctx *c)
     const struct shim_spawn *req = c->req;
 
     STEP(c, STEP_SIGNALS, reset_signals());
+    if (req->go_parent_fd >= 0)
+        close(req->go_parent_fd); /* else wait_go() never sees the parent die */
+    if (!born_in_cgroup && req->cgroup_dir_fd >= 0)
+        STEP(c, STEP_CGROUP_JOIN, join_cgroup_dir(req->cgroup_dir_fd));
     if (req->n_cgroup_fds)
         STEP(c, STEP_CGROUP_JOIN, join_cgroups(req));
     if (req->join_pidfd >= 0) {
@@ -726,9 +749,11 @@ static pid_t clone_child(int flags, int cgroup_fd, int *pidfd)
         args.flags |= CLONE_INTO_CGROUP;
         args.cgroup = (uint64_t)cgroup_fd;
     }
+    born_in_cgroup = cgroup_fd >= 0;
     pid_t pid = syscall(SYS_clone3, &args, sizeof args);
     if (pid < 0 && errno == ENOSYS) {
         *pidfd = -1;
+        born_in_cgroup = 0;
         pid = syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
     }
     return pid;

@@ -91,6 +91,8 @@ struct shim_spawn {
     int privileged;              /* keep every capability */
     int trace;                   /* report every step, not only a failure */
     int go_fd;                   /* read end: child waits for a byte, or -1 */
+    int go_parent_fd;            /* the parent's write end, which the child
+                                    closes so the parent's death is EOF */
     int join_pidfd;              /* exec: enter this container's namespaces
                                     instead of creating new ones, or -1 */
     int status_fd;               /* write end for the child's reports, or -1

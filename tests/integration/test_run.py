@@ -307,3 +307,27 @@ def test_child_failing_before_parent_says_go(paths, monkeypatch, capfd):
     with pytest.raises(StartError) as e:
         containers.run(paths, spec.RunRequest("busybox", ["true"], workdir="/no/such", remove=True))
     assert (e.value.exit_code, str(e.value)) == (125, "chdir: No such file or directory")
+
+
+def test_child_never_execs_if_parent_goes_away_before_go(paths):
+    """If bocker dies between clone and its go byte, the child must see EOF
+    and exit without running the command (it must not hold the write end
+    of its own go pipe)."""
+    import select
+
+    from bocker import images, native
+
+    rootfs = images.rootfs(paths, images.resolve(paths, "busybox"))
+    go_r, go_w = os.pipe2(os.O_CLOEXEC)
+    child = native.spawn(rootfs, ["true"], ["PATH=/bin"], go_fd=go_r, go_parent_fd=go_w,
+                         clone_flags=native.CLONE_NEWNS | native.CLONE_NEWPID, trace=True)
+    os.close(go_r)
+    os.close(go_w)  # what the parent's death does to its end
+    try:
+        assert select.select([child.pidfd], [], [], 10)[0], "child still waiting"
+        _, status = os.waitpid(child.pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 125
+        reports = native.read_reports(child.status_fd)
+        assert reports[-1][:2] == ("wait for parent", 125)  # ECANCELED
+    finally:
+        os.close(child.pidfd)
