@@ -549,12 +549,16 @@ def exec_in(paths, ref, argv, env=(), workdir=None, user=None, tty=False,
             cleanup.enter_context(ours)
             cleanup.enter_context(theirs)
         stdio = (0 if interactive else -1, stdout_fd, stderr_fd)
-        child = native.spawn("/", argv, full_env, cwd=workdir or record["Config"]["WorkingDir"]
-                             or "/", uid=uid, gid=gid, join_pidfd=pidfd, cgroup_fds=procs,
-                             cgroup_dir_fd=cgroup_dir_fd,
-                             stdio=stdio, privileged=record["HostConfig"].get("Privileged"),
-                             trace=trace.enabled(),
-                             console_sock=theirs.fileno() if theirs else -1)
+        with trace.span("clone", join=f"pidfd of pid {record['State']['Pid']}",
+                        argv=argv) as sp:
+            child = native.spawn("/", argv, full_env,
+                                 cwd=workdir or record["Config"]["WorkingDir"] or "/",
+                                 uid=uid, gid=gid, join_pidfd=pidfd, cgroup_fds=procs,
+                                 cgroup_dir_fd=cgroup_dir_fd, stdio=stdio,
+                                 privileged=record["HostConfig"].get("Privileged"),
+                                 trace=trace.enabled(),
+                                 console_sock=theirs.fileno() if theirs else -1)
+            sp.set(f"pid {child.pid}")
         cleanup.callback(_close_all, [child.pidfd])
         if theirs:
             theirs.close()
