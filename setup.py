@@ -33,7 +33,8 @@ setup(
     cmdclass={"build_ext": BuildShimAndMonitor},
     install_requires=["cffi>=1.15", "click>=8.0", "btrfsutil", "requests>=2.25",
                       "zstandard>=0.18"],
-    extras_require={"test": ["pytest", "hypothesis", "pexpect", "bcrypt"]},
+    extras_require={"test": ["pytest", "hypothesis", "pexpect", "bcrypt", "matplotlib"],
+                    "bench": ["matplotlib"]},
     entry_points={"console_scripts": ["bocker=bocker.cli:main"]},
     zip_safe=False,
 )
