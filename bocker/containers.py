@@ -107,9 +107,8 @@ def launch(paths, record, req, config, undo, detach=False, tty=False, interactiv
     net = _lease_address(paths, cid, req, undo)
     mounts = (spec.container_files(cdir, hostname, net and net["ip"], _resolv_conf(req))
               + spec.volume_mounts(req.volumes, req.tmpfs))
-    for stale in (records.exit_path(paths, cid),):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(stale)
+    with contextlib.suppress(FileNotFoundError):  # a restart's previous end
+        os.unlink(records.exit_path(paths, cid))
 
     cg = cgroups.driver()
     limits = cgroups.Limits(memory=req.memory, cpu_shares=req.cpu_shares,
