@@ -6,7 +6,6 @@ resource a system needs (an image, an OCI bundle, the nsrunner helper) is
 registered on the caller's ExitStack, so it is released whatever happens.
 """
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -164,7 +163,7 @@ def crun(ctx):
     if _hybrid_cgroups():
         from benchmarks.nsrunner import NsRunner
         try:
-            runner = NsRunner(sys.executable, ctx.repo_root)
+            runner = NsRunner(sys.executable, ctx.repo_root, "crun")
         except OSError as e:
             yield Skip("crun", f"nsrunner helper failed: {e}")
             return
@@ -223,38 +222,26 @@ def unshare_chroot(ctx):
 
 
 def p8952(ctx):
-    """p8952/bocker's bash script, when --p8952 PATH is given.  It needs a
-    btrfs /var/bocker, bridge0 and cgroup-tools; we `init` our rootfs as an
-    image, `rm` each container it leaves (untimed) and the image at the end."""
+    """p8952/bocker's bash script, when --p8952 PATH is given: inside its
+    own mount and network namespace (benchmarks/p8952.py), each container
+    `rm`ed after its run, untimed."""
     script = ctx.opts.p8952
     if not script:
         yield Skip("p8952", "not measured: pass --p8952 PATH to p8952/bocker's script")
         return
-    bash = shutil.which("bash")
-    base = "/var/bocker"
-    out = subprocess.run([bash, script, "init", ctx.ws.rootfs], capture_output=True, text=True)
-    found = re.search(r"(img_\d+)", out.stdout)
-    if out.returncode != 0 or not found:
-        yield Skip("p8952", f"`bocker init` failed: {_tail(out.stdout + out.stderr)}")
+    from benchmarks.p8952 import P8952, Unavailable
+    try:
+        orig = P8952(script, ctx.ws, ctx.repo_root, ctx.stack)
+    except Unavailable as e:
+        yield Skip("p8952", f"cannot run here: {e}")
         return
-    image = found.group(1)
 
-    def listing():
-        try:
-            return {e for e in os.listdir(base) if e.startswith("ps_")}
-        except FileNotFoundError:
-            return set()
-    before = listing()
-
-    def after():
-        for ps in sorted(listing() - before):
-            subprocess.run([bash, script, "rm", ps], capture_output=True)
-    ctx.stack.callback(lambda: subprocess.run([bash, script, "rm", image], capture_output=True))
-    ctx.stack.callback(after)
-    argv = [bash, script, "run", image, "true"]
+    def timer(stderr_path=None):
+        return orig.time(stderr_path)
+    ctx.notes["p8952_image"] = orig.image
     yield System("p8952", "comparator", "p8952/bocker run (bash: ip, btrfs, cgexec, unshare)",
-                 _cmd(argv), argv=argv, after=after,
-                 note="its containers are removed after each run, untimed")
+                 timer, argv=orig.argv(), after=orig.remove_containers,
+                 note=f"{orig.note}; each container `rm`ed after its run, untimed")
 
 
 # --- bocker -------------------------------------------------------------------
