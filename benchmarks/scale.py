@@ -33,6 +33,10 @@ class ScaleContext:
             self._help[verb] = out.stdout if out.returncode == 0 else ""
         return self._help[verb]
 
+    def bocker_root(self):
+        """The bocker root the CLI runs on."""
+        return (self.env or {}).get("BOCKER_ROOT")
+
     def cli(self):
         """The CLI system to scale: bridge (the default) if it started, else none."""
         return self.systems.get("bocker-cli-bridge") or self.systems.get("bocker-cli-none")
@@ -105,12 +109,18 @@ def _detach_supported(ctx):
     return None
 
 
-def _start_detached(ctx, command):
+def _network(system):
+    """The --network of a bocker CLI system (its argv says)."""
+    argv = system.argv if system else []
+    return argv[argv.index("--network") + 1] if "--network" in argv else "bridge"
+
+
+def _start_detached(ctx, command, network="bridge"):
     """`bocker run --detach`; returns the ID it prints.  Its stdout goes to
     a file, not a pipe: a pipe would also wait for every process that kept
     the write end (a monitor that did not close it), not for the CLI."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        code = subprocess.run([ctx.bocker, "run", "--detach", "--network", "none", ctx.image,
+        code = subprocess.run([ctx.bocker, "run", "--detach", "--network", network, ctx.image,
                                *command], stdout=out, stderr=err, stdin=subprocess.DEVNULL,
                               env=ctx.env, timeout=60).returncode
         out.seek(0)
@@ -143,31 +153,68 @@ def _median_ms(system, runs):
 
 
 def with_detached(ctx, count):
-    """Start latency (CLI, --network none) with 0, then `count` detached
-    containers running."""
-    system = ctx.systems.get("bocker-cli-none") or ctx.cli()
+    """Start latency of the CLI (bridge, the default, if it works) with 0,
+    then `count` detached containers running on the same network; also the
+    mean PSS of their monitors, which share their pages."""
+    system = ctx.cli()
     if not system:
         return _skipped("needs `bocker run` (CLI) working")
     why = _detach_supported(ctx)
     if why:
         return _skipped(why)
+    network = _network(system)
     runs = 5 if ctx.quick else 30
     idle_ms, idle_fail = _median_ms(system, runs)
-    ids, error = [], None
+    ids, error, pss = [], None, []
+    t0 = time.perf_counter_ns()
     try:
         for _ in range(count):
-            ids.append(_start_detached(ctx, ["sleep", "3600"]))
+            ids.append(_start_detached(ctx, ["sleep", "3600"], network))
+        detach_s = (time.perf_counter_ns() - t0) / 1e9
+        time.sleep(0.5)   # let the last monitors settle
+        pss = [r.get("Pss", 0) for r in (_smaps_rollup_or_none(p)
+                                         for p in _monitors(ctx.bocker_root())) if r]
         busy_ms, busy_fail = _median_ms(system, runs)
     except (OSError, subprocess.TimeoutExpired) as e:
         error = str(e)
     finally:
+        t1 = time.perf_counter_ns()
         stuck = _remove(ctx, ids)
+        remove_s = (time.perf_counter_ns() - t1) / 1e9
     if error:
         return {"status": "skipped", "note": error, "started": len(ids), "leftover": stuck}
     return {"status": "ok", "system": system.name, "detached": count, "runs": runs,
             "median_ms_with_0": idle_ms, "median_ms_with_n": busy_ms,
             "failures": idle_fail + busy_fail, "leftover": stuck,
-            "note": f"median of {runs} starts before and with {count} detached `sleep 3600`"}
+            "detach_starts_s": detach_s, "rm_force_s": remove_s,
+            "monitors_seen": len(pss),
+            "monitor_pss_kib_mean": statistics.fmean(pss) if pss else None,
+            "note": f"median of {runs} `{' '.join(system.argv[1:])}` before and with "
+                    f"{count} detached `sleep 3600` (--network {network}); "
+                    f"monitor_pss_kib_mean: the {len(pss)} monitors, which share pages"}
+
+
+def _monitors(root):
+    """PIDs of the bocker-monitor processes of containers under root."""
+    out = []
+    for pid, (comm, _) in _processes().items():
+        if comm != "bocker-monitor":
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                args = f.read().split(b"\0")
+        except OSError:
+            continue
+        if root and root.encode() + b"/containers/" in b" ".join(args):
+            out.append(pid)
+    return out
+
+
+def _smaps_rollup_or_none(pid):
+    try:
+        return _smaps_rollup(pid)
+    except OSError:
+        return None
 
 
 def _processes():
@@ -205,7 +252,7 @@ def monitor_pss(ctx):
     before = _processes()
     ids = []
     try:
-        ids.append(_start_detached(ctx, ["sleep", "3600"]))
+        ids.append(_start_detached(ctx, ["sleep", "3600"], _network(ctx.cli())))
         time.sleep(0.2)   # let the monitor settle after the CLI exits
         new = {pid: v for pid, v in _processes().items() if pid not in before}
         inits = [pid for pid, (comm, _) in new.items() if comm == "sleep"]
