@@ -61,6 +61,12 @@ def table(record):
                 continue
             parts = ", ".join(f"{k} {v:.2f}" for k, v in p["phases_median_ms"].items() if v)
             lines.append(f"  {name} ({p['runs']} runs, total {p['total_median_ms']:.2f}): {parts}")
+            # The longest steps by their own duration: a step that runs
+            # beside a longer one is credited little in its phase.
+            steps = sorted(((v["median"], k) for k, v in p.get("steps_median_ms", {}).items()
+                            if v.get("median") is not None), reverse=True)[:6]
+            if steps:
+                lines.append("      longest steps: " + ", ".join(f"{k} {v:.2f}" for v, k in steps))
     if record["scale"]:
         lines.append("")
         lines.append("scale:")
