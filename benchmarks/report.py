@@ -142,6 +142,10 @@ def write_png(record, samples_ms, path):
             widths = [phased[n]["phases_median_ms"][phase] for n in labels]
             ax2.barh(labels, widths, left=left, color=color, label=phase)
             left = [a + b for a, b in zip(left, widths)]
+        for i, total in enumerate(left):
+            ax2.annotate(f"{total:.1f} ms", (total, i), xytext=(4, 0),
+                         textcoords="offset points", va="center", fontsize=7)
+        ax2.set_xlim(right=max(left) * 1.1)
         ax2.legend(fontsize=7, ncol=len(PHASES), loc="upper center",
                    bbox_to_anchor=(0.5, -0.28), frameon=False)
         ax2.set_xlabel("ms (median of each phase over traced starts)")
