@@ -5,7 +5,8 @@ With BOCKER_TRACE=json, bocker writes one JSON object per step to stderr:
 parent's steps are spans ("btrfs snapshot", "clone", "wait", ...); the
 container child's steps are reported from C between clone and execve, each
 lasting from the previous report to its own ("join cgroup", "pivot_root",
-..., "wait for parent", "execve").
+..., "wait for parent", "execve"; bocker ends "execve" when the status
+pipe closes, i.e. when the exec has succeeded).
 
 Each instant of a start is credited to one phase only, by the critical
 path (claim()):
@@ -16,8 +17,9 @@ path (claim()):
 2. the parent's steps (outer before inner, so nesting never counts twice);
 3. clone to exec: the rest of [clone .. child's execve] (the child waiting
    for the parent's "go" while the parent runs untraced Python);
-4. wait: the rest of [child's execve .. "wait" returns] (the container
-   runs /bin/true while bocker records the start and pumps its output).
+4. wait: the rest of [end of the child's execve .. "wait" returns] (the
+   container runs /bin/true and exits while bocker records the start and
+   pumps its output).
 
 Whatever no step covers is "untraced": interpreter start and imports for
 the CLI, Python glue between the steps for both.
