@@ -148,8 +148,15 @@ class V1Driver:
             _write(os.path.join(self._dir("pids", name), "pids.max"), limits.pids)
 
     def procs_paths(self, name):
-        """The cgroup.procs files a process writes itself into to join."""
-        return [os.path.join(d, "cgroup.procs") for d in self._dirs(name)]
+        """The files the container's child writes "0" into to join.
+
+        `tasks`, not `cgroup.procs`: moving a whole process takes the
+        global cgroup_threadgroup_rwsem for writing, which waits for an RCU
+        grace period (5-20 ms here); a thread moving only itself skips that
+        lock (cgroup_procs_write_start()).  The child is single-threaded
+        until execve, so moving its thread moves the process.
+        """
+        return [os.path.join(d, "tasks") for d in self._dirs(name)]
 
     def clone_into(self, name):
         """v1 has no CLONE_INTO_CGROUP: the child joins by procs_paths()."""

@@ -1,7 +1,6 @@
 """The bocker command line: options in, typed request to the library,
 result out.  No logic lives here.  Modules are imported inside each command
 so a `run` pays only for what it uses."""
-import json
 import os
 import sys
 import time
@@ -316,6 +315,8 @@ def logs(ctx, follow, tail, timestamps, ref):
 @pass_ctx
 def inspect(ctx, refs):
     """Show containers or images as JSON."""
+    import json
+
     from bocker import containers, images
 
     out = []

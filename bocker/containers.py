@@ -257,7 +257,7 @@ def _release_network(paths, record):
 
 
 def _cgroup_handles(cg, cid):
-    """(cgroup.procs fds the child writes itself into, group dir fd to
+    """(v1 `tasks` fds the child writes itself into, group dir fd to
     clone into): v2 births the child in its group, v1 makes it join."""
     group = cg.clone_into(cid)
     if group:

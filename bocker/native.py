@@ -188,7 +188,7 @@ def spawn(rootfs, argv, env, **options):
     """clone() a container child that runs the shim's child steps.
 
     options: cwd, hostname, uid, gid, clone_flags, netns_fd, cgroup_fds
-    (cgroup.procs files the child writes itself into), cgroup_dir_fd (v2:
+    (cgroup files the child writes "0" into to join), cgroup_dir_fd (v2:
     born in that group), stdio, mounts, privileged, trace, go_fd, join_pidfd (exec into a
     running container), console_sock.  Returns a Child; read its status
     with read_reports().  Buffers only have to live for this call: the

@@ -244,8 +244,9 @@ static int reset_signals(void)
     return sigprocmask(SIG_SETMASK, &all, NULL) < 0 ? errno : 0;
 }
 
-/* Write "0" (meaning: me) to each cgroup.procs file the parent opened, so
- * the container is limited before any of its code runs. */
+/* Write "0" (meaning: this thread) to each cgroup file the parent opened
+ * (v1 `tasks`: see cgroups.py for why not cgroup.procs), so the container
+ * is limited before any of its code runs. */
 static int join_cgroups(const struct shim_spawn *req)
 {
     for (int i = 0; i < req->n_cgroup_fds; i++) {
