@@ -401,7 +401,8 @@ def _status(st):
         return "Up " + _ago(parse_iso(st["StartedAt"]))[:-4]
     if st.get("Status") == "created":
         return "Created"
-    return f"Exited ({st.get('ExitCode', 0)}) {_ago(parse_iso(st.get('FinishedAt')))}"
+    ended = f" {_ago(parse_iso(st['FinishedAt']))}" if st.get("FinishedAt") else ""
+    return f"Exited ({st.get('ExitCode', 0)}){ended}"
 
 
 def main():
