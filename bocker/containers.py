@@ -369,10 +369,13 @@ def attach_and_wait(paths, started, stdout_fd=1, stderr_fd=2, stdin_fd=0):
             native.pidfd_send_signal(started.pidfd, sig)
 
     old = {}
-    if started.master < 0:  # with a tty, the pty turns keys into signals
-        with contextlib.suppress(ValueError):  # not the main thread
-            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-                old[sig] = signal.signal(sig, forward)
+    # With a tty, Ctrl-C is a byte the container's pty turns into its own
+    # SIGINT; SIGTERM and SIGHUP (our terminal closing) are forwarded either
+    # way, so that we stay to reap the container and release what it holds.
+    forwarded = (signal.SIGTERM, signal.SIGHUP) + ((signal.SIGINT,) if started.master < 0 else ())
+    with contextlib.suppress(ValueError):  # not the main thread: nothing to forward
+        for sig in forwarded:
+            old[sig] = signal.signal(sig, forward)
     log = attach.LogWriter(records.log_path(paths, started.id))
     try:
         if started.master >= 0:
