@@ -231,3 +231,20 @@ def test_bad_volume_spec(bocker):
     proc = bocker("run", "--rm", "-v", "relative-only", "busybox", "true")
     assert proc.returncode == 1 and "invalid volume" in proc.stderr
     assert bocker("ps", "-aq").stdout == ""
+
+
+def test_tty_run_survives_sighup_and_cleans_up(bocker):
+    """A closed terminal (SIGHUP to bocker) is forwarded to the container;
+    bocker stays to reap it and release its cgroup and address."""
+    child = pexpect.spawn(BOCKER, ["run", "-it", "--name", "hup", "busybox", "sh", "-c",
+                                   "trap 'exit 7' HUP; echo ready; while :; do sleep 0.1; done"],
+                          timeout=15, env=dict(os.environ))
+    try:
+        child.expect("ready")
+        child.kill(signal.SIGHUP)
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == 7
+        assert "Exited (7)" in bocker("ps", "-a", check=True).stdout
+    finally:
+        bocker("rm", "-f", "hup")
