@@ -44,6 +44,7 @@ enum shim_step {
     STEP_CAPS,
     STEP_SET_IDS,
     STEP_NO_NEW_PRIVS,
+    STEP_SECCOMP,
     STEP_WAIT_GO,
     STEP_EXECVE,
     STEP_LAST

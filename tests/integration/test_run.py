@@ -331,3 +331,15 @@ def test_child_never_execs_if_parent_goes_away_before_go(paths):
         assert reports[-1][:2] == ("wait for parent", 125)  # ECANCELED
     finally:
         os.close(child.pidfd)
+
+
+def test_seccomp_filter(bocker):
+    """New namespaces (even a user namespace, which needs no capability),
+    keyrings and the like are refused; --privileged has no filter."""
+    out = bocker("run", "--rm", "busybox", "sh", "-c",
+                 "grep '^Seccomp:' /proc/self/status; unshare -U true; echo userns=$?;"
+                 " unshare -n true; echo netns=$?; (true &); wait; echo fork=$?").stdout
+    assert out.splitlines() == ["Seccomp:\t2", "userns=1", "netns=1", "fork=0"]
+    priv = bocker("run", "--rm", "--privileged", "busybox", "grep", "^Seccomp:",
+                  "/proc/self/status", check=True).stdout
+    assert priv == "Seccomp:\t0\n"
