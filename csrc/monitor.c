@@ -160,6 +160,9 @@ int main(int argc, char **argv)
     streams[1].fd = atoi(argv[2]);
     streams[1].name = "stderr";
     signal(SIGPIPE, SIG_IGN);
+    /* Hold no directory of the caller's busy (an unmount would fail). */
+    if (chdir("/") < 0)
+        return 125;
 
     int log = open(argv[3], O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     int null = open("/dev/null", O_RDWR);
