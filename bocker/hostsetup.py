@@ -5,6 +5,7 @@ once), attached to a loop device and mounted at the root through the shim.
 What setup made is recorded in <root>.setup.json, outside the mount, so
 `--teardown` removes it and nothing else.
 """
+import contextlib
 import os
 import shutil
 import subprocess
@@ -29,26 +30,29 @@ def setup(paths, size=DEFAULT_SIZE, default_image=True, log=print, bridge=None, 
         record = state.read_json(record_path)
     except FileNotFoundError:
         record = {"root": root}
-    if not os.path.isdir(root):
-        os.makedirs(root, 0o711)
-        record["created_root"] = True
-    if not store.is_btrfs(root):
-        _mount_loop_btrfs(root, units.parse_size(size), record, log)
-        state.write_json(record_path, record)  # so teardown finds the mount
-    for d in (paths.images, paths.containers, paths.layers):
-        os.makedirs(d, 0o711, exist_ok=True)
-    _setup_network(paths, record, bridge, subnet, log)
-    state.write_json(record_path, record)
-    if default_image and not _has_image(paths, "busybox:latest"):
-        image_id = images.create(paths, "busybox-static", make_busybox_rootfs,
-                                 name="busybox:latest",
-                                 config={"Cmd": ["sh"], "Env": [
-                                     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]})
-        log(f"Created: {image_id}")
+    # A setup that fails half-way undoes what it made, in reverse.
+    with contextlib.ExitStack() as undo:
+        if not os.path.isdir(root):
+            os.makedirs(root, 0o711)
+            record["created_root"] = True
+            undo.callback(os.rmdir, root)
+        if not store.is_btrfs(root):
+            _mount_loop_btrfs(root, units.parse_size(size), record, log, undo)
+        for d in (paths.images, paths.containers, paths.layers):
+            os.makedirs(d, 0o711, exist_ok=True)
+        _setup_network(paths, record, bridge, subnet, log, undo)
+        state.write_json(record_path, record)
+        if default_image and not _has_image(paths, "busybox:latest"):
+            image_id = images.create(paths, "busybox-static", make_busybox_rootfs,
+                                     name="busybox:latest",
+                                     config={"Cmd": ["sh"], "Env": [
+                                         "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]})
+            log(f"Created: {image_id}")
+        undo.pop_all()
     return record
 
 
-def _setup_network(paths, record, bridge, subnet, log):
+def _setup_network(paths, record, bridge, subnet, log, undo):
     """The bridge, IPv4 forwarding and NAT (network.setup_host), recorded
     in the root's network.json for `run` and in the setup record for
     teardown."""
@@ -66,6 +70,9 @@ def _setup_network(paths, record, bridge, subnet, log):
     config = {"bridge": bridge, "subnet": subnet, "table": nat.table_for(bridge)}
     with trace.span("network setup", **config):
         network.setup_host(bridge, subnet, config["table"])
+    if not current:  # made by this call: a failure later removes it again
+        undo.callback(network.teardown_host, bridge, subnet, config["table"])
+        undo.callback(os.unlink, paths.network)
     state.write_json(paths.network, config)
     record["network"] = config
     log(f"Network: {bridge} {network.gateway(subnet)} ({subnet}), nftables table {config['table']}")
@@ -75,7 +82,7 @@ def _has_image(paths, name):
     return any(name in r.get("names", ()) for r in images.list_all(paths))
 
 
-def _mount_loop_btrfs(root, size, record, log):
+def _mount_loop_btrfs(root, size, record, log, undo):
     backing = root.rstrip("/") + ".btrfs"
     if not os.path.exists(backing):
         with open(backing, "wb") as f:
@@ -89,6 +96,7 @@ def _mount_loop_btrfs(root, size, record, log):
             record.pop("backing")
             detail = e.stderr.decode().strip() if getattr(e, "stderr", None) else str(e)
             raise BockerError(f"mkfs.btrfs {backing} failed: {detail}") from None
+        undo.callback(os.unlink, backing)
     record["backing"] = backing
     with trace.span("loop attach", file=backing, autoclear=True) as sp:
         device, fd = native.loop_attach(backing, autoclear=True)
@@ -98,6 +106,7 @@ def _mount_loop_btrfs(root, size, record, log):
             native.mount(device, root, "btrfs")
     finally:
         os.close(fd)  # autoclear: the device now lives exactly as long as the mount
+    undo.callback(native.umount, root)
     log(f"Mounted {backing} ({device}) at {root}")
 
 

@@ -1,0 +1,35 @@
+"""bocker setup and its teardown, beyond the session fixture's own use."""
+import os
+
+import pytest
+
+from bocker import hostsetup
+from bocker.errors import BockerError
+from bocker.state import Paths
+
+
+def test_failed_setup_leaves_nothing(tmp_path):
+    root = tmp_path / "root"
+    paths = Paths(str(root))
+    with pytest.raises(BockerError) as e:  # fails after mkfs, loop and mount
+        hostsetup.setup(paths, size="256M", bridge="bkfail0", subnet="10.0.0.0/31",
+                        log=lambda *_: None)
+    assert "too small" in str(e.value)
+    assert not root.exists()
+    assert not (tmp_path / "root.btrfs").exists()
+    assert not (tmp_path / "root.setup.json").exists()
+    with open("/proc/self/mountinfo") as f:
+        assert str(root) not in f.read()
+    assert "bkfail0" not in os.listdir("/sys/class/net")
+
+
+def test_teardown_of_what_was_never_set_up(tmp_path):
+    with pytest.raises(BockerError) as e:
+        hostsetup.teardown(Paths(str(tmp_path / "never")), log=lambda *_: None)
+    assert "was not set up by bocker" in str(e.value)
+
+
+def test_setup_is_idempotent(paths, bocker):
+    out = bocker("setup", check=True).stdout
+    assert "Mounted" not in out and "Created" not in out  # nothing new to make
+    assert bocker("run", "--rm", "busybox", "true").returncode == 0
