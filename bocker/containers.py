@@ -203,8 +203,15 @@ def _lease_address(paths, cid, req, undo):
 
 
 def _resolv_conf(req):
-    if req.network == "host":
-        return None  # the host's own, unfiltered: the same resolvers work
+    """The container's resolv.conf text.  With the host's network, the
+    host's own file as it is (its stub resolver on 127.0.0.53 is reachable
+    there); otherwise without loopback resolvers, or with --dns."""
+    if req.network == "host" and not req.dns:
+        try:
+            with open("/etc/resolv.conf") as f:
+                return f.read()
+        except OSError:
+            return ""
     from bocker import network
 
     return network.resolv_conf(req.dns or None)

@@ -124,25 +124,13 @@ def _read_db(rootfs, rel):
         return [line.rstrip("\n").split(":") for line in f]
 
 
-def host_resolv_conf():
-    """The host's resolv.conf minus loopback stub resolvers, which cannot
-    answer from inside a container's network namespace."""
-    try:
-        with open("/etc/resolv.conf") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        lines = []
-    return "".join(ln + "\n" for ln in lines
-                   if not (ln.startswith("nameserver") and (" 127." in ln or " ::1" in ln)))
-
-
-def container_files(cdir, hostname, ip=None, resolv=None):
+def container_files(cdir, hostname, ip, resolv):
     """/etc/hostname, /etc/hosts, /etc/resolv.conf for the container, kept
     beside its rootfs and bind-mounted, so the image is never altered."""
     hosts = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
              f"{ip or '127.0.1.1'}\t{hostname}\n")
     files = {"hostname": hostname + "\n", "hosts": hosts,
-             "resolv.conf": resolv if resolv is not None else host_resolv_conf()}
+             "resolv.conf": resolv}
     mounts = []
     for name, text in files.items():
         path = os.path.join(cdir, name)

@@ -171,3 +171,10 @@ def test_missing_bridge_says_so(bocker, paths, net):
         assert bocker("ps", "-aq").stdout == ""
     finally:
         state.write_json(paths.network, saved)
+
+
+def test_host_network_keeps_the_hosts_resolv_conf(bocker):
+    out = bocker("run", "--rm", "--network", "host", "busybox", "cat", "/etc/resolv.conf",
+                 check=True).stdout
+    with open("/etc/resolv.conf") as f:
+        assert out == f.read()
