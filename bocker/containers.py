@@ -660,20 +660,7 @@ def _flag_names(flags):
 
 
 def _remove_dir(cdir):
-    """Remove a container directory: record first (so it is never listed
-    half-removed), then the snapshot, then the rest."""
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(os.path.join(cdir, "container.json"))
-    store.delete(os.path.join(cdir, "rootfs"))
-    try:
-        entries = os.listdir(cdir)
-    except FileNotFoundError:
-        return
-    for entry in entries:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(os.path.join(cdir, entry))
-    with contextlib.suppress(FileNotFoundError):
-        os.rmdir(cdir)
+    store.remove_dir(cdir, "container.json")
 
 
 def _new_record(cid, req, image_id, config):

@@ -138,17 +138,4 @@ def remove(paths, ref):
 
 
 def _remove_dir(directory):
-    # Metadata first, so a half-removed image is never listed.
-    for leftover in ("image.json",):
-        try:
-            os.unlink(os.path.join(directory, leftover))
-        except FileNotFoundError:
-            pass
-    store.delete(os.path.join(directory, "rootfs"))
-    for entry in os.listdir(directory) if os.path.isdir(directory) else ():
-        os.unlink(os.path.join(directory, entry))
-    try:
-        os.rmdir(directory)
-    except FileNotFoundError:
-        pass
-
+    store.remove_dir(directory, "image.json")

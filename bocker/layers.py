@@ -412,9 +412,7 @@ def add(paths, parent, chain_id, diff_id, fileobj, info=None):
 
 
 def _remove_layer_dir(directory):
-    store.delete(os.path.join(directory, "rootfs"))
-    if os.path.isdir(directory):
-        shutil.rmtree(directory, ignore_errors=True)
+    store.remove_dir(directory, "layer.json")
 
 
 def list_all(paths):

@@ -64,6 +64,30 @@ def delete(path):
             raise OSError(e.errno, f"delete subvolume {path}: {os.strerror(e.errno)}")
 
 
+def remove_dir(directory, record="record.json"):
+    """Remove a directory that holds a `rootfs` subvolume and metadata
+    files: the record first (so it is never listed half-removed), then the
+    subvolume, then the rest.  A missing or half-made directory is fine."""
+    try:
+        os.unlink(os.path.join(directory, record))
+    except FileNotFoundError:
+        pass
+    delete(os.path.join(directory, "rootfs"))
+    try:
+        entries = os.listdir(directory)
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        try:
+            os.unlink(os.path.join(directory, entry))
+        except FileNotFoundError:
+            pass
+    try:
+        os.rmdir(directory)
+    except FileNotFoundError:
+        pass
+
+
 def list_subvolumes(root):
     """Paths (relative to root) of every subvolume below root."""
     with btrfsutil.SubvolumeIterator(root) as it:
