@@ -14,7 +14,7 @@ import signal
 import sys
 import time
 
-from bocker import cgroups, ids, images, native, records, spec, state, store, trace
+from bocker import capabilities, cgroups, ids, images, native, records, spec, state, store, trace
 from bocker.errors import BockerError, NoSuchContainer, StartError
 from bocker.records import list_all, load, resolve  # noqa: F401  (the API)
 from bocker.spec import RunRequest  # noqa: F401  (the API)
@@ -127,7 +127,8 @@ def launch(paths, record, req, config, undo, detach=False, tty=False, interactiv
                    uid=uid, gid=gid, clone_flags=flags, cgroup_fds=procs_fds,
                    cgroup_dir_fd=cgroup_dir_fd, stdio=io.child_stdio(), mounts=mounts,
                    privileged=req.privileged, trace=trace.enabled(), go_fd=go_r,
-                   go_parent_fd=go_w, console_sock=io.console_child)
+                   go_parent_fd=go_w, console_sock=io.console_child,
+                   cap_keep=capabilities.mask(capabilities.effective()))
     with trace.span("clone", flags=_flag_names(flags), argv=argv) as sp:
         if detach:
             oom = cg.oom_file(cid) or "-"
@@ -565,6 +566,7 @@ def exec_in(paths, ref, argv, env=(), workdir=None, user=None, tty=False,
                                  uid=uid, gid=gid, join_pidfd=pidfd, cgroup_fds=procs,
                                  cgroup_dir_fd=cgroup_dir_fd, stdio=stdio,
                                  privileged=record["HostConfig"].get("Privileged"),
+                                 cap_keep=capabilities.mask(capabilities.effective()),
                                  trace=trace.enabled(),
                                  console_sock=theirs.fileno() if theirs else -1)
             sp.set(f"pid {child.pid}")

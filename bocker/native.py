@@ -112,6 +112,18 @@ def socket_in_netns(netns_fd, domain, type_, protocol):
                   "socket in netns")
 
 
+def openat2(dirfd, path, flags, mode=0, resolve=0):
+    """openat2(2): open path below dirfd under RESOLVE_* rules; returns an fd."""
+    return _check(lib.shim_openat2(dirfd, _b(path), flags, mode, resolve), "openat2", path)
+
+
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+
+
 def step_name(step):
     """Name of a child step (see enum shim_step)."""
     return ffi.string(lib.shim_step_name(step)).decode()
@@ -148,7 +160,8 @@ def _strv(items, keep):
 def _request(keep, rootfs, argv, env, cwd="/", hostname=None, uid=0, gid=0,
              clone_flags=0, netns_fd=-1, cgroup_fds=(), cgroup_dir_fd=-1, stdio=(-1, -1, -1),
              mounts=(), privileged=False, trace=False, go_fd=-1, go_parent_fd=-1, join_pidfd=-1,
-             status_fd=-1, console_sock=-1):
+             status_fd=-1, console_sock=-1, cap_keep=None, seccomp_filter=None, sysctls=(),
+             rlimits=(), readonly_rootfs=False):
     """Fill a struct shim_spawn; keep collects every buffer it points to."""
     def cstr(value):
         if value is None:
@@ -181,6 +194,22 @@ def _request(keep, rootfs, argv, env, cwd="/", hostname=None, uid=0, gid=0,
     req.privileged, req.trace, req.go_fd = int(privileged), int(trace), go_fd
     req.go_parent_fd = go_parent_fd
     req.join_pidfd, req.status_fd, req.console_sock = join_pidfd, status_fd, console_sock
+    if cap_keep is None:  # Docker's default set (less MKNOD)
+        from bocker import capabilities
+
+        cap_keep = capabilities.mask(capabilities.DEFAULT)
+    req.cap_keep = cap_keep
+    if seccomp_filter:
+        buf = ffi.new("char[]", bytes(seccomp_filter))
+        keep.append(buf)
+        req.seccomp_filter, req.seccomp_len = buf, len(seccomp_filter)
+    req.sysctls = _strv(sysctls, keep) if sysctls else ffi.NULL
+    lim = ffi.new("struct shim_rlimit[]", max(len(rlimits), 1))
+    keep.append(lim)
+    for i, (resource, soft, hard) in enumerate(rlimits):
+        lim[i].resource, lim[i].soft, lim[i].hard = resource, soft, hard
+    req.rlimits, req.n_rlimits = lim, len(rlimits)
+    req.readonly_rootfs = int(readonly_rootfs)
     return req
 
 

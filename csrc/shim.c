@@ -12,6 +12,7 @@
 #include <net/if.h>
 #include <linux/loop.h>
 #include <linux/mount.h>
+#include <linux/openat2.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/sched.h>
@@ -143,6 +144,19 @@ int shim_socket_in_netns(int netns_fd, int domain, int type, int protocol)
         err = errno, sock = (sock >= 0 ? (close(sock), -1) : sock);
     close(self);
     return sock >= 0 ? sock : -err;
+}
+
+/* openat2(2): open path below dirfd with RESOLVE_* rules, e.g.
+ * RESOLVE_IN_ROOT so that "..", absolute symlinks and absolute paths all
+ * stay inside a container's rootfs while the host reads a file of it. */
+int shim_openat2(int dirfd, const char *path, int flags, int mode, uint64_t resolve)
+{
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = (uint64_t)(unsigned)flags;
+    how.mode = (uint64_t)(unsigned)mode;
+    how.resolve = resolve;
+    return neg_errno(syscall(SYS_openat2, dirfd, path, &how, sizeof how));
 }
 
 /* ------------------------------------------------------------------ */
@@ -565,37 +579,32 @@ static int set_ids(unsigned uid, unsigned gid)
     return 0;
 }
 
-/* Keep Docker's default capability set but CAP_MKNOD, drop the rest from
- * the bounding, effective, permitted and inheritable sets.  Docker keeps
- * MKNOD and fences devices with the devices cgroup (an eBPF program on
- * v2); bocker has no device to allow beyond its fresh /dev, so it drops
- * the capability instead, and mounts everything else nodev.  Runs before set_ids(): the
- * bounding set needs CAP_SETPCAP, and a later setuid() to a non-root user
- * clears what is left. */
-static int drop_caps(void)
+/* Keep the capabilities in keep (bit N = capability N: Docker's default
+ * set less CAP_MKNOD unless --cap-add/--cap-drop changed it, see
+ * capabilities.py) in the bounding, effective and permitted sets; drop the
+ * rest, and leave the inheritable and ambient sets empty so that no
+ * capability survives an execve of a program the container chooses beyond
+ * what a root process keeps anyway.  Runs before set_ids(): the bounding
+ * set needs CAP_SETPCAP, and a later setuid() to a non-root user clears
+ * the permitted set. */
+static int drop_caps(uint64_t keep)
 {
-    static const int keep[] = {
-        CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FSETID, CAP_FOWNER,
-        CAP_NET_RAW, CAP_SETGID, CAP_SETUID, CAP_SETFCAP, CAP_SETPCAP,
-        CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT, CAP_KILL, CAP_AUDIT_WRITE,
-    };
-    uint64_t mask = 0;
-    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
-        mask |= 1ULL << keep[i];
     /* up to 63, not CAP_LAST_CAP: a kernel newer than our headers may know
      * more capabilities; past its last one prctl says EINVAL */
     for (int cap = 0; cap < 64; cap++)
-        if (!(mask & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+        if (!(keep & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
             if (errno == EINVAL)
                 break;
             return errno;
         }
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+        return errno;
     struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
     struct __user_cap_data_struct data[2];
     memset(data, 0, sizeof data);
     for (int i = 0; i < 2; i++) {
-        uint32_t part = (uint32_t)(mask >> (32 * i));
-        data[i].effective = data[i].permitted = data[i].inheritable = part;
+        uint32_t part = (uint32_t)(keep >> (32 * i));
+        data[i].effective = data[i].permitted = part;
     }
     return syscall(SYS_capset, &hdr, data) < 0 ? errno : 0;
 }
@@ -785,7 +794,7 @@ static void child_main(struct child_ctx *c)
         STEP(c, STEP_STDIO, setup_stdio(req));
     STEP(c, STEP_CHDIR, chdir(req->cwd && *req->cwd ? req->cwd : "/") < 0 ? errno : 0);
     if (!req->privileged)
-        STEP(c, STEP_CAPS, drop_caps());
+        STEP(c, STEP_CAPS, drop_caps(req->cap_keep));
     STEP(c, STEP_SET_IDS, set_ids(req->uid, req->gid));
     STEP(c, STEP_NO_NEW_PRIVS, req->privileged ? 0 : set_no_new_privs());
     if (!req->privileged)

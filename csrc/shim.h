@@ -70,6 +70,13 @@ struct shim_mount {
     int is_file;         /* create the target as a file, not a directory */
 };
 
+/* One --ulimit: setrlimit(resource, {soft, hard}) in the child. */
+struct shim_rlimit {
+    int resource;                /* RLIMIT_* */
+    uint64_t soft;
+    uint64_t hard;
+};
+
 struct shim_spawn {
     const char *rootfs;          /* absolute host path of the container root */
     const char *const *argv;     /* NULL-terminated */
@@ -101,6 +108,16 @@ struct shim_spawn {
     int console_sock;            /* a unix socket: allocate a pty in the
                                     container's devpts, send its master
                                     here and use the pty as stdio; or -1 */
+    uint64_t cap_keep;           /* capabilities kept (bit N = CAP number N)
+                                    unless privileged */
+    const void *seccomp_filter;  /* compiled filter (csrc/seccomp.c), or
+                                    NULL: none */
+    int seccomp_len;             /* its size in bytes */
+    const char *const *sysctls;  /* NULL-terminated "key=value" list (key
+                                    with dots), written under /proc/sys */
+    const struct shim_rlimit *rlimits;
+    int n_rlimits;
+    int readonly_rootfs;         /* remount the container's / read-only */
 };
 
 struct shim_child {
@@ -126,6 +143,7 @@ int shim_unshare(int flags);
 int shim_pidfd_open(int pid);
 int shim_pidfd_send_signal(int pidfd, int sig);
 int shim_socket_in_netns(int netns_fd, int domain, int type, int protocol);
+int shim_openat2(int dirfd, const char *path, int flags, int mode, uint64_t resolve);
 
 /* CDEF-END */
 
