@@ -48,13 +48,44 @@ class LogWriter:
         self.f.close()
 
 
-def pump_pipes(streams, log):
-    """Until every stream reaches EOF, pass each chunk through at once and
-    feed it to the log.  streams maps a read fd to (dest fd, b'stdout')."""
+def pump_pipes(streams, log, stdin=None):
+    """Until every output stream reaches EOF, pass each chunk through at
+    once and feed it to the log.  streams maps a read fd to (dest fd,
+    b'stdout').  stdin, for -i, is (our fd, the container's stdin pipe):
+    our input is relayed through that pipe, never handed over itself (a
+    host file passed as fd 0 could be reopened read-write through
+    /proc/self/fd/0 inside the container)."""
     open_fds = list(streams)
+    src, sink = stdin if stdin else (-1, -1)
+    pending = b""
+    if sink >= 0:
+        os.set_blocking(sink, False)  # a container not reading must not stall its output
     while open_fds:
-        ready, _, _ = select.select(open_fds, [], [])
+        rlist = open_fds + ([src] if src >= 0 and not pending else [])
+        wlist = [sink] if pending else []
+        try:
+            ready, writable, _ = select.select(rlist, wlist, [])
+        except InterruptedError:
+            continue
+        if writable or src in ready:
+            if src in ready:
+                pending = os.read(src, 65536)
+                if not pending:  # our EOF is the container's
+                    src = -1
+                    os.close(sink)
+                    sink = -1
+            if pending:
+                try:
+                    pending = pending[os.write(sink, pending):]
+                except BlockingIOError:
+                    pass
+                except OSError:  # the container closed its stdin
+                    pending, src = b"", -1
+                    os.close(sink)
+                    sink = -1
         for fd in ready:
+            if fd not in streams:
+                continue
             chunk = os.read(fd, 65536)
             dest, name = streams[fd]
             if not chunk:
@@ -63,6 +94,8 @@ def pump_pipes(streams, log):
                 continue
             write_all(dest, chunk)
             log.feed(name, chunk)
+    if sink >= 0:
+        os.close(sink)
 
 
 def set_winsize(master, from_fd):

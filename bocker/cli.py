@@ -144,7 +144,8 @@ def rm(ctx, force, refs):
 @click.option("-m", "--memory", help="Memory limit, e.g. 512m (default 512m, $BOCKER_MEM_LIMIT in MB).")
 @click.option("--cpu-shares", type=int, help="CPU shares (default 512, $BOCKER_CPU_SHARE).")
 @click.option("--cpus", help="CPU quota in CPUs, e.g. 1.5.")
-@click.option("--pids-limit", type=click.IntRange(min=1), help="Maximum number of processes.")
+@click.option("--pids-limit", type=int,
+              help="Maximum number of processes (default 2048; -1 for no limit).")
 @click.option("--network", default="bridge", type=click.Choice(["bridge", "none", "host"]),
               show_default=True, help="bridge: own address on bocker's bridge; none: only lo; "
               "host: the host's network.")
@@ -152,7 +153,17 @@ def rm(ctx, force, refs):
               help="[HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp]")
 @click.option("--dns", multiple=True, help="DNS server for the container's resolv.conf.")
 @click.option("--rm", "remove", is_flag=True, help="Remove the container when it exits.")
-@click.option("--privileged", is_flag=True, help="Keep every capability.")
+@click.option("--privileged", is_flag=True,
+              help="Turn confinement off: every capability, no seccomp, /proc and /sys as they are.")
+@click.option("--cap-add", multiple=True, help="Add a capability (e.g. NET_ADMIN, ALL).")
+@click.option("--cap-drop", multiple=True, help="Drop a capability (e.g. CHOWN, ALL).")
+@click.option("--security-opt", multiple=True,
+              help="seccomp=unconfined|PROFILE.json, no-new-privileges (always on).")
+@click.option("--sysctl", "sysctls", multiple=True,
+              help="Namespaced sysctl KEY=VALUE (net.*, kernel.shm*, kernel.msg*, kernel.sem, "
+              "fs.mqueue.*).")
+@click.option("--ulimit", "ulimits", multiple=True, help="NAME=SOFT[:HARD], e.g. nofile=1024:2048.")
+@click.option("--read-only", is_flag=True, help="Mount the container's root filesystem read-only.")
 @click.option("--entrypoint", help="Override the image's entrypoint.")
 @click.option("-v", "--volume", "volumes", multiple=True, help="HOST:CONTAINER[:ro]")
 @click.option("--tmpfs", multiple=True, help="PATH[:OPTIONS] tmpfs mount.")
@@ -161,8 +172,9 @@ def rm(ctx, force, refs):
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @pass_ctx
 def run(ctx, detach, interactive, tty, name, hostname, env, env_file, workdir, user, memory,
-        cpu_shares, cpus, pids_limit, network, ports, dns, remove, privileged, entrypoint,
-        volumes, tmpfs, cidfile, image, command):
+        cpu_shares, cpus, pids_limit, network, ports, dns, remove, privileged, cap_add,
+        cap_drop, security_opt, sysctls, ulimits, read_only, entrypoint, volumes, tmpfs,
+        cidfile, image, command):
     """Run COMMAND in a new container from IMAGE."""
     from bocker import containers, spec, units
 
@@ -181,7 +193,9 @@ def run(ctx, detach, interactive, tty, name, hostname, env, env_file, workdir, u
         cpu_shares=cpu_shares, cpus=units.parse_cpus(cpus) if cpus else None,
         pids_limit=pids_limit, network=network, remove=remove, privileged=privileged,
         entrypoint=[entrypoint] if entrypoint is not None else None,
-        volumes=volumes, tmpfs=tmpfs, ports=ports, dns=dns)
+        volumes=volumes, tmpfs=tmpfs, ports=ports, dns=dns, cap_add=cap_add,
+        cap_drop=cap_drop, security_opt=security_opt, sysctls=sysctls, ulimits=ulimits,
+        read_only=read_only)
     if cidfile and os.path.exists(cidfile):
         raise BockerError(f"container ID file {cidfile} already exists")
     started = containers.create_and_start(ctx.paths, req, detach=detach, tty=tty,

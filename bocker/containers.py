@@ -14,7 +14,8 @@ import signal
 import sys
 import time
 
-from bocker import capabilities, cgroups, ids, images, native, records, spec, state, store, trace
+from bocker import (capabilities, cgroups, ids, images, native, records, security, spec, state,
+                    store, trace)
 from bocker.errors import BockerError, NoSuchContainer, StartError
 from bocker.records import list_all, load, resolve  # noqa: F401  (the API)
 from bocker.spec import RunRequest  # noqa: F401  (the API)
@@ -27,9 +28,10 @@ MONITOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bocker-monit
 class Started:
     """A container whose command runs, with the starter's handles on it."""
 
-    def __init__(self, record, pid, pidfd, out_fd=-1, err_fd=-1, master=-1):
+    def __init__(self, record, pid, pidfd, out_fd=-1, err_fd=-1, master=-1, in_fd=-1):
         self.record, self.pid, self.pidfd = record, pid, pidfd
         self.out_fd, self.err_fd, self.master = out_fd, err_fd, master
+        self.in_fd = in_fd  # -i: the write end of the container's stdin pipe
 
     @property
     def id(self):
@@ -55,6 +57,10 @@ def create_and_start(paths, req, detach=False, tty=False, interactive=False):
     image = images.load(paths, image_id)
     if req.name:
         ids.check_container_name(req.name)
+    try:
+        req.check()
+    except BockerError as e:  # refused before it starts: Docker's 125
+        raise StartError(str(e), 125) from None
     if req.ports:
         from bocker import network
 
@@ -112,7 +118,7 @@ def launch(paths, record, req, config, undo, detach=False, tty=False, interactiv
 
     cg = cgroups.driver()
     limits = cgroups.Limits(memory=req.memory, cpu_shares=req.cpu_shares,
-                            cpus=req.cpus, pids=req.pids_limit)
+                            cpus=req.cpus, pids=security.pids_limit(req.pids_limit))
     cg.create(cid, limits)
     undo.callback(cg.destroy, cid)
     fds = _Fds()  # every fd below is closed exactly once, on success or failure
@@ -128,7 +134,7 @@ def launch(paths, record, req, config, undo, detach=False, tty=False, interactiv
                    cgroup_dir_fd=cgroup_dir_fd, stdio=io.child_stdio(), mounts=mounts,
                    privileged=req.privileged, trace=trace.enabled(), go_fd=go_r,
                    go_parent_fd=go_w, console_sock=io.console_child,
-                   cap_keep=capabilities.mask(capabilities.effective()))
+                   **_confinement(req))
     with trace.span("clone", flags=_flag_names(flags), argv=argv) as sp:
         if detach:
             oom = cg.oom_file(cid) or "-"
@@ -167,7 +173,19 @@ def launch(paths, record, req, config, undo, detach=False, tty=False, interactiv
     if detach:  # the monitor reads the output pipes
         fds.close(io.out_r, io.err_r)
         return Started(record, pid, pidfd)
-    return Started(record, pid, pidfd, fds.release(io.out_r), fds.release(io.err_r), master)
+    return Started(record, pid, pidfd, fds.release(io.out_r), fds.release(io.err_r), master,
+                   fds.release(io.in_w))
+
+
+def _confinement(req):
+    """The shim's confinement options for req: capabilities kept, sysctls,
+    rlimits, read-only root (the request was checked by req.check())."""
+    return dict(
+        cap_keep=capabilities.mask(capabilities.effective(req.cap_add, req.cap_drop,
+                                                          req.privileged)),
+        sysctls=[security.parse_sysctl(item, req.network) for item in req.sysctls],
+        rlimits=[security.parse_ulimit(item) for item in req.ulimits],
+        readonly_rootfs=req.read_only)
 
 
 def _network_config(paths):
@@ -305,7 +323,8 @@ class _Fds:
 class _Stdio:
     """The container's stdin/stdout/stderr for one start.
 
-    attached: output through pipes that bocker tees; -i passes our stdin.
+    attached: output through pipes that bocker tees; -i relays our stdin
+    through a pipe.  No fd of the caller's is ever handed to the container.
     detached: output through pipes that the monitor logs.
     -t: a pty from the container's own devpts, its master sent back over
     a socket pair.
@@ -314,7 +333,7 @@ class _Stdio:
     def __init__(self, detach, tty, interactive, fds):
         self.interactive = interactive and not detach
         self.fds = fds
-        self.out_r = self.out_w = self.err_r = self.err_w = -1
+        self.out_r = self.out_w = self.err_r = self.err_w = self.in_r = self.in_w = -1
         self.console_parent = self.console_child = -1
         if tty and not detach:
             import socket
@@ -324,13 +343,15 @@ class _Stdio:
         else:
             self.out_r, self.out_w = fds.add(*os.pipe2(os.O_CLOEXEC))
             self.err_r, self.err_w = fds.add(*os.pipe2(os.O_CLOEXEC))
+            if self.interactive:
+                self.in_r, self.in_w = fds.add(*os.pipe2(os.O_CLOEXEC))
 
     def child_stdio(self):
-        return (0 if self.interactive else -1, self.out_w, self.err_w)
+        return (self.in_r, self.out_w, self.err_w)
 
     def child_ends(self):
         """The ends only the child uses, for the parent to close."""
-        return [fd for fd in (self.out_w, self.err_w, self.console_child) if fd >= 0]
+        return [fd for fd in (self.in_r, self.out_w, self.err_w, self.console_child) if fd >= 0]
 
     def receive_master(self):
         """The pty master the child sent, for -t; else -1."""
@@ -390,7 +411,8 @@ def attach_and_wait(paths, started, stdout_fd=1, stderr_fd=2, stdin_fd=0):
             attach.pump_tty(started.master, log, stdin_fd, stdout_fd)
         else:
             attach.pump_pipes({started.out_fd: (stdout_fd, b"stdout"),
-                               started.err_fd: (stderr_fd, b"stderr")}, log)
+                               started.err_fd: (stderr_fd, b"stderr")}, log,
+                              stdin=(stdin_fd, started.in_fd) if started.in_fd >= 0 else None)
         with trace.span("wait", pid=started.pid) as sp:
             _, status = os.waitpid(started.pid, 0)
             code = _exit_code(status)
@@ -540,6 +562,7 @@ def exec_in(paths, ref, argv, env=(), workdir=None, user=None, tty=False,
 
     record = _running(paths, ref)
     cid = record["Id"]
+    req = spec.RunRequest.from_dict(record["Spec"])
     pidfd = _pidfd(record)
     rootfs = os.path.join(paths.container(cid), "rootfs")
     uid, gid, home = spec.resolve_user(rootfs, user or record["Config"].get("User"))
@@ -549,39 +572,36 @@ def exec_in(paths, ref, argv, env=(), workdir=None, user=None, tty=False,
     cg = cgroups.driver()
     with contextlib.ExitStack() as cleanup:
         cleanup.callback(os.close, pidfd)
-        procs, cgroup_dir_fd = _cgroup_handles(cg, cid)
-        cleanup.callback(_close_all, procs + [cgroup_dir_fd])
-        ours = theirs = None
-        if tty:
-            import socket
-
-            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            cleanup.enter_context(ours)
-            cleanup.enter_context(theirs)
-        stdio = (0 if interactive else -1, stdout_fd, stderr_fd)
+        fds = _Fds()
+        cleanup.callback(fds.close_all)
+        procs, cgroup_dir_fd = fds.add(*_cgroup_handles(cg, cid))
+        io = _Stdio(False, tty, interactive, fds)
         with trace.span("clone", join=f"pidfd of pid {record['State']['Pid']}",
                         argv=argv) as sp:
             child = native.spawn("/", argv, full_env,
                                  cwd=workdir or record["Config"]["WorkingDir"] or "/",
                                  uid=uid, gid=gid, join_pidfd=pidfd, cgroup_fds=procs,
-                                 cgroup_dir_fd=cgroup_dir_fd, stdio=stdio,
+                                 cgroup_dir_fd=cgroup_dir_fd, stdio=io.child_stdio(),
                                  privileged=record["HostConfig"].get("Privileged"),
-                                 cap_keep=capabilities.mask(capabilities.effective()),
-                                 trace=trace.enabled(),
-                                 console_sock=theirs.fileno() if theirs else -1)
+                                 cap_keep=_confinement(req)["cap_keep"],
+                                 trace=trace.enabled(), console_sock=io.console_child)
             sp.set(f"pid {child.pid}")
         cleanup.callback(_close_all, [child.pidfd])
-        if theirs:
-            theirs.close()
+        fds.close(cgroup_dir_fd, *procs, *io.child_ends())
         try:
             _check_reports(child.status_fd, child.pid, argv)
         except StartError:
             os.waitpid(child.pid, 0)
             raise
-        if ours:
-            _, fds, _, _ = socket.recv_fds(ours, 1, 1)
-            log = attach.LogWriter(os.devnull)  # exec output is not the container's log
-            attach.pump_tty(fds[0], log, 0, stdout_fd)
+        log = attach.LogWriter(os.devnull)  # exec output is not the container's log
+        try:
+            if tty:
+                attach.pump_tty(io.receive_master(), log, 0, stdout_fd)
+            else:
+                attach.pump_pipes({fds.release(io.out_r): (stdout_fd, b"stdout"),
+                                   fds.release(io.err_r): (stderr_fd, b"stderr")}, log,
+                                  stdin=(0, fds.release(io.in_w)) if io.in_w >= 0 else None)
+        finally:
             log.close()
         _, status = os.waitpid(child.pid, 0)
     return _exit_code(status)
@@ -665,6 +685,17 @@ def _remove_dir(cdir):
     store.remove_dir(cdir, "container.json")
 
 
+def _confinement_summary(req):
+    """What inspect shows of the container's confinement, layer by layer."""
+    sec = security.parse_security_opts(req.security_opt)
+    caps = capabilities.effective(req.cap_add, req.cap_drop, req.privileged)
+    return {"Capabilities": capabilities.names(caps),
+            "Seccomp": "unconfined" if req.privileged else sec["seccomp"],
+            "NoNewPrivileges": not req.privileged,
+            "MaskedPaths": not req.privileged, "ReadonlyPaths": not req.privileged,
+            "UserNamespace": "host"}
+
+
 def _new_record(cid, req, image_id, config):
     argv = spec.build_argv(req.command, config, req.entrypoint)
     hostname = req.hostname or cid
@@ -683,9 +714,15 @@ def _new_record(cid, req, image_id, config):
                   "OOMKilled": False, "StartedAt": "", "FinishedAt": "", "Error": ""},
         "HostConfig": {"Memory": req.memory, "CpuShares": req.cpu_shares,
                        "NanoCpus": int((req.cpus or 0) * 1e9),
-                       "PidsLimit": req.pids_limit or 0, "NetworkMode": req.network,
+                       "PidsLimit": security.pids_limit(req.pids_limit) or 0,
+                       "NetworkMode": req.network,
                        "AutoRemove": req.remove, "Privileged": req.privileged,
-                       "Binds": req.volumes, "Tmpfs": req.tmpfs},
+                       "Binds": req.volumes, "Tmpfs": req.tmpfs,
+                       "CapAdd": req.cap_add, "CapDrop": req.cap_drop,
+                       "SecurityOpt": req.security_opt, "Sysctls": dict(
+                           s.split("=", 1) for s in req.sysctls),
+                       "Ulimits": req.ulimits, "ReadonlyRootfs": req.read_only},
+        "Confinement": _confinement_summary(req),
         "NetworkSettings": {},
         "Spec": req.to_dict(),
     }

@@ -19,12 +19,14 @@ class RunRequest:
 
     FIELDS = ("image", "command", "name", "hostname", "env", "workdir", "user", "memory",
               "cpu_shares", "cpus", "pids_limit", "network", "remove", "privileged",
-              "entrypoint", "volumes", "tmpfs", "dns", "ports")
+              "entrypoint", "volumes", "tmpfs", "dns", "ports", "cap_add", "cap_drop",
+              "security_opt", "sysctls", "ulimits", "read_only")
 
     def __init__(self, image, command=None, *, name=None, hostname=None, env=(),
                  workdir=None, user=None, memory=None, cpu_shares=None, cpus=None,
                  pids_limit=None, network="bridge", remove=False, privileged=False,
-                 entrypoint=None, volumes=(), tmpfs=(), dns=(), ports=()):
+                 entrypoint=None, volumes=(), tmpfs=(), dns=(), ports=(), cap_add=(),
+                 cap_drop=(), security_opt=(), sysctls=(), ulimits=(), read_only=False):
         self.image, self.command, self.name = image, list(command or []), name
         self.hostname, self.env, self.workdir, self.user = hostname, list(env), workdir, user
         self.memory = DEFAULT_MEMORY if memory is None else memory
@@ -34,13 +36,30 @@ class RunRequest:
         self.entrypoint = entrypoint
         self.volumes, self.tmpfs = list(volumes), list(tmpfs)
         self.dns, self.ports = list(dns), [str(p) for p in ports]
+        # confinement (security.py, capabilities.py): as the user gave them;
+        # pids_limit None means bocker's default, -1 none
+        self.cap_add, self.cap_drop = list(cap_add), list(cap_drop)
+        self.security_opt, self.sysctls = list(security_opt), list(sysctls)
+        self.ulimits, self.read_only = list(ulimits), bool(read_only)
+
+    def check(self):
+        """Refuse what cannot run before anything is made (one clear line)."""
+        from bocker import capabilities, security
+
+        capabilities.effective(self.cap_add, self.cap_drop, self.privileged)
+        security.parse_security_opts(self.security_opt)
+        for item in self.sysctls:
+            security.parse_sysctl(item, self.network)
+        for item in self.ulimits:
+            security.parse_ulimit(item)
+        security.pids_limit(self.pids_limit)
 
     def to_dict(self):
         return {f: getattr(self, f) for f in self.FIELDS}
 
     @classmethod
     def from_dict(cls, data):
-        data = dict(data)
+        data = {k: v for k, v in data.items() if k in cls.FIELDS}
         return cls(data.pop("image"), data.pop("command"), **data)
 
 

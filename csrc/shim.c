@@ -11,6 +11,7 @@
 #include <linux/capability.h>
 #include <net/if.h>
 #include <linux/loop.h>
+#include <linux/close_range.h>
 #include <linux/mount.h>
 #include <linux/openat2.h>
 #include <linux/audit.h>
@@ -22,6 +23,8 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -48,6 +51,8 @@
 static const char *const step_names[STEP_LAST] = {
     [STEP_CLONE] = "clone",
     [STEP_SIGNALS] = "reset signals",
+    [STEP_SESSION] = "setsid",
+    [STEP_CLOSE_FDS] = "close inherited fds",
     [STEP_CGROUP_JOIN] = "join cgroup",
     [STEP_CGROUP_NS] = "unshare cgroup namespace",
     [STEP_JOIN_CONTAINER] = "setns container",
@@ -63,6 +68,11 @@ static const char *const step_names[STEP_LAST] = {
     [STEP_MOUNT_DEVPTS] = "mount /dev/pts",
     [STEP_MOUNT_SHM] = "mount /dev/shm",
     [STEP_MOUNT_SYS] = "mount /sys",
+    [STEP_SYSCTL] = "write sysctls",
+    [STEP_MASK_PATHS] = "mask /proc and /sys paths",
+    [STEP_READONLY_PATHS] = "read-only /proc paths",
+    [STEP_READONLY_ROOT] = "read-only rootfs",
+    [STEP_RLIMITS] = "setrlimit",
     [STEP_MOVE_BINDS] = "move_mount volumes",
     [STEP_MOUNT_TMPFS] = "mount tmpfs",
     [STEP_HOSTNAME] = "sethostname",
@@ -71,6 +81,7 @@ static const char *const step_names[STEP_LAST] = {
     [STEP_CHDIR] = "chdir",
     [STEP_SET_IDS] = "setuid/setgid",
     [STEP_CAPS] = "drop capabilities",
+    [STEP_SET_CAPS] = "set capabilities",
     [STEP_NO_NEW_PRIVS] = "no_new_privs",
     [STEP_SECCOMP] = "seccomp filter",
     [STEP_WAIT_GO] = "wait for parent",
@@ -304,6 +315,7 @@ static int join_cgroup_dir(int dir_fd)
         return errno;
     int err = write(fd, "0", 1) < 0 ? errno : 0;
     close(fd);
+    close(dir_fd); /* a host directory: never let it reach the container */
     return err;
 }
 
@@ -428,6 +440,105 @@ static int mount_sys(void)
                  MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 ? errno : 0;
 }
 
+/* Write each "key=value" of --sysctl under /proc/sys, before /proc/sys
+ * becomes read-only.  Python allows only keys the kernel namespaces
+ * (net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*), so these
+ * writes change the container's namespaces, never the host. */
+static int write_sysctls(const char *const *sysctls)
+{
+    for (; sysctls && *sysctls; sysctls++) {
+        char path[512] = "/proc/sys/";
+        const char *eq = strchr(*sysctls, '=');
+        size_t klen = eq ? (size_t)(eq - *sysctls) : 0;
+        if (!eq || klen == 0 || klen + 11 > sizeof path)
+            return EINVAL;
+        for (size_t i = 0; i < klen; i++)
+            path[10 + i] = (*sysctls)[i] == '.' ? '/' : (*sysctls)[i];
+        path[10 + klen] = '\0';
+        int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+            return errno;
+        size_t vlen = strlen(eq + 1);
+        int err = write(fd, eq + 1, vlen) != (ssize_t)vlen ? (errno ? errno : EIO) : 0;
+        close(fd);
+        if (err)
+            return err;
+    }
+    return 0;
+}
+
+/* Docker's masked paths: files that expose the host kernel (its memory
+ * image, keyrings, timers, the scheduler's state, firmware).  A file is
+ * covered by /dev/null, a directory by an empty read-only tmpfs; a path
+ * this kernel lacks is skipped. */
+static int mask_paths(void)
+{
+    static const char *const masked[] = {
+        "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys",
+        "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+        "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+        "/sys/devices/virtual/powercap",
+    };
+    for (size_t i = 0; i < sizeof masked / sizeof masked[0]; i++) {
+        struct stat st;
+        if (lstat(masked[i], &st) < 0) {
+            if (errno == ENOENT)
+                continue;
+            return errno;
+        }
+        int rc = S_ISDIR(st.st_mode)
+            ? mount("tmpfs", masked[i], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                    "size=0,mode=0555")
+            : mount("/dev/null", masked[i], NULL, MS_BIND, NULL);
+        if (rc < 0)
+            return errno;
+    }
+    return 0;
+}
+
+/* Docker's read-only paths: /proc/sys (host-wide sysctls such as
+ * kernel.core_pattern, which makes the host kernel run a program as
+ * root), sysrq-trigger, irq and bus settings, fs knobs.  Each is bound
+ * onto itself and the bind made read-only. */
+static int readonly_paths(void)
+{
+    static const char *const ro[] = {
+        "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+    };
+    for (size_t i = 0; i < sizeof ro / sizeof ro[0]; i++) {
+        if (mount(ro[i], ro[i], NULL, MS_BIND | MS_REC, NULL) < 0) {
+            if (errno == ENOENT)
+                continue;
+            return errno;
+        }
+        if (mount(NULL, ro[i], NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID |
+                  MS_NODEV | MS_NOEXEC, NULL) < 0)
+            return errno;
+    }
+    return 0;
+}
+
+/* --read-only: the root mount (not /dev, /proc, volumes or tmpfs, which
+ * are mounts of their own) becomes read-only. */
+static int readonly_root(int nodev)
+{
+    return mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY |
+                 (nodev ? MS_NODEV : 0), NULL) < 0 ? errno : 0;
+}
+
+/* --ulimit values, set while the child still has CAP_SYS_RESOURCE (a hard
+ * limit above the current one needs it). */
+static int set_rlimits(const struct shim_spawn *req)
+{
+    for (int i = 0; i < req->n_rlimits; i++) {
+        struct rlimit rl = { .rlim_cur = req->rlimits[i].soft,
+                             .rlim_max = req->rlimits[i].hard };
+        if (setrlimit(req->rlimits[i].resource, &rl) < 0)
+            return errno;
+    }
+    return 0;
+}
+
 /* Create a mount point inside the container (after pivot_root, so any
  * symlink on the way resolves inside the container). */
 static int make_target(const char *target, int is_file)
@@ -537,7 +648,7 @@ static int setup_console(int sock)
     close(sock);
     if (err)
         return err;
-    if (setsid() < 0 || ioctl(slave, TIOCSCTTY, 0) < 0)
+    if (ioctl(slave, TIOCSCTTY, 0) < 0) /* we lead a session of our own already */
         return errno;
     for (int i = 0; i < 3; i++)
         if (dup2(slave, i) < 0)
@@ -552,7 +663,9 @@ static int set_hostname(const char *name)
     return sethostname(name, strlen(name)) < 0 ? errno : 0;
 }
 
-/* Move the caller's fds to 0, 1, 2; a -1 becomes /dev/null. */
+/* Move the fds meant for the container to 0, 1, 2 first thing, so no
+ * caller's stdio survives to be reached through /proc/self/fd; a -1
+ * becomes /dev/null (the host's, the same device as the container's). */
 static int setup_stdio(const struct shim_spawn *req)
 {
     int fds[3] = { req->stdin_fd, req->stdout_fd, req->stderr_fd };
@@ -568,8 +681,53 @@ static int setup_stdio(const struct shim_spawn *req)
         }
         if (dup2(fd, i) < 0)
             return errno;
+        if (fds[i] < 0)
+            close(fd);
     }
     return 0;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+    return *(const int *)a - *(const int *)b;
+}
+
+/* Close every fd above 2 but the ones this start passes on purpose (the
+ * status and go pipes, cgroup and namespace handles, the console socket).
+ * The caller of bocker may hold fds without CLOEXEC (`9</` in a shell:
+ * the host's root directory); one left open is a path out of the
+ * container through /proc/self/fd before execve, or after it.  Done
+ * before anything the container controls is resolved. */
+static int close_inherited_fds(const struct shim_spawn *req, int status_fd)
+{
+    int keep[8 + MAX_BINDS], n = 0;
+    keep[n++] = status_fd;
+    keep[n++] = req->go_fd;
+    keep[n++] = born_in_cgroup ? -1 : req->cgroup_dir_fd;
+    keep[n++] = req->netns_fd;
+    keep[n++] = req->join_pidfd;
+    keep[n++] = req->console_sock;
+    for (int i = 0; i < req->n_cgroup_fds && n < (int)(sizeof keep / sizeof keep[0]); i++)
+        keep[n++] = req->cgroup_fds[i];
+    qsort(keep, (size_t)n, sizeof keep[0], cmp_int);
+    unsigned int from = 3;
+    for (int i = 0; i < n; i++) {
+        if (keep[i] < (int)from)
+            continue;
+        if ((unsigned)keep[i] > from &&
+            syscall(SYS_close_range, from, (unsigned)keep[i] - 1, 0) < 0)
+            return errno;
+        from = (unsigned)keep[i] + 1;
+    }
+    return syscall(SYS_close_range, from, ~0U, 0) < 0 ? errno : 0;
+}
+
+/* The container leads a session and process group of its own: the
+ * caller's terminal is not its controlling terminal (/dev/tty gives
+ * ENXIO) and `kill(0, sig)` inside reaches only the container. */
+static int new_session(void)
+{
+    return setsid() < 0 ? errno : 0;
 }
 
 static int set_ids(unsigned uid, unsigned gid)
@@ -579,15 +737,12 @@ static int set_ids(unsigned uid, unsigned gid)
     return 0;
 }
 
-/* Keep the capabilities in keep (bit N = capability N: Docker's default
- * set less CAP_MKNOD unless --cap-add/--cap-drop changed it, see
- * capabilities.py) in the bounding, effective and permitted sets; drop the
- * rest, and leave the inheritable and ambient sets empty so that no
- * capability survives an execve of a program the container chooses beyond
- * what a root process keeps anyway.  Runs before set_ids(): the bounding
- * set needs CAP_SETPCAP, and a later setuid() to a non-root user clears
- * the permitted set. */
-static int drop_caps(uint64_t keep)
+/* Drop every capability not in keep (bit N = capability N: Docker's
+ * default set less CAP_MKNOD unless --cap-add/--cap-drop changed it, see
+ * capabilities.py) from the bounding set, and empty the ambient set.
+ * Runs before set_ids(): the bounding set needs CAP_SETPCAP, and setuid()
+ * to a non-root user clears what is left. */
+static int drop_bounding_caps(uint64_t keep)
 {
     /* up to 63, not CAP_LAST_CAP: a kernel newer than our headers may know
      * more capabilities; past its last one prctl says EINVAL */
@@ -599,10 +754,20 @@ static int drop_caps(uint64_t keep)
         }
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
         return errno;
+    return 0;
+}
+
+/* After set_ids(): root keeps exactly keep as its effective and permitted
+ * sets; any other user keeps none (as Docker does: they stay only in the
+ * bounding set, for a file capability to use).  The inheritable set is
+ * emptied either way, so no capability is handed through execve beyond
+ * what the rules for root give. */
+static int set_caps(uint64_t keep, unsigned uid)
+{
     struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
     struct __user_cap_data_struct data[2];
     memset(data, 0, sizeof data);
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; uid == 0 && i < 2; i++) {
         uint32_t part = (uint32_t)(keep >> (32 * i));
         data[i].effective = data[i].permitted = part;
     }
@@ -758,10 +923,18 @@ static void setup_filesystem(struct child_ctx *c)
     STEP(c, STEP_MOUNT_DEVPTS, mount_devpts());
     STEP(c, STEP_MOUNT_SHM, mount_shm());
     STEP(c, STEP_MOUNT_SYS, mount_sys());
+    if (req->sysctls)
+        STEP(c, STEP_SYSCTL, write_sysctls(req->sysctls));
+    if (!req->privileged) {
+        STEP(c, STEP_MASK_PATHS, mask_paths());
+        STEP(c, STEP_READONLY_PATHS, readonly_paths());
+    }
     if (req->n_mounts) {
         STEP(c, STEP_MOVE_BINDS, move_binds(c));
         STEP(c, STEP_MOUNT_TMPFS, mount_tmpfses(req));
     }
+    if (req->readonly_rootfs)
+        STEP(c, STEP_READONLY_ROOT, readonly_root(!req->privileged));
     if (req->hostname)
         STEP(c, STEP_HOSTNAME, set_hostname(req->hostname));
 }
@@ -771,31 +944,39 @@ static void child_main(struct child_ctx *c)
     const struct shim_spawn *req = c->req;
 
     STEP(c, STEP_SIGNALS, reset_signals());
-    if (req->go_parent_fd >= 0)
-        close(req->go_parent_fd); /* else wait_go() never sees the parent die */
+    STEP(c, STEP_SESSION, new_session());
+    STEP(c, STEP_STDIO, setup_stdio(req));
+    STEP(c, STEP_CLOSE_FDS, close_inherited_fds(req, c->status_fd));
+    /* (the go pipe's write end went with the rest: else wait_go() would
+     * never see the parent die) */
     if (!born_in_cgroup && req->cgroup_dir_fd >= 0)
         STEP(c, STEP_CGROUP_JOIN, join_cgroup_dir(req->cgroup_dir_fd));
     if (req->n_cgroup_fds)
         STEP(c, STEP_CGROUP_JOIN, join_cgroups(req));
     if (req->join_pidfd >= 0) {
         STEP(c, STEP_JOIN_CONTAINER, join_container(req->join_pidfd));
+        close(req->join_pidfd);
     } else {
         if (req->clone_flags & CLONE_NEWCGROUP)
             STEP(c, STEP_CGROUP_NS, unshare(CLONE_NEWCGROUP) < 0 ? errno : 0);
-        if (req->netns_fd >= 0)
+        if (req->netns_fd >= 0) {
             STEP(c, STEP_NETNS_JOIN, setns(req->netns_fd, CLONE_NEWNET) < 0 ? errno : 0);
+            close(req->netns_fd);
+        }
         if (req->clone_flags & CLONE_NEWNET)
             STEP(c, STEP_LO_UP, loopback_up());
         setup_filesystem(c);
     }
     if (req->console_sock >= 0)
         STEP(c, STEP_CONSOLE, setup_console(req->console_sock));
-    else
-        STEP(c, STEP_STDIO, setup_stdio(req));
     STEP(c, STEP_CHDIR, chdir(req->cwd && *req->cwd ? req->cwd : "/") < 0 ? errno : 0);
+    if (req->n_rlimits)
+        STEP(c, STEP_RLIMITS, set_rlimits(req));
     if (!req->privileged)
-        STEP(c, STEP_CAPS, drop_caps(req->cap_keep));
+        STEP(c, STEP_CAPS, drop_bounding_caps(req->cap_keep));
     STEP(c, STEP_SET_IDS, set_ids(req->uid, req->gid));
+    if (!req->privileged)
+        STEP(c, STEP_SET_CAPS, set_caps(req->cap_keep, req->uid));
     STEP(c, STEP_NO_NEW_PRIVS, req->privileged ? 0 : set_no_new_privs());
     if (!req->privileged)
         STEP(c, STEP_SECCOMP, install_seccomp());
@@ -875,6 +1056,14 @@ int shim_spawn(const struct shim_spawn *req, struct shim_child *out)
     }
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
+    /* The child is a copy of this process (for exec, the host's Python)
+     * until execve, and for exec it is born inside the container's PID
+     * namespace.  Non-dumpable from birth, its /proc/PID/exe, fd/, environ
+     * and mem need CAP_SYS_PTRACE, which containers lack: no window for
+     * CVE-2019-5736.  execve makes the container's own program dumpable
+     * again (as runc's nsenter and crun do). */
+    int was_dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
     int pidfd = -1;
     int nsflags = req->join_pidfd >= 0 ? 0 : req->clone_flags & ~CLONE_NEWCGROUP;
@@ -887,6 +1076,8 @@ int shim_spawn(const struct shim_spawn *req, struct shim_child *out)
         child_main(&c);
     }
     int err = errno;
+    if (was_dumpable > 0)
+        prctl(PR_SET_DUMPABLE, was_dumpable, 0, 0, 0);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (saved_pidns >= 0) {
         setns(saved_pidns, CLONE_NEWPID);
@@ -903,6 +1094,19 @@ int shim_spawn(const struct shim_spawn *req, struct shim_child *out)
     out->pidfd = pidfd;
     out->status_fd = pipefd[0];
     return 0;
+}
+
+/* The monitor keeps none of its caller's fds: stdio becomes /dev/null
+ * (a `$(bocker run -d ...)` in a shell must not wait for the container's
+ * end) and every other fd closes at exec, but pass_fds. */
+static void monitor_stdio_and_fds(const int *pass_fds, int n_pass_fds)
+{
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    for (int i = 0; null >= 0 && i < 3; i++)
+        dup2(null, i);
+    syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+    for (int i = 0; i < n_pass_fds; i++)
+        fcntl(pass_fds[i], F_SETFD, 0);
 }
 
 /* A detached start.  Fork (twice, so init adopts it) a monitor process
@@ -938,8 +1142,7 @@ int shim_spawn_monitored(const struct shim_spawn *req,
             _exit(125);
         if (child.pidfd >= 0)
             close(child.pidfd);
-        for (int i = 0; i < n_pass_fds; i++)
-            fcntl(pass_fds[i], F_SETFD, 0);
+        monitor_stdio_and_fds(pass_fds, n_pass_fds);
         for (int sig = 1; sig < NSIG; sig++)
             signal(sig, SIG_DFL);
         sigset_t none;

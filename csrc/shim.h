@@ -20,6 +20,9 @@
 enum shim_step {
     STEP_CLONE = 1,
     STEP_SIGNALS,
+    STEP_SESSION,
+    STEP_STDIO,
+    STEP_CLOSE_FDS,
     STEP_CGROUP_JOIN,
     STEP_CGROUP_NS,
     STEP_JOIN_CONTAINER,
@@ -35,14 +38,19 @@ enum shim_step {
     STEP_MOUNT_DEVPTS,
     STEP_MOUNT_SHM,
     STEP_MOUNT_SYS,
+    STEP_SYSCTL,
+    STEP_MASK_PATHS,
+    STEP_READONLY_PATHS,
     STEP_MOVE_BINDS,
     STEP_MOUNT_TMPFS,
+    STEP_READONLY_ROOT,
     STEP_HOSTNAME,
     STEP_CONSOLE,
-    STEP_STDIO,
     STEP_CHDIR,
+    STEP_RLIMITS,
     STEP_CAPS,
     STEP_SET_IDS,
+    STEP_SET_CAPS,
     STEP_NO_NEW_PRIVS,
     STEP_SECCOMP,
     STEP_WAIT_GO,
@@ -99,8 +107,9 @@ struct shim_spawn {
     int privileged;              /* keep every capability */
     int trace;                   /* report every step, not only a failure */
     int go_fd;                   /* read end: child waits for a byte, or -1 */
-    int go_parent_fd;            /* the parent's write end, which the child
-                                    closes so the parent's death is EOF */
+    int go_parent_fd;            /* the parent's write end: the child closes
+                                    it with every other inherited fd, so
+                                    the parent's death is EOF */
     int join_pidfd;              /* exec: enter this container's namespaces
                                     instead of creating new ones, or -1 */
     int status_fd;               /* write end for the child's reports, or -1

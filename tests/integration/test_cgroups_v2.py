@@ -33,7 +33,7 @@ def v2_driver(monkeypatch):
 def test_container_joins_v2_group_and_group_is_removed(paths, v2_driver):
     with open(os.path.join(v2_driver.mount, "cgroup.controllers")) as f:
         has_limits = {"memory", "pids", "cpu"} <= set(f.read().split())
-    kwargs = {} if has_limits else {"memory": 0, "cpu_shares": 0}
+    kwargs = {} if has_limits else {"memory": 0, "cpu_shares": 0, "pids_limit": -1}
     req = containers.RunRequest("busybox", ["sleep", "30"], remove=True, **kwargs)
     started = containers.create_and_start(paths, req)
     group = v2_driver._dir(started.id)
