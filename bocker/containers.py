@@ -14,8 +14,8 @@ import signal
 import sys
 import time
 
-from bocker import (capabilities, cgroups, ids, images, native, records, security, spec, state,
-                    store, trace)
+from bocker import (capabilities, cgroups, ids, images, native, records, seccomp, security,
+                    spec, state, store, trace)
 from bocker.errors import BockerError, NoSuchContainer, StartError
 from bocker.records import list_all, load, resolve  # noqa: F401  (the API)
 from bocker.spec import RunRequest  # noqa: F401  (the API)
@@ -134,7 +134,7 @@ def launch(paths, record, req, config, undo, detach=False, tty=False, interactiv
                    cgroup_dir_fd=cgroup_dir_fd, stdio=io.child_stdio(), mounts=mounts,
                    privileged=req.privileged, trace=trace.enabled(), go_fd=go_r,
                    go_parent_fd=go_w, console_sock=io.console_child,
-                   **_confinement(req))
+                   **_confinement(req, paths))
     with trace.span("clone", flags=_flag_names(flags), argv=argv) as sp:
         if detach:
             oom = cg.oom_file(cid) or "-"
@@ -177,12 +177,14 @@ def launch(paths, record, req, config, undo, detach=False, tty=False, interactiv
                    fds.release(io.in_w))
 
 
-def _confinement(req):
-    """The shim's confinement options for req: capabilities kept, sysctls,
-    rlimits, read-only root (the request was checked by req.check())."""
+def _confinement(req, paths):
+    """The shim's confinement options for req: capabilities kept, seccomp
+    filter, sysctls, rlimits, read-only root (the request was checked by
+    req.check())."""
+    caps = capabilities.effective(req.cap_add, req.cap_drop, req.privileged)
     return dict(
-        cap_keep=capabilities.mask(capabilities.effective(req.cap_add, req.cap_drop,
-                                                          req.privileged)),
+        cap_keep=capabilities.mask(caps),
+        seccomp_filter=seccomp.for_container(paths, req.security_opt, caps, req.privileged),
         sysctls=[security.parse_sysctl(item, req.network) for item in req.sysctls],
         rlimits=[security.parse_ulimit(item) for item in req.ulimits],
         readonly_rootfs=req.read_only)
@@ -563,6 +565,7 @@ def exec_in(paths, ref, argv, env=(), workdir=None, user=None, tty=False,
     record = _running(paths, ref)
     cid = record["Id"]
     req = spec.RunRequest.from_dict(record["Spec"])
+    conf = _confinement(req, paths)  # the container's own: its caps and seccomp filter
     pidfd = _pidfd(record)
     rootfs = os.path.join(paths.container(cid), "rootfs")
     uid, gid, home = spec.resolve_user(rootfs, user or record["Config"].get("User"))
@@ -583,8 +586,8 @@ def exec_in(paths, ref, argv, env=(), workdir=None, user=None, tty=False,
                                  uid=uid, gid=gid, join_pidfd=pidfd, cgroup_fds=procs,
                                  cgroup_dir_fd=cgroup_dir_fd, stdio=io.child_stdio(),
                                  privileged=record["HostConfig"].get("Privileged"),
-                                 cap_keep=_confinement(req)["cap_keep"],
-                                 trace=trace.enabled(), console_sock=io.console_child)
+                                 trace=trace.enabled(), console_sock=io.console_child,
+                                 **{k: conf[k] for k in ("cap_keep", "seccomp_filter")})
             sp.set(f"pid {child.pid}")
         cleanup.callback(_close_all, [child.pidfd])
         fds.close(cgroup_dir_fd, *procs, *io.child_ends())

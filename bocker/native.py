@@ -247,6 +247,47 @@ def spawn_monitored(rootfs, argv, env, monitor_argv, pass_fds, status_fd, **opti
     return pid[0], monitor
 
 
+def seccomp_compile(default_action, arches, rules, known, max_bytes):
+    """Compile seccomp rules with libseccomp: rules are (name, action word,
+    [(arg index, op, value, value_two)]); arches libseccomp names besides
+    the native one; known every name the profile mentions (its newest
+    sets the ENOSYS bound).  Returns the BPF program as bytes."""
+    keep = []
+    arr = ffi.new("struct shim_seccomp_rule[]", max(len(rules), 1))
+    for i, (name, action, args) in enumerate(rules):
+        cname = ffi.new("char[]", _b(name))
+        cargs = ffi.new("struct shim_seccomp_arg[]", max(len(args), 1))
+        keep += (cname, cargs)
+        for j, (index, op, value, value_two) in enumerate(args):
+            cargs[j].index, cargs[j].op = index, op
+            cargs[j].value, cargs[j].value_two = value, value_two
+        arr[i].name, arr[i].action, arr[i].args, arr[i].n_args = cname, action, cargs, len(args)
+    out = ffi.new("char[]", max_bytes)
+    bad = ffi.new("int *")
+    n = lib.shim_seccomp_compile(default_action, _strv(arches, keep), arr, len(rules),
+                                 _strv(known, keep), out, max_bytes, bad)
+    if n < 0:
+        what = f"seccomp rule for {rules[bad[0]][0]}" if bad[0] >= 0 else "seccomp compile"
+        _check(n, what)
+    return bytes(ffi.buffer(out, n))
+
+
+def seccomp_resolve(name):
+    """The native number of a system call, or None if libseccomp does not
+    know it for this architecture."""
+    nr = lib.shim_seccomp_resolve(_b(name))
+    return None if nr < 0 else nr
+
+
+def seccomp_build_id():
+    """What, besides a profile and capabilities, a compiled filter depends
+    on: the libseccomp version and this build of the shim."""
+    import bocker._shim as shim
+
+    st = os.stat(shim.__file__)
+    return f"{lib.shim_seccomp_lib_version()}/{st.st_size}/{st.st_mtime_ns}"
+
+
 def read_reports(status_fd):
     """Read the child's step reports until execve closes the pipe.
 

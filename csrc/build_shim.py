@@ -23,8 +23,9 @@ ffibuilder.cdef(_cdef_text())
 ffibuilder.set_source(
     "bocker._shim",
     '#include "shim.h"',
-    sources=[os.path.relpath(os.path.join(HERE, "shim.c"))],
+    sources=[os.path.relpath(os.path.join(HERE, name)) for name in ("shim.c", "seccomp.c")],
     include_dirs=[os.path.relpath(HERE)],
+    libraries=["seccomp"],  # Debian libseccomp-dev: compiles profiles to BPF
     extra_compile_args=["-Wall", "-Wextra", "-Werror", "-O2"],
 )
 

@@ -14,10 +14,7 @@
 #include <linux/close_range.h>
 #include <linux/mount.h>
 #include <linux/openat2.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
 #include <linux/sched.h>
-#include <linux/seccomp.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -779,67 +776,6 @@ static int set_no_new_privs(void)
     return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ? errno : 0;
 }
 
-/* A seccomp filter that refuses, with EPERM, the system calls a container
- * has no business making and that have been the way out of containers
- * before: kernel keyrings (not namespaced), bpf and perf_event_open,
- * userfaultfd, open_by_handle_at (the "shocker" escape), module and kexec
- * loading, the mount API and new namespaces (inside a user namespace
- * those would come back even without CAP_SYS_ADMIN).  clone3 answers
- * ENOSYS, as under Docker's profile, because its flags live in memory the
- * filter cannot read: libc then falls back to clone, whose flags it can.
- * A denylist, smaller than Docker's allowlist; see README "Security".
- * Other architectures' system calls (i386 on x86_64, x32) are refused. */
-#if defined(__x86_64__)
-#define NATIVE_ARCH AUDIT_ARCH_X86_64
-#elif defined(__aarch64__)
-#define NATIVE_ARCH AUDIT_ARCH_AARCH64
-#endif
-
-#define DENY(nr) \
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), \
-    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM)
-
-static int install_seccomp(void)
-{
-#ifdef NATIVE_ARCH
-    struct sock_filter filter[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NATIVE_ARCH, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-#ifdef __x86_64__
-        BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0, 1), /* x32 */
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
-#endif
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone3, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
-        DENY(SYS_add_key), DENY(SYS_request_key), DENY(SYS_keyctl),
-        DENY(SYS_bpf), DENY(SYS_perf_event_open), DENY(SYS_userfaultfd),
-        DENY(SYS_open_by_handle_at), DENY(SYS_name_to_handle_at),
-        DENY(SYS_init_module), DENY(SYS_finit_module), DENY(SYS_delete_module),
-        DENY(SYS_kexec_load), DENY(SYS_kexec_file_load),
-        DENY(SYS_mount), DENY(SYS_umount2), DENY(SYS_pivot_root),
-        DENY(SYS_fsopen), DENY(SYS_fsconfig), DENY(SYS_fsmount), DENY(SYS_fspick),
-        DENY(SYS_open_tree), DENY(SYS_move_mount), DENY(SYS_mount_setattr),
-        DENY(SYS_unshare), DENY(SYS_setns),
-        DENY(SYS_swapon), DENY(SYS_swapoff), DENY(SYS_acct), DENY(SYS_quotactl),
-        DENY(SYS_lookup_dcookie), DENY(SYS_syslog),
-        /* clone with a namespace flag: arg0 holds the flags */
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 0, 3),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
-        BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K,
-                 CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |
-                 CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    };
-    struct sock_fprog prog = { .len = sizeof filter / sizeof filter[0], .filter = filter };
-    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0 ? errno : 0;
-#else
-    return 0; /* no filter written for this architecture yet */
-#endif
-}
-
 /* Block until the parent has finished the container's network (it writes
  * one byte).  EOF means the parent gave up: never exec then. */
 static int wait_go(int fd)
@@ -978,8 +914,8 @@ static void child_main(struct child_ctx *c)
     if (!req->privileged)
         STEP(c, STEP_SET_CAPS, set_caps(req->cap_keep, req->uid));
     STEP(c, STEP_NO_NEW_PRIVS, req->privileged ? 0 : set_no_new_privs());
-    if (!req->privileged)
-        STEP(c, STEP_SECCOMP, install_seccomp());
+    if (req->seccomp_filter)
+        STEP(c, STEP_SECCOMP, install_seccomp(req));
     if (req->go_fd >= 0)
         STEP(c, STEP_WAIT_GO, wait_go(req->go_fd));
     /* From here a success is silent: the status pipe closes on execve. */

@@ -119,9 +119,13 @@ struct shim_spawn {
                                     here and use the pty as stdio; or -1 */
     uint64_t cap_keep;           /* capabilities kept (bit N = CAP number N)
                                     unless privileged */
-    const void *seccomp_filter;  /* compiled filter (csrc/seccomp.c), or
-                                    NULL: none */
-    int seccomp_len;             /* its size in bytes */
+    const void *seccomp_filter;  /* compiled filter, or NULL: none.  A
+                                    plain array of struct sock_filter, one
+                                    program, as shim_seccomp_compile()
+                                    writes it: an ENOSYS prologue for
+                                    syscalls newer than the profile, then
+                                    libseccomp's program */
+    int seccomp_len;             /* its size in bytes (8 per instruction) */
     const char *const *sysctls;  /* NULL-terminated "key=value" list (key
                                     with dots), written under /proc/sys */
     const struct shim_rlimit *rlimits;
@@ -154,6 +158,32 @@ int shim_pidfd_send_signal(int pidfd, int sig);
 int shim_socket_in_netns(int netns_fd, int domain, int type, int protocol);
 int shim_openat2(int dirfd, const char *path, int flags, int mode, uint64_t resolve);
 
+/* seccomp.c: a profile's rules, already filtered by bocker/seccomp.py. */
+struct shim_seccomp_arg {
+    unsigned int index;          /* system call argument 0-5 */
+    int op;                      /* enum scmp_compare: 1 NE ... 7 MASKED_EQ */
+    uint64_t value;              /* MASKED_EQ: the mask */
+    uint64_t value_two;          /* MASKED_EQ: the value after masking */
+};
+
+struct shim_seccomp_rule {
+    const char *name;            /* system call name */
+    uint32_t action;             /* SECCOMP_RET_* word, errno in the low bits */
+    const struct shim_seccomp_arg *args;
+    int n_args;                  /* all must hold (AND) */
+};
+
+int shim_seccomp_compile(uint32_t default_action, const char *const *arches,
+                         const struct shim_seccomp_rule *rules, int n_rules,
+                         const char *const *known, void *out, int out_size,
+                         int *bad_rule);
+int shim_seccomp_resolve(const char *name);
+int shim_seccomp_lib_version(void);
+
 /* CDEF-END */
+
+/* Internal to the shim: the child's seccomp step (seccomp.c). */
+struct shim_spawn;
+int install_seccomp(const struct shim_spawn *req);
 
 #endif

@@ -10,6 +10,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=${BOCKER_VENV:-/opt/bocker/venv}
 packages=(btrfs-progs libbtrfsutil-dev libbtrfsutil1 busybox-static gcc libc6-dev
+          libseccomp-dev
           python3-venv python3-dev libffi-dev nftables ca-certificates)
 
 if [ "$(id -u)" -ne 0 ]; then
