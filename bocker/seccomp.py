@@ -305,7 +305,7 @@ def _host(machine=None, release=None):
 def plan(profile, caps, machine=None, release=None):
     """What to compile for this container: (default action word, libseccomp
     architecture names, [(name, action word, args)], every name the profile
-    knows).  caps are capability names without CAP_ (capabilities.effective).
+    knows, whose newest bounds the ENOSYS prologue; empty: no prologue).  caps are capability names without CAP_ (capabilities.effective).
     Pure: no kernel calls."""
     machine, kernel = _host(machine, release)
     native, goarch = NATIVE[machine]
@@ -316,7 +316,12 @@ def plan(profile, caps, machine=None, release=None):
         arches = [native] + [a for a in profile.architectures if a != native]
     rules = [(name, r.action, r.args) for r in profile.rules
              if r.applies(caps, goarch, kernel) for name in r.names]
-    known = sorted({name for r in profile.rules for name in r.names})
+    # The ENOSYS bound only makes sense for a profile that refuses by
+    # default: under an allowing (or logging, or tracing) default a newer
+    # system call is allowed anyway, and the bound would refuse it.
+    refusing = profile.default_action & 0xffff0000 not in (
+        ACTIONS["SCMP_ACT_ALLOW"], ACTIONS["SCMP_ACT_LOG"], ACTIONS["SCMP_ACT_TRACE"])
+    known = sorted({name for r in profile.rules for name in r.names}) if refusing else []
     return profile.default_action, [ARCHES[a] for a in dict.fromkeys(arches)], rules, known
 
 
