@@ -146,6 +146,8 @@ def _keys(obj, allowed, what, source):
 
 def _action(obj, key, errno_key, source, default_errno=EPERM):
     name = obj.get(key)
+    if name is None:
+        _fail(source, f"{key} is missing")
     if name not in ACTIONS:
         _fail(source, f"{key} {str(name)[:40]!r} is not one of {', '.join(sorted(ACTIONS))}")
     word = ACTIONS[name]
@@ -203,7 +205,8 @@ def _rule(obj, i, source):
     if not names:
         _fail(source, f"{where}: no system call names")
     action = _action(obj, "action", "errnoRet", source)
-    args = obj.get("args") or []
+    args = obj.get("args")
+    args = [] if args is None else args
     if not isinstance(args, list) or len(args) > MAX_ARGS:
         _fail(source, f"{where}.args must be a list of at most {MAX_ARGS} conditions")
     args = [_arg(a, f"{where}.args[{j}]", source) for j, a in enumerate(args)]
@@ -223,7 +226,8 @@ def _arch_map(value, source):
     for i, entry in enumerate(value):
         _keys(entry, {"architecture", "subArchitectures"}, f"archMap[{i}]", source)
         main = _arch(entry.get("architecture"), f"archMap[{i}]", source)
-        subs = entry.get("subArchitectures") or []
+        subs = entry.get("subArchitectures")
+        subs = [] if subs is None else subs
         if not isinstance(subs, list) or len(subs) > 16:
             _fail(source, f"archMap[{i}].subArchitectures must be a list")
         out[main] = [_arch(s, f"archMap[{i}].subArchitectures", source) for s in subs]
@@ -247,7 +251,8 @@ def parse(data, source="<profile>"):
                      for a in _strings(obj.get("architectures"), "architectures", source,
                                        re.compile(r"SCMP_ARCH_[A-Z0-9_]{1,20}\Z"))]
     arch_map = _arch_map(obj.get("archMap"), source)
-    syscalls = obj.get("syscalls") or []
+    syscalls = obj.get("syscalls")
+    syscalls = [] if syscalls is None else syscalls
     if not isinstance(syscalls, list) or len(syscalls) > MAX_RULES:
         _fail(source, f"syscalls must be a list of at most {MAX_RULES} entries")
     rules = [_rule(r, i, source) for i, r in enumerate(syscalls)]
