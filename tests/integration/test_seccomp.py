@@ -45,9 +45,7 @@ def probe_image(paths, tmp_path_factory):
 def probe(paths, *args, cap_add=(), security_opt=(), privileged=False):
     """Run /probe ARGS in a fresh container; its one line of output."""
     req = spec.RunRequest(IMAGE, ["/probe", *map(str, args)], network="none", remove=True,
-                          privileged=privileged)
-    # set as attributes: the RunRequest fields for these come with the CLI flags
-    req.cap_add, req.security_opt = list(cap_add), list(security_opt)
+                          privileged=privileged, cap_add=cap_add, security_opt=security_opt)
     r, w = os.pipe()
     try:
         code = containers.run(paths, req, w, w)
@@ -153,10 +151,26 @@ def test_bad_profile_is_a_one_line_error(paths, probe_image, tmp_path):
         probe(paths, 0, security_opt=[f"seccomp={profile}"])
 
 
-def test_exec_gets_the_containers_filter(paths, probe_image, bocker):
-    cid = bocker("run", "-d", "--network", "none", IMAGE, "sleep", "30", check=True).stdout.strip()
+def test_cli_flags(paths, probe_image, bocker):
+    kcmp = [str(nr("kcmp")), "self", "self", "99", "0", "0"]
+    run = ["run", "--rm", "--network", "none"]
+    assert bocker(*run, IMAGE, "/probe", *kcmp, check=True).stdout == "EPERM\n"
+    assert bocker(*run, "--cap-add", "SYS_PTRACE", IMAGE, "/probe", *kcmp,
+                  check=True).stdout == "EINVAL\n"
+    assert bocker(*run, "--security-opt", "seccomp=unconfined", IMAGE, "/probe", *kcmp,
+                  check=True).stdout == "EINVAL\n"
+    bad = bocker(*run, "--security-opt", "seccomp=/no/such.json", IMAGE, "/probe", "0")
+    assert bad.returncode != 0
+    assert bad.stderr.strip().count("\n") == 0 and "/no/such.json" in bad.stderr
+
+
+@pytest.mark.parametrize("opts, expected", [([], "EPERM"), (["--cap-add", "SYS_PTRACE"], "EINVAL")])
+def test_exec_gets_the_containers_filter(paths, probe_image, bocker, opts, expected):
+    cid = bocker("run", "-d", "--network", "none", *opts, IMAGE, "sleep", "30",
+                 check=True).stdout.strip()
     try:
-        out = bocker("exec", cid, "/probe", str(nr("personality")), "0x1234", check=True)
-        assert out.stdout.strip() == "EPERM"
+        out = bocker("exec", cid, "/probe", str(nr("kcmp")), "self", "self", "99", "0", "0",
+                     check=True)
+        assert out.stdout.strip() == expected
     finally:
         bocker("rm", "-f", cid, check=True)

@@ -245,20 +245,6 @@ def test_any_json_parses_or_fails_in_one_line(obj):
 
 # ------------------------------------------------------------ options, compile, cache
 
-@pytest.mark.parametrize("opts, choice", [
-    ([], None), (["no-new-privileges"], None), (["seccomp=unconfined"], "unconfined"),
-    (["seccomp:/p.json", "apparmor=x"], "/p.json"), (["seccomp=/a=b.json"], "/a=b.json"),
-])
-def test_profile_option(opts, choice):
-    assert seccomp.profile_option(opts) == choice
-
-
-@pytest.mark.parametrize("opts", [["seccomp="], ["seccomp=a", "seccomp=b"]])
-def test_profile_option_errors(opts):
-    with pytest.raises(InvalidArgument):
-        seccomp.profile_option(opts)
-
-
 def test_unconfined_and_privileged_have_no_filter(tmp_path):
     assert seccomp.filter_for(DEFAULT_CAPS, "unconfined") is None
 
@@ -266,6 +252,10 @@ def test_unconfined_and_privileged_have_no_filter(tmp_path):
         root = str(tmp_path)
     assert seccomp.for_container(P, [], DEFAULT_CAPS, privileged=True) is None
     assert seccomp.for_container(P, ["seccomp=unconfined"], DEFAULT_CAPS) is None
+    assert seccomp.for_container(P, ["seccomp:unconfined"], DEFAULT_CAPS) is None
+    assert seccomp.for_container(P, [], DEFAULT_CAPS) == seccomp.filter_for(DEFAULT_CAPS)
+    with pytest.raises(InvalidArgument, match="No such file"):
+        seccomp.for_container(P, [f"seccomp={tmp_path}/none.json"], DEFAULT_CAPS)
 
 
 def _insns(blob):
