@@ -280,3 +280,76 @@ def test_attached_100mb_without_newline_stays_small(bocker, paths):
     finally:
         proc.stderr.close()
         bocker("rm", "-f", "flood", check=True)
+
+
+# ---------------------------------------------------------------- registry
+
+def _registry_script(manifest, blobs):
+    def script(h, path, _n):
+        if path == "/v2/":
+            return h.reply(200, b"{}")
+        if path.startswith("/v2/evil/manifests/"):
+            body = json.dumps(manifest).encode()
+            media = manifest.get("mediaType", "application/vnd.oci.image.manifest.v1+json")
+            return h.reply(200, body, [("Content-Type", media)])
+        for digest_, data in blobs.items():
+            if path == f"/v2/evil/blobs/{digest_}":
+                return h.reply(200, data)
+        return h.reply(404)
+    return script
+
+
+def _pull_refused(bocker, paths, server, message):
+    before = _state(paths)
+    proc = bocker("pull", f"{server.host}/evil:t")
+    assert proc.returncode == 1 and message in proc.stderr, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert _state(paths) == before
+
+
+@pytest.fixture
+def registry_server():
+    from test_registry_transport import Server
+    servers = []
+
+    def start(manifest, blobs=None):
+        servers.append(Server(_registry_script(manifest, blobs or {})))
+        return servers[-1]
+    yield start
+    for s in servers:
+        s.close()
+
+
+def test_pull_hostile_layer_digest_asks_for_nothing(bocker, paths, registry_server):
+    config = json.dumps({"rootfs": {"diff_ids": [_sha(b"")]}}).encode()
+    server = registry_server({"schemaVersion": 2, "config": {"digest": _sha(config)},
+                              "layers": [{"digest": "sha256:../../../../etc/shadow"}]},
+                             {_sha(config): config})
+    _pull_refused(bocker, paths, server, "invalid layer digest 'sha256:../../../../etc/shadow'")
+    assert not [p for p, _ in server.log if "/blobs/" in p]  # refused before any URL
+
+
+def test_pull_hostile_diff_id(bocker, paths, registry_server):
+    config = json.dumps({"rootfs": {"diff_ids": [f"sha256:{paths.layers}"]}}).encode()
+    layer = busybox_layer("x")
+    server = registry_server({"schemaVersion": 2, "config": {"digest": _sha(config)},
+                              "layers": [{"digest": _sha(layer)}]},
+                             {_sha(config): config, _sha(layer): layer})
+    _pull_refused(bocker, paths, server, "invalid diff_id")
+    assert [p for p, _ in server.log if "/blobs/" in p] == [f"/v2/evil/blobs/{_sha(config)}"]
+
+
+def test_pull_hostile_index_entry(bocker, paths, registry_server):
+    from bocker import registry
+    host = registry.host_platform()
+    server = registry_server({"schemaVersion": 2,
+                              "mediaType": "application/vnd.oci.image.index.v1+json",
+                              "manifests": [{"digest": "sha256:/etc/x", "platform": {
+                                  "os": host[0], "architecture": host[1]}}]})
+    _pull_refused(bocker, paths, server, "invalid manifest digest 'sha256:/etc/x'")
+    assert [p for p, _ in server.log if "/manifests/" in p] == ["/v2/evil/manifests/t"]
+
+
+def test_pull_other_algorithm(bocker):
+    proc = bocker("pull", "busybox@sha512:" + "ab" * 64)
+    assert proc.returncode == 1 and "only sha256 is supported" in proc.stderr
