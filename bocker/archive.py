@@ -10,14 +10,16 @@ that `docker load`, `podman load` and skopeo accept.  The image is written
 as one squashed layer: bocker keeps rootfs snapshots, not layer tars.
 """
 import datetime
+import errno
 import hashlib
 import json
 import os
+import posixpath
 import shutil
 import tarfile
 import tempfile
 
-from bocker import images, pull, reference, registry
+from bocker import digest, images, pull, reference, registry, rootfs_read
 from bocker.errors import BockerError, NotFound
 
 _CHUNK = 1 << 20
@@ -28,35 +30,56 @@ class ArchiveError(BockerError):
 
 
 # ---------------------------------------------------------------- sources
+#
+# Every name below comes from the archive (manifest.json, index.json) and is
+# hostile: it is cleaned of '.' and refused with any '..'; in a directory it
+# is opened with openat2(RESOLVE_BENEATH), a regular file only; in a tar it
+# only ever names a member (symlink members resolved among the members).
+
+_MAX_LINKS = 16
+
 
 def _clean(name):
+    if not isinstance(name, str):
+        raise ArchiveError(f"bad path in archive: {digest.show(name)}")
     parts = [p for p in name.split("/") if p not in ("", ".")]
-    if not parts or ".." in parts:
-        raise ArchiveError(f"bad path in archive: '{name}'")
+    if not parts or ".." in parts or "\0" in name:
+        raise ArchiveError(f"bad path in archive: {digest.show(name)}")
     return "/".join(parts)
 
 
 class _Dir:
     def __init__(self, path):
-        self.path = os.path.realpath(path)
+        self.fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
 
     def exists(self, name):
-        return os.path.isfile(self._path(name))
+        try:
+            os.close(self._open(name))
+            return True
+        except (FileNotFoundError, ArchiveError):
+            return False
 
-    def _path(self, name):
-        path = os.path.realpath(os.path.join(self.path, _clean(name)))
-        if not path.startswith(self.path + os.sep):
-            raise ArchiveError(f"bad path in archive: '{name}'")
-        return path
+    def _open(self, name):
+        try:
+            return rootfs_read.open_regular(self.fd, _clean(name), beneath=True)
+        except rootfs_read.UnsafeFile as e:
+            raise ArchiveError(f"'{digest.show(name)}' in archive: {e.reason}") from None
+        except FileNotFoundError:
+            raise
+        except OSError as e:
+            if e.errno in (errno.EXDEV, errno.ELOOP):  # climbs out, or a link loop
+                raise ArchiveError(f"bad path in archive: {digest.show(name)}") from None
+            raise ArchiveError(f"cannot open {digest.show(name)} in archive: "
+                               f"{os.strerror(e.errno)}") from None
 
     def open(self, name):
         try:
-            return open(self._path(name), "rb")
+            return os.fdopen(self._open(name), "rb")
         except FileNotFoundError:
-            raise ArchiveError(f"archive lacks '{name}'") from None
+            raise ArchiveError(f"archive lacks {digest.show(name)}") from None
 
     def close(self):
-        pass
+        os.close(self.fd)
 
 
 class _Tar:
@@ -68,15 +91,33 @@ class _Tar:
         except (tarfile.TarError, OSError, EOFError) as e:
             raise ArchiveError(f"{path}: not an image archive ({e})") from None
 
+    def _member(self, name):
+        key = _clean(name)
+        for _ in range(_MAX_LINKS):
+            member = self.members.get(key)
+            if member is None:
+                return None
+            if member.issym():   # relative to its directory; '/' is the archive's top
+                target = posixpath.join(posixpath.dirname(key), member.linkname)
+            elif member.islnk():  # relative to the archive's top
+                target = member.linkname
+            else:
+                if not member.isreg():
+                    raise ArchiveError(f"{digest.show(name)} in archive: not a regular file")
+                return member
+            key = posixpath.normpath("/" + target).lstrip("/")
+            if posixpath.normpath(target).startswith("../") or not key:
+                raise ArchiveError(f"bad path in archive: {digest.show(name)}")
+        raise ArchiveError(f"{digest.show(name)} in archive: too many links")
+
     def exists(self, name):
-        return _clean(name) in self.members
+        return self._member(name) is not None
 
     def open(self, name):
-        member = self.members.get(_clean(name))
-        f = self.tf.extractfile(member) if member is not None else None
-        if f is None:
-            raise ArchiveError(f"archive lacks '{name}'")
-        return f
+        member = self._member(name)
+        if member is None:
+            raise ArchiveError(f"archive lacks {digest.show(name)}")
+        return self.tf.extractfile(member)
 
     def close(self):
         self.tf.close()
@@ -86,82 +127,108 @@ def _read_json(source, name, limit=16 << 20):
     with source.open(name) as f:
         data = f.read(limit + 1)
     if len(data) > limit:
-        raise ArchiveError(f"'{name}' is too large")
+        raise ArchiveError(f"{digest.show(name)} is too large")
     try:
         return json.loads(data), data
     except ValueError:
-        raise ArchiveError(f"'{name}' is not JSON") from None
+        raise ArchiveError(f"{digest.show(name)} is not JSON") from None
 
 
 # ---------------------------------------------------------------- load
 
 def load(paths, path, progress=None, platform=None):
-    """Load every image in an archive; returns [(image_id, name or None, up_to_date)]."""
+    """Load every image in an archive; returns [(image_id, name or None, up_to_date)].
+
+    Every image's manifest and config is read and checked before the first
+    one is installed, so a hostile entry anywhere leaves nothing behind.
+    """
     if not os.path.exists(path):
         raise NotFound(f"No file named '{path}' exists")
     source = _Dir(path) if os.path.isdir(path) else _Tar(path)
     try:
         if source.exists("manifest.json"):
-            return _load_docker(paths, source, progress)
-        if source.exists("index.json"):
-            return _load_oci(paths, source, progress, platform)
-        raise ArchiveError(f"{path}: neither a docker archive nor an OCI layout")
+            plans = _plan_docker(source)
+        elif source.exists("index.json"):
+            plans = _plan_oci(source, platform)
+        else:
+            raise ArchiveError(f"{path}: neither a docker archive nor an OCI layout")
+        return [_install(paths, source, *plan, progress) for plan in plans]
     finally:
         source.close()
 
 
-def _load_docker(paths, source, progress):
+def _plan_docker(source):
+    """(config, config digest, layer descs, name, verify) per manifest.json entry."""
     manifest, _ = _read_json(source, "manifest.json")
-    out = []
+    plans = []
     for entry in manifest if isinstance(manifest, list) else []:
-        config, raw = _read_json(source, entry["Config"])
-        config_digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+        if not isinstance(entry, dict):
+            raise ArchiveError("manifest.json: an entry is not an object")
         files = entry.get("Layers") or []
-        pull._parse_config(raw, len(files), entry["Config"])
+        tags = entry.get("RepoTags") or []
+        if not isinstance(files, list) or not isinstance(tags, list) \
+                or not all(isinstance(t, str) for t in tags):
+            raise ArchiveError("manifest.json: malformed entry")
+        files = [_clean(f) for f in files]
+        config_name = _clean(entry.get("Config"))
+        config, raw = _read_json(source, config_name)
+        config_digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+        pull._parse_config(raw, len(files), digest.show(config_name))
         diff_ids = config["rootfs"]["diff_ids"]
         descs = [{"digest": d, "file": f} for d, f in zip(diff_ids, files)]
-        names = [_name(t) for t in entry.get("RepoTags") or []]
-        out.append(_install(paths, source, config, config_digest, descs,
-                            next((n for n in names if n), None), progress, verify=False))
-    if not out:
+        names = [_name(t) for t in tags]
+        _require_files(source, descs)
+        plans.append((config, config_digest, descs, next((n for n in names if n), None),
+                      False))
+    if not plans:
         raise ArchiveError("manifest.json lists no images")
-    return out
+    return plans
 
 
-def _load_oci(paths, source, progress, platform):
+def _plan_oci(source, platform):
+    """(config, config digest, layer descs, name, verify) per index.json image."""
     index, _ = _read_json(source, "index.json")
     want = registry.parse_platform(platform) if platform else registry.host_platform()
-    out = []
-    for desc in index.get("manifests", []):
-        ann = desc.get("annotations") or {}
+    entries = index.get("manifests") if isinstance(index, dict) else None
+    plans = []
+    for desc in entries if isinstance(entries, list) else []:
+        ann = (desc.get("annotations") if isinstance(desc, dict) else None) or {}
+        if not isinstance(desc, dict) or not isinstance(ann, dict):
+            raise ArchiveError("index.json: malformed descriptor")
         if ann.get("vnd.docker.reference.type") == "attestation-manifest":
             continue
-        name = _name(ann.get("io.containerd.image.name") or ann.get(
-            "org.opencontainers.image.ref.name") or "")
+        name = ann.get("io.containerd.image.name") or ann.get(
+            "org.opencontainers.image.ref.name") or ""
+        name = _name(name) if isinstance(name, str) else None
         manifest = _blob_json(source, desc)
-        if "manifests" in manifest:
+        if isinstance(manifest, dict) and "manifests" in manifest:
             manifest = _blob_json(source, registry.select_platform(manifest, want))
         config_desc, descs = pull._check_manifest(manifest, "OCI layout")
         config, raw = _blob_json(source, config_desc, raw=True)
         pull._parse_config(raw, len(descs), "OCI layout")
         descs = [dict(d, file=_blob_name(d["digest"])) for d in descs]
-        out.append(_install(paths, source, config, config_desc["digest"], descs, name,
-                            progress, verify=True))
-    if not out:
+        _require_files(source, descs)
+        plans.append((config, config_desc["digest"], descs, name, True))
+    if not plans:
         raise ArchiveError("index.json lists no images")
-    return out
+    return plans
 
 
-def _blob_name(digest):
-    algo, _, hexd = digest.partition(":")
-    if algo not in ("sha256", "sha512") or not hexd.isalnum():
-        raise ArchiveError(f"bad digest '{digest}'")
-    return f"blobs/{algo}/{hexd}"
+def _require_files(source, descs):
+    for desc in descs:
+        if not source.exists(desc["file"]):
+            raise ArchiveError(f"archive lacks {digest.show(desc['file'])}")
+
+
+def _blob_name(value):
+    """blobs/sha256/<hex>: the only blob path a digest may name."""
+    return "blobs/sha256/" + digest.hex_of(value)
 
 
 def _blob_json(source, desc, raw=False):
-    doc, data = _read_json(source, _blob_name(desc["digest"]))
-    registry.verify_digest(desc["digest"], data)
+    value = desc.get("digest") if isinstance(desc, dict) else None
+    doc, data = _read_json(source, _blob_name(value))
+    registry.verify_digest(value, data)
     return (doc, data) if raw else doc
 
 
@@ -176,7 +243,7 @@ def _name(text):
     return ref.familiar() if ref.tag and not ref.digest else None
 
 
-def _install(paths, source, config, config_digest, descs, name, progress, verify):
+def _install(paths, source, config, config_digest, descs, name, verify, progress):
     existing = pull._find(paths, config_digest, name)
     if existing:
         return existing, name, True

@@ -1,6 +1,7 @@
 """Moving bytes between the user and a container: the tee of an attached
 run (terminal and log at once), a terminal in raw mode for -t, and reading
 or following the log."""
+import collections
 import fcntl
 import os
 import select
@@ -25,20 +26,47 @@ def write_all(fd, data):
         pass
 
 
+# A log record holds at most this many bytes of output (its newline
+# included): a longer line is split into several records, as Docker splits
+# at 16 KiB.  csrc/monitor.c's LINE_MAX_BYTES is the same number (a unit
+# test reads it there), so an attached and a detached run log alike.
+LINE_MAX_BYTES = 16384
+
+
+def split_records(buf):
+    """(records, rest): the log records complete in buf, and what is left.
+
+    A record runs to the first newline if that is among its first
+    LINE_MAX_BYTES bytes, else it is those bytes: monitor.c's rule, so the
+    split does not depend on how the output arrived in chunks.
+    """
+    records, start, n = [], 0, len(buf)
+    while True:
+        nl = buf.find(b"\n", start, start + LINE_MAX_BYTES)
+        if nl >= 0:
+            records.append(buf[start:nl])
+            start = nl + 1
+        elif n - start >= LINE_MAX_BYTES:
+            records.append(buf[start:start + LINE_MAX_BYTES])
+            start += LINE_MAX_BYTES
+        else:
+            return records, buf[start:]
+
+
 class LogWriter:
-    """Complete lines to the log as '<time> <stream> <text>'; a partial
-    line waits for its end (or EOF)."""
+    """Output to the log as '<time> <stream> <text>' records (see
+    split_records); a partial line waits for its end, EOF or the cap, so
+    at most LINE_MAX_BYTES of it is ever held."""
 
     def __init__(self, path):
         self.f = open(path, "ab")
         self.partial = {}
 
     def feed(self, stream, chunk):
-        lines = (self.partial.get(stream, b"") + chunk).split(b"\n")
-        self.partial[stream] = lines.pop()
-        if lines:
+        records, self.partial[stream] = split_records(self.partial.get(stream, b"") + chunk)
+        if records:
             stamp = log_stamp()
-            self.f.write(b"".join(b"%s %s %s\n" % (stamp, stream, ln) for ln in lines))
+            self.f.write(b"".join(b"%s %s %s\n" % (stamp, stream, r) for r in records))
             self.f.flush()
 
     def close(self):
@@ -190,25 +218,41 @@ def print_log(paths, cid, follow=False, tail=None, timestamps=False,
             if not parsed:
                 continue
             stamp, stream, text = parsed
+            if len(text) == LINE_MAX_BYTES + 1:
+                # A full-size record is a piece of a longer line (a real
+                # line that long would not fit with its newline): the
+                # newline is the log's, not the container's.
+                text = text[:-1]
             out = stderr if stream == "stderr" else stdout
             out.write((stamp.encode() + b" " if timestamps else b"") + text)
             out.flush()
 
     with f:
-        lines = f.read().splitlines(keepends=True)
+        # Line by line (records are bounded, the log is not): only the
+        # last `tail` lines are ever held.
+        keep = tail + 1 if tail is not None and tail >= 0 else None
+        lines = collections.deque(f, maxlen=keep) if keep else f
         rest = b""
-        if lines and not lines[-1].endswith(b"\n"):
-            rest = lines.pop()
-        emit(lines[max(len(lines) - tail, 0):] if tail is not None and tail >= 0 else lines)
+        complete = []
+        for line in lines:
+            if not line.endswith(b"\n"):
+                rest = line  # being written right now: the rest comes later
+                break
+            if keep:
+                complete.append(line)
+            else:
+                emit([line])
+        if keep:
+            emit(complete[max(len(complete) - tail, 0):])
         while follow:
-            chunk = f.read()
+            chunk = f.read(1 << 20)
             if chunk:
                 lines = (rest + chunk).split(b"\n")
                 rest = lines.pop()
                 emit(line + b"\n" for line in lines)
                 continue
             if not running():
-                chunk = f.read()
+                chunk = f.read(1 << 20)
                 if not chunk:
                     break
                 continue

@@ -8,7 +8,7 @@ import re
 
 from bocker.errors import Ambiguous, InvalidArgument
 
-ID_RE = re.compile(r"^(img|ps)_[0-9a-f]{12}$")
+ID_RE = re.compile(r"^(img|ps)_[0-9a-f]{12}\Z")  # \Z: no trailing newline
 # Docker's grammar for a repository path component and a tag.
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9-]+)*(?::[0-9]+)?)"

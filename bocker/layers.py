@@ -25,7 +25,7 @@ import stat
 import tarfile
 import zlib
 
-from bocker import state, store, trace
+from bocker import digest, state, store, trace
 from bocker.errors import BockerError
 
 WHITEOUT = ".wh."
@@ -353,6 +353,7 @@ def chain_ids(diff_ids):
     """OCI chain IDs: ChainID(L0)=DiffID(L0), ChainID(Ln)=sha256(ChainID(Ln-1) DiffID(Ln))."""
     out = []
     for diff_id in diff_ids:
+        digest.check(diff_id, "diff_id")
         if out:
             diff_id = "sha256:" + hashlib.sha256(f"{out[-1]} {diff_id}".encode()).hexdigest()
         out.append(diff_id)
@@ -360,7 +361,8 @@ def chain_ids(diff_ids):
 
 
 def _dir(paths, chain_id):
-    return os.path.join(paths.layers, chain_id.split(":", 1)[1])
+    # The one place a chain ID becomes a path: only sha256:<64 hex> may.
+    return os.path.join(paths.layers, digest.hex_of(chain_id, "chain ID"))
 
 
 def rootfs(paths, chain_id):
@@ -379,15 +381,17 @@ def add(paths, parent, chain_id, diff_id, fileobj, info=None):
     The tar's sha256 must equal diff_id.  The layer appears under its chain
     ID only when complete; on any failure nothing is left behind.
     """
+    digest.check(diff_id, "diff_id")
     store.require_btrfs(paths.root)
     os.makedirs(paths.layers, exist_ok=True)
     final = _dir(paths, chain_id)
+    parent_rootfs = rootfs(paths, parent) if parent else None
     tmp = os.path.join(paths.layers, f".tmp-{os.getpid()}-{secrets.token_hex(4)}")
     os.mkdir(tmp, 0o700)
     try:
         target = os.path.join(tmp, "rootfs")
         if parent:
-            store.snapshot(rootfs(paths, parent), target)
+            store.snapshot(parent_rootfs, target)
         else:
             store.create(target)
         with trace.span("layer extract", target=target, diff_id=diff_id) as sp:
@@ -422,7 +426,7 @@ def list_all(paths):
     except FileNotFoundError:
         return []
     return sorted("sha256:" + e for e in entries
-                  if not e.startswith(".") and exists(paths, "sha256:" + e))
+                  if digest.is_hex(e) and exists(paths, "sha256:" + e))
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ import shutil
 import tempfile
 from typing import NamedTuple
 
-from bocker import images, layers, reference, registry, store, trace
+from bocker import digest, images, layers, reference, registry, store, trace
 from bocker.errors import BockerError
 
 LAYER_TYPES = {
@@ -79,11 +79,20 @@ def _check_manifest(manifest, ref):
     try:
         config_desc = manifest["config"]
         descs = manifest["layers"]
+        if not isinstance(descs, list):
+            raise TypeError
         for desc in [config_desc, *descs]:
             if not isinstance(desc["digest"], str):
                 raise TypeError
     except (KeyError, TypeError):
         raise registry.RegistryError(f"{ref}: malformed manifest") from None
+    # Before any of them names a URL, a file or a store path.
+    try:
+        digest.check(config_desc["digest"], "config digest")
+        for desc in descs:
+            digest.check(desc["digest"], "layer digest")
+    except digest.BadDigest as e:
+        raise digest.BadDigest(f"{ref}: manifest: {e}") from None
     for desc in descs:
         if desc.get("mediaType") and desc["mediaType"] not in LAYER_TYPES:
             raise registry.RegistryError(
@@ -95,10 +104,15 @@ def _parse_config(raw, n_layers, where):
     try:
         config = json.loads(raw)
         diff_ids = config["rootfs"]["diff_ids"]
-        if not all(isinstance(d, str) and d.startswith("sha256:") for d in diff_ids):
+        if not isinstance(config, dict) or not isinstance(diff_ids, list):
             raise TypeError
     except (ValueError, KeyError, TypeError):
         raise BockerError(f"{where}: malformed image config") from None
+    try:
+        for diff_id in diff_ids:
+            digest.check(diff_id, "diff_id")
+    except digest.BadDigest as e:
+        raise digest.BadDigest(f"{where}: image config: {e}") from None
     if len(diff_ids) != n_layers:
         raise BockerError(f"{where}: config lists {len(diff_ids)} layers, "
                           f"manifest {n_layers}")

@@ -23,7 +23,7 @@ _DOMAIN = re.compile(
     r"|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$")
 _TAG = re.compile(r"^[\w][\w.-]{0,127}$")
 _DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$")
-_SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
+_SHA256 = re.compile(r"^sha256:[0-9a-f]{64}\Z")
 
 
 class Reference(NamedTuple):
@@ -102,7 +102,11 @@ def parse(text, tag=None):
     if at:
         if not _DIGEST.match(digest):
             raise InvalidArgument(f"invalid digest in '{text}'")
-        if digest.startswith("sha256:") and not _SHA256.match(digest):
+        if not digest.startswith("sha256:"):
+            # sha256 is the only algorithm bocker verifies (see digest.py).
+            raise InvalidArgument(f"unsupported digest algorithm in '{text}': "
+                                  f"only sha256 is supported")
+        if not _SHA256.match(digest):
             raise InvalidArgument(f"invalid digest in '{text}'")
     else:
         digest = None

@@ -21,6 +21,7 @@ import warnings
 
 import requests
 
+from bocker import digest as _digest
 from bocker import reference as _reference
 from bocker.errors import BockerError, InvalidArgument, NoSuchImage, NotFound
 
@@ -57,21 +58,18 @@ class DigestMismatch(RegistryError):
 
 def verify_digest(digest, data):
     """Raise DigestMismatch unless data hashes to digest."""
-    if _hash_of(digest, data) != digest:
+    _hasher(digest)
+    if _hash_of(data) != digest:
         raise DigestMismatch(digest)
 
 
 def _hasher(digest):
-    algo = digest.partition(":")[0]
-    if algo not in ("sha256", "sha512"):
-        raise RegistryError(f"unsupported digest algorithm in {digest}")
-    return hashlib.new(algo)
+    _digest.check(digest)  # sha256 only: anything else is refused by name
+    return hashlib.sha256()
 
 
-def _hash_of(digest, data):
-    h = _hasher(digest)
-    h.update(data)
-    return f"{h.name}:{h.hexdigest()}"
+def _hash_of(data):
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def is_loopback(host):
@@ -126,9 +124,14 @@ def select_platform(index, want):
     """
     os_, arch, variant = want
     found = []
-    for desc in index.get("manifests", []):
+    entries = index.get("manifests") if isinstance(index, dict) else None
+    for desc in entries if isinstance(entries, list) else []:
+        if not isinstance(desc, dict):
+            continue
         plat = desc.get("platform") or {}
         ann = desc.get("annotations") or {}
+        if not isinstance(plat, dict) or not isinstance(ann, dict):
+            continue
         if ann.get("vnd.docker.reference.type") == "attestation-manifest":
             continue
         if plat.get("os") != os_ or plat.get("architecture") != arch:
@@ -392,6 +395,8 @@ class Client:
 
     def manifest(self, repository, ref):
         """(media_type, raw bytes, digest) of a manifest by tag or digest."""
+        if ":" in ref:  # a digest (tags have no colon): checked before the URL
+            _digest.check(ref, "manifest digest")
         response = self.request("GET", f"/v2/{repository}/manifests/{ref}",
                                 scope=f"repository:{repository}:pull",
                                 headers={"Accept": ", ".join(MANIFEST_TYPES)}, stream=True)
@@ -406,15 +411,17 @@ class Client:
         if len(raw) > MAX_MANIFEST:
             raise RegistryError(f"manifest {repository}:{ref} is too large")
         media = response.headers.get("Content-Type", "").split(";")[0].strip()
-        if ref.startswith("sha"):
+        if ":" in ref:
             verify_digest(ref, raw)
             digest = ref
         else:
-            digest = _hash_of("sha256:", raw)
+            digest = _hash_of(raw)
         try:
             doc = json.loads(raw)
         except ValueError:
             raise RegistryError(f"manifest {repository}:{ref} is not JSON") from None
+        if not isinstance(doc, dict):
+            raise RegistryError(f"manifest {repository}:{ref} is not a JSON object")
         media = doc.get("mediaType") or media
         if doc.get("schemaVersion") == 1 or "schema1" in media:
             raise RegistryError(f"{repository}:{ref}: schema1 manifests are not supported")
@@ -431,7 +438,8 @@ class Client:
         top = digest
         if media in INDEX_TYPES:
             desc = select_platform(json.loads(raw), platform or host_platform())
-            media, raw, digest = self.manifest(repository, desc["digest"])
+            media, raw, digest = self.manifest(repository, _digest.check(
+                desc.get("digest"), "manifest digest"))
             if media in INDEX_TYPES:
                 raise RegistryError(f"{repository}:{ref}: nested index is not supported")
         return json.loads(raw), digest, top
@@ -447,6 +455,7 @@ class Client:
         return data
 
     def _blob_response(self, repository, digest, headers=None):
+        _digest.check(digest, "blob digest")  # before it becomes part of a URL
         response = self.request("GET", f"/v2/{repository}/blobs/{digest}",
                                 scope=f"repository:{repository}:pull",
                                 headers=headers, stream=True)
@@ -498,7 +507,7 @@ class Client:
                 except BaseException:
                     os.unlink(dest)
                     raise
-        if f"{h.name}:{h.hexdigest()}" != digest or (size is not None and done != size):
+        if "sha256:" + h.hexdigest() != digest or (size is not None and done != size):
             os.unlink(dest)
             raise DigestMismatch(digest)
         return done

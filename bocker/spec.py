@@ -134,13 +134,32 @@ def resolve_user(rootfs, user):
 
 
 def _read_db(rootfs, rel):
-    # O_NOFOLLOW: an image's /etc/passwd symlink must not read the host's
+    # The container's own file, read by the host: resolved inside the
+    # rootfs (an /etc or /etc/passwd symlink cannot reach the host's), a
+    # regular file only (a FIFO would hang us) and bounded (rootfs_read).
+    from bocker import rootfs_read
+
+    limit = 4 << 20     # bytes: far beyond any real passwd or group file
+    max_id = 2 ** 32 - 2  # (uid_t)-1 means "unchanged" to the kernel
     try:
-        fd = os.open(os.path.join(rootfs, rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
+        data = rootfs_read.read_file(rootfs, rel, limit)
+    except (FileNotFoundError, NotADirectoryError):
         return []
-    with os.fdopen(fd) as f:
-        return [line.rstrip("\n").split(":") for line in f]
+    except rootfs_read.UnsafeFile as e:
+        raise InvalidArgument(f"cannot read the container's /{rel}: {e.reason}") from None
+    except OSError as e:
+        raise InvalidArgument(f"cannot read the container's /{rel}: "
+                              f"{os.strerror(e.errno)}") from None
+    out = []
+    for line in data.decode("utf-8", "replace").split("\n"):
+        fields = line.split(":")
+        # Field 2 is the uid (passwd) or gid (group), field 3 passwd's gid:
+        # lines with anything but a decimal ID there are skipped, not fatal.
+        ids = fields[2:4] if rel == "etc/passwd" else fields[2:3]
+        if len(fields) > 2 and all(f.isascii() and f.isdigit() and int(f) <= max_id
+                                   for f in ids):
+            out.append(fields)
+    return out
 
 
 def container_files(cdir, hostname, ip, resolv):

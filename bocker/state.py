@@ -36,10 +36,24 @@ class Paths:
         self.leases = os.path.join(self.root, "leases")
 
     def image(self, image_id):
-        return os.path.join(self.images, image_id)
+        """images/<image_id>; only a well-formed image ID becomes that path."""
+        return os.path.join(self.images, _checked_id(image_id, "img"))
 
     def container(self, container_id):
-        return os.path.join(self.containers, container_id)
+        """containers/<container_id>; only a well-formed container ID."""
+        return os.path.join(self.containers, _checked_id(container_id, "ps"))
+
+
+def _checked_id(value, prefix):
+    # IDs come back from records and arguments: a '../x' there must never
+    # become a path, whatever wrote it.
+    from bocker import ids
+    from bocker.errors import InvalidArgument
+
+    if not isinstance(value, str) or not ids.is_id(value, prefix):
+        kind = "image" if prefix == "img" else "container"
+        raise InvalidArgument(f"invalid {kind} ID {ascii(value)[:40]}")
+    return value
 
 
 def write_json(path, data, durable=True):

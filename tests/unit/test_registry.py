@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from bocker import registry
+from bocker import digest, registry
 from bocker.errors import InvalidArgument, NotFound
 
 
@@ -94,8 +94,10 @@ def test_verify_digest():
         "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824", data)
     with pytest.raises(registry.DigestMismatch, match="digest mismatch for sha256:00"):
         registry.verify_digest("sha256:" + "00" * 32, data)
-    with pytest.raises(registry.RegistryError):
+    with pytest.raises(digest.BadDigest, match="only sha256"):
         registry.verify_digest("md5:abc", data)
+    with pytest.raises(digest.BadDigest, match="only sha256"):
+        registry.verify_digest("sha512:" + "00" * 64, data)
 
 
 def test_credential_helper(tmp_path, monkeypatch):
