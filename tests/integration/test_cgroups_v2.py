@@ -58,7 +58,7 @@ def test_userns_container_is_born_in_its_v2_group(paths, v2_driver):
     """CLONE_INTO_CGROUP together with CLONE_NEWUSER: the parent's rights
     on the group decide, so the child starts there before its id maps."""
     req = containers.RunRequest("busybox", ["sh", "-c", "cat /proc/self/uid_map; exec sleep 30"],
-                                remove=True, userns="auto", memory=0, cpu_shares=0)
+                                remove=True, userns="auto", memory=0, cpu_shares=0, pids_limit=-1)
     started = containers.create_and_start(paths, req)
     try:
         with open(f"/proc/{started.pid}/cgroup") as f:

@@ -224,3 +224,14 @@ def test_child_gives_up_when_the_parent_goes_away(paths):
         assert native.read_reports(child.status_fd)[-1][:2] == ("wait for id maps", 125)
     finally:
         os.close(child.pidfd)
+
+
+def test_confinement_holds_in_userns(bocker):
+    """--read-only, the masked and read-only /proc paths and namespaced
+    sysctls work the same inside a user namespace."""
+    out = bocker("run", "--rm", *AUTO, "--read-only", "--sysctl", "net.ipv4.ip_forward=1",
+                 "busybox", "sh", "-c",
+                 "touch /x 2>/dev/null || echo rootfs-ro; wc -c < /proc/timer_list;"
+                 "echo 1 > /proc/sys/kernel/panic 2>/dev/null || echo sys-ro;"
+                 "cat /proc/sys/net/ipv4/ip_forward")
+    assert out.stdout.split() == ["rootfs-ro", "0", "sys-ro", "1"], out.stderr
