@@ -91,20 +91,40 @@ def blocks(ranges):
     return out
 
 
+class Blocks:
+    """The (first host uid, first host gid) pairs a container may get: the
+    i-th uid block with the i-th gid block.  Lazy, so the built-in pool of
+    thousands costs nothing to make: a start looks at the first few."""
+
+    def __init__(self, uids, gids):
+        self.uids, self.gids = uids, gids
+
+    def __len__(self):
+        return min(len(self.uids), len(self.gids))
+
+    def __iter__(self):
+        return zip(self.uids, self.gids)
+
+
 def pool(subuid="/etc/subuid", subgid="/etc/subgid"):
-    """[(first host uid, first host gid)] of every block a container may
-    get: from the files' `bocker` lines when both have some, else the
-    built-in pool."""
+    """The Blocks a container may get: from the files' `bocker` lines when
+    both have some, else the built-in pool."""
     found = []
     for path in (subuid, subgid):
         try:
-            with open(path) as f:
-                found.append(blocks(parse_subid(f.read())))
-        except OSError:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:  # no such file: the usual case, so kept cheap
             found.append([])
+            continue
+        try:
+            text = os.read(fd, 1 << 20).decode(errors="replace")
+        finally:
+            os.close(fd)
+        found.append(blocks(parse_subid(text)))
     if found[0] and found[1]:
-        return list(zip(found[0], found[1]))
-    return [(POOL_START + i * SIZE,) * 2 for i in range(POOL_BLOCKS)]
+        return Blocks(*found)
+    builtin = range(POOL_START, POOL_START + POOL_BLOCKS * SIZE, SIZE)
+    return Blocks(builtin, builtin)
 
 
 def choose(candidates, taken):

@@ -39,13 +39,14 @@ def test_pool_from_files_needs_both(tmp_path):
     sub_u, sub_g = tmp_path / "subuid", tmp_path / "subgid"
     sub_u.write_text(f"bocker:1000000:{2 * SIZE}\n")
     builtin = userns.pool(str(sub_u), str(tmp_path / "missing"))
-    assert builtin[0] == (userns.POOL_START,) * 2 and len(builtin) == userns.POOL_BLOCKS
+    assert next(iter(builtin)) == (userns.POOL_START,) * 2 and len(builtin) == userns.POOL_BLOCKS
     sub_g.write_text("bocker:5000000:65536\n")
-    assert userns.pool(str(sub_u), str(sub_g)) == [(1000000, 5000000)]
+    assert list(userns.pool(str(sub_u), str(sub_g))) == [(1000000, 5000000)]
 
 
 def test_builtin_pool_is_disjoint_and_far_from_ordinary_users():
     uids = [u for u, _ in userns.pool("/nonexistent", "/nonexistent")]
+    assert len(uids) == userns.POOL_BLOCKS
     assert min(uids) >= 100_000_000 and max(uids) + SIZE < 0x70000000
     assert all(b - a == SIZE for a, b in zip(uids, uids[1:]))
 
