@@ -135,7 +135,7 @@ def launch(paths, record, req, config, undo, detach=False, tty=False, interactiv
     io = _Stdio(detach, tty, interactive, fds)
     go_r, go_w = fds.add(*os.pipe2(os.O_CLOEXEC))
     status_r, status_w = fds.add(*os.pipe2(os.O_CLOEXEC))
-    ns_parent, ns_child = fds.add(*_socketpair()) if in_userns else (-1, -1)
+    ns_parent, ns_child = fds.add(*native.unix_pair()) if in_userns else (-1, -1)
 
     flags = (NAMESPACES | (0 if req.network == "host" else native.CLONE_NEWNET)
              | (native.CLONE_NEWUSER if in_userns else 0))
@@ -296,14 +296,6 @@ def _release_network(paths, record):
             return
         with trace.span("nft unpublish", container=record["Id"]):
             network.unpublish(record["Id"], table)
-
-
-def _socketpair():
-    """A unix stream socket pair (CLOEXEC), as two plain fds."""
-    import socket
-
-    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    return a.detach(), b.detach()
 
 
 def _cgroup_handles(cg, cid):

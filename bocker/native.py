@@ -135,6 +135,13 @@ def idmapped_tree(path, userns_fd, attrs=0):
     return _check(lib.shim_idmapped_tree(_b(path), userns_fd, attrs), "idmapped mount", path)
 
 
+def unix_pair():
+    """socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC): two plain fds."""
+    fds = ffi.new("int[2]")
+    _check(lib.shim_unix_pair(fds), "socketpair")
+    return fds[0], fds[1]
+
+
 def send_fd(sock, fd):
     """Send fd over the unix socket sock (SCM_RIGHTS, one byte of data)."""
     _check(lib.shim_send_fd(sock, fd), "sendmsg")

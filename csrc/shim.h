@@ -169,6 +169,7 @@ int shim_socket_in_netns(int netns_fd, int domain, int type, int protocol);
 int shim_openat2(int dirfd, const char *path, int flags, int mode, uint64_t resolve);
 int shim_idmapped_tree(const char *path, int userns_fd, uint64_t attr_set);
 int shim_send_fd(int sock, int fd);
+int shim_unix_pair(int *fds);
 
 /* seccomp.c: a profile's rules, already filtered by bocker/seccomp.py. */
 struct shim_seccomp_arg {

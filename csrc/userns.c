@@ -13,10 +13,19 @@
 #include <fcntl.h>
 #include <linux/mount.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "shim.h"
+
+/* The socket pair over which the parent sends the tree (CLOEXEC both):
+ * here rather than Python's socket module, whose import costs more than
+ * the whole of the parent's part. */
+int shim_unix_pair(int *fds)
+{
+    return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0 ? -errno : 0;
+}
 
 /* A detached, recursive clone of path whose ids are shifted through
  * userns_fd's mappings (MOUNT_ATTR_IDMAP), with attr_set's other
