@@ -508,6 +508,14 @@ static int mount_proc(void)
                  NULL) < 0 ? errno : 0;
 }
 
+static int make_dev(size_t i)
+{
+    if (mknod(devs[i].name, S_IFCHR | 0666, makedev(devs[i].maj, devs[i].min)) < 0 ||
+        chmod(devs[i].name, 0666) < 0) /* undo the umask */
+        return errno;
+    return 0;
+}
+
 /* A fresh /dev holding only the harmless devices: made with mknod, or
  * with dev_fds (a user namespace) the host's own bound onto empty files. */
 static int mount_dev(const int *dev_fds)
@@ -522,13 +530,9 @@ static int mount_dev(const int *dev_fds)
               "mode=755,size=65536k") < 0)
         return errno;
     for (size_t i = 0; i < N_DEVS; i++) {
-        int err = dev_fds ? bind_dev(dev_fds[i], devs[i].name) : 0;
+        int err = dev_fds ? bind_dev(dev_fds[i], devs[i].name) : make_dev(i);
         if (err)
             return err;
-        if (!dev_fds && (mknod(devs[i].name, S_IFCHR | 0666,
-                               makedev(devs[i].maj, devs[i].min)) < 0 ||
-                         chmod(devs[i].name, 0666) < 0)) /* undo the umask */
-            return errno;
     }
     for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
         if (symlink(links[i][0], links[i][1]) < 0)
@@ -980,7 +984,6 @@ static int exec_command(const struct shim_spawn *req)
 static void setup_filesystem(struct child_ctx *c)
 {
     const struct shim_spawn *req = c->req;
-
     int userns = c->root_fd >= 0;
 
     STEP(c, STEP_MOUNT_PRIVATE, make_mounts_private());
@@ -1032,7 +1035,8 @@ static void child_main(struct child_ctx *c)
     if (req->n_cgroup_fds)
         STEP(c, STEP_CGROUP_JOIN, join_cgroups(req));
     if (req->join_pidfd >= 0) {
-        STEP(c, STEP_JOIN_CONTAINER, join_container(req->join_pidfd, req->clone_flags & CLONE_NEWUSER));
+        STEP(c, STEP_JOIN_CONTAINER,
+             join_container(req->join_pidfd, req->clone_flags & CLONE_NEWUSER));
         close(req->join_pidfd);
     } else {
         if (req->clone_flags & CLONE_NEWCGROUP)
