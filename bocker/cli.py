@@ -164,6 +164,10 @@ def rm(ctx, force, refs):
               "fs.mqueue.*).")
 @click.option("--ulimit", "ulimits", multiple=True, help="NAME=SOFT[:HARD], e.g. nofile=1024:2048.")
 @click.option("--read-only", is_flag=True, help="Mount the container's root filesystem read-only.")
+@click.option("--userns", type=click.Choice(["auto", "host", ""]), default=None,
+              help="auto: root in the container is an unprivileged host uid (its own "
+              "65536 ids, an idmapped rootfs); host: the host's ids (default, or "
+              "$BOCKER_USERNS).")
 @click.option("--entrypoint", help="Override the image's entrypoint.")
 @click.option("-v", "--volume", "volumes", multiple=True, help="HOST:CONTAINER[:ro]")
 @click.option("--tmpfs", multiple=True, help="PATH[:OPTIONS] tmpfs mount.")
@@ -173,8 +177,8 @@ def rm(ctx, force, refs):
 @pass_ctx
 def run(ctx, detach, interactive, tty, name, hostname, env, env_file, workdir, user, memory,
         cpu_shares, cpus, pids_limit, network, ports, dns, remove, privileged, cap_add,
-        cap_drop, security_opt, sysctls, ulimits, read_only, entrypoint, volumes, tmpfs,
-        cidfile, image, command):
+        cap_drop, security_opt, sysctls, ulimits, read_only, userns, entrypoint, volumes,
+        tmpfs, cidfile, image, command):
     """Run COMMAND in a new container from IMAGE."""
     from bocker import containers, spec, units
 
@@ -195,7 +199,7 @@ def run(ctx, detach, interactive, tty, name, hostname, env, env_file, workdir, u
         entrypoint=[entrypoint] if entrypoint is not None else None,
         volumes=volumes, tmpfs=tmpfs, ports=ports, dns=dns, cap_add=cap_add,
         cap_drop=cap_drop, security_opt=security_opt, sysctls=sysctls, ulimits=ulimits,
-        read_only=read_only)
+        read_only=read_only, userns=userns)
     if cidfile and os.path.exists(cidfile):
         raise BockerError(f"container ID file {cidfile} already exists")
     started = containers.create_and_start(ctx.paths, req, detach=detach, tty=tty,

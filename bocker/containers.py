@@ -15,7 +15,7 @@ import sys
 import time
 
 from bocker import (capabilities, cgroups, ids, images, native, records, seccomp, security,
-                    spec, state, store, trace)
+                    spec, state, store, trace, userns)
 from bocker.errors import BockerError, NoSuchContainer, StartError
 from bocker.records import list_all, load, resolve  # noqa: F401  (the API)
 from bocker.spec import RunRequest  # noqa: F401  (the API)
@@ -90,6 +90,11 @@ def _create(paths, req, image_id, image, undo):
         rootfs = os.path.join(cdir, "rootfs")
         store.snapshot(images.rootfs(paths, image_id), rootfs)
         record = _new_record(cid, req, image_id, config)
+        if req.userns == "auto":
+            uid, gid = userns.allocate(paths.userns, cid, userns.pool(),
+                                       lambda: os.listdir(paths.containers))
+            undo.callback(userns.release, paths.userns, cid)
+            record["HostConfig"].update(UidMap=userns.id_map(uid), GidMap=userns.id_map(gid))
         records.save(paths, record)
     return record
 
@@ -111,8 +116,11 @@ def launch(paths, record, req, config, undo, detach=False, tty=False, interactiv
         env.append("TERM=" + os.environ.get("TERM", "xterm"))
     record["Config"]["Env"] = env
     net = _lease_address(paths, cid, req, undo)
-    mounts = (spec.container_files(cdir, hostname, net and net["ip"], _resolv_conf(req))
-              + spec.volume_mounts(req.volumes, req.tmpfs))
+    own_files = spec.container_files(cdir, hostname, net and net["ip"], _resolv_conf(req))
+    in_userns = record["HostConfig"].get("UsernsMode") == "auto"
+    if in_userns:
+        userns.chown_files(own_files, record["HostConfig"])
+    mounts = own_files + spec.volume_mounts(req.volumes, req.tmpfs)
     with contextlib.suppress(FileNotFoundError):  # a restart's previous end
         os.unlink(records.exit_path(paths, cid))
 
@@ -127,14 +135,16 @@ def launch(paths, record, req, config, undo, detach=False, tty=False, interactiv
     io = _Stdio(detach, tty, interactive, fds)
     go_r, go_w = fds.add(*os.pipe2(os.O_CLOEXEC))
     status_r, status_w = fds.add(*os.pipe2(os.O_CLOEXEC))
+    ns_parent, ns_child = fds.add(*native.unix_pair()) if in_userns else (-1, -1)
 
-    flags = NAMESPACES | (0 if req.network == "host" else native.CLONE_NEWNET)
+    flags = (NAMESPACES | (0 if req.network == "host" else native.CLONE_NEWNET)
+             | (native.CLONE_NEWUSER if in_userns else 0))
     options = dict(cwd=req.workdir or config.get("WorkingDir") or "/", hostname=hostname,
                    uid=uid, gid=gid, clone_flags=flags, cgroup_fds=procs_fds,
                    cgroup_dir_fd=cgroup_dir_fd, stdio=io.child_stdio(), mounts=mounts,
                    privileged=req.privileged, trace=trace.enabled(), go_fd=go_r,
                    go_parent_fd=go_w, console_sock=io.console_child,
-                   **_confinement(req, paths))
+                   userns_sock=ns_child, **_confinement(req, paths))
     with trace.span("clone", flags=_flag_names(flags), argv=argv) as sp:
         if detach:
             oom = cg.oom_file(cid) or "-"
@@ -150,7 +160,11 @@ def launch(paths, record, req, config, undo, detach=False, tty=False, interactiv
         sp.set(f"pid {pid}")
     undo.callback(_kill_and_reap, pid, pidfd, not detach)
     # The child has its own copies now.
-    fds.close(status_w, go_r, cgroup_dir_fd, *procs_fds, *io.child_ends())
+    fds.close(status_w, go_r, cgroup_dir_fd, ns_child, *procs_fds, *io.child_ends())
+    if in_userns:  # the child waits for its id maps and idmapped rootfs
+        with trace.span("userns maps+idmapped rootfs", pid=pid,
+                        uid=record["HostConfig"]["UidMap"][0]["HostID"]):
+            userns.hand_over(pid, rootfs, record["HostConfig"], fds.release(ns_parent))
 
     # The child is making its mounts now; the parent wires its network in
     # parallel, then lets it exec.
@@ -455,6 +469,7 @@ def finish(paths, cid, code=None):
         _release_network(paths, record)
         if record["HostConfig"].get("AutoRemove"):
             _remove_dir(paths.container(cid))
+            userns.release(paths.userns, cid)
         else:
             records.save(paths, record)
 
@@ -586,6 +601,8 @@ def exec_in(paths, ref, argv, env=(), workdir=None, user=None, tty=False,
                                  uid=uid, gid=gid, join_pidfd=pidfd, cgroup_fds=procs,
                                  cgroup_dir_fd=cgroup_dir_fd, stdio=io.child_stdio(),
                                  privileged=record["HostConfig"].get("Privileged"),
+                                 clone_flags=native.CLONE_NEWUSER
+                                 if record["HostConfig"].get("UsernsMode") == "auto" else 0,
                                  trace=trace.enabled(), console_sock=io.console_child,
                                  **{k: conf[k] for k in ("cap_keep", "seccomp_filter")})
             sp.set(f"pid {child.pid}")
@@ -628,6 +645,7 @@ def remove(paths, ref, force=False):
             network.detach(cid)  # the kernel would, a little later
     with state.locked(paths.lock):
         _remove_dir(paths.container(cid))
+    userns.release(paths.userns, cid)
     return cid
 
 
@@ -680,7 +698,7 @@ def _flag_names(flags):
     it is in its cgroup, so that the group is the namespace's root)."""
     names = {native.CLONE_NEWNS: "NEWNS", native.CLONE_NEWPID: "NEWPID",
              native.CLONE_NEWUTS: "NEWUTS", native.CLONE_NEWIPC: "NEWIPC",
-             native.CLONE_NEWNET: "NEWNET"}
+             native.CLONE_NEWNET: "NEWNET", native.CLONE_NEWUSER: "NEWUSER"}
     return "|".join(["PIDFD"] + [n for bit, n in names.items() if flags & bit])
 
 
@@ -720,7 +738,7 @@ def _new_record(cid, req, image_id, config):
                        "PidsLimit": security.pids_limit(req.pids_limit) or 0,
                        "NetworkMode": req.network,
                        "AutoRemove": req.remove, "Privileged": req.privileged,
-                       "Binds": req.volumes, "Tmpfs": req.tmpfs,
+                       "Binds": req.volumes, "Tmpfs": req.tmpfs, "UsernsMode": req.userns,
                        "CapAdd": req.cap_add, "CapDrop": req.cap_drop,
                        "SecurityOpt": req.security_opt, "Sysctls": dict(
                            s.split("=", 1) for s in req.sysctls),

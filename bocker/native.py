@@ -12,10 +12,14 @@ CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
 CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 
 MS_RDONLY = 1
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
 MNT_DETACH = 2
 
 REPORT_SIZE = ffi.sizeof("struct shim_report")
@@ -124,6 +128,25 @@ RESOLVE_BENEATH = 0x08
 RESOLVE_IN_ROOT = 0x10
 
 
+def idmapped_tree(path, userns_fd, attrs=0):
+    """A detached clone of the mount tree at path whose ids go through the
+    mappings of the user namespace userns_fd (an idmapped mount), with the
+    MOUNT_ATTR_* flags attrs; returns its fd, for a child to attach."""
+    return _check(lib.shim_idmapped_tree(_b(path), userns_fd, attrs), "idmapped mount", path)
+
+
+def unix_pair():
+    """socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC): two plain fds."""
+    fds = ffi.new("int[2]")
+    _check(lib.shim_unix_pair(fds), "socketpair")
+    return fds[0], fds[1]
+
+
+def send_fd(sock, fd):
+    """Send fd over the unix socket sock (SCM_RIGHTS, one byte of data)."""
+    _check(lib.shim_send_fd(sock, fd), "sendmsg")
+
+
 def step_name(step):
     """Name of a child step (see enum shim_step)."""
     return ffi.string(lib.shim_step_name(step)).decode()
@@ -161,7 +184,7 @@ def _request(keep, rootfs, argv, env, cwd="/", hostname=None, uid=0, gid=0,
              clone_flags=0, netns_fd=-1, cgroup_fds=(), cgroup_dir_fd=-1, stdio=(-1, -1, -1),
              mounts=(), privileged=False, trace=False, go_fd=-1, go_parent_fd=-1, join_pidfd=-1,
              status_fd=-1, console_sock=-1, cap_keep=None, seccomp_filter=None, sysctls=(),
-             rlimits=(), readonly_rootfs=False):
+             rlimits=(), readonly_rootfs=False, userns_sock=-1):
     """Fill a struct shim_spawn; keep collects every buffer it points to."""
     def cstr(value):
         if value is None:
@@ -210,6 +233,7 @@ def _request(keep, rootfs, argv, env, cwd="/", hostname=None, uid=0, gid=0,
         lim[i].resource, lim[i].soft, lim[i].hard = resource, soft, hard
     req.rlimits, req.n_rlimits = lim, len(rlimits)
     req.readonly_rootfs = int(readonly_rootfs)
+    req.userns_sock = userns_sock
     return req
 
 
@@ -219,7 +243,8 @@ def spawn(rootfs, argv, env, **options):
     options: cwd, hostname, uid, gid, clone_flags, netns_fd, cgroup_fds
     (cgroup files the child writes "0" into to join), cgroup_dir_fd (v2:
     born in that group), stdio, mounts, privileged, trace, go_fd, join_pidfd (exec into a
-    running container), console_sock.  Returns a Child; read its status
+    running container), console_sock, userns_sock (with CLONE_NEWUSER: the child waits
+    on it for its idmapped rootfs; the child closes every other fd, the other end too).  Returns a Child; read its status
     with read_reports().  Buffers only have to live for this call: the
     child has its own copy of memory.
     """

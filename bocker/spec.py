@@ -20,13 +20,14 @@ class RunRequest:
     FIELDS = ("image", "command", "name", "hostname", "env", "workdir", "user", "memory",
               "cpu_shares", "cpus", "pids_limit", "network", "remove", "privileged",
               "entrypoint", "volumes", "tmpfs", "dns", "ports", "cap_add", "cap_drop",
-              "security_opt", "sysctls", "ulimits", "read_only")
+              "security_opt", "sysctls", "ulimits", "read_only", "userns")
 
     def __init__(self, image, command=None, *, name=None, hostname=None, env=(),
                  workdir=None, user=None, memory=None, cpu_shares=None, cpus=None,
                  pids_limit=None, network="bridge", remove=False, privileged=False,
                  entrypoint=None, volumes=(), tmpfs=(), dns=(), ports=(), cap_add=(),
-                 cap_drop=(), security_opt=(), sysctls=(), ulimits=(), read_only=False):
+                 cap_drop=(), security_opt=(), sysctls=(), ulimits=(), read_only=False,
+                 userns=None):
         self.image, self.command, self.name = image, list(command or []), name
         self.hostname, self.env, self.workdir, self.user = hostname, list(env), workdir, user
         self.memory = DEFAULT_MEMORY if memory is None else memory
@@ -41,10 +42,13 @@ class RunRequest:
         self.cap_add, self.cap_drop = list(cap_add), list(cap_drop)
         self.security_opt, self.sysctls = list(security_opt), list(sysctls)
         self.ulimits, self.read_only = list(ulimits), bool(read_only)
+        from bocker import userns as userns_mod
+
+        self.userns = userns_mod.mode(userns)  # None: $BOCKER_USERNS, else host
 
     def check(self):
         """Refuse what cannot run before anything is made (one clear line)."""
-        from bocker import capabilities, security
+        from bocker import capabilities, security, userns
 
         capabilities.effective(self.cap_add, self.cap_drop, self.privileged)
         security.parse_security_opts(self.security_opt)
@@ -53,6 +57,7 @@ class RunRequest:
         for item in self.ulimits:
             security.parse_ulimit(item)
         security.pids_limit(self.pids_limit)
+        userns.check(self)
 
     def to_dict(self):
         return {f: getattr(self, f) for f in self.FIELDS}
@@ -60,6 +65,7 @@ class RunRequest:
     @classmethod
     def from_dict(cls, data):
         data = {k: v for k, v in data.items() if k in cls.FIELDS}
+        data.setdefault("userns", "host")  # a record from before --userns
         return cls(data.pop("image"), data.pop("command"), **data)
 
 

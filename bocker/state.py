@@ -8,6 +8,7 @@
     layers/<chain_id>/rootfs      pulled layers (see layers.py)
     network.json                  the bridge, subnet and nft table of setup
     leases/<ip> -> <ps_id>        address leases (symlinks, see network.py)
+    userns/<host uid> -> <ps_id>  --userns=auto id blocks (symlinks, see userns.py)
     lock                          flock for changes to names
 """
 import contextlib
@@ -34,6 +35,7 @@ class Paths:
         self.lock = os.path.join(self.root, "lock")
         self.network = os.path.join(self.root, "network.json")
         self.leases = os.path.join(self.root, "leases")
+        self.userns = os.path.join(self.root, "userns")
 
     def image(self, image_id):
         """images/<image_id>; only a well-formed image ID becomes that path."""

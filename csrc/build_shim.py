@@ -23,7 +23,8 @@ ffibuilder.cdef(_cdef_text())
 ffibuilder.set_source(
     "bocker._shim",
     '#include "shim.h"',
-    sources=[os.path.relpath(os.path.join(HERE, name)) for name in ("shim.c", "seccomp.c")],
+    sources=[os.path.relpath(os.path.join(HERE, name))
+             for name in ("shim.c", "seccomp.c", "userns.c")],
     include_dirs=[os.path.relpath(HERE)],
     libraries=["seccomp"],  # Debian libseccomp-dev: compiles profiles to BPF
     extra_compile_args=["-Wall", "-Wextra", "-Werror", "-O2"],

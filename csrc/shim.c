@@ -83,6 +83,10 @@ static const char *const step_names[STEP_LAST] = {
     [STEP_SECCOMP] = "seccomp filter",
     [STEP_WAIT_GO] = "wait for parent",
     [STEP_EXECVE] = "execve",
+    [STEP_USERNS] = "wait for id maps",
+    [STEP_OPEN_KERNFS] = "fsmount /proc and /sys",
+    [STEP_OPEN_DEVICES] = "open_tree devices",
+    [STEP_USERNS_ROOT] = "setresuid to user namespace root",
 };
 
 const char *shim_step_name(int step)
@@ -236,10 +240,24 @@ int shim_loop_detach(int index)
  * clone3 put it in its v2 cgroup already. */
 static int born_in_cgroup;
 
+/* The devices of a container's /dev: made with mknod, or in a user
+ * namespace (where mknod is refused) bind-mounted from the host's. */
+static const struct { const char *name; unsigned maj, min; } devs[] = {
+    { "/dev/null", 1, 3 },    { "/dev/zero", 1, 5 },
+    { "/dev/full", 1, 7 },    { "/dev/random", 1, 8 },
+    { "/dev/urandom", 1, 9 }, { "/dev/tty", 5, 0 },
+};
+#define N_DEVS (sizeof devs / sizeof devs[0])
+
 struct child_ctx {
     const struct shim_spawn *req;
     int status_fd;
     int bind_fds[MAX_BINDS];     /* open_tree() clones of the volumes */
+    /* user namespace only (else -1): detached mounts made before
+     * pivot_root, attached after it */
+    int root_fd;                 /* the idmapped rootfs, from the parent */
+    int proc_fd, sys_fd;         /* fsmount()ed /proc and /sys */
+    int dev_fds[N_DEVS];         /* open_tree() clones of the host's devs */
 };
 
 static int64_t now_ns(void)
@@ -378,6 +396,111 @@ static int umount_old_root(void)
     return chdir("/") < 0 ? errno : 0;
 }
 
+/* Attach a detached mount (open_tree, fsmount, the parent's idmapped
+ * rootfs) at target, which is resolved where we are now: after
+ * pivot_root, inside the container. */
+static int attach_tree(int fd, const char *target)
+{
+    if (syscall(SYS_move_mount, fd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+        return errno;
+    close(fd);
+    return 0;
+}
+
+/* attach_tree() at a directory, made if the image has none. */
+static int attach_dir(int fd, const char *dir)
+{
+    mkdir(dir, 0555); /* EEXIST is fine; any other error shows in the move */
+    return attach_tree(fd, dir);
+}
+
+/* Bind one of the host's devices (cloned by open_devices) onto an empty
+ * file in the container's /dev. */
+static int bind_dev(int fd, const char *name)
+{
+    int file = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (file < 0)
+        return errno;
+    close(file);
+    return attach_tree(fd, name);
+}
+
+/* A user namespace's first step after clone: wait for the parent to write
+ * our uid_map and gid_map (EOF instead means it gave up) and take the
+ * idmapped rootfs it sends. */
+static int enter_userns(struct child_ctx *c, int sock)
+{
+    char byte;
+    struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+    union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+                          .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+    ssize_t n;
+    do
+        n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return errno;
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+    if (n == 0 || !cm || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len != CMSG_LEN(sizeof(int)))
+        return ECANCELED;
+    memcpy(&c->root_fd, CMSG_DATA(cm), sizeof(int));
+    close(sock);
+    return 0;
+}
+
+/* Become the user namespace's root, once past the host's directories:
+ * until now our ids were still the host's root, which owns them (and
+ * bocker's 0700 container directory) but which the namespace does not
+ * map, so a file we created would fail with EOVERFLOW; from now on
+ * capabilities reach only what the namespace's ids own. */
+static int become_userns_root(void)
+{
+    if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+        return errno;
+    return 0;
+}
+
+/* In a user namespace the kernel refuses a new proc or sysfs once no full
+ * instance of it is visible (mount_too_revealing): make both as detached
+ * mounts while the host's still are, before pivot_root. */
+static int open_kernfs(struct child_ctx *c)
+{
+    static const struct { const char *type; uint64_t attrs; } fs[2] = {
+        { "proc", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC },
+        { "sysfs", MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+                   MOUNT_ATTR_NOEXEC },
+    };
+    int *out[2] = { &c->proc_fd, &c->sys_fd };
+    for (int i = 0; i < 2; i++) {
+        int ctx = (int)syscall(SYS_fsopen, fs[i].type, FSOPEN_CLOEXEC);
+        if (ctx < 0)
+            return errno;
+        int fd = -1;
+        if (syscall(SYS_fsconfig, ctx, FSCONFIG_CMD_CREATE, NULL, NULL, 0) == 0)
+            fd = (int)syscall(SYS_fsmount, ctx, FSMOUNT_CLOEXEC, fs[i].attrs);
+        int err = errno;
+        close(ctx);
+        if (fd < 0)
+            return err;
+        *out[i] = fd;
+    }
+    return 0;
+}
+
+/* mknod is refused in a user namespace: clone the host's device nodes, to
+ * bind them into the container's /dev (as rootless runc and crun do). */
+static int open_devices(struct child_ctx *c)
+{
+    for (size_t i = 0; i < N_DEVS; i++) {
+        c->dev_fds[i] = (int)syscall(SYS_open_tree, AT_FDCWD, devs[i].name,
+                                     OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        if (c->dev_fds[i] < 0)
+            return errno;
+    }
+    return 0;
+}
+
 static int mount_proc(void)
 {
     mkdir("/proc", 0555);
@@ -385,14 +508,18 @@ static int mount_proc(void)
                  NULL) < 0 ? errno : 0;
 }
 
-/* A fresh /dev holding only the harmless devices. */
-static int mount_dev(void)
+static int make_dev(size_t i)
 {
-    static const struct { const char *name; unsigned maj, min; } devs[] = {
-        { "/dev/null", 1, 3 },    { "/dev/zero", 1, 5 },
-        { "/dev/full", 1, 7 },    { "/dev/random", 1, 8 },
-        { "/dev/urandom", 1, 9 }, { "/dev/tty", 5, 0 },
-    };
+    if (mknod(devs[i].name, S_IFCHR | 0666, makedev(devs[i].maj, devs[i].min)) < 0 ||
+        chmod(devs[i].name, 0666) < 0) /* undo the umask */
+        return errno;
+    return 0;
+}
+
+/* A fresh /dev holding only the harmless devices: made with mknod, or
+ * with dev_fds (a user namespace) the host's own bound onto empty files. */
+static int mount_dev(const int *dev_fds)
+{
     static const char *const links[][2] = {
         { "/proc/self/fd", "/dev/fd" },       { "/proc/self/fd/0", "/dev/stdin" },
         { "/proc/self/fd/1", "/dev/stdout" }, { "/proc/self/fd/2", "/dev/stderr" },
@@ -402,11 +529,11 @@ static int mount_dev(void)
     if (mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME,
               "mode=755,size=65536k") < 0)
         return errno;
-    for (size_t i = 0; i < sizeof devs / sizeof devs[0]; i++)
-        if (mknod(devs[i].name, S_IFCHR | 0666,
-                  makedev(devs[i].maj, devs[i].min)) < 0 ||
-            chmod(devs[i].name, 0666) < 0) /* undo the umask */
-            return errno;
+    for (size_t i = 0; i < N_DEVS; i++) {
+        int err = dev_fds ? bind_dev(dev_fds[i], devs[i].name) : make_dev(i);
+        if (err)
+            return err;
+    }
     for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
         if (symlink(links[i][0], links[i][1]) < 0)
             return errno;
@@ -601,11 +728,14 @@ static int mount_tmpfses(const struct shim_spawn *req)
 /* Enter every namespace of a running container (for exec).  The PID
  * namespace was entered by the parent before clone: setns(CLONE_NEWPID)
  * only applies to children. */
-static int join_container(int pidfd)
+static int join_container(int pidfd, int userns)
 {
     int flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
-                CLONE_NEWCGROUP;
-    return setns(pidfd, flags) < 0 ? errno : 0;
+                CLONE_NEWCGROUP | (userns ? CLONE_NEWUSER : 0);
+    if (setns(pidfd, flags) < 0)
+        return errno;
+    /* the host's root is unmapped in there: become the namespace's root */
+    return userns ? become_userns_root() : 0;
 }
 
 /* Send one fd over a unix socket (SCM_RIGHTS). */
@@ -622,6 +752,12 @@ static int send_fd(int sock, int fd)
     cm->cmsg_len = CMSG_LEN(sizeof(int));
     memcpy(CMSG_DATA(cm), &fd, sizeof(int));
     return sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? errno : 0;
+}
+
+/* send_fd() for Python (the parent's half of a user namespace start). */
+int shim_send_fd(int sock, int fd)
+{
+    return -send_fd(sock, fd);
 }
 
 /* A pty from the container's own devpts: open its ptmx, get the slave
@@ -704,6 +840,7 @@ static int close_inherited_fds(const struct shim_spawn *req, int status_fd)
     keep[n++] = req->netns_fd;
     keep[n++] = req->join_pidfd;
     keep[n++] = req->console_sock;
+    keep[n++] = req->userns_sock;
     for (int i = 0; i < req->n_cgroup_fds && n < (int)(sizeof keep / sizeof keep[0]); i++)
         keep[n++] = req->cgroup_fds[i];
     qsort(keep, (size_t)n, sizeof keep[0], cmp_int);
@@ -847,18 +984,26 @@ static int exec_command(const struct shim_spawn *req)
 static void setup_filesystem(struct child_ctx *c)
 {
     const struct shim_spawn *req = c->req;
+    int userns = c->root_fd >= 0;
 
     STEP(c, STEP_MOUNT_PRIVATE, make_mounts_private());
-    STEP(c, STEP_BIND_ROOTFS, bind_rootfs(req->rootfs, !req->privileged));
+    STEP(c, STEP_BIND_ROOTFS, userns ? attach_tree(c->root_fd, req->rootfs)
+                                     : bind_rootfs(req->rootfs, !req->privileged));
     if (req->n_mounts)
         STEP(c, STEP_OPEN_BINDS, open_binds(c));
+    if (userns) {
+        STEP(c, STEP_OPEN_KERNFS, open_kernfs(c));
+        STEP(c, STEP_OPEN_DEVICES, open_devices(c));
+    }
     STEP(c, STEP_PIVOT_ROOT, do_pivot_root(req->rootfs));
+    if (userns)
+        STEP(c, STEP_USERNS_ROOT, become_userns_root());
     STEP(c, STEP_UMOUNT_OLDROOT, umount_old_root());
-    STEP(c, STEP_MOUNT_PROC, mount_proc());
-    STEP(c, STEP_MOUNT_DEV, mount_dev());
+    STEP(c, STEP_MOUNT_PROC, userns ? attach_dir(c->proc_fd, "/proc") : mount_proc());
+    STEP(c, STEP_MOUNT_DEV, mount_dev(userns ? c->dev_fds : NULL));
     STEP(c, STEP_MOUNT_DEVPTS, mount_devpts());
     STEP(c, STEP_MOUNT_SHM, mount_shm());
-    STEP(c, STEP_MOUNT_SYS, mount_sys());
+    STEP(c, STEP_MOUNT_SYS, userns ? attach_dir(c->sys_fd, "/sys") : mount_sys());
     if (req->sysctls)
         STEP(c, STEP_SYSCTL, write_sysctls(req->sysctls));
     if (!req->privileged) {
@@ -890,7 +1035,8 @@ static void child_main(struct child_ctx *c)
     if (req->n_cgroup_fds)
         STEP(c, STEP_CGROUP_JOIN, join_cgroups(req));
     if (req->join_pidfd >= 0) {
-        STEP(c, STEP_JOIN_CONTAINER, join_container(req->join_pidfd));
+        STEP(c, STEP_JOIN_CONTAINER,
+             join_container(req->join_pidfd, req->clone_flags & CLONE_NEWUSER));
         close(req->join_pidfd);
     } else {
         if (req->clone_flags & CLONE_NEWCGROUP)
@@ -901,6 +1047,8 @@ static void child_main(struct child_ctx *c)
         }
         if (req->clone_flags & CLONE_NEWNET)
             STEP(c, STEP_LO_UP, loopback_up());
+        if (req->userns_sock >= 0)
+            STEP(c, STEP_USERNS, enter_userns(c, req->userns_sock));
         setup_filesystem(c);
     }
     if (req->console_sock >= 0)
@@ -1005,7 +1153,7 @@ int shim_spawn(const struct shim_spawn *req, struct shim_child *out)
     int nsflags = req->join_pidfd >= 0 ? 0 : req->clone_flags & ~CLONE_NEWCGROUP;
     pid_t pid = clone_child(nsflags, req->cgroup_dir_fd, &pidfd);
     if (pid == 0) {
-        struct child_ctx c = { .req = req, .status_fd = pipefd[1] };
+        struct child_ctx c = { .req = req, .status_fd = pipefd[1], .root_fd = -1 };
         if (own_pipe)
             close(pipefd[0]);
         report(&c, STEP_CLONE, 0);

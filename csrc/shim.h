@@ -55,6 +55,10 @@ enum shim_step {
     STEP_SECCOMP,
     STEP_WAIT_GO,
     STEP_EXECVE,
+    STEP_USERNS,
+    STEP_OPEN_KERNFS,
+    STEP_OPEN_DEVICES,
+    STEP_USERNS_ROOT,
     STEP_LAST
 };
 
@@ -93,7 +97,9 @@ struct shim_spawn {
     const char *hostname;        /* NULL: keep the namespace's */
     unsigned int uid;
     unsigned int gid;
-    int clone_flags;             /* CLONE_NEW* namespaces to create */
+    int clone_flags;             /* CLONE_NEW* namespaces to create; with
+                                    join_pidfd, CLONE_NEWUSER joins the
+                                    container's user namespace too */
     int netns_fd;                /* join this netns (setns), or -1 */
     const int *cgroup_fds;       /* open cgroup.procs files to join (v1) */
     int n_cgroup_fds;
@@ -131,6 +137,10 @@ struct shim_spawn {
     const struct shim_rlimit *rlimits;
     int n_rlimits;
     int readonly_rootfs;         /* remount the container's / read-only */
+    int userns_sock;             /* with CLONE_NEWUSER: a unix socket on
+                                    which the parent sends the idmapped
+                                    rootfs tree once it has written the id
+                                    maps (see userns.c); or -1 */
 };
 
 struct shim_child {
@@ -157,6 +167,9 @@ int shim_pidfd_open(int pid);
 int shim_pidfd_send_signal(int pidfd, int sig);
 int shim_socket_in_netns(int netns_fd, int domain, int type, int protocol);
 int shim_openat2(int dirfd, const char *path, int flags, int mode, uint64_t resolve);
+int shim_idmapped_tree(const char *path, int userns_fd, uint64_t attr_set);
+int shim_send_fd(int sock, int fd);
+int shim_unix_pair(int *fds);
 
 /* seccomp.c: a profile's rules, already filtered by bocker/seccomp.py. */
 struct shim_seccomp_arg {

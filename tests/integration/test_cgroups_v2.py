@@ -52,3 +52,24 @@ def test_container_joins_v2_group_and_group_is_removed(paths, v2_driver):
         containers.finish(paths, started.id, code)
     assert code == 137
     assert not os.path.exists(group)
+
+
+def test_userns_container_is_born_in_its_v2_group(paths, v2_driver):
+    """CLONE_INTO_CGROUP together with CLONE_NEWUSER: the parent's rights
+    on the group decide, so the child starts there before its id maps."""
+    req = containers.RunRequest("busybox", ["sh", "-c", "cat /proc/self/uid_map; exec sleep 30"],
+                                remove=True, userns="auto", memory=0, cpu_shares=0, pids_limit=-1)
+    started = containers.create_and_start(paths, req)
+    try:
+        with open(f"/proc/{started.pid}/cgroup") as f:
+            line = [ln for ln in f.read().splitlines() if ln.startswith("0::")][0]
+        assert line == f"0::/{cgroups.parent_name()}/{started.id}"
+        mapped = os.read(started.out_fd, 4096).split()  # cat's line, then it sleeps
+        assert mapped[0] == b"0" and int(mapped[1]) >= 65536
+    finally:
+        os.kill(started.pid, signal.SIGKILL)
+        null = os.open(os.devnull, os.O_WRONLY)
+        code = containers.attach_and_wait(paths, started, null, null)
+        os.close(null)
+        containers.finish(paths, started.id, code)
+    assert code == 137
