@@ -16,7 +16,7 @@ import time
 
 from bocker import (capabilities, cgroups, ids, images, native, records, seccomp, security,
                     spec, state, store, trace, userns)
-from bocker.errors import BockerError, NoSuchContainer, StartError
+from bocker.errors import BockerError, NoSuchContainer, RunRefused, StartError
 from bocker.records import list_all, load, resolve  # noqa: F401  (the API)
 from bocker.spec import RunRequest  # noqa: F401  (the API)
 
@@ -60,7 +60,7 @@ def create_and_start(paths, req, detach=False, tty=False, interactive=False):
     try:
         req.check()
     except BockerError as e:  # refused before it starts: Docker's 125
-        raise StartError(str(e), 125) from None
+        raise RunRefused(str(e)) from None
     if req.ports:
         from bocker import network
 
@@ -89,6 +89,7 @@ def _create(paths, req, image_id, image, undo):
         undo.callback(_remove_dir, cdir)
         rootfs = os.path.join(cdir, "rootfs")
         store.snapshot(images.rootfs(paths, image_id), rootfs)
+        req.security_opt = seccomp.pin_profile(cdir, req.security_opt)
         record = _new_record(cid, req, image_id, config)
         if req.userns == "auto":
             uid, gid = userns.allocate(paths.userns, cid, userns.pool(),

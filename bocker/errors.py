@@ -32,6 +32,12 @@ class InvalidArgument(BockerError):
     """A malformed option or argument."""
 
 
+class RunRefused(InvalidArgument):
+    """A run refused before anything was made (a bad option): Docker's 125."""
+
+    exit_code = 125
+
+
 class NotSetUp(BockerError):
     """The host lacks what `bocker setup` makes."""
 

@@ -286,6 +286,27 @@ def load_profile(path):
     return parse(data, path)
 
 
+def pin_profile(directory, security_opt):
+    """Copy a `seccomp=PATH` profile, validated, beside the container (as
+    Docker keeps the profile it was created with), so that start and exec
+    apply that profile whatever later happens to the file.  Returns the
+    options with the path pointing at the copy."""
+    from bocker import security
+
+    path = security.parse_security_opts(security_opt)["seccomp"]
+    if path in ("default", UNCONFINED):
+        return list(security_opt)
+    try:
+        data = _read_bounded(path)
+    except OSError as e:
+        raise InvalidArgument(f"seccomp profile {path}: {e.strerror}") from None
+    parse(data, path)
+    copy = os.path.join(directory, "seccomp.json")
+    with open(copy, "wb") as f:
+        f.write(data)
+    return [o for o in security_opt if not str(o).startswith("seccomp")] + [f"seccomp={copy}"]
+
+
 _default = None
 
 

@@ -51,7 +51,11 @@ class RunRequest:
         from bocker import capabilities, security, userns
 
         capabilities.effective(self.cap_add, self.cap_drop, self.privileged)
-        security.parse_security_opts(self.security_opt)
+        profile = security.parse_security_opts(self.security_opt)["seccomp"]
+        if profile not in ("default", "unconfined"):
+            from bocker import seccomp
+
+            seccomp.load_profile(profile)
         for item in self.sysctls:
             security.parse_sysctl(item, self.network)
         for item in self.ulimits:
