@@ -210,18 +210,11 @@ def test_open_for_writing_privileged_control(probe_image, path):
 
 # --------------------------------------------------------------- caller's fds
 
-def _with_fd_9(argv, target="/"):
-    """Run argv with an inheritable fd 9 on target (host's /), as a shell's
-    `9</` would pass it."""
-    fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        if fd != 9:
-            os.dup2(fd, 9)
-            os.close(fd)
-        return subprocess.run(argv, capture_output=True, text=True, timeout=60,
-                              pass_fds=(9,))
-    finally:
-        os.close(9)
+def _with_fd_9(argv):
+    """Run argv as a shell's `argv 9</` would: with an extra fd 9, not
+    close-on-exec, open on the host's /."""
+    return subprocess.run(["sh", "-c", 'exec "$@" 9</', "sh", *argv], capture_output=True,
+                          text=True, timeout=60)
 
 
 @pytest.fixture
@@ -269,6 +262,49 @@ def test_exec_gets_no_caller_fd(probe_image, host_marker):
         assert (proc.returncode, proc.stdout) == (0, ""), said(proc)
         proc = _with_fd_9(bocker_argv("exec", cid, "cat", f"/proc/self/fd/9/{host_marker}"))
         assert proc.returncode == 1 and "No such file or directory" in proc.stderr, said(proc)
+
+
+@pytest.mark.parametrize("verb", ["run", "exec"])
+def test_workdir_cannot_go_through_a_caller_fd(probe_image, host_marker, verb):
+    """The fds are closed before the child resolves anything the container
+    (or its user) names: a working directory of /proc/self/fd/9 would
+    otherwise be the caller's directory on the host (runc's
+    CVE-2024-21626)."""
+    command = ["-w", "/proc/self/fd/9", IMAGE, "probe", "read", host_marker, "64"]
+    if verb == "run":  # (--network none: see test_workdir_cannot_go_through_bockers_own_fds)
+        proc = _with_fd_9(bocker_argv("run", "--rm", "--network", "none", *command))
+    else:
+        with detached(IMAGE, "probe", "sleep") as cid:
+            proc = _with_fd_9(bocker_argv("exec", *command[:2], cid, *command[3:]))
+    assert "host secret" not in proc.stdout, said(proc)
+    assert (proc.returncode, proc.stderr) == (125, "bocker: chdir: No such file or directory\n")
+
+
+@pytest.mark.parametrize("verb", ["run", "exec"])
+def test_workdir_cannot_go_through_bockers_own_fds(probe_image, verb):
+    """Nor through the fds bocker itself holds in the child (cgroup, output
+    pipes, ...): by the time it resolves the working directory only the
+    ones it still needs are open, its status pipe and the go pipe of a
+    run, and those are pipes (chdir says ENOTDIR) not directories."""
+    def attempt(n, cid=None):
+        args = ["-w", f"/proc/self/fd/{n}"]
+        if cid:
+            return run_bocker("exec", *args, cid, "probe", "fds")
+        # --network none: a child that fails this early may be gone before
+        # bocker opens its network namespace, whose ENOENT would hide the
+        # chdir report (a bocker bug of its own, not this test's subject)
+        return run_bocker("run", "--rm", "--network", "none", *args, IMAGE, "probe", "fds")
+
+    if verb == "run":
+        results = [attempt(n) for n in range(3, 20)]
+    else:
+        with detached(IMAGE, "probe", "sleep") as cid:
+            results = [attempt(n, cid) for n in range(3, 20)]
+    refused = {"bocker: chdir: No such file or directory\n": "closed",
+               "bocker: chdir: Not a directory\n": "open"}
+    kinds = [refused.get(p.stderr) if p.returncode == 125 else said(p) for p in results]
+    assert set(kinds) <= {"closed", "open"}, [said(p) for p in results if p.stderr not in refused]
+    assert kinds.count("open") <= 2, kinds
 
 
 # ------------------------------------------- the caller's terminal and group
