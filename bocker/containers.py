@@ -170,7 +170,14 @@ def launch(paths, record, req, config, undo, detach=False, tty=False, interactiv
     # The child is making its mounts now; the parent wires its network in
     # parallel, then lets it exec.
     if net:
-        record["NetworkSettings"] = _wire_network(cid, pid, req, net, undo)
+        try:
+            record["NetworkSettings"] = _wire_network(cid, pid, req, net, undo)
+        except OSError:
+            # a child that failed a step early is gone with its netns: its
+            # report, not our ENOENT, says what went wrong
+            fds.close(go_w)
+            _check_reports(fds.release(status_r), pid, argv)
+            raise
     try:
         os.write(go_w, b"g")
     except BrokenPipeError:
