@@ -100,6 +100,33 @@ def new_netns():
     return result["fd"]
 
 
+def run_in_netns(netns_fd, fn):
+    """Call fn() in a short-lived thread that has joined the network
+    namespace netns_fd; return its result or raise its exception.
+
+    What the thread opens there belongs to that namespace: sockets, and
+    /proc/sys/net (which shows the sysctls of the reader's namespace).
+    The calling thread never leaves its own namespace.
+    """
+    import threading
+
+    result = {}
+
+    def call():
+        try:
+            setns(netns_fd, CLONE_NEWNET)
+            result["value"] = fn()
+        except BaseException as e:  # handed to the caller's thread
+            result["error"] = e
+
+    t = threading.Thread(target=call)
+    t.start()
+    t.join()
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")
+
+
 def pidfd_open(pid):
     """A pidfd for pid: signals and waits that cannot hit a recycled PID."""
     return _check(lib.shim_pidfd_open(pid), "pidfd_open", str(pid))

@@ -45,10 +45,12 @@ def host_links():
 
 
 def nft_tables():
-    """Names of the host's `ip` family nftables tables."""
-    out = subprocess.run(["nft", "list", "tables", "ip"], capture_output=True, text=True,
+    """Names of the host's `ip` and `bridge` family nftables tables (bocker
+    makes one of each per bridge, by the same name)."""
+    out = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True,
                          check=True).stdout
-    return {line.split()[-1] for line in out.splitlines() if line.startswith("table ip ")}
+    return {line.split()[-1] for line in out.splitlines()
+            if line.startswith(("table ip ", "table bridge "))}
 
 
 class NetWatch:
@@ -69,7 +71,7 @@ class NetWatch:
         return name
 
     def table(self, name):
-        """Watch an nftables table (family ip); returns it."""
+        """Watch an nftables table (families ip and bridge); returns it."""
         self.tables.add(name)
         return name
 
@@ -114,7 +116,8 @@ def netleak():
             except OSError:
                 pass
     for t in tables:
-        subprocess.run(["nft", "delete", "table", "ip", t], capture_output=True)
+        for family in ("ip", "bridge"):
+            subprocess.run(["nft", "delete", "table", family, t], capture_output=True)
     for fd in fds:
         os.close(fd)
     if links or tables or fds:
