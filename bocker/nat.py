@@ -34,11 +34,13 @@ bridge from a container's host veth, before the bridge learns or forwards):
                   addresses, IPv6, VLAN tags, other ethertypes): drop
 
 Admitting a container is two element adds in one transaction (admit),
-expelling it the same deletes (expel).  The kernel lacks `meta ibrname`
+expelling it the same deletes (expel); both go over nfnetlink
+(bocker.nfnetlink), not through an nft process, since admit is on every
+start path.  The kernel lacks `meta ibrname`
 on some builds (CONFIG_NFT_BRIDGE_META), hence the members set: it scopes
 the guard to this bridge's veths without naming the bridge.
 
-The rules are written in nft's own language and fed to `nft -f -`, one
+The rest is written in nft's own language and fed to `nft -f -`, one
 atomic transaction per call (~2 ms); `nft -j` lists rules with handles so
 unpublish deletes exactly one container's rules.
 """
@@ -48,7 +50,7 @@ import re
 import subprocess
 from typing import NamedTuple, Optional
 
-from bocker.errors import BockerError, InvalidArgument
+from bocker.errors import BockerError, InvalidArgument, NotSetUp
 
 NFT = "nft"
 
@@ -191,32 +193,48 @@ def teardown(table):
     nft(f"add table ip {t}\ndelete table ip {t}\nadd table bridge {t}\ndelete table bridge {t}\n")
 
 
-def _elements(table, veth, mac, ip):
-    t, v = _check_name(table), _check_name(veth)
+def _elements(veth, mac, ip):
+    """{set: [key]} of a veth's admission, as nf_tables keys."""
+    from bocker import nfnetlink as nf
+
     if not re.fullmatch(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", mac):
         raise InvalidArgument(f"invalid MAC address '{mac}'")
-    ip = str(ipaddress.IPv4Address(ip))
-    return (f'bridge {t} members {{ "{v}" }}',
-            f'bridge {t} ports {{ "{v}" . {mac} . {ip} }}')
+    name = nf.key_ifname(_check_name(veth))
+    return {"ports": [nf.key_concat(name, nf.key_ether(mac), nf.key_ipv4(ip))],
+            "members": [name]}
 
 
 def admit(table, veth, mac, ip):
     """Let the bridge port veth send only from mac and ip (IPv4 and ARP);
-    every other frame from it is dropped.  One transaction (~2 ms)."""
-    members, ports = _elements(table, veth, mac, ip)
-    nft(f"add element {ports}\nadd element {members}\n")
+    every other frame from it is dropped.
+
+    Two element adds in one nfnetlink transaction (~0.15 ms), not an nft
+    process (~3 ms): this is on every container's start path.
+    """
+    from bocker import nfnetlink as nf
+
+    try:
+        nf.set_elements(True, nf.NFPROTO_BRIDGE, _check_name(table), _elements(veth, mac, ip))
+    except FileNotFoundError:
+        raise NotSetUp(f"nftables table bridge {table} (the anti-spoofing guard) not found: "
+                       "run 'bocker setup'") from None
 
 
 def expel(table, veth, mac, ip):
-    """Undo admit; no-op if it was never admitted or the table is gone."""
-    members, ports = _elements(table, veth, mac, ip)
+    """Undo admit; no-op if it was never admitted or the table is gone.
+
+    Adds, then deletes, in one transaction, so a missing element is no
+    error; a missing table or set (ENOENT) cannot hold it either.  The
+    kernel waits for an RCU grace period on a delete (~5-15 ms): this is
+    on the exit path, not the start path.
+    """
+    from bocker import nfnetlink as nf
+
+    sets, t = _elements(veth, mac, ip), _check_name(table)
     try:
-        # Adding first makes the delete succeed when an element is missing.
-        nft(f"add element {members}\nadd element {ports}\n"
-            f"delete element {members}\ndelete element {ports}\n")
-    except BockerError:
-        if guarded(table) is not None:
-            raise
+        nf.set_elements(None, nf.NFPROTO_BRIDGE, t, sets)
+    except FileNotFoundError:
+        pass
 
 
 def guarded(table):

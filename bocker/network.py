@@ -298,7 +298,6 @@ def _configure_inside(ip, prefixlen, gw):
     from bocker.netlink import Rtnl
 
     refuse_router_advertisements("eth0")
-    refuse_router_advertisements("default")  # links made in there later
     with Rtnl() as inner:
         inner.set_up("lo")
         eth0 = inner.index("eth0")
