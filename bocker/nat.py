@@ -28,13 +28,14 @@ bridge from a container's host veth, before the bridge learns or forwards):
 
     set members   {ifname}                        the veths this bridge guards
     set ports     {ifname . ether_addr . ipv4}    each veth's own MAC and IP
+                  (both `flags timeout`, so expel need not delete: see expel)
     chain prerouting (filter, -300)  iifname @members -> jump guard
     chain guard   IPv4 from the veth's own MAC and IP, ARP whose sender MAC
                   and IP are its own too: accept; everything else (other
                   addresses, IPv6, VLAN tags, other ethertypes): drop
 
 Admitting a container is two element adds in one transaction (admit),
-expelling it the same deletes (expel); both go over nfnetlink
+expelling it a timeout update of the same (expel); both go over nfnetlink
 (bocker.nfnetlink), not through an nft process, since admit is on every
 start path.  The kernel lacks `meta ibrname`
 on some builds (CONFIG_NFT_BRIDGE_META), hence the members set: it scopes
@@ -173,8 +174,8 @@ def _guard_script(t):
     # The guard runs before the bridge learns a source MAC or forwards,
     # so a dropped frame leaves no trace in the bridge's forwarding table.
     return f"""add table bridge {t}
-add set bridge {t} members {{ type ifname; }}
-add set bridge {t} ports {{ type ifname . ether_addr . ipv4_addr; }}
+add set bridge {t} members {{ type ifname; flags timeout; }}
+add set bridge {t} ports {{ type ifname . ether_addr . ipv4_addr; flags timeout; }}
 add chain bridge {t} prerouting {{ type filter hook prerouting priority -300; }}
 add chain bridge {t} guard
 flush chain bridge {t} prerouting
@@ -223,22 +224,29 @@ def admit(table, veth, mac, ip):
 def expel(table, veth, mac, ip):
     """Undo admit; no-op if it was never admitted or the table is gone.
 
-    Adds, then deletes, in one transaction, so a missing element is no
-    error; a missing table or set (ENOENT) cannot hold it either.  The
-    kernel waits for an RCU grace period on a delete (~5-15 ms): this is
-    on the exit path, not the start path.
+    The elements are given a 1 ms timeout rather than deleted: a delete
+    makes the kernel wait for an RCU grace period (10-16 ms, on every
+    container's exit path), a timeout update does not.  An expired element
+    matches nothing and is not listed; the kernel's set GC frees it within
+    a second.  A kernel that cannot update a timeout (before 6.10) leaves
+    the element permanent: a GETSETELEM sees that, and the elements are
+    deleted after all.  A missing element is added with the short timeout
+    (so gone at once), a missing table or set (ENOENT) cannot hold one.
     """
     from bocker import nfnetlink as nf
 
     sets, t = _elements(veth, mac, ip), _check_name(table)
     try:
-        nf.set_elements(None, nf.NFPROTO_BRIDGE, t, sets)
+        nf.set_elements(True, nf.NFPROTO_BRIDGE, t, sets, timeout_ms=1)
+        if None in nf.get_timeouts(nf.NFPROTO_BRIDGE, t, "ports", sets["ports"]):
+            nf.set_elements(None, nf.NFPROTO_BRIDGE, t, sets)
     except FileNotFoundError:
-        pass
+        pass    # no table or set; or the element expired already
 
 
 def guarded(table):
-    """{veth: (mac, ip)} admitted to the guard; None if the table is absent."""
+    """{veth: (mac, ip)} admitted to the guard (not counting the expelled
+    ones still expiring); None if the table is absent."""
     t = _check_name(table)
     try:
         items = nft_json("list", "set", "bridge", t, "ports")
@@ -247,6 +255,8 @@ def guarded(table):
     out = {}
     for item in items:
         for elem in item.get("set", {}).get("elem", ()):
+            if "elem" in elem:      # one with a timeout: expelled, expiring
+                continue
             veth, mac, ip = elem["concat"]
             out[veth] = (mac, ip)
     return out

@@ -19,18 +19,19 @@ import struct
 
 from bocker.netlink import (NLM_F_ACK, NLM_F_CREATE, NLM_F_REQUEST, NLMSG_ERROR,
                             NETLINK_CAP_ACK, NETLINK_EXT_ACK, SOL_NETLINK, attr, attr_str,
-                            mac_bytes, message, nested, parse_error, parse_messages)
+                            mac_bytes, message, nested, parse_attrs, parse_error,
+                            parse_messages)
 
 NETLINK_NETFILTER = 12
 NFNL_SUBSYS_NFTABLES = 10
 NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END = 16, 17      # NLMSG_MIN_TYPE, +1
-NFT_MSG_NEWSETELEM, NFT_MSG_DELSETELEM = 12, 14
+NFT_MSG_NEWSETELEM, NFT_MSG_GETSETELEM, NFT_MSG_DELSETELEM = 12, 13, 14
 NFPROTO_BRIDGE = 7
 
 # linux/netfilter/nf_tables.h
 NFTA_SET_ELEM_LIST_TABLE, NFTA_SET_ELEM_LIST_SET, NFTA_SET_ELEM_LIST_ELEMENTS = 1, 2, 3
 NFTA_LIST_ELEM = 1
-NFTA_SET_ELEM_KEY = 1
+NFTA_SET_ELEM_KEY, NFTA_SET_ELEM_TIMEOUT = 1, 4
 NFTA_DATA_VALUE = 1
 
 NFGENMSG = struct.Struct("=BBH")        # family, version, res_id (big-endian)
@@ -71,14 +72,32 @@ def key_ipv4(ip):
     return socket.inet_aton(ip)
 
 
-def setelem_body(family, table, set_name, keys):
-    """The body of a NEWSETELEM/DELSETELEM for keys (bytes each)."""
+def setelem_body(family, table, set_name, keys, timeout_ms=None):
+    """The body of a NEWSETELEM/GETSETELEM/DELSETELEM for keys (bytes
+    each), with timeout_ms: each element expires that long after (a set
+    with `flags timeout`)."""
+    timeout = b"" if timeout_ms is None else attr(NFTA_SET_ELEM_TIMEOUT,
+                                                  struct.pack("!Q", timeout_ms))
     elems = b"".join(nested(NFTA_LIST_ELEM, nested(NFTA_SET_ELEM_KEY,
-                                                   attr(NFTA_DATA_VALUE, k)))
+                                                   attr(NFTA_DATA_VALUE, k)) + timeout)
                      for k in keys)
     return (nfgenmsg(family) + attr_str(NFTA_SET_ELEM_LIST_TABLE, table)
             + attr_str(NFTA_SET_ELEM_LIST_SET, set_name)
             + nested(NFTA_SET_ELEM_LIST_ELEMENTS, elems))
+
+
+def element_timeouts(body):
+    """[timeout in ms, or None for an element that never expires] of each
+    element in a NEWSETELEM body (the answer to a GETSETELEM)."""
+    out = []
+    for type_, payload in parse_attrs(body[NFGENMSG.size:]):
+        if type_ != NFTA_SET_ELEM_LIST_ELEMENTS:
+            continue
+        for _, elem in parse_attrs(payload):
+            attrs = dict(parse_attrs(elem))
+            timeout = attrs.get(NFTA_SET_ELEM_TIMEOUT)
+            out.append(struct.unpack("!Q", timeout)[0] if timeout else None)
+    return out
 
 
 def batch(seq, messages):
@@ -135,13 +154,38 @@ class Nfnl:
                     raise OSError(err, f"{what}: {os.strerror(err)}{detail}")
                 pending.discard(mseq)
 
+    def get(self, body, what):
+        """One GETSETELEM (not batched): the NEWSETELEM bodies it answers."""
+        self.seq += 1
+        self.sock.sendto(message((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETSETELEM,
+                                 NLM_F_REQUEST | NLM_F_ACK, self.seq, body), (0, 0))
+        replies = []
+        while True:
+            for mtype, mflags, mseq, mbody in parse_messages(self.sock.recv(65536)):
+                if mseq != self.seq:
+                    continue
+                if mtype == NLMSG_ERROR:
+                    err, text = parse_error(mflags, mbody)
+                    if err:
+                        detail = f" ({text})" if text else ""
+                        raise OSError(err, f"{what}: {os.strerror(err)}{detail}")
+                    return replies
+                replies.append(mbody)
 
-def set_elements(add, family, table, sets):
+
+def set_elements(add, family, table, sets, timeout_ms=None):
     """Change the keys of each set in sets {set_name: [key bytes]}, all in
-    one transaction: add=True adds them (idempotently: no NLM_F_EXCL),
-    False deletes them (ENOENT if one is missing), None adds then deletes
-    them, which removes them whether or not they were there."""
-    new = [(NFT_MSG_NEWSETELEM, NLM_F_CREATE, setelem_body(family, table, name, keys))
+    one transaction: add=True adds them (idempotently: no NLM_F_EXCL;
+    with timeout_ms, an element already there gets that timeout on
+    kernels that update one, 6.10 and later), False deletes them (ENOENT
+    if one is missing), None adds then deletes them, which removes them
+    whether or not they were there.
+
+    A delete makes the kernel wait for an RCU grace period before it
+    answers (10-16 ms here); an add or a timeout update does not.
+    """
+    new = [(NFT_MSG_NEWSETELEM, NLM_F_CREATE,
+            setelem_body(family, table, name, keys, timeout_ms))
            for name, keys in sets.items()]
     delete = [(NFT_MSG_DELSETELEM, 0, setelem_body(family, table, name, keys))
               for name, keys in sets.items()]
@@ -149,3 +193,12 @@ def set_elements(add, family, table, sets):
     verb = {True: "add", False: "delete", None: "remove"}[add]
     with Nfnl() as nl:
         nl.transaction(messages, f"nft {verb} element {table} {','.join(sets)}")
+
+
+def get_timeouts(family, table, set_name, keys):
+    """[timeout in ms or None (never expires)] of each key's element;
+    ENOENT (FileNotFoundError) if one is not there, or has expired."""
+    with Nfnl() as nl:
+        bodies = nl.get(setelem_body(family, table, set_name, keys),
+                        f"nft get element {table} {set_name}")
+    return [t for body in bodies for t in element_timeouts(body)]

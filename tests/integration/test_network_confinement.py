@@ -80,6 +80,11 @@ def _delete_rules(family, table, chain, needle):
                        check=True)
 
 
+def _listing(family, table):
+    return subprocess.run(["nft", "list", "table", family, table], capture_output=True,
+                          text=True, check=True).stdout
+
+
 def _bridge_mac(bridge):
     with Rtnl() as nl:
         return nl.get_link(bridge)["mac"]
@@ -248,9 +253,11 @@ def test_guard_admission_follows_attach_and_detach(host_net, netleak):
         network.detach(cid, ip, table)
         network.detach(cid, ip, table)
         assert nat.guarded(table) == {}
-    out = subprocess.run(["nft", "list", "table", "bridge", table], capture_output=True,
-                         text=True, check=True).stdout
-    assert "elements" not in out                          # members is empty too
+    # members is empty too, once the expelled elements' 1 ms timeout ran out
+    deadline = time.monotonic() + 2
+    while "elements" in _listing("bridge", table) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "elements" not in _listing("bridge", table)
     network.teardown_host(bridge, subnet, table)
     network.unguard(cid, ip, table)                       # no table: a no-op
     assert nat.guarded(table) is None
