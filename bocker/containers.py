@@ -261,7 +261,7 @@ def _wire_network(cid, pid, req, net, undo):
 
     netns = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        with trace.span("netlink veth+addr+route, nft guard", container=cid, ip=net["ip"],
+        with trace.span("netlink veth+addr+route", container=cid, ip=net["ip"],
                         bridge=net["bridge"], netns_fd=netns) as sp:
             settings = network.attach(cid, netns, net["ip"], net["subnet"], net["bridge"],
                                       net["table"])
@@ -283,31 +283,29 @@ def _wire_network(cid, pid, req, net, undo):
 
 
 def _release_network(paths, record):
-    """Give back the address, published ports and guard admission of an
-    exited container (the record then says Guarded false, so a second
-    call does not pay for an nft transaction).  Its veth goes with its
-    network namespace (the kernel removes the pair once the last process
-    in it has gone)."""
+    """Give back the address (its lease and its admission to the
+    anti-spoofing guard: the record then says Guarded false, so a second
+    call has nothing to do) and the published ports of an exited
+    container.  Its veth goes with its network namespace (the kernel
+    removes the pair once the last process in it has gone)."""
     if record["HostConfig"].get("NetworkMode") != "bridge":
         return
     from bocker import network
 
-    with trace.span("ipam release", container=record["Id"]):
-        network.release(paths.leases, record["Id"])
     settings = record.get("NetworkSettings", {})
-    if not (settings.get("Ports") or settings.get("Guarded")):
-        return
     try:
         table = _network_config(paths)["table"]
     except BockerError:
-        return
-    if settings.get("Ports"):
+        table = None    # torn down since: its tables, and what they held, are gone
+    with trace.span("ipam release", container=record["Id"]):
+        network.release(paths.leases, record["Id"])
+        # The guard admits the address's MAC and IP: they go together.
+        if settings.get("Guarded") and table:
+            network.unguard(record["Id"], settings["IPAddress"], table)
+            settings["Guarded"] = False
+    if settings.get("Ports") and table:
         with trace.span("nft unpublish", container=record["Id"]):
             network.unpublish(record["Id"], table)
-    if settings.get("Guarded"):
-        with trace.span("nft unguard", container=record["Id"]):
-            network.unguard(record["Id"], settings["IPAddress"], table)
-        settings["Guarded"] = False
 
 
 def _cgroup_handles(cg, cid):
