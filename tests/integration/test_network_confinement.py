@@ -347,3 +347,50 @@ def test_setup_teardown_leaves_no_table(tmp_path, netleak):
                              check=True).stdout.split("\n")
     assert f"table ip {table}" not in listing and f"table bridge {table}" not in listing
     assert nat.guarded(table) is None
+
+
+def _container_to_host_loopback(bocker, gw):
+    """A container with NET_ADMIN routes 127.0.0.1 via the gateway, as an
+    attacker would, and connects to a listener on the host's 127.0.0.1;
+    returns (its output, whether the listener got the connection)."""
+    import threading
+
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(8)
+        srv.settimeout(5)
+        got = []
+
+        def serve():        # accept and close at once, so nc sees EOF
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            got.append(conn.recv(10))
+            conn.close()
+
+        server = threading.Thread(target=serve)
+        server.start()
+        # 127.0.0.1 leaves lo (else the reply from it would be a martian
+        # source in here) and is routed via the gateway instead.
+        script = ("ip addr del 127.0.0.1/8 dev lo && "
+                  f"ip route add 127.0.0.1/32 via {gw} dev eth0 && echo routed; "
+                  f"echo hi | nc -w 1 127.0.0.1 {srv.getsockname()[1]}; echo done")
+        try:
+            out = bocker("run", "--rm", "--cap-add", "NET_ADMIN",
+                         "--sysctl", "net.ipv4.conf.all.route_localnet=1",
+                         "busybox", "sh", "-c", script, timeout=20, check=True).stdout.split()
+        finally:
+            srv.shutdown(socket.SHUT_RDWR)  # ends a pending accept
+            server.join()
+    return out, got == [b"hi\n"]
+
+
+def test_container_cannot_reach_host_loopback_even_routing_to_it(bocker, net):
+    gw = network.gateway(net["subnet"])
+    assert _container_to_host_loopback(bocker, gw) == (["routed", "done"], False)
+    _delete_rules("ip", net["table"], "localnet", "ip daddr 127.0.0.0/8 drop")
+    try:                                    # control: without the rule it gets in
+        assert _container_to_host_loopback(bocker, gw) == (["routed", "done"], True)
+    finally:
+        network.setup_host(net["bridge"], net["subnet"], net["table"])
