@@ -261,19 +261,21 @@ def _resolv_conf(req):
 
 
 def _wire_network(cid, pid, req, net, undo):
-    """eth0 in the child's new network namespace, and its published
-    ports; returns the record's NetworkSettings."""
+    """eth0 in the child's new network namespace (its host veth admitted
+    to the anti-spoofing guard), and its published ports; returns the
+    record's NetworkSettings."""
     from bocker import network
 
     netns = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
         with trace.span("netlink veth+addr+route", container=cid, ip=net["ip"],
                         bridge=net["bridge"], netns_fd=netns) as sp:
-            settings = network.attach(cid, netns, net["ip"], net["subnet"], net["bridge"])
+            settings = network.attach(cid, netns, net["ip"], net["subnet"], net["bridge"],
+                                      net["table"])
             sp.set(settings["host_veth"])
     finally:
         os.close(netns)
-    undo.callback(network.detach, cid)
+    undo.callback(network.detach, cid, net["ip"], net["table"])
     ports = [network.parse_port(p) for p in req.ports]
     if ports:
         with trace.span("nft publish", container=cid, ports=[str(p) for p in ports]):
@@ -281,27 +283,34 @@ def _wire_network(cid, pid, req, net, undo):
         undo.callback(network.unpublish, cid, net["table"])
     return {"IPAddress": settings["ip"], "IPPrefixLen": settings["prefixlen"],
             "MacAddress": settings["mac"], "Gateway": settings["gateway"],
-            "Bridge": net["bridge"], "HostVeth": settings["host_veth"],
+            "Bridge": net["bridge"], "HostVeth": settings["host_veth"], "Guarded": True,
             "Ports": {f"{p.container_port}/{p.proto}": [
                 {"HostIp": p.host_ip or "0.0.0.0", "HostPort": str(p.host_port)}]
                 for p in ports}}
 
 
 def _release_network(paths, record):
-    """Give back the address and published ports of an exited container.
-    Its veth goes with its network namespace (the kernel removes the pair
-    once the last process in it has gone)."""
+    """Give back the address (its lease and its admission to the
+    anti-spoofing guard: the record then says Guarded false, so a second
+    call has nothing to do) and the published ports of an exited
+    container.  Its veth goes with its network namespace (the kernel
+    removes the pair once the last process in it has gone)."""
     if record["HostConfig"].get("NetworkMode") != "bridge":
         return
     from bocker import network
 
+    settings = record.get("NetworkSettings", {})
+    try:
+        table = _network_config(paths)["table"]
+    except BockerError:
+        table = None    # torn down since: its tables, and what they held, are gone
     with trace.span("ipam release", container=record["Id"]):
         network.release(paths.leases, record["Id"])
-    if record.get("NetworkSettings", {}).get("Ports"):
-        try:
-            table = _network_config(paths)["table"]
-        except BockerError:
-            return
+        # The guard admits the address's MAC and IP: they go together.
+        if settings.get("Guarded") and table:
+            network.unguard(record["Id"], settings["IPAddress"], table)
+            settings["Guarded"] = False
+    if settings.get("Ports") and table:
         with trace.span("nft unpublish", container=record["Id"]):
             network.unpublish(record["Id"], table)
 

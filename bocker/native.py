@@ -100,6 +100,49 @@ def new_netns():
     return result["fd"]
 
 
+class NetnsThread:
+    """fn() running in a short-lived thread that has joined the network
+    namespace netns_fd (see start_in_netns); wait() for its result."""
+
+    def __init__(self, netns_fd, fn):
+        import threading
+
+        self._fn, self._fd, self._result = fn, netns_fd, {}
+        self._thread = threading.Thread(target=self._call)
+        self._thread.start()
+
+    def _call(self):
+        try:
+            setns(self._fd, CLONE_NEWNET)
+            self._result["value"] = self._fn()
+        except BaseException as e:  # handed to the caller's thread
+            self._result["error"] = e
+
+    def wait(self):
+        """fn's return value, or raise its exception."""
+        self._thread.join()
+        if "error" in self._result:
+            raise self._result["error"]
+        return self._result.get("value")
+
+
+def start_in_netns(netns_fd, fn):
+    """Start fn() in a thread inside the network namespace netns_fd; the
+    caller goes on meanwhile and must wait() on the returned NetnsThread.
+
+    What the thread opens there belongs to that namespace: sockets, and
+    /proc/sys/net (which shows the sysctls of the reader's namespace).
+    The calling thread never leaves its own namespace.
+    """
+    return NetnsThread(netns_fd, fn)
+
+
+def run_in_netns(netns_fd, fn):
+    """fn() in a thread inside the network namespace netns_fd; returns its
+    result or raises its exception (see start_in_netns)."""
+    return start_in_netns(netns_fd, fn).wait()
+
+
 def pidfd_open(pid):
     """A pidfd for pid: signals and waits that cannot hit a recycled PID."""
     return _check(lib.shim_pidfd_open(pid), "pidfd_open", str(pid))

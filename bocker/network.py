@@ -6,7 +6,8 @@ What the lead's `bocker setup` and `bocker run` call:
     check_ready(bridge)                                          before a run
     lease(lease_dir, cid, subnet) -> ip / release(lease_dir, cid)
     leases(lease_dir) -> {ip: cid} / prune(lease_dir, keep) -> {ip: cid}
-    attach(cid, netns_fd, ip, subnet, bridge) -> settings / detach(cid)
+    attach(cid, netns_fd, ip, subnet, bridge, table) -> settings
+    detach(cid, ip, table)
     publish(cid, ip, ports, table) / unpublish(cid, table)       for -p
     resolv_conf(dns) / hosts_file(hostname, ip)                  file texts
 
@@ -164,17 +165,45 @@ def leases(lease_dir):
 # ------------------------------------------------------------------- host
 
 def _write_sysctl(path, value):
-    with open(path, "w") as f:
-        f.write(value)
+    # os.open/os.write: a tenth of the cost of open() in text mode, and
+    # this is on the start path.
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
+
+
+def refuse_router_advertisements(ifname):
+    """accept_ra=0 and autoconf=0 for ifname, in the calling thread's
+    network namespace: no router advertisement from a container can give
+    it a route or an address.  A no-op when the kernel has no IPv6 at all
+    (ipv6.disable=1); disable_ipv6=1 still has the files and gets them too.
+    """
+    base = "/proc/sys/net/ipv6/conf"
+    if not os.path.isdir(base):
+        return
+    for key in ("accept_ra", "autoconf"):
+        _write_sysctl(f"{base}/{ifname}/{key}", "0")
 
 
 def setup_host(bridge=DEFAULT_BRIDGE, subnet=DEFAULT_SUBNET, table=None):
     """Make the host ready for containers; safe to run again.
 
-    The bridge (up, with the gateway address), IPv4 forwarding, and the
-    nftables table `table` (default nat.table_for(bridge)) that masquerades
-    the subnet and holds published ports.  route_localnet on the bridge lets
-    127.0.0.1:PORT on the host reach a published container port.
+    The bridge (up, with the gateway address, refusing router
+    advertisements), IPv4 forwarding, and the nftables tables `table`
+    (default nat.table_for(bridge)) that masquerade the subnet, hold
+    published ports, drop packets to 127/8 arriving on the bridge and keep
+    each container to its own MAC and IP (see bocker.nat).
+
+    route_localnet on the bridge lets 127.0.0.1:PORT on the host reach a
+    published container port: the DNAT'ed packet keeps its 127.0.0.1
+    source until postrouting masquerades it, and the kernel routes a
+    loopback source out of a device only with route_localnet on it; the
+    reply, un-NAT'ed back to 127.0.0.1, needs it on input too.  It would
+    also let a container reach the host's 127.0.0.1 services by sending to
+    127.0.0.1 through the gateway: the localnet chain drops exactly those
+    packets.
     """
     from bocker import nat
     from bocker.netlink import Rtnl
@@ -193,13 +222,15 @@ def setup_host(bridge=DEFAULT_BRIDGE, subnet=DEFAULT_SUBNET, table=None):
         except FileExistsError:
             pass
     _write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")
-    _write_sysctl(f"/proc/sys/net/ipv4/conf/{bridge}/route_localnet", "1")
+    refuse_router_advertisements(bridge)
+    # The drop rule first, then route_localnet: never one without the other.
     nat.setup(table or nat.table_for(bridge), bridge, str(net))
+    _write_sysctl(f"/proc/sys/net/ipv4/conf/{bridge}/route_localnet", "1")
 
 
 def teardown_host(bridge=DEFAULT_BRIDGE, subnet=DEFAULT_SUBNET, table=None):
-    """Undo setup_host: delete the nftables table and the bridge (which takes
-    its address and route_localnet with it).  IPv4 forwarding stays on: other
+    """Undo setup_host: delete the nftables tables and the bridge (which takes
+    its address and sysctls with it).  IPv4 forwarding stays on: other
     software may rely on it, and setup_host cannot know who turned it on."""
     from bocker import nat
     from bocker.netlink import Rtnl
@@ -227,43 +258,76 @@ def check_ready(bridge=DEFAULT_BRIDGE):
 
 # -------------------------------------------------------------- container
 
-def attach(container_id, netns_fd, ip, subnet, bridge=DEFAULT_BRIDGE):
+def attach(container_id, netns_fd, ip, subnet, bridge=DEFAULT_BRIDGE, table=None):
     """Give the network namespace netns_fd an eth0 on the bridge.
 
     One request creates the veth pair with its peer born inside netns_fd
-    as eth0 (MAC from the address) and the host end enslaved and up; then,
-    through a socket opened in that namespace: lo and eth0 up, the address,
-    the default route via the gateway.  Returns dict(ip, prefixlen, mac,
-    gateway, host_veth).  On failure the veth is removed again.
+    as eth0 (MAC from the address) and the host end enslaved and up; the
+    host end refuses router advertisements and is admitted to the guard
+    of nftables table `table` (default nat.table_for(bridge)), which drops
+    every frame from it not sent from that MAC and address.  Meanwhile, in
+    a thread inside that namespace: eth0 refuses router advertisements
+    too, lo and eth0 up, the address, the default route via the gateway.
+    Returns dict(ip, prefixlen, mac, gateway, host_veth).  On failure the
+    veth and its admission are removed again.
     """
     from bocker import native
     from bocker.netlink import Rtnl
 
     net = _net(subnet)
     gw, mac, host = gateway(net), mac_for(ip), veth_name(container_id)
+    table = table or _table(bridge)
     master = check_ready(bridge)
     with Rtnl() as nl:
         nl.create_veth(host, "eth0", netns_fd, master=master, up=True, peer_mac=mac)
+    inside = None
     try:
-        fd = native.socket_in_netns(netns_fd, socket.AF_NETLINK, socket.SOCK_RAW,
-                                    socket.NETLINK_ROUTE)
-        with Rtnl(fd=fd) as inner:
-            inner.set_up("lo")
-            eth0 = inner.index("eth0")
-            inner.set_up(eth0)
-            inner.add_address(eth0, ip, net.prefixlen)
-            inner.add_default_route(gw)
+        # The inside runs in its own thread while this one does the host side.
+        inside = native.start_in_netns(netns_fd,
+                                       lambda: _configure_inside(ip, net.prefixlen, gw))
+        refuse_router_advertisements(host)
+        from bocker import nat
+
+        nat.admit(table, host, mac, ip)
+        inside.wait()
     except BaseException:
-        detach(container_id)
+        if inside is not None:
+            try:
+                inside.wait()
+            except BaseException:
+                pass        # the first failure is the one to report
+        detach(container_id, ip, table)
         raise
     return {"ip": ip, "prefixlen": net.prefixlen, "mac": mac, "gateway": gw, "host_veth": host}
 
 
-def detach(container_id):
-    """Delete the container's host veth (and so its eth0) if it still exists.
+def _table(bridge):
+    from bocker import nat
+    return nat.table_for(bridge)
+
+
+def _configure_inside(ip, prefixlen, gw):
+    """eth0 and lo of the calling thread's namespace, before eth0 is up:
+    no router advertisement is ever taken, not even one in flight."""
+    from bocker.netlink import Rtnl
+
+    refuse_router_advertisements("eth0")
+    with Rtnl() as inner:
+        inner.set_up("lo")
+        eth0 = inner.index("eth0")
+        inner.set_up(eth0)
+        inner.add_address(eth0, ip, prefixlen)
+        inner.add_default_route(gw)
+
+
+def detach(container_id, ip=None, table=None, bridge=DEFAULT_BRIDGE):
+    """Delete the container's host veth (and so its eth0) if it still
+    exists, and with ip given, its admission to the guard of `table`
+    (default nat.table_for(bridge)).
 
     Destroying the container's netns removes the pair too, but the kernel
-    does that asynchronously; this makes it certain.  Safe to call twice.
+    does that asynchronously; this makes it certain.  Safe to call twice,
+    and on a half-made attach.
     """
     from bocker.netlink import Rtnl
 
@@ -273,6 +337,16 @@ def detach(container_id):
         except OSError as e:
             if e.errno != errno.ENODEV:
                 raise
+    if ip is not None:
+        unguard(container_id, ip, table or _table(bridge))
+
+
+def unguard(container_id, ip, table):
+    """Remove container_id's admission to the guard (see nat.expel): the
+    nftables side of detach, for a container whose veth went with its
+    namespace.  No-op if it holds none."""
+    from bocker import nat
+    nat.expel(table, veth_name(container_id), mac_for(ip), ip)
 
 
 # ---------------------------------------------------------------- ports

@@ -45,10 +45,12 @@ def host_links():
 
 
 def nft_tables():
-    """Names of the host's `ip` family nftables tables."""
-    out = subprocess.run(["nft", "list", "tables", "ip"], capture_output=True, text=True,
+    """Names of the host's `ip` and `bridge` family nftables tables (bocker
+    makes one of each per bridge, by the same name)."""
+    out = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True,
                          check=True).stdout
-    return {line.split()[-1] for line in out.splitlines() if line.startswith("table ip ")}
+    return {line.split()[-1] for line in out.splitlines()
+            if line.startswith(("table ip ", "table bridge "))}
 
 
 class NetWatch:
@@ -69,7 +71,7 @@ class NetWatch:
         return name
 
     def table(self, name):
-        """Watch an nftables table (family ip); returns it."""
+        """Watch an nftables table (families ip and bridge); returns it."""
         self.tables.add(name)
         return name
 
@@ -114,7 +116,8 @@ def netleak():
             except OSError:
                 pass
     for t in tables:
-        subprocess.run(["nft", "delete", "table", "ip", t], capture_output=True)
+        for family in ("ip", "bridge"):
+            subprocess.run(["nft", "delete", "table", family, t], capture_output=True)
     for fd in fds:
         os.close(fd)
     if links or tables or fds:
@@ -197,3 +200,71 @@ def tcp_roundtrip(server_ns, server_ip, client_ns, connect_to=None, port=0):
             with conn:
                 conn.sendall(b"hello from " + server_ip.encode())
             return cli.recv(100), peer[0]
+
+
+# ------------------------------------------------- hand-made frames
+#
+# A hostile container is emulated by a namespace the test attached to a
+# bridge: from there it sends Ethernet frames it built itself (AF_PACKET),
+# with any source MAC and IP, as a container with NET_RAW could.
+
+ETH_P_ALL, ETH_P_IP, ETH_P_ARP, ETH_P_IPV6 = 0x0003, 0x0800, 0x0806, 0x86DD
+
+
+def mac_bytes(mac):
+    return bytes(int(b, 16) for b in mac.split(":"))
+
+
+def ether(dst, src, ethertype, payload):
+    """An Ethernet frame (MACs as text)."""
+    return mac_bytes(dst) + mac_bytes(src) + struct.pack("!H", ethertype) + payload
+
+
+def ipv4(src, dst, proto, payload, ttl=64):
+    """An IPv4 packet with its header checksum."""
+    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 0, 0x4000, ttl, proto, 0,
+                         socket.inet_aton(src), socket.inet_aton(dst))
+    return header[:10] + struct.pack("!H", _checksum(header)) + header[12:] + payload
+
+
+def udp(sport, dport, data):
+    """A UDP datagram without checksum (0: none, allowed over IPv4)."""
+    return struct.pack("!HHHH", sport, dport, 8 + len(data), 0) + data
+
+
+def tcp_syn(src, dst, sport, dport, seq=1):
+    """A TCP SYN segment with its checksum (over the IPv4 pseudo header)."""
+    header = struct.pack("!HHIIBBHHH", sport, dport, seq, 0, 5 << 4, 0x02, 65535, 0, 0)
+    pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 6, len(header))
+    return header[:16] + struct.pack("!H", _checksum(pseudo + header)) + header[18:]
+
+
+def arp(op, sender_mac, sender_ip, target_mac, target_ip):
+    """An ARP packet for Ethernet/IPv4 (op 1 request, 2 reply)."""
+    return (struct.pack("!HHBBH", 1, ETH_P_IP, 6, 4, op) + mac_bytes(sender_mac)
+            + socket.inet_aton(sender_ip) + mac_bytes(target_mac) + socket.inet_aton(target_ip))
+
+
+def packet_socket(netns_fd, ifname):
+    """An AF_PACKET socket on ifname inside netns_fd that sends frames as
+    given and receives every frame the interface sees."""
+    fd = native.socket_in_netns(netns_fd, socket.AF_PACKET, socket.SOCK_RAW,
+                                socket.htons(ETH_P_ALL))
+    s = socket.socket(fileno=fd)
+    s.bind((ifname, 0))        # the name is looked up in the socket's namespace
+    return s
+
+
+def wait_for_frame(sock, match, timeout=1.0):
+    """The first frame sock receives within timeout that match(frame)
+    accepts, or None."""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            frame, (_, _, pkttype, *_) = sock.recvfrom(65535)
+        except socket.timeout:
+            return None
+        if pkttype != socket.PACKET_OUTGOING and match(frame):
+            return frame
+    return None

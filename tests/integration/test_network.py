@@ -120,10 +120,11 @@ def test_check_ready_says_to_run_setup(netleak):
 # --------------------------------------------------------- containers
 
 def test_attach_gives_the_namespace_a_configured_eth0(host_net, netleak):
-    bridge, subnet, _ = host_net
+    bridge, subnet, table = host_net
     cid = netleak.new_container_id()
     with netns() as ns:
-        settings = network.attach(cid, ns, "10.213.%s.7" % SUBNET.split(".")[2], subnet, bridge)
+        settings = network.attach(cid, ns, "10.213.%s.7" % SUBNET.split(".")[2], subnet, bridge,
+                                  table)
         ip, gw = settings["ip"], network.gateway(subnet)
         assert settings == {"ip": ip, "prefixlen": 24, "mac": network.mac_for(ip),
                             "gateway": gw, "host_veth": network.veth_name(cid)}
@@ -144,37 +145,39 @@ def test_attach_gives_the_namespace_a_configured_eth0(host_net, netleak):
         assert ping(None, ip)
         assert tcp_roundtrip(None, gw, ns) == (f"hello from {gw}".encode(), ip)
         assert tcp_roundtrip(ns, ip, None) == (f"hello from {ip}".encode(), gw)
-        network.detach(cid)
-        network.detach(cid)
+        assert nat.guarded(table) == {settings["host_veth"]: (settings["mac"], ip)}
+        network.detach(cid, ip, table)
+        network.detach(cid, ip, table)
         with Rtnl() as nl:
             assert settings["host_veth"] not in {link["name"] for link in nl.links()}
+        assert nat.guarded(table) == {}
 
 
 def test_two_namespaces_reach_each_other(host_net, netleak):
-    bridge, subnet, _ = host_net
+    bridge, subnet, table = host_net
     a, b = netleak.new_container_id(), netleak.new_container_id()
     base = SUBNET.rsplit(".", 1)[0]
     with netns() as ns_a, netns() as ns_b:
         try:
-            network.attach(a, ns_a, f"{base}.2", subnet, bridge)
-            network.attach(b, ns_b, f"{base}.3", subnet, bridge)
+            network.attach(a, ns_a, f"{base}.2", subnet, bridge, table)
+            network.attach(b, ns_b, f"{base}.3", subnet, bridge, table)
             assert ping(ns_a, f"{base}.3")
             data, peer = tcp_roundtrip(ns_b, f"{base}.3", ns_a)
             assert data == f"hello from {base}.3".encode() and peer == f"{base}.2"
         finally:
-            network.detach(a)
-            network.detach(b)
+            network.detach(a, f"{base}.2", table)
+            network.detach(b, f"{base}.3", table)
 
 
 def test_failed_attach_leaves_no_veth(host_net, netleak):
-    bridge, subnet, _ = host_net
+    bridge, subnet, table = host_net
     cid = netleak.new_container_id()
     base = SUBNET.rsplit(".", 1)[0]
     with netns() as ns:
         with rtnl_in(ns) as inner:
             inner.create_bridge("eth0")            # the peer's name is taken in there
         with pytest.raises(FileExistsError, match=f"create veth {network.veth_name(cid)}"):
-            network.attach(cid, ns, f"{base}.9", subnet, bridge)
+            network.attach(cid, ns, f"{base}.9", subnet, bridge, table)
         # A failure inside (a default route already there) removes the veth too.
         with rtnl_in(ns) as inner:
             inner.delete_link("eth0")
@@ -182,10 +185,11 @@ def test_failed_attach_leaves_no_veth(host_net, netleak):
             inner.add_address("br1", "192.168.77.1", 24)
             inner.add_default_route("192.168.77.2")
         with pytest.raises(FileExistsError, match=f"add default route via {network.gateway(subnet)}"):
-            network.attach(cid, ns, f"{base}.9", subnet, bridge)
+            network.attach(cid, ns, f"{base}.9", subnet, bridge, table)
     with pytest.raises(NotSetUp):
         with netns() as ns:
             network.attach(cid, ns, f"{base}.9", subnet, netleak.bridge(9))
+    assert nat.guarded(table) == {}              # the failed attaches left no admission
 
 
 def test_detach_of_an_unknown_container_is_a_no_op(netleak):
@@ -234,8 +238,8 @@ def test_published_port_answers_on_host_loopback_and_from_another_namespace(host
     gw, port = network.gateway(subnet), _free_port()
     with netns() as ns_s, netns() as ns_c:
         try:
-            network.attach(server, ns_s, f"{base}.20", subnet, bridge)
-            network.attach(client, ns_c, f"{base}.21", subnet, bridge)
+            network.attach(server, ns_s, f"{base}.20", subnet, bridge, table)
+            network.attach(client, ns_c, f"{base}.21", subnet, bridge, table)
             network.publish(server, f"{base}.20", [f"{port}:80"], table)
             data, peer = tcp_roundtrip(ns_s, f"{base}.20", None, ("127.0.0.1", port), port=80)
             assert data == f"hello from {base}.20".encode() and peer == gw
@@ -246,8 +250,8 @@ def test_published_port_answers_on_host_loopback_and_from_another_namespace(host
                 tcp_roundtrip(ns_s, f"{base}.20", None, ("127.0.0.1", port), port=80)
         finally:
             network.unpublish(server, table)
-            network.detach(server)
-            network.detach(client)
+            network.detach(server, f"{base}.20", table)
+            network.detach(client, f"{base}.21", table)
 
 
 def test_table_json_lists_the_masquerade(host_net):
@@ -255,4 +259,4 @@ def test_table_json_lists_the_masquerade(host_net):
     out = subprocess.run(["nft", "-j", "list", "table", "ip", table], capture_output=True,
                          text=True, check=True).stdout
     chains = {item["chain"]["name"] for item in json.loads(out)["nftables"] if "chain" in item}
-    assert chains == {"postrouting", "prerouting", "output", "ports"}
+    assert chains == {"postrouting", "prerouting", "output", "ports", "localnet"}
