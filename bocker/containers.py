@@ -96,6 +96,9 @@ def _create(paths, req, image_id, image, undo):
                                        lambda: os.listdir(paths.containers))
             undo.callback(userns.release, paths.userns, cid)
             record["HostConfig"].update(UidMap=userns.id_map(uid), GidMap=userns.id_map(gid))
+            record["Confinement"]["UserNamespace"] = {
+                "Mode": "auto", "UidMap": record["HostConfig"]["UidMap"],
+                "GidMap": record["HostConfig"]["GidMap"]}
         records.save(paths, record)
     return record
 
@@ -731,7 +734,7 @@ def _confinement_summary(req):
             "Seccomp": "unconfined" if req.privileged else sec["seccomp"],
             "NoNewPrivileges": not req.privileged,
             "MaskedPaths": not req.privileged, "ReadonlyPaths": not req.privileged,
-            "UserNamespace": "host"}
+            "UserNamespace": {"Mode": "host"}}
 
 
 def _new_record(cid, req, image_id, config):
