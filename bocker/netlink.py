@@ -204,20 +204,16 @@ def mac_bytes(mac):
 
 # ------------------------------------------------------------ the socket
 
-class Rtnl:
-    """An rtnetlink socket: one request at a time, each acknowledged.
+class NetlinkSocket:
+    """A netlink socket of one protocol (rtnetlink, nfnetlink) with acks
+    that echo only the offending header, plus the kernel's own text."""
 
-    Rtnl() talks to the caller's network namespace; Rtnl(fd=...) adopts a
-    socket made by native.socket_in_netns() and talks to that namespace.
-    """
-
-    def __init__(self, fd=None):
+    def __init__(self, protocol, fd=None):
         if fd is None:
             self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
-                                      socket.NETLINK_ROUTE)
+                                      protocol)
         else:
             self.sock = socket.socket(fileno=fd)
-        # Errors echo only the offending header, plus the kernel's own text.
         self.sock.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)
         self.sock.setsockopt(SOL_NETLINK, NETLINK_EXT_ACK, 1)
         self.sock.bind((0, 0))
@@ -233,19 +229,9 @@ class Rtnl:
     def __exit__(self, *exc):
         self.close()
 
-    def _send(self, type_, flags, body):
-        self.seq += 1
-        self.sock.sendto(message(type_, NLM_F_REQUEST | flags, self.seq, body), (0, 0))
-        return self.seq
-
-    def request(self, type_, body, what, flags=0):
-        """Send one request with NLM_F_ACK and wait for its ack.
-
-        Returns the messages the kernel sent before the ack (for NLM_F_ECHO
-        or a GET of one object).  An error ack raises OSError(errno,
-        "<what>: <strerror>[ (<kernel message>)]").
-        """
-        seq = self._send(type_, flags | NLM_F_ACK, body)
+    def until_ack(self, seq, what):
+        """[(type, body)] of the answers to request seq before its ack; an
+        error ack raises OSError(errno, "<what>: <strerror>[ (<kernel text>)]")."""
         replies = []
         while True:
             for mtype, mflags, mseq, mbody in parse_messages(self.sock.recv(65536)):
@@ -258,6 +244,31 @@ class Rtnl:
                         raise OSError(err, f"{what}: {os.strerror(err)}{detail}")
                     return replies
                 replies.append((mtype, mbody))
+
+
+class Rtnl(NetlinkSocket):
+    """An rtnetlink socket: one request at a time, each acknowledged.
+
+    Rtnl() talks to the caller's network namespace; Rtnl(fd=...) adopts a
+    socket made by native.socket_in_netns() and talks to that namespace.
+    """
+
+    def __init__(self, fd=None):
+        super().__init__(socket.NETLINK_ROUTE, fd)
+
+    def _send(self, type_, flags, body):
+        self.seq += 1
+        self.sock.sendto(message(type_, NLM_F_REQUEST | flags, self.seq, body), (0, 0))
+        return self.seq
+
+    def request(self, type_, body, what, flags=0):
+        """Send one request with NLM_F_ACK and wait for its ack.
+
+        Returns the messages the kernel sent before the ack (for NLM_F_ECHO
+        or a GET of one object).  An error ack raises OSError(errno,
+        "<what>: <strerror>[ (<kernel message>)]").
+        """
+        return self.until_ack(self._send(type_, flags | NLM_F_ACK, body), what)
 
     def dump(self, type_, body, what):
         """Send a NLM_F_DUMP request; return [(type, body)] until NLMSG_DONE."""

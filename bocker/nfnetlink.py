@@ -18,9 +18,8 @@ import socket
 import struct
 
 from bocker.netlink import (NLM_F_ACK, NLM_F_CREATE, NLM_F_REQUEST, NLMSG_ERROR,
-                            NETLINK_CAP_ACK, NETLINK_EXT_ACK, SOL_NETLINK, attr, attr_str,
-                            mac_bytes, message, nested, parse_attrs, parse_error,
-                            parse_messages)
+                            NetlinkSocket, attr, attr_str, mac_bytes, message, nested,
+                            parse_attrs, parse_error, parse_messages)
 
 NETLINK_NETFILTER = 12
 NFNL_SUBSYS_NFTABLES = 10
@@ -116,26 +115,11 @@ def batch(seq, messages):
     return b"".join(out), acked
 
 
-class Nfnl:
+class Nfnl(NetlinkSocket):
     """A netfilter netlink socket in the caller's network namespace."""
 
     def __init__(self):
-        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
-                                  NETLINK_NETFILTER)
-        self.sock.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)
-        self.sock.setsockopt(SOL_NETLINK, NETLINK_EXT_ACK, 1)
-        self.sock.bind((0, 0))
-        self.seq = 0
-
-    def close(self):
-        """Close the socket."""
-        self.sock.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+        super().__init__(NETLINK_NETFILTER)
 
     def transaction(self, messages, what):
         """Send [(type, flags, body)] as one batch; wait for every ack.
@@ -159,18 +143,7 @@ class Nfnl:
         self.seq += 1
         self.sock.sendto(message((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETSETELEM,
                                  NLM_F_REQUEST | NLM_F_ACK, self.seq, body), (0, 0))
-        replies = []
-        while True:
-            for mtype, mflags, mseq, mbody in parse_messages(self.sock.recv(65536)):
-                if mseq != self.seq:
-                    continue
-                if mtype == NLMSG_ERROR:
-                    err, text = parse_error(mflags, mbody)
-                    if err:
-                        detail = f" ({text})" if text else ""
-                        raise OSError(err, f"{what}: {os.strerror(err)}{detail}")
-                    return replies
-                replies.append(mbody)
+        return [mbody for _, mbody in self.until_ack(self.seq, what)]
 
 
 def set_elements(add, family, table, sets, timeout_ms=None):

@@ -128,6 +128,23 @@ def netleak():
 # ------------------------------------------------------------ helpers
 
 
+def host_net_fixture(subnet):
+    """A `host_net` fixture for a test module: a bridge, subnet and nft
+    tables of the test's own (names from netleak), torn down after."""
+    from bocker import network
+
+    @pytest.fixture
+    def host_net(netleak):
+        bridge, table = netleak.bridge(), netleak.nft_table()
+        network.setup_host(bridge, subnet, table)
+        try:
+            yield bridge, subnet, table
+        finally:
+            network.teardown_host(bridge, subnet, table)
+
+    return host_net
+
+
 @contextlib.contextmanager
 def netns():
     """A fresh, empty network namespace (an fd), gone when the block ends."""

@@ -30,6 +30,15 @@ def v2_driver(monkeypatch):
     driver.remove_parent()
 
 
+def _kill_and_finish(paths, started):
+    os.kill(started.pid, signal.SIGKILL)
+    null = os.open(os.devnull, os.O_WRONLY)
+    code = containers.attach_and_wait(paths, started, null, null)
+    os.close(null)
+    containers.finish(paths, started.id, code)
+    return code
+
+
 def test_container_joins_v2_group_and_group_is_removed(paths, v2_driver):
     with open(os.path.join(v2_driver.mount, "cgroup.controllers")) as f:
         has_limits = {"memory", "pids", "cpu"} <= set(f.read().split())
@@ -45,11 +54,7 @@ def test_container_joins_v2_group_and_group_is_removed(paths, v2_driver):
         with open(os.path.join(group, "cgroup.procs")) as f:
             assert f.read().split() == [str(started.pid)]
     finally:
-        os.kill(started.pid, signal.SIGKILL)
-        null = os.open(os.devnull, os.O_WRONLY)
-        code = containers.attach_and_wait(paths, started, null, null)
-        os.close(null)
-        containers.finish(paths, started.id, code)
+        code = _kill_and_finish(paths, started)
     assert code == 137
     assert not os.path.exists(group)
 
@@ -67,9 +72,5 @@ def test_userns_container_is_born_in_its_v2_group(paths, v2_driver):
         mapped = os.read(started.out_fd, 4096).split()  # cat's line, then it sleeps
         assert mapped[0] == b"0" and int(mapped[1]) >= 65536
     finally:
-        os.kill(started.pid, signal.SIGKILL)
-        null = os.open(os.devnull, os.O_WRONLY)
-        code = containers.attach_and_wait(paths, started, null, null)
-        os.close(null)
-        containers.finish(paths, started.id, code)
+        code = _kill_and_finish(paths, started)
     assert code == 137

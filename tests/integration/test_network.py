@@ -13,7 +13,7 @@ import pytest
 from bocker import nat, native, network
 from bocker.errors import BockerError, NotSetUp
 from bocker.netlink import IFF_UP, Rtnl
-from netfixtures import netleak, netns, ping, rtnl_in, socket_in, tcp_roundtrip  # noqa: F401
+from netfixtures import host_net_fixture, netleak, netns, ping, rtnl_in, socket_in, tcp_roundtrip  # noqa: F401
 
 pytestmark = [pytest.mark.root,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]
@@ -21,15 +21,7 @@ pytestmark = [pytest.mark.root,
 SUBNET = f"10.213.{os.getpid() % 250}.0/24"
 
 
-@pytest.fixture
-def host_net(netleak):
-    """A bridge, subnet and nft table of this test's own, torn down after."""
-    bridge, table = netleak.bridge(), netleak.nft_table()
-    network.setup_host(bridge, SUBNET, table)
-    try:
-        yield bridge, SUBNET, table
-    finally:
-        network.teardown_host(bridge, SUBNET, table)
+host_net = host_net_fixture(SUBNET)
 
 
 # ------------------------------------------------------------ netlink

@@ -20,9 +20,9 @@ import pytest
 from bocker import hostsetup, nat, native, network, state
 from bocker.netlink import Rtnl
 from bocker.state import Paths
-from netfixtures import (ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, arp, ether, ipv4,  # noqa: F401
-                         netleak, netns, packet_socket, ping, socket_in, tcp_syn, udp,
-                         wait_for_frame)
+from netfixtures import (ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, arp, ether,  # noqa: F401
+                         host_net_fixture, ipv4, netleak, netns, packet_socket, ping,
+                         socket_in, tcp_syn, udp, wait_for_frame)
 
 pytestmark = [pytest.mark.root,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]
@@ -33,15 +33,7 @@ GW = network.gateway(SUBNET)
 HAS_IPV6 = os.path.isdir("/proc/sys/net/ipv6")
 
 
-@pytest.fixture
-def host_net(netleak):
-    """A bridge, subnet and nft tables of this test's own, torn down after."""
-    bridge, table = netleak.bridge(), netleak.nft_table()
-    network.setup_host(bridge, SUBNET, table)
-    try:
-        yield bridge, SUBNET, table
-    finally:
-        network.teardown_host(bridge, SUBNET, table)
+host_net = host_net_fixture(SUBNET)
 
 
 @pytest.fixture
