@@ -27,7 +27,7 @@ setup(
     version="0.1.0",
     description="Docker in a few hundred lines of Python and C",
     packages=find_packages(include=["bocker", "bocker.*"]),
-    package_data={"bocker": ["profiles/*.json"]},  # the default seccomp profile
+    package_data={"bocker.confine": ["profiles/*.json"]},  # the default seccomp profile
     python_requires=">=3.9",
     setup_requires=["cffi>=1.15"],
     cffi_modules=["csrc/build_shim.py:ffibuilder"],

@@ -49,13 +49,13 @@ CONFINEMENT_STEPS = ("setsid", "dup2 stdio", "close inherited fds", "mask /proc 
 
 
 def _request(image, **extra):
-    from bocker.spec import RunRequest
+    from bocker.runtime.spec import RunRequest
 
     return RunRequest(image, ["true"], network="none", remove=True, **extra)
 
 
 def _one_start(paths, req):
-    from bocker import containers
+    from bocker.runtime import containers
 
     null = os.open(os.devnull, os.O_WRONLY)
     try:

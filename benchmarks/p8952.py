@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import sys
 
-from benchmarks.nsrunner import NsRunner, P8952_ROOT
+from benchmarks.nsrunner import P8952_ROOT, NsRunner
 
 TOOLS = ("bash", "ip", "unshare", "chroot", "btrfs", "mkfs.btrfs", "cgcreate", "cgset",
          "cgexec", "cgdelete", "shuf", "tee", "losetup", "mount")

@@ -263,7 +263,7 @@ def _bocker_image(ctx):
     ctx.bocker_root = paths.root
     if ctx.opts.image:
         return paths, ctx.opts.image
-    from bocker import images
+    from bocker.image import images
     name = f"bkb-bench-{os.getpid()}"
     image_id = images.init(paths, ctx.ws.rootfs, name=name)
     ctx.stack.callback(images.remove, paths, image_id)
@@ -339,7 +339,7 @@ def _cli_missing(ctx):
 def _api_missing():
     """Why bocker.containers.run cannot be called, or None."""
     try:
-        from bocker import containers
+        from bocker.runtime import containers
     except ImportError as e:
         return f"bocker.containers not available yet ({e})"
     missing = [n for n in ("run", "RunRequest") if not hasattr(containers, n)]
@@ -382,7 +382,7 @@ def _bocker_api(ctx, paths, image, why):
         [ctx.bocker, "run", "--help"], capture_output=True, text=True).stdout
     if not bridge:
         variants = variants[:1] + (("bocker-api-bridge", None, None),)
-    from bocker import containers
+    from bocker.runtime import containers
     run, request = containers.run, containers.RunRequest
     for name, extra, what in variants:
         if extra is None:

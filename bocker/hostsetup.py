@@ -10,8 +10,10 @@ import os
 import shutil
 import subprocess
 
-from bocker import images, native, state, store, trace, units
+from bocker import state, trace, units
 from bocker.errors import BockerError
+from bocker.image import images
+from bocker.kernel import native, store
 
 DEFAULT_SIZE = "10G"
 
@@ -56,7 +58,7 @@ def _setup_network(paths, record, bridge, subnet, log, undo):
     """The bridge, IPv4 forwarding and NAT (network.setup_host), recorded
     in the root's network.json for `run` and in the setup record for
     teardown."""
-    from bocker import nat, network
+    from bocker.net import nat, network
 
     try:
         current = state.read_json(paths.network)
@@ -113,7 +115,8 @@ def _mount_loop_btrfs(root, size, record, log, undo):
 def teardown(paths, log=print):
     """Undo setup: unmount the loop btrfs (the loop device detaches itself),
     delete the backing file, remove the root if setup created it."""
-    from bocker import cgroups, containers
+    from bocker.kernel import cgroups
+    from bocker.runtime import containers
 
     root = paths.root
     record_path = _record_path(root)
@@ -126,7 +129,7 @@ def teardown(paths, log=print):
         raise BockerError(f"containers are running ({', '.join(running)}): stop them first")
     cgroups.driver().remove_parent()
     if "network" in record:
-        from bocker import network
+        from bocker.net import network
 
         net = record["network"]
         with trace.span("network teardown", **net):

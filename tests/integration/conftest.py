@@ -13,7 +13,8 @@ import tempfile
 
 import pytest
 
-from bocker import cgroups, hostsetup, store
+from bocker import hostsetup
+from bocker.kernel import cgroups, store
 from bocker.state import Paths
 
 if os.geteuid() != 0:

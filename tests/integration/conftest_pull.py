@@ -31,7 +31,8 @@ import urllib.parse
 import pytest
 import requests
 
-from bocker import images, native, store
+from bocker.image import images
+from bocker.kernel import native, store
 from bocker.state import Paths
 
 TAG = "bkp"

@@ -15,6 +15,7 @@ import termios
 import pytest
 
 from bocker import hostsetup
+
 from conftest import BOCKER, run_bocker
 
 IMAGE = "escape-probe"

@@ -21,8 +21,9 @@ import time
 
 import pytest
 
-from bocker import native, network
-from bocker.netlink import Rtnl
+from bocker.kernel import native
+from bocker.net import network
+from bocker.net.netlink import Rtnl
 
 
 def netns_fds():
@@ -131,7 +132,7 @@ def netleak():
 def host_net_fixture(subnet):
     """A `host_net` fixture for a test module: a bridge, subnet and nft
     tables of the test's own (names from netleak), torn down after."""
-    from bocker import network
+    from bocker.net import network
 
     @pytest.fixture
     def host_net(netleak):

@@ -8,9 +8,10 @@ import tarfile
 
 import pytest
 
-from bocker import archive, images, layers, registry
-from conftest_pull import (Layout, btrfs_fs, busybox_layer, pull_paths, tar_layer,  # noqa: F401
-                           subvolumes)
+from bocker.image import archive, images, layers, registry
+
+from conftest_pull import (Layout, btrfs_fs, busybox_layer, pull_paths, subvolumes,  # noqa: F401
+                           tar_layer)
 
 CONFIG = {"Env": ["PATH=/bin"], "Cmd": ["/bin/sh"], "WorkingDir": "/etc"}
 

@@ -9,7 +9,8 @@ import signal
 
 import pytest
 
-from bocker import cgroups, containers
+from bocker.kernel import cgroups
+from bocker.runtime import containers
 
 
 def _cgroup2_mount():

@@ -7,7 +7,9 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from bocker import cli_images, images
+from bocker.cli import images as cli_images
+from bocker.image import images
+
 from conftest_pull import (Layout, btrfs_fs, busybox_layer, pull_paths, push,  # noqa: F401
                            registries)
 
@@ -89,9 +91,11 @@ def test_save_and_load(pull_paths, cli_image, tmp_path):
 def test_progress_bar_on_a_terminal(pull_paths, cli_image):
     import os
     import sys
+
     import pexpect
     script = ("import os, sys, types, click\n"
-              "from bocker import cli_images, state\n"
+              "from bocker import state\n"
+              "from bocker.cli import images as cli_images\n"
               "group = click.Group(commands={'pull': cli_images.pull})\n"
               "pull_paths = state.Paths(os.environ['BKP_ROOT'])\n"
               "group(sys.argv[1:], obj=types.SimpleNamespace(paths=pull_paths))\n")

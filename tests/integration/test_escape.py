@@ -16,7 +16,8 @@ import subprocess
 
 import pytest
 
-from bocker import capabilities
+from bocker.confine import capabilities
+
 from conftest import BOCKER, run_bocker
 from escapefixtures import (IMAGE, bocker_argv, detached, in_pty_session,  # noqa: F401
                             probe_binary, probe_image)

@@ -12,7 +12,10 @@ import tarfile
 
 import pytest
 
-from bocker import attach, images, records, store
+from bocker.image import images
+from bocker.kernel import store
+from bocker.runtime import attach, records
+
 from conftest import BOCKER
 from conftest_pull import busybox_layer
 
@@ -206,7 +209,7 @@ def test_etc_symlink_escaping_resolves_inside(bocker, make_image, tmp_path):
     inside.mkdir(parents=True)
     (inside / "passwd").write_text("nobody:x:779:779:inside:/:/bin/sh\n")
     image = make_image(tree)
-    from bocker import spec
+    from bocker.runtime import spec
     rootfs = images.rootfs(__import__("bocker.state").state.Paths(), image)
     assert spec.resolve_user(rootfs, "nobody") == (779, 779, "/")
     proc = bocker("run", "--rm", "-u", "nobody", image, "id", "-u", timeout=30)
@@ -350,7 +353,7 @@ def test_pull_hostile_diff_id(bocker, paths, registry_server):
 
 
 def test_pull_hostile_index_entry(bocker, paths, registry_server):
-    from bocker import registry
+    from bocker.image import registry
     host = registry.host_platform()
     server = registry_server({"schemaVersion": 2,
                               "mediaType": "application/vnd.oci.image.index.v1+json",

@@ -4,7 +4,8 @@ import stat
 
 import pytest
 
-from bocker import images, store
+from bocker.image import images
+from bocker.kernel import store
 
 
 @pytest.fixture

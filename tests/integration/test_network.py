@@ -10,10 +10,12 @@ import subprocess
 
 import pytest
 
-from bocker import nat, native, network
 from bocker.errors import BockerError, NotSetUp
-from bocker.netlink import IFF_UP, Rtnl
-from netfixtures import host_net_fixture, netleak, netns, ping, rtnl_in, socket_in, tcp_roundtrip  # noqa: F401
+from bocker.net import nat, network
+from bocker.net.netlink import IFF_UP, Rtnl
+
+from netfixtures import (host_net_fixture, netleak, netns, ping, rtnl_in, socket_in,  # noqa: F401
+                         tcp_roundtrip)
 
 pytestmark = [pytest.mark.root,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]

@@ -17,12 +17,15 @@ import time
 
 import pytest
 
-from bocker import hostsetup, nat, native, network, state
-from bocker.netlink import Rtnl
+from bocker import hostsetup, state
+from bocker.kernel import native
+from bocker.net import nat, network
+from bocker.net.netlink import Rtnl
 from bocker.state import Paths
+
 from netfixtures import (ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, arp, ether,  # noqa: F401
-                         host_net_fixture, ipv4, netleak, netns, packet_socket, ping,
-                         socket_in, tcp_syn, udp, wait_for_frame)
+                         host_net_fixture, ipv4, netleak, netns, packet_socket, ping, socket_in,
+                         tcp_syn, udp, wait_for_frame)
 
 pytestmark = [pytest.mark.root,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]

@@ -2,7 +2,7 @@
 import multiprocessing
 import os
 
-from bocker import network
+from bocker.net import network
 
 SUBNET = "10.213.0.0/24"
 

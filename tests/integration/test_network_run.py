@@ -9,7 +9,9 @@ import urllib.request
 
 import pytest
 
-from bocker import nat, network, state
+from bocker import state
+from bocker.net import nat, network
+
 from conftest import BOCKER
 from netfixtures import ping
 

@@ -8,8 +8,9 @@ import tempfile
 
 import pytest
 
-from bocker import images, layers, pull, registry
 from bocker.errors import BockerError, NoSuchImage
+from bocker.image import images, layers, pull, registry
+
 from conftest_pull import (Layout, btrfs_fs, busybox_layer, pull_paths, push,  # noqa: F401
                            registries, subvolumes, tar_layer)
 

@@ -3,7 +3,8 @@ its config is honoured: Entrypoint + Cmd, a COMMAND replacing Cmd, Env,
 WorkingDir, User.  Uses the shared session root (conftest.py's `paths`)."""
 import pytest
 
-from bocker import images, pull
+from bocker.image import images, pull
+
 from conftest_pull import registries  # noqa: F401
 from test_pull import CONFIG, pushed  # noqa: F401
 

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from bocker import registry
+from bocker.image import registry
 
 BLOB = bytes(range(256)) * 4096          # 1 MiB
 DIGEST = "sha256:" + hashlib.sha256(BLOB).hexdigest()

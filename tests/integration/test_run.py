@@ -43,7 +43,7 @@ def test_etc_files_are_the_containers(bocker, paths):
     out = bocker("run", "--rm", "--hostname", "hh", "busybox", "cat", "/etc/hosts", "/etc/hostname")
     assert "hh" in out.stdout
     # the image itself was not altered
-    from bocker import images
+    from bocker.image import images
     root = images.rootfs(paths, images.resolve(paths, "busybox"))
     assert not os.path.exists(os.path.join(root, "etc/hostname"))
 
@@ -131,7 +131,7 @@ def test_network_host_sees_host_links(bocker):
 
 
 def _cgroup_file(cid, controller, name):
-    from bocker import cgroups
+    from bocker.kernel import cgroups
     cg = cgroups.driver()
     if cg.version == 2:
         return os.path.join(cg._dir(cid), name)
@@ -149,7 +149,7 @@ def test_limits_are_written_while_running(bocker, tmp_path):
                 break
             time.sleep(0.01)
         cid = cidfile.read_text()
-        from bocker import cgroups
+        from bocker.kernel import cgroups
         if cgroups.driver().version == 1:
             assert open(_cgroup_file(cid, "memory", "memory.limit_in_bytes")).read().strip() == str(64 << 20)
             assert open(_cgroup_file(cid, "pids", "pids.max")).read().strip() == "20"
@@ -293,8 +293,8 @@ def test_child_failing_before_parent_says_go(paths, monkeypatch, capfd):
     """The child can fail a step before the parent writes its go byte: the
     write then meets EPIPE, and the child's report must still win (click
     would turn a stray EPIPE into a silent exit 1)."""
-    from bocker import containers, spec
     from bocker.errors import StartError
+    from bocker.runtime import containers, spec
 
     real_write = os.write
 
@@ -315,7 +315,8 @@ def test_child_never_execs_if_parent_goes_away_before_go(paths):
     of its own go pipe)."""
     import select
 
-    from bocker import images, native
+    from bocker.image import images
+    from bocker.kernel import native
 
     rootfs = images.rootfs(paths, images.resolve(paths, "busybox"))
     go_r, go_w = os.pipe2(os.O_CLOEXEC)

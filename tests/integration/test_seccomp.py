@@ -11,7 +11,11 @@ import subprocess
 
 import pytest
 
-from bocker import containers, hostsetup, images, native, seccomp, spec
+from bocker import hostsetup
+from bocker.confine import seccomp
+from bocker.image import images
+from bocker.kernel import native
+from bocker.runtime import containers, spec
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 IMAGE = "seccomp-probe"

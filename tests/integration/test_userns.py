@@ -7,7 +7,9 @@ import select
 
 import pytest
 
-from bocker import containers, native, records, spec, userns
+from bocker.confine import userns
+from bocker.kernel import native
+from bocker.runtime import containers, records, spec
 
 AUTO = ("--userns=auto",)
 
@@ -208,7 +210,7 @@ def test_child_gives_up_when_the_parent_goes_away(paths):
     end of the socket)."""
     import socket
 
-    from bocker import images
+    from bocker.image import images
 
     rootfs = images.rootfs(paths, images.resolve(paths, "busybox"))
     a, b = socket.socketpair()

@@ -11,7 +11,7 @@ import json
 import os
 import re
 
-from bocker import cgroups
+from bocker.kernel import cgroups
 
 DOC = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "docs", "walkthrough.md")
 MARKER = "<!-- walkthrough-trace:"

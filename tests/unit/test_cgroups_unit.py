@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bocker import cgroups
+from bocker.kernel import cgroups
 
 
 def test_read_mounts_parses_hybrid(tmp_path):

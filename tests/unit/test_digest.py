@@ -8,10 +8,11 @@ import string
 import tarfile
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from bocker import archive, digest, layers, pull, reference, registry
 from bocker.errors import BockerError, InvalidArgument
+from bocker.image import archive, digest, layers, pull, reference, registry
 from bocker.state import Paths
 
 GOOD = "sha256:" + "ab" * 32

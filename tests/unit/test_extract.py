@@ -13,10 +13,11 @@ import tarfile
 
 import pytest
 import zstandard
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from bocker import layers
-from bocker.layers import LayerError
+from bocker.image import layers
+from bocker.image.layers import LayerError
 
 
 def make_tar(entries, fmt=tarfile.PAX_FORMAT):

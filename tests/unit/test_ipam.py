@@ -3,10 +3,11 @@ import ipaddress
 import os
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from bocker import nat, network
 from bocker.errors import BockerError, InvalidArgument
+from bocker.net import nat, network
 
 # Subnets from /30 (one usable address) up to /22 (1021), anywhere in IPv4.
 subnets = st.builds(lambda addr, plen: ipaddress.IPv4Network((addr, plen), strict=False),

@@ -5,9 +5,10 @@ import io
 import os
 import re
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from bocker import attach
+from bocker.runtime import attach
 from bocker.state import Paths
 
 CAP = attach.LINE_MAX_BYTES

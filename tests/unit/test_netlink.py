@@ -2,9 +2,10 @@
 import socket
 import struct
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from bocker import netlink as nl
+from bocker.net import netlink as nl
 
 attr_types = st.integers(min_value=0, max_value=nl.NLA_TYPE_MASK)
 payloads = st.binary(max_size=300)

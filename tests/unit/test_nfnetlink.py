@@ -6,10 +6,10 @@ import socket
 
 import pytest
 
-from bocker import nat
-from bocker import nfnetlink as nf
 from bocker.errors import InvalidArgument
-from bocker.netlink import NLM_F_ACK, NLM_F_REQUEST, parse_attrs, parse_messages
+from bocker.net import nat
+from bocker.net import nfnetlink as nf
+from bocker.net.netlink import NLM_F_ACK, NLM_F_REQUEST, parse_attrs, parse_messages
 
 
 def test_concatenated_key_takes_whole_registers():

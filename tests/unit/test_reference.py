@@ -1,9 +1,10 @@
 """Docker reference normalisation (bocker.reference): pure, no root."""
 import pytest
-from hypothesis import assume, given, strategies as st
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
-from bocker import reference
 from bocker.errors import InvalidArgument
+from bocker.image import reference
 
 HEX = "0123456789abcdef"
 DIGEST = "sha256:" + "ab" * 32

@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from bocker import digest, registry
 from bocker.errors import InvalidArgument, NotFound
+from bocker.image import digest, registry
 
 
 def test_parse_challenge():

@@ -5,8 +5,9 @@ import threading
 
 import pytest
 
-from bocker import rootfs_read, spec
 from bocker.errors import InvalidArgument
+from bocker.kernel import rootfs_read
+from bocker.runtime import spec
 
 HOST_LINE = "nobody:x:4242:4242:host:/host:/bin/sh\n"
 

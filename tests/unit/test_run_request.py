@@ -3,8 +3,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bocker import spec as containers
 from bocker.errors import InvalidArgument
+from bocker.runtime import spec as containers
 
 
 @pytest.mark.parametrize("command,config,entry,expected", [

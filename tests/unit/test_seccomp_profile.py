@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bocker import capabilities, seccomp
+from bocker.confine import capabilities, seccomp
 from bocker.errors import InvalidArgument
 
 ALLOW = seccomp.ACTIONS["SCMP_ACT_ALLOW"]
@@ -263,7 +263,7 @@ def _insns(blob):
 
 
 def test_compiled_program_starts_with_the_enosys_prologue():
-    from bocker import native
+    from bocker.kernel import native
 
     blob = seccomp.compile_profile(seccomp.default_profile(), DEFAULT_CAPS)
     assert len(blob) % 8 == 0 and 0 < len(blob) // 8 <= seccomp.BPF_MAXINSNS

@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bocker import spec, userns
+from bocker.confine import userns
 from bocker.errors import InvalidArgument
+from bocker.runtime import spec
 
 SIZE = userns.SIZE
 

@@ -17,9 +17,9 @@ import os
 import socket
 import struct
 
-from bocker.netlink import (NLM_F_ACK, NLM_F_CREATE, NLM_F_REQUEST, NLMSG_ERROR,
-                            NetlinkSocket, attr, attr_str, mac_bytes, message, nested,
-                            parse_attrs, parse_error, parse_messages)
+from bocker.net.netlink import (NLM_F_ACK, NLM_F_CREATE, NLM_F_REQUEST, NLMSG_ERROR, NetlinkSocket,
+                                attr, attr_str, mac_bytes, message, nested, parse_attrs,
+                                parse_error, parse_messages)
 
 NETLINK_NETFILTER = 12
 NFNL_SUBSYS_NFTABLES = 10

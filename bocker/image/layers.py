@@ -25,8 +25,10 @@ import stat
 import tarfile
 import zlib
 
-from bocker import digest, state, store, trace
+from bocker import state, trace
 from bocker.errors import BockerError
+from bocker.image import digest
+from bocker.kernel import store
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"

@@ -10,8 +10,10 @@ import shutil
 import tempfile
 from typing import NamedTuple
 
-from bocker import digest, images, layers, reference, registry, store, trace
+from bocker import trace
 from bocker.errors import BockerError
+from bocker.image import digest, images, layers, reference, registry
+from bocker.kernel import store
 
 LAYER_TYPES = {
     "application/vnd.oci.image.layer.v1.tar",

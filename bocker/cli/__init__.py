@@ -69,7 +69,7 @@ def setup(ctx, size, bridge, subnet, teardown):
 @pass_ctx
 def init(ctx, directory, name):
     """Create an image from a directory."""
-    from bocker import images
+    from bocker.image import images
 
     click.echo(f"Created: {images.init(ctx.paths, directory, name)}")
 
@@ -79,7 +79,8 @@ def init(ctx, directory, name):
 @pass_ctx
 def images_cmd(ctx, quiet):
     """List images."""
-    from bocker import images, units
+    from bocker import units
+    from bocker.image import images
 
     records = images.list_all(ctx.paths)
     if quiet:
@@ -98,7 +99,7 @@ def images_cmd(ctx, quiet):
 @pass_ctx
 def rmi(ctx, refs):
     """Remove images."""
-    from bocker import images
+    from bocker.image import images
 
     _each(refs, lambda ref: click.echo(f"Removed: {images.remove(ctx.paths, ref)}"))
 
@@ -109,7 +110,8 @@ def rmi(ctx, refs):
 @pass_ctx
 def rm(ctx, force, refs):
     """Remove containers or images (by ID, prefix or name)."""
-    from bocker import containers, images
+    from bocker.image import images
+    from bocker.runtime import containers
 
     def one(ref):
         if ref.startswith("img_"):
@@ -180,7 +182,8 @@ def run(ctx, detach, interactive, tty, name, hostname, env, env_file, workdir, u
         cap_drop, security_opt, sysctls, ulimits, read_only, userns, entrypoint, volumes,
         tmpfs, cidfile, image, command):
     """Run COMMAND in a new container from IMAGE."""
-    from bocker import containers, spec, units
+    from bocker import units
+    from bocker.runtime import containers, spec
 
     if tty and detach:
         raise BockerError("-t with -d is not supported: attach with exec -it instead")
@@ -226,7 +229,7 @@ def run(ctx, detach, interactive, tty, name, hostname, env, env_file, workdir, u
 @pass_ctx
 def exec_cmd(ctx, interactive, tty, env, workdir, user, ref, command):
     """Run COMMAND inside a running container."""
-    from bocker import containers
+    from bocker.runtime import containers
 
     sys.exit(containers.exec_in(ctx.paths, ref, list(command), env=env, workdir=workdir,
                                 user=user, tty=tty, interactive=interactive))
@@ -239,7 +242,7 @@ def exec_cmd(ctx, interactive, tty, env, workdir, user, ref, command):
 @pass_ctx
 def stop(ctx, timeout, refs):
     """Stop running containers (SIGTERM, then SIGKILL)."""
-    from bocker import containers
+    from bocker.runtime import containers
 
     # Docker echoes each argument as given once it is done
     _each(refs, lambda ref: containers.stop(ctx.paths, ref, timeout) and click.echo(ref))
@@ -254,7 +257,7 @@ def kill(ctx, sig, refs):
     """Send a signal to running containers."""
     import signal
 
-    from bocker import containers
+    from bocker.runtime import containers
 
     name = sig.upper().removeprefix("SIG")
     try:
@@ -269,7 +272,7 @@ def kill(ctx, sig, refs):
 @pass_ctx
 def wait(ctx, refs):
     """Wait for containers to exit; print their exit codes."""
-    from bocker import containers
+    from bocker.runtime import containers
 
     _each(refs, lambda ref: click.echo(containers.wait(ctx.paths, ref)))
 
@@ -279,7 +282,7 @@ def wait(ctx, refs):
 @pass_ctx
 def start(ctx, refs):
     """Start stopped containers again (detached)."""
-    from bocker import containers
+    from bocker.runtime import containers
 
     _each(refs, lambda ref: containers.start(ctx.paths, ref) and click.echo(ref))
 
@@ -292,7 +295,7 @@ def start(ctx, refs):
 @pass_ctx
 def ps(ctx, show_all, quiet):
     """List containers (running ones; -a for all)."""
-    from bocker import containers
+    from bocker.runtime import containers
 
     records = [r for r in containers.list_all(ctx.paths)
                if show_all or r["State"].get("Running")]
@@ -318,7 +321,7 @@ def ps(ctx, show_all, quiet):
 @pass_ctx
 def logs(ctx, follow, tail, timestamps, ref):
     """Print a container's log (stdout and stderr kept apart)."""
-    from bocker import attach, containers
+    from bocker.runtime import attach, containers
 
     if tail != "all" and not tail.isdigit():
         raise BockerError(f"invalid --tail '{tail}': a number or 'all'")
@@ -335,7 +338,8 @@ def inspect(ctx, refs):
     """Show containers or images as JSON."""
     import json
 
-    from bocker import containers, images
+    from bocker.image import images
+    from bocker.runtime import containers
 
     out = []
     for ref in refs:
@@ -353,7 +357,7 @@ def inspect(ctx, refs):
 @pass_ctx
 def commit(ctx, container, image, name):
     """Save a container's filesystem as an image (IMAGE: replace its content)."""
-    from bocker import containers
+    from bocker.runtime import containers
 
     removed, created = containers.commit(ctx.paths, container, image, name)
     if removed:
@@ -364,7 +368,7 @@ def commit(ctx, container, image, name):
 def _register_image_commands():
     # pull, login, load, save live in cli_images.py; their modules (requests,
     # tarfile, ...) are imported only when one of them runs.
-    from bocker import cli_images
+    from bocker.cli import images as cli_images
 
     for command in cli_images.COMMANDS:
         cli.add_command(command)
@@ -413,7 +417,7 @@ def _ports(ports):
 
 
 def _status(st):
-    from bocker.records import parse_iso
+    from bocker.runtime.records import parse_iso
 
     if st.get("Running"):
         return "Up " + _ago(parse_iso(st["StartedAt"]))[:-4]

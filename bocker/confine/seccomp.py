@@ -291,7 +291,7 @@ def pin_profile(directory, security_opt):
     Docker keeps the profile it was created with), so that start and exec
     apply that profile whatever later happens to the file.  Returns the
     options with the path pointing at the copy."""
-    from bocker import security
+    from bocker.confine import security
 
     path = security.parse_security_opts(security_opt)["seccomp"]
     if path in ("default", UNCONFINED):
@@ -353,7 +353,7 @@ def plan(profile, caps, machine=None, release=None):
 
 def compile_profile(profile, caps):
     """The BPF program (bytes) for profile under caps, on this host."""
-    from bocker import native
+    from bocker.kernel import native
 
     default, arches, rules, known = plan(profile, caps)
     try:
@@ -364,7 +364,8 @@ def compile_profile(profile, caps):
 
 
 def _cache_key(profile_digest, caps):
-    from bocker import __version__, native
+    from bocker import __version__
+    from bocker.kernel import native
 
     parts = [b"bocker-seccomp-1", __version__.encode(), native.seccomp_build_id().encode(),
              str(os.stat(__file__).st_mtime_ns).encode(),
@@ -436,7 +437,7 @@ def for_container(paths, security_opt, caps, privileged=False):
     default; cached under the bocker root."""
     if privileged:
         return None
-    from bocker import security
+    from bocker.confine import security
 
     choice = security.parse_security_opts(security_opt or ())["seccomp"]
     if choice == "default":

@@ -6,8 +6,9 @@ image.json: {"id", "source", "names": ["busybox:latest"], "created",
 import os
 import time
 
-from bocker import ids, state, store
+from bocker import ids, state
 from bocker.errors import NoSuchImage, NotFound
+from bocker.kernel import store
 
 
 def _record_path(paths, image_id):
@@ -47,8 +48,8 @@ def resolve(paths, ref):
 
 
 def _familiar(ref):
-    from bocker import reference
     from bocker.errors import BockerError
+    from bocker.image import reference
 
     try:
         parsed = reference.parse(ref)
@@ -130,7 +131,7 @@ def remove(paths, ref):
     _remove_dir(paths.image(image_id))
     # Drop pulled layers that no image is built on any more.
     if os.path.isdir(paths.layers):
-        from bocker import layers
+        from bocker.image import layers
         with state.locked(paths.lock):
             used = {c for r in list_all(paths) for c in r.get("layers", ())}
             layers.prune(paths, used)

@@ -14,15 +14,20 @@ import signal
 import sys
 import time
 
-from bocker import (capabilities, cgroups, ids, images, native, records, seccomp, security,
-                    spec, state, store, trace, userns)
+from bocker import ids, state, trace
+from bocker.confine import capabilities, seccomp, security, userns
 from bocker.errors import BockerError, NoSuchContainer, RunRefused, StartError
-from bocker.records import list_all, load, resolve  # noqa: F401  (the API)
-from bocker.spec import RunRequest  # noqa: F401  (the API)
+from bocker.image import images
+from bocker.kernel import cgroups, native, store
+from bocker.runtime import records, spec
+from bocker.runtime.records import list_all, load, resolve  # noqa: F401  (the API)
+from bocker.runtime.spec import RunRequest  # noqa: F401  (the API)
 
 NAMESPACES = (native.CLONE_NEWNS | native.CLONE_NEWPID | native.CLONE_NEWUTS
               | native.CLONE_NEWIPC | native.CLONE_NEWCGROUP)
-MONITOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bocker-monitor")
+# built by setup.py beside the compiled shim, at the package's top
+MONITOR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                       "bocker-monitor")
 
 
 class Started:
@@ -62,7 +67,7 @@ def create_and_start(paths, req, detach=False, tty=False, interactive=False):
     except BockerError as e:  # refused before it starts: Docker's 125
         raise RunRefused(str(e)) from None
     if req.ports:
-        from bocker import network
+        from bocker.net import network
 
         if req.network != "bridge":
             raise BockerError("published ports (-p) need --network bridge")
@@ -154,7 +159,7 @@ def launch(paths, record, req, config, undo, detach=False, tty=False, interactiv
             oom = cg.oom_file(cid) or "-"
             monitor_argv = [MONITOR, str(io.out_r), str(io.err_r),
                             records.log_path(paths, cid), records.exit_path(paths, cid), oom,
-                            sys.executable, "-m", "bocker.finish", paths.root, cid]
+                            sys.executable, "-m", "bocker.runtime.finish", paths.root, cid]
             pid, runner = native.spawn_monitored(rootfs, argv, env, monitor_argv,
                                                  [io.out_r, io.err_r], status_w, **options)
             pidfd = native.pidfd_open(pid)
@@ -217,8 +222,8 @@ def _confinement(req, paths):
 
 def _network_config(paths):
     """The bridge network `bocker setup` made for this root."""
-    from bocker import network
     from bocker.errors import NotSetUp
+    from bocker.net import network
 
     try:
         return state.read_json(paths.network)
@@ -230,7 +235,7 @@ def _lease_address(paths, cid, req, undo):
     """For --network bridge: check the bridge, lease an address."""
     if req.network != "bridge":
         return None
-    from bocker import network
+    from bocker.net import network
 
     config = _network_config(paths)
     network.check_ready(config["bridge"])
@@ -258,7 +263,7 @@ def _resolv_conf(req):
                 return f.read()
         except OSError:
             return ""
-    from bocker import network
+    from bocker.net import network
 
     return network.resolv_conf(req.dns or None)
 
@@ -267,7 +272,7 @@ def _wire_network(cid, pid, req, net, undo):
     """eth0 in the child's new network namespace (its host veth admitted
     to the anti-spoofing guard), and its published ports; returns the
     record's NetworkSettings."""
-    from bocker import network
+    from bocker.net import network
 
     netns = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
@@ -300,7 +305,7 @@ def _release_network(paths, record):
     removes the pair once the last process in it has gone)."""
     if record["HostConfig"].get("NetworkMode") != "bridge":
         return
-    from bocker import network
+    from bocker.net import network
 
     settings = record.get("NetworkSettings", {})
     try:
@@ -427,7 +432,7 @@ def _check_reports(status_fd, pid, argv):
 def attach_and_wait(paths, started, stdout_fd=1, stderr_fd=2, stdin_fd=0):
     """Copy the container's output to ours and to its log (tee), forward
     SIGINT/SIGTERM/SIGHUP to it, and return its exit status."""
-    from bocker import attach
+    from bocker.runtime import attach
 
     def forward(sig, _frame):
         with contextlib.suppress(OSError):
@@ -595,7 +600,7 @@ def exec_in(paths, ref, argv, env=(), workdir=None, user=None, tty=False,
             interactive=False, stdout_fd=1, stderr_fd=2):
     """Run argv inside a running container (its namespaces via its pidfd,
     and its cgroup); return the command's exit status."""
-    from bocker import attach
+    from bocker.runtime import attach
 
     record = _running(paths, ref)
     cid = record["Id"]
@@ -659,7 +664,7 @@ def remove(paths, ref, force=False):
         cgroups.driver().destroy(cid)
     _release_network(paths, record)
     if record["HostConfig"].get("NetworkMode") == "bridge":
-        from bocker import network
+        from bocker.net import network
 
         with trace.span("netlink delete veth", container=cid):
             network.detach(cid)  # the kernel would, a little later

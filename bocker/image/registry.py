@@ -21,9 +21,9 @@ import warnings
 
 import requests
 
-from bocker import digest as _digest
-from bocker import reference as _reference
 from bocker.errors import BockerError, InvalidArgument, NoSuchImage, NotFound
+from bocker.image import digest as _digest
+from bocker.image import reference as _reference
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

@@ -74,7 +74,7 @@ class _Bars(_Lines):
 @click.pass_context
 def pull(ctx, name, tag, platform, insecure):
     """Pull an image: NAME[:TAG|@DIGEST], or NAME TAG."""
-    from bocker import pull as pulling
+    from bocker.image import pull as pulling
     progress = _Bars(click.echo) if sys.stdout.isatty() else _Lines(click.echo)
     try:
         result = pulling.pull(ctx.obj.paths, name, tag, platform=platform,
@@ -98,7 +98,7 @@ def pull(ctx, name, tag, platform, insecure):
               help="Allow plain HTTP for this registry.")
 def login(registry_name, username, password, password_stdin, insecure):
     """Log in to a registry; credentials go to Docker's config.json."""
-    from bocker import registry
+    from bocker.image import registry
     if password_stdin:
         if password:
             _fail(BockerError("--password and --password-stdin are mutually exclusive"))
@@ -119,7 +119,7 @@ def login(registry_name, username, password, password_stdin, insecure):
 @click.pass_context
 def load(ctx, path, platform):
     """Load images from an archive."""
-    from bocker import archive
+    from bocker.image import archive
     progress = _Lines(click.echo) if not sys.stdout.isatty() else _Bars(click.echo)
     try:
         loaded = archive.load(ctx.obj.paths, path, progress=progress, platform=platform)
@@ -137,7 +137,7 @@ def load(ctx, path, platform):
 @click.pass_context
 def save(ctx, image, output):
     """Save an image to a docker-archive tar (docker/podman load it)."""
-    from bocker import archive
+    from bocker.image import archive
     try:
         archive.save(ctx.obj.paths, image, output)
     except BockerError as e:

@@ -205,8 +205,8 @@ def setup_host(bridge=DEFAULT_BRIDGE, subnet=DEFAULT_SUBNET, table=None):
     127.0.0.1 through the gateway: the localnet chain drops exactly those
     packets.
     """
-    from bocker import nat
-    from bocker.netlink import Rtnl
+    from bocker.net import nat
+    from bocker.net.netlink import Rtnl
 
     net = _net(subnet)
     _check_ifname(bridge)
@@ -232,8 +232,8 @@ def teardown_host(bridge=DEFAULT_BRIDGE, subnet=DEFAULT_SUBNET, table=None):
     """Undo setup_host: delete the nftables tables and the bridge (which takes
     its address and sysctls with it).  IPv4 forwarding stays on: other
     software may rely on it, and setup_host cannot know who turned it on."""
-    from bocker import nat
-    from bocker.netlink import Rtnl
+    from bocker.net import nat
+    from bocker.net.netlink import Rtnl
 
     _net(subnet)
     nat.teardown(table or nat.table_for(bridge))
@@ -271,8 +271,8 @@ def attach(container_id, netns_fd, ip, subnet, bridge=DEFAULT_BRIDGE, table=None
     Returns dict(ip, prefixlen, mac, gateway, host_veth).  On failure the
     veth and its admission are removed again.
     """
-    from bocker import native
-    from bocker.netlink import Rtnl
+    from bocker.kernel import native
+    from bocker.net.netlink import Rtnl
 
     net = _net(subnet)
     gw, mac, host = gateway(net), mac_for(ip), veth_name(container_id)
@@ -286,7 +286,7 @@ def attach(container_id, netns_fd, ip, subnet, bridge=DEFAULT_BRIDGE, table=None
         inside = native.start_in_netns(netns_fd,
                                        lambda: _configure_inside(ip, net.prefixlen, gw))
         refuse_router_advertisements(host)
-        from bocker import nat
+        from bocker.net import nat
 
         nat.admit(table, host, mac, ip)
         inside.wait()
@@ -302,14 +302,14 @@ def attach(container_id, netns_fd, ip, subnet, bridge=DEFAULT_BRIDGE, table=None
 
 
 def _table(bridge):
-    from bocker import nat
+    from bocker.net import nat
     return nat.table_for(bridge)
 
 
 def _configure_inside(ip, prefixlen, gw):
     """eth0 and lo of the calling thread's namespace, before eth0 is up:
     no router advertisement is ever taken, not even one in flight."""
-    from bocker.netlink import Rtnl
+    from bocker.net.netlink import Rtnl
 
     refuse_router_advertisements("eth0")
     with Rtnl() as inner:
@@ -329,7 +329,7 @@ def detach(container_id, ip=None, table=None, bridge=DEFAULT_BRIDGE):
     does that asynchronously; this makes it certain.  Safe to call twice,
     and on a half-made attach.
     """
-    from bocker.netlink import Rtnl
+    from bocker.net.netlink import Rtnl
 
     with Rtnl() as nl:
         try:
@@ -345,7 +345,7 @@ def unguard(container_id, ip, table):
     """Remove container_id's admission to the guard (see nat.expel): the
     nftables side of detach, for a container whose veth went with its
     namespace.  No-op if it holds none."""
-    from bocker import nat
+    from bocker.net import nat
     nat.expel(table, veth_name(container_id), mac_for(ip), ip)
 
 
@@ -353,19 +353,19 @@ def unguard(container_id, ip, table):
 
 def parse_port(spec):
     """-p [HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp] -> nat.Port."""
-    from bocker import nat
+    from bocker.net import nat
     return nat.parse_port(spec)
 
 
 def publish(container_id, ip, ports, table):
     """Forward each published port (nat.Port or -p spec) to ip; see nat.publish."""
-    from bocker import nat
+    from bocker.net import nat
     return nat.publish(container_id, ip, ports, table)
 
 
 def unpublish(container_id, table):
     """Remove container_id's port forwards; see nat.unpublish."""
-    from bocker import nat
+    from bocker.net import nat
     return nat.unpublish(container_id, table)
 
 

@@ -2,8 +2,8 @@
 it and the image's config into argv, environment, user and mounts."""
 import os
 
-from bocker import native
 from bocker.errors import InvalidArgument
+from bocker.kernel import native
 
 DEFAULT_MEMORY = 512 * 1024 * 1024  # p8952/bocker's default
 DEFAULT_CPU_SHARES = 512
@@ -42,18 +42,18 @@ class RunRequest:
         self.cap_add, self.cap_drop = list(cap_add), list(cap_drop)
         self.security_opt, self.sysctls = list(security_opt), list(sysctls)
         self.ulimits, self.read_only = list(ulimits), bool(read_only)
-        from bocker import userns as userns_mod
+        from bocker.confine import userns as userns_mod
 
         self.userns = userns_mod.mode(userns)  # None: $BOCKER_USERNS, else host
 
     def check(self):
         """Refuse what cannot run before anything is made (one clear line)."""
-        from bocker import capabilities, security, userns
+        from bocker.confine import capabilities, security, userns
 
         capabilities.effective(self.cap_add, self.cap_drop, self.privileged)
         profile = security.parse_security_opts(self.security_opt)["seccomp"]
         if profile not in ("default", "unconfined"):
-            from bocker import seccomp
+            from bocker.confine import seccomp
 
             seccomp.load_profile(profile)
         for item in self.sysctls:
@@ -147,7 +147,7 @@ def _read_db(rootfs, rel):
     # The container's own file, read by the host: resolved inside the
     # rootfs (an /etc or /etc/passwd symlink cannot reach the host's), a
     # regular file only (a FIFO would hang us) and bounded (rootfs_read).
-    from bocker import rootfs_read
+    from bocker.kernel import rootfs_read
 
     limit = 4 << 20     # bytes: far beyond any real passwd or group file
     max_id = 2 ** 32 - 2  # (uid_t)-1 means "unchanged" to the kernel

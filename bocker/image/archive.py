@@ -19,8 +19,9 @@ import shutil
 import tarfile
 import tempfile
 
-from bocker import digest, images, pull, reference, registry, rootfs_read
 from bocker.errors import BockerError, NotFound
+from bocker.image import digest, images, pull, reference, registry
+from bocker.kernel import rootfs_read
 
 _CHUNK = 1 << 20
 

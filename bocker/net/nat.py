@@ -196,7 +196,7 @@ def teardown(table):
 
 def _elements(veth, mac, ip):
     """{set: [key]} of a veth's admission, as nf_tables keys."""
-    from bocker import nfnetlink as nf
+    from bocker.net import nfnetlink as nf
 
     if not re.fullmatch(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", mac):
         raise InvalidArgument(f"invalid MAC address '{mac}'")
@@ -212,7 +212,7 @@ def admit(table, veth, mac, ip):
     Two element adds in one nfnetlink transaction (~0.15 ms), not an nft
     process (~3 ms): this is on every container's start path.
     """
-    from bocker import nfnetlink as nf
+    from bocker.net import nfnetlink as nf
 
     try:
         nf.set_elements(True, nf.NFPROTO_BRIDGE, _check_name(table), _elements(veth, mac, ip))
@@ -233,7 +233,7 @@ def expel(table, veth, mac, ip):
     deleted after all.  A missing element is added with the short timeout
     (so gone at once), a missing table or set (ENOENT) cannot hold one.
     """
-    from bocker import nfnetlink as nf
+    from bocker.net import nfnetlink as nf
 
     sets, t = _elements(veth, mac, ip), _check_name(table)
     try:

@@ -7,7 +7,7 @@ import sys
 
 def main(argv):
     """Entry point; exits 0 even when there is nothing left to release."""
-    from bocker import containers
+    from bocker.runtime import containers
     from bocker.state import Paths
 
     root, cid = argv

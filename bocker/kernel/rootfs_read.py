@@ -21,8 +21,8 @@ import errno
 import os
 import stat
 
-from bocker import native
 from bocker.errors import BockerError
+from bocker.kernel import native
 
 _RESOLVE = native.RESOLVE_NO_MAGICLINKS | native.RESOLVE_NO_XDEV
 _KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device",

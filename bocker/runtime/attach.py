@@ -9,7 +9,7 @@ import signal
 import sys
 import time
 
-from bocker import records
+from bocker.runtime import records
 
 
 def log_stamp():

@@ -20,8 +20,8 @@ ownership on disk and `commit` snapshots them as they are.
 """
 import os
 
-from bocker import native
 from bocker.errors import BockerError, InvalidArgument
+from bocker.kernel import native
 
 SIZE = 65536
 POOL_START = 1 << 27          # 134217728

@@ -261,7 +261,7 @@ def _request(keep, rootfs, argv, env, cwd="/", hostname=None, uid=0, gid=0,
     req.go_parent_fd = go_parent_fd
     req.join_pidfd, req.status_fd, req.console_sock = join_pidfd, status_fd, console_sock
     if cap_keep is None:  # Docker's default set (less MKNOD)
-        from bocker import capabilities
+        from bocker.confine import capabilities
 
         cap_keep = capabilities.mask(capabilities.DEFAULT)
     req.cap_keep = cap_keep

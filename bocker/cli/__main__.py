@@ -1,0 +1,4 @@
+"""`python -m bocker.cli`: the same as the `bocker` command."""
+from bocker.cli import main
+
+main()
