@@ -4,8 +4,10 @@ and a leak check after every test.
 The whole session shares one bocker root made by `bocker setup` under a
 temporary directory (its own cgroup parent too), torn down at the end.
 Every test is checked for what it left behind: mounts, loop devices,
-subvolumes, cgroups, veths, network namespaces and processes.
+subvolumes, cgroups, this session's links and nftables rules, leases,
+container records, userns blocks, child processes and detached monitors.
 """
+import json
 import os
 import subprocess
 import sys
@@ -13,9 +15,12 @@ import tempfile
 
 import pytest
 
-from bocker import hostsetup
+from bocker import hostsetup, ids, state
 from bocker.kernel import cgroups, store
+from bocker.net import network
 from bocker.state import Paths
+
+from netfixtures import NetWatch
 
 if os.geteuid() != 0:
     pytest.skip("integration tests need root", allow_module_level=True)
@@ -58,6 +63,11 @@ def bocker(paths):
 
 
 # ------------------------------------------------------------ leak check
+#
+# Other test sessions (other helpers, CI jobs) run on this machine at the
+# same time with roots, bridges and containers of their own: every check
+# below looks only at what this session's root, records and bridge name,
+# so their objects never show up as our leaks.
 
 def _mounts_under(prefix):
     with open("/proc/self/mountinfo") as f:
@@ -89,60 +99,162 @@ def _cgroups():
     return groups
 
 
-def _links():
-    return set(os.listdir("/sys/class/net"))
+def _entries(directory):
+    """Names in directory ([] if it does not exist)."""
+    try:
+        return os.listdir(directory)
+    except FileNotFoundError:
+        return []
 
 
-def _settled_links(before, timeout=20.0):
-    """Host links, after giving the kernel time to remove the veths of
+def _session_network(paths):
+    """(bridge, nft table) that `bocker setup` recorded for this root, or
+    None before setup.  Read from network.json each time: a test may
+    point it elsewhere for a moment, never across its end."""
+    try:
+        net = state.read_json(paths.network)
+    except FileNotFoundError:
+        return None
+    return net["bridge"], net["table"]
+
+
+def _links(paths):
+    """Host links this session made: its bridge, every link enslaved to
+    it (the veths of its containers), the veth of every container it has
+    a record of, and the names netfixtures.NetWatch derives from our PID."""
+    names = os.listdir("/sys/class/net")
+    net = _session_network(paths)
+    bridge = net[0] if net else None
+    watch = NetWatch()
+    ours = {network.veth_name(c) for c in _entries(paths.containers) if ids.is_id(c, "ps")}
+    out = set()
+    for name in names:
+        if name == bridge or name in ours or name.startswith(tuple(watch.prefixes)) \
+                or name.startswith(watch.tag):
+            out.add(name)
+        elif bridge:
+            try:
+                master = os.readlink(f"/sys/class/net/{name}/master")
+            except OSError:
+                continue
+            if os.path.basename(master) == bridge:
+                out.add(name)
+    return out
+
+
+def _settled_links(paths, before, timeout=20.0):
+    """Our host links, after giving the kernel time to remove the veths of
     network namespaces that just died: it does so asynchronously, one
     batch of namespaces after another, which takes seconds after fifty
-    containers stop at once.  Returns as soon as nothing new is left."""
+    containers stop at once.  Returns as soon as nothing new is left (the
+    timeout only stops a wait for a veth that really leaked)."""
     import time
 
     deadline = time.monotonic() + timeout
-    links = _links()
+    links = _links(paths)
     while links - before and time.monotonic() < deadline:
         time.sleep(0.02)
-        links = _links()
+        links = _links(paths)
     return links
 
 
-def _children():
-    """Our own child processes (a leaked container would be one)."""
-    me = str(os.getpid())
-    kids = set()
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                with open(f"/proc/{pid}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
+def _canonical(value):
+    """An nft JSON value without what changes on its own (handles, packet
+    counters, the time left to an element), as comparable text."""
+    if isinstance(value, dict):
+        if "counter" in value and len(value) == 1:
+            return "counter"
+        return {k: _canonical(v) for k, v in value.items() if k not in ("handle", "expires")}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    return value
+
+
+def _nft_items(paths):
+    """Every rule (per chain) and permanent set element (per set) of this
+    session's `ip` and `bridge` tables, each numbered by its occurrence so
+    that a second copy of a rule counts too.  Elements with a timeout are
+    left out: nat.expel gives an element 1 ms to live instead of deleting
+    it, and the kernel stops listing it when that runs out."""
+    net = _session_network(paths)
+    if net is None:
+        return set()
+    items, seen = set(), {}
+    for family in ("ip", "bridge"):
+        proc = subprocess.run(["nft", "-j", "list", "table", family, net[1]],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:        # no table: nothing of ours in it
+            continue
+        for obj in json.loads(proc.stdout).get("nftables", []):
+            if "rule" in obj:
+                rule = obj["rule"]
+                key = (family, "chain " + rule["chain"],
+                       json.dumps(_canonical(rule["expr"]), sort_keys=True))
+            elif "set" in obj:
+                for elem in obj["set"].get("elem", ()):
+                    if isinstance(elem, dict) and "timeout" in elem.get("elem", {}):
+                        continue
+                    key = (family, "set " + obj["set"]["name"],
+                           json.dumps(_canonical(elem), sort_keys=True))
+                    seen[key] = seen.get(key, 0) + 1
+                    items.add((*key, seen[key]))
                 continue
+            else:
+                continue
+            seen[key] = seen.get(key, 0) + 1
+            items.add((*key, seen[key]))
+    return items
+
+
+def _processes(root):
+    """(our child processes, detached monitors of this root): a leaked
+    foreground container is a child of ours; a detached one lives on under
+    a bocker-monitor whose argv names its log under root."""
+    me, prefix = str(os.getpid()), root.rstrip("/") + "/"
+    kids, monitors = set(), set()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
             if fields[1] == me and fields[0] != "Z":
                 kids.add(pid)
-    return kids
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue            # gone meanwhile
+        if os.path.basename(argv[0]) == "bocker-monitor" and any(
+                a == root or a.startswith(prefix) for a in argv[1:]):
+            monitors.add((pid, " ".join(argv).strip()))
+    return kids, monitors
 
 
 def snapshot_kernel_objects(paths):
     """Everything a bocker command could leak, as comparable sets."""
+    children, monitors = _processes(paths.root)
     return {
         "mounts": _mounts_under(paths.root),
         "loops": _loop_devices(os.path.dirname(paths.root)),
         "subvolumes": store.list_subvolumes(paths.root),
         "cgroups": _cgroups(),
-        "links": _links(),
-        "children": _children(),
+        "links": _links(paths),
+        "nft": _nft_items(paths),
+        "leases": _entries(paths.leases),
+        "containers": _entries(paths.containers),
+        "userns": _entries(paths.userns),
+        "children": children,
+        "monitors": monitors,
     }
 
 
 @pytest.fixture(autouse=True)
 def no_leaks(request, paths):
-    """Fail a test that leaves a kernel object behind."""
+    """Fail a test that leaves a kernel object or a record behind."""
     before = snapshot_kernel_objects(paths)
     yield
     after = snapshot_kernel_objects(paths)
-    after["links"] = _settled_links(set(before["links"]))
+    after["links"] = _settled_links(paths, set(before["links"]))
     leaked = {k: sorted(set(after[k]) - set(before[k])) for k in before}
     leaked = {k: v for k, v in leaked.items() if v}
     assert not leaked, f"test leaked kernel objects: {leaked}"
