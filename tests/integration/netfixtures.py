@@ -129,6 +129,16 @@ def netleak():
 # ------------------------------------------------------------ helpers
 
 
+def free_port():
+    """A TCP port nothing on the host listens on now, chosen by the kernel
+    (bind to port 0 on 127.0.0.1 and read it back).  Tests never use a
+    fixed port: published-port rules hook the host's output path, so a
+    port someone else uses, or another test session publishes at the
+    same time, must never be borrowed."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
 def host_net_fixture(subnet):
     """A `host_net` fixture for a test module: a bridge, subnet and nft
     tables of the test's own (names from netleak), torn down after."""

@@ -14,8 +14,8 @@ from bocker.errors import BockerError, NotSetUp
 from bocker.net import nat, network
 from bocker.net.netlink import IFF_UP, Rtnl
 
-from netfixtures import (host_net_fixture, netleak, netns, ping, rtnl_in, socket_in,  # noqa: F401
-                         tcp_roundtrip)
+from netfixtures import (free_port, host_links, host_net_fixture, netleak, netns,  # noqa: F401
+                         ping, rtnl_in, socket_in, tcp_roundtrip)
 
 pytestmark = [pytest.mark.root,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]
@@ -186,25 +186,32 @@ def test_failed_attach_leaves_no_veth(host_net, netleak):
     assert nat.guarded(table) == {}              # the failed attaches left no admission
 
 
-def test_detach_of_an_unknown_container_is_a_no_op(netleak):
-    network.detach(netleak.new_container_id())
+def test_detach_of_an_unknown_container_is_a_no_op(host_net, netleak):
+    _, _, table = host_net
+    base = SUBNET.rsplit(".", 1)[0]
+    known, unknown = netleak.new_container_id(), netleak.new_container_id()
+    admitted = {network.veth_name(known): (network.mac_for(f"{base}.7"), f"{base}.7")}
+    nat.admit(table, network.veth_name(known), *admitted[network.veth_name(known)])
+    try:
+        links = set(host_links())
+        assert network.detach(unknown) is None
+        assert network.detach(unknown, f"{base}.8", table) is None     # and twice
+        assert network.detach(unknown, f"{base}.8", table) is None
+        # nothing of another container's went with it
+        assert nat.guarded(table) == admitted
+        assert network.veth_name(unknown) not in links
+    finally:
+        network.unguard(known, f"{base}.7", table)
+    assert nat.guarded(table) == {}
 
 
 # -------------------------------------------------------------- ports
-
-def _free_port():
-    """A port nothing on the host listens on now: published-port rules hook
-    the host's output path, so never borrow a port someone else uses."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def test_publish_and_unpublish_exactly_one_containers_rules(host_net, netleak):
     _, _, table = host_net
     a, b = netleak.new_container_id(), netleak.new_container_id()
     base = SUBNET.rsplit(".", 1)[0]
-    p1, p2, p3 = _free_port(), _free_port(), _free_port()
+    p1, p2, p3 = free_port(), free_port(), free_port()
     network.publish(a, f"{base}.2", [f"{p1}:80", f"127.0.0.1:{p2}:81/udp"], table)
     network.publish(b, f"{base}.3", [nat.Port(p3, 80)], table)
     got = sorted(nat.published(table))
@@ -229,7 +236,7 @@ def test_published_port_answers_on_host_loopback_and_from_another_namespace(host
     bridge, subnet, table = host_net
     server, client = netleak.new_container_id(), netleak.new_container_id()
     base = SUBNET.rsplit(".", 1)[0]
-    gw, port = network.gateway(subnet), _free_port()
+    gw, port = network.gateway(subnet), free_port()
     with netns() as ns_s, netns() as ns_c:
         try:
             network.attach(server, ns_s, f"{base}.20", subnet, bridge, table)

@@ -23,7 +23,7 @@ from bocker.net import nat, network
 from bocker.net.netlink import Rtnl
 from bocker.state import Paths
 
-from netfixtures import (ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, arp, ether,  # noqa: F401
+from netfixtures import (ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, arp, ether, free_port,  # noqa: F401
                          host_net_fixture, ipv4, netleak, netns, packet_socket, ping, socket_in,
                          tcp_syn, udp, wait_for_frame)
 
@@ -133,9 +133,7 @@ def test_published_port_on_host_loopback_still_answers(host_net, attached):
     bridge, subnet, table = host_net
     ns, ip, _ = attached(31)
     cid = "ps_" + "c0ffee" + f"{os.getpid():06x}"[-6:]
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     network.publish(cid, ip, [f"127.0.0.1:{port}:80"], table)
     try:
         with socket_in(ns) as srv:

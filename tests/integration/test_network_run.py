@@ -13,7 +13,7 @@ from bocker import state
 from bocker.net import nat, network
 
 from conftest import BOCKER
-from netfixtures import ping
+from netfixtures import free_port, ping
 
 
 @pytest.fixture
@@ -78,16 +78,17 @@ def test_two_containers_reach_each_other(bocker):
 
 
 def test_published_port_answers_on_host_loopback(bocker, paths, net):
-    cid = _detach(bocker, "-p", "18080:80", "busybox", "sh", "-c",
+    port = free_port()
+    cid = _detach(bocker, "-p", f"{port}:80", "busybox", "sh", "-c",
                   "mkdir /www && echo published > /www/index.html && exec httpd -f -p 80 -h /www")
     try:
         info = _inspect(bocker, cid)["NetworkSettings"]
-        assert info["Ports"] == {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "18080"}]}
-        assert "0.0.0.0:18080->80/tcp" in bocker("ps", check=True).stdout
+        assert info["Ports"] == {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": str(port)}]}
+        assert f"0.0.0.0:{port}->80/tcp" in bocker("ps", check=True).stdout
         body = None
         for _ in range(50):
             try:
-                with urllib.request.urlopen("http://127.0.0.1:18080/", timeout=2) as r:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
                     body = r.read()
                 break
             except OSError:
@@ -108,9 +109,10 @@ def test_published_port_answers_on_host_loopback(bocker, paths, net):
 
 
 def test_port_taken_twice_is_refused(bocker):
-    cid = _detach(bocker, "-p", "18081:80", "busybox", "sleep", "30")
+    port = free_port()
+    cid = _detach(bocker, "-p", f"{port}:80", "busybox", "sleep", "30")
     try:
-        proc = bocker("run", "--rm", "-p", "18081:81", "busybox", "true")
+        proc = bocker("run", "--rm", "-p", f"{port}:81", "busybox", "true")
         assert proc.returncode == 1 and "already published" in proc.stderr
     finally:
         bocker("rm", "-f", cid, check=True)
@@ -119,7 +121,7 @@ def test_port_taken_twice_is_refused(bocker):
 def test_bad_port_spec(bocker):
     proc = bocker("run", "--rm", "-p", "99999:80", "busybox", "true")
     assert proc.returncode == 1 and "invalid port" in proc.stderr
-    proc = bocker("run", "--rm", "--network", "none", "-p", "8080:80", "busybox", "true")
+    proc = bocker("run", "--rm", "--network", "none", "-p", f"{free_port()}:80", "busybox", "true")
     assert proc.returncode == 1 and "--network bridge" in proc.stderr
 
 
