@@ -126,11 +126,13 @@ def _links(paths):
     net = _session_network(paths)
     bridge = net[0] if net else None
     watch = NetWatch()
+    # NetWatch's bridges are <tag>b<n>: the 'b' keeps PID 123's tag from
+    # matching PID 1234's bridges
+    pid_names = (*watch.prefixes, watch.tag + "b")
     ours = {network.veth_name(c) for c in _entries(paths.containers) if ids.is_id(c, "ps")}
     out = set()
     for name in names:
-        if name == bridge or name in ours or name.startswith(tuple(watch.prefixes)) \
-                or name.startswith(watch.tag):
+        if name == bridge or name in ours or name.startswith(pid_names):
             out.add(name)
         elif bridge:
             try:
