@@ -28,10 +28,14 @@ def test_quick_run_writes_json_and_png(tmp_path):
     # its row too.
     extra = ["--p8952", os.environ["BOCKER_BENCH_P8952"]] \
         if os.environ.get("BOCKER_BENCH_P8952") else []
+    # Everything this run starts inherits the marker, so what it leaves
+    # behind is told from other sessions' benchmark runs on this machine.
+    marker = f"BOCKER_TEST_RUN={os.getpid()}-{os.urandom(6).hex()}"
     out = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--runs", "3", "--warmup", "1",
          "--trace-runs", "1", "--out", str(tmp_path), *extra],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+        env={**os.environ, marker.split("=")[0]: marker.split("=")[1]})
     assert out.returncode == 0, out.stderr[-3000:]
     jsons = list(tmp_path.glob("*.json"))
     pngs = list(tmp_path.glob("*.png"))
@@ -43,16 +47,18 @@ def test_quick_run_writes_json_and_png(tmp_path):
         assert key in record
     assert {t["status"] for t in record["targets"]} <= {"met", "not met", "unknown"}
     assert "targets" in out.stdout
-    # Nothing the suite started is still running (other helpers' processes
-    # may come and go, so only look for the suite's own names).
+    # Nothing the suite started is still running: a new process that
+    # carries this run's marker (other sessions' processes come and go).
     left = []
     for pid in _processes() - before:
         try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = f.read().split(b"\0")
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if "benchmarks.nsrunner" in cmd or "-bench-" in cmd:
+        if marker.encode() in env:
             left.append(cmd)
     assert not left
 

@@ -11,8 +11,9 @@ from bocker.state import Paths
 def test_failed_setup_leaves_nothing(tmp_path):
     root = tmp_path / "root"
     paths = Paths(str(root))
+    bridge = f"bkf{os.getpid() % 100000}"  # ours alone, whoever else runs this test
     with pytest.raises(BockerError) as e:  # fails after mkfs, loop and mount
-        hostsetup.setup(paths, size="256M", bridge="bkfail0", subnet="10.0.0.0/31",
+        hostsetup.setup(paths, size="256M", bridge=bridge, subnet="10.0.0.0/31",
                         log=lambda *_: None)
     assert "too small" in str(e.value)
     assert not root.exists()
@@ -20,7 +21,7 @@ def test_failed_setup_leaves_nothing(tmp_path):
     assert not (tmp_path / "root.setup.json").exists()
     with open("/proc/self/mountinfo") as f:
         assert str(root) not in f.read()
-    assert "bkfail0" not in os.listdir("/sys/class/net")
+    assert bridge not in os.listdir("/sys/class/net")
 
 
 def test_teardown_of_what_was_never_set_up(tmp_path):
