@@ -3,7 +3,7 @@
 load reads a `docker save` archive (manifest.json) or an OCI image layout
 (oci-layout + index.json), either as a directory or a tar (optionally
 gzip-compressed).  Layers go through the same layer store and the same
-safe extraction as a pull.
+safe extraction as a pull: install.py is the one install both use.
 
 save writes a docker-archive tar (manifest.json, config, one layer.tar)
 that `docker load`, `podman load` and skopeo accept.  The image is written
@@ -20,7 +20,10 @@ import tarfile
 import tempfile
 
 from bocker.errors import BockerError, NotFound
-from bocker.image import digest, images, pull, reference, registry
+from bocker.image import digest, images, platforms, reference
+from bocker.image import manifest as _manifest
+from bocker.image.errors import DigestMismatch
+from bocker.image.install import Progress, install
 from bocker.kernel import rootfs_read
 
 _CHUNK = 1 << 20
@@ -174,7 +177,7 @@ def _plan_docker(source):
         config_name = _clean(entry.get("Config"))
         config, raw = _read_json(source, config_name)
         config_digest = "sha256:" + hashlib.sha256(raw).hexdigest()
-        pull._parse_config(raw, len(files), digest.show(config_name))
+        _manifest.parse_config(raw, len(files), digest.show(config_name))
         diff_ids = config["rootfs"]["diff_ids"]
         descs = [{"digest": d, "file": f} for d, f in zip(diff_ids, files)]
         names = [_name(t) for t in tags]
@@ -189,7 +192,7 @@ def _plan_docker(source):
 def _plan_oci(source, platform):
     """(config, config digest, layer descs, name, verify) per index.json image."""
     index, _ = _read_json(source, "index.json")
-    want = registry.parse_platform(platform) if platform else registry.host_platform()
+    want = platforms.parse_platform(platform) if platform else platforms.host_platform()
     entries = index.get("manifests") if isinstance(index, dict) else None
     plans = []
     for desc in entries if isinstance(entries, list) else []:
@@ -203,10 +206,10 @@ def _plan_oci(source, platform):
         name = _name(name) if isinstance(name, str) else None
         manifest = _blob_json(source, desc)
         if isinstance(manifest, dict) and "manifests" in manifest:
-            manifest = _blob_json(source, registry.select_platform(manifest, want))
-        config_desc, descs = pull._check_manifest(manifest, "OCI layout")
+            manifest = _blob_json(source, platforms.select_platform(manifest, want))
+        config_desc, descs = _manifest.check_manifest(manifest, "OCI layout")
         config, raw = _blob_json(source, config_desc, raw=True)
-        pull._parse_config(raw, len(descs), "OCI layout")
+        _manifest.parse_config(raw, len(descs), "OCI layout")
         descs = [dict(d, file=_blob_name(d["digest"])) for d in descs]
         _require_files(source, descs)
         plans.append((config, config_desc["digest"], descs, name, True))
@@ -229,7 +232,7 @@ def _blob_name(value):
 def _blob_json(source, desc, raw=False):
     value = desc.get("digest") if isinstance(desc, dict) else None
     doc, data = _read_json(source, _blob_name(value))
-    registry.verify_digest(value, data)
+    digest.verify(value, data)
     return (doc, data) if raw else doc
 
 
@@ -245,14 +248,11 @@ def _name(text):
 
 
 def _install(paths, source, config, config_digest, descs, name, verify, progress):
-    existing = pull._find(paths, config_digest, name)
-    if existing:
-        return existing, name, True
-
+    """Install one planned image from the archive: (image ID, name, up to date)."""
     def fetch(i, desc, dest):
         # Copy the layer out of the archive; OCI blobs are checked against
         # their digest (docker archives only carry diff IDs, which
-        # layers.add checks after decompressing).
+        # layer_store.add checks after decompressing).
         h = hashlib.sha256()
         with source.open(desc["file"]) as src, open(dest, "wb") as out:
             while True:
@@ -263,12 +263,11 @@ def _install(paths, source, config, config_digest, descs, name, verify, progress
                 out.write(chunk)
         if verify and "sha256:" + h.hexdigest() != desc["digest"]:
             os.unlink(dest)
-            raise registry.DigestMismatch(desc["digest"])
+            raise DigestMismatch(desc["digest"])
 
-    image_id = pull.install(paths, config, config_digest, descs, fetch,
-                            progress or pull.Progress(), name=name, source="load",
-                            extra={})
-    return image_id, name, False
+    image_id, up_to_date = install(paths, config, config_digest, descs, fetch,
+                                   progress or Progress(), name=name, source="load", extra={})
+    return image_id, name, up_to_date
 
 
 # ---------------------------------------------------------------- save
@@ -315,7 +314,7 @@ def save(paths, ref, output):
         diff_id = "sha256:" + _file_sha256(layer)
         created = datetime.datetime.fromtimestamp(record["created"], datetime.timezone.utc)
         config = {
-            "architecture": record.get("architecture") or registry.host_platform()[1],
+            "architecture": record.get("architecture") or platforms.host_platform()[1],
             "os": record.get("os") or "linux",
             "created": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "config": record.get("config") or {},

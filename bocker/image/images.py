@@ -131,10 +131,10 @@ def remove(paths, ref):
     _remove_dir(paths.image(image_id))
     # Drop pulled layers that no image is built on any more.
     if os.path.isdir(paths.layers):
-        from bocker.image import layers
+        from bocker.image import layer_store
         with state.locked(paths.lock):
             used = {c for r in list_all(paths) for c in r.get("layers", ())}
-            layers.prune(paths, used)
+            layer_store.prune(paths, used)
     return image_id
 
 

@@ -1,4 +1,4 @@
-"""Safe layer extraction (bocker.layers.extract) into plain temp dirs.
+"""Safe layer extraction (bocker.image.extract) into plain temp dirs.
 
 Hypothesis builds hostile layers (.. components, absolute paths, symlinks
 out of the rootfs planted by an earlier layer, hard links to outside
@@ -16,8 +16,8 @@ import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bocker.image import layers
-from bocker.image.layers import LayerError
+from bocker.image import extract
+from bocker.image.extract import LayerError
 
 
 def make_tar(entries, fmt=tarfile.PAX_FORMAT):
@@ -50,7 +50,7 @@ def make_tar(entries, fmt=tarfile.PAX_FORMAT):
 
 
 def apply(rootfs, data):
-    return layers.extract(io.BytesIO(data), str(rootfs))
+    return extract.extract(io.BytesIO(data), str(rootfs))
 
 
 def snapshot_tree(top):
