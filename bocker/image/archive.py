@@ -20,8 +20,9 @@ import tarfile
 import tempfile
 
 from bocker.errors import BockerError, NotFound
-from bocker.image import digest, images, platforms, reference
+from bocker.image import digest, images
 from bocker.image import manifest as _manifest
+from bocker.image import platforms, reference
 from bocker.image.errors import DigestMismatch
 from bocker.image.install import Progress, install
 from bocker.kernel import rootfs_read

@@ -12,8 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bocker.errors import BockerError, InvalidArgument
-from bocker.image import archive, digest, layer_store, platforms, reference, registry
+from bocker.image import archive, digest, layer_store
 from bocker.image import manifest as manifests
+from bocker.image import platforms, reference, registry
 from bocker.state import Paths
 
 GOOD = "sha256:" + "ab" * 32

@@ -53,21 +53,71 @@ def apply(rootfs, data):
     return extract.extract(io.BytesIO(data), str(rootfs))
 
 
-def snapshot_tree(top):
-    """Everything observable about a tree: names, types, modes, contents, links."""
-    out = {}
+def _observe(path):
+    """Everything observable about one path, never following a symlink."""
+    st_ = os.lstat(path)
+    item = (stat.S_IFMT(st_.st_mode), st_.st_mode & 0o7777, st_.st_nlink,
+            st_.st_uid, st_.st_gid, st_.st_size, st_.st_mtime_ns)
+    if stat.S_ISLNK(st_.st_mode):
+        item += (os.readlink(path),)
+    else:
+        item += (tuple(sorted((x, os.getxattr(path, x, follow_symlinks=False))
+                              for x in os.listxattr(path, follow_symlinks=False))),)
+        if stat.S_ISREG(st_.st_mode):
+            with open(path, "rb") as f:
+                item += (f.read(),)
+    return item
+
+
+def snapshot_tree(top, skip=None):
+    """Everything observable about a tree (top included): names, types, modes,
+    owners, sizes, mtimes, xattrs, contents, link targets.
+
+    skip: one path below top left out with all it holds (the target rootfs).
+    """
+    out = {".": _observe(top)}
     for dirpath, dirnames, filenames in os.walk(top):
+        if skip is not None:
+            dirnames[:] = [d for d in dirnames if os.path.join(dirpath, d) != str(skip)]
         for name in dirnames + filenames:
             path = os.path.join(dirpath, name)
-            st_ = os.lstat(path)
-            item = (stat.S_IFMT(st_.st_mode), st_.st_mode & 0o7777, st_.st_nlink)
-            if stat.S_ISLNK(st_.st_mode):
-                item += (os.readlink(path),)
-            elif stat.S_ISREG(st_.st_mode):
-                with open(path, "rb") as f:
-                    item += (f.read(),)
-            out[os.path.relpath(path, top)] = item
+            if skip is not None and path == str(skip):
+                continue
+            out[os.path.relpath(path, top)] = _observe(path)
     return out
+
+
+def hostile_world(tmp):
+    """tmp/outside (things to never touch), tmp/rootfs (the target): returns both."""
+    outside = tmp / "outside"
+    (outside / "dir").mkdir(parents=True)
+    (outside / "victim").write_text("precious")
+    (outside / "dir" / "victim2").write_text("precious")
+    os.symlink("victim", outside / "link")
+    os.mkfifo(outside / "fifo")
+    rootfs = tmp / "rootfs"
+    rootfs.mkdir()
+    return outside, rootfs
+
+
+def test_snapshot_tree_sees_what_an_escape_would_change(tmp_path):
+    """The never-escape checks below can fail: each kind of change outside shows."""
+    outside, rootfs = hostile_world(tmp_path)
+    base = snapshot_tree(tmp_path, skip=rootfs)
+    (rootfs / "inside").write_text("fine")  # inside the target: not seen
+    assert snapshot_tree(tmp_path, skip=rootfs) == base
+    changes = [lambda: (tmp_path / "new").write_text(""),
+               lambda: os.symlink("/", tmp_path / "rootfs2"),
+               lambda: os.chmod(outside / "victim", 0o777),
+               lambda: (outside / "victim").write_text("pwned!!!"),
+               lambda: os.link(outside / "victim", outside / "dir" / "hard"),
+               lambda: os.utime(outside / "dir", ns=(0, 0)),
+               lambda: os.chmod(tmp_path, 0o711)]
+    for change in changes:
+        change()
+        now = snapshot_tree(tmp_path, skip=rootfs)
+        assert now != base
+        base = now
 
 
 @pytest.fixture
@@ -262,21 +312,17 @@ _entries = st.lists(st.one_of(
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(st.lists(_entries, min_size=1, max_size=3))
 def test_hostile_layers_never_escape(tmp_path_factory, stack):
+    """Refused or extracted, all the same: nothing outside tmp/rootfs changed."""
     tmp = tmp_path_factory.mktemp("hostile")
-    outside = tmp / "outside"
-    (outside / "dir").mkdir(parents=True)
-    (outside / "victim").write_text("precious")
-    (outside / "dir" / "victim2").write_text("precious")
-    rootfs = tmp / "rootfs"
-    rootfs.mkdir()
-    before = snapshot_tree(outside)
+    outside, rootfs = hostile_world(tmp)
+    before = snapshot_tree(tmp, skip=rootfs)
     for entries in stack:
         entries = [tuple(str(p).replace("OUT", str(outside)) for p in e) for e in entries]
         try:
             apply(rootfs, make_tar(entries))
         except LayerError:
             pass
-    assert snapshot_tree(outside) == before
+        assert snapshot_tree(tmp, skip=rootfs) == before
     assert sorted(os.listdir(tmp)) == ["outside", "rootfs"]
 
 
@@ -285,7 +331,8 @@ def test_hostile_layers_never_escape(tmp_path_factory, stack):
     {"uid": "99999999999999999999"}, {"gid": "-5"}, {"size": "-1"},
 ])
 def test_absurd_pax_values(world, pax):
-    _, _, rootfs = world
+    tmp, _, rootfs = world
+    before = snapshot_tree(tmp, skip=rootfs)
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
         info = tarfile.TarInfo("f")
@@ -296,10 +343,12 @@ def test_absurd_pax_values(world, pax):
         apply(rootfs, buf.getvalue())
     except LayerError:
         pass  # refused cleanly: fine; anything else is a bug
+    assert snapshot_tree(tmp, skip=rootfs) == before
 
 
 def test_absurd_device_numbers(world):
-    _, _, rootfs = world
+    tmp, _, rootfs = world
+    before = snapshot_tree(tmp, skip=rootfs)
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
         info = tarfile.TarInfo("dev/x")
@@ -309,6 +358,7 @@ def test_absurd_device_numbers(world):
         apply(rootfs, buf.getvalue())
     except LayerError:
         pass
+    assert snapshot_tree(tmp, skip=rootfs) == before
 
 
 @settings(max_examples=200, deadline=None,
@@ -316,11 +366,17 @@ def test_absurd_device_numbers(world):
 @given(st.sampled_from([b"", b"\x1f\x8b", b"\x28\xb5\x2f\xfd"]), st.binary(max_size=3000),
        st.integers(0, 4000))
 def test_garbage_is_refused_cleanly(tmp_path_factory, prefix, junk, cut):
-    """Random bytes, or a real layer cut short or with bytes flipped: LayerError or success."""
-    rootfs = tmp_path_factory.mktemp("garbage")
-    real = make_tar([("d", "dir"), ("d/f", "file", b"y" * 1000), ("s", "sym", "d/f")])
+    """Random bytes, or a real layer cut short or with junk spliced in: LayerError
+    or success, and either way nothing outside tmp/rootfs changed."""
+    tmp = tmp_path_factory.mktemp("garbage")
+    _, rootfs = hostile_world(tmp)
+    before = snapshot_tree(tmp, skip=rootfs)
+    real = make_tar([("d", "dir"), ("d/f", "file", b"y" * 1000), ("s", "sym", "d/f"),
+                     ("up", "sym", "../outside"), ("abs", "sym", "/"),
+                     ("h", "link", "d/f")])
     for data in (prefix + junk, real[:cut], real[:cut] + junk + real[cut:]):
         try:
             apply(rootfs, data)
         except LayerError:
             pass
+        assert snapshot_tree(tmp, skip=rootfs) == before
