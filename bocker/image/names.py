@@ -2,8 +2,8 @@
 
 bocker.ids (NAME[:TAG] as a user types it) and bocker.image.reference
 (a full registry reference) both match against these patterns, so the two
-can never disagree on what a name is.  Only `re`: this module is on the
-start path (ids imports it) and must stay cheap to import.
+can never disagree on what a name is.  Only `re`, and nothing compiled at
+import: this module is on the start path (ids imports it).
 """
 import re
 
@@ -16,28 +16,28 @@ DOMAIN = (r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
           r"(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
           r"|\[[0-9a-fA-F:]+\])(?::[0-9]+)?")
 
-COMPONENT_RE = re.compile(COMPONENT)
-DOMAIN_RE = re.compile(DOMAIN)
 # [DOMAIN/]COMPONENT[/COMPONENT...], the name part of NAME[:TAG].
-NAME_RE = re.compile(rf"(?:{DOMAIN}/)?{COMPONENT}(?:/{COMPONENT})*")
-TAG_RE = re.compile(r"[\w][\w.-]{0,127}")
+NAME = rf"(?:{DOMAIN}/)?{COMPONENT}(?:/{COMPONENT})*"
+TAG = r"[\w][\w.-]{0,127}"
+# Patterns, not compiled objects: re compiles each on first use and caches
+# it, so a start (which never parses a name) pays nothing for them.
 
 
 def is_component(text):
     """True for one repository path component ('busybox', 'my-app')."""
-    return bool(COMPONENT_RE.fullmatch(text))
+    return bool(re.fullmatch(COMPONENT, text))
 
 
 def is_domain(text):
     """True for a registry host[:port] ('localhost:5000', '[::1]:5000')."""
-    return bool(DOMAIN_RE.fullmatch(text))
+    return bool(re.fullmatch(DOMAIN, text))
 
 
 def is_name(text):
     """True for a repository name, optionally behind a registry host."""
-    return bool(NAME_RE.fullmatch(text))
+    return bool(re.fullmatch(NAME, text))
 
 
 def is_tag(text):
     """True for a tag: a word character, then up to 127 of [\\w.-]."""
-    return bool(TAG_RE.fullmatch(text))
+    return bool(re.fullmatch(TAG, text))
