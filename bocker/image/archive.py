@@ -10,11 +10,9 @@ that `docker load`, `podman load` and skopeo accept.  The image is written
 as one squashed layer: bocker keeps rootfs snapshots, not layer tars.
 """
 import datetime
-import errno
 import hashlib
 import json
 import os
-import posixpath
 import shutil
 import tarfile
 import tempfile
@@ -23,120 +21,11 @@ from bocker.errors import BockerError, NotFound
 from bocker.image import digest, images
 from bocker.image import manifest as _manifest
 from bocker.image import platforms, reference
+from bocker.image.archive_source import ArchiveError, DirSource, TarSource, clean_name, read_json
 from bocker.image.errors import DigestMismatch
 from bocker.image.install import Progress, install
-from bocker.kernel import rootfs_read
 
 _CHUNK = 1 << 20
-
-
-class ArchiveError(BockerError):
-    """A file that is not a loadable image archive."""
-
-
-# ---------------------------------------------------------------- sources
-#
-# Every name below comes from the archive (manifest.json, index.json) and is
-# hostile: it is cleaned of '.' and refused with any '..'; in a directory it
-# is opened with openat2(RESOLVE_BENEATH), a regular file only; in a tar it
-# only ever names a member (symlink members resolved among the members).
-
-_MAX_LINKS = 16
-
-
-def _clean(name):
-    if not isinstance(name, str):
-        raise ArchiveError(f"bad path in archive: {digest.show(name)}")
-    parts = [p for p in name.split("/") if p not in ("", ".")]
-    if not parts or ".." in parts or "\0" in name:
-        raise ArchiveError(f"bad path in archive: {digest.show(name)}")
-    return "/".join(parts)
-
-
-class _Dir:
-    def __init__(self, path):
-        self.fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-
-    def exists(self, name):
-        try:
-            os.close(self._open(name))
-            return True
-        except (FileNotFoundError, ArchiveError):
-            return False
-
-    def _open(self, name):
-        try:
-            return rootfs_read.open_regular(self.fd, _clean(name), beneath=True)
-        except rootfs_read.UnsafeFile as e:
-            raise ArchiveError(f"'{digest.show(name)}' in archive: {e.reason}") from None
-        except FileNotFoundError:
-            raise
-        except OSError as e:
-            if e.errno in (errno.EXDEV, errno.ELOOP):  # climbs out, or a link loop
-                raise ArchiveError(f"bad path in archive: {digest.show(name)}") from None
-            raise ArchiveError(f"cannot open {digest.show(name)} in archive: "
-                               f"{os.strerror(e.errno)}") from None
-
-    def open(self, name):
-        try:
-            return os.fdopen(self._open(name), "rb")
-        except FileNotFoundError:
-            raise ArchiveError(f"archive lacks {digest.show(name)}") from None
-
-    def close(self):
-        os.close(self.fd)
-
-
-class _Tar:
-    def __init__(self, path):
-        try:
-            self.tf = tarfile.open(path, "r:*")
-            self.members = {_clean(m.name): m for m in self.tf.getmembers()
-                            if m.name.strip("./")}
-        except (tarfile.TarError, OSError, EOFError) as e:
-            raise ArchiveError(f"{path}: not an image archive ({e})") from None
-
-    def _member(self, name):
-        key = _clean(name)
-        for _ in range(_MAX_LINKS):
-            member = self.members.get(key)
-            if member is None:
-                return None
-            if member.issym():   # relative to its directory; '/' is the archive's top
-                target = posixpath.join(posixpath.dirname(key), member.linkname)
-            elif member.islnk():  # relative to the archive's top
-                target = member.linkname
-            else:
-                if not member.isreg():
-                    raise ArchiveError(f"{digest.show(name)} in archive: not a regular file")
-                return member
-            key = posixpath.normpath("/" + target).lstrip("/")
-            if posixpath.normpath(target).startswith("../") or not key:
-                raise ArchiveError(f"bad path in archive: {digest.show(name)}")
-        raise ArchiveError(f"{digest.show(name)} in archive: too many links")
-
-    def exists(self, name):
-        return self._member(name) is not None
-
-    def open(self, name):
-        member = self._member(name)
-        if member is None:
-            raise ArchiveError(f"archive lacks {digest.show(name)}")
-        return self.tf.extractfile(member)
-
-    def close(self):
-        self.tf.close()
-
-
-def _read_json(source, name, limit=16 << 20):
-    with source.open(name) as f:
-        data = f.read(limit + 1)
-    if len(data) > limit:
-        raise ArchiveError(f"{digest.show(name)} is too large")
-    try:
-        return json.loads(data), data
-    except ValueError:
-        raise ArchiveError(f"{digest.show(name)} is not JSON") from None
 
 
 # ---------------------------------------------------------------- load
@@ -149,7 +38,7 @@ def load(paths, path, progress=None, platform=None):
     """
     if not os.path.exists(path):
         raise NotFound(f"No file named '{path}' exists")
-    source = _Dir(path) if os.path.isdir(path) else _Tar(path)
+    source = DirSource(path) if os.path.isdir(path) else TarSource(path)
     try:
         if source.exists("manifest.json"):
             plans = _plan_docker(source)
@@ -164,7 +53,7 @@ def load(paths, path, progress=None, platform=None):
 
 def _plan_docker(source):
     """(config, config digest, layer descs, name, verify) per manifest.json entry."""
-    manifest, _ = _read_json(source, "manifest.json")
+    manifest, _ = read_json(source, "manifest.json")
     plans = []
     for entry in manifest if isinstance(manifest, list) else []:
         if not isinstance(entry, dict):
@@ -174,9 +63,9 @@ def _plan_docker(source):
         if not isinstance(files, list) or not isinstance(tags, list) \
                 or not all(isinstance(t, str) for t in tags):
             raise ArchiveError("manifest.json: malformed entry")
-        files = [_clean(f) for f in files]
-        config_name = _clean(entry.get("Config"))
-        config, raw = _read_json(source, config_name)
+        files = [clean_name(f) for f in files]
+        config_name = clean_name(entry.get("Config"))
+        config, raw = read_json(source, config_name)
         config_digest = "sha256:" + hashlib.sha256(raw).hexdigest()
         _manifest.parse_config(raw, len(files), digest.show(config_name))
         diff_ids = config["rootfs"]["diff_ids"]
@@ -192,7 +81,7 @@ def _plan_docker(source):
 
 def _plan_oci(source, platform):
     """(config, config digest, layer descs, name, verify) per index.json image."""
-    index, _ = _read_json(source, "index.json")
+    index, _ = read_json(source, "index.json")
     want = platforms.parse_platform(platform) if platform else platforms.host_platform()
     entries = index.get("manifests") if isinstance(index, dict) else None
     plans = []
@@ -232,7 +121,7 @@ def _blob_name(value):
 
 def _blob_json(source, desc, raw=False):
     value = desc.get("digest") if isinstance(desc, dict) else None
-    doc, data = _read_json(source, _blob_name(value))
+    doc, data = read_json(source, _blob_name(value))
     digest.verify(value, data)
     return (doc, data) if raw else doc
 

@@ -41,9 +41,11 @@ class _HashingReader(io.RawIOBase):
         self.inner, self.hash, self.size = inner, hashlib.sha256(), 0
 
     def readable(self):
+        """Always: this is a reader."""
         return True
 
     def readinto(self, buf):
+        """Fill buf from the inner stream, hashing what passes."""
         data = self.inner.read(len(buf))
         if not data:
             return 0
@@ -97,6 +99,7 @@ class Extractor:
         self.dir_times = []    # directory mtimes, set last (children touch them)
 
     def close(self):
+        """Close the rootfs directory fd."""
         os.close(self.root_fd)
 
     def __enter__(self):

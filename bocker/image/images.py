@@ -59,6 +59,7 @@ def _familiar(ref):
 
 
 def rootfs(paths, image_id):
+    """The image's rootfs subvolume (containers snapshot it)."""
     return os.path.join(paths.image(image_id), "rootfs")
 
 

@@ -21,7 +21,7 @@ from bocker.image import digest as _digest
 from bocker.image import platforms
 from bocker.image import reference as _reference
 from bocker.image.auth import Auth
-from bocker.image.errors import AuthError, DigestMismatch, RegistryError  # noqa: F401 (API)
+from bocker.image.errors import AuthError, DigestMismatch, RegistryError
 from bocker.image.transport import BACKOFF, RETRIES, TIMEOUT, Transport, why
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -32,6 +32,11 @@ MANIFEST_TYPES = (OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST)
 INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
 
 MAX_MANIFEST = 4 << 20
+
+# The client and the errors it raises (defined in errors.py, shared with load).
+__all__ = ["Client", "login", "RegistryError", "AuthError", "DigestMismatch",
+           "OCI_INDEX", "OCI_MANIFEST", "DOCKER_LIST", "DOCKER_MANIFEST", "MANIFEST_TYPES",
+           "INDEX_TYPES", "MAX_MANIFEST", "BACKOFF"]
 
 
 class Client:

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bocker.errors import BockerError, InvalidArgument
-from bocker.image import archive, digest, layer_store
+from bocker.image import archive, archive_source, digest, layer_store
 from bocker.image import manifest as manifests
 from bocker.image import platforms, reference, registry
 from bocker.state import Paths
@@ -218,7 +218,7 @@ def test_tar_symlink_to_a_member_is_followed(tmp_path):
     t = tarfile.open(_tar(tmp_path / "a.tar", [("blobs/sha256/x", b"data"),
                                                ("id/layer.tar", ("sym", "../blobs/sha256/x"))]))
     t.close()
-    source = archive._Tar(str(tmp_path / "a.tar"))
+    source = archive_source.TarSource(str(tmp_path / "a.tar"))
     try:
         assert source.open("id/layer.tar").read() == b"data"
     finally:
