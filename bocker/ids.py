@@ -2,19 +2,16 @@
 
 Image IDs are img_ + 12 hex digits, container IDs ps_ + 12 hex digits.
 Wherever an ID is asked for, a unique prefix or a NAME[:TAG] works too.
+Image names follow Docker's grammar, defined once in bocker.image.names.
 """
 import os
 import re
 
 from bocker.errors import Ambiguous, InvalidArgument
+from bocker.image import names
 
 ID_RE = re.compile(r"^(img|ps)_[0-9a-f]{12}\Z")  # \Z: no trailing newline
-# Docker's grammar for a repository path component and a tag.
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9-]+)*(?::[0-9]+)?)"
-NAME_RE = re.compile(rf"^(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*$")
-TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
-CONTAINER_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+CONTAINER_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*\Z")
 
 
 def new_id(prefix):
@@ -37,9 +34,9 @@ def split_name(ref):
     slash, colon = ref.rfind("/"), ref.rfind(":")
     if colon > slash:
         name, tag = ref[:colon], ref[colon + 1:]
-    if not name or not NAME_RE.match(name):
+    if not names.is_name(name):
         raise InvalidArgument(f"invalid image name '{ref}'")
-    if not TAG_RE.match(tag):
+    if not names.is_tag(tag):
         raise InvalidArgument(f"invalid tag in '{ref}'")
     return name, tag
 

@@ -5,7 +5,7 @@
     images/<img_id>/image.json    metadata, beside the rootfs, never in it
     containers/<ps_id>/rootfs     snapshot of the image
     containers/<ps_id>/container.json, log, hosts, hostname, resolv.conf
-    layers/<chain_id>/rootfs      pulled layers (see layers.py)
+    layers/<chain_id>/rootfs      pulled layers (see image/layer_store.py)
     network.json                  the bridge, subnet and nft table of setup
     leases/<ip> -> <ps_id>        address leases (symlinks, see network.py)
     userns/<host uid> -> <ps_id>  --userns=auto id blocks (symlinks, see userns.py)

@@ -1,4 +1,5 @@
-"""Images: references and digests (reference, digest), the image store
-(images), layers and their safe extraction (layers), the registry client
-(registry) and pull on top of it (pull), and docker-archive load/save
-(archive)."""
+"""Images: names and references (names, reference, digest), the image store
+(images), layers (extract: the hostile-layer extractor; layer_store), the
+registry client (registry over transport, auth, credentials, platforms),
+one install from (config, layers) to an image (install, manifest) that
+pull and docker-archive/OCI load (archive, archive_source) share."""

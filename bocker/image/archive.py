@@ -3,136 +3,29 @@
 load reads a `docker save` archive (manifest.json) or an OCI image layout
 (oci-layout + index.json), either as a directory or a tar (optionally
 gzip-compressed).  Layers go through the same layer store and the same
-safe extraction as a pull.
+safe extraction as a pull: install.py is the one install both use.
 
 save writes a docker-archive tar (manifest.json, config, one layer.tar)
 that `docker load`, `podman load` and skopeo accept.  The image is written
 as one squashed layer: bocker keeps rootfs snapshots, not layer tars.
 """
 import datetime
-import errno
 import hashlib
 import json
 import os
-import posixpath
 import shutil
 import tarfile
 import tempfile
 
 from bocker.errors import BockerError, NotFound
-from bocker.image import digest, images, pull, reference, registry
-from bocker.kernel import rootfs_read
+from bocker.image import digest, images
+from bocker.image import manifest as _manifest
+from bocker.image import platforms, reference
+from bocker.image.archive_source import ArchiveError, DirSource, TarSource, clean_name, read_json
+from bocker.image.errors import DigestMismatch
+from bocker.image.install import Progress, install
 
 _CHUNK = 1 << 20
-
-
-class ArchiveError(BockerError):
-    """A file that is not a loadable image archive."""
-
-
-# ---------------------------------------------------------------- sources
-#
-# Every name below comes from the archive (manifest.json, index.json) and is
-# hostile: it is cleaned of '.' and refused with any '..'; in a directory it
-# is opened with openat2(RESOLVE_BENEATH), a regular file only; in a tar it
-# only ever names a member (symlink members resolved among the members).
-
-_MAX_LINKS = 16
-
-
-def _clean(name):
-    if not isinstance(name, str):
-        raise ArchiveError(f"bad path in archive: {digest.show(name)}")
-    parts = [p for p in name.split("/") if p not in ("", ".")]
-    if not parts or ".." in parts or "\0" in name:
-        raise ArchiveError(f"bad path in archive: {digest.show(name)}")
-    return "/".join(parts)
-
-
-class _Dir:
-    def __init__(self, path):
-        self.fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-
-    def exists(self, name):
-        try:
-            os.close(self._open(name))
-            return True
-        except (FileNotFoundError, ArchiveError):
-            return False
-
-    def _open(self, name):
-        try:
-            return rootfs_read.open_regular(self.fd, _clean(name), beneath=True)
-        except rootfs_read.UnsafeFile as e:
-            raise ArchiveError(f"'{digest.show(name)}' in archive: {e.reason}") from None
-        except FileNotFoundError:
-            raise
-        except OSError as e:
-            if e.errno in (errno.EXDEV, errno.ELOOP):  # climbs out, or a link loop
-                raise ArchiveError(f"bad path in archive: {digest.show(name)}") from None
-            raise ArchiveError(f"cannot open {digest.show(name)} in archive: "
-                               f"{os.strerror(e.errno)}") from None
-
-    def open(self, name):
-        try:
-            return os.fdopen(self._open(name), "rb")
-        except FileNotFoundError:
-            raise ArchiveError(f"archive lacks {digest.show(name)}") from None
-
-    def close(self):
-        os.close(self.fd)
-
-
-class _Tar:
-    def __init__(self, path):
-        try:
-            self.tf = tarfile.open(path, "r:*")
-            self.members = {_clean(m.name): m for m in self.tf.getmembers()
-                            if m.name.strip("./")}
-        except (tarfile.TarError, OSError, EOFError) as e:
-            raise ArchiveError(f"{path}: not an image archive ({e})") from None
-
-    def _member(self, name):
-        key = _clean(name)
-        for _ in range(_MAX_LINKS):
-            member = self.members.get(key)
-            if member is None:
-                return None
-            if member.issym():   # relative to its directory; '/' is the archive's top
-                target = posixpath.join(posixpath.dirname(key), member.linkname)
-            elif member.islnk():  # relative to the archive's top
-                target = member.linkname
-            else:
-                if not member.isreg():
-                    raise ArchiveError(f"{digest.show(name)} in archive: not a regular file")
-                return member
-            key = posixpath.normpath("/" + target).lstrip("/")
-            if posixpath.normpath(target).startswith("../") or not key:
-                raise ArchiveError(f"bad path in archive: {digest.show(name)}")
-        raise ArchiveError(f"{digest.show(name)} in archive: too many links")
-
-    def exists(self, name):
-        return self._member(name) is not None
-
-    def open(self, name):
-        member = self._member(name)
-        if member is None:
-            raise ArchiveError(f"archive lacks {digest.show(name)}")
-        return self.tf.extractfile(member)
-
-    def close(self):
-        self.tf.close()
-
-
-def _read_json(source, name, limit=16 << 20):
-    with source.open(name) as f:
-        data = f.read(limit + 1)
-    if len(data) > limit:
-        raise ArchiveError(f"{digest.show(name)} is too large")
-    try:
-        return json.loads(data), data
-    except ValueError:
-        raise ArchiveError(f"{digest.show(name)} is not JSON") from None
 
 
 # ---------------------------------------------------------------- load
@@ -145,7 +38,7 @@ def load(paths, path, progress=None, platform=None):
     """
     if not os.path.exists(path):
         raise NotFound(f"No file named '{path}' exists")
-    source = _Dir(path) if os.path.isdir(path) else _Tar(path)
+    source = DirSource(path) if os.path.isdir(path) else TarSource(path)
     try:
         if source.exists("manifest.json"):
             plans = _plan_docker(source)
@@ -160,7 +53,7 @@ def load(paths, path, progress=None, platform=None):
 
 def _plan_docker(source):
     """(config, config digest, layer descs, name, verify) per manifest.json entry."""
-    manifest, _ = _read_json(source, "manifest.json")
+    manifest, _ = read_json(source, "manifest.json")
     plans = []
     for entry in manifest if isinstance(manifest, list) else []:
         if not isinstance(entry, dict):
@@ -170,11 +63,11 @@ def _plan_docker(source):
         if not isinstance(files, list) or not isinstance(tags, list) \
                 or not all(isinstance(t, str) for t in tags):
             raise ArchiveError("manifest.json: malformed entry")
-        files = [_clean(f) for f in files]
-        config_name = _clean(entry.get("Config"))
-        config, raw = _read_json(source, config_name)
+        files = [clean_name(f) for f in files]
+        config_name = clean_name(entry.get("Config"))
+        config, raw = read_json(source, config_name)
         config_digest = "sha256:" + hashlib.sha256(raw).hexdigest()
-        pull._parse_config(raw, len(files), digest.show(config_name))
+        _manifest.parse_config(raw, len(files), digest.show(config_name))
         diff_ids = config["rootfs"]["diff_ids"]
         descs = [{"digest": d, "file": f} for d, f in zip(diff_ids, files)]
         names = [_name(t) for t in tags]
@@ -188,8 +81,8 @@ def _plan_docker(source):
 
 def _plan_oci(source, platform):
     """(config, config digest, layer descs, name, verify) per index.json image."""
-    index, _ = _read_json(source, "index.json")
-    want = registry.parse_platform(platform) if platform else registry.host_platform()
+    index, _ = read_json(source, "index.json")
+    want = platforms.parse_platform(platform) if platform else platforms.host_platform()
     entries = index.get("manifests") if isinstance(index, dict) else None
     plans = []
     for desc in entries if isinstance(entries, list) else []:
@@ -203,10 +96,10 @@ def _plan_oci(source, platform):
         name = _name(name) if isinstance(name, str) else None
         manifest = _blob_json(source, desc)
         if isinstance(manifest, dict) and "manifests" in manifest:
-            manifest = _blob_json(source, registry.select_platform(manifest, want))
-        config_desc, descs = pull._check_manifest(manifest, "OCI layout")
+            manifest = _blob_json(source, platforms.select_platform(manifest, want))
+        config_desc, descs = _manifest.check_manifest(manifest, "OCI layout")
         config, raw = _blob_json(source, config_desc, raw=True)
-        pull._parse_config(raw, len(descs), "OCI layout")
+        _manifest.parse_config(raw, len(descs), "OCI layout")
         descs = [dict(d, file=_blob_name(d["digest"])) for d in descs]
         _require_files(source, descs)
         plans.append((config, config_desc["digest"], descs, name, True))
@@ -228,8 +121,8 @@ def _blob_name(value):
 
 def _blob_json(source, desc, raw=False):
     value = desc.get("digest") if isinstance(desc, dict) else None
-    doc, data = _read_json(source, _blob_name(value))
-    registry.verify_digest(value, data)
+    doc, data = read_json(source, _blob_name(value))
+    digest.verify(value, data)
     return (doc, data) if raw else doc
 
 
@@ -245,14 +138,11 @@ def _name(text):
 
 
 def _install(paths, source, config, config_digest, descs, name, verify, progress):
-    existing = pull._find(paths, config_digest, name)
-    if existing:
-        return existing, name, True
-
+    """Install one planned image from the archive: (image ID, name, up to date)."""
     def fetch(i, desc, dest):
         # Copy the layer out of the archive; OCI blobs are checked against
         # their digest (docker archives only carry diff IDs, which
-        # layers.add checks after decompressing).
+        # layer_store.add checks after decompressing).
         h = hashlib.sha256()
         with source.open(desc["file"]) as src, open(dest, "wb") as out:
             while True:
@@ -263,12 +153,11 @@ def _install(paths, source, config, config_digest, descs, name, verify, progress
                 out.write(chunk)
         if verify and "sha256:" + h.hexdigest() != desc["digest"]:
             os.unlink(dest)
-            raise registry.DigestMismatch(desc["digest"])
+            raise DigestMismatch(desc["digest"])
 
-    image_id = pull.install(paths, config, config_digest, descs, fetch,
-                            progress or pull.Progress(), name=name, source="load",
-                            extra={})
-    return image_id, name, False
+    image_id, up_to_date = install(paths, config, config_digest, descs, fetch,
+                                   progress or Progress(), name=name, source="load", extra={})
+    return image_id, name, up_to_date
 
 
 # ---------------------------------------------------------------- save
@@ -315,7 +204,7 @@ def save(paths, ref, output):
         diff_id = "sha256:" + _file_sha256(layer)
         created = datetime.datetime.fromtimestamp(record["created"], datetime.timezone.utc)
         config = {
-            "architecture": record.get("architecture") or registry.host_platform()[1],
+            "architecture": record.get("architecture") or platforms.host_platform()[1],
             "os": record.get("os") or "linux",
             "created": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "config": record.get("config") or {},

@@ -6,11 +6,14 @@ ends up in a store path (layers/<hex>), an archive member name
 passes through check() first, so the only thing that can reach a path is
 'sha256:' and 64 lowercase hex digits.  Only sha256 is implemented; any
 other algorithm (sha512 included) is refused by name rather than half
-supported.  Pure: no I/O.
+supported.  Content is checked against a digest here too (verify, hasher).
+Pure: no I/O.
 """
+import hashlib
 import re
 
 from bocker.errors import BockerError
+from bocker.image.errors import DigestMismatch
 
 ALGORITHM = "sha256"
 _SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
@@ -52,3 +55,21 @@ def hex_of(value, what="digest"):
 def is_hex(name):
     """True for a bare 64-hex name, e.g. a directory read back from the store."""
     return isinstance(name, str) and bool(_HEX.fullmatch(name))
+
+
+def of_bytes(data):
+    """The sha256 digest of data, as 'sha256:<hex>'."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def hasher(value, what="digest"):
+    """A fresh hash object for content that must match value (checked first)."""
+    check(value, what)  # sha256 only: anything else is refused by name
+    return hashlib.sha256()
+
+
+def verify(value, data, what="digest"):
+    """Raise DigestMismatch unless data hashes to value (a checked digest)."""
+    hasher(value, what)
+    if of_bytes(data) != value:
+        raise DigestMismatch(value)

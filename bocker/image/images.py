@@ -59,6 +59,7 @@ def _familiar(ref):
 
 
 def rootfs(paths, image_id):
+    """The image's rootfs subvolume (containers snapshot it)."""
     return os.path.join(paths.image(image_id), "rootfs")
 
 
@@ -131,10 +132,10 @@ def remove(paths, ref):
     _remove_dir(paths.image(image_id))
     # Drop pulled layers that no image is built on any more.
     if os.path.isdir(paths.layers):
-        from bocker.image import layers
+        from bocker.image import layer_store
         with state.locked(paths.lock):
             used = {c for r in list_all(paths) for c in r.get("layers", ())}
-            layers.prune(paths, used)
+            layer_store.prune(paths, used)
     return image_id
 
 

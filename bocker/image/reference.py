@@ -12,16 +12,13 @@ import re
 from typing import NamedTuple, Optional
 
 from bocker.errors import InvalidArgument
+from bocker.image import names
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
 _LEGACY_HUB = {"index.docker.io", "registry-1.docker.io", "docker.io"}
 
-_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
-_DOMAIN = re.compile(
-    r"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
-    r"|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$")
-_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
+# Names, hosts and tags follow Docker's grammar in bocker.image.names.
 _DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$")
 _SHA256 = re.compile(r"^sha256:[0-9a-f]{64}\Z")
 
@@ -114,20 +111,20 @@ def parse(text, tag=None):
     slash, colon = rest.rfind("/"), rest.rfind(":")
     if colon > slash:
         rest, own_tag = rest[:colon], rest[colon + 1:]
-        if not _TAG.match(own_tag):
+        if not names.is_tag(own_tag):
             raise InvalidArgument(f"invalid tag in '{text}'")
     if tag is not None:
         if own_tag is not None or digest:
             raise InvalidArgument(f"'{text}' already names a tag or digest")
-        if not _TAG.match(tag):
+        if not names.is_tag(tag):
             raise InvalidArgument(f"invalid tag '{tag}'")
         own_tag = tag
     registry, path = split_registry(rest)
-    if registry != DOCKER_HUB and not _DOMAIN.match(registry):
+    if registry != DOCKER_HUB and not names.is_domain(registry):
         raise InvalidArgument(f"invalid registry in '{text}'")
     registry = normalize_registry(registry)
     parts = path.split("/")
-    if not path or not all(_COMPONENT.match(p) for p in parts):
+    if not path or not all(names.is_component(p) for p in parts):
         if path != path.lower():
             raise InvalidArgument(f"invalid reference format: repository name must be "
                                   f"lowercase: '{text}'")

@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 
-from bocker.image import archive, images, layers, registry
+from bocker.image import archive, images, layer_store, registry
 
 from conftest_pull import (Layout, btrfs_fs, busybox_layer, pull_paths, subvolumes,  # noqa: F401
                            tar_layer)
@@ -105,7 +105,7 @@ def test_corrupt_layout_blob_stores_nothing(pull_paths, layout):
         f.write(b"junk")
     with pytest.raises(registry.DigestMismatch):
         archive.load(pull_paths, layout.dir)
-    assert layers.list_all(pull_paths) == [] and images.list_all(pull_paths) == []
+    assert layer_store.list_all(pull_paths) == [] and images.list_all(pull_paths) == []
     assert subvolumes(pull_paths) == []
 
 

@@ -353,8 +353,8 @@ def test_pull_hostile_diff_id(bocker, paths, registry_server):
 
 
 def test_pull_hostile_index_entry(bocker, paths, registry_server):
-    from bocker.image import registry
-    host = registry.host_platform()
+    from bocker.image import platforms
+    host = platforms.host_platform()
     server = registry_server({"schemaVersion": 2,
                               "mediaType": "application/vnd.oci.image.index.v1+json",
                               "manifests": [{"digest": "sha256:/etc/x", "platform": {

@@ -9,7 +9,7 @@ import tempfile
 import pytest
 
 from bocker.errors import BockerError, NoSuchImage
-from bocker.image import images, layers, pull, registry
+from bocker.image import credentials, images, layer_store, platforms, pull, registry
 
 from conftest_pull import (Layout, btrfs_fs, busybox_layer, pull_paths, push,  # noqa: F401
                            registries, subvolumes, tar_layer)
@@ -89,7 +89,7 @@ def test_single_layer_oci(pull_paths, pushed):
     assert stat.S_IMODE(os.stat(f"{fs}/tmp").st_mode) == 0o1777
     assert stat.S_IMODE(os.stat(f"{fs}/bin/busybox").st_mode) == 0o755
     assert os.stat(f"{fs}/bin/busybox").st_mtime == 1_700_000_000
-    assert len(record["layers"]) == 1 and layers.exists(pull_paths, record["layers"][0])
+    assert len(record["layers"]) == 1 and layer_store.exists(pull_paths, record["layers"][0])
 
 
 def test_second_pull_is_up_to_date_and_layers_shared(pull_paths, pushed):
@@ -102,12 +102,12 @@ def test_second_pull_is_up_to_date_and_layers_shared(pull_paths, pushed):
     other = pull.pull(pull_paths, f"{pushed['host']}/bkp/single", "other", progress=rec)
     assert not other.up_to_date and other.image_id != first.image_id
     assert [s for _, s in rec.events] == ["Already exists"]
-    assert len(layers.list_all(pull_paths)) == 1
+    assert len(layer_store.list_all(pull_paths)) == 1
     # rmi of one image keeps the shared layer, rmi of the last drops it.
     images.remove(pull_paths, first.image_id)
-    assert len(layers.list_all(pull_paths)) == 1
+    assert len(layer_store.list_all(pull_paths)) == 1
     images.remove(pull_paths, other.image_id)
-    assert layers.list_all(pull_paths) == []
+    assert layer_store.list_all(pull_paths) == []
     assert subvolumes(pull_paths) == []
 
 
@@ -133,11 +133,11 @@ def test_whiteouts_and_opaque(pull_paths, pushed):
     # Each layer is a snapshot of the one below; the lower ones are intact.
     chain = images.load(pull_paths, result.image_id)["layers"]
     assert len(chain) == 3
-    assert os.path.exists(f"{layers.rootfs(pull_paths, chain[0])}/etc/marker")
-    assert sorted(os.listdir(f"{layers.rootfs(pull_paths, chain[1])}/opaque")) == ["old", "olddir"]
+    assert os.path.exists(f"{layer_store.rootfs(pull_paths, chain[0])}/etc/marker")
+    assert sorted(os.listdir(f"{layer_store.rootfs(pull_paths, chain[1])}/opaque")) == ["old", "olddir"]
     # Layers are read-only subvolumes; the image's snapshot is writable.
     with pytest.raises(OSError) as e:
-        open(f"{layers.rootfs(pull_paths, chain[0])}/etc/new", "w")
+        open(f"{layer_store.rootfs(pull_paths, chain[0])}/etc/new", "w")
     assert e.value.errno == errno.EROFS
     open(f"{fs}/etc/new", "w").close()
 
@@ -152,7 +152,7 @@ def test_zstd_and_uncompressed_layers(pull_paths, pushed):
 def test_multi_arch_index(pull_paths, pushed):
     host = pushed["host"]
     native = pull.pull(pull_paths, f"{host}/bkp/multi:v1")
-    want = registry.host_platform()[1]
+    want = platforms.host_platform()[1]
     fs = rootfs(pull_paths, native.image_id)
     assert not os.path.exists(f"{fs}/attestation")
     if want in ("amd64", "arm64"):
@@ -198,7 +198,7 @@ def test_corrupt_blob_stores_nothing(pull_paths, pushed, registries):
         pull.pull(pull_paths, f"{pushed['host']}/bkp/corrupt:v1")
     assert subvolumes(pull_paths) == []
     assert images.list_all(pull_paths) == []
-    assert layers.list_all(pull_paths) == []
+    assert layer_store.list_all(pull_paths) == []
     assert not os.listdir(os.path.join(pull_paths.root, "tmp"))
     assert set(os.listdir(pull_paths.root)) - set(before) <= {"tmp", "layers", "lock"}
     assert os.listdir(pull_paths.layers) == [".pins"]
@@ -264,7 +264,7 @@ def test_token_auth_with_credentials(pull_paths, pushed, registries, docker_env)
     try:
         with pytest.raises(registry.AuthError):
             pull.pull(pull_paths, f"{registries.tokened}/bkp/single:v1")
-        registry.save_credentials(registries.tokened, "bkpuser", "bkp-secret")
+        credentials.save_credentials(registries.tokened, "bkpuser", "bkp-secret")
         registries.token.requests.clear()
         pull.pull(pull_paths, f"{registries.tokened}/bkp/single:v1")
         assert registries.token.requests[-1][2].startswith("Basic ")
@@ -277,7 +277,7 @@ def test_insecure_registry_flag_allows_unverified_tls(pull_paths, pushed, regist
                                                       tmp_path):
     monkeypatch.setenv("BOCKER_CERTS_DIR", str(tmp_path))  # no CA for it
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
-    registry.save_credentials(registries.tls, "bkpuser", "bkp-secret")
+    credentials.save_credentials(registries.tls, "bkpuser", "bkp-secret")
     with pytest.raises(registry.RegistryError, match="cannot reach"):
         pull.pull(pull_paths, f"{registries.tls}/bkp/auth:v1")
     result = pull.pull(pull_paths, f"{registries.tls}/bkp/auth:v1",
@@ -301,7 +301,7 @@ def test_concurrent_pulls_share_layers(pull_paths, pushed):
     for t in threads:
         t.join()
     assert not errors
-    assert len(layers.list_all(pull_paths)) == 3
+    assert len(layer_store.list_all(pull_paths)) == 3
     named = [r for r in images.list_all(pull_paths) if r["names"]]
     assert len(named) == 1 and named[0]["names"] == [ref]
     assert not [e for e in os.listdir(pull_paths.layers) if e.startswith(".tmp")]
@@ -317,12 +317,12 @@ def test_pinned_layers_survive_prune(pull_paths, pushed):
     from bocker import state
     result = pull.pull(pull_paths, f"{pushed['host']}/bkp/single:v1")
     chain = images.load(pull_paths, result.image_id)["layers"]
-    with layers.pinned(pull_paths, chain):
+    with layer_store.pinned(pull_paths, chain):
         images.remove(pull_paths, result.image_id)  # prunes, but the pin holds
-        assert layers.list_all(pull_paths) == chain
+        assert layer_store.list_all(pull_paths) == chain
     # A pin left by a dead process does not hold anything.
     state.write_json(os.path.join(pull_paths.layers, ".pins", "stale"),
                      {"pid": 2 ** 22 + 1, "layers": chain})
     with state.locked(pull_paths.lock):
-        assert layers.prune(pull_paths, set()) == chain
+        assert layer_store.prune(pull_paths, set()) == chain
     assert os.listdir(os.path.join(pull_paths.layers, ".pins")) == []

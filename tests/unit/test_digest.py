@@ -12,7 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bocker.errors import BockerError, InvalidArgument
-from bocker.image import archive, digest, layers, pull, reference, registry
+from bocker.image import archive, archive_source, digest, layer_store
+from bocker.image import manifest as manifests
+from bocker.image import platforms, reference, registry
 from bocker.state import Paths
 
 GOOD = "sha256:" + "ab" * 32
@@ -71,10 +73,10 @@ def test_reference_refuses_other_algorithms():
 def test_store_paths_take_only_digests_and_ids():
     paths = Paths("/nonexistent-root")
     with pytest.raises(digest.BadDigest):
-        layers.rootfs(paths, "sha256:/var/bocker")
+        layer_store.rootfs(paths, "sha256:/var/bocker")
     with pytest.raises(digest.BadDigest):
-        layers.chain_ids([GOOD, "sha256:../x"])
-    assert layers.rootfs(paths, GOOD) == f"/nonexistent-root/layers/{'ab' * 32}/rootfs"
+        layer_store.chain_ids([GOOD, "sha256:../x"])
+    assert layer_store.rootfs(paths, GOOD) == f"/nonexistent-root/layers/{'ab' * 32}/rootfs"
     for bad in ("../images", "img_../../../x", "img_0123456789ab\n", "img_0123456789AB", ""):
         with pytest.raises(InvalidArgument, match="invalid image ID"):
             paths.image(bad)
@@ -93,14 +95,14 @@ def _config(diff_ids):
                                      "sha512:" + "ab" * 64, "sha256:" + "AB" * 32])
 def test_config_with_a_bad_diff_id(diff_id):
     with pytest.raises(digest.BadDigest, match="where: image config: .*diff_id"):
-        pull._parse_config(_config([GOOD, diff_id]), 2, "where")
+        manifests.parse_config(_config([GOOD, diff_id]), 2, "where")
 
 
 @pytest.mark.parametrize("raw", [b"[]", b'"x"', b'{"rootfs": []}',
                                  b'{"rootfs": {"diff_ids": "sha256:x"}}', b"\xff"])
 def test_malformed_configs(raw):
     with pytest.raises(BockerError, match="malformed image config"):
-        pull._parse_config(raw, 1, "where")
+        manifests.parse_config(raw, 1, "where")
 
 
 @pytest.mark.parametrize("field,value", [("config", "sha256:/etc"), ("layer", "sha256:.."),
@@ -112,7 +114,7 @@ def test_manifest_with_a_bad_digest(field, value):
     else:
         manifest["layers"].append({"digest": value})
     with pytest.raises(digest.BadDigest, match=f"ref: manifest: .*{field}"):
-        pull._check_manifest(manifest, "ref")
+        manifests.check_manifest(manifest, "ref")
 
 
 @pytest.mark.parametrize("manifest", [[], {"config": {}, "layers": []},
@@ -120,15 +122,15 @@ def test_manifest_with_a_bad_digest(field, value):
                                       {"config": {"digest": GOOD}, "layers": ["x"]}])
 def test_malformed_manifests(manifest):
     with pytest.raises(registry.RegistryError, match="malformed manifest"):
-        pull._check_manifest(manifest, "ref")
+        manifests.check_manifest(manifest, "ref")
 
 
 def test_select_platform_survives_junk():
     with pytest.raises(BockerError, match="no image for platform"):
-        registry.select_platform({"manifests": ["x", 1, {"platform": "y"}]},
+        platforms.select_platform({"manifests": ["x", 1, {"platform": "y"}]},
                                  ("linux", "amd64", None))
     with pytest.raises(BockerError):
-        registry.select_platform([], ("linux", "amd64", None))
+        platforms.select_platform([], ("linux", "amd64", None))
 
 
 # ---------------------------------------------------------------- archives
@@ -216,7 +218,7 @@ def test_tar_symlink_to_a_member_is_followed(tmp_path):
     t = tarfile.open(_tar(tmp_path / "a.tar", [("blobs/sha256/x", b"data"),
                                                ("id/layer.tar", ("sym", "../blobs/sha256/x"))]))
     t.close()
-    source = archive._Tar(str(tmp_path / "a.tar"))
+    source = archive_source.TarSource(str(tmp_path / "a.tar"))
     try:
         assert source.open("id/layer.tar").read() == b"data"
     finally:

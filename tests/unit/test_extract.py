@@ -1,4 +1,4 @@
-"""Safe layer extraction (bocker.layers.extract) into plain temp dirs.
+"""Safe layer extraction (bocker.image.extract) into plain temp dirs.
 
 Hypothesis builds hostile layers (.. components, absolute paths, symlinks
 out of the rootfs planted by an earlier layer, hard links to outside
@@ -16,8 +16,8 @@ import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bocker.image import layers
-from bocker.image.layers import LayerError
+from bocker.image import extract
+from bocker.image.extract import LayerError
 
 
 def make_tar(entries, fmt=tarfile.PAX_FORMAT):
@@ -50,24 +50,74 @@ def make_tar(entries, fmt=tarfile.PAX_FORMAT):
 
 
 def apply(rootfs, data):
-    return layers.extract(io.BytesIO(data), str(rootfs))
+    return extract.extract(io.BytesIO(data), str(rootfs))
 
 
-def snapshot_tree(top):
-    """Everything observable about a tree: names, types, modes, contents, links."""
-    out = {}
+def _observe(path):
+    """Everything observable about one path, never following a symlink."""
+    st_ = os.lstat(path)
+    item = (stat.S_IFMT(st_.st_mode), st_.st_mode & 0o7777, st_.st_nlink,
+            st_.st_uid, st_.st_gid, st_.st_size, st_.st_mtime_ns)
+    if stat.S_ISLNK(st_.st_mode):
+        item += (os.readlink(path),)
+    else:
+        item += (tuple(sorted((x, os.getxattr(path, x, follow_symlinks=False))
+                              for x in os.listxattr(path, follow_symlinks=False))),)
+        if stat.S_ISREG(st_.st_mode):
+            with open(path, "rb") as f:
+                item += (f.read(),)
+    return item
+
+
+def snapshot_tree(top, skip=None):
+    """Everything observable about a tree (top included): names, types, modes,
+    owners, sizes, mtimes, xattrs, contents, link targets.
+
+    skip: one path below top left out with all it holds (the target rootfs).
+    """
+    out = {".": _observe(top)}
     for dirpath, dirnames, filenames in os.walk(top):
+        if skip is not None:
+            dirnames[:] = [d for d in dirnames if os.path.join(dirpath, d) != str(skip)]
         for name in dirnames + filenames:
             path = os.path.join(dirpath, name)
-            st_ = os.lstat(path)
-            item = (stat.S_IFMT(st_.st_mode), st_.st_mode & 0o7777, st_.st_nlink)
-            if stat.S_ISLNK(st_.st_mode):
-                item += (os.readlink(path),)
-            elif stat.S_ISREG(st_.st_mode):
-                with open(path, "rb") as f:
-                    item += (f.read(),)
-            out[os.path.relpath(path, top)] = item
+            if skip is not None and path == str(skip):
+                continue
+            out[os.path.relpath(path, top)] = _observe(path)
     return out
+
+
+def hostile_world(tmp):
+    """tmp/outside (things to never touch), tmp/rootfs (the target): returns both."""
+    outside = tmp / "outside"
+    (outside / "dir").mkdir(parents=True)
+    (outside / "victim").write_text("precious")
+    (outside / "dir" / "victim2").write_text("precious")
+    os.symlink("victim", outside / "link")
+    os.mkfifo(outside / "fifo")
+    rootfs = tmp / "rootfs"
+    rootfs.mkdir()
+    return outside, rootfs
+
+
+def test_snapshot_tree_sees_what_an_escape_would_change(tmp_path):
+    """The never-escape checks below can fail: each kind of change outside shows."""
+    outside, rootfs = hostile_world(tmp_path)
+    base = snapshot_tree(tmp_path, skip=rootfs)
+    (rootfs / "inside").write_text("fine")  # inside the target: not seen
+    assert snapshot_tree(tmp_path, skip=rootfs) == base
+    changes = [lambda: (tmp_path / "new").write_text(""),
+               lambda: os.symlink("/", tmp_path / "rootfs2"),
+               lambda: os.chmod(outside / "victim", 0o777),
+               lambda: (outside / "victim").write_text("pwned!!!"),
+               lambda: os.link(outside / "victim", outside / "dir" / "hard"),
+               lambda: os.utime(outside / "dir", ns=(0, 0)),
+               lambda: os.chmod(tmp_path, 0o711)]
+    for change in changes:
+        change()
+        now = snapshot_tree(tmp_path, skip=rootfs)
+        assert now != base
+        base = now
 
 
 @pytest.fixture
@@ -262,28 +312,21 @@ _entries = st.lists(st.one_of(
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(st.lists(_entries, min_size=1, max_size=3))
 def test_hostile_layers_never_escape(tmp_path_factory, stack):
+    """Refused or extracted, all the same: nothing outside tmp/rootfs changed."""
     tmp = tmp_path_factory.mktemp("hostile")
-    outside = tmp / "outside"
-    (outside / "dir").mkdir(parents=True)
-    (outside / "victim").write_text("precious")
-    (outside / "dir" / "victim2").write_text("precious")
-    rootfs = tmp / "rootfs"
-    rootfs.mkdir()
-    before = snapshot_tree(outside)
+    outside, rootfs = hostile_world(tmp)
+    before = snapshot_tree(tmp, skip=rootfs)
     for entries in stack:
         entries = [tuple(str(p).replace("OUT", str(outside)) for p in e) for e in entries]
         try:
             apply(rootfs, make_tar(entries))
         except LayerError:
             pass
-    assert snapshot_tree(outside) == before
+        assert snapshot_tree(tmp, skip=rootfs) == before
     assert sorted(os.listdir(tmp)) == ["outside", "rootfs"]
 
 
-# Each absurd PAX value is either clamped to something the kernel takes
-# (the file is there, with its byte) or refused as a LayerError naming the
-# entry, never an OverflowError or a half-understood file.
-_NS_LIMIT = 2 ** 62  # what layers._ns keeps an mtime within, in ns
+_NS_LIMIT = 2 ** 62  # what the extractor keeps an mtime within, in ns
 
 
 @pytest.mark.parametrize("pax, check", [
@@ -293,14 +336,14 @@ _NS_LIMIT = 2 ** 62  # what layers._ns keeps an mtime within, in ns
     ({"mtime": "nan"}, lambda st: st.st_mtime_ns == 0),
 ])
 def test_absurd_pax_mtimes_are_clamped(world, pax, check):
-    _, outside, rootfs = world
-    before = snapshot_tree(outside)
+    tmp, _, rootfs = world
+    before = snapshot_tree(tmp, skip=rootfs)
     data = _one_file_layer(pax)
     assert apply(rootfs, data) == ("sha256:" + hashlib.sha256(data).hexdigest(), len(data))
     st_ = os.stat(rootfs / "f")
     assert (rootfs / "f").read_bytes() == b"x"
     assert abs(st_.st_mtime_ns) <= _NS_LIMIT and check(st_)
-    assert snapshot_tree(outside) == before
+    assert snapshot_tree(tmp, skip=rootfs) == before
 
 
 @pytest.mark.parametrize("pax, field", [
@@ -309,8 +352,8 @@ def test_absurd_pax_mtimes_are_clamped(world, pax, check):
 def test_absurd_pax_owners(world, pax, field):
     """Root chowns, and an owner out of range is refused; without root
     nothing is chowned, so the same layer applies (owned by us)."""
-    _, outside, rootfs = world
-    before = snapshot_tree(outside)
+    tmp, _, rootfs = world
+    before = snapshot_tree(tmp, skip=rootfs)
     data = _one_file_layer(pax)
     if os.geteuid() == 0:
         with pytest.raises(LayerError, match=f"layer entry 'f': {field}"):
@@ -318,20 +361,20 @@ def test_absurd_pax_owners(world, pax, field):
     else:
         assert apply(rootfs, data)[1] == len(data)
         assert os.stat(rootfs / "f").st_uid == os.geteuid()
-    assert snapshot_tree(outside) == before
+    assert snapshot_tree(tmp, skip=rootfs) == before
 
 
 def test_absurd_pax_size(world):
     """A negative size is no size: at most the bytes given end up in f."""
-    _, outside, rootfs = world
-    before = snapshot_tree(outside)
+    tmp, _, rootfs = world
+    before = snapshot_tree(tmp, skip=rootfs)
     try:
         apply(rootfs, _one_file_layer({"size": "-1"}))
     except LayerError as e:
         assert "'f'" in str(e) or "corrupt layer" in str(e)
     else:
         assert b"x".startswith((rootfs / "f").read_bytes())
-    assert snapshot_tree(outside) == before
+    assert snapshot_tree(tmp, skip=rootfs) == before
 
 
 def _one_file_layer(pax):
@@ -348,7 +391,8 @@ def _one_file_layer(pax):
 def test_absurd_device_numbers(world):
     """Root makes device nodes, and numbers mknod cannot take are refused;
     without root devices are skipped.  Never a node with numbers cut short."""
-    _, _, rootfs = world
+    tmp, _, rootfs = world
+    before = snapshot_tree(tmp, skip=rootfs)
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
         info = tarfile.TarInfo("dev/x")
@@ -360,6 +404,7 @@ def test_absurd_device_numbers(world):
     else:
         assert apply(rootfs, buf.getvalue())[1] == len(buf.getvalue())
     assert not os.path.lexists(rootfs / "dev" / "x")
+    assert snapshot_tree(tmp, skip=rootfs) == before
 
 
 _COMPRESSED = (b"\x1f\x8b", b"\x28\xb5\x2f\xfd")
@@ -371,11 +416,13 @@ _COMPRESSED = (b"\x1f\x8b", b"\x28\xb5\x2f\xfd")
 def test_garbage_is_refused_cleanly(tmp_path_factory, prefix, junk, cut):
     """Random bytes, or a real layer cut short or with bytes flipped:
     LayerError, or a layer applied whose diff ID is the hash of the tar
-    read; nothing is written beside the rootfs either way."""
+    read; nothing outside tmp/rootfs changes either way."""
     tmp = tmp_path_factory.mktemp("garbage")
-    rootfs = tmp / "rootfs"
-    rootfs.mkdir()
-    real = make_tar([("d", "dir"), ("d/f", "file", b"y" * 1000), ("s", "sym", "d/f")])
+    _, rootfs = hostile_world(tmp)
+    before = snapshot_tree(tmp, skip=rootfs)
+    real = make_tar([("d", "dir"), ("d/f", "file", b"y" * 1000), ("s", "sym", "d/f"),
+                     ("up", "sym", "../outside"), ("abs", "sym", "/"),
+                     ("h", "link", "d/f")])
     for data in (prefix + junk, real[:cut], real[:cut] + junk + real[cut:]):
         try:
             diff_id, size = apply(rootfs, data)
@@ -386,4 +433,4 @@ def test_garbage_is_refused_cleanly(tmp_path_factory, prefix, junk, cut):
             assert diff_id.startswith("sha256:") and len(diff_id) == 71 and size >= 0
         else:       # read as a plain tar, to its end
             assert (diff_id, size) == ("sha256:" + hashlib.sha256(data).hexdigest(), len(data))
-    assert os.listdir(tmp) == ["rootfs"]
+        assert snapshot_tree(tmp, skip=rootfs) == before

@@ -72,3 +72,34 @@ def test_every_full_id_resolves_to_itself(id_list):
     r = {i: set() for i in id_list}
     for i in id_list:
         assert ids.resolve(i, r, NoSuchImage) == i
+
+
+@pytest.mark.parametrize("bad", ["busybox:latest\n", "busybox\n", "web\n"])
+def test_trailing_newline_is_not_a_name(bad):
+    """One grammar (bocker.image.names), matched whole: no '$' before a newline."""
+    with pytest.raises(InvalidArgument):
+        ids.split_name(bad)
+    with pytest.raises(InvalidArgument):
+        ids.check_container_name(bad)
+
+
+_bits = st.sampled_from(["a", "b0", "X", "-", "_", "__", ".", ":", "5000", "/", "localhost",
+                         "[::1]", "@", " "])
+
+
+@given(st.lists(_bits, min_size=1, max_size=8).map("".join))
+def test_ids_and_reference_agree_on_names(text):
+    """ids.split_name and reference.parse share one grammar: they accept the same names."""
+    from bocker.image import reference
+    try:
+        ids.split_name(text)
+        by_ids = True
+    except InvalidArgument:
+        by_ids = False
+    try:
+        reference.parse(text)
+        by_reference = True
+    except InvalidArgument:
+        by_reference = False
+    if "@" not in text:  # a digest is the reference's alone
+        assert by_ids == by_reference, text

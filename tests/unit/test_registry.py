@@ -5,17 +5,17 @@ import os
 import pytest
 
 from bocker.errors import InvalidArgument, NotFound
-from bocker.image import digest, registry
+from bocker.image import auth, credentials, digest, platforms, registry, transport
 
 
 def test_parse_challenge():
-    scheme, params = registry.parse_challenge(
+    scheme, params = auth.parse_challenge(
         'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",'
         'scope="repository:library/busybox:pull"')
     assert scheme == "bearer"
     assert params == {"realm": "https://auth.docker.io/token", "service": "registry.docker.io",
                       "scope": "repository:library/busybox:pull"}
-    assert registry.parse_challenge('Basic realm="x"') == ("basic", {"realm": "x"})
+    assert auth.parse_challenge('Basic realm="x"') == ("basic", {"realm": "x"})
 
 
 @pytest.mark.parametrize("host, yes", [
@@ -23,7 +23,7 @@ def test_parse_challenge():
     ("10.0.0.1:5000", False), ("registry:5000", False), ("docker.io", False),
 ])
 def test_is_loopback(host, yes):
-    assert registry.is_loopback(host) is yes
+    assert transport.is_loopback(host) is yes
 
 
 def _d(arch, variant=None, os_="linux", attest=False):
@@ -47,57 +47,57 @@ INDEX = {"manifests": [_d("amd64", attest=True), _d("unknown", os_="unknown"),
     (("windows", "amd64", None), _d("amd64", os_="windows")),
 ])
 def test_select_platform(want, pick):
-    assert registry.select_platform(INDEX, want) == pick
+    assert platforms.select_platform(INDEX, want) == pick
 
 
 def test_select_platform_skips_attestations():
     index = {"manifests": [_d("amd64", attest=True)]}
     with pytest.raises(NotFound, match="no image for platform linux/amd64"):
-        registry.select_platform(index, ("linux", "amd64", None))
+        platforms.select_platform(index, ("linux", "amd64", None))
     with pytest.raises(NotFound):
-        registry.select_platform(INDEX, ("linux", "s390x", None))
+        platforms.select_platform(INDEX, ("linux", "s390x", None))
 
 
 def test_parse_platform():
-    assert registry.parse_platform("linux/arm64/v8") == ("linux", "arm64", "v8")
-    assert registry.parse_platform("linux/amd64") == ("linux", "amd64", None)
+    assert platforms.parse_platform("linux/arm64/v8") == ("linux", "arm64", "v8")
+    assert platforms.parse_platform("linux/amd64") == ("linux", "amd64", None)
     for bad in ("linux", "linux/", "a/b/c/d", ""):
         with pytest.raises(InvalidArgument):
-            registry.parse_platform(bad)
-    assert registry.host_platform()[0] == "linux"
+            platforms.parse_platform(bad)
+    assert platforms.host_platform()[0] == "linux"
 
 
 def test_credentials_roundtrip(tmp_path, monkeypatch):
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
-    assert registry.load_credentials("r:5000") is None
+    assert credentials.load_credentials("r:5000") is None
     (tmp_path / "config.json").write_text(json.dumps({"credsStore": "x", "auths": {}}))
-    registry.save_credentials("r:5000", "u", "p:w")
-    registry.save_credentials("docker.io", "hub", "pw")
+    credentials.save_credentials("r:5000", "u", "p:w")
+    credentials.save_credentials("docker.io", "hub", "pw")
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["credsStore"] == "x"  # other keys kept
     assert "https://index.docker.io/v1/" in config["auths"]
-    assert registry.load_credentials("r:5000") == ("u", "p:w")
-    assert registry.load_credentials("docker.io") == ("hub", "pw")
-    assert registry.load_credentials("other") is None
+    assert credentials.load_credentials("r:5000") == ("u", "p:w")
+    assert credentials.load_credentials("docker.io") == ("hub", "pw")
+    assert credentials.load_credentials("other") is None
     assert oct(os.stat(tmp_path / "config.json").st_mode & 0o777) == "0o600"
 
 
 def test_docker_written_keys(tmp_path):
     path = tmp_path / "c.json"
     path.write_text(json.dumps({"auths": {"https://r.io": {"auth": "dTpw"}}}))
-    assert registry.load_credentials("r.io", str(path)) == ("u", "p")
+    assert credentials.load_credentials("r.io", str(path)) == ("u", "p")
 
 
 def test_verify_digest():
     data = b"hello"
-    registry.verify_digest(
+    digest.verify(
         "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824", data)
     with pytest.raises(registry.DigestMismatch, match="digest mismatch for sha256:00"):
-        registry.verify_digest("sha256:" + "00" * 32, data)
+        digest.verify("sha256:" + "00" * 32, data)
     with pytest.raises(digest.BadDigest, match="only sha256"):
-        registry.verify_digest("md5:abc", data)
+        digest.verify("md5:abc", data)
     with pytest.raises(digest.BadDigest, match="only sha256"):
-        registry.verify_digest("sha512:" + "00" * 64, data)
+        digest.verify("sha512:" + "00" * 64, data)
 
 
 def test_credential_helper(tmp_path, monkeypatch):
@@ -111,10 +111,10 @@ def test_credential_helper(tmp_path, monkeypatch):
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"credHelpers": {"r.io": "bkpfake"},
                                   "auths": {"other.io": {"auth": "dTpw"}}}))
-    assert registry.load_credentials("r.io", str(config)) == ("hu", "hs")
-    assert registry.load_credentials("other.io", str(config)) == ("u", "p")
+    assert credentials.load_credentials("r.io", str(config)) == ("hu", "hs")
+    assert credentials.load_credentials("other.io", str(config)) == ("u", "p")
     config.write_text(json.dumps({"credsStore": "bkpfake"}))
-    assert registry.load_credentials("r.io", str(config)) == ("hu", "hs")
-    assert registry.load_credentials("nope.io", str(config)) is None
+    assert credentials.load_credentials("r.io", str(config)) == ("hu", "hs")
+    assert credentials.load_credentials("nope.io", str(config)) is None
     config.write_text(json.dumps({"credsStore": "missing-helper-bkp"}))
-    assert registry.load_credentials("r.io", str(config)) is None
+    assert credentials.load_credentials("r.io", str(config)) is None
