@@ -4,8 +4,8 @@ benchmarks call these names; each lives in the module that does its job).
 The flow of one start, `run(paths, req)`, with the module of each step:
 
 1. run.run                     the one library call `bocker run` makes
-2. start.check_request         refuse what cannot run (125), parse -p once
-3. start.create                directory, btrfs snapshot, userns ids, record
+2. create.check_request        refuse what cannot run (125), parse -p once
+3. create.create               directory, btrfs snapshot, userns ids, record
                                (recordshape.new_record: the request stored
                                once; records.save writes it)
 4. start.launch, in order:

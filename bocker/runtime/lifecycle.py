@@ -15,6 +15,7 @@ from bocker.runtime.signals import stop
 
 def start(paths, ref):
     """Start a stopped container again, detached, with its first options."""
+    from bocker.runtime import create
     from bocker.runtime import start as start_path
 
     cid = resolve(paths, ref)
@@ -22,7 +23,7 @@ def start(paths, ref):
     if record["State"].get("Running"):
         raise BockerError(f"Container '{ref}' is already running")
     req = recordshape.request(record)
-    image_config = start_path.images_config(paths, record["Image"])
+    image_config = create.image_config(paths, record["Image"])
     with contextlib.ExitStack() as undo:
         start_path.launch(paths, record, req, image_config, undo, detach=True)
         undo.pop_all()

@@ -1,15 +1,15 @@
-"""Creating a container and starting it: the start path.
+"""Starting a container: the start path.
 
-create_and_start() checks the request, then create() makes the
-container's directory, snapshot and record and launch() starts it; each
+create_and_start() checks the request, create.create() makes the
+container's directory, snapshot and record, and launch() starts it; each
 is the ordered list of its steps, one small function each.  Every step
 that acquires something registers its undo on the caller's ExitStack, so
 a failure at any step leaves nothing behind: no snapshot, cgroup, lease,
 veth, fd or process.
 
-The steps reach the kernel through a Host (the shim module, the cgroup
-driver, the btrfs store and the network module, with the real ones as
-defaults): the seam the unit tests use to check, without root, the order
+The steps reach the kernel through a host.Host (the shim module, the
+cgroup driver, the btrfs store and the network module, with the real ones
+as defaults): the seam the unit tests use to check, without root, the order
 in which a failed start undoes its steps.
 """
 import contextlib
@@ -18,11 +18,11 @@ import select
 import signal
 import sys
 
-from bocker import ids, state, trace
+from bocker import trace
 from bocker.confine import capabilities, seccomp, security, userns
-from bocker.errors import BockerError, RunRefused
 from bocker.kernel import cgroups, native, store
-from bocker.runtime import mounts, networking, records, recordshape, reports, spec
+from bocker.runtime import create, mounts, networking, records, reports, spec
+from bocker.runtime.host import Host
 from bocker.runtime.stdio import Fds, Stdio, cgroup_handles, close_quietly
 
 NAMESPACES = (native.CLONE_NEWNS | native.CLONE_NEWPID | native.CLONE_NEWUTS
@@ -30,27 +30,6 @@ NAMESPACES = (native.CLONE_NEWNS | native.CLONE_NEWPID | native.CLONE_NEWUTS
 # built by setup.py beside the compiled shim, at the package's top
 MONITOR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                        "bocker-monitor")
-
-
-class Host:
-    """What the start path calls to change the system: the shim module,
-    the cgroup driver, the btrfs store and the network module (loaded only
-    for --network bridge).  The defaults are the real ones."""
-
-    def __init__(self, native_mod=native, cgroup_driver=None, store_mod=store, network=None):
-        self.native = native_mod
-        self.cgroups = cgroup_driver or cgroups.driver()
-        self.store = store_mod
-        self._network = network
-
-    @property
-    def network(self):
-        """bocker.net.network, or the fake a test passed."""
-        if self._network is None:
-            from bocker.net import network
-
-            self._network = network
-        return self._network
 
 
 class Started:
@@ -72,89 +51,15 @@ class Started:
 def create_and_start(paths, req, detach=False, tty=False, interactive=False, host=None):
     """Create a container from req and start it; returns Started."""
     store.require_btrfs(paths.root)
-    image_id = images_resolve(paths, req.image)
-    image_config = images_config(paths, image_id)
-    ports = check_request(req)
+    image_id = create.image_id(paths, req.image)
+    image_config = create.image_config(paths, image_id)
+    ports = create.check_request(req)
     with contextlib.ExitStack() as undo:
-        record = create(paths, req, image_id, image_config, undo, host)
+        record = create.create(paths, req, image_id, image_config, undo, host)
         started = launch(paths, record, req, image_config, undo, detach=detach, tty=tty,
                          interactive=interactive, ports=ports, host=host)
         undo.pop_all()
     return started
-
-
-def images_resolve(paths, ref):
-    """The image ID req.image names."""
-    from bocker.image import images
-
-    return images.resolve(paths, ref)
-
-
-def images_config(paths, image_id):
-    """The image's config (Cmd, Env, WorkingDir, ...); {} if it has none
-    or, for a restart, if the image was removed since."""
-    from bocker.image import images
-
-    try:
-        return images.load(paths, image_id).get("config") or {}
-    except BockerError:
-        return {}
-
-
-def check_request(req):
-    """Refuse what cannot run before anything is made (Docker's 125);
-    returns the published ports, parsed once for this start."""
-    if req.name:
-        ids.check_container_name(req.name)
-    try:
-        req.check()
-    except BockerError as e:
-        raise RunRefused(str(e)) from None
-    return networking.parse_ports(req)
-
-
-def create(paths, req, image_id, image_config, undo, host=None):
-    """The container's directory, rootfs snapshot, user-namespace ids and
-    record; returns the record."""
-    host = host or Host()
-    cid = ids.new_id("ps")
-    with state.locked(paths.lock):
-        _refuse_taken_name(paths, req.name)
-        cdir = _make_dir(paths, cid, host, undo)
-        host.store.snapshot(_image_rootfs(paths, image_id), os.path.join(cdir, "rootfs"))
-        req.security_opt = seccomp.pin_profile(cdir, req.security_opt)
-        record = recordshape.new_record(cid, req, image_id, image_config)
-        if req.userns == "auto":
-            record["IdMaps"] = _allocate_ids(paths, cid, undo)
-        records.save(paths, record)
-    return record
-
-
-def _refuse_taken_name(paths, name):
-    if name and any(r["Name"] == name for r in records.list_all(paths)):
-        raise BockerError(f"the container name '{name}' is already in use")
-
-
-def _make_dir(paths, cid, host, undo):
-    cdir = paths.container(cid)
-    os.makedirs(paths.containers, exist_ok=True)
-    os.mkdir(cdir, 0o700)
-    undo.callback(host.store.remove_dir, cdir, "container.json")
-    return cdir
-
-
-def _image_rootfs(paths, image_id):
-    from bocker.image import images
-
-    return images.rootfs(paths, image_id)
-
-
-def _allocate_ids(paths, cid, undo):
-    """A free block of 65536 host ids: the container's IdMaps."""
-    uid, gid = userns.allocate(paths.userns, cid, userns.pool(),
-                               lambda: os.listdir(paths.containers))
-    undo.callback(userns.release, paths.userns, cid)
-    return {"UidMap": userns.id_map(uid), "GidMap": userns.id_map(gid)}
 
 
 # ------------------------------------------------------------- launch

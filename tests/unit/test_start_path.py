@@ -1,4 +1,4 @@
-"""The start path's orchestration without root, behind start.Host (the
+"""The start path's orchestration without root, behind host.Host (the
 seam youki's Syscall trait is): the order a failed start undoes its
 steps, that every fd of a start is closed exactly once, how the child's
 reports become exit codes, and that a record stores its request once."""
@@ -12,7 +12,8 @@ import pytest
 
 from bocker import ids, state
 from bocker.errors import StartError
-from bocker.runtime import recordshape, records, reports, spec, start
+from bocker.runtime import create, records, recordshape, reports, spec, start
+from bocker.runtime.host import Host
 from bocker.runtime.stdio import Fds
 
 # ------------------------------------------------------------ reports
@@ -138,7 +139,7 @@ class Fail(OSError):
     pass
 
 
-class FakeHost(start.Host):
+class FakeHost(Host):
     """Records each resource step and its undo; raises at step fail_at."""
 
     def __init__(self, tmp, fail_at=None):
@@ -229,7 +230,7 @@ def _start(tmp_path, host):
                           dns=["192.0.2.53"])
     port = SimpleNamespace(container_port=80, proto="tcp", host_ip=None, host_port=8080)
     with contextlib.ExitStack() as undo:
-        record = start.create(paths, req, ids.new_id("img"), {}, undo, host)
+        record = create.create(paths, req, ids.new_id("img"), {}, undo, host)
         started = start.launch(paths, record, req, {}, undo, ports=[port], host=host)
         undo.pop_all()
     return paths, started
