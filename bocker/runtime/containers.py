@@ -30,16 +30,28 @@ The other verbs: signals (kill, stop, wait), lifecycle (start, remove,
 commit), exec_in (exec), records (load, list_all, resolve).
 """
 from bocker.errors import NoSuchContainer
-from bocker.runtime.attached import attach_and_wait
-from bocker.runtime.exec_in import exec_in
-from bocker.runtime.finish import finish
-from bocker.runtime.lifecycle import commit, remove, start
-from bocker.runtime.records import list_all, load, resolve
-from bocker.runtime.run import run
-from bocker.runtime.signals import kill, stop, wait
-from bocker.runtime.spec import RunRequest
-from bocker.runtime.start import Started, create_and_start
 
-__all__ = ["RunRequest", "Started", "run", "create_and_start", "attach_and_wait", "finish",
-           "stop", "kill", "wait", "start", "exec_in", "remove", "commit", "list_all", "load",
-           "resolve", "NoSuchContainer"]
+# name -> the module that defines it.  Imported on first use (PEP 562), so
+# that `bocker run` loads the start path only, not exec or the other verbs.
+_HOME = {"run": "run", "create_and_start": "start", "Started": "start",
+         "attach_and_wait": "attached", "finish": "finish", "exec_in": "exec_in",
+         "kill": "signals", "stop": "signals", "wait": "signals", "start": "lifecycle",
+         "remove": "lifecycle", "commit": "lifecycle", "list_all": "records",
+         "load": "records", "resolve": "records", "RunRequest": "spec"}
+
+__all__ = ["NoSuchContainer", *_HOME]
+
+
+def __getattr__(name):
+    """The API name from its module, imported now."""
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"bocker.runtime.{_HOME[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(__all__)
