@@ -30,7 +30,7 @@ import statistics
 PHASES = ("snapshot", "cgroup", "netns+veth", "clone to exec", "wait", "teardown",
           "other steps", "untraced")
 
-# bocker's step names (bocker/runtime/containers.py, bocker/kernel/cgroups.py) -> phase.
+# bocker's step names (bocker/runtime/start.py, bocker/kernel/cgroups.py) -> phase.
 PARENT_STEPS = {
     "btrfs snapshot": "snapshot",
     "ipam lease": "netns+veth",

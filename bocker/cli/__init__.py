@@ -205,17 +205,18 @@ def run(ctx, detach, interactive, tty, name, hostname, env, env_file, workdir, u
         read_only=read_only, userns=userns)
     if cidfile and os.path.exists(cidfile):
         raise BockerError(f"container ID file {cidfile} already exists")
-    started = containers.create_and_start(ctx.paths, req, detach=detach, tty=tty,
-                                          interactive=interactive)
-    if cidfile:
-        with open(cidfile, "w") as f:
-            f.write(started.id)
-    if detach:
-        click.echo(started.id)
-        return
-    code = containers.attach_and_wait(ctx.paths, started)
-    containers.finish(ctx.paths, started.id, code)
-    sys.exit(code)
+
+    def started(cid):
+        if cidfile:
+            with open(cidfile, "w") as f:
+                f.write(cid)
+        if detach:
+            click.echo(cid)
+
+    code = containers.run(ctx.paths, req, detach=detach, tty=tty, interactive=interactive,
+                          on_started=started)
+    if not detach:
+        sys.exit(code)
 
 
 @cli.command("exec", context_settings={"allow_interspersed_args": False})

@@ -1,37 +1,50 @@
-"""Container records: container.json (Docker-shaped: Id, Name, Config,
-State, HostConfig, NetworkSettings) beside the rootfs, and exit.json,
-written once by whoever reaped the container (the attached bocker process
-or the detached container's monitor)."""
+"""Container records on disk: container.json beside the rootfs (what it
+stores and the Docker-shaped view derived on load: recordshape.py), and
+exit.json, written once by whoever reaped the container (the attached
+bocker process or the detached container's monitor)."""
 import os
 import time
 
 from bocker import ids, state
 from bocker.errors import NoSuchContainer
+from bocker.runtime import recordshape
 
 
 def record_path(paths, cid):
+    """The container's container.json."""
     return os.path.join(paths.container(cid), "container.json")
 
 
 def exit_path(paths, cid):
+    """The container's exit.json (how it ended)."""
     return os.path.join(paths.container(cid), "exit.json")
 
 
 def log_path(paths, cid):
+    """The container's log (attach.py's record format)."""
     return os.path.join(paths.container(cid), "log")
 
 
+def read_stored(paths, cid):
+    """A container's record as stored (upgraded from an older bocker's
+    form, State as written); FileNotFoundError if there is none."""
+    return recordshape.stored(state.read_json(record_path(paths, cid)))
+
+
 def load(paths, cid):
-    """A container's record, its State brought up to date."""
+    """A container's record, its State brought up to date, with Docker's
+    derived fields (HostConfig, Confinement, ...)."""
     try:
-        return refresh(paths, state.read_json(record_path(paths, cid)))
+        return recordshape.with_view(refresh(paths, read_stored(paths, cid)))
     except (FileNotFoundError, ValueError):  # ValueError: torn by a crash
         raise NoSuchContainer(cid) from None
 
 
 def save(paths, record):
-    """Write a container's record (atomically; see state.write_json)."""
-    state.write_json(record_path(paths, record["Id"]), record, durable=False)
+    """Write a container's record (atomically; see state.write_json): its
+    stored part only, the derived fields are rebuilt on load."""
+    state.write_json(record_path(paths, record["Id"]), recordshape.stored(record),
+                     durable=False)
 
 
 def list_all(paths):

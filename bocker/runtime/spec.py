@@ -1,9 +1,9 @@
 """What a container runs: the request, and the pure functions that turn
-it and the image's config into argv, environment, user and mounts."""
+it and the image's config into argv, environment, user and volume specs.
+Nothing here writes a file or calls the shim (mounts.py does)."""
 import os
 
 from bocker.errors import InvalidArgument
-from bocker.kernel import native
 
 DEFAULT_MEMORY = 512 * 1024 * 1024  # p8952/bocker's default
 DEFAULT_CPU_SHARES = 512
@@ -64,13 +64,17 @@ class RunRequest:
         userns.check(self)
 
     def to_dict(self):
+        """The request as the record stores it (JSON-safe, every field)."""
         return {f: getattr(self, f) for f in self.FIELDS}
 
     @classmethod
     def from_dict(cls, data):
+        """The request a record stored.  A field the record's bocker did not
+        know yet takes its default (userns: host, whatever $BOCKER_USERNS
+        says now); a field this bocker does not know is dropped."""
         data = {k: v for k, v in data.items() if k in cls.FIELDS}
         data.setdefault("userns", "host")  # a record from before --userns
-        return cls(data.pop("image"), data.pop("command"), **data)
+        return cls(data.pop("image"), data.pop("command", None), **data)
 
 
 def build_argv(command, config, entrypoint=None):
@@ -172,22 +176,6 @@ def _read_db(rootfs, rel):
     return out
 
 
-def container_files(cdir, hostname, ip, resolv):
-    """/etc/hostname, /etc/hosts, /etc/resolv.conf for the container, kept
-    beside its rootfs and bind-mounted, so the image is never altered."""
-    hosts = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-             f"{ip or '127.0.1.1'}\t{hostname}\n")
-    files = {"hostname": hostname + "\n", "hosts": hosts,
-             "resolv.conf": resolv}
-    mounts = []
-    for name, text in files.items():
-        path = os.path.join(cdir, name)
-        with open(path, "w") as f:
-            f.write(text)
-        mounts.append(native.Mount(path, "/etc/" + name, is_file=True))
-    return mounts
-
-
 def parse_volume(spec):
     """'HOST:CONTAINER[:ro|rw]' -> (abs host path, container path, readonly)."""
     parts = spec.split(":")
@@ -195,20 +183,3 @@ def parse_volume(spec):
             or (len(parts) == 3 and parts[2] not in ("ro", "rw")):
         raise InvalidArgument(f"invalid volume '{spec}': use HOST_PATH:CONTAINER_PATH[:ro]")
     return os.path.abspath(parts[0]), os.path.normpath(parts[1]), parts[2:] == ["ro"]
-
-
-def volume_mounts(volumes, tmpfs):
-    """Mounts for -v and --tmpfs; a missing host path becomes a directory."""
-    mounts = []
-    for spec in volumes:
-        host, target, readonly = parse_volume(spec)
-        if not os.path.exists(host):
-            os.makedirs(host)
-        mounts.append(native.Mount(host, target, readonly=readonly,
-                                   is_file=os.path.isfile(host)))
-    for spec in tmpfs:
-        path, _, opts = spec.partition(":")
-        if not path.startswith("/"):
-            raise InvalidArgument(f"invalid tmpfs '{spec}': the path must be absolute")
-        mounts.append(native.Mount(None, path, data=opts or "mode=1777"))
-    return mounts

@@ -1,0 +1,84 @@
+"""Creating a container: the request checked before anything is made,
+then its directory, rootfs snapshot, user-namespace ids and record, each
+undone on the caller's ExitStack if a later step fails."""
+import os
+
+from bocker import ids, state
+from bocker.confine import seccomp, userns
+from bocker.errors import BockerError, RunRefused
+from bocker.runtime import networking, records, recordshape
+from bocker.runtime.host import Host
+
+
+def image_id(paths, ref):
+    """The ID of the image ref (a name, ID or prefix) names."""
+    from bocker.image import images
+
+    return images.resolve(paths, ref)
+
+
+def image_config(paths, image_id):
+    """The image's config (Cmd, Env, WorkingDir, ...); {} if it has none
+    or, for a restart, if the image was removed since."""
+    from bocker.image import images
+
+    try:
+        return images.load(paths, image_id).get("config") or {}
+    except BockerError:
+        return {}
+
+
+def check_request(req):
+    """Refuse what cannot run before anything is made (Docker's 125);
+    returns the published ports, parsed once for this start."""
+    if req.name:
+        ids.check_container_name(req.name)
+    try:
+        req.check()
+    except BockerError as e:
+        raise RunRefused(str(e)) from None
+    return networking.parse_ports(req)
+
+
+def create(paths, req, image_id, image_config, undo, host=None):
+    """The container's directory, rootfs snapshot, user-namespace ids and
+    record; returns the record."""
+    host = host or Host()
+    cid = ids.new_id("ps")
+    with state.locked(paths.lock):
+        _refuse_taken_name(paths, req.name)
+        cdir = _make_dir(paths, cid, host, undo)
+        host.store.snapshot(_image_rootfs(paths, image_id), os.path.join(cdir, "rootfs"))
+        req.security_opt = seccomp.pin_profile(cdir, req.security_opt)
+        record = recordshape.new_record(cid, req, image_id, image_config)
+        if req.userns == "auto":
+            record["IdMaps"] = _allocate_ids(paths, cid, undo)
+        records.save(paths, record)
+    return record
+
+
+def _refuse_taken_name(paths, name):
+    if name and any(r["Name"] == name for r in records.list_all(paths)):
+        raise BockerError(f"the container name '{name}' is already in use")
+
+
+def _make_dir(paths, cid, host, undo):
+    cdir = paths.container(cid)
+    os.makedirs(paths.containers, exist_ok=True)
+    os.mkdir(cdir, 0o700)
+    undo.callback(host.store.remove_dir, cdir, "container.json")
+    return cdir
+
+
+def _image_rootfs(paths, image_id):
+    from bocker.image import images
+
+    return images.rootfs(paths, image_id)
+
+
+def _allocate_ids(paths, cid, undo):
+    """A free block of 65536 host ids: the container's IdMaps."""
+    uid, gid = userns.allocate(paths.userns, cid, userns.pool(),
+                               lambda: os.listdir(paths.containers))
+    undo.callback(userns.release, paths.userns, cid)
+    return {"UidMap": userns.id_map(uid), "GidMap": userns.id_map(gid)}

@@ -1,0 +1,69 @@
+"""`bocker exec`: a command joining a running container (its namespaces
+through its pidfd, its cgroup, its capabilities and seccomp filter), with
+the same stdio plumbing and report decoding as a start."""
+import contextlib
+import os
+
+from bocker import trace
+from bocker.errors import StartError
+from bocker.kernel import cgroups, native
+from bocker.runtime import recordshape, reports, spec
+from bocker.runtime.attached import exit_code
+from bocker.runtime.signals import pidfd_of, running
+from bocker.runtime.start import confinement_options
+from bocker.runtime.stdio import Fds, Stdio, cgroup_handles, close_quietly
+
+
+def exec_in(paths, ref, argv, env=(), workdir=None, user=None, tty=False,
+            interactive=False, stdout_fd=1, stderr_fd=2):
+    """Run argv inside a running container (its namespaces via its pidfd,
+    and its cgroup); return the command's exit status."""
+    from bocker.runtime import attach
+
+    record = running(paths, ref)
+    cid, config = record["Id"], record["Config"]
+    req = recordshape.request(record)
+    conf = confinement_options(req, paths)  # the container's own: its caps and seccomp filter
+    pidfd = pidfd_of(record)
+    rootfs = os.path.join(paths.container(cid), "rootfs")
+    uid, gid, home = spec.resolve_user(rootfs, user or config.get("User"))
+    full_env = spec.build_env(config["Env"], env, config["Hostname"], home)
+    if tty:
+        full_env.append("TERM=" + os.environ.get("TERM", "xterm"))
+    cg = cgroups.driver()
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(os.close, pidfd)
+        fds = Fds()
+        cleanup.callback(fds.close_all)
+        procs, cgroup_dir_fd = fds.add(*cgroup_handles(cg, cid))
+        io = Stdio(False, tty, interactive, fds)
+        with trace.span("clone", join=f"pidfd of pid {record['State']['Pid']}",
+                        argv=argv) as sp:
+            child = native.spawn("/", argv, full_env,
+                                 cwd=workdir or config["WorkingDir"] or "/",
+                                 uid=uid, gid=gid, join_pidfd=pidfd, cgroup_fds=procs,
+                                 cgroup_dir_fd=cgroup_dir_fd, stdio=io.child_stdio(),
+                                 privileged=req.privileged,
+                                 clone_flags=native.CLONE_NEWUSER if record["IdMaps"] else 0,
+                                 trace=trace.enabled(), console_sock=io.console_child,
+                                 **{k: conf[k] for k in ("cap_keep", "seccomp_filter")})
+            sp.set(f"pid {child.pid}")
+        cleanup.callback(close_quietly, child.pidfd)
+        fds.close(cgroup_dir_fd, *procs, *io.child_ends())
+        try:
+            reports.check(child.status_fd, child.pid, argv)
+        except StartError:
+            os.waitpid(child.pid, 0)
+            raise
+        log = attach.LogWriter(os.devnull)  # exec output is not the container's log
+        try:
+            if tty:
+                attach.pump_tty(io.receive_master(), log, 0, stdout_fd)
+            else:
+                attach.pump_pipes({fds.release(io.out_r): (stdout_fd, b"stdout"),
+                                   fds.release(io.err_r): (stderr_fd, b"stderr")}, log,
+                                  stdin=(0, fds.release(io.in_w)) if io.in_w >= 0 else None)
+        finally:
+            log.close()
+        _, status = os.waitpid(child.pid, 0)
+    return exit_code(status)

@@ -1,0 +1,92 @@
+"""What a container record holds, and Docker's view of it.
+
+A record stores the request once (Spec), what bocker resolved from the
+image and the host when it made the container (Config: the command,
+environment, hostname, working directory and user it runs with; IdMaps:
+its user namespace's id maps, if any), its State and NetworkSettings.
+Docker's HostConfig and Confinement, and the Path/Args/ImageName copies,
+are not stored: with_view() derives them from Spec whenever a record is
+loaded, so there is one source of truth.
+"""
+import time
+
+from bocker.runtime import spec
+
+# Keys with_view() adds and stored() removes again.
+DERIVED = ("ImageName", "Path", "Args", "HostConfig", "Confinement")
+
+
+def new_record(cid, req, image_id, image_config):
+    """The stored record of a container about to be created from req."""
+    argv = spec.build_argv(req.command, image_config, req.entrypoint)
+    return {
+        "Id": cid,
+        "Name": req.name or cid,
+        "Created": time.time(),
+        "Image": image_id,
+        # Env is filled in at each start (it depends on the user's home)
+        "Config": {"Cmd": argv, "Env": [], "Hostname": req.hostname or cid,
+                   "WorkingDir": req.workdir or image_config.get("WorkingDir") or "",
+                   "User": req.user or image_config.get("User") or ""},
+        "IdMaps": {},
+        "State": {"Status": "created", "Running": False, "Pid": 0, "ExitCode": 0,
+                  "OOMKilled": False, "StartedAt": "", "FinishedAt": "", "Error": ""},
+        "NetworkSettings": {},
+        "Spec": req.to_dict(),
+    }
+
+
+def stored(record):
+    """The part of record that is written to disk.  A record written by an
+    older bocker (HostConfig stored, id maps inside it) is upgraded: its id
+    maps move to IdMaps, the derived copies are dropped."""
+    out = {k: v for k, v in record.items() if k not in DERIVED}
+    if "IdMaps" not in out:
+        host = record.get("HostConfig") or {}
+        out["IdMaps"] = ({"UidMap": host["UidMap"], "GidMap": host["GidMap"]}
+                         if host.get("UidMap") else {})
+    out["Config"] = {k: v for k, v in out["Config"].items() if k != "Image"}
+    return out
+
+
+def with_view(record):
+    """record (stored form) plus Docker's derived fields, for inspect and ps."""
+    req = request(record)
+    cmd = record["Config"]["Cmd"]
+    return dict(record, ImageName=req.image, Path=cmd[0], Args=cmd[1:],
+                Config=dict(record["Config"], Image=req.image),
+                HostConfig=host_config(req, record["IdMaps"]),
+                Confinement=confinement(req, record["IdMaps"]))
+
+
+def request(record):
+    """The RunRequest a record stores."""
+    return spec.RunRequest.from_dict(record["Spec"])
+
+
+def host_config(req, id_maps):
+    """Docker's HostConfig: the request's host-side options."""
+    from bocker.confine import security
+
+    return {"Memory": req.memory, "CpuShares": req.cpu_shares,
+            "NanoCpus": int((req.cpus or 0) * 1e9),
+            "PidsLimit": security.pids_limit(req.pids_limit) or 0,
+            "NetworkMode": req.network, "AutoRemove": req.remove,
+            "Privileged": req.privileged, "Binds": req.volumes, "Tmpfs": req.tmpfs,
+            "UsernsMode": req.userns, "CapAdd": req.cap_add, "CapDrop": req.cap_drop,
+            "SecurityOpt": req.security_opt,
+            "Sysctls": dict(s.split("=", 1) for s in req.sysctls),
+            "Ulimits": req.ulimits, "ReadonlyRootfs": req.read_only, **id_maps}
+
+
+def confinement(req, id_maps):
+    """What inspect shows of the container's confinement, layer by layer."""
+    from bocker.confine import capabilities, security
+
+    sec = security.parse_security_opts(req.security_opt)
+    caps = capabilities.effective(req.cap_add, req.cap_drop, req.privileged)
+    return {"Capabilities": capabilities.names(caps),
+            "Seccomp": "unconfined" if req.privileged else sec["seccomp"],
+            "NoNewPrivileges": not req.privileged,
+            "MaskedPaths": not req.privileged, "ReadonlyPaths": not req.privileged,
+            "UserNamespace": dict(Mode="auto", **id_maps) if id_maps else {"Mode": "host"}}

@@ -1,0 +1,90 @@
+"""Reaching a running container's PID 1 through a pidfd checked against
+its start time: kill, stop (SIGTERM, then SIGKILL) and wait."""
+import os
+import select
+import signal
+import time
+
+from bocker.errors import BockerError
+from bocker.kernel import native
+from bocker.runtime.records import load, proc_start_time, resolve
+
+
+def running(paths, ref):
+    """The record of the running container ref names (else BockerError)."""
+    cid = resolve(paths, ref)
+    record = load(paths, cid)
+    if not record["State"].get("Running"):
+        raise BockerError(f"Container '{ref}' exists but is not running")
+    return record
+
+
+def pidfd_of(record):
+    """A pidfd for the container's PID 1, checked against its start time
+    so a recycled PID is never signalled."""
+    st = record["State"]
+    pidfd = native.pidfd_open(st["Pid"])
+    if proc_start_time(st["Pid"]) != st.get("PidStartTime"):
+        os.close(pidfd)
+        raise BockerError(f"Container '{record['Id']}' exists but is not running")
+    return pidfd
+
+
+def _pidfd_or_none(record):
+    try:
+        return pidfd_of(record)
+    except (OSError, BockerError):
+        return None
+
+
+def kill(paths, ref, sig=signal.SIGKILL):
+    """Send a signal to a running container's PID 1."""
+    record = running(paths, ref)
+    pidfd = pidfd_of(record)
+    try:
+        native.pidfd_send_signal(pidfd, sig)
+    finally:
+        os.close(pidfd)
+    return record["Id"]
+
+
+def stop(paths, ref, timeout=10.0):
+    """SIGTERM, then SIGKILL after timeout seconds; returns when it exited.
+    A container that is not running is left as it is."""
+    cid = resolve(paths, ref)
+    record = load(paths, cid)
+    if record["State"].get("Running"):
+        pidfd = _pidfd_or_none(record)
+        if pidfd is not None:
+            try:
+                native.pidfd_send_signal(pidfd, signal.SIGTERM)
+                if not select.select([pidfd], [], [], max(timeout, 0))[0]:
+                    native.pidfd_send_signal(pidfd, signal.SIGKILL)
+                    select.select([pidfd], [], [], 30)
+            except OSError:
+                pass  # it exited on its own meanwhile
+            finally:
+                os.close(pidfd)
+        wait(paths, cid)
+    return cid
+
+
+def wait(paths, ref, timeout=None):
+    """Block until the container has exited and its end is recorded;
+    return its exit code."""
+    cid = resolve(paths, ref)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        record = load(paths, cid)
+        if not record["State"].get("Running"):
+            return record["State"].get("ExitCode", 0)
+        pidfd = _pidfd_or_none(record)
+        if pidfd is not None:  # sleep until PID 1 exits
+            try:
+                select.select([pidfd], [], [], 1.0)
+            finally:
+                os.close(pidfd)
+        else:  # exited; its keeper is writing exit.json
+            time.sleep(0.005)
+        if deadline is not None and time.monotonic() > deadline:
+            raise BockerError(f"timed out waiting for container '{ref}'")

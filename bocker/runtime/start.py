@@ -1,0 +1,291 @@
+"""Starting a container: the start path.
+
+create_and_start() checks the request, create.create() makes the
+container's directory, snapshot and record, and launch() starts it; each
+is the ordered list of its steps, one small function each.  Every step
+that acquires something registers its undo on the caller's ExitStack, so
+a failure at any step leaves nothing behind: no snapshot, cgroup, lease,
+veth, fd or process.
+
+The steps reach the kernel through a host.Host (the shim module, the
+cgroup driver, the btrfs store and the network module, with the real ones
+as defaults): the seam the unit tests use to check, without root, the order
+in which a failed start undoes its steps.
+"""
+import contextlib
+import os
+import select
+import signal
+import sys
+
+from bocker import trace
+from bocker.confine import capabilities, seccomp, security, userns
+from bocker.kernel import cgroups, native, store
+from bocker.runtime import create, mounts, networking, records, reports, spec
+from bocker.runtime.host import Host
+from bocker.runtime.stdio import Fds, Stdio, cgroup_handles, close_quietly
+
+NAMESPACES = (native.CLONE_NEWNS | native.CLONE_NEWPID | native.CLONE_NEWUTS
+              | native.CLONE_NEWIPC | native.CLONE_NEWCGROUP)
+# built by setup.py beside the compiled shim, at the package's top
+MONITOR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                       "bocker-monitor")
+
+
+class Started:
+    """A container whose command runs, with the starter's handles on it."""
+
+    def __init__(self, record, pid, pidfd, out_fd=-1, err_fd=-1, master=-1, in_fd=-1):
+        self.record, self.pid, self.pidfd = record, pid, pidfd
+        self.out_fd, self.err_fd, self.master = out_fd, err_fd, master
+        self.in_fd = in_fd  # -i: the write end of the container's stdin pipe
+
+    @property
+    def id(self):
+        """The container's ID."""
+        return self.record["Id"]
+
+
+# ------------------------------------------------------------- create
+
+def create_and_start(paths, req, detach=False, tty=False, interactive=False, host=None):
+    """Create a container from req and start it; returns Started."""
+    store.require_btrfs(paths.root)
+    image_id = create.image_id(paths, req.image)
+    image_config = create.image_config(paths, image_id)
+    ports = create.check_request(req)
+    with contextlib.ExitStack() as undo:
+        record = create.create(paths, req, image_id, image_config, undo, host)
+        started = launch(paths, record, req, image_config, undo, detach=detach, tty=tty,
+                         interactive=interactive, ports=ports, host=host)
+        undo.pop_all()
+    return started
+
+
+# ------------------------------------------------------------- launch
+
+class _Launch:
+    """One start's state, handed from step to step."""
+
+    def __init__(self, paths, record, req, image_config, host, detach, tty, interactive):
+        self.paths, self.record, self.req, self.image_config = paths, record, req, image_config
+        self.host, self.detach, self.tty, self.interactive = host, detach, tty, interactive
+        self.cid = record["Id"]
+        self.rootfs = os.path.join(paths.container(self.cid), "rootfs")
+        self.argv = record["Config"]["Cmd"]
+        self.hostname = record["Config"]["Hostname"]
+        self.id_maps = record.get("IdMaps") or {}
+        self.fds = Fds()   # every fd of the start is closed exactly once
+        self.net = None    # the lease and network.json, for --network bridge
+        self.ports = []
+        self.pid = self.pidfd = self.runner = None
+
+
+def launch(paths, record, req, image_config, undo, detach=False, tty=False,
+           interactive=False, ports=None, host=None):
+    """Start the container of record; returns Started.
+
+    Every step registers its undo on undo; the caller pops them all once
+    the container is running.
+    """
+    s = _Launch(paths, record, req, image_config, host or Host(), detach, tty, interactive)
+    s.ports = networking.parse_ports(req) if ports is None else ports
+    uid, gid, env = _user_and_env(s)
+    _lease_address(s, undo)
+    container_mounts = _container_mounts(s)
+    _forget_previous_end(s)
+    _create_cgroup(s, undo)
+    undo.callback(s.fds.close_all)
+    child = _open_child_fds(s)
+    _clone(s, uid, gid, env, container_mounts, child, undo)
+    _close_child_ends(s, child)
+    _hand_over_userns(s, child)
+    _wire_network(s, child, undo)
+    _let_it_exec(s, child)
+    master = child["stdio"].receive_master()
+    _mark_running(s)
+    return _started(s, child, master)
+
+
+def _user_and_env(s):
+    """The uid, gid and environment the command runs with (the user is
+    looked up in the container's own /etc/passwd); the env is recorded."""
+    uid, gid, home = spec.resolve_user(s.rootfs, s.req.user or s.image_config.get("User"))
+    env = spec.build_env(s.image_config.get("Env") or [], s.req.env, s.hostname, home)
+    if s.tty:
+        env.append("TERM=" + os.environ.get("TERM", "xterm"))
+    s.record["Config"]["Env"] = env
+    return uid, gid, env
+
+
+def _lease_address(s, undo):
+    """--network bridge: check the bridge, lease an address."""
+    if s.req.network == "bridge":
+        s.net = networking.lease_address(s.paths, s.cid, undo, s.host.network)
+
+
+def _container_mounts(s):
+    """The /etc files (owned by the mapped root under --userns auto), then
+    -v and --tmpfs."""
+    own_files = mounts.container_files(s.paths.container(s.cid), s.hostname,
+                                       s.net and s.net["ip"], mounts.resolv_conf(s.req))
+    if s.id_maps:
+        userns.chown_files(own_files, s.id_maps)
+    return own_files + mounts.volume_mounts(s.req.volumes, s.req.tmpfs)
+
+
+def _forget_previous_end(s):
+    with contextlib.suppress(FileNotFoundError):  # a restart's previous end
+        os.unlink(records.exit_path(s.paths, s.cid))
+
+
+def _create_cgroup(s, undo):
+    req = s.req
+    limits = cgroups.Limits(memory=req.memory, cpu_shares=req.cpu_shares,
+                            cpus=req.cpus, pids=security.pids_limit(req.pids_limit))
+    s.host.cgroups.create(s.cid, limits)
+    undo.callback(s.host.cgroups.destroy, s.cid)
+
+
+def _open_child_fds(s):
+    """The fds the child gets: its cgroup's handles, its stdio, the go
+    pipe it waits on, the status pipe it reports on and, under --userns
+    auto, the socket it waits for its id maps on."""
+    fds = s.fds
+    procs_fds, cgroup_dir_fd = fds.add(*cgroup_handles(s.host.cgroups, s.cid))
+    io = Stdio(s.detach, s.tty, s.interactive, fds)
+    go_r, go_w = fds.add(*os.pipe2(os.O_CLOEXEC))
+    status_r, status_w = fds.add(*os.pipe2(os.O_CLOEXEC))
+    ns_parent, ns_child = fds.add(*s.host.native.unix_pair()) if s.id_maps else (-1, -1)
+    return dict(procs=procs_fds, cgroup_dir=cgroup_dir_fd, stdio=io, go_r=go_r, go_w=go_w,
+                status_r=status_r, status_w=status_w, ns_parent=ns_parent, ns_child=ns_child)
+
+
+def _clone(s, uid, gid, env, container_mounts, child, undo):
+    """clone3 the child, detached under a monitor or as our own child; it
+    makes its mounts and then waits for its go byte."""
+    req, io, nat = s.req, child["stdio"], s.host.native
+    flags = (NAMESPACES | (0 if req.network == "host" else native.CLONE_NEWNET)
+             | (native.CLONE_NEWUSER if s.id_maps else 0))
+    options = dict(cwd=req.workdir or s.image_config.get("WorkingDir") or "/",
+                   hostname=s.hostname, uid=uid, gid=gid, clone_flags=flags,
+                   cgroup_fds=child["procs"], cgroup_dir_fd=child["cgroup_dir"],
+                   stdio=io.child_stdio(), mounts=container_mounts,
+                   privileged=req.privileged, trace=trace.enabled(), go_fd=child["go_r"],
+                   go_parent_fd=child["go_w"], console_sock=io.console_child,
+                   userns_sock=child["ns_child"], **confinement_options(req, s.paths))
+    with trace.span("clone", flags=_flag_names(flags), argv=s.argv) as sp:
+        if s.detach:
+            oom = s.host.cgroups.oom_file(s.cid) or "-"
+            monitor_argv = [MONITOR, str(io.out_r), str(io.err_r),
+                            records.log_path(s.paths, s.cid), records.exit_path(s.paths, s.cid),
+                            oom, sys.executable, "-m", "bocker.runtime.finish", s.paths.root,
+                            s.cid]
+            s.pid, s.runner = nat.spawn_monitored(s.rootfs, s.argv, env, monitor_argv,
+                                                  [io.out_r, io.err_r], child["status_w"],
+                                                  **options)
+            s.pidfd = nat.pidfd_open(s.pid)
+        else:
+            spawned = nat.spawn(s.rootfs, s.argv, env, status_fd=child["status_w"], **options)
+            s.pid, s.pidfd, s.runner = spawned.pid, spawned.pidfd, os.getpid()
+        sp.set(f"pid {s.pid}")
+    undo.callback(_kill_and_reap, nat, s.pid, s.pidfd, not s.detach)
+
+
+def _close_child_ends(s, child):
+    """The child has its own copies now."""
+    s.fds.close(child["status_w"], child["go_r"], child["cgroup_dir"], child["ns_child"],
+                *child["procs"], *child["stdio"].child_ends())
+
+
+def _hand_over_userns(s, child):
+    """--userns auto: the child waits for its id maps and idmapped rootfs."""
+    if not s.id_maps:
+        return
+    with trace.span("userns maps+idmapped rootfs", pid=s.pid,
+                    uid=s.id_maps["UidMap"][0]["HostID"]):
+        userns.hand_over(s.pid, s.rootfs, s.id_maps, s.fds.release(child["ns_parent"]))
+
+
+def _wire_network(s, child, undo):
+    """The child is making its mounts now; the parent wires its network in
+    parallel (eth0, guard, published ports)."""
+    if not s.net:
+        return
+    try:
+        s.record["NetworkSettings"] = networking.wire(s.cid, s.pid, s.net, s.ports, undo,
+                                                      s.host.network)
+    except OSError:
+        # a child that failed a step early is gone with its netns: its
+        # report, not our ENOENT, says what went wrong
+        s.fds.close(child["go_w"])
+        _check_reports(s, child)
+        raise
+
+
+def _let_it_exec(s, child):
+    """Write the go byte; the child's reports then say how far it got."""
+    try:
+        os.write(child["go_w"], b"g")
+    except BrokenPipeError:
+        pass  # the child failed a step already: its report says which
+    s.fds.close(child["go_w"])
+    _check_reports(s, child)
+
+
+def _check_reports(s, child):
+    reports.check(s.fds.release(child["status_r"]), s.pid, s.argv,
+                  read_reports=s.host.native.read_reports)
+
+
+def _mark_running(s):
+    s.record["State"].update(
+        Status="running", Running=True, Pid=s.pid,
+        PidStartTime=records.proc_start_time(s.pid), RunnerPid=s.runner,
+        RunnerStartTime=records.proc_start_time(s.runner), StartedAt=records.now_iso(),
+        FinishedAt="", ExitCode=0, OOMKilled=False, Error="")
+    records.save(s.paths, s.record)
+
+
+def _started(s, child, master):
+    io = child["stdio"]
+    if s.detach:  # the monitor reads the output pipes
+        s.fds.close(io.out_r, io.err_r)
+        return Started(s.record, s.pid, s.pidfd)
+    return Started(s.record, s.pid, s.pidfd, s.fds.release(io.out_r),
+                   s.fds.release(io.err_r), master, s.fds.release(io.in_w))
+
+
+def confinement_options(req, paths):
+    """The shim's confinement options for req: capabilities kept, seccomp
+    filter, sysctls, rlimits, read-only root (the request was checked by
+    req.check())."""
+    caps = capabilities.effective(req.cap_add, req.cap_drop, req.privileged)
+    return dict(
+        cap_keep=capabilities.mask(caps),
+        seccomp_filter=seccomp.for_container(paths, req.security_opt, caps, req.privileged),
+        sysctls=[security.parse_sysctl(item, req.network) for item in req.sysctls],
+        rlimits=[security.parse_ulimit(item) for item in req.ulimits],
+        readonly_rootfs=req.read_only)
+
+
+def _kill_and_reap(nat, pid, pidfd, is_child):
+    """The undo of a clone: SIGKILL, then reap it (our child) or wait
+    until the monitor has."""
+    with contextlib.suppress(OSError):
+        nat.pidfd_send_signal(pidfd, signal.SIGKILL)
+    if is_child:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+    else:  # the monitor reaps it; wait until it is gone
+        select.select([pidfd], [], [], 10)
+    close_quietly(pidfd)
+
+
+def _flag_names(flags):
+    """clone3's flags as passed (NEWCGROUP is unshared by the child after
+    it is in its cgroup, so that the group is the namespace's root)."""
+    names = {native.CLONE_NEWNS: "NEWNS", native.CLONE_NEWPID: "NEWPID",
+             native.CLONE_NEWUTS: "NEWUTS", native.CLONE_NEWIPC: "NEWIPC",
+             native.CLONE_NEWNET: "NEWNET", native.CLONE_NEWUSER: "NEWUSER"}
+    return "|".join(["PIDFD"] + [n for bit, n in names.items() if flags & bit])
