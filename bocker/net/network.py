@@ -11,158 +11,25 @@ What the lead's `bocker setup` and `bocker run` call:
     publish(cid, ip, ports, table) / unpublish(cid, table)       for -p
     resolv_conf(dns) / hosts_file(hostname, ip)                  file texts
 
-Every kernel step is a netlink message (bocker.netlink), never `ip`; the
-only program run is `nft`, for the firewall (bocker.nat).
+Every kernel step is a netlink message (bocker.net.netlink), never `ip`;
+the only program run is `nft`, for the firewall (bocker.net.nat).  Leases
+and names are in ipam.py, the /etc file texts in etcfiles.py; this module
+re-exports them so callers have one face of the network.
 """
 import errno
-import ipaddress
 import os
 import socket
 
-from bocker.errors import BockerError, InvalidArgument, NotSetUp
+from bocker.errors import BockerError, NotSetUp
+# The address and file functions live in ipam.py and etcfiles.py; callers
+# reach them through this module, the network's one face.
+from bocker.net.etcfiles import DEFAULT_DNS, filter_resolv, hosts_file, resolv_conf
+from bocker.net.ipam import (IFNAMSIZ, VETH_PREFIX, SubnetFull, _check_ifname, _net, candidates,
+                             choose, gateway, lease, leases, mac_for, prune, release, veth_name)
 
 DEFAULT_BRIDGE = "bridge0"
 DEFAULT_SUBNET = "10.0.0.0/24"
-# Used when the host only knows stub resolvers on 127.0.0.0/8 (which a
-# container cannot reach) and no --dns was given; Docker uses the same pair.
-DEFAULT_DNS = ("8.8.8.8", "8.8.4.4")
-VETH_PREFIX = "bk"
-IFNAMSIZ = 16                       # including the NUL: names up to 15 chars
 
-
-class SubnetFull(BockerError):
-    """Every usable address of the subnet is leased."""
-
-
-# ------------------------------------------------------------- addresses
-
-def _net(subnet):
-    """subnet (text or IPv4Network) as an IPv4Network of at least 4 addresses."""
-    if isinstance(subnet, ipaddress.IPv4Network):
-        net = subnet
-    else:
-        try:
-            net = ipaddress.IPv4Network(subnet, strict=False)
-        except ValueError:
-            raise InvalidArgument(f"invalid subnet '{subnet}': expected an IPv4 CIDR "
-                                  "such as 10.0.0.0/24") from None
-    if net.prefixlen > 30:
-        raise InvalidArgument(f"subnet {subnet} is too small: it needs at least a /30")
-    return net
-
-
-def _check_ifname(name):
-    # The kernel's limits (dev_valid_name), said in one line instead of ERANGE.
-    if not name or len(name) >= IFNAMSIZ or name in (".", "..") or any(
-            c in name for c in "/: \t\n"):
-        raise InvalidArgument(f"invalid bridge name '{name}': 1-15 characters, "
-                              "no '/', ':' or spaces")
-    return name
-
-
-def gateway(subnet):
-    """The bridge's address: the subnet's first host (10.0.0.1 in 10.0.0.0/24)."""
-    return str(_net(subnet).network_address + 1)
-
-
-def candidates(subnet):
-    """Addresses a container may get, in allocation order: every host of the
-    subnet but the gateway (the network and broadcast addresses are not hosts)."""
-    net = _net(subnet)
-    first, last = int(net.network_address) + 2, int(net.broadcast_address) - 1
-    return (str(ipaddress.IPv4Address(n)) for n in range(first, last + 1))
-
-
-def choose(subnet, taken):
-    """The first candidate address not in `taken`, or None when all are."""
-    for ip in candidates(subnet):
-        if ip not in taken:
-            return ip
-    return None
-
-
-def mac_for(ip):
-    """Docker's locally administered MAC for an address: 02:42 + its 4 bytes."""
-    return "02:42:" + ":".join(f"{b:02x}" for b in ipaddress.IPv4Address(ip).packed)
-
-
-def veth_name(container_id):
-    """Host-side veth name: 'bk' + the ID's 12 hex digits (fits IFNAMSIZ)."""
-    name = VETH_PREFIX + container_id.rsplit("_", 1)[-1][-12:]
-    assert len(name) < IFNAMSIZ
-    return name
-
-
-# ----------------------------------------------------------------- leases
-
-def lease(lease_dir, container_id, subnet):
-    """Lease an address of `subnet` to container_id; return it.
-
-    A lease is a symlink lease_dir/<ip> -> <container_id>: symlink(2)
-    creates it atomically or fails with EEXIST, so concurrent processes
-    never hold the same address and no lock file is needed.  A container
-    that already holds a lease in the subnet gets the same address back.
-    """
-    os.makedirs(lease_dir, exist_ok=True)
-    net = _net(subnet)
-    held = leases(lease_dir)
-    for ip, owner in held.items():
-        if owner == container_id and ipaddress.IPv4Address(ip) in net:
-            return ip
-    taken = set(held)
-    while True:
-        ip = choose(net, taken)
-        if ip is None:
-            raise SubnetFull(f"no free address in {net}: all {net.num_addresses - 3} are leased "
-                             f"(leases in {lease_dir})")
-        try:
-            os.symlink(container_id, os.path.join(lease_dir, ip))
-            return ip
-        except FileExistsError:
-            taken.add(ip)        # another process won this one: try the next
-
-
-def release(lease_dir, container_id):
-    """Drop every lease container_id holds; no-op if it holds none."""
-    for ip, owner in leases(lease_dir).items():
-        if owner == container_id:
-            try:
-                os.unlink(os.path.join(lease_dir, ip))
-            except FileNotFoundError:
-                pass
-
-
-def prune(lease_dir, keep):
-    """Drop every lease whose container ID is not in `keep` (the containers
-    that still exist), e.g. after a crash between lease and release.
-    Returns {ip: container_id} of the leases dropped."""
-    dropped = {}
-    for ip, owner in leases(lease_dir).items():
-        if owner not in keep:
-            try:
-                os.unlink(os.path.join(lease_dir, ip))
-                dropped[ip] = owner
-            except FileNotFoundError:
-                pass
-    return dropped
-
-
-def leases(lease_dir):
-    """{ip: container_id} for every lease in lease_dir."""
-    out = {}
-    try:
-        names = os.listdir(lease_dir)
-    except FileNotFoundError:
-        return out
-    for name in names:
-        try:
-            out[name] = os.readlink(os.path.join(lease_dir, name))
-        except (FileNotFoundError, OSError):
-            pass         # released meanwhile, or not a lease
-    return out
-
-
-# ------------------------------------------------------------------- host
 
 def _write_sysctl(path, value):
     # os.open/os.write: a tenth of the cost of open() in text mode, and
@@ -206,7 +73,7 @@ def setup_host(bridge=DEFAULT_BRIDGE, subnet=DEFAULT_SUBNET, table=None):
     packets.
     """
     from bocker.net import nat
-    from bocker.net.netlink import Rtnl
+    from bocker.net.rtnl import Rtnl
 
     net = _net(subnet)
     _check_ifname(bridge)
@@ -233,7 +100,7 @@ def teardown_host(bridge=DEFAULT_BRIDGE, subnet=DEFAULT_SUBNET, table=None):
     its address and sysctls with it).  IPv4 forwarding stays on: other
     software may rely on it, and setup_host cannot know who turned it on."""
     from bocker.net import nat
-    from bocker.net.netlink import Rtnl
+    from bocker.net.rtnl import Rtnl
 
     _net(subnet)
     nat.teardown(table or nat.table_for(bridge))
@@ -272,7 +139,7 @@ def attach(container_id, netns_fd, ip, subnet, bridge=DEFAULT_BRIDGE, table=None
     veth and its admission are removed again.
     """
     from bocker.kernel import native
-    from bocker.net.netlink import Rtnl
+    from bocker.net.rtnl import Rtnl
 
     net = _net(subnet)
     gw, mac, host = gateway(net), mac_for(ip), veth_name(container_id)
@@ -309,7 +176,7 @@ def _table(bridge):
 def _configure_inside(ip, prefixlen, gw):
     """eth0 and lo of the calling thread's namespace, before eth0 is up:
     no router advertisement is ever taken, not even one in flight."""
-    from bocker.net.netlink import Rtnl
+    from bocker.net.rtnl import Rtnl
 
     refuse_router_advertisements("eth0")
     with Rtnl() as inner:
@@ -329,7 +196,7 @@ def detach(container_id, ip=None, table=None, bridge=DEFAULT_BRIDGE):
     does that asynchronously; this makes it certain.  Safe to call twice,
     and on a half-made attach.
     """
-    from bocker.net.netlink import Rtnl
+    from bocker.net.rtnl import Rtnl
 
     with Rtnl() as nl:
         try:
@@ -369,73 +236,8 @@ def unpublish(container_id, table):
     return nat.unpublish(container_id, table)
 
 
-# ---------------------------------------------------------------- files
-
-def _is_stub(server):
-    try:
-        addr = ipaddress.ip_address(server.split("%", 1)[0])
-    except ValueError:
-        return False
-    return addr.is_loopback
-
-
-def filter_resolv(text, dns=None):
-    """resolv.conf text for a container from the host's text.
-
-    Nameservers on 127.0.0.0/8 or ::1 (stub resolvers such as
-    systemd-resolved or dnsmasq) are unreachable from a container and are
-    dropped.  `dns` (a list, from --dns) replaces all nameservers; if none
-    is left, DEFAULT_DNS is used.  search/options lines are kept.
-    """
-    kept, servers = [], []
-    for line in text.splitlines():
-        words = line.split()
-        if words[:1] == ["nameserver"] and len(words) > 1:
-            if not _is_stub(words[1]):
-                servers.append(words[1])
-        else:
-            kept.append(line)
-    if dns:
-        servers = list(dns)
-    elif not servers:
-        servers = list(DEFAULT_DNS)
-    while kept and not kept[-1].strip():
-        kept.pop()
-    return "\n".join(kept + [f"nameserver {s}" for s in servers]) + "\n"
-
-
-def resolv_conf(dns=None, path="/etc/resolv.conf"):
-    """The container's /etc/resolv.conf text (see filter_resolv).
-
-    When the host's file lists only a stub resolver and systemd-resolved
-    keeps the real upstream servers in /run/systemd/resolve/resolv.conf,
-    that file is used instead, as Docker does.
-    """
-    try:
-        with open(path) as f:
-            text = f.read()
-    except FileNotFoundError:
-        text = ""
-    upstream = "/run/systemd/resolve/resolv.conf"
-    if not dns and path == "/etc/resolv.conf" and os.path.exists(upstream):
-        servers = [w[1] for w in (line.split() for line in text.splitlines())
-                   if w[:1] == ["nameserver"] and len(w) > 1]
-        if servers and all(_is_stub(s) for s in servers):
-            with open(upstream) as f:
-                text = f.read()
-    return filter_resolv(text, dns)
-
-
-def hosts_file(hostname, ip):
-    """The container's /etc/hosts text: localhost and hostname -> ip."""
-    lines = ["127.0.0.1\tlocalhost",
-             "::1\tlocalhost ip6-localhost ip6-loopback",
-             "fe00::0\tip6-localnet",
-             "ff00::0\tip6-mcastprefix",
-             "ff02::1\tip6-allnodes",
-             "ff02::2\tip6-allrouters"]
-    if ip:
-        lines.append(f"{ip}\t{hostname}")
-    else:
-        lines[0] += f" {hostname}"
-    return "\n".join(lines) + "\n"
+__all__ = ["DEFAULT_BRIDGE", "DEFAULT_SUBNET", "DEFAULT_DNS", "IFNAMSIZ", "VETH_PREFIX",
+           "SubnetFull", "candidates", "choose", "gateway", "mac_for", "veth_name", "lease",
+           "release", "prune", "leases", "refuse_router_advertisements", "setup_host",
+           "teardown_host", "check_ready", "attach", "detach", "unguard", "parse_port",
+           "publish", "unpublish", "filter_resolv", "resolv_conf", "hosts_file"]

@@ -23,7 +23,7 @@ import pytest
 
 from bocker.kernel import native
 from bocker.net import network
-from bocker.net.netlink import Rtnl
+from bocker.net.rtnl import Rtnl
 
 
 def netns_fds():

@@ -20,7 +20,7 @@ import pytest
 from bocker import hostsetup, state
 from bocker.kernel import native
 from bocker.net import nat, network
-from bocker.net.netlink import Rtnl
+from bocker.net.rtnl import Rtnl
 from bocker.state import Paths
 
 from netfixtures import (ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, arp, ether, free_port,  # noqa: F401

@@ -1,0 +1,79 @@
+"""The text of a container's /etc/resolv.conf and /etc/hosts: the host's
+resolvers without the loopback stubs a container cannot reach (or --dns),
+and its hostname on its address."""
+import ipaddress
+import os
+
+# Used when the host only knows stub resolvers on 127.0.0.0/8 (which a
+# container cannot reach) and no --dns was given; Docker uses the same pair.
+DEFAULT_DNS = ("8.8.8.8", "8.8.4.4")
+
+
+def _is_stub(server):
+    try:
+        addr = ipaddress.ip_address(server.split("%", 1)[0])
+    except ValueError:
+        return False
+    return addr.is_loopback
+
+
+def filter_resolv(text, dns=None):
+    """resolv.conf text for a container from the host's text.
+
+    Nameservers on 127.0.0.0/8 or ::1 (stub resolvers such as
+    systemd-resolved or dnsmasq) are unreachable from a container and are
+    dropped.  `dns` (a list, from --dns) replaces all nameservers; if none
+    is left, DEFAULT_DNS is used.  search/options lines are kept.
+    """
+    kept, servers = [], []
+    for line in text.splitlines():
+        words = line.split()
+        if words[:1] == ["nameserver"] and len(words) > 1:
+            if not _is_stub(words[1]):
+                servers.append(words[1])
+        else:
+            kept.append(line)
+    if dns:
+        servers = list(dns)
+    elif not servers:
+        servers = list(DEFAULT_DNS)
+    while kept and not kept[-1].strip():
+        kept.pop()
+    return "\n".join(kept + [f"nameserver {s}" for s in servers]) + "\n"
+
+
+def resolv_conf(dns=None, path="/etc/resolv.conf"):
+    """The container's /etc/resolv.conf text (see filter_resolv).
+
+    When the host's file lists only a stub resolver and systemd-resolved
+    keeps the real upstream servers in /run/systemd/resolve/resolv.conf,
+    that file is used instead, as Docker does.
+    """
+    try:
+        with open(path) as f:
+            text = f.read()
+    except FileNotFoundError:
+        text = ""
+    upstream = "/run/systemd/resolve/resolv.conf"
+    if not dns and path == "/etc/resolv.conf" and os.path.exists(upstream):
+        servers = [w[1] for w in (line.split() for line in text.splitlines())
+                   if w[:1] == ["nameserver"] and len(w) > 1]
+        if servers and all(_is_stub(s) for s in servers):
+            with open(upstream) as f:
+                text = f.read()
+    return filter_resolv(text, dns)
+
+
+def hosts_file(hostname, ip):
+    """The container's /etc/hosts text: localhost and hostname -> ip."""
+    lines = ["127.0.0.1\tlocalhost",
+             "::1\tlocalhost ip6-localhost ip6-loopback",
+             "fe00::0\tip6-localnet",
+             "ff00::0\tip6-mcastprefix",
+             "ff02::1\tip6-allnodes",
+             "ff02::2\tip6-allrouters"]
+    if ip:
+        lines.append(f"{ip}\t{hostname}")
+    else:
+        lines[0] += f" {hostname}"
+    return "\n".join(lines) + "\n"
