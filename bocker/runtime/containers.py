@@ -152,7 +152,7 @@ def launch(paths, record, req, config, undo, detach=False, tty=False, interactiv
                    uid=uid, gid=gid, clone_flags=flags, cgroup_fds=procs_fds,
                    cgroup_dir_fd=cgroup_dir_fd, stdio=io.child_stdio(), mounts=mounts,
                    privileged=req.privileged, trace=trace.enabled(), go_fd=go_r,
-                   go_parent_fd=go_w, console_sock=io.console_child,
+                   console_sock=io.console_child,
                    userns_sock=ns_child, **_confinement(req, paths))
     with trace.span("clone", flags=_flag_names(flags), argv=argv) as sp:
         if detach:
@@ -184,14 +184,14 @@ def launch(paths, record, req, config, undo, detach=False, tty=False, interactiv
             # a child that failed a step early is gone with its netns: its
             # report, not our ENOENT, says what went wrong
             fds.close(go_w)
-            _check_reports(fds.release(status_r), pid, argv)
+            _check_reports(fds.release(status_r), pid, argv, options)
             raise
     try:
         os.write(go_w, b"g")
     except BrokenPipeError:
         pass  # the child failed a step already: its report says which
     fds.close(go_w)
-    _check_reports(fds.release(status_r), pid, argv)
+    _check_reports(fds.release(status_r), pid, argv, options)
     master = io.receive_master()
 
     st = record["State"]
@@ -405,14 +405,15 @@ class _Stdio:
         return fds[0]
 
 
-def _check_reports(status_fd, pid, argv):
-    """Read the child's step reports; raise StartError for a failed step."""
+def _check_reports(status_fd, pid, argv, options=None):
+    """Read the child's step reports; raise StartError for a failed step,
+    naming what it failed on (a volume, a sysctl) from the spawn options."""
     reports = native.read_reports(status_fd)
     if trace.enabled():
         # each report marks the end of its step; a step began where the one
         # before it ended.  "exec done" closes the execve step.
         prev = None
-        for step, err, ns in reports:
+        for step, err, ns, _ in reports:
             if step == "exec done":
                 trace.emit("execve", {"argv": argv}, prev, ns - prev, result="exec'd", pid=pid)
             elif not (step == "execve" and not err):  # its end comes as "exec done"
@@ -421,12 +422,15 @@ def _check_reports(status_fd, pid, argv):
     failed = [r for r in reports if r[1]]
     if not failed:
         return
-    step, err, _ = failed[-1]
+    step, err = failed[-1].step, failed[-1].err
     if step == "execve" and err == 2:
-        raise StartError(f"executable file not found: {argv[0]}", 127)
+        raise StartError(f"executable file not found: {argv[0]}", native.EXIT_NOT_FOUND)
     if step == "execve":
-        raise StartError(f"cannot execute {argv[0]}: {os.strerror(err)}", 126)
-    raise StartError(f"{step}: {os.strerror(err)}", 125)
+        raise StartError(f"cannot execute {argv[0]}: {os.strerror(err)}",
+                         native.EXIT_CANNOT_EXECUTE)
+    what = native.step_object(failed[-1], options or {})
+    where = f"{step} {what}" if what else step
+    raise StartError(f"{where}: {os.strerror(err)}", native.EXIT_RUNTIME)
 
 
 def attach_and_wait(paths, started, stdout_fd=1, stderr_fd=2, stdin_fd=0):
@@ -467,8 +471,7 @@ def attach_and_wait(paths, started, stdout_fd=1, stderr_fd=2, stdin_fd=0):
 
 
 def _exit_code(status):
-    code = os.waitstatus_to_exitcode(status)
-    return 128 - code if code < 0 else code
+    return native.exit_code(status)
 
 
 def finish(paths, cid, code=None):
