@@ -3,7 +3,8 @@
  * Read child_main() top to bottom: that is a container start from the
  * inside.  This file holds its process steps (signals, session, stdio,
  * inherited fds, cgroups, namespaces, console, hostname); the filesystem
- * steps are in mounts.c, credentials in creds.c, the exec in exec.c.
+ * steps are in mounts.c and kernfs.c, credentials in creds.c, the exec in
+ * exec.c.
  * Everything here runs in the child only: C, no malloc, no stdio, each
  * step returns 0 or an errno.
  */

@@ -6,8 +6,9 @@
  *   spawn.c    the parent side: clone3, shim_spawn, shim_spawn_monitored;
  *   child.c    child_main() and its process steps (signals, session,
  *              stdio, fds, cgroups, namespaces, console, hostname);
- *   mounts.c   the filesystem view: rootfs, pivot_root, /proc, /dev, /sys,
- *              masks, read-only paths, volumes, tmpfs;
+ *   mounts.c   the filesystem view: rootfs, pivot_root, volumes, tmpfs,
+ *              --read-only, and setup_filesystem() running them all;
+ *   kernfs.c   /proc, /dev, /sys, sysctls, masked and read-only paths;
  *   creds.c    rlimits, capabilities, ids, no_new_privs;
  *   exec.c     the wait for the parent's go, and execve along PATH;
  *   seccomp.c  compiling a profile (parent) and installing it (child);
@@ -23,7 +24,7 @@
 #include "formats.h"
 #include "shim.h"
 
-/* Devices in a container's /dev (the table is in mounts.c). */
+/* Devices in a container's /dev (the table is in kernfs.c). */
 #define N_DEVS 6
 
 /* Most v1 cgroup files a start may ask the child to join (one per
@@ -64,6 +65,19 @@ void child_report(struct child_ctx *c, int step, int err);
 
 /* mounts.c */
 void setup_filesystem(struct child_ctx *c);
+int attach_tree(int fd, const char *target);
+
+/* kernfs.c */
+int open_kernfs(struct child_ctx *c);
+int open_devices(struct child_ctx *c);
+int mount_proc(void);
+int mount_dev(const int *dev_fds);
+int mount_devpts(void);
+int mount_shm(void);
+int mount_sys(void);
+int write_sysctls(struct child_ctx *c);
+int mask_paths(void);
+int readonly_paths(void);
 
 /* creds.c */
 int become_userns_root(void);
