@@ -210,3 +210,14 @@ def test_more_mounts_than_the_shim_takes_are_refused():
     mounts = [native.Mount(None, f"/t{i}") for i in range(limit + 1)]
     with pytest.raises(RunRefused, match=f"too many mounts: {limit + 1} .* at most {limit}"):
         native.spawn("/nonexistent", ["true"], [], mounts=mounts)
+
+
+def test_the_shim_refuses_more_mounts_too():
+    """Past Python's check, the shim itself refuses (E2BIG) before clone,
+    never truncating the list."""
+    import errno
+
+    req = native.ffi.new("struct shim_spawn *")
+    req.n_mounts, req.status_fd = native.MAX_BINDS + 1, -1
+    out = native.ffi.new("struct shim_child *")
+    assert native.lib.shim_spawn(req, out) == -errno.E2BIG
