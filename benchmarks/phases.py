@@ -46,10 +46,10 @@ PARENT_STEPS = {
     "netlink delete veth": "teardown",
     "btrfs delete": "teardown",
 }
-# The child's steps (csrc/shim.c step names) that are not "clone to exec".
+# The child's steps that are not "clone to exec" (names as csrc/child.c
+# gives them; tests/unit/test_formats.py checks each is one).
 CHILD_STEPS = {
     "join cgroup": "cgroup",
-    "setns network": "netns+veth",
     "loopback up": "netns+veth",
     "wait for parent": None,      # idle: the parent's work is the cost
 }

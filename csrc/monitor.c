@@ -4,9 +4,9 @@
  * and execs this small program, which therefore owns almost no memory.
  * It:
  *   1. copies the container's stdout and stderr into its log, one line per
- *      record: "<RFC 3339 UTC time> <stdout|stderr> <text>";
+ *      record: "<RFC 3339 UTC time> <stdout|stderr> <text>" (formats.h);
  *   2. reaps the container and writes exit.json atomically (exit code,
- *      finish time, whether the OOM killer struck);
+ *      finish time, whether the OOM killer struck: formats.h);
  *   3. execs the cleanup command (bocker's own, which releases the cgroup,
  *      address lease and port rules), if one is given.
  *
@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LINE_MAX_BYTES 16384
+#include "formats.h"
 
 struct stream {
     int fd;
@@ -63,7 +63,7 @@ static void log_line(int log, const char *name, const char *text, size_t len)
     char head[64];
     char stamp[40];
     timestamp(stamp, sizeof stamp);
-    int n = snprintf(head, sizeof head, "%s %s ", stamp, name);
+    int n = snprintf(head, sizeof head, LOG_RECORD_HEAD, stamp, name);
     write_all(log, head, (size_t)n);
     write_all(log, text, len);
     if (len == 0 || text[len - 1] != '\n')
@@ -100,7 +100,7 @@ static int pump(struct stream *s, int log)
     return 1;
 }
 
-/* The container's exit code, Docker-style: 128+N for signal N. */
+/* The container's exit code, Docker-style: SIGNAL_BASE+N for signal N. */
 static int reap_container(void)
 {
     int status = 0;
@@ -110,7 +110,8 @@ static int reap_container(void)
     while (pid < 0 && errno == EINTR);
     if (pid < 0)
         return 255;
-    return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+    return WIFSIGNALED(status) ? SHIM_EXIT_SIGNAL_BASE + WTERMSIG(status)
+                               : WEXITSTATUS(status);
 }
 
 /* 1 if the "oom_kill N" counter of a memory cgroup is above zero. */
@@ -134,9 +135,7 @@ static void write_exit(const char *path, int code, int oom)
 {
     char tmp[4096], body[256], stamp[40];
     timestamp(stamp, sizeof stamp);
-    int n = snprintf(body, sizeof body,
-                     "{\"ExitCode\": %d, \"FinishedAt\": \"%s\", \"OOMKilled\": %s}\n",
-                     code, stamp, oom ? "true" : "false");
+    int n = snprintf(body, sizeof body, EXIT_JSON_FORMAT, code, stamp, oom ? "true" : "false");
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
@@ -156,13 +155,13 @@ int main(int argc, char **argv)
         return 2;
     }
     streams[0].fd = atoi(argv[1]);
-    streams[0].name = "stdout";
+    streams[0].name = LOG_STDOUT;
     streams[1].fd = atoi(argv[2]);
-    streams[1].name = "stderr";
+    streams[1].name = LOG_STDERR;
     signal(SIGPIPE, SIG_IGN);
     /* Hold no directory of the caller's busy (an unmount would fail). */
     if (chdir("/") < 0)
-        return 125;
+        return SHIM_EXIT_RUNTIME;
 
     int log = open(argv[3], O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     int null = open("/dev/null", O_RDWR);

@@ -1,7 +1,7 @@
 /* seccomp.c - compile a seccomp profile to BPF (parent side, libseccomp)
  * and install the compiled program (container child side).
  *
- * The parent: bocker/seccomp.py has already parsed and validated the
+ * The parent: bocker/confine/seccomp.py has already parsed and validated the
  * Docker/OCI JSON and evaluated its includes/excludes against the
  * container's capabilities, so what arrives here is a flat list of rules
  * (syscall name, kernel action word, argument conditions).  libseccomp turns
@@ -23,7 +23,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include "shim.h"
+#include "internal.h"
 
 /* x32 system calls are x86_64's numbers with this bit set. */
 #define X32_SYSCALL_BIT 0x40000000u

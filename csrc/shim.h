@@ -14,6 +14,8 @@
 
 #include <stdint.h>
 
+#include "formats.h"
+
 /* CDEF-BEGIN */
 
 /* Steps of the container child, in the order it runs them. */
@@ -26,7 +28,6 @@ enum shim_step {
     STEP_CGROUP_JOIN,
     STEP_CGROUP_NS,
     STEP_JOIN_CONTAINER,
-    STEP_NETNS_JOIN,
     STEP_LO_UP,
     STEP_MOUNT_PRIVATE,
     STEP_BIND_ROOTFS,
@@ -67,8 +68,16 @@ enum shim_step {
 struct shim_report {
     int32_t step;
     int32_t err;
+    int32_t index;       /* what the step failed on: the index in
+                            shim_spawn's mounts, sysctls or rlimits (which
+                            one the step says), or -1 */
+    int32_t reserved;    /* 0; keeps ns 8-aligned with no hidden padding */
     int64_t ns;          /* CLOCK_MONOTONIC when the step finished */
 };
+
+/* Most mounts (volumes, tmpfs, the /etc files) one start may make; more
+ * is refused with E2BIG before clone. */
+enum { SHIM_MAX_BINDS = 64 };
 
 /* A mount the child makes inside the container.  A bind mount's source is a
  * host path, opened with open_tree() before pivot_root; its target is
@@ -100,7 +109,6 @@ struct shim_spawn {
     int clone_flags;             /* CLONE_NEW* namespaces to create; with
                                     join_pidfd, CLONE_NEWUSER joins the
                                     container's user namespace too */
-    int netns_fd;                /* join this netns (setns), or -1 */
     const int *cgroup_fds;       /* open cgroup.procs files to join (v1) */
     int n_cgroup_fds;
     int cgroup_dir_fd;           /* v2: clone straight into this group
@@ -112,10 +120,10 @@ struct shim_spawn {
     int n_mounts;
     int privileged;              /* keep every capability */
     int trace;                   /* report every step, not only a failure */
-    int go_fd;                   /* read end: child waits for a byte, or -1 */
-    int go_parent_fd;            /* the parent's write end: the child closes
-                                    it with every other inherited fd, so
-                                    the parent's death is EOF */
+    int go_fd;                   /* read end: child waits for a byte, or -1.
+                                    The child closes every other inherited
+                                    fd, the write end too, so the parent's
+                                    death is EOF */
     int join_pidfd;              /* exec: enter this container's namespaces
                                     instead of creating new ones, or -1 */
     int status_fd;               /* write end for the child's reports, or -1
@@ -160,7 +168,6 @@ int shim_mount(const char *source, const char *target, const char *fstype,
                unsigned long flags, const char *data);
 int shim_umount(const char *target, int flags);
 int shim_loop_attach(const char *file, int autoclear, int *index);
-int shim_loop_detach(int index);
 int shim_setns(int fd, int nstype);
 int shim_unshare(int flags);
 int shim_pidfd_open(int pid);
@@ -171,7 +178,7 @@ int shim_idmapped_tree(const char *path, int userns_fd, uint64_t attr_set);
 int shim_send_fd(int sock, int fd);
 int shim_unix_pair(int *fds);
 
-/* seccomp.c: a profile's rules, already filtered by bocker/seccomp.py. */
+/* seccomp.c: a profile's rules, already filtered by bocker/confine/seccomp.py. */
 struct shim_seccomp_arg {
     unsigned int index;          /* system call argument 0-5 */
     int op;                      /* enum scmp_compare: 1 NE ... 7 MASKED_EQ */
@@ -194,9 +201,5 @@ int shim_seccomp_resolve(const char *name);
 int shim_seccomp_lib_version(void);
 
 /* CDEF-END */
-
-/* Internal to the shim: the child's seccomp step (seccomp.c). */
-struct shim_spawn;
-int install_seccomp(const struct shim_spawn *req);
 
 #endif

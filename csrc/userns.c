@@ -1,6 +1,6 @@
 /* userns.c - the parent's half of a container in its own user namespace.
  *
- * The child (shim.c, STEP_USERNS) is cloned with CLONE_NEWUSER and waits.
+ * The child (child.c, STEP_USERNS) is cloned with CLONE_NEWUSER and waits.
  * Meanwhile its parent, still root in the initial user namespace, writes
  * the child's uid_map and gid_map (from Python) and makes the idmapped
  * rootfs here: only a process privileged over the filesystem's own user
@@ -17,7 +17,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "shim.h"
+#include "internal.h"
 
 /* The socket pair over which the parent sends the tree (CLOEXEC both):
  * here rather than Python's socket module, whose import costs more than

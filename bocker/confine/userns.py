@@ -234,7 +234,7 @@ def write_map(pid, which, idmap):
 def hand_over(pid, rootfs, host_config, sock, attrs=native.MOUNT_ATTR_NODEV):
     """The parent's half of a user namespace start: map the child's ids,
     then send it, over sock, the idmapped tree of rootfs that it attaches
-    as its root (STEP_USERNS in csrc/shim.c).  Closes sock."""
+    as its root (STEP_USERNS in csrc/child.c).  Closes sock."""
     try:
         write_map(pid, "uid_map", host_config["UidMap"])
         write_map(pid, "gid_map", host_config["GidMap"])

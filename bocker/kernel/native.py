@@ -1,10 +1,12 @@
 """Python face of the C shim.  The only module that touches ffi/lib.
 
 Every function raises OSError (errno set, message naming the call and its
-path) instead of returning -errno.
+path) instead of returning -errno; spawn() raises RunRefused for a request
+the shim would refuse (more than MAX_BINDS mounts).
 """
 import os
 import time
+from collections import namedtuple
 
 from bocker._shim import ffi, lib
 
@@ -16,13 +18,20 @@ CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 
-MS_RDONLY = 1
-MOUNT_ATTR_RDONLY = 0x1
-MOUNT_ATTR_NOSUID = 0x2
 MOUNT_ATTR_NODEV = 0x4
-MNT_DETACH = 2
 
-REPORT_SIZE = ffi.sizeof("struct shim_report")
+# Docker's exit codes for a container that did not reach its own exit
+# (csrc/formats.h, through cffi: one definition for C and Python).
+EXIT_RUNTIME = lib.SHIM_EXIT_RUNTIME            # bocker or a child step failed
+EXIT_CANNOT_EXECUTE = lib.SHIM_EXIT_CANNOT_EXECUTE
+EXIT_NOT_FOUND = lib.SHIM_EXIT_NOT_FOUND
+EXIT_SIGNAL_BASE = lib.SHIM_EXIT_SIGNAL_BASE    # killed by signal N: base + N
+
+# Most mounts one start makes (volumes, tmpfs, the /etc files); spawn()
+# refuses more, as the shim does.
+MAX_BINDS = lib.SHIM_MAX_BINDS
+
+_REPORT_SIZE = ffi.sizeof("struct shim_report")
 
 
 def _check(rc, call, path=None):
@@ -57,11 +66,6 @@ def loop_attach(path, autoclear=True):
     index = ffi.new("int *")
     fd = _check(lib.shim_loop_attach(_b(path), int(autoclear), index), "loop attach", path)
     return f"/dev/loop{index[0]}", fd
-
-
-def loop_detach(device):
-    """Detach /dev/loopN."""
-    _check(lib.shim_loop_detach(int(device.rsplit("loop", 1)[1])), "loop detach", device)
 
 
 def setns(fd, nstype=0):
@@ -166,7 +170,6 @@ def openat2(dirfd, path, flags, mode=0, resolve=0):
 
 RESOLVE_NO_XDEV = 0x01
 RESOLVE_NO_MAGICLINKS = 0x02
-RESOLVE_NO_SYMLINKS = 0x04
 RESOLVE_BENEATH = 0x08
 RESOLVE_IN_ROOT = 0x10
 
@@ -188,6 +191,14 @@ def unix_pair():
 def send_fd(sock, fd):
     """Send fd over the unix socket sock (SCM_RIGHTS, one byte of data)."""
     _check(lib.shim_send_fd(sock, fd), "sendmsg")
+
+
+def exit_code(status):
+    """The exit code of a wait status, Docker-style: the process's own, or
+    EXIT_SIGNAL_BASE + N if signal N killed it (as bocker-monitor writes
+    it in exit.json)."""
+    code = os.waitstatus_to_exitcode(status)
+    return EXIT_SIGNAL_BASE - code if code < 0 else code
 
 
 def step_name(step):
@@ -224,11 +235,16 @@ def _strv(items, keep):
 
 
 def _request(keep, rootfs, argv, env, cwd="/", hostname=None, uid=0, gid=0,
-             clone_flags=0, netns_fd=-1, cgroup_fds=(), cgroup_dir_fd=-1, stdio=(-1, -1, -1),
-             mounts=(), privileged=False, trace=False, go_fd=-1, go_parent_fd=-1, join_pidfd=-1,
+             clone_flags=0, cgroup_fds=(), cgroup_dir_fd=-1, stdio=(-1, -1, -1),
+             mounts=(), privileged=False, trace=False, go_fd=-1, join_pidfd=-1,
              status_fd=-1, console_sock=-1, cap_keep=None, seccomp_filter=None, sysctls=(),
              rlimits=(), readonly_rootfs=False, userns_sock=-1):
     """Fill a struct shim_spawn; keep collects every buffer it points to."""
+    if len(mounts) > MAX_BINDS:
+        from bocker.errors import RunRefused
+
+        raise RunRefused(f"too many mounts: {len(mounts)} (volumes, tmpfs and the"
+                         f" container's /etc files), at most {MAX_BINDS}")
     def cstr(value):
         if value is None:
             return ffi.NULL
@@ -245,7 +261,6 @@ def _request(keep, rootfs, argv, env, cwd="/", hostname=None, uid=0, gid=0,
     req.hostname = cstr(hostname)
     req.uid, req.gid = uid, gid
     req.clone_flags = clone_flags
-    req.netns_fd = netns_fd
     fds = ffi.new("int[]", list(cgroup_fds) or [0])
     keep.append(fds)
     req.cgroup_fds, req.n_cgroup_fds = fds, len(cgroup_fds)
@@ -258,7 +273,6 @@ def _request(keep, rootfs, argv, env, cwd="/", hostname=None, uid=0, gid=0,
         mnt[i].readonly, mnt[i].is_file = int(m.readonly), int(m.is_file)
     req.mounts, req.n_mounts = mnt, len(mounts)
     req.privileged, req.trace, req.go_fd = int(privileged), int(trace), go_fd
-    req.go_parent_fd = go_parent_fd
     req.join_pidfd, req.status_fd, req.console_sock = join_pidfd, status_fd, console_sock
     if cap_keep is None:  # Docker's default set (less MKNOD)
         from bocker.confine import capabilities
@@ -283,13 +297,15 @@ def _request(keep, rootfs, argv, env, cwd="/", hostname=None, uid=0, gid=0,
 def spawn(rootfs, argv, env, **options):
     """clone() a container child that runs the shim's child steps.
 
-    options: cwd, hostname, uid, gid, clone_flags, netns_fd, cgroup_fds
-    (cgroup files the child writes "0" into to join), cgroup_dir_fd (v2:
-    born in that group), stdio, mounts, privileged, trace, go_fd, join_pidfd (exec into a
-    running container), console_sock, userns_sock (with CLONE_NEWUSER: the child waits
-    on it for its idmapped rootfs; the child closes every other fd, the other end too).  Returns a Child; read its status
-    with read_reports().  Buffers only have to live for this call: the
-    child has its own copy of memory.
+    options: cwd, hostname, uid, gid, clone_flags, cgroup_fds (cgroup
+    files the child writes "0" into to join), cgroup_dir_fd (v2: born in
+    that group), stdio, mounts (at most MAX_BINDS: more raises RunRefused),
+    privileged, trace, go_fd (the child waits for a byte on it; it closes
+    every fd it is not given, so the parent's death is EOF), join_pidfd
+    (exec into a running container), console_sock, userns_sock (with
+    CLONE_NEWUSER: the child waits on it for its idmapped rootfs).
+    Returns a Child; read its status with read_reports().  Buffers only
+    have to live for this call: the child has its own copy of memory.
     """
     keep = []
     req = _request(keep, rootfs, argv, env, **options)
@@ -356,14 +372,40 @@ def seccomp_build_id():
     return f"{lib.shim_seccomp_lib_version()}/{st.st_size}/{st.st_mtime_ns}"
 
 
+Report = namedtuple("Report", "step err ns index")
+Report.__doc__ = """One child step: its name, errno (0: done), CLOCK_MONOTONIC ns when
+it ended, and the index of what it failed on (see step_object), or -1."""
+
+# Steps over a list of the request: which list their report's index is in,
+# and how an entry of it is named in a message.
+_INDEXED_STEPS = {
+    "open_tree volumes": ("mounts", lambda m: m.source),
+    "move_mount volumes": ("mounts", lambda m: m.target),
+    "mount tmpfs": ("mounts", lambda m: m.target),
+    "write sysctls": ("sysctls", lambda kv: kv.split("=", 1)[0]),
+    "setrlimit": ("rlimits", lambda r: f"resource {r[0]}"),
+}
+
+
+def step_object(report, options):
+    """What a failed report's step was working on, named from the spawn
+    options it was started with (a volume's path, a sysctl's key), or
+    None if the step works on no list or the index is out of it."""
+    field, name = _INDEXED_STEPS.get(report.step, (None, None))
+    items = list(options.get(field) or ()) if field else []
+    if not 0 <= report.index < len(items):
+        return None
+    return name(items[report.index])
+
+
 def read_reports(status_fd):
     """Read the child's step reports until execve closes the pipe.
 
-    Returns a list of (step_name, errno, monotonic_ns); a failed step, if
-    any, is the last entry with a non-zero errno.  A successful execve
-    cannot report its own end: the last entry is then ("exec done", 0,
-    the time the pipe closed), which is when the kernel closed the
-    CLOEXEC status pipe inside execve.
+    Returns a list of Report (step_name, errno, monotonic_ns, index); a
+    failed step, if any, is the last entry with a non-zero errno.  A
+    successful execve cannot report its own end: the last entry is then
+    ("exec done", 0, the time the pipe closed, -1), which is when the
+    kernel closed the CLOEXEC status pipe inside execve.
     """
     data = bytearray()
     while True:
@@ -374,9 +416,9 @@ def read_reports(status_fd):
         data += chunk
     os.close(status_fd)
     out = []
-    for off in range(0, len(data) - REPORT_SIZE + 1, REPORT_SIZE):
-        rec = ffi.from_buffer("struct shim_report *", data[off:off + REPORT_SIZE])
-        out.append((step_name(rec.step), rec.err, rec.ns))
-    if not (out and out[-1][1]):
-        out.append(("exec done", 0, closed_ns))
+    for off in range(0, len(data) - _REPORT_SIZE + 1, _REPORT_SIZE):
+        rec = ffi.from_buffer("struct shim_report *", data[off:off + _REPORT_SIZE])
+        out.append(Report(step_name(rec.step), rec.err, rec.ns, rec.index))
+    if not (out and out[-1].err):
+        out.append(Report("exec done", 0, closed_ns, -1))
     return out

@@ -49,6 +49,7 @@ def attach_and_wait(paths, started, stdout_fd=1, stderr_fd=2, stdin_fd=0):
 
 def exit_code(status):
     """A wait status as a shell shows it: the exit code, or 128+N for
-    signal N."""
-    code = os.waitstatus_to_exitcode(status)
-    return 128 - code if code < 0 else code
+    signal N (native.exit_code: the one rule bocker-monitor shares)."""
+    from bocker.kernel import native
+
+    return native.exit_code(status)

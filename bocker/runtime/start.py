@@ -79,6 +79,7 @@ class _Launch:
         self.net = None    # the lease and network.json, for --network bridge
         self.ports = []
         self.pid = self.pidfd = self.runner = None
+        self.options = None  # the spawn options: a failed step's report names its object
 
 
 def launch(paths, record, req, image_config, undo, detach=False, tty=False,
@@ -172,8 +173,9 @@ def _clone(s, uid, gid, env, container_mounts, child, undo):
                    cgroup_fds=child["procs"], cgroup_dir_fd=child["cgroup_dir"],
                    stdio=io.child_stdio(), mounts=container_mounts,
                    privileged=req.privileged, trace=trace.enabled(), go_fd=child["go_r"],
-                   go_parent_fd=child["go_w"], console_sock=io.console_child,
+                   console_sock=io.console_child,
                    userns_sock=child["ns_child"], **confinement_options(req, s.paths))
+    s.options = options
     with trace.span("clone", flags=_flag_names(flags), argv=s.argv) as sp:
         if s.detach:
             oom = s.host.cgroups.oom_file(s.cid) or "-"
@@ -235,7 +237,7 @@ def _let_it_exec(s, child):
 
 def _check_reports(s, child):
     reports.check(s.fds.release(child["status_r"]), s.pid, s.argv,
-                  read_reports=s.host.native.read_reports)
+                  read_reports=s.host.native.read_reports, options=s.options)
 
 
 def _mark_running(s):

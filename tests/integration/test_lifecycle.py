@@ -241,6 +241,35 @@ def test_bad_volume_spec(bocker):
     assert bocker("ps", "-aq").stdout == ""
 
 
+def test_failed_mount_names_its_target(bocker, tmp_path):
+    """The child's report carries which mount failed, and the message names
+    it: /etc/hostname is a file (bocker's own, bound first), so no
+    directory can be made under it."""
+    proc = bocker("run", "--rm", "-v", f"{tmp_path}:/etc/hostname/sub", "busybox", "true")
+    assert proc.returncode == 125
+    assert proc.stderr == "bocker: move_mount volumes /etc/hostname/sub: Not a directory\n"
+    proc = bocker("run", "--rm", "--tmpfs", "/etc/hosts/t", "busybox", "true")
+    assert (proc.returncode, proc.stderr) == (125, "bocker: mount tmpfs /etc/hosts/t:"
+                                                   " Not a directory\n")
+    assert bocker("ps", "-aq").stdout == ""
+
+
+def test_more_mounts_than_the_shim_takes_are_refused(bocker, tmp_path):
+    """Past native.MAX_BINDS mounts (with the container's three /etc files)
+    a run is refused with one line, never started with some dropped."""
+    from bocker.kernel import native
+
+    volumes = [a for i in range(native.MAX_BINDS - 2) for a in ("-v", f"{tmp_path}:/v{i}")]
+    proc = bocker("run", "--rm", *volumes, "busybox", "true")
+    assert proc.returncode == 125
+    assert proc.stderr == (f"bocker: too many mounts: {native.MAX_BINDS + 1} (volumes, tmpfs"
+                           f" and the container's /etc files), at most {native.MAX_BINDS}\n")
+    assert bocker("ps", "-aq").stdout == ""
+    out = bocker("run", "--rm", *volumes[2:], "busybox", "sh", "-c", "ls -d /v1 /v60",
+                 check=True).stdout
+    assert out == "/v1\n/v60\n"  # exactly MAX_BINDS: all of them made
+
+
 def test_tty_run_survives_sighup_and_cleans_up(bocker):
     """A closed terminal (SIGHUP to bocker) is forwarded to the container;
     bocker stays to reap it and release its cgroup and address."""

@@ -320,7 +320,7 @@ def test_child_never_execs_if_parent_goes_away_before_go(paths):
 
     rootfs = images.rootfs(paths, images.resolve(paths, "busybox"))
     go_r, go_w = os.pipe2(os.O_CLOEXEC)
-    child = native.spawn(rootfs, ["true"], ["PATH=/bin"], go_fd=go_r, go_parent_fd=go_w,
+    child = native.spawn(rootfs, ["true"], ["PATH=/bin"], go_fd=go_r,
                          clone_flags=native.CLONE_NEWNS | native.CLONE_NEWPID, trace=True)
     os.close(go_r)
     os.close(go_w)  # what the parent's death does to its end

@@ -1,6 +1,7 @@
 """Log records: an attached run (attach.LogWriter) splits output into
-records exactly as a detached one (csrc/monitor.c) does, and each record
-is bounded, so a line without end cannot grow the bocker process."""
+records exactly as a detached one (csrc/monitor.c, its cap in
+csrc/formats.h) does, and each record is bounded, so a line without end
+cannot grow the bocker process."""
 import io
 import os
 import re
@@ -12,11 +13,11 @@ from bocker.runtime import attach
 from bocker.state import Paths
 
 CAP = attach.LINE_MAX_BYTES
-MONITOR_C = os.path.join(os.path.dirname(__file__), "..", "..", "csrc", "monitor.c")
+FORMATS_H = os.path.join(os.path.dirname(__file__), "..", "..", "csrc", "formats.h")
 
 
 def test_monitor_and_python_share_the_cap():
-    with open(MONITOR_C) as f:
+    with open(FORMATS_H) as f:
         found = re.findall(r"^#define LINE_MAX_BYTES (\d+)$", f.read(), re.M)
     assert found == [str(CAP)]
 

@@ -1,0 +1,65 @@
+/* exec.c - the child's last two steps: wait for the parent's go, then
+ * execve the command along the container's own PATH.  Child only.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* Block until the parent has finished the container's network (it writes
+ * one byte).  EOF means the parent gave up: never exec then. */
+int wait_go(int fd)
+{
+    char b;
+    ssize_t n;
+    do
+        n = read(fd, &b, 1);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return errno;
+    close(fd);
+    return n == 1 ? 0 : ECANCELED;
+}
+
+/* Find envp's PATH value, or the Docker default. */
+static const char *env_path(const char *const *envp)
+{
+    for (; envp && *envp; envp++)
+        if (strncmp(*envp, "PATH=", 5) == 0)
+            return *envp + 5;
+    return "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+}
+
+/* execvpe() searches the *caller's* PATH; a container must search its own.
+ * Returns the errno that best explains the failure: EACCES if some
+ * candidate existed but could not run, else ENOENT. */
+int exec_command(const struct shim_spawn *req)
+{
+    const char *cmd = req->argv[0];
+    char *const *argv = (char *const *)req->argv;
+    char *const *envp = (char *const *)req->envp;
+    if (strchr(cmd, '/')) {
+        execve(cmd, argv, envp);
+        return errno;
+    }
+    int best = ENOENT;
+    char buf[4096];
+    const char *p = env_path(req->envp);
+    size_t clen = strlen(cmd);
+    while (*p) {
+        const char *end = strchrnul(p, ':');
+        size_t dlen = (size_t)(end - p);
+        if (dlen + 1 + clen + 1 <= sizeof buf) {
+            memcpy(buf, p, dlen);
+            buf[dlen] = '/';
+            memcpy(buf + dlen + 1, cmd, clen + 1);
+            execve(dlen ? buf : cmd, argv, envp);
+            if (errno != ENOENT && errno != ENOTDIR)
+                best = errno;
+        }
+        p = *end ? end + 1 : end;
+    }
+    return best;
+}

@@ -1,0 +1,208 @@
+/* spawn.c - the parent's side of a container start.
+ *
+ * shim_spawn() clones the child (which runs child_main(), child.c) and
+ * hands back its pid, pidfd and status pipe; shim_spawn_monitored() does
+ * the same from a double-forked monitor that then execs bocker-monitor,
+ * for a detached container.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <linux/sched.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* clone3() gives us a pidfd atomically and, on cgroup v2, births the
+ * child inside its cgroup (CLONE_INTO_CGROUP): no migration afterwards,
+ * which on v1 costs an RCU grace period (5-20 ms).  Fall back to clone()
+ * where the kernel predates clone3 (< 5.3).  *born says, in the child's
+ * copy of memory, whether it was born in the cgroup: it is set before
+ * each call, since the child sees what the memory held at clone. */
+static pid_t clone_child(int flags, int cgroup_fd, int *pidfd, int *born)
+{
+    struct clone_args args;
+    memset(&args, 0, sizeof args);
+    args.flags = (uint64_t)flags | CLONE_PIDFD;
+    args.pidfd = (uint64_t)(uintptr_t)pidfd;
+    args.exit_signal = SIGCHLD;
+    if (cgroup_fd >= 0) {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = (uint64_t)cgroup_fd;
+    }
+    *born = cgroup_fd >= 0;
+    pid_t pid = syscall(SYS_clone3, &args, sizeof args);
+    if (pid < 0 && errno == ENOSYS) {
+        *pidfd = -1;
+        *born = 0;
+        pid = syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
+    }
+    return pid;
+}
+
+/* Enter the PID namespace of a running container for our next child
+ * only; *saved gets our own back.  setns(CLONE_NEWPID) changes where
+ * children are born, never the caller itself. */
+static int enter_pidns(int pidfd, int *saved)
+{
+    *saved = open("/proc/thread-self/ns/pid_for_children", O_RDONLY | O_CLOEXEC);
+    if (*saved < 0)
+        return -errno;
+    if (setns(pidfd, CLONE_NEWPID) < 0) {
+        int err = errno;
+        close(*saved);
+        *saved = -1;
+        return -err;
+    }
+    return 0;
+}
+
+/* Start a container.  On success out->pid runs child_main() and
+ * out->status_fd yields shim_report records until execve (EOF) or a
+ * failed step.  Signals are blocked around clone so no Python handler
+ * ever runs in the child. */
+int shim_spawn(const struct shim_spawn *req, struct shim_child *out)
+{
+    int pipefd[2] = { -1, req->status_fd }, saved_pidns = -1, rc;
+    int own_pipe = req->status_fd < 0;
+    sigset_t all, old;
+
+    /* the child's fixed-size tables: refuse, never truncate */
+    if (req->n_mounts > SHIM_MAX_BINDS || req->n_cgroup_fds > MAX_CGROUP_FDS)
+        return -E2BIG;
+    if (own_pipe && pipe2(pipefd, O_CLOEXEC) < 0)
+        return -errno;
+    if (req->join_pidfd >= 0 && (rc = enter_pidns(req->join_pidfd, &saved_pidns)) < 0) {
+        if (own_pipe) {
+            close(pipefd[0]);
+            close(pipefd[1]);
+        }
+        return rc;
+    }
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    /* The child is a copy of this process (for exec, the host's Python)
+     * until execve, and for exec it is born inside the container's PID
+     * namespace.  Non-dumpable from birth, its /proc/PID/exe, fd/, environ
+     * and mem need CAP_SYS_PTRACE, which containers lack: no window for
+     * CVE-2019-5736.  execve makes the container's own program dumpable
+     * again (as runc's nsenter and crun do). */
+    int was_dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+
+    int pidfd = -1, born_in_cgroup = 0;
+    int nsflags = req->join_pidfd >= 0 ? 0 : req->clone_flags & ~CLONE_NEWCGROUP;
+    pid_t pid = clone_child(nsflags, req->cgroup_dir_fd, &pidfd, &born_in_cgroup);
+    if (pid == 0) {
+        struct child_ctx c = { .req = req, .status_fd = pipefd[1],
+                               .born_in_cgroup = born_in_cgroup, .index = -1,
+                               .root_fd = -1 };
+        if (own_pipe)
+            close(pipefd[0]);
+        child_report(&c, STEP_CLONE, 0);
+        child_main(&c);
+    }
+    int err = errno;
+    if (was_dumpable > 0)
+        prctl(PR_SET_DUMPABLE, was_dumpable, 0, 0, 0);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (saved_pidns >= 0) {
+        setns(saved_pidns, CLONE_NEWPID);
+        close(saved_pidns);
+    }
+    if (own_pipe)
+        close(pipefd[1]);
+    if (pid < 0) {
+        if (own_pipe)
+            close(pipefd[0]);
+        return -err;
+    }
+    out->pid = pid;
+    out->pidfd = pidfd;
+    out->status_fd = pipefd[0];
+    return 0;
+}
+
+/* The monitor keeps none of its caller's fds: stdio becomes /dev/null
+ * (a `$(bocker run -d ...)` in a shell must not wait for the container's
+ * end) and every other fd closes at exec, but pass_fds. */
+static void monitor_stdio_and_fds(const int *pass_fds, int n_pass_fds)
+{
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    for (int i = 0; null >= 0 && i < 3; i++)
+        dup2(null, i);
+    syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+    for (int i = 0; i < n_pass_fds; i++)
+        fcntl(pass_fds[i], F_SETFD, 0);
+}
+
+/* A detached start.  Fork (twice, so init adopts it) a monitor process
+ * that spawns the container (so it is the container's parent and can reap
+ * it), tells us the container's PID, and execs monitor_argv: a small C
+ * program whose memory is its own, not a copy of this Python process.  The fds in pass_fds
+ * (the container's output pipes) stay open across that exec.  The
+ * container reports its steps on req->status_fd, which the caller made. */
+int shim_spawn_monitored(const struct shim_spawn *req,
+                         const char *const *monitor_argv,
+                         const int *pass_fds, int n_pass_fds,
+                         int *container_pid)
+{
+    int info[2];
+    sigset_t all, old;
+
+    if (req->status_fd < 0)
+        return -EINVAL;
+    if (pipe2(info, O_CLOEXEC) < 0)
+        return -errno;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid_t mid = fork();
+    if (mid == 0) {
+        struct shim_child child;
+        close(info[0]);
+        setsid(); /* no terminal's signals reach the monitor */
+        if (fork() != 0)
+            _exit(0); /* the intermediate: its exit hands the monitor to init */
+        int rc = shim_spawn(req, &child);
+        int32_t msg[2] = { rc < 0 ? rc : child.pid, getpid() };
+        if (write(info[1], msg, sizeof msg) != sizeof msg || rc < 0)
+            _exit(SHIM_EXIT_RUNTIME);
+        if (child.pidfd >= 0)
+            close(child.pidfd);
+        monitor_stdio_and_fds(pass_fds, n_pass_fds);
+        for (int sig = 1; sig < NSIG; sig++)
+            signal(sig, SIG_DFL);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execv(monitor_argv[0], (char *const *)monitor_argv);
+        _exit(SHIM_EXIT_RUNTIME); /* the container, orphaned, is reaped by init */
+    }
+    int err = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    close(info[1]);
+    if (mid < 0) {
+        close(info[0]);
+        return -err;
+    }
+    waitpid(mid, NULL, 0);
+    int32_t msg[2] = { -EPIPE, 0 };
+    ssize_t n = read(info[0], msg, sizeof msg);
+    close(info[0]);
+    if (n != sizeof msg)
+        return -EPIPE;
+    if (msg[0] < 0)
+        return msg[0];
+    *container_pid = msg[0];
+    return msg[1];
+}
