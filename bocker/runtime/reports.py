@@ -39,7 +39,7 @@ def decode(reports, argv, options=None):
         return StartError(f"cannot execute {argv[0]}: {os.strerror(err)}",
                           native.EXIT_CANNOT_EXECUTE)
     what = (native.step_object(failed[-1], options or {})
-            if hasattr(failed[-1], "index") else None)
+            if len(failed[-1]) > 3 else None)  # a Report carries the index, a bare tuple not
     where = f"{step} {what}" if what else step
     return StartError(f"{where}: {os.strerror(err)}", native.EXIT_RUNTIME)
 
