@@ -38,7 +38,7 @@ class BockerGroup(click.Group):
         comes through here too, so tests see what a user sees.
         """
         args = _spell_trace(sys.argv[1:] if args is None else list(args))
-        session = extra.pop("obj", None) or Session()
+        session = Session()
         try:
             code = super().main(args, prog_name=prog_name or "bocker",
                                 standalone_mode=False, obj=session, **extra)
@@ -52,7 +52,7 @@ class BockerGroup(click.Group):
             sys.exit(e.exit_code)
         except OSError as e:
             _error_line(e.strerror or e)
-            sys.exit(OS_ERROR_EXIT.get(getattr(session, "command", None), 1))
+            sys.exit(OS_ERROR_EXIT.get(session.command, 1))
         # without standalone mode click returns ctx.exit()'s code (--help,
         # --version); the commands themselves return None
         sys.exit(code if isinstance(code, int) else 0)
