@@ -112,11 +112,16 @@ def _mount_loop_btrfs(root, size, record, log, undo):
     log(f"Mounted {backing} ({device}) at {root}")
 
 
-def teardown(paths, log=print):
+def teardown(paths, containers, log=print):
     """Undo setup: unmount the loop btrfs (the loop device detaches itself),
-    delete the backing file, remove the root if setup created it."""
+    delete the backing file, remove the root if setup created it.
+
+    containers: the root's container records (bocker.runtime's list_all),
+    to refuse while any is running.  The caller reads them because setup
+    sits below the runtime: the runtime needs what setup made, never the
+    other way round.
+    """
     from bocker.kernel import cgroups
-    from bocker.runtime import containers
 
     root = paths.root
     record_path = _record_path(root)
@@ -124,7 +129,7 @@ def teardown(paths, log=print):
         record = state.read_json(record_path)
     except FileNotFoundError:
         raise BockerError(f"nothing to tear down: {root} was not set up by bocker") from None
-    running = [r["Id"] for r in containers.list_all(paths) if r["State"].get("Running")]
+    running = [r["Id"] for r in containers if r["State"].get("Running")]
     if running:
         raise BockerError(f"containers are running ({', '.join(running)}): stop them first")
     cgroups.driver().remove_parent()

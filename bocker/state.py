@@ -1,4 +1,6 @@
-"""Where bocker keeps things, and how it writes them.
+"""Where bocker keeps things, and how it writes them: the paths under a
+root, atomic JSON files, the flock for name changes, and the listing of
+record directories.
 
 <root> (a btrfs filesystem, default /var/bocker, or $BOCKER_ROOT):
     images/<img_id>/rootfs        subvolume
@@ -7,9 +9,13 @@
     containers/<ps_id>/container.json, log, hosts, hostname, resolv.conf
     layers/<chain_id>/rootfs      pulled layers (see image/layer_store.py)
     network.json                  the bridge, subnet and nft table of setup
-    leases/<ip> -> <ps_id>        address leases (symlinks, see network.py)
-    userns/<host uid> -> <ps_id>  --userns=auto id blocks (symlinks, see userns.py)
+    leases/<ip> -> <ps_id>        address leases (symlinks, see net/network.py)
+    userns/<host uid> -> <ps_id>  --userns=auto id blocks (symlinks, see confine/userns.py)
     lock                          flock for changes to names
+
+One module, not three (paths, JSON, lock): it is about a hundred lines
+with one job, the on-disk format, and every record module imports all of
+it; split, each part would be a few lines and every importer would grow.
 """
 import contextlib
 import fcntl
@@ -92,7 +98,6 @@ def locked(path):
         yield
     finally:
         os.close(fd)
-
 
 
 def read_records(directory, id_prefix, load, missing=(FileNotFoundError,)):

@@ -1,4 +1,5 @@
-"""Parsing of sizes and similar user-given quantities (pure functions)."""
+"""Parsing of sizes, signals and similar user-given quantities (pure
+functions)."""
 from bocker.errors import InvalidArgument
 
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
@@ -25,6 +26,28 @@ def parse_cpus(text):
     if not value > 0:
         raise InvalidArgument(f"invalid --cpus '{text}'")
     return value
+
+
+def parse_signal(text):
+    """'KILL', 'sigterm', 'SIGHUP', '9' -> the signal's number."""
+    import signal
+
+    name = str(text).upper().removeprefix("SIG")
+    if name.isdigit():
+        return int(name)
+    try:
+        return signal.Signals["SIG" + name].value
+    except KeyError:
+        raise InvalidArgument(f"invalid signal '{text}'") from None
+
+
+def parse_tail(text):
+    """`logs --tail`: 'all' -> None (every line), 'N' -> N."""
+    if text == "all":
+        return None
+    if not str(text).isdigit():
+        raise InvalidArgument(f"invalid --tail '{text}': a number or 'all'")
+    return int(text)
 
 
 def human_size(n):

@@ -1,21 +1,58 @@
-"""CLI verbs for images from elsewhere: pull, login, load, save.
+"""The image commands: init, images, rmi, and pull, login, load, save
+for images from elsewhere (with their download progress).
 
-Plain click commands; the lead's group in cli.py registers them.  Each
-takes ctx.obj.paths (a bocker.state.Paths).  No logic here: parse, call the
-library, print.
+Plain click commands, gathered into the group by app.py; each gets the
+click obj (its .paths is a bocker.state.Paths).  No logic here: parse,
+call the library, print; errors go up to app.py's one boundary.
 """
 import sys
 import time
 
 import click
 
+from bocker.cli import output
 from bocker.errors import BockerError
 from bocker.units import human_size
 
 
-def _fail(error):
-    click.echo(f"bocker: {error}", err=True)
-    sys.exit(error.exit_code)
+@click.command()
+@click.argument("directory")
+@click.option("--name", help="NAME[:TAG] for the new image.")
+@click.pass_obj
+def init(ctx, directory, name):
+    """Create an image from a directory."""
+    from bocker.image import images
+
+    click.echo(f"Created: {images.init(ctx.paths, directory, name)}")
+
+
+@click.command("images")
+@click.option("-q", "--quiet", is_flag=True, help="Only IDs.")
+@click.pass_obj
+def images_cmd(ctx, quiet):
+    """List images."""
+    from bocker.image import images
+
+    records = images.list_all(ctx.paths)
+    if quiet:
+        for r in records:
+            click.echo(r["id"])
+        return
+    rows = [("IMAGE_ID", "SOURCE", "NAME", "SIZE", "CREATED")]
+    for r in records:
+        rows.append((r["id"], r["source"], ",".join(r.get("names") or ["<none>"]),
+                     human_size(r.get("size", 0)), output.ago(r["created"])))
+    output.table(rows)
+
+
+@click.command()
+@click.argument("refs", nargs=-1, required=True)
+@click.pass_obj
+def rmi(ctx, refs):
+    """Remove images."""
+    from bocker.image import images
+
+    output.each(refs, lambda ref: click.echo(f"Removed: {images.remove(ctx.paths, ref)}"))
 
 
 class _Lines:
@@ -71,16 +108,13 @@ class _Bars(_Lines):
               help="Pick this platform from a multi-arch image (default: this host's).")
 @click.option("--insecure-registry", "insecure", multiple=True, metavar="HOST[:PORT]",
               help="Allow plain HTTP (and unverified fallback) for this registry.")
-@click.pass_context
+@click.pass_obj
 def pull(ctx, name, tag, platform, insecure):
     """Pull an image: NAME[:TAG|@DIGEST], or NAME TAG."""
     from bocker.image import pull as pulling
     progress = _Bars(click.echo) if sys.stdout.isatty() else _Lines(click.echo)
-    try:
-        result = pulling.pull(ctx.obj.paths, name, tag, platform=platform,
-                              insecure_registries=insecure, progress=progress)
-    except BockerError as e:
-        _fail(e)
+    result = pulling.pull(ctx.paths, name, tag, platform=platform,
+                          insecure_registries=insecure, progress=progress)
     click.echo(f"Digest: {result.digest}")
     if result.up_to_date:
         click.echo(f"Image is up to date for {result.reference.familiar()}")
@@ -101,14 +135,11 @@ def login(registry_name, username, password, password_stdin, insecure):
     from bocker.image import registry
     if password_stdin:
         if password:
-            _fail(BockerError("--password and --password-stdin are mutually exclusive"))
+            raise BockerError("--password and --password-stdin are mutually exclusive")
         password = sys.stdin.readline().rstrip("\r\n")
     elif password is None:
         password = click.prompt("Password", hide_input=True)
-    try:
-        registry.login(registry_name, username, password, insecure=insecure)
-    except BockerError as e:
-        _fail(e)
+    registry.login(registry_name, username, password, insecure=insecure)
     click.echo("Login Succeeded")
 
 
@@ -116,15 +147,12 @@ def login(registry_name, username, password, password_stdin, insecure):
 @click.option("-i", "--input", "path", required=True, metavar="FILE",
               help="A docker save archive or an OCI layout (directory or tar).")
 @click.option("--platform", metavar="OS/ARCH[/VARIANT]")
-@click.pass_context
+@click.pass_obj
 def load(ctx, path, platform):
     """Load images from an archive."""
     from bocker.image import archive
     progress = _Lines(click.echo) if not sys.stdout.isatty() else _Bars(click.echo)
-    try:
-        loaded = archive.load(ctx.obj.paths, path, progress=progress, platform=platform)
-    except BockerError as e:
-        _fail(e)
+    loaded = archive.load(ctx.paths, path, progress=progress, platform=platform)
     for image_id, name, up_to_date in loaded:
         if name:
             click.echo(f"Loaded image: {name}")
@@ -133,15 +161,12 @@ def load(ctx, path, platform):
 
 @click.command()
 @click.argument("image")
-@click.option("-o", "--output", required=True, metavar="FILE")
-@click.pass_context
-def save(ctx, image, output):
+@click.option("-o", "--output", "output_path", required=True, metavar="FILE")
+@click.pass_obj
+def save(ctx, image, output_path):
     """Save an image to a docker-archive tar (docker/podman load it)."""
     from bocker.image import archive
-    try:
-        archive.save(ctx.obj.paths, image, output)
-    except BockerError as e:
-        _fail(e)
+    archive.save(ctx.paths, image, output_path)
 
 
-COMMANDS = [pull, login, load, save]
+COMMANDS = [init, images_cmd, rmi, pull, login, load, save]

@@ -77,6 +77,23 @@ class RunRequest:
         return cls(data.pop("image"), data.pop("command", None), **data)
 
 
+def limits_from_env(memory=None, cpu_shares=None, environ=None):
+    """(memory, cpu_shares) as `bocker run` was given them, else from
+    $BOCKER_MEM_LIMIT (megabytes, as p8952/bocker read it; returned as
+    '<n>m' for units.parse_size) and $BOCKER_CPU_SHARE; None leaves
+    RunRequest's defaults."""
+    environ = os.environ if environ is None else environ
+    if memory is None and environ.get("BOCKER_MEM_LIMIT"):
+        memory = environ["BOCKER_MEM_LIMIT"] + "m"
+    if cpu_shares is None and environ.get("BOCKER_CPU_SHARE"):
+        try:
+            cpu_shares = int(environ["BOCKER_CPU_SHARE"])
+        except ValueError:
+            raise InvalidArgument(f"invalid $BOCKER_CPU_SHARE "
+                                  f"'{environ['BOCKER_CPU_SHARE']}'") from None
+    return memory, cpu_shares
+
+
 def build_argv(command, config, entrypoint=None):
     """The argv to exec: Entrypoint + Cmd, as Docker combines them.
 

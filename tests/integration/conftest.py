@@ -18,6 +18,7 @@ import pytest
 from bocker import hostsetup, ids, state
 from bocker.kernel import cgroups, store
 from bocker.net import network
+from bocker.runtime import containers
 from bocker.state import Paths
 
 from netfixtures import NetWatch
@@ -43,7 +44,7 @@ def paths():
         yield p
     finally:
         if os.path.exists(root + ".setup.json"):
-            hostsetup.teardown(p, log=lambda *_: None)
+            hostsetup.teardown(p, containers.list_all(p), log=lambda *_: None)
         cgroups.driver().remove_parent()
         os.rmdir(base)
 

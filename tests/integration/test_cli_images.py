@@ -1,31 +1,20 @@
-"""The pull/login/load/save click commands, in a stand-in group (the lead
-registers them in cli.py's group)."""
+"""The pull/login/load/save click commands, through bocker's own group and
+its error boundary (bocker.cli.app), as a user runs them."""
 import json
-import types
 
-import click
 import pytest
 from click.testing import CliRunner
 
-from bocker.cli import images as cli_images
+from bocker.cli import cli
 from bocker.image import images
 
 from conftest_pull import (Layout, btrfs_fs, busybox_layer, pull_paths, push,  # noqa: F401
                            registries)
 
 
-@click.group()
-def group():
-    pass
-
-
-for command in cli_images.COMMANDS:
-    group.add_command(command)
-
-
 def run(pull_paths, *argv, input=None):
-    result = CliRunner().invoke(group, list(argv), obj=types.SimpleNamespace(paths=pull_paths),
-                                input=input, catch_exceptions=False)
+    result = CliRunner().invoke(cli, ["--root", pull_paths.root, *argv], input=input,
+                                catch_exceptions=False)
     return result.exit_code, result.stdout, result.stderr
 
 

@@ -335,7 +335,7 @@ def test_setup_teardown_leaves_no_table(tmp_path, netleak):
     hostsetup.setup(p, size="256M", default_image=False, log=lambda *_: None, bridge=bridge,
                     subnet=f"10.215.{os.getpid() % 250}.0/24")
     assert nat.guarded(table) == {}
-    hostsetup.teardown(p, log=lambda *_: None)
+    hostsetup.teardown(p, [], log=lambda *_: None)
     listing = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True,
                              check=True).stdout.split("\n")
     assert f"table ip {table}" not in listing and f"table bridge {table}" not in listing

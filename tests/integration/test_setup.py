@@ -26,7 +26,7 @@ def test_failed_setup_leaves_nothing(tmp_path):
 
 def test_teardown_of_what_was_never_set_up(tmp_path):
     with pytest.raises(BockerError) as e:
-        hostsetup.teardown(Paths(str(tmp_path / "never")), log=lambda *_: None)
+        hostsetup.teardown(Paths(str(tmp_path / "never")), [], log=lambda *_: None)
     assert "was not set up by bocker" in str(e.value)
 
 

@@ -62,3 +62,26 @@ def test_env_file(tmp_path):
     assert containers.parse_env_file(str(f)) == ["A=1", "B=2"]
     with pytest.raises(InvalidArgument):
         containers.parse_env_file(str(tmp_path / "missing"))
+
+
+def test_limits_from_env():
+    env = {"BOCKER_MEM_LIMIT": "256", "BOCKER_CPU_SHARE": "128"}
+    assert containers.limits_from_env(None, None, env) == ("256m", 128)
+    # options win over the environment
+    assert containers.limits_from_env("1g", 700, env) == ("1g", 700)
+    # unset or empty: RunRequest's own defaults
+    for empty in ({}, {"BOCKER_MEM_LIMIT": "", "BOCKER_CPU_SHARE": ""}):
+        assert containers.limits_from_env(None, None, empty) == (None, None)
+    req = containers.RunRequest("img", memory=None, cpu_shares=None)
+    assert (req.memory, req.cpu_shares) == (containers.DEFAULT_MEMORY,
+                                            containers.DEFAULT_CPU_SHARES)
+
+
+def test_limits_from_env_reads_os_environ(monkeypatch):
+    monkeypatch.setenv("BOCKER_MEM_LIMIT", "64")
+    monkeypatch.delenv("BOCKER_CPU_SHARE", raising=False)
+    assert containers.limits_from_env() == ("64m", None)
+    monkeypatch.setenv("BOCKER_CPU_SHARE", "lots")
+    with pytest.raises(InvalidArgument) as e:
+        containers.limits_from_env()
+    assert str(e.value) == "invalid $BOCKER_CPU_SHARE 'lots'"

@@ -31,3 +31,24 @@ def test_parse_cpus():
     for bad in ("0", "-1", "x", "nan"):
         with pytest.raises(InvalidArgument):
             units.parse_cpus(bad)
+
+
+@pytest.mark.parametrize("text,number", [("KILL", 9), ("kill", 9), ("SIGTERM", 15),
+                                         ("sighup", 1), ("9", 9), ("0", 0), ("USR1", 10)])
+def test_parse_signal(text, number):
+    assert units.parse_signal(text) == number
+
+
+@pytest.mark.parametrize("bad", ["", "SIG", "NOPE", "-9", "9.0", "SIGRTMIN+1"])
+def test_parse_signal_rejects(bad):
+    with pytest.raises(InvalidArgument) as e:
+        units.parse_signal(bad)
+    assert str(e.value) == f"invalid signal '{bad}'"
+
+
+def test_parse_tail():
+    assert units.parse_tail("all") is None
+    assert (units.parse_tail("0"), units.parse_tail("25")) == (0, 25)
+    for bad in ("", "-1", "ALL", "1.5", "x"):
+        with pytest.raises(InvalidArgument):
+            units.parse_tail(bad)

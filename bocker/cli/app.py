@@ -1,0 +1,108 @@
+"""The bocker click group, its global options, and main(): the one place
+where an error becomes a line on stderr and an exit code.
+
+The commands live in containers.py, images.py and setup.py as plain click
+commands (each imports the library it needs inside its body, so `bocker
+run` pays only for what it uses); this module gathers them into the group.
+"""
+import sys
+
+import click
+
+from bocker.errors import BockerError
+
+# Docker's exit code when `docker run` itself fails (not the container's own
+# code): an OSError out of a run is bocker failing to start it.
+OS_ERROR_EXIT = {"run": 125}
+
+
+class Session:
+    """What every command gets as its click obj: the layout under the chosen
+    root; and, for main(), the command that ran (its errors' exit code)."""
+
+    def __init__(self):
+        self.paths = None
+        self.command = None
+
+
+class BockerGroup(click.Group):
+    """A click group whose main() maps every error to one line and a code."""
+
+    def main(self, args=None, prog_name=None, **extra):
+        """Run the command line args (default sys.argv[1:]) and exit: 0, a
+        container's own code, or the code of the error that ended it.
+
+        click's own errors (usage) exit 2, an interrupt 130, a BockerError
+        its exit_code, an OSError 1 (125 in `run`, OS_ERROR_EXIT).  Other
+        exceptions are bugs and keep their traceback.  CliRunner.invoke
+        comes through here too, so tests see what a user sees.
+        """
+        args = _spell_trace(sys.argv[1:] if args is None else list(args))
+        session = Session()
+        try:
+            code = super().main(args, prog_name=prog_name or "bocker",
+                                standalone_mode=False, obj=session, **extra)
+        except click.ClickException as e:
+            e.show()
+            sys.exit(e.exit_code if e.exit_code != 1 else 2)
+        except (click.exceptions.Abort, KeyboardInterrupt):
+            sys.exit(130)
+        except BockerError as e:
+            _error_line(e)
+            sys.exit(e.exit_code)
+        except OSError as e:
+            _error_line(e.strerror or e)
+            sys.exit(OS_ERROR_EXIT.get(session.command, 1))
+        # without standalone mode click returns ctx.exit()'s code (--help,
+        # --version); the commands themselves return None
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _spell_trace(args):
+    # click has no optional option values: --trace=json becomes --trace-format json
+    return [("--trace-format=" + a.split("=", 1)[1]) if a.startswith("--trace=") else a
+            for a in args]
+
+
+def _error_line(message):
+    click.echo(f"bocker: {message}", err=True)
+
+
+@click.group(name="bocker", cls=BockerGroup,
+             context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--root", envvar="BOCKER_ROOT", default=None,
+              help="bocker's btrfs root (default /var/bocker, or $BOCKER_ROOT).")
+@click.option("--trace", "trace_mode", flag_value="text", default=None,
+              help="Print every kernel step to stderr (--trace=json: one object per line).")
+@click.option("--trace-format", "trace_mode", type=click.Choice(["text", "json"]), hidden=True)
+@click.version_option(package_name="bocker")
+@click.pass_context
+def cli(ctx, root, trace_mode):
+    """bocker: Docker's core verbs over btrfs, cgroups and namespaces."""
+    from bocker import trace
+    from bocker.state import Paths
+
+    if trace_mode:
+        trace.configure(trace_mode)
+    else:
+        trace.configure_from_env()
+    session = ctx.ensure_object(Session)
+    session.paths = Paths(root)
+    # click has resolved the subcommand before it calls the group
+    session.command = ctx.invoked_subcommand
+
+
+def _register_commands():
+    from bocker.cli import containers, images, setup
+
+    for module in (setup, images, containers):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register_commands()
+
+
+def main():
+    """Console entry point (`bocker`, `python -m bocker.cli`)."""
+    cli.main()

@@ -1,0 +1,266 @@
+"""The container commands: run, exec, stop, kill, wait, start, ps, logs,
+inspect, commit, rm.
+
+Plain click commands, gathered into the group by app.py; each gets the
+click obj (its .paths is a bocker.state.Paths).  No logic here: parse,
+call the library, print; errors go up to app.py's one boundary.
+"""
+import os
+import sys
+
+import click
+
+from bocker.cli import output
+from bocker.errors import BockerError
+
+
+@click.command(context_settings={"allow_interspersed_args": False})
+@click.option("-d", "--detach", is_flag=True, help="Run in the background; print the ID.")
+@click.option("-i", "--interactive", is_flag=True, help="Keep stdin attached.")
+@click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-terminal.")
+@click.option("--name", help="Name for the container.")
+@click.option("--hostname", help="Hostname (default: the container ID).")
+@click.option("-e", "--env", "env", multiple=True, help="KEY=VAL (or KEY to pass ours).")
+@click.option("--env-file", multiple=True, help="File of KEY=VAL lines.")
+@click.option("-w", "--workdir", help="Working directory inside the container.")
+@click.option("-u", "--user", help="UID[:GID] or NAME[:GROUP].")
+@click.option("-m", "--memory", help="Memory limit, e.g. 512m (default 512m, $BOCKER_MEM_LIMIT in MB).")
+@click.option("--cpu-shares", type=int, help="CPU shares (default 512, $BOCKER_CPU_SHARE).")
+@click.option("--cpus", help="CPU quota in CPUs, e.g. 1.5.")
+@click.option("--pids-limit", type=int,
+              help="Maximum number of processes (default 2048; -1 for no limit).")
+@click.option("--network", default="bridge", type=click.Choice(["bridge", "none", "host"]),
+              show_default=True, help="bridge: own address on bocker's bridge; none: only lo; "
+              "host: the host's network.")
+@click.option("-p", "--publish", "ports", multiple=True,
+              help="[HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp]")
+@click.option("--dns", multiple=True, help="DNS server for the container's resolv.conf.")
+@click.option("--rm", "remove", is_flag=True, help="Remove the container when it exits.")
+@click.option("--privileged", is_flag=True,
+              help="Turn confinement off: every capability, no seccomp, /proc and /sys as they are.")
+@click.option("--cap-add", multiple=True, help="Add a capability (e.g. NET_ADMIN, ALL).")
+@click.option("--cap-drop", multiple=True, help="Drop a capability (e.g. CHOWN, ALL).")
+@click.option("--security-opt", multiple=True,
+              help="seccomp=unconfined|PROFILE.json, no-new-privileges (always on).")
+@click.option("--sysctl", "sysctls", multiple=True,
+              help="Namespaced sysctl KEY=VALUE (net.*, kernel.shm*, kernel.msg*, kernel.sem, "
+              "fs.mqueue.*).")
+@click.option("--ulimit", "ulimits", multiple=True, help="NAME=SOFT[:HARD], e.g. nofile=1024:2048.")
+@click.option("--read-only", is_flag=True, help="Mount the container's root filesystem read-only.")
+@click.option("--userns", type=click.Choice(["auto", "host", ""]), default=None,
+              help="auto: root in the container is an unprivileged host uid (its own "
+              "65536 ids, an idmapped rootfs); host: the host's ids (default, or "
+              "$BOCKER_USERNS).")
+@click.option("--entrypoint", help="Override the image's entrypoint.")
+@click.option("-v", "--volume", "volumes", multiple=True, help="HOST:CONTAINER[:ro]")
+@click.option("--tmpfs", multiple=True, help="PATH[:OPTIONS] tmpfs mount.")
+@click.option("--cidfile", type=click.Path(dir_okay=False), help="Write the container ID here.")
+@click.argument("image")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.pass_obj
+def run(ctx, detach, interactive, tty, name, hostname, env, env_file, workdir, user, memory,
+        cpu_shares, cpus, pids_limit, network, ports, dns, remove, privileged, cap_add,
+        cap_drop, security_opt, sysctls, ulimits, read_only, userns, entrypoint, volumes,
+        tmpfs, cidfile, image, command):
+    """Run COMMAND in a new container from IMAGE."""
+    from bocker import units
+    from bocker.runtime import containers, spec
+
+    if tty and detach:
+        raise BockerError("-t with -d is not supported: attach with exec -it instead")
+    all_env = [item for path in env_file for item in spec.parse_env_file(path)]
+    all_env += list(env)
+    memory, cpu_shares = spec.limits_from_env(memory, cpu_shares)
+    req = spec.RunRequest(
+        image, list(command), name=name, hostname=hostname, env=all_env,
+        workdir=workdir, user=user,
+        memory=units.parse_size(memory, "b") if memory else None,
+        cpu_shares=cpu_shares, cpus=units.parse_cpus(cpus) if cpus else None,
+        pids_limit=pids_limit, network=network, remove=remove, privileged=privileged,
+        entrypoint=[entrypoint] if entrypoint is not None else None,
+        volumes=volumes, tmpfs=tmpfs, ports=ports, dns=dns, cap_add=cap_add,
+        cap_drop=cap_drop, security_opt=security_opt, sysctls=sysctls, ulimits=ulimits,
+        read_only=read_only, userns=userns)
+    if cidfile and os.path.exists(cidfile):
+        raise BockerError(f"container ID file {cidfile} already exists")
+
+    def started(cid):
+        if cidfile:
+            with open(cidfile, "w") as f:
+                f.write(cid)
+        if detach:
+            click.echo(cid)
+
+    code = containers.run(ctx.paths, req, detach=detach, tty=tty, interactive=interactive,
+                          on_started=started)
+    if not detach:
+        sys.exit(code)
+
+
+@click.command("exec", context_settings={"allow_interspersed_args": False})
+@click.option("-i", "--interactive", is_flag=True, help="Keep stdin attached.")
+@click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-terminal.")
+@click.option("-e", "--env", "env", multiple=True, help="KEY=VAL")
+@click.option("-w", "--workdir", help="Working directory.")
+@click.option("-u", "--user", help="UID[:GID] or NAME[:GROUP].")
+@click.argument("ref")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.pass_obj
+def exec_cmd(ctx, interactive, tty, env, workdir, user, ref, command):
+    """Run COMMAND inside a running container."""
+    from bocker.runtime import containers
+
+    sys.exit(containers.exec_in(ctx.paths, ref, list(command), env=env, workdir=workdir,
+                                user=user, tty=tty, interactive=interactive))
+
+
+@click.command()
+@click.option("-t", "--time", "timeout", default=10.0, show_default=True, type=float,
+              help="Seconds to wait after SIGTERM before SIGKILL.")
+@click.argument("refs", nargs=-1, required=True)
+@click.pass_obj
+def stop(ctx, timeout, refs):
+    """Stop running containers (SIGTERM, then SIGKILL)."""
+    from bocker.runtime import containers
+
+    # Docker echoes each argument as given once it is done
+    output.each(refs, lambda ref: containers.stop(ctx.paths, ref, timeout) and click.echo(ref))
+
+
+@click.command()
+@click.option("-s", "--signal", "sig", default="KILL", show_default=True,
+              help="Signal name or number.")
+@click.argument("refs", nargs=-1, required=True)
+@click.pass_obj
+def kill(ctx, sig, refs):
+    """Send a signal to running containers."""
+    from bocker import units
+    from bocker.runtime import containers
+
+    number = units.parse_signal(sig)
+    output.each(refs, lambda ref: containers.kill(ctx.paths, ref, number) and click.echo(ref))
+
+
+@click.command()
+@click.argument("refs", nargs=-1, required=True)
+@click.pass_obj
+def wait(ctx, refs):
+    """Wait for containers to exit; print their exit codes."""
+    from bocker.runtime import containers
+
+    output.each(refs, lambda ref: click.echo(containers.wait(ctx.paths, ref)))
+
+
+@click.command()
+@click.argument("refs", nargs=-1, required=True)
+@click.pass_obj
+def start(ctx, refs):
+    """Start stopped containers again (detached)."""
+    from bocker.runtime import containers
+
+    output.each(refs, lambda ref: containers.start(ctx.paths, ref) and click.echo(ref))
+
+
+@click.command()
+@click.option("-a", "--all", "show_all", is_flag=True, help="Show stopped containers too.")
+@click.option("-q", "--quiet", is_flag=True, help="Only IDs.")
+@click.pass_obj
+def ps(ctx, show_all, quiet):
+    """List containers (running ones; -a for all)."""
+    from bocker.runtime import containers
+
+    records = [r for r in containers.list_all(ctx.paths)
+               if show_all or r["State"].get("Running")]
+    if quiet:
+        for r in records:
+            click.echo(r["Id"])
+        return
+    rows = [("CONTAINER_ID", "COMMAND", "IMAGE", "STATUS", "ADDRESS", "PORTS", "NAME")]
+    for r in records:
+        net = r.get("NetworkSettings") or {}
+        rows.append((r["Id"], output.shorten(" ".join(r["Config"]["Cmd"]), 30),
+                     r.get("ImageName") or r["Image"], output.status(r["State"]),
+                     net.get("IPAddress", "") if r["State"].get("Running") else "",
+                     output.ports(net.get("Ports") or {}), r["Name"]))
+    output.table(rows)
+
+
+@click.command()
+@click.option("-f", "--follow", is_flag=True, help="Keep printing until the container exits.")
+@click.option("--tail", default="all", help="Only the last N lines.")
+@click.option("-t", "--timestamps", is_flag=True, help="Prefix each line with its time.")
+@click.argument("ref")
+@click.pass_obj
+def logs(ctx, follow, tail, timestamps, ref):
+    """Print a container's log (stdout and stderr kept apart)."""
+    from bocker import units
+    from bocker.runtime import attach, containers
+
+    lines = units.parse_tail(tail)
+    cid = containers.resolve(ctx.paths, ref)
+    attach.print_log(ctx.paths, cid, follow=follow, timestamps=timestamps, tail=lines,
+                     running=lambda: containers.load(ctx.paths, cid)["State"].get("Running"))
+
+
+@click.command()
+@click.argument("refs", nargs=-1, required=True)
+@click.pass_obj
+def inspect(ctx, refs):
+    """Show containers or images as JSON."""
+    import json
+
+    from bocker.errors import Ambiguous, NoSuchContainer
+    from bocker.image import images
+    from bocker.runtime import containers
+
+    out = []
+    for ref in refs:
+        try:
+            out.append(containers.load(ctx.paths, containers.resolve(ctx.paths, ref)))
+        except (NoSuchContainer, Ambiguous):  # a prefix of two containers may be one image's
+            out.append(images.load(ctx.paths, images.resolve(ctx.paths, ref)))
+    click.echo(json.dumps(out, indent=4))
+
+
+@click.command()
+@click.argument("container")
+@click.argument("image", required=False)
+@click.option("--name", help="NAME[:TAG] for a new image.")
+@click.pass_obj
+def commit(ctx, container, image, name):
+    """Save a container's filesystem as an image (IMAGE: replace its content)."""
+    from bocker.runtime import containers
+
+    removed, created = containers.commit(ctx.paths, container, image, name)
+    if removed:
+        click.echo(f"Removed: {removed}")
+    click.echo(f"Created: {created}")
+
+
+@click.command()
+@click.option("-f", "--force", is_flag=True, help="Kill a running container first.")
+@click.argument("refs", nargs=-1, required=True)
+@click.pass_obj
+def rm(ctx, force, refs):
+    """Remove containers or images (by ID, prefix or name)."""
+    from bocker.errors import NoSuchContainer
+    from bocker.image import images
+    from bocker.runtime import containers
+
+    def one(ref):
+        if ref.startswith("img_"):
+            removed = images.remove(ctx.paths, ref)
+        else:
+            try:
+                removed = containers.remove(ctx.paths, ref, force=force)
+            except NoSuchContainer as e:
+                try:
+                    removed = images.remove(ctx.paths, ref)
+                except BockerError:
+                    raise e from None
+        click.echo(f"Removed: {removed}")
+
+    output.each(refs, one)
+
+
+COMMANDS = [run, exec_cmd, stop, kill, wait, start, ps, logs, inspect, commit, rm]

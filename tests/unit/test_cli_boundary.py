@@ -1,0 +1,180 @@
+"""The CLI's one error boundary (bocker.cli.app): every way a command ends
+becomes one line on stderr and Docker's exit code.  No root: the root is an
+empty temporary directory, and where an error needs the kernel a library
+call is replaced by one that raises it."""
+import errno
+import os
+import subprocess
+import sys
+import textwrap
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from bocker import trace
+from bocker.cli import cli
+from bocker.errors import BockerError, RunRefused, StartError
+
+
+@pytest.fixture
+def bocker(tmp_path):
+    """Invoke the real group (and so its main()) under an empty root."""
+    def invoke(*argv, input=None):
+        result = CliRunner().invoke(cli, ["--root", str(tmp_path), *argv], input=input,
+                                    catch_exceptions=False)
+        return result.exit_code, result.stdout, result.stderr
+
+    yield invoke
+    trace.configure_from_env()  # --trace in a test must not outlive it
+
+
+def _raise(error):
+    def call(*args, **kwargs):
+        raise error
+    return call
+
+
+def test_help_and_version_exit_0(bocker):
+    assert bocker("--help")[0] == 0
+    code, out, _ = bocker("--version")
+    assert code == 0 and out.startswith("bocker, version")
+
+
+@pytest.mark.parametrize("argv", [["run"], ["nosuch"], ["ps", "--bogus"],
+                                  ["kill", "-s"], ["--trace-format", "xml", "ps"]])
+def test_usage_error_exits_2(bocker, argv):
+    code, out, err = bocker(*argv)
+    assert code == 2 and out == ""
+    assert "Error:" in err
+
+
+def test_bocker_error_exits_1_with_one_line(bocker):
+    assert bocker("kill", "-s", "NOPE", "ps_000000000000")[::2] == (
+        1, "bocker: invalid signal 'NOPE'\n")
+
+
+@pytest.mark.parametrize("error,code", [(RunRefused("refused"), 125),
+                                        (StartError("exec: nope", 127), 127),
+                                        (BockerError("plain"), 1)])
+def test_bocker_error_carries_its_exit_code(bocker, monkeypatch, error, code):
+    from bocker.runtime import containers
+
+    monkeypatch.setattr(containers, "run", _raise(error))
+    assert bocker("run", "busybox", "true")[::2] == (code, f"bocker: {error}\n")
+
+
+@pytest.mark.parametrize("argv", [["run"], ["--trace", "run"], ["--trace=json", "run"]])
+def test_oserror_in_run_exits_125(bocker, monkeypatch, argv):
+    from bocker.runtime import containers
+
+    monkeypatch.setattr(containers, "run",
+                        _raise(OSError(errno.ENOENT, "No such file or directory")))
+    code, _, err = bocker(*argv, "--network", "none", "busybox", "true")
+    assert code == 125
+    assert err.splitlines()[-1] == "bocker: No such file or directory"
+
+
+def test_oserror_elsewhere_exits_1(bocker, monkeypatch):
+    from bocker.runtime import containers
+
+    monkeypatch.setattr(containers, "list_all", _raise(OSError(errno.EACCES, "Permission denied")))
+    assert bocker("--trace", "ps")[::2] == (1, "bocker: Permission denied\n")
+
+
+def test_oserror_in_run_exits_125_from_argv(tmp_path):
+    """The console entry as a user runs it: --trace before run once made
+    the exit code 1 (it was chosen by argv position)."""
+    script = textwrap.dedent("""
+        import errno, sys
+        from bocker.runtime import containers
+        def fail(*args, **kwargs):
+            raise OSError(errno.EPERM, "Operation not permitted")
+        containers.run = fail
+        sys.argv = ["bocker"] + sys.argv[1:]
+        from bocker.cli import main
+        main()
+    """)
+    for argv in (["run"], ["--trace", "run"], ["--root", str(tmp_path), "--trace", "run"]):
+        proc = subprocess.run([sys.executable, "-c", script, *argv, "busybox", "true"],
+                              capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "BOCKER_ROOT": str(tmp_path)})
+        assert proc.returncode == 125, (argv, proc.stderr)
+        assert proc.stderr.splitlines()[-1] == "bocker: Operation not permitted"
+
+
+def test_abort_exits_130(bocker):
+    # no password and stdin at its end: click's prompt aborts
+    code, _, _ = bocker("login", "-u", "someone", input="")
+    assert code == 130
+
+
+def test_interrupt_exits_130(bocker, monkeypatch):
+    from bocker.runtime import containers
+
+    monkeypatch.setattr(containers, "list_all", _raise(KeyboardInterrupt()))
+    assert bocker("ps")[0] == 130
+
+
+def test_click_abort_exits_130(bocker, monkeypatch):
+    from bocker.runtime import containers
+
+    monkeypatch.setattr(containers, "list_all", _raise(click.Abort()))
+    assert bocker("ps")[0] == 130
+
+
+def test_a_bug_keeps_its_traceback(bocker, monkeypatch):
+    from bocker.runtime import containers
+
+    monkeypatch.setattr(containers, "list_all", _raise(ZeroDivisionError("bug")))
+    with pytest.raises(ZeroDivisionError):
+        bocker("ps")
+
+
+def test_each_ref_fails_on_its_own_line_and_exits_1(bocker):
+    code, out, err = bocker("rmi", "nope1", "nope2")
+    assert (code, out) == (1, "")
+    assert err == ("bocker: No image named 'nope1' exists\n"
+                   "bocker: No image named 'nope2' exists\n")
+
+
+def test_each_ref_runs_the_rest_after_a_failure(bocker, monkeypatch):
+    from bocker.runtime import containers
+
+    def kill(paths, ref, number):
+        if ref == "bad":
+            raise BockerError(f"container '{ref}' is not running")
+        return True
+
+    monkeypatch.setattr(containers, "kill", kill)
+    code, out, err = bocker("kill", "-s", "TERM", "a", "bad", "b")
+    assert (code, out, err) == (1, "a\nb\n", "bocker: container 'bad' is not running\n")
+
+
+def test_rm_falls_back_to_an_image_only_for_no_such_container(bocker, monkeypatch):
+    from bocker.errors import Ambiguous
+    from bocker.image import images
+    from bocker.runtime import containers
+
+    # neither a container nor an image: the container's error is the one shown
+    assert bocker("rm", "nope")[::2] == (1, "bocker: No container named 'nope' exists\n")
+    monkeypatch.setattr(images, "remove", lambda paths, ref: "img_0123456789ab")
+    assert bocker("rm", "busybox")[:2] == (0, "Removed: img_0123456789ab\n")
+    # any other container error stands, whatever images there are
+    monkeypatch.setattr(containers, "remove", _raise(Ambiguous("p", {"ps_1", "ps_2"})))
+    assert bocker("rm", "p")[::2] == (1, "bocker: 'p' is ambiguous: it matches ps_1, ps_2\n")
+
+
+def test_inspect_tries_images_when_no_container(bocker, monkeypatch):
+    from bocker.image import images
+
+    assert bocker("inspect", "nope")[::2] == (1, "bocker: No image named 'nope' exists\n")
+    monkeypatch.setattr(images, "resolve", lambda paths, ref: "img_0123456789ab")
+    monkeypatch.setattr(images, "load", lambda paths, image_id: {"id": image_id})
+    code, out, _ = bocker("inspect", "busybox")
+    assert code == 0 and '"id": "img_0123456789ab"' in out
+
+
+def test_bad_tail_is_refused_before_the_container_is_looked_up(bocker):
+    assert bocker("logs", "--tail", "x", "ps_000000000000")[::2] == (
+        1, "bocker: invalid --tail 'x': a number or 'all'\n")
