@@ -20,6 +20,7 @@ ownership on disk and `commit` snapshots them as they are.
 """
 import os
 
+from bocker import claims
 from bocker.errors import BockerError, InvalidArgument
 from bocker.kernel import native
 
@@ -140,40 +141,30 @@ def choose(candidates, taken):
 
 def allocations(directory):
     """{first host uid: container id} of every allocation in directory."""
-    out = {}
-    try:
-        names = os.listdir(directory)
-    except FileNotFoundError:
-        return out
-    for name in names:
-        if not name.isdigit():
-            continue
-        try:
-            out[int(name)] = os.readlink(os.path.join(directory, name))
-        except OSError:
-            pass  # released meanwhile, or not an allocation
-    return out
+    return {int(name): owner for name, owner in claims.claims(directory).items()
+            if name.isdigit()}
 
 
 def allocate(directory, container_id, candidates, existing=set):
     """Give container_id a block of candidates; returns (uid, gid).
 
-    existing() returns the IDs of every container that exists: only when
-    the pool is full, allocations of any other (left by a crash) are
-    dropped and the pick is tried once more.
+    An allocation is a claim (bocker/claims.py) named by the block's first
+    host uid.  existing() returns the IDs of every container that exists:
+    only when the pool is full, allocations of any other (left by a crash)
+    are dropped and the pick is tried once more.
     """
-    os.makedirs(directory, exist_ok=True)
     for attempt in (0, 1):
-        taken = set(allocations(directory))
-        while True:
-            block = choose(candidates, taken)
-            if block is None:
-                break
-            try:
-                os.symlink(container_id, os.path.join(directory, str(block[0])))
-                return block
-            except FileExistsError:
-                taken.add(block[0])  # another start won this one: try the next
+        taken = {str(uid) for uid in allocations(directory)}
+        blocks = {}
+
+        def names():  # lazily: the built-in pool is large
+            for block in candidates:
+                blocks[str(block[0])] = block
+                yield str(block[0])
+
+        name = claims.claim_first(directory, container_id, names(), taken)
+        if name is not None:
+            return blocks[name]
         if attempt == 0:
             prune(directory, set(existing()) | {container_id})
     raise PoolFull(f"no free user namespace block: all {len(candidates)} are allocated "
@@ -182,27 +173,14 @@ def allocate(directory, container_id, candidates, existing=set):
 
 def release(directory, container_id):
     """Drop the allocation of container_id; a no-op if it has none."""
-    for uid, owner in allocations(directory).items():
-        if owner == container_id:
-            _unlink(directory, uid)
+    claims.release(directory, container_id)
 
 
 def prune(directory, keep):
     """Drop every allocation whose container ID is not in keep; returns
     {uid: container id} of those dropped."""
-    dropped = {}
-    for uid, owner in allocations(directory).items():
-        if owner not in keep and _unlink(directory, uid):
-            dropped[uid] = owner
-    return dropped
-
-
-def _unlink(directory, uid):
-    try:
-        os.unlink(os.path.join(directory, str(uid)))
-        return True
-    except FileNotFoundError:
-        return False  # released by someone else meanwhile
+    return {int(name): owner for name, owner in claims.prune(directory, keep).items()
+            if name.isdigit()}
 
 
 # ------------------------------------------------------------ the start

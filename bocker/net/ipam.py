@@ -4,8 +4,8 @@ the address, created atomically, so concurrent starts never share one),
 its release and the pruning of stale leases; and the names derived from a
 container: its MAC (02:42 + the address, as Docker) and its veth."""
 import ipaddress
-import os
 
+from bocker import claims
 from bocker.errors import BockerError, InvalidArgument
 
 VETH_PREFIX = "bk"
@@ -85,60 +85,30 @@ def lease(lease_dir, container_id, subnet):
     never hold the same address and no lock file is needed.  A container
     that already holds a lease in the subnet gets the same address back.
     """
-    os.makedirs(lease_dir, exist_ok=True)
     net = _net(subnet)
     held = leases(lease_dir)
     for ip, owner in held.items():
         if owner == container_id and ipaddress.IPv4Address(ip) in net:
             return ip
-    taken = set(held)
-    while True:
-        ip = choose(net, taken)
-        if ip is None:
-            raise SubnetFull(f"no free address in {net}: all {net.num_addresses - 3} are leased "
-                             f"(leases in {lease_dir})")
-        try:
-            os.symlink(container_id, os.path.join(lease_dir, ip))
-            return ip
-        except FileExistsError:
-            taken.add(ip)        # another process won this one: try the next
+    ip = claims.claim_first(lease_dir, container_id, candidates(subnet), taken=held)
+    if ip is None:
+        raise SubnetFull(f"no free address in {net}: all {net.num_addresses - 3} are leased "
+                         f"(leases in {lease_dir})")
+    return ip
 
 
 def release(lease_dir, container_id):
     """Drop every lease container_id holds; no-op if it holds none."""
-    for ip, owner in leases(lease_dir).items():
-        if owner == container_id:
-            try:
-                os.unlink(os.path.join(lease_dir, ip))
-            except FileNotFoundError:
-                pass
+    claims.release(lease_dir, container_id)
 
 
 def prune(lease_dir, keep):
     """Drop every lease whose container ID is not in `keep` (the containers
     that still exist), e.g. after a crash between lease and release.
     Returns {ip: container_id} of the leases dropped."""
-    dropped = {}
-    for ip, owner in leases(lease_dir).items():
-        if owner not in keep:
-            try:
-                os.unlink(os.path.join(lease_dir, ip))
-                dropped[ip] = owner
-            except FileNotFoundError:
-                pass
-    return dropped
+    return claims.prune(lease_dir, keep)
 
 
 def leases(lease_dir):
     """{ip: container_id} for every lease in lease_dir."""
-    out = {}
-    try:
-        names = os.listdir(lease_dir)
-    except FileNotFoundError:
-        return out
-    for name in names:
-        try:
-            out[name] = os.readlink(os.path.join(lease_dir, name))
-        except (FileNotFoundError, OSError):
-            pass         # released meanwhile, or not a lease
-    return out
+    return claims.claims(lease_dir)

@@ -125,9 +125,15 @@ def test_network_none_has_only_lo(bocker):
     assert out.split() == ["lo"]
 
 
-def test_network_host_sees_host_links(bocker):
-    out = bocker("run", "--rm", "--network", "host", "busybox", "ls", "/sys/class/net").stdout
-    assert set(out.split()) == set(os.listdir("/sys/class/net"))
+def test_network_host_is_the_hosts_network_namespace(bocker):
+    # the namespace's identity, not a listing of links other test sessions
+    # may be adding or removing meanwhile
+    out = bocker("run", "--rm", "--network", "host", "busybox", "readlink", "/proc/self/ns/net",
+                 check=True).stdout.strip()
+    assert out == os.readlink("/proc/self/ns/net")
+    own = bocker("run", "--rm", "--network", "none", "busybox", "readlink", "/proc/self/ns/net",
+                 check=True).stdout.strip()
+    assert own.startswith("net:[") and own != out
 
 
 def _cgroup_file(cid, controller, name):
