@@ -17,11 +17,10 @@ from bocker.net.netlink import (IFA_ADDRESS, IFA_BROADCAST, IFA_LOCAL, IFF_UP, I
                                 IFLA_IFNAME, IFLA_INFO_DATA, IFLA_INFO_KIND, IFLA_LINKINFO,
                                 IFLA_MASTER, IFLA_MTU, IFLA_NET_NS_FD, NLM_F_ACK, NLM_F_CREATE,
                                 NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR,
-                                RT_TABLE_MAIN, RTA_GATEWAY, RTA_OIF, RTM_DELLINK, RTM_GETADDR,
-                                RTM_GETLINK, RTM_GETROUTE, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE,
-                                RTM_SETLINK, VETH_INFO_PEER, NetlinkSocket, attr, attr_str,
-                                attr_u32, ifaddrmsg, ifinfomsg, mac_bytes, message, nested,
-                                parse_addr, parse_error, parse_link, parse_messages, parse_route,
+                                RTA_GATEWAY, RTA_OIF, RTM_DELLINK, RTM_GETLINK, RTM_NEWADDR,
+                                RTM_NEWLINK, RTM_NEWROUTE, RTM_SETLINK, VETH_INFO_PEER,
+                                NetlinkSocket, attr, attr_str, attr_u32, ifaddrmsg, ifinfomsg,
+                                mac_bytes, message, nested, parse_error, parse_link, parse_messages,
                                 rtmsg)
 
 
@@ -135,18 +134,6 @@ class Rtnl(NetlinkSocket):
         """Bring a link up (or down)."""
         self.set_link(link, up=up)
 
-    def set_master(self, link, master):
-        """Enslave a link to a bridge (master ifindex; 0 releases it)."""
-        self.set_link(link, master=master)
-
-    def set_mac(self, link, mac):
-        """Set a link's MAC address ('02:42:..')."""
-        self.set_link(link, mac=mac)
-
-    def set_name(self, link, name):
-        """Rename a link (it must be down)."""
-        self.set_link(link, name=name)
-
     def delete_link(self, link):
         """Delete a link by name or index (ENODEV if it does not exist)."""
         head, sel = self._link(link)
@@ -164,11 +151,6 @@ class Rtnl(NetlinkSocket):
         """The ifindex of a link named `name` in this socket's namespace."""
         return self.get_link(name)["index"]
 
-    def links(self):
-        """Every link as a dict: name, index, kind, mac, master, flags."""
-        return [parse_link(body) for mtype, body in
-                self.dump(RTM_GETLINK, ifinfomsg(), "list links") if mtype == RTM_NEWLINK]
-
     # ------------------------------------------------ addresses, routes
 
     def add_address(self, link, address, prefixlen):
@@ -182,12 +164,6 @@ class Rtnl(NetlinkSocket):
         self.request(RTM_NEWADDR, body, f"add address {address}/{prefixlen} to {link}",
                      NLM_F_CREATE | NLM_F_EXCL)
 
-    def addresses(self, family=socket.AF_INET):
-        """Every address of `family` as a dict: index, family, prefixlen, address."""
-        return [parse_addr(body) for mtype, body in
-                self.dump(RTM_GETADDR, ifaddrmsg(0, 0, family=family), "list addresses")
-                if mtype == RTM_NEWADDR]
-
     def add_default_route(self, gateway, oif=None):
         """Add the IPv4 default route via `gateway` (optionally on link oif)."""
         body = rtmsg() + attr(RTA_GATEWAY, socket.inet_aton(gateway))
@@ -195,9 +171,3 @@ class Rtnl(NetlinkSocket):
             body += attr_u32(RTA_OIF, oif)
         self.request(RTM_NEWROUTE, body, f"add default route via {gateway}",
                      NLM_F_CREATE | NLM_F_EXCL)
-
-    def routes(self, family=socket.AF_INET):
-        """Routes of the main table as dicts: dst, dst_len, gateway, oif."""
-        return [r for r in (parse_route(body) for mtype, body in
-                            self.dump(RTM_GETROUTE, rtmsg(family=family), "list routes")
-                            if mtype == RTM_NEWROUTE) if r["table"] == RT_TABLE_MAIN]

@@ -22,8 +22,44 @@ import time
 import pytest
 
 from bocker.kernel import native
-from bocker.net import network
-from bocker.net.rtnl import Rtnl
+from bocker.net import network, rtnl
+from bocker.net.netlink import (RT_TABLE_MAIN, RTM_GETADDR, RTM_GETLINK, RTM_GETROUTE, RTM_NEWADDR,
+                                RTM_NEWLINK, RTM_NEWROUTE, ifaddrmsg, ifinfomsg, parse_addr,
+                                parse_link, parse_route, rtmsg)
+
+
+class Rtnl(rtnl.Rtnl):
+    """bocker's Rtnl plus what only tests ask of the kernel: listings of
+    links, addresses and routes, and link changes bocker never makes."""
+
+    def set_master(self, link, master):
+        """Enslave a link to a bridge (master ifindex; 0 releases it)."""
+        self.set_link(link, master=master)
+
+    def set_mac(self, link, mac):
+        """Set a link's MAC address ('02:42:..')."""
+        self.set_link(link, mac=mac)
+
+    def set_name(self, link, name):
+        """Rename a link (it must be down)."""
+        self.set_link(link, name=name)
+
+    def links(self):
+        """Every link as a dict: name, index, kind, mac, master, flags."""
+        return [parse_link(body) for mtype, body in
+                self.dump(RTM_GETLINK, ifinfomsg(), "list links") if mtype == RTM_NEWLINK]
+
+    def addresses(self, family=socket.AF_INET):
+        """Every address of `family` as a dict: index, family, prefixlen, address."""
+        return [parse_addr(body) for mtype, body in
+                self.dump(RTM_GETADDR, ifaddrmsg(0, 0, family=family), "list addresses")
+                if mtype == RTM_NEWADDR]
+
+    def routes(self, family=socket.AF_INET):
+        """Routes of the main table as dicts: dst, dst_len, gateway, oif."""
+        return [r for r in (parse_route(body) for mtype, body in
+                            self.dump(RTM_GETROUTE, rtmsg(family=family), "list routes")
+                            if mtype == RTM_NEWROUTE) if r["table"] == RT_TABLE_MAIN]
 
 
 def netns_fds():

@@ -13,10 +13,9 @@ import pytest
 from bocker.errors import BockerError, NotSetUp
 from bocker.net import nat, network
 from bocker.net.netlink import IFF_UP
-from bocker.net.rtnl import Rtnl
 
-from netfixtures import (free_port, host_links, host_net_fixture, netleak, netns,  # noqa: F401
-                         ping, rtnl_in, socket_in, tcp_roundtrip)
+from netfixtures import (Rtnl, free_port, host_links, host_net_fixture, netleak,  # noqa: F401
+                         netns, ping, rtnl_in, socket_in, tcp_roundtrip)
 
 pytestmark = [pytest.mark.root,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]

@@ -20,10 +20,9 @@ import pytest
 from bocker import hostsetup, state
 from bocker.kernel import native
 from bocker.net import nat, network
-from bocker.net.rtnl import Rtnl
 from bocker.state import Paths
 
-from netfixtures import (ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, arp, ether, free_port,  # noqa: F401
+from netfixtures import (ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, Rtnl, arp, ether, free_port,  # noqa: F401
                          host_net_fixture, ipv4, netleak, netns, packet_socket, ping, socket_in,
                          tcp_syn, udp, wait_for_frame)
 
