@@ -3,7 +3,8 @@ where an error becomes a line on stderr and an exit code.
 
 The commands live in containers.py, images.py and setup.py as plain click
 commands (each imports the library it needs inside its body, so `bocker
-run` pays only for what it uses); this module gathers them into the group.
+run` pays only for what it uses); this module gathers them into the group,
+importing a command's module only when that command runs (or for --help).
 """
 import sys
 
@@ -25,8 +26,32 @@ class Session:
         self.command = None
 
 
+# The module of each command.  A command's module is imported when it runs,
+# so a `bocker run` does not pay for defining the image and setup commands
+# (tests/unit/test_cli_boundary.py checks this table against the modules).
+COMMAND_MODULES = {
+    "setup": "setup",
+    **dict.fromkeys(("init", "images", "rmi", "pull", "login", "load", "save"), "images"),
+    **dict.fromkeys(("run", "exec", "stop", "kill", "wait", "start", "ps", "logs", "inspect",
+                     "commit", "rm"), "containers"),
+}
+
+
 class BockerGroup(click.Group):
-    """A click group whose main() maps every error to one line and a code."""
+    """A click group whose main() maps every error to one line and a code,
+    and whose commands are imported on first use."""
+
+    def list_commands(self, ctx):
+        return sorted(COMMAND_MODULES)
+
+    def get_command(self, ctx, name):
+        module = COMMAND_MODULES.get(name)
+        if module is None:
+            return None
+        import importlib
+
+        commands = importlib.import_module(f"bocker.cli.{module}").COMMANDS
+        return next(c for c in commands if c.name == name)
 
     def main(self, args=None, prog_name=None, **extra):
         """Run the command line args (default sys.argv[1:]) and exit: 0, a
@@ -90,17 +115,6 @@ def cli(ctx, root, trace_mode):
     session.paths = Paths(root)
     # click has resolved the subcommand before it calls the group
     session.command = ctx.invoked_subcommand
-
-
-def _register_commands():
-    from bocker.cli import containers, images, setup
-
-    for module in (setup, images, containers):
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
-_register_commands()
 
 
 def main():

@@ -13,14 +13,13 @@ Compiling the default profile costs about 2 ms (libseccomp), parsing it
 disk under the bocker root (cache/seccomp/), keyed by a digest of
 everything that goes into it, and read back in some 25 us.
 """
-import hashlib
 import os
 
 from bocker.confine.seccomp_profile import (_KERNEL, ACTIONS, ARCHES, ARG_KEYS, BPF_MAXINSNS,
                                             COND_KEYS, DEFAULT_PROFILE, INSN_BYTES,
                                             MAX_PROFILE_BYTES, NATIVE, OPS, RULE_KEYS, TOP_KEYS,
                                             UNCONFINED, InvalidArgument, Profile, default_profile,
-                                            load_profile, parse, pin_profile)
+                                            load_profile, parse, pin_profile, sha256)
 
 
 def _host(machine=None, release=None):
@@ -76,7 +75,7 @@ def _cache_key(profile_digest, caps):
              str(os.stat(__file__).st_mtime_ns).encode(),
              " ".join(os.uname()[2:5]).encode(), profile_digest.encode(),
              ",".join(sorted(caps)).encode()]
-    return hashlib.sha256(b"\0".join(parts)).hexdigest()
+    return sha256(b"\0".join(parts)).hexdigest()
 
 
 def _cache_read(path):
@@ -108,7 +107,7 @@ _memo = {}
 
 def _default_digest():
     with open(DEFAULT_PROFILE, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
+        return sha256(f.read()).hexdigest()
 
 
 def filter_for(caps, profile=None, cache_dir=None):

@@ -3,12 +3,19 @@ input (bounded sizes, every key, type and range checked, one-line errors):
 Profile, Rule and Condition, parse(), load_profile() for
 --security-opt seccomp=PATH, pin_profile() (the copy kept beside a
 container) and bocker's own default_profile()."""
-import hashlib
 import json
 import os
 import re
 
 from bocker.errors import InvalidArgument
+
+try:  # CPython's own SHA-256: hashlib would load OpenSSL, 2.5 ms of every start
+    from _sha256 import sha256
+except ImportError:  # Python 3.12+ names it _sha2; other Pythons: hashlib
+    try:
+        from _sha2 import sha256
+    except ImportError:
+        from hashlib import sha256
 
 DEFAULT_PROFILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "profiles",
                                "seccomp_default.json")
@@ -249,7 +256,7 @@ def parse(data, source="<profile>"):
     if sum(len(r.names) for r in rules) > MAX_NAMES:
         _fail(source, f"more than {MAX_NAMES} system call names")
     return Profile(default, architectures, arch_map, rules,
-                   hashlib.sha256(data).hexdigest(), source)
+                   sha256(data).hexdigest(), source)
 
 
 def _read_bounded(path):

@@ -18,9 +18,9 @@ def resolv_conf(req):
                 return f.read()
         except OSError:
             return ""
-    from bocker.net import network
+    from bocker.net import etcfiles  # not network: --network none needs only the text
 
-    return network.resolv_conf(req.dns or None)
+    return etcfiles.resolv_conf(req.dns or None)
 
 
 def container_files(cdir, hostname, ip, resolv):

@@ -178,3 +178,17 @@ def test_inspect_tries_images_when_no_container(bocker, monkeypatch):
 def test_bad_tail_is_refused_before_the_container_is_looked_up(bocker):
     assert bocker("logs", "--tail", "x", "ps_000000000000")[::2] == (
         1, "bocker: invalid --tail 'x': a number or 'all'\n")
+
+
+def test_every_command_is_in_the_lazy_table_and_only_there():
+    """app.COMMAND_MODULES names each command's module: the table and the
+    modules' COMMANDS must agree, or a command would vanish or be shadowed."""
+    import importlib
+
+    from bocker.cli import app
+
+    found = {}
+    for module in set(app.COMMAND_MODULES.values()):
+        for command in importlib.import_module(f"bocker.cli.{module}").COMMANDS:
+            found[command.name] = module
+    assert found == app.COMMAND_MODULES
