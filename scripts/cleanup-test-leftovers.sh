@@ -1,8 +1,23 @@
 #!/usr/bin/env bash
 # Remove what an interrupted test run may have left: mounts of the test
-# roots (their loop devices auto-detach), their backing files, and the test
-# cgroup parents.  Touches only names the test suite itself uses.
+# roots (their loop devices auto-detach), their backing files, the test
+# registries' servers, and the test cgroup parents.  Touches only names the
+# test suite itself uses (/tmp/bocker-test-*, /tmp/bkp-*).
 set -u
+# the pull tests' docker-registry servers, by the PID whose config lives in
+# a test directory (never by name: another registry on the host is not ours)
+for cmdline in /proc/[0-9]*/cmdline; do
+    pid=${cmdline#/proc/}; pid=${pid%/cmdline}
+    tr '\0' ' ' < "$cmdline" 2>/dev/null | grep -qE '^docker-registry serve /tmp/bkp-reg-[^ ]+/' \
+        && kill "$pid" 2>/dev/null
+done
+grep -oE ' /tmp/bkp-[^ ]+ ' /proc/self/mountinfo | sort -ru | while read -r m; do
+    umount -l "$m" 2>/dev/null || true
+done
+for d in /tmp/bkp-*; do
+    [ -e "$d" ] || continue
+    grep -q " $d" /proc/self/mountinfo || rm -rf --one-file-system "$d"
+done
 grep -oE ' /tmp/bocker-test-[^ ]+ ' /proc/self/mountinfo | sort -ru | while read -r m; do
     umount -l "$m" 2>/dev/null || true
 done
