@@ -53,12 +53,15 @@ def ports(bindings_by_port):
 
 def status(st):
     """A record's State as ps shows it: 'Up 2 minutes', 'Created',
-    'Exited (0) 5 seconds ago'."""
+    'Exited (0) 5 seconds ago', 'Exited (unknown)' (its end went unseen)."""
     from bocker.runtime.records import parse_iso
 
     if st.get("Running"):
         return "Up " + ago(parse_iso(st["StartedAt"]))[:-4]
     if st.get("Status") == "created":
         return "Created"
+    from bocker.runtime.records import UNKNOWN_EXIT
+
     ended = f" {ago(parse_iso(st['FinishedAt']))}" if st.get("FinishedAt") else ""
-    return f"Exited ({st.get('ExitCode', 0)}){ended}"
+    code = st.get("ExitCode", 0)
+    return f"Exited ({'unknown' if code == UNKNOWN_EXIT else code}){ended}"

@@ -51,6 +51,10 @@ def create(paths, req, image_id, image_config, undo, host=None):
         host.store.snapshot(_image_rootfs(paths, image_id), os.path.join(cdir, "rootfs"))
         req.security_opt = seccomp.pin_profile(cdir, req.security_opt)
         record = recordshape.new_record(cid, req, image_id, image_config)
+        # who is creating it: if this process dies before the start marks
+        # it running, records.keeper_gone lets the next command finish it
+        me = os.getpid()
+        record["State"].update(RunnerPid=me, RunnerStartTime=records.proc_start_time(me))
         if req.userns == "auto":
             record["IdMaps"] = _allocate_ids(paths, cid, undo)
         records.save(paths, record)

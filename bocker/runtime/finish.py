@@ -42,6 +42,53 @@ def finish(paths, cid, code=None):
             records.save(paths, record)
 
 
+def reap_orphan(paths, cid):
+    """Finish a container whose keeper is gone (records.keeper_gone): its
+    end is recorded (exit.json's code if the keeper wrote it, else
+    records.UNKNOWN_EXIT) and what it held is released (cgroup, with
+    anything left in it; address lease, guard entries and published ports;
+    with --rm its directory and id block).  Under the root's lock, and
+    only if the record still says so, so of many commands finding it at
+    once exactly one does the work."""
+    with state.locked(paths.lock):
+        try:
+            record = records.read_stored(paths, cid)
+        except FileNotFoundError:
+            return
+        st = record["State"]
+        if not records.keeper_gone(st):
+            return  # finished by someone else meanwhile
+        with trace.span("cgroup remove", name=cid, reason="keeper gone"):
+            cgroups.driver().destroy(cid)
+        created = st.get("Status") == "created"
+        record = records.refresh(paths, record)
+        if created:  # its start was cut short: what it got is in the leases
+            _settings_from_lease(paths, record)
+        st.update(Running=False, Status="exited", Pid=0)
+        if not st.get("FinishedAt"):  # nobody saw it end: say so, not when
+            st.update(ExitCode=records.UNKNOWN_EXIT,
+                      Error="the process in charge of the container disappeared")
+        networking.release(paths, record)
+        if record["Spec"].get("remove"):
+            remove_dir(paths.container(cid))
+            userns.release(paths.userns, cid)
+        else:
+            records.save(paths, record)
+
+
+def _settings_from_lease(paths, record):
+    # A start killed after its lease (and maybe its guard entries and
+    # ports) but before the record was marked running: name them so that
+    # networking.release gives them back (each release is a no-op if the
+    # start never got that far).
+    from bocker.net import ipam
+
+    ips = [ip for ip, owner in ipam.leases(paths.leases).items() if owner == record["Id"]]
+    if ips:
+        record["NetworkSettings"] = {"IPAddress": ips[0], "Guarded": True,
+                                     "Ports": {"any": []} if record["Spec"].get("ports") else {}}
+
+
 def remove_dir(cdir):
     """Delete a container's directory (its rootfs snapshot included)."""
     store.remove_dir(cdir, "container.json")

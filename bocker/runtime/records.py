@@ -33,9 +33,18 @@ def read_stored(paths, cid):
 
 def load(paths, cid):
     """A container's record, its State brought up to date, with Docker's
-    derived fields (HostConfig, Confinement, ...)."""
+    derived fields (HostConfig, Confinement, ...).  A record nobody will
+    ever finish (keeper_gone) is finished here first, so every command
+    that lists or touches a container sees its truthful state and the
+    first of them gives back what it held."""
     try:
-        return recordshape.with_view(refresh(paths, read_stored(paths, cid)))
+        stored = read_stored(paths, cid)
+        if keeper_gone(stored["State"]):
+            from bocker.runtime import finish
+
+            finish.reap_orphan(paths, cid)
+            stored = read_stored(paths, cid)
+        return recordshape.with_view(refresh(paths, stored))
     except (FileNotFoundError, ValueError):  # ValueError: torn by a crash
         raise NoSuchContainer(cid) from None
 
@@ -71,8 +80,35 @@ def proc_start_time(pid):
 
 
 def alive(pid, start_time):
-    """True if pid is still the process that started at start_time."""
-    return bool(pid) and proc_start_time(pid) == start_time
+    """True if pid is still the process that started at start_time, and
+    has not exited (a zombie waiting for its reaper has)."""
+    if not pid:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return fields[0] not in (b"Z", b"X") and int(fields[19]) == start_time
+
+
+# A container whose end nobody saw (its keeper died with it, the host
+# rebooted): not a code any process exits with, so a script can never take
+# it for the container's own 255.  Docker's "dead" status would be wrong:
+# there it means a removal that failed, and start and rm treat it apart.
+UNKNOWN_EXIT = -1
+
+
+def keeper_gone(st):
+    """True if a stored State will never be finished by anyone: it says
+    running, but neither the container's PID 1 nor the process in charge
+    of it (the attached bocker or the monitor) is alive; or it says
+    created and the bocker creating it is gone.  A container still alive
+    under a dead keeper is running, and is left so."""
+    runner = alive(st.get("RunnerPid"), st.get("RunnerStartTime"))
+    if st.get("Running"):
+        return not runner and not alive(st.get("Pid"), st.get("PidStartTime"))
+    return st.get("Status") == "created" and bool(st.get("RunnerPid")) and not runner
 
 
 def refresh(paths, record):
@@ -89,7 +125,7 @@ def refresh(paths, record):
         st.update(Running=False, Status="exited", Pid=0, **ended)
     elif not alive(st["Pid"], st.get("PidStartTime")) and \
             not alive(st.get("RunnerPid"), st.get("RunnerStartTime")):
-        st.update(Running=False, Status="exited", Pid=0, ExitCode=255,
+        st.update(Running=False, Status="exited", Pid=0, ExitCode=UNKNOWN_EXIT,
                   Error="the process in charge of the container disappeared")
     return record
 
