@@ -1,7 +1,7 @@
 """The bocker click group, its global options, and main(): the one place
 where an error becomes a line on stderr and an exit code.
 
-The commands live in containers.py, images.py and setup.py as plain click
+The commands live in containers.py, images.py, prune.py and setup.py as plain click
 commands (each imports the library it needs inside its body, so `bocker
 run` pays only for what it uses); this module gathers them into the group,
 importing a command's module only when that command runs (or for --help).
@@ -34,6 +34,7 @@ COMMAND_MODULES = {
     **dict.fromkeys(("init", "images", "rmi", "pull", "login", "load", "save"), "images"),
     **dict.fromkeys(("run", "exec", "stop", "kill", "wait", "start", "ps", "logs", "inspect",
                      "commit", "rm"), "containers"),
+    **dict.fromkeys(("system", "container", "image"), "prune"),
 }
 
 

@@ -97,6 +97,18 @@ def _kill_all(path):
             pass
 
 
+def _children(parents):
+    """Names of the groups directly under each of parents (a missing
+    parent has none)."""
+    out = set()
+    for d in parents:
+        try:
+            out.update(e.name for e in os.scandir(d) if e.is_dir(follow_symlinks=False))
+        except FileNotFoundError:
+            pass
+    return out
+
+
 class V1Driver:
     """One directory per controller hierarchy (co-mounted ones share)."""
 
@@ -178,6 +190,10 @@ class V1Driver:
         for d in self._dirs(name):
             _rmdir(d)
 
+    def children(self):
+        """Names of the groups under bocker's parent, in any hierarchy."""
+        return _children(self._dirs(""))
+
     def remove_parent(self):
         """Remove the empty parent groups (at `setup --teardown`)."""
         for d in self._dirs(""):
@@ -243,6 +259,10 @@ class V2Driver:
         except OSError:
             pass
         _rmdir(d)
+
+    def children(self):
+        """Names of the groups under bocker's parent."""
+        return _children([self._dir("")])
 
     def remove_parent(self):
         try:

@@ -1,0 +1,118 @@
+"""`container prune`, the leftovers `system prune` also removes, and
+`system df`'s accounting.
+
+Sizes are the apparent size of a rootfs's files (store.tree_size, as
+`du --apparent-size`), not btrfs's exclusive bytes: a container's
+snapshot shares its extents with its image, so its size is an upper bound
+on what removing it frees (exact numbers need btrfs quotas, which bocker
+does not turn on).
+"""
+import os
+
+from bocker import ids, state
+from bocker.errors import BockerError
+from bocker.kernel import store
+from bocker.runtime import records
+
+
+def container_size(paths, cid):
+    """Apparent size in bytes of a container's rootfs (0 if it is gone)."""
+    try:
+        return store.tree_size(os.path.join(paths.container(cid), "rootfs"))
+    except FileNotFoundError:
+        return 0
+
+
+def stopped(record):
+    """True for a container prune removes: exited.  A created one is a
+    start in progress (its creator is alive, else load finished it)."""
+    return record["State"].get("Status") == "exited"
+
+
+def prune_containers(paths):
+    """Remove every stopped container as `rm` does (what it held is given
+    back); returns ([removed IDs], bytes reclaimed)."""
+    from bocker.runtime import lifecycle
+
+    removed, size = [], 0
+    for record in records.list_all(paths):  # finishes those whose keeper is gone
+        if not stopped(record):
+            continue
+        cid = record["Id"]
+        bytes_ = container_size(paths, cid)
+        try:
+            lifecycle.remove(paths, cid)
+        except BockerError:
+            continue  # started again or removed meanwhile
+        removed.append(cid)
+        size += bytes_
+    return removed, size
+
+
+def prune_leftovers(paths):
+    """What a crash left of containers that have no directory any more:
+    cgroups named ps_<12 hex> under bocker's parent, address leases (and
+    the veth, guard entries and ports of their address) and user-namespace
+    id blocks.  Under the root's lock, which a container's directory is
+    made under before it gets any of these, so no start in progress can
+    lose them.  Returns lines naming what was removed."""
+    from bocker.confine import userns
+    from bocker.kernel import cgroups
+    from bocker.net import ipam
+
+    with state.locked(paths.lock):
+        existing = {e for e in _entries(paths.containers) if ids.is_id(e, "ps")}
+        cg = cgroups.driver()
+        groups = sorted(n for n in cg.children() if ids.is_id(n, "ps") and n not in existing)
+        for name in groups:
+            cg.destroy(name)
+        leases = ipam.prune(paths.leases, existing)
+        blocks = userns.prune(paths.userns, existing)
+    _unwire(paths, leases)
+    return ([f"cgroup {n}" for n in groups]
+            + [f"lease {ip} ({owner})" for ip, owner in sorted(leases.items())]
+            + [f"userns block {uid} ({owner})" for uid, owner in sorted(blocks.items())])
+
+
+def _unwire(paths, leases):
+    # the network side of a pruned lease: its veth if one is left, its
+    # guard entries and published ports (each a no-op if there are none)
+    from bocker.runtime import networking
+
+    if not leases:
+        return
+    try:
+        table = networking.network_config(paths)["table"]
+    except BockerError:
+        return  # torn down: its tables went with it
+    from bocker.net import network
+
+    for ip, owner in leases.items():
+        network.detach(owner, ip, table)
+        network.unpublish(owner, table)
+
+
+def disk_usage(paths):
+    """system df's rows: {kind: (total, active, size, reclaimable)} for
+    Images (active: some container uses it; sizes as recorded) and
+    Containers (active: running; sizes of their rootfs)."""
+    from bocker.image import images
+
+    imgs, ctrs = images.list_all(paths), records.list_all(paths)
+    used = {r["Image"] for r in ctrs}
+    isize = {r["id"]: r.get("size", 0) for r in imgs}
+    csize = {r["Id"]: container_size(paths, r["Id"]) for r in ctrs}
+    running = {r["Id"] for r in ctrs if r["State"].get("Running")}
+    return {
+        "Images": (len(imgs), len(used & set(isize)), sum(isize.values()),
+                   sum(s for i, s in isize.items() if i not in used)),
+        "Containers": (len(ctrs), len(running), sum(csize.values()),
+                       sum(s for i, s in csize.items() if i not in running)),
+    }
+
+
+def _entries(directory):
+    try:
+        return os.listdir(directory)
+    except FileNotFoundError:
+        return []
