@@ -21,6 +21,7 @@ import contextlib
 import fcntl
 import json
 import os
+import threading
 
 DEFAULT_ROOT = "/var/bocker"
 
@@ -89,14 +90,34 @@ def read_json(path):
         return json.loads(f.read())
 
 
+_held = threading.local()  # this thread's depth in each lock it holds
+
+
 @contextlib.contextmanager
 def locked(path):
-    """Hold an exclusive flock on path for the duration of the block."""
+    """Hold an exclusive flock on path for the duration of the block.
+
+    Re-entrant in one thread: a block that holds the lock already (create()
+    listing the records to refuse a taken name, where loading an orphan's
+    record finishes it under the same lock) just goes on holding it.  A
+    second flock on a new fd of the same file would wait for itself
+    forever; other threads and processes still wait for the first."""
+    depth = _held.__dict__.setdefault("depth", {})
+    key = os.path.abspath(path)
+    if depth.get(key):
+        depth[key] += 1
+        try:
+            yield
+        finally:
+            depth[key] -= 1
+        return
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
+        depth[key] = 1
         yield
     finally:
+        depth.pop(key, None)
         os.close(fd)
 
 

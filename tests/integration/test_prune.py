@@ -164,3 +164,25 @@ def test_prune_asks_on_a_terminal(bocker, paths):
         child.close()
         assert child.exitstatus == 0
         assert (cid in bocker("ps", "-aq", check=True).stdout) == kept
+
+
+def test_a_named_run_while_an_orphan_waits_finishes_it_and_does_not_hang(bocker, paths):
+    """create() lists the records under the root's lock to refuse a taken
+    name; an orphan among them is finished under that same lock (held by
+    the same process): it must not wait on itself."""
+    client = subprocess.Popen([BOCKER, "run", "busybox", "sh", "-c", "echo ready; exec sleep 60"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert client.stdout.readline() == "ready\n"
+        record = next(r for r in containers.list_all(paths)
+                      if r["State"].get("RunnerPid") == client.pid)
+    finally:
+        client.kill()
+        client.wait()
+    cid, pid1 = record["Id"], record["State"]["Pid"]
+    os.kill(pid1, signal.SIGKILL)
+    assert _wait_for(lambda: _gone(pid1))
+    proc = bocker("run", "--rm", "--name", "after-orphan", "busybox", "true", timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert containers.load(paths, cid)["State"]["ExitCode"] == -1
+    bocker("rm", cid, check=True)
