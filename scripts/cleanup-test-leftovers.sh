@@ -8,8 +8,8 @@ set -u
 # a test directory (never by name: another registry on the host is not ours)
 for cmdline in /proc/[0-9]*/cmdline; do
     pid=${cmdline#/proc/}; pid=${pid%/cmdline}
-    tr '\0' ' ' < "$cmdline" 2>/dev/null | grep -qE '^docker-registry serve /tmp/bkp-reg-[^ ]+/' \
-        && kill "$pid" 2>/dev/null
+    { tr '\0' ' ' < "$cmdline"; } 2>/dev/null \
+        | grep -qE '^docker-registry serve /tmp/bkp-reg-[^ ]+/' && kill "$pid" 2>/dev/null
 done
 grep -oE ' /tmp/bkp-[^ ]+ ' /proc/self/mountinfo | sort -ru | while read -r m; do
     umount -l "$m" 2>/dev/null || true

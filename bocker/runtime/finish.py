@@ -33,13 +33,18 @@ def finish(paths, cid, code=None):
         if code is not None:
             ended = {"ExitCode": code, "FinishedAt": records.now_iso(), "OOMKilled": oom}
             state.write_json(records.exit_path(paths, cid), ended, durable=False)
-        record = records.refresh(paths, record)
-        networking.release(paths, record)
-        if record["Spec"].get("remove"):
-            remove_dir(paths.container(cid))
-            userns.release(paths.userns, cid)
-        else:
-            records.save(paths, record)
+        _release_and_keep_or_remove(paths, records.refresh(paths, record))
+
+
+def _release_and_keep_or_remove(paths, record):
+    """Give back the ended container's address, guard entries and ports;
+    then remove it (--rm, with its id block) or save its record."""
+    networking.release(paths, record)
+    if record["Spec"].get("remove"):
+        remove_dir(paths.container(record["Id"]))
+        userns.release(paths.userns, record["Id"])
+    else:
+        records.save(paths, record)
 
 
 def reap_orphan(paths, cid):
@@ -68,12 +73,7 @@ def reap_orphan(paths, cid):
         if not st.get("FinishedAt"):  # nobody saw it end: say so, not when
             st.update(ExitCode=records.UNKNOWN_EXIT,
                       Error="the process in charge of the container disappeared")
-        networking.release(paths, record)
-        if record["Spec"].get("remove"):
-            remove_dir(paths.container(cid))
-            userns.release(paths.userns, cid)
-        else:
-            records.save(paths, record)
+        _release_and_keep_or_remove(paths, record)
 
 
 def _settings_from_lease(paths, record):
