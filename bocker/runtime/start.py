@@ -50,10 +50,10 @@ class Started:
 
 def create_and_start(paths, req, detach=False, tty=False, interactive=False, host=None):
     """Create a container from req and start it; returns Started."""
+    ports = create.check_request(req)  # a refused option says so first, as Docker
     store.require_btrfs(paths.root)
     image_id = create.image_id(paths, req.image)
     image_config = create.image_config(paths, image_id)
-    ports = create.check_request(req)
     with contextlib.ExitStack() as undo:
         record = create.create(paths, req, image_id, image_config, undo, host)
         started = launch(paths, record, req, image_config, undo, detach=detach, tty=tty,

@@ -192,3 +192,16 @@ def test_every_command_is_in_the_lazy_table_and_only_there():
         for command in importlib.import_module(f"bocker.cli.{module}").COMMANDS:
             found[command.name] = module
     assert found == app.COMMAND_MODULES
+
+
+def test_a_refused_option_is_125_even_before_setup(tmp_path):
+    """Docker checks a run's options before anything else: a bad one is
+    125 with its own message, even on a host bocker has not set up."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "bocker.cli", "--root", str(tmp_path / "none"),
+                           "run", "--cap-add", "nope", "busybox", "true"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 125
+    assert proc.stderr == "bocker: unknown capability: 'nope'\n"
