@@ -40,6 +40,8 @@ def paths():
     tag = os.getpid() % 100000
     try:
         hostsetup.setup(p, size="4G", log=lambda *_: None, bridge=f"bkt{tag}",
+                        # 10.200-249 is the sessions' range: tests that
+                        # make bridges of their own stay outside it
                         subnet=f"10.{200 + tag % 50}.{tag % 250}.0/24")
         yield p
     finally:

@@ -20,7 +20,9 @@ from netfixtures import (Rtnl, free_port, host_links, host_net_fixture, netleak,
 pytestmark = [pytest.mark.root,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]
 
-SUBNET = f"10.213.{os.getpid() % 250}.0/24"
+# outside 10.200-249, where conftest.py puts the session bridge: the same
+# subnet twice on the host would route the gateway to the wrong bridge
+SUBNET = f"10.196.{os.getpid() % 250}.0/24"
 
 
 host_net = host_net_fixture(SUBNET)
@@ -117,7 +119,7 @@ def test_attach_gives_the_namespace_a_configured_eth0(host_net, netleak):
     bridge, subnet, table = host_net
     cid = netleak.new_container_id()
     with netns() as ns:
-        settings = network.attach(cid, ns, "10.213.%s.7" % SUBNET.split(".")[2], subnet, bridge,
+        settings = network.attach(cid, ns, SUBNET.rsplit(".", 1)[0] + ".7", subnet, bridge,
                                   table)
         ip, gw = settings["ip"], network.gateway(subnet)
         assert settings == {"ip": ip, "prefixlen": 24, "mac": network.mac_for(ip),

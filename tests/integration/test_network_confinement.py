@@ -29,7 +29,9 @@ from netfixtures import (ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, Rtnl, arp, ether, free
 pytestmark = [pytest.mark.root,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]
 
-SUBNET = f"10.214.{os.getpid() % 250}.0/24"
+# outside 10.200-249, where conftest.py puts the session bridge: the same
+# subnet twice on the host would route the gateway to the wrong bridge
+SUBNET = f"10.197.{os.getpid() % 250}.0/24"
 BASE = SUBNET.rsplit(".", 1)[0]
 GW = network.gateway(SUBNET)
 HAS_IPV6 = os.path.isdir("/proc/sys/net/ipv6")
@@ -332,7 +334,7 @@ def test_setup_teardown_leaves_no_table(tmp_path, netleak):
     table = netleak.table(nat.table_for(bridge))
     p = Paths(str(tmp_path / "root"))
     hostsetup.setup(p, size="256M", default_image=False, log=lambda *_: None, bridge=bridge,
-                    subnet=f"10.215.{os.getpid() % 250}.0/24")
+                    subnet=f"10.198.{os.getpid() % 250}.0/24")
     assert nat.guarded(table) == {}
     hostsetup.teardown(p, [], log=lambda *_: None)
     listing = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True,
