@@ -2,7 +2,8 @@
 # Remove what an interrupted test run may have left: mounts of the test
 # roots (their loop devices auto-detach), their backing files, the test
 # registries' servers, and the test cgroup parents.  Touches only names the
-# test suite itself uses (/tmp/bocker-test-*, /tmp/bkp-*).
+# test suite itself uses (/tmp/bocker-test-*, /tmp/bkp-*, bkt<N> bridges and
+# their bocker_bkt<N> tables); it runs alone, after the suite (.ci/run).
 set -u
 # the pull tests' docker-registry servers, by the PID whose config lives in
 # a test directory (never by name: another registry on the host is not ours)
@@ -24,6 +25,15 @@ done
 for d in /tmp/bocker-test-*; do
     [ -e "$d" ] || continue
     grep -q " $d" /proc/self/mountinfo || rm -rf --one-file-system "$d"
+done
+# the session bridges (bkt<tag>) and their nftables tables, which a
+# session's teardown leaves when the run is killed before it
+for link in /sys/class/net/bkt*; do
+    name=${link##*/}
+    [[ $name =~ ^bkt[0-9]+$ ]] && ip link delete "$name" 2>/dev/null
+done
+nft list tables 2>/dev/null | while read -r _ family table; do
+    [[ $table =~ ^bocker_bkt[0-9]+$ ]] && nft delete table "$family" "$table" 2>/dev/null
 done
 for c in /sys/fs/cgroup/*/bocker-test-* /sys/fs/cgroup/bocker-test-*; do
     [ -d "$c" ] || continue
