@@ -43,6 +43,10 @@ def _images_in_use(paths):
     return {r["Image"] for r in records.list_all(paths)}
 
 
+_all_images = click.option("-a", "--all", "all_images", is_flag=True,
+                           help="Every unused image, not only dangling ones.")
+
+
 def _image_what(all_images):
     return ("all images without at least one container associated to them" if all_images
             else "all dangling images")
@@ -54,7 +58,7 @@ def system():
 
 
 @system.command(name="prune")
-@click.option("-a", "--all", "all_images", is_flag=True, help="Every unused image, not only dangling ones.")
+@_all_images
 @_force
 @click.pass_obj
 def system_prune(ctx, all_images, force):
@@ -114,7 +118,7 @@ def image():
 
 
 @image.command(name="prune")
-@click.option("-a", "--all", "all_images", is_flag=True, help="Every unused image, not only dangling ones.")
+@_all_images
 @_force
 @click.pass_obj
 def image_prune_cmd(ctx, all_images, force):

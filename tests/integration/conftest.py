@@ -60,6 +60,19 @@ def run_bocker(*args, input=None, timeout=60, check=False, env=None):
     return proc
 
 
+def wait_for(predicate, timeout=10.0):
+    """Poll predicate until true (True) or timeout seconds pass (False):
+    a bound on a hang, never a timing the test asserts."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
 @pytest.fixture
 def bocker(paths):
     return run_bocker

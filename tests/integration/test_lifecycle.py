@@ -10,6 +10,7 @@ import pexpect
 import pytest
 
 from conftest import BOCKER
+from conftest import wait_for as _wait_for
 
 
 def _detach(bocker, *args):
@@ -26,15 +27,6 @@ def cleanup(bocker):
     yield made
     for cid in made:
         bocker("rm", "-f", cid)
-
-
-def _wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_detached_sleep_shows_up_in_ps(bocker, cleanup):

@@ -4,22 +4,13 @@ no live record owns; df's numbers add up."""
 import os
 import signal
 import subprocess
-import time
 
 from bocker.kernel import cgroups
 from bocker.net import ipam
 from bocker.runtime import containers
 
 from conftest import BOCKER
-
-
-def _wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
+from conftest import wait_for as _wait_for
 
 
 def _status(bocker, cid):
