@@ -11,7 +11,7 @@ import sys
 from bocker import state, trace
 from bocker.confine import userns
 from bocker.kernel import cgroups, store
-from bocker.runtime import networking, records
+from bocker.runtime import networking, records, restarter
 
 
 def finish(paths, cid, code=None):
@@ -33,7 +33,11 @@ def finish(paths, cid, code=None):
         if code is not None:
             ended = {"ExitCode": code, "FinishedAt": records.now_iso(), "OOMKilled": oom}
             state.write_json(records.exit_path(paths, cid), ended, durable=False)
-        _release_and_keep_or_remove(paths, records.refresh(paths, record))
+        ends_now = record["State"].get("Running")  # else a second call: recorded already
+        record = records.refresh(paths, record)
+        _release_and_keep_or_remove(paths, record)
+        if ends_now:  # its restart policy decides now (a restart waits in its own process)
+            restarter.after_exit(paths, record)
 
 
 def _release_and_keep_or_remove(paths, record):
@@ -65,11 +69,12 @@ def reap_orphan(paths, cid):
             return  # finished by someone else meanwhile
         with trace.span("cgroup remove", name=cid, reason="keeper gone"):
             cgroups.driver().destroy(cid)
-        created = st.get("Status") == "created"
+        # a start cut short (or a restart's, restarter.py): what it got is in the leases
+        cut_short = st.get("Status") in ("created", "restarting")
         record = records.refresh(paths, record)
-        if created:  # its start was cut short: what it got is in the leases
+        if cut_short:
             _settings_from_lease(paths, record)
-        st.update(Running=False, Status="exited", Pid=0)
+        st.update(Running=False, Status="exited", Pid=0, Restarting=False)
         if not st.get("FinishedAt"):  # nobody saw it end: say so, not when
             st.update(ExitCode=records.UNKNOWN_EXIT,
                       Error="the process in charge of the container disappeared")
