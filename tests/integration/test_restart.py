@@ -11,8 +11,9 @@ import pytest
 
 from bocker import state
 from bocker.runtime import containers
+from bocker.state import Paths
 
-from conftest import _processes, wait_for
+from conftest import BOCKER, _processes, run_bocker, wait_for
 
 
 def _inspect(bocker, ref):
@@ -231,3 +232,164 @@ def test_a_dead_restarter_leaves_a_truthful_record(bocker, paths, cleanup):
     assert (st["Status"], st["Restarting"], st["Running"], st["ExitCode"]) == (
         "exited", False, False, 6)
     assert not _restarters(paths, cid)
+
+
+# ------------------------------------------------------------ a reboot
+
+@pytest.fixture
+def own_root(tmp_path, paths):
+    """A small root of this test's own, set up by `bocker setup` with a
+    bridge and nftables table of its own; torn down at the end, and
+    checked to leave nothing: no mount, loop device, bridge, table,
+    keeper process or setup record (the session's leak check sees the
+    cgroups and our children)."""
+    from bocker.net import nat
+
+    root = str(tmp_path / "root")
+    tag = os.getpid() % 100000
+    bridge, subnet = f"bkr{tag}", f"10.195.{tag % 250}.0/24"
+    env = {"BOCKER_ROOT": root, "BOCKER_SYSTEMD_UNIT_DIR": str(tmp_path / "units")}
+
+    def bocker(*args, check=False):
+        return run_bocker(*args, env=env, check=check)
+
+    bocker("setup", "--size", "1G", "--bridge", bridge, "--subnet", subnet, check=True)
+    own = Own(root, bridge, subnet, nat.table_for(bridge), bocker, env)
+    try:
+        yield own
+    finally:
+        for cid in bocker("ps", "-aq").stdout.split():
+            bocker("rm", "-f", cid)
+        if os.path.exists(root + ".setup.json"):
+            bocker("setup", "--teardown", check=True)
+        with open("/proc/self/mountinfo") as f:
+            assert f" {root} " not in f.read()
+        assert not [d for d in os.listdir("/sys/block") if _backed_by(d, root + ".btrfs")]
+        assert bridge not in os.listdir("/sys/class/net")
+        assert not nat.exists(own.table)
+        assert _processes(root)[1] == set()
+        assert not os.path.exists(root + ".setup.json") and not os.path.exists(root)
+
+
+class Own:
+    def __init__(self, root, bridge, subnet, table, bocker, env):
+        self.root, self.bridge, self.subnet, self.table = root, bridge, subnet, table
+        self.bocker, self.env = bocker, env
+        self.paths = Paths(root)
+
+
+def _backed_by(dev, path):
+    try:
+        with open(f"/sys/block/{dev}/loop/backing_file") as f:
+            return f.read().strip() == path
+    except OSError:
+        return False
+
+
+def _simulate_reboot(own):
+    """What a reboot does to a root: every process gone (the monitors
+    first, so that none sees its container end), the cgroups emptied and
+    the network namespaces gone with them, the bridge and nftables table
+    gone, the root unmounted; and a new boot ID, which the setup record
+    stands for here."""
+    from bocker.kernel import native
+    from bocker.net import network
+    from bocker.runtime import records
+
+    live = [containers.load(own.paths, cid)["State"]
+            for cid in own.bocker("ps", "-q", check=True).stdout.split()]
+    for st in live:
+        os.kill(st["RunnerPid"], signal.SIGKILL)
+    for st in live:
+        os.kill(st["Pid"], signal.SIGKILL)
+    assert wait_for(lambda: not any(records.alive(st["Pid"], st["PidStartTime"])
+                                    or records.alive(st["RunnerPid"], st["RunnerStartTime"])
+                                    for st in live))
+    network.teardown_host(own.bridge, own.subnet, own.table)
+    native.umount(own.root)
+    record = state.read_json(own.root + ".setup.json")
+    record["boot_id"] = "the-boot-before-this-one"
+    state.write_json(own.root + ".setup.json", record)
+
+
+def test_simulated_reboot_starts_exactly_the_right_containers(own_root):
+    from bocker.net import nat
+
+    b = own_root.bocker
+
+    def detach(name, *args):
+        b("run", "-d", "--name", name, *args, "busybox", "sleep", "600", check=True)
+
+    detach("no-policy")
+    detach("always", "--restart", "always")
+    detach("always-stopped", "--restart", "always")
+    detach("unless", "--restart", "unless-stopped")
+    detach("unless-stopped", "--restart", "unless-stopped")
+    detach("onfail", "--restart", "on-failure:3")
+    detach("onfail-stopped", "--restart", "on-failure")
+    assert b("run", "--name", "onfail-done", "--restart", "on-failure", "busybox",
+             "true").returncode == 0
+    b("stop", "-t", "0", "always-stopped", "unless-stopped", "onfail-stopped", check=True)
+
+    _simulate_reboot(own_root)
+    assert not os.path.ismount(own_root.root)
+    out = b("setup", check=True).stdout
+
+    assert os.path.ismount(own_root.root)
+    assert own_root.bridge in os.listdir("/sys/class/net") and nat.exists(own_root.table)
+    names = {containers.resolve(own_root.paths, n): n for n in (
+        "no-policy", "always", "always-stopped", "unless", "unless-stopped", "onfail",
+        "onfail-stopped", "onfail-done")}
+    started = {names[line.split()[1]] for line in out.splitlines()
+               if line.startswith("Started: ")}
+    # always: even the stopped one; unless-stopped: not the stopped one;
+    # on-failure: a non-zero last exit (the reboot's unknown one, a stop's
+    # 137: moby's rule), not an exit 0
+    expected = {"always", "always-stopped", "unless", "onfail", "onfail-stopped"}
+    assert started == expected
+    for cid, name in names.items():
+        rec = containers.load(own_root.paths, cid)
+        assert rec["State"]["Running"] is (name in expected), name
+        assert rec["RestartCount"] == 0
+    assert containers.load(own_root.paths, containers.resolve(
+        own_root.paths, "no-policy"))["State"]["ExitCode"] == -1  # its end went unseen
+    # the network is back: a restarted container reaches its gateway
+    gateway = str(next(iter(__import__("ipaddress").ip_network(own_root.subnet).hosts())))
+    assert b("exec", "always", "ping", "-c", "1", "-W", "5", gateway).returncode == 0
+    # a second setup in the same boot starts nothing, and undoes no stop
+    b("stop", "-t", "0", "always", check=True)
+    assert "Started:" not in b("setup", check=True).stdout
+    assert not containers.load(own_root.paths, containers.resolve(
+        own_root.paths, "always"))["State"]["Running"]
+
+
+def test_systemd_unit_is_installed_enabled_and_removed(own_root, tmp_path):
+    import shutil
+    import subprocess
+
+    out = own_root.bocker("setup", "--systemd", check=True).stdout
+    units = tmp_path / "units"
+    (unit,) = [p for p in units.iterdir() if p.suffix == ".service"]
+    assert f"Installed {unit} " in out
+    link = units / "multi-user.target.wants" / unit.name
+    assert os.readlink(link) == str(unit)
+    text = unit.read_text()
+    for line in ("Type=oneshot", "RemainAfterExit=yes", "After=local-fs.target network.target",
+                 "WantedBy=multi-user.target"):
+        assert line in text.splitlines()
+    # the interpreter of the bocker that wrote it (the CLI's own), with its package
+    with open(BOCKER) as f:
+        python = f.readline()[2:].strip()
+    assert f"ExecStart={python} -m bocker.cli --root {own_root.root} setup" in text
+    package_dir = os.path.dirname(os.path.dirname(os.path.abspath(containers.__file__)))
+    assert f"Environment=PYTHONPATH={os.path.dirname(package_dir)}" in text
+    if shutil.which("systemd-analyze"):
+        proc = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True,
+                              text=True)
+        assert proc.returncode == 0, proc.stderr
+    # again: the same unit, still enabled
+    own_root.bocker("setup", "--systemd", check=True)
+    assert sorted(p.name for p in units.iterdir()) == sorted([unit.name,
+                                                              "multi-user.target.wants"])
+    own_root.bocker("setup", "--teardown", check=True)
+    assert not unit.exists() and not os.path.lexists(link)
