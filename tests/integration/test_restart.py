@@ -243,7 +243,7 @@ def own_root(tmp_path, paths):
     checked to leave nothing: no mount, loop device, bridge, table,
     keeper process or setup record (the session's leak check sees the
     cgroups and our children)."""
-    from bocker.net import nat
+    from bocker.net import nat, network
 
     root = str(tmp_path / "root")
     tag = os.getpid() % 100000
@@ -258,10 +258,13 @@ def own_root(tmp_path, paths):
     try:
         yield own
     finally:
-        for cid in bocker("ps", "-aq").stdout.split():
+        made = bocker("ps", "-aq").stdout.split()
+        for cid in made:
             bocker("rm", "-f", cid)
         if os.path.exists(root + ".setup.json"):
             bocker("setup", "--teardown", check=True)
+        veths = {network.veth_name(cid) for cid in made}
+        assert wait_for(lambda: not veths & set(os.listdir("/sys/class/net")), 20)
         with open("/proc/self/mountinfo") as f:
             assert f" {root} " not in f.read()
         assert not [d for d in os.listdir("/sys/block") if _backed_by(d, root + ".btrfs")]
