@@ -11,7 +11,7 @@ import sys
 from bocker import state, trace
 from bocker.confine import userns
 from bocker.kernel import cgroups, store
-from bocker.runtime import networking, records, restarter
+from bocker.runtime import networking, records
 
 
 def finish(paths, cid, code=None):
@@ -36,8 +36,10 @@ def finish(paths, cid, code=None):
         ends_now = record["State"].get("Running")  # else a second call: recorded already
         record = records.refresh(paths, record)
         _release_and_keep_or_remove(paths, record)
-        if ends_now:  # its restart policy decides now (a restart waits in its own process)
-            restarter.after_exit(paths, record)
+        if ends_now and record["Spec"].get("restart", "no") != "no":
+            from bocker.runtime import restarter  # (imported only for a policy)
+
+            restarter.after_exit(paths, record)  # decides; a restart waits in its own process
 
 
 def _release_and_keep_or_remove(paths, record):

@@ -73,11 +73,9 @@ def request(record):
 def host_config(req, id_maps):
     """Docker's HostConfig: the request's host-side options."""
     from bocker.confine import security
-    from bocker.runtime import restartpolicy
 
-    return {"RestartPolicy": restartpolicy.docker(restartpolicy.of_spec({"restart": req.restart})),
-            "Memory": req.memory, "CpuShares": req.cpu_shares,
-            "NanoCpus": int((req.cpus or 0) * 1e9),
+    return {"RestartPolicy": restart_policy(req.restart), "Memory": req.memory,
+            "CpuShares": req.cpu_shares, "NanoCpus": int((req.cpus or 0) * 1e9),
             "PidsLimit": security.pids_limit(req.pids_limit) or 0,
             "NetworkMode": req.network, "AutoRemove": req.remove,
             "Privileged": req.privileged, "Binds": req.volumes, "Tmpfs": req.tmpfs,
@@ -85,6 +83,15 @@ def host_config(req, id_maps):
             "SecurityOpt": req.security_opt,
             "Sysctls": dict(s.split("=", 1) for s in req.sysctls),
             "Ulimits": req.ulimits, "ReadonlyRootfs": req.read_only, **id_maps}
+
+
+def restart_policy(value):
+    """Docker's HostConfig.RestartPolicy of a stored --restart value."""
+    if value in (None, "", "no"):  # the default: restartpolicy.py is not loaded for it
+        return {"Name": "no", "MaximumRetryCount": 0}
+    from bocker.runtime import restartpolicy
+
+    return restartpolicy.docker(restartpolicy.of_spec({"restart": value}))
 
 
 def confinement(req, id_maps):

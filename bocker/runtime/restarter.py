@@ -60,6 +60,8 @@ def _spawn(paths, cid, delay_ms):
     """Start a restarter, detached (a new session, reparented away from
     us at once: it outlives the monitor or attached bocker that asks for
     it); returns its PID."""
+    import errno
+    import select
     import subprocess
 
     # The intermediate process forks the restarter, prints its PID and
@@ -68,6 +70,10 @@ def _spawn(paths, cid, delay_ms):
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, cwd="/", start_new_session=True)
     try:
+        # bounded: we hold the root's lock (one interpreter start, ~20 ms)
+        if not select.select([proc.stdout], [], [], 10)[0]:
+            proc.kill()
+            raise OSError(errno.ETIMEDOUT, "the restarter did not start")
         line = proc.stdout.readline()
     finally:
         proc.stdout.close()

@@ -63,9 +63,10 @@ class RunRequest:
             security.parse_ulimit(item)
         security.pids_limit(self.pids_limit)
         userns.check(self)
-        from bocker.runtime import restartpolicy
+        if self.restart != "no":  # (the module is loaded for a policy only)
+            from bocker.runtime import restartpolicy
 
-        restartpolicy.check(self.restart, self.remove)
+            restartpolicy.check(self.restart, self.remove)
 
     def to_dict(self):
         """The request as the record stores it (JSON-safe, every field)."""
