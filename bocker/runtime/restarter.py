@@ -8,7 +8,7 @@ its exit code, as Docker's does): a small detached process,
 
     python -m bocker.runtime.restarter ROOT CONTAINER_ID DELAY_MS
 
-sleeps the backoff, then, under the lock, starts the container again
+(started through sh's `&`, so that it is nobody's child) sleeps the backoff, then, under the lock, starts the container again
 (detached, as `bocker start` does) if its record still says it is waiting
 for exactly this process.  Meanwhile the record says Status "restarting",
 Restarting true, and names the restarter as its RunnerPid: a dead
@@ -57,21 +57,23 @@ def after_exit(paths, record):
 
 
 def _spawn(paths, cid, delay_ms):
-    """Start a restarter, detached (a new session, reparented away from
-    us at once: it outlives the monitor or attached bocker that asks for
-    it); returns its PID."""
+    """Start a restarter, detached (nobody's child, in a session of its
+    own: it outlives the monitor or attached bocker that asks for it);
+    returns its PID."""
     import errno
     import select
     import subprocess
 
-    # The intermediate process forks the restarter, prints its PID and
-    # exits; we reap the intermediate, init (or a subreaper) the restarter.
-    proc = subprocess.Popen([sys.executable, "-m", _ENTRY, paths.root, cid, str(delay_ms)],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+    argv = [sys.executable, "-m", _ENTRY, paths.root, cid, str(delay_ms)]
+    # sh's `&` is the double fork, for a millisecond (a Python one would
+    # start an interpreter, 20-60 ms, under the root's lock): the restarter
+    # is sh's child, and sh exits once it has printed its PID.  The argv
+    # goes as sh's "$@", never through its parser.
+    proc = subprocess.Popen(["/bin/sh", "-c", '"$@" </dev/null >/dev/null 2>&1 & echo $!',
+                             "sh", *argv], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, cwd="/", start_new_session=True)
     try:
-        # bounded: we hold the root's lock (one interpreter start, ~20 ms)
-        if not select.select([proc.stdout], [], [], 10)[0]:
+        if not select.select([proc.stdout], [], [], 10)[0]:  # bounded: we hold the lock
             proc.kill()
             raise OSError(errno.ETIMEDOUT, "the restarter did not start")
         line = proc.stdout.readline()
@@ -208,7 +210,11 @@ def at_boot(paths, log=print, error=print):
 def _detach():
     """The restarter's own session, no stdio, no directory of the root's
     held busy (an unmount must not fail for us)."""
-    os.setsid()
+    try:
+        os.setsid()
+    except OSError:
+        pass  # a group leader already: sh made it one
+
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
@@ -248,15 +254,9 @@ def _restart_if_still_wanted(paths, cid):
 
 
 def main(argv):
-    """`python -m bocker.runtime.restarter ROOT ID DELAY_MS`: fork the
-    restarter, print its PID and exit; the restarter sleeps DELAY_MS and
-    restarts the container if it is still wanted."""
+    """`python -m bocker.runtime.restarter ROOT ID DELAY_MS`: sleep
+    DELAY_MS, then restart the container if it is still wanted."""
     root, cid, delay_ms = argv
-    pid = os.fork()
-    if pid:
-        sys.stdout.write(f"{pid}\n")
-        sys.stdout.flush()
-        os._exit(0)
     _detach()
     time.sleep(int(delay_ms) / 1000)
     from bocker.state import Paths
