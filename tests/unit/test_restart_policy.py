@@ -147,3 +147,16 @@ def test_decision_table(policy, code, stopped, count, after_exit, at_boot):
        st.integers(-1, 255), st.integers(0, 10))
 def test_a_users_stop_is_never_undone_after_an_exit(policy, code, count):
     assert rp.after_exit(rp.parse(policy), code, True, count) is False
+
+
+def test_a_restarting_record_whose_restarter_is_gone_has_no_keeper():
+    import os
+
+    from bocker.runtime import records
+
+    me = os.getpid()
+    waiting = {"Status": "restarting", "Running": False, "RunnerPid": me,
+               "RunnerStartTime": records.proc_start_time(me)}
+    assert not records.keeper_gone(waiting)
+    assert records.keeper_gone(dict(waiting, RunnerStartTime=-5))  # that process is gone
+    assert not records.keeper_gone(dict(waiting, Status="exited", RunnerStartTime=-5))
