@@ -298,12 +298,13 @@ def _simulate_reboot(own):
     the network namespaces gone with them, the bridge and nftables table
     gone, the root unmounted; and a new boot ID, which the setup record
     stands for here."""
-    from bocker.kernel import native
+    from bocker.kernel import cgroups, native
     from bocker.net import network
     from bocker.runtime import records
 
-    live = [containers.load(own.paths, cid)["State"]
-            for cid in own.bocker("ps", "-q", check=True).stdout.split()]
+    ours = own.bocker("ps", "-aq", check=True).stdout.split()
+    live = [st for st in (containers.load(own.paths, cid)["State"] for cid in ours)
+            if st["Running"]]
     for st in live:
         os.kill(st["RunnerPid"], signal.SIGKILL)
     for st in live:
@@ -311,6 +312,10 @@ def _simulate_reboot(own):
     assert wait_for(lambda: not any(records.alive(st["Pid"], st["PidStartTime"])
                                     or records.alive(st["RunnerPid"], st["RunnerStartTime"])
                                     for st in live))
+    cg = cgroups.driver()  # a new boot has none of the old cgroups, not even their parent
+    for cid in ours:
+        cg.destroy(cid)
+    cg.remove_parent()  # (the session's: empty now, made again by the first start)
     network.teardown_host(own.bridge, own.subnet, own.table)
     native.umount(own.root)
     record = state.read_json(own.root + ".setup.json")
