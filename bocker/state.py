@@ -74,14 +74,23 @@ def write_json(path, data, durable=True):
     rename, so a crash leaves the old state or the new one.
     """
     tmp = f"{path}.tmp.{os.getpid()}"
+    data = memoryview(json.dumps(data, indent=1, sort_keys=True).encode())
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     try:
-        os.write(fd, json.dumps(data, indent=1, sort_keys=True).encode())
-        if durable:
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.rename(tmp, path)
+        try:
+            # a full filesystem may take part of a write: a short one
+            # renamed over the old file would be a truncated record
+            while data:
+                data = data[os.write(fd, data):]
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)  # ENOSPC: the old file stays, no temp file beside it
+        raise
 
 
 def read_json(path):
