@@ -28,6 +28,12 @@ class Ambiguous(BockerError):
         super().__init__(f"'{ref}' is ambiguous: it matches {names}")
 
 
+class Conflict(BockerError):
+    """A name another container holds: Docker's 125 (the run never started)."""
+
+    exit_code = 125
+
+
 class InvalidArgument(BockerError):
     """A malformed option or argument."""
 

@@ -86,7 +86,7 @@ def create(paths, source, fill, name=None, config=None, snapshot_of=None, extra=
         record = {**(extra or {}), "id": image_id, "source": source, "names": names,
                   "created": time.time(), "config": config or {},
                   "size": store.tree_size(os.path.join(directory, "rootfs"))}
-        with state.locked(paths.lock):
+        with state.locked(paths.images, directory=True):  # image names only
             _take_names(paths, names)
             state.write_json(_record_path(paths, image_id), record)
     except BaseException:
@@ -133,7 +133,7 @@ def remove(paths, ref):
     # Drop pulled layers that no image is built on any more.
     if os.path.isdir(paths.layers):
         from bocker.image import layer_store
-        with state.locked(paths.lock):
+        with layer_store.locked(paths):
             used = {c for r in list_all(paths) for c in r.get("layers", ())}
             layer_store.prune(paths, used)
     return image_id

@@ -3,11 +3,11 @@ it, commit its filesystem as an image."""
 import contextlib
 import os
 
-from bocker import state, trace
+from bocker import trace
 from bocker.confine import userns
-from bocker.errors import BockerError
+from bocker.errors import BockerError, NoSuchContainer
 from bocker.kernel import cgroups
-from bocker.runtime import networking, recordshape
+from bocker.runtime import names, networking, records, recordshape
 from bocker.runtime.finish import remove_dir
 from bocker.runtime.records import load, resolve
 from bocker.runtime.signals import stop
@@ -38,17 +38,22 @@ def remove(paths, ref, force=False):
         if not force:
             raise BockerError(f"container '{ref}' is running: stop it first or use -f")
         stop(paths, cid, timeout=0)
-    with trace.span("cgroup remove", name=cid):
-        cgroups.driver().destroy(cid)
-    networking.release(paths, record)
-    if record["Spec"].get("network", "bridge") == "bridge":
-        from bocker.net import network
+    # the container's lock, not the root's: a finish of this container
+    # (its monitor's) waits, every other command goes on
+    with records.locked(paths, cid) as here:
+        if not here:
+            raise NoSuchContainer(ref)  # removed meanwhile
+        with trace.span("cgroup remove", name=cid):
+            cgroups.driver().destroy(cid)
+        networking.release(paths, record)
+        if record["Spec"].get("network", "bridge") == "bridge":
+            from bocker.net import network
 
-        with trace.span("netlink delete veth", container=cid):
-            network.detach(cid)  # the kernel would, a little later
-    with state.locked(paths.lock):
+            with trace.span("netlink delete veth", container=cid):
+                network.detach(cid)  # the kernel would, a little later
         remove_dir(paths.container(cid))
     userns.release(paths.userns, cid)
+    names.release(paths, cid, record["Name"])
     return cid
 
 

@@ -49,6 +49,13 @@ def load(paths, cid):
         raise NoSuchContainer(cid) from None
 
 
+def locked(paths, cid):
+    """The container's own lock (a flock on its directory), for a
+    read-modify-write of its record: finish, reap_orphan and rm take it,
+    for a few system calls each.  Yields False if the container is gone."""
+    return state.locked(paths.container(cid), directory=True)
+
+
 def save(paths, record):
     """Write a container's record (atomically; see state.write_json): its
     stored part only, the derived fields are rebuilt on load."""
