@@ -7,7 +7,7 @@ import os
 import time
 
 from bocker import ids, state
-from bocker.errors import NoSuchImage, NotFound
+from bocker.errors import CorruptRecord, NoSuchImage, NotFound
 from bocker.kernel import store
 
 
@@ -16,25 +16,52 @@ def _record_path(paths, image_id):
 
 
 def load(paths, image_id):
-    """The metadata of one image."""
+    """The metadata of one image; CorruptRecord (naming it and the file)
+    if image.json is not an image's."""
+    path = _record_path(paths, image_id)
     try:
-        return state.read_json(_record_path(paths, image_id))
+        record = state.read_json(path)
+        _check_shape(record, image_id)
     except FileNotFoundError:
         raise NoSuchImage(image_id) from None
+    except (ValueError, TypeError, AttributeError) as e:
+        raise CorruptRecord("image", image_id, path, e) from None
+    return record
 
 
-def list_all(paths):
-    """Every complete image's metadata, oldest first."""
-    out = state.read_records(paths.images, "img",
-                             lambda i: state.read_json(_record_path(paths, i)))
+def _check_shape(record, image_id):
+    # what `images`, resolve and a run read without looking twice
+    if not isinstance(record, dict) or record.get("id") != image_id:
+        raise ValueError("not this image's record")
+    if not isinstance(record.get("created"), (int, float)) or not isinstance(
+            record.get("config", {}), dict) or not all(
+            isinstance(n, str) for n in record.get("names", [])):
+        raise ValueError("no valid created, config or names")
+
+
+def list_all(paths, on_broken=None):
+    """Every complete image's metadata, oldest first.  A corrupt one is
+    left out (and passed to on_broken, a CorruptRecord, if given)."""
+    def one(image_id):
+        try:
+            return load(paths, image_id)
+        except CorruptRecord as e:
+            if on_broken:
+                on_broken(e)
+            raise NoSuchImage(image_id) from None
+
+    out = state.read_records(paths.images, "img", one, missing=(NoSuchImage,))
     return sorted(out, key=lambda r: r["created"])
 
 
 def resolve(paths, ref):
     """Image ID for an ID, unique prefix or NAME[:TAG]; a full registry
     reference (docker.io/library/busybox) finds the image stored under
-    its short name (busybox:latest), as Docker's names work."""
-    records = {r["id"]: set(r.get("names", ())) for r in list_all(paths)}
+    its short name (busybox:latest), as Docker's names work.  An image
+    whose image.json is corrupt is found by its ID (for rmi)."""
+    broken = []
+    records = {r["id"]: set(r.get("names", ())) for r in list_all(paths, broken.append)}
+    records.update({e.ident: set() for e in broken})
     try:
         return ids.resolve(ref, records, NoSuchImage)
     except NoSuchImage:

@@ -5,7 +5,7 @@ import os
 
 from bocker import trace
 from bocker.confine import userns
-from bocker.errors import BockerError, NoSuchContainer
+from bocker.errors import BockerError, CorruptRecord, NoSuchContainer
 from bocker.kernel import cgroups
 from bocker.runtime import names, networking, records, recordshape
 from bocker.runtime.finish import remove_dir
@@ -31,9 +31,17 @@ def start(paths, ref):
 
 
 def remove(paths, ref, force=False):
-    """Delete a container: snapshot, cgroup, record (-f kills it first)."""
+    """Delete a container: snapshot, cgroup, record (-f kills it first).
+    With -f, a container whose record is corrupt goes too (what it holds
+    is found by its ID: cgroup, lease, id block, name)."""
     cid = resolve(paths, ref)
-    record = load(paths, cid)
+    try:
+        record = load(paths, cid)
+    except CorruptRecord:
+        if not force:
+            raise
+        _remove_broken(paths, cid)
+        return cid
     if record["State"].get("Running"):
         if not force:
             raise BockerError(f"container '{ref}' is running: stop it first or use -f")
@@ -55,6 +63,20 @@ def remove(paths, ref, force=False):
     userns.release(paths.userns, cid)
     names.release(paths, cid, record["Name"])
     return cid
+
+
+def _remove_broken(paths, cid):
+    from bocker.net import ipam
+    from bocker.runtime import prune
+
+    with records.locked(paths, cid):
+        cgroups.driver().destroy(cid)  # kills whatever still runs in it
+        held = {ip: owner for ip, owner in ipam.leases(paths.leases).items() if owner == cid}
+        ipam.release(paths.leases, cid)
+        prune.unwire(paths, held)      # its veth, guard entries and ports
+        remove_dir(paths.container(cid))
+    userns.release(paths.userns, cid)
+    names.release(paths, cid)
 
 
 def commit(paths, ref, image_ref=None, name=None):
