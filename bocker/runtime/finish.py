@@ -6,6 +6,8 @@ its directory) and records how it ended.
 container's monitor execs once the container has exited and exit.json is
 written; the attached bocker process calls finish() itself.
 """
+import contextlib
+import errno
 import sys
 
 from bocker import state, trace
@@ -32,8 +34,22 @@ def finish(paths, cid, code=None):
             return  # removed meanwhile: nothing left to record
         if code is not None:
             ended = {"ExitCode": code, "FinishedAt": records.now_iso(), "OOMKilled": oom}
-            state.write_json(records.exit_path(paths, cid), ended, durable=False)
+            with _unless_full():
+                state.write_json(records.exit_path(paths, cid), ended, durable=False)
         _release_and_keep_or_remove(paths, records.refresh(paths, record))
+
+
+@contextlib.contextmanager
+def _unless_full():
+    # A full filesystem must not keep an ended container from giving back
+    # what it holds, nor make every command that loads its record fail:
+    # its end goes unrecorded (the next load finishes it again, releasing
+    # nothing twice) and rm, which needs no space, still removes it.
+    try:
+        yield
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
 
 
 def _release_and_keep_or_remove(paths, record):
@@ -45,7 +61,8 @@ def _release_and_keep_or_remove(paths, record):
         userns.release(paths.userns, record["Id"])
         names.release(paths, record["Id"], record["Name"])
     else:
-        records.save(paths, record)
+        with _unless_full():
+            records.save(paths, record)
 
 
 def reap_orphan(paths, cid):
