@@ -49,8 +49,8 @@ def remove(paths, ref, force=False):
     # the container's lock, not the root's: a finish of this container
     # (its monitor's) waits, every other command goes on
     with records.locked(paths, cid) as here:
-        if not here:
-            raise NoSuchContainer(ref)  # removed meanwhile
+        if not here or not os.path.exists(records.record_path(paths, cid)):
+            raise NoSuchContainer(ref)  # removed meanwhile (by another rm)
         with trace.span("cgroup remove", name=cid):
             cgroups.driver().destroy(cid)
         networking.release(paths, record)

@@ -252,3 +252,13 @@ def test_a_held_container_lock_blocks_only_that_container(paths, bocker):
     out, err = rm.communicate(timeout=120)
     assert rm.returncode == 0 and held in out, err
     assert wait_for(lambda: not os.path.exists(paths.container(held)))
+
+
+def test_one_container_many_rms(paths, bocker):
+    cid = bocker("run", "-d", "busybox", "sleep", "600", check=True).stdout.strip()
+    procs = _all([("rm", "-f", cid)] * 6, workers=6)
+    removed = [p for p in procs if p.returncode == 0]
+    assert len(removed) == 1 and removed[0].stdout == f"Removed: {cid}\n", procs
+    for p in procs:
+        if p.returncode:
+            assert p.stderr == f"bocker: No container named '{cid}' exists\n", p.stderr
