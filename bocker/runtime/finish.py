@@ -12,6 +12,7 @@ import sys
 
 from bocker import state, trace
 from bocker.confine import userns
+from bocker.errors import CorruptRecord
 from bocker.kernel import cgroups, store
 from bocker.runtime import names, networking, records
 
@@ -32,6 +33,8 @@ def finish(paths, cid, code=None):
             record = records.read_stored(paths, cid)
         except FileNotFoundError:
             return  # removed meanwhile: nothing left to record
+        except CorruptRecord:
+            return  # not ours to rewrite: `rm -f` removes it and what it holds
         if code is not None:
             ended = {"ExitCode": code, "FinishedAt": records.now_iso(), "OOMKilled": oom}
             with _unless_full():
