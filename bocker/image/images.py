@@ -156,6 +156,11 @@ def replace_rootfs(paths, image_id, snapshot_of, source):
 def remove(paths, ref):
     """Delete an image; returns its ID."""
     image_id = resolve(paths, ref)
+    try:
+        # of several rmi at once, the one whose unlink takes the record removes it
+        os.unlink(_record_path(paths, image_id))
+    except FileNotFoundError:
+        raise NoSuchImage(ref) from None
     _remove_dir(paths.image(image_id))
     # Drop pulled layers that no image is built on any more.
     if os.path.isdir(paths.layers):

@@ -256,9 +256,12 @@ def test_a_held_container_lock_blocks_only_that_container(paths, bocker):
 
 def test_one_container_many_rms(paths, bocker):
     cid = bocker("run", "-d", "busybox", "sleep", "600", check=True).stdout.strip()
-    procs = _all([("rm", "-f", cid)] * 6, workers=6)
-    removed = [p for p in procs if p.returncode == 0]
-    assert len(removed) == 1 and removed[0].stdout == f"Removed: {cid}\n", procs
-    for p in procs:
-        if p.returncode:
-            assert p.stderr == f"bocker: No container named '{cid}' exists\n", p.stderr
+    image = bocker("commit", cid, check=True).stdout.split()[-1]
+    for argv, gone, missing in ((("rm", "-f", cid), cid, "container"),
+                                (("rmi", image), image, "image")):
+        procs = _all([argv] * 6, workers=6)
+        removed = [p for p in procs if p.returncode == 0]
+        assert len(removed) == 1 and removed[0].stdout == f"Removed: {gone}\n", procs
+        for p in procs:
+            if p.returncode:
+                assert p.stderr == f"bocker: No {missing} named '{gone}' exists\n", p.stderr
