@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from bocker import hostsetup, state
+from bocker import hostsetup
 from bocker.cli.app import COMMAND_MODULES
 from bocker.kernel import store
 from bocker.runtime import containers
@@ -177,7 +177,19 @@ def _subvolumes(p):
     return set(store.list_subvolumes(p.root))
 
 
-def test_full_filesystem(tmp_path, pushed):
+@pytest.fixture(scope="session")
+def pushed_or_none(request):
+    """The registry's test images, or None where docker-registry or skopeo
+    is missing (the rest of the test still runs).  Session-scoped, so the
+    registries start before a test's leak check takes its first look."""
+    try:
+        return request.getfixturevalue("pushed")
+    except pytest.skip.Exception:
+        return None
+
+
+def test_full_filesystem(tmp_path, pushed_or_none):
+    pushed_images = pushed_or_none
     with own_root(size="128M") as p:
         archive = str(tmp_path / "busybox.tar")
         assert in_root(p, "save", "busybox", "-o", archive, check=True)
@@ -196,12 +208,12 @@ def test_full_filesystem(tmp_path, pushed):
         one_line_error(run, "no space left on device")
         load = in_root(p, "load", "-i", archive)
         one_line_error(load, "no space left on device")
-        pulled = in_root(p, "pull", f"{pushed['host']}/bkp/single:v1")
-        one_line_error(pulled, "no space left on device")
+        if pushed_images:
+            pulled = in_root(p, "pull", f"{pushed_images['host']}/bkp/single:v1")
+            one_line_error(pulled, "no space left on device")
         # nothing half-made stays; no image is lost
         assert _subvolumes(p) - before == made
-        assert os.listdir(p.leases) == [] or set(state.read_json(p.network)) and all(
-            os.readlink(os.path.join(p.leases, ip)) == filler for ip in os.listdir(p.leases))
+        assert {os.readlink(os.path.join(p.leases, ip)) for ip in os.listdir(p.leases)} <= {filler}
         images = in_root(p, "images", "-q", check=True).stdout.split()
         assert len(images) == 1
 
@@ -213,10 +225,11 @@ def test_full_filesystem(tmp_path, pushed):
         loaded = in_root(p, "load", "-i", archive, check=True).stdout.split()[-1]
         assert in_root(p, "run", "--rm", loaded, "true", check=True)
         assert in_root(p, "rmi", loaded, check=True)
-        pulled = in_root(p, "pull", f"{pushed['host']}/bkp/single:v1", check=True)
-        image = pulled.stdout.split()[-1]
-        assert in_root(p, "run", "--rm", image, "true", check=True)
-        assert in_root(p, "rmi", image, check=True)
+        if pushed_images:
+            pulled = in_root(p, "pull", f"{pushed_images['host']}/bkp/single:v1", check=True)
+            image = pulled.stdout.split()[-1]
+            assert in_root(p, "run", "--rm", image, "true", check=True)
+            assert in_root(p, "rmi", image, check=True)
 
 
 def _processes_of(cid):
