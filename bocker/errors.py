@@ -28,6 +28,23 @@ class Ambiguous(BockerError):
         super().__init__(f"'{ref}' is ambiguous: it matches {names}")
 
 
+class Conflict(BockerError):
+    """A name another container holds: Docker's 125 (the run never started)."""
+
+    exit_code = 125
+
+
+class CorruptRecord(BockerError):
+    """A record file that is not what bocker wrote (torn, garbage): named,
+    so that the one container or image can be removed and the rest work."""
+
+    def __init__(self, kind, ident, path, detail):
+        remove = "rm -f" if kind == "container" else "rmi -f"
+        super().__init__(f"{kind} {ident}: {path} is corrupt ({str(detail)[:80]}): "
+                         f"'bocker {remove} {ident}' removes it")
+        self.ident = ident
+
+
 class InvalidArgument(BockerError):
     """A malformed option or argument."""
 

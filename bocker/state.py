@@ -1,6 +1,6 @@
 """Where bocker keeps things, and how it writes them: the paths under a
-root, atomic JSON files, the flock for name changes, and the listing of
-record directories.
+root, atomic JSON files, the flocks, and the listing of record
+directories.
 
 <root> (a btrfs filesystem, default /var/bocker, or $BOCKER_ROOT):
     images/<img_id>/rootfs        subvolume
@@ -11,7 +11,15 @@ record directories.
     network.json                  the bridge, subnet and nft table of setup
     leases/<ip> -> <ps_id>        address leases (symlinks, see net/network.py)
     userns/<host uid> -> <ps_id>  --userns=auto id blocks (symlinks, see confine/userns.py)
-    lock                          flock for changes to names
+    names/<name> -> <ps_id>       container names (symlinks, see runtime/names.py)
+    lock                          flock: shared by each container's mkdir,
+                                  exclusive for prune of record-less leftovers
+
+Every other lock is a flock on the directory it guards, held for a few
+system calls: containers/<ps_id> (its record's read-modify-write: finish,
+rm), names (dropping a name), images (image names), layers (pins and
+layer prune).  None is ever held while a container runs or a layer
+downloads.
 
 One module, not three (paths, JSON, lock): it is about a hundred lines
 with one job, the on-disk format, and every record module imports all of
@@ -43,6 +51,7 @@ class Paths:
         self.network = os.path.join(self.root, "network.json")
         self.leases = os.path.join(self.root, "leases")
         self.userns = os.path.join(self.root, "userns")
+        self.names = os.path.join(self.root, "names")
 
     def image(self, image_id):
         """images/<image_id>; only a well-formed image ID becomes that path."""
@@ -74,14 +83,23 @@ def write_json(path, data, durable=True):
     rename, so a crash leaves the old state or the new one.
     """
     tmp = f"{path}.tmp.{os.getpid()}"
+    data = memoryview(json.dumps(data, indent=1, sort_keys=True).encode())
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     try:
-        os.write(fd, json.dumps(data, indent=1, sort_keys=True).encode())
-        if durable:
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.rename(tmp, path)
+        try:
+            # a full filesystem may take part of a write: a short one
+            # renamed over the old file would be a truncated record
+            while data:
+                data = data[os.write(fd, data):]
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)  # ENOSPC: the old file stays, no temp file beside it
+        raise
 
 
 def read_json(path):
@@ -94,28 +112,39 @@ _held = threading.local()  # this thread's depth in each lock it holds
 
 
 @contextlib.contextmanager
-def locked(path):
-    """Hold an exclusive flock on path for the duration of the block.
+def locked(path, shared=False, directory=False):
+    """Hold a flock on path for the duration of the block: exclusive, or
+    shared with other shared holders.  Yields True.
 
-    Re-entrant in one thread: a block that holds the lock already (create()
-    listing the records to refuse a taken name, where loading an orphan's
-    record finishes it under the same lock) just goes on holding it.  A
-    second flock on a new fd of the same file would wait for itself
-    forever; other threads and processes still wait for the first."""
+    directory=True locks an existing directory (its own fd, no lock file
+    made): a directory that is gone (a container removed meanwhile) is
+    not made, and the block runs unlocked with False.
+
+    Re-entrant in one thread: a block that holds the lock already just
+    goes on holding it.  A second flock on a new fd of the same file would
+    wait for itself forever; other threads and processes still wait for
+    the first."""
     depth = _held.__dict__.setdefault("depth", {})
     key = os.path.abspath(path)
     if depth.get(key):
         depth[key] += 1
         try:
-            yield
+            yield True
         finally:
             depth[key] -= 1
         return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fd = (os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC) if directory
+              else os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    except FileNotFoundError:
+        if not directory:
+            raise
+        yield False
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         depth[key] = 1
-        yield
+        yield True
     finally:
         depth.pop(key, None)
         os.close(fd)

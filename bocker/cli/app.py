@@ -52,7 +52,7 @@ class BockerGroup(click.Group):
         import importlib
 
         commands = importlib.import_module(f"bocker.cli.{module}").COMMANDS
-        return next(c for c in commands if c.name == name)
+        return _needing_root(next(c for c in commands if c.name == name))
 
     def main(self, args=None, prog_name=None, **extra):
         """Run the command line args (default sys.argv[1:]) and exit: 0, a
@@ -82,6 +82,40 @@ class BockerGroup(click.Group):
         # without standalone mode click returns ctx.exit()'s code (--help,
         # --version); the commands themselves return None
         sys.exit(code if isinstance(code, int) else 0)
+
+
+class NeedsRoot(BockerError):
+    """bocker run by another user: it mounts, clones namespaces and writes
+    cgroups, none of which an unprivileged user may."""
+
+    def __init__(self, exit_code):
+        super().__init__("bocker needs root (it mounts filesystems, makes namespaces and "
+                         "cgroups): run it as root or with sudo")
+        self.exit_code = exit_code
+
+
+def _needing_root(command):
+    # The check runs when the command's body would, after click has parsed
+    # its options: `bocker ps --help` and `bocker --version` still work for
+    # anyone, everything else says why it cannot in one line.
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _needing_root(sub)
+        return command
+    body = command.callback
+    if body is None or getattr(body, "needs_root", False):
+        return command
+
+    def checked(*args, **kwargs):
+        import os
+
+        if os.geteuid() != 0:
+            raise NeedsRoot(OS_ERROR_EXIT.get(command.name, 1))
+        return body(*args, **kwargs)
+
+    checked.needs_root = True
+    command.callback = checked
+    return command
 
 
 def _spell_trace(args):

@@ -183,7 +183,7 @@ def ps(ctx, show_all, quiet):
     """List containers (running ones; -a for all)."""
     from bocker.runtime import containers
 
-    records = [r for r in containers.list_all(ctx.paths)
+    records = [r for r in containers.list_all(ctx.paths, on_broken=output.warn)
                if show_all or r["State"].get("Running") or r["State"].get("Restarting")]
     if quiet:
         for r in records:

@@ -33,7 +33,7 @@ def images_cmd(ctx, quiet):
     """List images."""
     from bocker.image import images
 
-    records = images.list_all(ctx.paths)
+    records = images.list_all(ctx.paths, on_broken=output.warn)
     if quiet:
         for r in records:
             click.echo(r["id"])
@@ -46,9 +46,12 @@ def images_cmd(ctx, quiet):
 
 
 @click.command()
+@click.option("-f", "--force", is_flag=True,
+              help="Accepted as Docker's; bocker's rmi removes any image it names, "
+              "one whose image.json is corrupt too.")
 @click.argument("refs", nargs=-1, required=True)
 @click.pass_obj
-def rmi(ctx, refs):
+def rmi(ctx, force, refs):
     """Remove images."""
     from bocker.image import images
 

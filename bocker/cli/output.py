@@ -23,6 +23,12 @@ def each(refs, action):
         sys.exit(1)
 
 
+def warn(error):
+    """One line on stderr for something a listing left out (a corrupt
+    record); the listing goes on, and so does the exit code."""
+    click.echo(f"bocker: {error}", err=True)
+
+
 def table(rows):
     """Print rows (the first is the header) in left-aligned columns."""
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]

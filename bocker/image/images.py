@@ -7,7 +7,7 @@ import os
 import time
 
 from bocker import ids, state
-from bocker.errors import NoSuchImage, NotFound
+from bocker.errors import CorruptRecord, NoSuchImage, NotFound
 from bocker.kernel import store
 
 
@@ -16,25 +16,52 @@ def _record_path(paths, image_id):
 
 
 def load(paths, image_id):
-    """The metadata of one image."""
+    """The metadata of one image; CorruptRecord (naming it and the file)
+    if image.json is not an image's."""
+    path = _record_path(paths, image_id)
     try:
-        return state.read_json(_record_path(paths, image_id))
+        record = state.read_json(path)
+        _check_shape(record, image_id)
     except FileNotFoundError:
         raise NoSuchImage(image_id) from None
+    except (ValueError, TypeError, AttributeError) as e:
+        raise CorruptRecord("image", image_id, path, e) from None
+    return record
 
 
-def list_all(paths):
-    """Every complete image's metadata, oldest first."""
-    out = state.read_records(paths.images, "img",
-                             lambda i: state.read_json(_record_path(paths, i)))
+def _check_shape(record, image_id):
+    # what `images`, resolve and a run read without looking twice
+    if not isinstance(record, dict) or record.get("id") != image_id:
+        raise ValueError("not this image's record")
+    if not isinstance(record.get("created"), (int, float)) or not isinstance(
+            record.get("config", {}), dict) or not all(
+            isinstance(n, str) for n in record.get("names", [])):
+        raise ValueError("no valid created, config or names")
+
+
+def list_all(paths, on_broken=None):
+    """Every complete image's metadata, oldest first.  A corrupt one is
+    left out (and passed to on_broken, a CorruptRecord, if given)."""
+    def one(image_id):
+        try:
+            return load(paths, image_id)
+        except CorruptRecord as e:
+            if on_broken:
+                on_broken(e)
+            raise NoSuchImage(image_id) from None
+
+    out = state.read_records(paths.images, "img", one, missing=(NoSuchImage,))
     return sorted(out, key=lambda r: r["created"])
 
 
 def resolve(paths, ref):
     """Image ID for an ID, unique prefix or NAME[:TAG]; a full registry
     reference (docker.io/library/busybox) finds the image stored under
-    its short name (busybox:latest), as Docker's names work."""
-    records = {r["id"]: set(r.get("names", ())) for r in list_all(paths)}
+    its short name (busybox:latest), as Docker's names work.  An image
+    whose image.json is corrupt is found by its ID (for rmi)."""
+    broken = []
+    records = {r["id"]: set(r.get("names", ())) for r in list_all(paths, broken.append)}
+    records.update({e.ident: set() for e in broken})
     try:
         return ids.resolve(ref, records, NoSuchImage)
     except NoSuchImage:
@@ -86,7 +113,7 @@ def create(paths, source, fill, name=None, config=None, snapshot_of=None, extra=
         record = {**(extra or {}), "id": image_id, "source": source, "names": names,
                   "created": time.time(), "config": config or {},
                   "size": store.tree_size(os.path.join(directory, "rootfs"))}
-        with state.locked(paths.lock):
+        with state.locked(paths.images, directory=True):  # image names only
             _take_names(paths, names)
             state.write_json(_record_path(paths, image_id), record)
     except BaseException:
@@ -129,11 +156,16 @@ def replace_rootfs(paths, image_id, snapshot_of, source):
 def remove(paths, ref):
     """Delete an image; returns its ID."""
     image_id = resolve(paths, ref)
+    try:
+        # of several rmi at once, the one whose unlink takes the record removes it
+        os.unlink(_record_path(paths, image_id))
+    except FileNotFoundError:
+        raise NoSuchImage(ref) from None
     _remove_dir(paths.image(image_id))
     # Drop pulled layers that no image is built on any more.
     if os.path.isdir(paths.layers):
         from bocker.image import layer_store
-        with state.locked(paths.lock):
+        with layer_store.locked(paths):
             used = {c for r in list_all(paths) for c in r.get("layers", ())}
             layer_store.prune(paths, used)
     return image_id

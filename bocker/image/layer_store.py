@@ -103,19 +103,26 @@ def list_all(paths):
 def pinned(paths, chain_ids):
     """Keep prune() off these layers while a pull or load builds on them.
 
-    The pin is written under the root's lock, the lock prune runs under,
-    so a pull that pins first and then checks what exists cannot see a
-    layer vanish between that check and its image's snapshot.
+    The pin is written under the layer store's lock, the lock prune runs
+    under, so a pull that pins first and then checks what exists cannot
+    see a layer vanish between that check and its image's snapshot.  The
+    lock is held for the pin's write only, never for a download.
     """
     directory = os.path.join(paths.layers, ".pins")
     os.makedirs(directory, exist_ok=True)
     pin = os.path.join(directory, f"{os.getpid()}-{secrets.token_hex(4)}")
-    with state.locked(paths.lock):
+    with locked(paths):
         state.write_json(pin, {"pid": os.getpid(), "layers": list(chain_ids)})
     try:
         yield
     finally:
         os.unlink(pin)
+
+
+def locked(paths):
+    """The layer store's lock (a flock on layers/): pins and prune."""
+    os.makedirs(paths.layers, exist_ok=True)
+    return state.locked(paths.layers, directory=True)
 
 
 def _pinned(paths):
@@ -138,7 +145,7 @@ def _pinned(paths):
 def prune(paths, used):
     """Delete every stored layer not in used (chain IDs) nor pinned; returns those deleted.
 
-    Call it holding the root's lock (images.remove does).
+    Call it holding locked(paths) (images.remove does).
     """
     gone = []
     used = set(used) | _pinned(paths)

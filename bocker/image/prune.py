@@ -1,7 +1,6 @@
 """`image prune`: the images no container uses (only the dangling ones,
 those without a name, unless all_images), and the layers no image is
 built on any more."""
-from bocker import state
 from bocker.errors import BockerError
 
 
@@ -29,7 +28,7 @@ def prune(paths, used, all_images=False):
         removed.append(record["id"])
         size += record.get("size", 0)
     if os.path.isdir(paths.layers):
-        with state.locked(paths.lock):
+        with layer_store.locked(paths):
             layer_store.prune(paths, {c for r in images.list_all(paths)
                                       for c in r.get("layers", ())})
     return removed, size

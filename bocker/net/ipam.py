@@ -13,7 +13,10 @@ IFNAMSIZ = 16                       # including the NUL: names up to 15 chars
 
 
 class SubnetFull(BockerError):
-    """Every usable address of the subnet is leased."""
+    """Every usable address of the subnet is leased: the run never
+    started (Docker's 125)."""
+
+    exit_code = 125
 
 
 # ------------------------------------------------------------- addresses
@@ -92,8 +95,8 @@ def lease(lease_dir, container_id, subnet):
             return ip
     ip = claims.claim_first(lease_dir, container_id, candidates(subnet), taken=held)
     if ip is None:
-        raise SubnetFull(f"no free address in {net}: all {net.num_addresses - 3} are leased "
-                         f"(leases in {lease_dir})")
+        raise SubnetFull(f"no free address in {net}: the subnet is full, all "
+                         f"{net.num_addresses - 3} addresses are leased (leases in {lease_dir})")
     return ip
 
 

@@ -6,7 +6,7 @@ import os
 from bocker import ids, state
 from bocker.confine import seccomp, userns
 from bocker.errors import BockerError, RunRefused
-from bocker.runtime import networking, records, recordshape
+from bocker.runtime import names, networking, records, recordshape
 from bocker.runtime.host import Host
 
 
@@ -41,35 +41,36 @@ def check_request(req):
 
 
 def create(paths, req, image_id, image_config, undo, host=None):
-    """The container's directory, rootfs snapshot, user-namespace ids and
-    record; returns the record."""
+    """The container's directory, name, rootfs snapshot, user-namespace ids
+    and record; returns the record.  No lock is held past the mkdir: the
+    name is a claim (names.py), the ids too, the rest is the container's."""
     host = host or Host()
     cid = ids.new_id("ps")
-    with state.locked(paths.lock):
-        _refuse_taken_name(paths, req.name)
-        cdir = _make_dir(paths, cid, host, undo)
-        host.store.snapshot(_image_rootfs(paths, image_id), os.path.join(cdir, "rootfs"))
-        req.security_opt = seccomp.pin_profile(cdir, req.security_opt)
-        record = recordshape.new_record(cid, req, image_id, image_config)
-        # who is creating it: if this process dies before the start marks
-        # it running, records.keeper_gone lets the next command finish it
-        me = os.getpid()
-        record["State"].update(RunnerPid=me, RunnerStartTime=records.proc_start_time(me))
-        if req.userns == "auto":
-            record["IdMaps"] = _allocate_ids(paths, cid, undo)
-        records.save(paths, record)
+    cdir = _make_dir(paths, cid, host, undo)
+    if req.name:
+        names.claim(paths, req.name, cid)
+        undo.callback(names.release, paths, cid, req.name)
+    host.store.snapshot(_image_rootfs(paths, image_id), os.path.join(cdir, "rootfs"))
+    req.security_opt = seccomp.pin_profile(cdir, req.security_opt)
+    record = recordshape.new_record(cid, req, image_id, image_config)
+    # who is creating it: if this process dies before the start marks
+    # it running, records.keeper_gone lets the next command finish it
+    me = os.getpid()
+    record["State"].update(RunnerPid=me, RunnerStartTime=records.proc_start_time(me))
+    if req.userns == "auto":
+        record["IdMaps"] = _allocate_ids(paths, cid, undo)
+    records.save(paths, record)
     return record
-
-
-def _refuse_taken_name(paths, name):
-    if name and any(r["Name"] == name for r in records.list_all(paths)):
-        raise BockerError(f"the container name '{name}' is already in use")
 
 
 def _make_dir(paths, cid, host, undo):
     cdir = paths.container(cid)
     os.makedirs(paths.containers, exist_ok=True)
-    os.mkdir(cdir, 0o700)
+    # shared: starts make their directories side by side; prune_leftovers
+    # takes it exclusively, so it never sees a container's claims (lease,
+    # ids, name, cgroup: all made after this) without its directory
+    with state.locked(paths.lock, shared=True):
+        os.mkdir(cdir, 0o700)
     undo.callback(host.store.remove_dir, cdir, "container.json")
     return cdir
 

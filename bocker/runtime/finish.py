@@ -10,8 +10,9 @@ import sys
 
 from bocker import state, trace
 from bocker.confine import userns
+from bocker.errors import CorruptRecord
 from bocker.kernel import cgroups, store
-from bocker.runtime import networking, records
+from bocker.runtime import names, networking, records
 
 
 def finish(paths, cid, code=None):
@@ -25,14 +26,17 @@ def finish(paths, cid, code=None):
     oom = cg.oom_killed(cid)
     with trace.span("cgroup remove", name=cid, driver=f"v{cg.version}"):
         cg.destroy(cid)
-    with state.locked(paths.lock):
+    with records.locked(paths, cid):
         try:
             record = records.read_stored(paths, cid)
         except FileNotFoundError:
             return  # removed meanwhile: nothing left to record
+        except CorruptRecord:
+            return  # not ours to rewrite: `rm -f` removes it and what it holds
         if code is not None:
             ended = {"ExitCode": code, "FinishedAt": records.now_iso(), "OOMKilled": oom}
-            state.write_json(records.exit_path(paths, cid), ended, durable=False)
+            with records.unless_full():
+                state.write_json(records.exit_path(paths, cid), ended, durable=False)
         ends_now = record["State"].get("Running")  # else a second call: recorded already
         record = records.refresh(paths, record)
         _release_and_keep_or_remove(paths, record)
@@ -49,8 +53,10 @@ def _release_and_keep_or_remove(paths, record):
     if record["Spec"].get("remove"):
         remove_dir(paths.container(record["Id"]))
         userns.release(paths.userns, record["Id"])
+        names.release(paths, record["Id"], record["Name"])
     else:
-        records.save(paths, record)
+        with records.unless_full():
+            records.save(paths, record)
 
 
 def reap_orphan(paths, cid):
@@ -58,10 +64,10 @@ def reap_orphan(paths, cid):
     end is recorded (exit.json's code if the keeper wrote it, else
     records.UNKNOWN_EXIT) and what it held is released (cgroup, with
     anything left in it; address lease, guard entries and published ports;
-    with --rm its directory and id block).  Under the root's lock, and
-    only if the record still says so, so of many commands finding it at
-    once exactly one does the work."""
-    with state.locked(paths.lock):
+    with --rm its directory and id block).  Under the container's lock,
+    and only if the record still says so, so of many commands finding it
+    at once exactly one does the work."""
+    with records.locked(paths, cid):
         try:
             record = records.read_stored(paths, cid)
         except FileNotFoundError:

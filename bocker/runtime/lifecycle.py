@@ -3,11 +3,11 @@ it, commit its filesystem as an image."""
 import contextlib
 import os
 
-from bocker import state, trace
+from bocker import trace
 from bocker.confine import userns
-from bocker.errors import BockerError
+from bocker.errors import BockerError, CorruptRecord, NoSuchContainer
 from bocker.kernel import cgroups
-from bocker.runtime import networking, recordshape
+from bocker.runtime import names, networking, records, recordshape
 from bocker.runtime.finish import remove_dir
 from bocker.runtime.records import load, resolve
 from bocker.runtime.signals import stop
@@ -45,31 +45,58 @@ def start_again(paths, record):
 
 
 def remove(paths, ref, force=False):
-    """Delete a container: snapshot, cgroup, record (-f kills it first)."""
+    """Delete a container: snapshot, cgroup, record (-f kills it first).
+    With -f, a container whose record is corrupt goes too (what it holds
+    is found by its ID: cgroup, lease, id block, name)."""
     from bocker.runtime import restarter
 
     cid = resolve(paths, ref)
     if force:  # a pending restart ends, and none follows the kill below
         restarter.cancel(paths, cid)
-    record = load(paths, cid)
+    try:
+        record = load(paths, cid)
+    except CorruptRecord:
+        if not force:
+            raise
+        _remove_broken(paths, cid)
+        return cid
     if restarter.pending(record):
         raise BockerError(f"container '{ref}' is restarting: stop it first or use -f")
     if record["State"].get("Running"):
         if not force:
             raise BockerError(f"container '{ref}' is running: stop it first or use -f")
         stop(paths, cid, timeout=0)
-    with trace.span("cgroup remove", name=cid):
-        cgroups.driver().destroy(cid)
-    networking.release(paths, record)
-    if record["Spec"].get("network", "bridge") == "bridge":
-        from bocker.net import network
+    # the container's lock, not the root's: a finish of this container
+    # (its monitor's) waits, every other command goes on
+    with records.locked(paths, cid) as here:
+        if not here or not os.path.exists(records.record_path(paths, cid)):
+            raise NoSuchContainer(ref)  # removed meanwhile (by another rm)
+        with trace.span("cgroup remove", name=cid):
+            cgroups.driver().destroy(cid)
+        networking.release(paths, record)
+        if record["Spec"].get("network", "bridge") == "bridge":
+            from bocker.net import network
 
-        with trace.span("netlink delete veth", container=cid):
-            network.detach(cid)  # the kernel would, a little later
-    with state.locked(paths.lock):
+            with trace.span("netlink delete veth", container=cid):
+                network.detach(cid)  # the kernel would, a little later
         remove_dir(paths.container(cid))
     userns.release(paths.userns, cid)
+    names.release(paths, cid, record["Name"])
     return cid
+
+
+def _remove_broken(paths, cid):
+    from bocker.net import ipam
+    from bocker.runtime import prune
+
+    with records.locked(paths, cid):
+        cgroups.driver().destroy(cid)  # kills whatever still runs in it
+        held = {ip: owner for ip, owner in ipam.leases(paths.leases).items() if owner == cid}
+        ipam.release(paths.leases, cid)
+        prune.unwire(paths, held)      # its veth, guard entries and ports
+        remove_dir(paths.container(cid))
+    userns.release(paths.userns, cid)
+    names.release(paths, cid)
 
 
 def commit(paths, ref, image_ref=None, name=None):

@@ -5,7 +5,7 @@ published, and all of it released when the container has gone.  The
 kernel work is bocker.net.network's; this module is the glue."""
 import os
 
-from bocker import state, trace
+from bocker import ids, state, trace
 from bocker.errors import BockerError
 
 
@@ -44,16 +44,49 @@ def lease_address(paths, cid, undo, network=None):
         try:
             ip = network.lease(paths.leases, cid, config["subnet"])
         except network.SubnetFull:
-            # leases of containers that no longer run are stale (a crash,
-            # a reboot): reclaim them once before giving up
-            from bocker.runtime.records import list_all
-
-            live = {r["Id"] for r in list_all(paths) if r["State"].get("Running")}
-            network.prune(paths.leases, live | {cid})
+            _reclaim_stale_leases(paths, network)
             ip = network.lease(paths.leases, cid, config["subnet"])
         sp.set(ip)
     undo.callback(network.release, paths.leases, cid)
     return dict(config, ip=ip)
+
+
+def _reclaim_stale_leases(paths, network):
+    # Leases nobody will use again, reclaimed when the subnet is full:
+    # - listing the records finishes every container whose keeper is gone
+    #   (a crash, a reboot), which gives its lease back;
+    # - a container that has ended (exit.json written) but whose keeper
+    #   has not finished it yet gives its lease back now, under its lock;
+    # - a lease whose container has no directory (a crash in between) goes.
+    # Never by State alone: a container being created, or started again,
+    # holds its lease before its record says running, and dropping that
+    # lease would give its address to a second container.
+    from bocker.runtime import records
+
+    records.list_all(paths)
+    for owner in set(network.leases(paths.leases).values()):
+        if ids.is_id(owner, "ps"):
+            _release_if_ended(paths, owner, network)
+    with state.locked(paths.lock):  # as prune_leftovers: no mkdir meanwhile
+        existing = set(os.listdir(paths.containers))
+        network.prune(paths.leases, existing)
+
+
+def _release_if_ended(paths, cid, network):
+    from bocker.errors import CorruptRecord
+    from bocker.runtime import records
+
+    with records.locked(paths, cid) as here:
+        if not here:
+            return
+        try:
+            stored = records.read_stored(paths, cid)
+        except (FileNotFoundError, CorruptRecord):
+            return
+        # stored Running with exit.json: this run is over (a start again
+        # removes exit.json before it marks the record running)
+        if stored["State"].get("Running") and os.path.exists(records.exit_path(paths, cid)):
+            network.release(paths.leases, cid)
 
 
 def wire(cid, pid, net, ports, undo, network=None):

@@ -54,11 +54,12 @@ def prune_leftovers(paths):
     cgroups named ps_<12 hex> under bocker's parent, address leases (and
     the veth, guard entries and ports of their address) and user-namespace
     id blocks.  Under the root's lock, which a container's directory is
-    made under before it gets any of these, so no start in progress can
-    lose them.  Returns lines naming what was removed."""
+    made under (shared) before it gets any of these, so no start in
+    progress can lose them.  Returns lines naming what was removed."""
     from bocker.confine import userns
     from bocker.kernel import cgroups
     from bocker.net import ipam
+    from bocker.runtime import names
 
     with state.locked(paths.lock):
         existing = {e for e in _entries(paths.containers) if ids.is_id(e, "ps")}
@@ -68,15 +69,18 @@ def prune_leftovers(paths):
             cg.destroy(name)
         leases = ipam.prune(paths.leases, existing)
         blocks = userns.prune(paths.userns, existing)
-    _unwire(paths, leases)
+        taken = names.prune(paths, existing)
+    unwire(paths, leases)
     return ([f"cgroup {n}" for n in groups]
             + [f"lease {ip} ({owner})" for ip, owner in sorted(leases.items())]
-            + [f"userns block {uid} ({owner})" for uid, owner in sorted(blocks.items())])
+            + [f"userns block {uid} ({owner})" for uid, owner in sorted(blocks.items())]
+            + [f"name {name} ({owner})" for name, owner in sorted(taken.items())])
 
 
-def _unwire(paths, leases):
-    # the network side of a pruned lease: its veth if one is left, its
-    # guard entries and published ports (each a no-op if there are none)
+def unwire(paths, leases):
+    """The network side of leases ({ip: owner}) already dropped: each
+    owner's veth if one is left, its guard entries and published ports
+    (each a no-op if there are none)."""
     from bocker.runtime import networking
 
     if not leases:

@@ -2,11 +2,13 @@
 stores and the Docker-shaped view derived on load: recordshape.py), and
 exit.json, written once by whoever reaped the container (the attached
 bocker process or the detached container's monitor)."""
+import contextlib
+import errno
 import os
 import time
 
 from bocker import ids, state
-from bocker.errors import NoSuchContainer
+from bocker.errors import CorruptRecord, NoSuchContainer
 from bocker.runtime import recordshape
 
 
@@ -27,8 +29,27 @@ def log_path(paths, cid):
 
 def read_stored(paths, cid):
     """A container's record as stored (upgraded from an older bocker's
-    form, State as written); FileNotFoundError if there is none."""
-    return recordshape.stored(state.read_json(record_path(paths, cid)))
+    form, State as written); FileNotFoundError if there is none,
+    CorruptRecord (naming it and the file) if it is not a record."""
+    path = record_path(paths, cid)
+    try:
+        record = recordshape.stored(state.read_json(path))
+        _check_shape(record, cid)
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise CorruptRecord("container", cid, path, e) from None
+    return record
+
+
+def _check_shape(record, cid):
+    # what every command reads from a record without looking twice
+    if record.get("Id") != cid:
+        raise ValueError(f"its Id is {ascii(record.get('Id'))[:40]}")
+    for key, kind in (("Name", str), ("Created", (int, float)), ("Image", str),
+                      ("State", dict), ("Spec", dict), ("Config", dict)):
+        if not isinstance(record.get(key), kind):
+            raise ValueError(f"no valid {key}")
+    if not isinstance(record["Config"].get("Cmd"), list) or not record["Config"]["Cmd"]:
+        raise ValueError("no valid Config.Cmd")
 
 
 def load(paths, cid):
@@ -44,9 +65,20 @@ def load(paths, cid):
 
             finish.reap_orphan(paths, cid)
             stored = read_stored(paths, cid)
-        return recordshape.with_view(refresh(paths, stored))
-    except (FileNotFoundError, ValueError):  # ValueError: torn by a crash
+        record = refresh(paths, stored)
+    except FileNotFoundError:
         raise NoSuchContainer(cid) from None
+    try:
+        return recordshape.with_view(record)
+    except (ValueError, KeyError, TypeError, AttributeError) as e:  # a Spec not ours
+        raise CorruptRecord("container", cid, record_path(paths, cid), e) from None
+
+
+def locked(paths, cid):
+    """The container's own lock (a flock on its directory), for a
+    read-modify-write of its record: finish, reap_orphan and rm take it,
+    for a few system calls each.  Yields False if the container is gone."""
+    return state.locked(paths.container(cid), directory=True)
 
 
 def save(paths, record):
@@ -56,16 +88,34 @@ def save(paths, record):
                      durable=False)
 
 
-def list_all(paths):
-    """Every container record, oldest first."""
-    out = state.read_records(paths.containers, "ps", lambda i: load(paths, i),
-                             missing=(NoSuchContainer,))
+def list_all(paths, on_broken=None):
+    """Every container record, oldest first.  A corrupt one is left out
+    (and passed to on_broken, a CorruptRecord naming it, if given), so one
+    bad file never stops the others being listed."""
+    def one(cid):
+        try:
+            return load(paths, cid)
+        except CorruptRecord as e:
+            if on_broken:
+                on_broken(e)
+            raise NoSuchContainer(cid) from None
+
+    out = state.read_records(paths.containers, "ps", one, missing=(NoSuchContainer,))
     return sorted(out, key=lambda r: r["Created"])
 
 
 def resolve(paths, ref):
-    """Container ID for an ID, unique prefix or name."""
-    records = {r["Id"]: {r["Name"]} for r in list_all(paths)}
+    """Container ID for an ID, unique prefix or name (a container whose
+    record is corrupt too, by its ID or the name it claimed, so that `rm
+    -f` can remove it)."""
+    broken = []
+    records = {r["Id"]: {r["Name"]} for r in list_all(paths, on_broken=broken.append)}
+    if broken:
+        from bocker.runtime import names
+
+        claimed = names.claimed(paths)
+        records.update({e.ident: {n for n, o in claimed.items() if o == e.ident}
+                        for e in broken})
     return ids.resolve(ref, records, NoSuchContainer)
 
 
@@ -147,3 +197,17 @@ def parse_iso(text):
     base, _, frac = text.rstrip("Z").partition(".")
     secs = calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S"))
     return secs + (float("0." + frac) if frac else 0.0)
+
+
+@contextlib.contextmanager
+def unless_full():
+    """A block whose record write is skipped on a full filesystem."""
+    # A full filesystem must not keep an ended container from giving back
+    # what it holds, nor make every command that loads its record fail:
+    # its end goes unrecorded (the next load finishes it again, releasing
+    # nothing twice) and rm, which needs no space, still removes it.
+    try:
+        yield
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise

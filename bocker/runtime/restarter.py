@@ -1,7 +1,7 @@
 """What restarts containers: the restart policy applied when a container
 exits, at boot, and `bocker restart`.
 
-After an exit, finish() calls after_exit() under the root's lock.  If
+After an exit, finish() calls after_exit() under the container's lock.  If
 the policy wants a restart (restartpolicy.after_exit), the wait must not
 block finish's caller (an attached `bocker run --restart always` returns
 its exit code, as Docker's does): a small detached process,
@@ -26,7 +26,7 @@ _ENTRY = "bocker.runtime.restarter"  # the restarter's argv[2], for the leak che
 
 
 def after_exit(paths, record):
-    """Under the root's lock, for a container whose end finish() has just
+    """Under the container's lock, for a container whose end finish() has just
     recorded: if its policy wants it restarted, hand the backoff and the
     start to a restarter and say so in the record."""
     from bocker import trace
@@ -66,7 +66,7 @@ def _spawn(paths, cid, delay_ms):
 
     argv = [sys.executable, "-m", _ENTRY, paths.root, cid, str(delay_ms)]
     # sh's `&` is the double fork, for a millisecond (a Python one would
-    # start an interpreter, 20-60 ms, under the root's lock): the restarter
+    # start an interpreter, 20-60 ms, under the container's lock): the restarter
     # is sh's child, and sh exits once it has printed its PID.  The argv
     # goes as sh's "$@", never through its parser.
     proc = subprocess.Popen(["/bin/sh", "-c", '"$@" </dev/null >/dev/null 2>&1 & echo $!',
@@ -93,14 +93,14 @@ def cancel(paths, cid, manually=True):
     manually, record a user's stop of a running or restarting container
     (Docker's HasBeenManuallyStopped: its policy will not restart it).
     Returns True if a restart was pending."""
-    from bocker import state
+    from bocker.errors import CorruptRecord
     from bocker.runtime import records
 
-    with state.locked(paths.lock):
+    with records.locked(paths, cid):
         try:
             stored = records.read_stored(paths, cid)
-        except FileNotFoundError:
-            return False
+        except (FileNotFoundError, CorruptRecord):
+            return False  # nothing pending that a record could say
         st = stored["State"]
         was_pending = pending(stored)
         changed = manually and (st.get("Running") or was_pending) \
@@ -111,7 +111,8 @@ def cancel(paths, cid, manually=True):
             _end(st.get("RunnerPid"), st.get("RunnerStartTime"))
             st.update(Status="exited", Restarting=False)
         if changed or was_pending:
-            records.save(paths, stored)
+            with records.unless_full():  # rm -f and stop must work on a full disk
+                records.save(paths, stored)
         return was_pending
 
 
@@ -226,13 +227,12 @@ def _detach():
 def _restart_if_still_wanted(paths, cid):
     """Under the lock: start the container again if its record still waits
     for this process (not removed, stopped, started or taken over since)."""
-    from bocker import state
     from bocker.errors import BockerError
     from bocker.runtime import lifecycle, records
 
     if not os.path.isdir(paths.container(cid)):
         return  # removed meanwhile (and the lock file's root may be gone too)
-    with state.locked(paths.lock):
+    with records.locked(paths, cid):
         try:
             stored = records.read_stored(paths, cid)
         except FileNotFoundError:

@@ -261,7 +261,7 @@ def test_duplicate_name_rejected(bocker):
     bocker("run", "--name", "dup", "busybox", "true", check=True)
     try:
         proc = bocker("run", "--name", "dup", "busybox", "true")
-        assert proc.returncode == 1 and "already in use" in proc.stderr
+        assert proc.returncode == 125 and "already in use" in proc.stderr  # Docker's conflict
     finally:
         bocker("rm", "dup", check=True)
 
