@@ -10,7 +10,7 @@ import os
 import shutil
 import subprocess
 
-from bocker import state, trace, units
+from bocker import faults, state, trace, units
 from bocker.errors import BockerError
 from bocker.image import images
 from bocker.kernel import native, store
@@ -34,16 +34,20 @@ def setup(paths, size=DEFAULT_SIZE, default_image=True, log=print, bridge=None, 
         record = {"root": root}
     # A setup that fails half-way undoes what it made, in reverse.
     with contextlib.ExitStack() as undo:
+        faults.point("setup.make_root")
         if not os.path.isdir(root):
             os.makedirs(root, 0o711)
             record["created_root"] = True
             undo.callback(os.rmdir, root)
         if not store.is_btrfs(root):
             _mount_loop_btrfs(root, units.parse_size(size), record, log, undo)
+        faults.point("setup.make_dirs")
         for d in (paths.images, paths.containers, paths.layers):
             os.makedirs(d, 0o711, exist_ok=True)
         _setup_network(paths, record, bridge, subnet, log, undo)
+        faults.point("setup.write_record")
         state.write_json(record_path, record)
+        faults.point("setup.default_image")
         if default_image and not _has_image(paths, "busybox:latest"):
             image_id = images.create(paths, "busybox-static", make_busybox_rootfs,
                                      name="busybox:latest",
@@ -60,6 +64,7 @@ def _setup_network(paths, record, bridge, subnet, log, undo):
     teardown."""
     from bocker.net import nat, network
 
+    faults.point("setup.network")
     try:
         current = state.read_json(paths.network)
     except FileNotFoundError:
@@ -90,6 +95,7 @@ def _mount_loop_btrfs(root, size, record, log, undo):
         with open(backing, "wb") as f:
             f.truncate(size)  # sparse: takes no space until written
         record["backing"] = backing
+        faults.point("setup.mkfs")
         try:
             subprocess.run(["mkfs.btrfs", "-q", backing], check=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -100,10 +106,12 @@ def _mount_loop_btrfs(root, size, record, log, undo):
             raise BockerError(f"mkfs.btrfs {backing} failed: {detail}") from None
         undo.callback(os.unlink, backing)
     record["backing"] = backing
+    faults.point("setup.loop_attach")
     with trace.span("loop attach", file=backing, autoclear=True) as sp:
         device, fd = native.loop_attach(backing, autoclear=True)
         sp.set(device)
     try:
+        faults.point("setup.mount")
         with trace.span("mount", source=device, target=root, fstype="btrfs"):
             native.mount(device, root, "btrfs")
     finally:
@@ -132,7 +140,9 @@ def teardown(paths, containers, log=print):
     running = [r["Id"] for r in containers if r["State"].get("Running")]
     if running:
         raise BockerError(f"containers are running ({', '.join(running)}): stop them first")
+    faults.point("teardown.remove_cgroup_parent")
     cgroups.driver().remove_parent()
+    faults.point("teardown.network")
     if "network" in record:
         from bocker.net import network
 
@@ -140,15 +150,19 @@ def teardown(paths, containers, log=print):
         with trace.span("network teardown", **net):
             network.teardown_host(net["bridge"], net["subnet"], net["table"])
         log(f"Removed {net['bridge']} and nftables table {net['table']}")
+    faults.point("teardown.umount")
     if "backing" in record:
         if os.path.ismount(root):
             with trace.span("umount", target=root):
                 native.umount(root)
             log(f"Unmounted {root}")
+        faults.point("teardown.unlink_backing")
         if os.path.exists(record["backing"]):
             os.unlink(record["backing"])
+    faults.point("teardown.remove_root")
     if record.get("created_root") and os.path.isdir(root):
         os.rmdir(root)
+    faults.point("teardown.unlink_record")
     os.unlink(record_path)
 
 

@@ -6,7 +6,7 @@ image.json: {"id", "source", "names": ["busybox:latest"], "created",
 import os
 import time
 
-from bocker import ids, state
+from bocker import faults, ids, state
 from bocker.errors import NoSuchImage, NotFound
 from bocker.kernel import store
 
@@ -76,8 +76,10 @@ def create(paths, source, fill, name=None, config=None, snapshot_of=None, extra=
     names = [ids.normalize_name(name)] if name else []
     image_id = ids.new_id("img")
     directory = paths.image(image_id)
+    faults.point("images.make_dir")
     os.mkdir(directory, 0o700)
     try:
+        faults.point("images.fill")
         if snapshot_of:
             store.snapshot(snapshot_of, os.path.join(directory, "rootfs"))
         else:
@@ -86,6 +88,7 @@ def create(paths, source, fill, name=None, config=None, snapshot_of=None, extra=
         record = {**(extra or {}), "id": image_id, "source": source, "names": names,
                   "created": time.time(), "config": config or {},
                   "size": store.tree_size(os.path.join(directory, "rootfs"))}
+        faults.point("images.write_record")
         with state.locked(paths.lock):
             _take_names(paths, names)
             state.write_json(_record_path(paths, image_id), record)

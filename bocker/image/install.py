@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 
+from bocker import faults
 from bocker.image import images, layer_store
 from bocker.kernel import store
 
@@ -60,6 +61,7 @@ def install(paths, config, config_digest, descs, fetch, progress, *, name=None,
     tmp = tempfile.mkdtemp(prefix="pull-", dir=tmp_root)
     os.makedirs(paths.layers, exist_ok=True)
     try:
+        faults.point("install.pin")
         with layer_store.pinned(paths, chains):
             missing = _fetch_missing(paths, descs, fetch, progress, chains, tmp)
             _apply(paths, missing, descs, progress, chains, diff_ids, tmp)
@@ -71,6 +73,7 @@ def install(paths, config, config_digest, descs, fetch, progress, *, name=None,
 
 def _fetch_missing(paths, descs, fetch, progress, chains, tmp):
     """Every layer not stored yet into tmp/<i>, verified; returns their indexes."""
+    faults.point("install.fetch_missing")
     missing = [i for i, chain in enumerate(chains) if not layer_store.exists(paths, chain)]
     for i, desc in enumerate(descs):
         progress.layer(desc["digest"], desc.get("size"),
@@ -83,6 +86,7 @@ def _fetch_missing(paths, descs, fetch, progress, chains, tmp):
 
 def _apply(paths, missing, descs, progress, chains, diff_ids, tmp):
     """Apply each fetched layer (indexes in missing) onto its parent, bottom up."""
+    faults.point("install.apply")
     for i in missing:
         blob_path = os.path.join(tmp, str(i))
         if layer_store.exists(paths, chains[i]):
@@ -97,6 +101,7 @@ def _apply(paths, missing, descs, progress, chains, diff_ids, tmp):
 
 def _create_image(paths, config, config_digest, chains, name, source, extra):
     """The new image: a snapshot of the top layer, its record naming the chain."""
+    faults.point("install.create_image")
     record = {"layers": chains, "config_digest": config_digest,
               "os": config.get("os"), "architecture": config.get("architecture"),
               **(extra or {})}

@@ -13,7 +13,7 @@ import hashlib
 import os
 import secrets
 
-from bocker import state, trace
+from bocker import faults, state, trace
 from bocker.image import digest
 from bocker.image.extract import LayerError, extract
 from bocker.kernel import store
@@ -64,6 +64,7 @@ def add(paths, parent, chain_id, diff_id, fileobj, info=None):
             store.snapshot(parent_rootfs, target)
         else:
             store.create(target)
+        faults.point("layer_store.extract")
         with trace.span("layer extract", target=target, diff_id=diff_id) as sp:
             got, size = extract(fileobj, target)
             sp.set(f"{size} bytes")
@@ -72,6 +73,7 @@ def add(paths, parent, chain_id, diff_id, fileobj, info=None):
         store.set_readonly(target)  # shared by every image built on it
         record = dict(info or {}, chain_id=chain_id, diff_id=diff_id, parent=parent,
                       size=size)
+        faults.point("layer_store.write_record")
         state.write_json(os.path.join(tmp, "layer.json"), record)
         try:
             os.rename(tmp, final)

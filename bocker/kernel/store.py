@@ -8,7 +8,7 @@ import os
 
 import btrfsutil
 
-from bocker import trace
+from bocker import faults, trace
 from bocker.errors import NotSetUp
 
 
@@ -72,7 +72,9 @@ def remove_dir(directory, record="record.json"):
         os.unlink(os.path.join(directory, record))
     except FileNotFoundError:
         pass
+    faults.point("store.remove_dir.delete_rootfs")
     delete(os.path.join(directory, "rootfs"))
+    faults.point("store.remove_dir.delete_rest")
     try:
         entries = os.listdir(directory)
     except FileNotFoundError:

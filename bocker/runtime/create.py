@@ -3,7 +3,7 @@ then its directory, rootfs snapshot, user-namespace ids and record, each
 undone on the caller's ExitStack if a later step fails."""
 import os
 
-from bocker import ids, state
+from bocker import faults, ids, state
 from bocker.confine import seccomp, userns
 from bocker.errors import BockerError, RunRefused
 from bocker.runtime import networking, records, recordshape
@@ -46,9 +46,13 @@ def create(paths, req, image_id, image_config, undo, host=None):
     host = host or Host()
     cid = ids.new_id("ps")
     with state.locked(paths.lock):
+        faults.point("create.refuse_taken_name")
         _refuse_taken_name(paths, req.name)
+        faults.point("create.make_dir")
         cdir = _make_dir(paths, cid, host, undo)
+        faults.point("create.snapshot")
         host.store.snapshot(_image_rootfs(paths, image_id), os.path.join(cdir, "rootfs"))
+        faults.point("create.pin_profile")
         req.security_opt = seccomp.pin_profile(cdir, req.security_opt)
         record = recordshape.new_record(cid, req, image_id, image_config)
         # who is creating it: if this process dies before the start marks
@@ -56,7 +60,9 @@ def create(paths, req, image_id, image_config, undo, host=None):
         me = os.getpid()
         record["State"].update(RunnerPid=me, RunnerStartTime=records.proc_start_time(me))
         if req.userns == "auto":
+            faults.point("create.allocate_ids")
             record["IdMaps"] = _allocate_ids(paths, cid, undo)
+        faults.point("create.save_record")
         records.save(paths, record)
     return record
 

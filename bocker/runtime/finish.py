@@ -8,7 +8,7 @@ written; the attached bocker process calls finish() itself.
 """
 import sys
 
-from bocker import state, trace
+from bocker import faults, state, trace
 from bocker.confine import userns
 from bocker.kernel import cgroups, store
 from bocker.runtime import networking, records
@@ -21,6 +21,7 @@ def finish(paths, cid, code=None):
     detached container's monitor (which wrote exit.json already); safe to
     call twice and on a container being removed.
     """
+    faults.point("finish.destroy_cgroup")
     cg = cgroups.driver()
     oom = cg.oom_killed(cid)
     with trace.span("cgroup remove", name=cid, driver=f"v{cg.version}"):
@@ -30,6 +31,7 @@ def finish(paths, cid, code=None):
             record = records.read_stored(paths, cid)
         except FileNotFoundError:
             return  # removed meanwhile: nothing left to record
+        faults.point("finish.record_end")
         if code is not None:
             ended = {"ExitCode": code, "FinishedAt": records.now_iso(), "OOMKilled": oom}
             state.write_json(records.exit_path(paths, cid), ended, durable=False)
@@ -39,6 +41,7 @@ def finish(paths, cid, code=None):
 def _release_and_keep_or_remove(paths, record):
     """Give back the ended container's address, guard entries and ports;
     then remove it (--rm, with its id block) or save its record."""
+    faults.point("finish.release")
     networking.release(paths, record)
     if record["Spec"].get("remove"):
         remove_dir(paths.container(record["Id"]))
