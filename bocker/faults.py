@@ -2,7 +2,7 @@
 step of a command fail or kill the process doing it.
 
     BOCKER_FAULT=start.clone:fail    the step raises FaultInjected (a
-                                     BockerError: one line, exit 1; 125 in run)
+                                     BockerError: one line, exit 1)
     BOCKER_FAULT=start.clone:kill    the process SIGKILLs itself there
 
 Each step calls point("name") first thing.  The variable is read once, at
