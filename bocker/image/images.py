@@ -70,36 +70,82 @@ def create(paths, source, fill, name=None, config=None, snapshot_of=None, extra=
     extra: more fields for image.json (a pull's layers and digests).
     Nothing is left behind if fill fails.  A name moves to the new image
     from any image that had it (as `docker tag` does).  Returns the ID.
+
+    The image is made in images/.tmp-<pid>-<id> and renamed into place,
+    record and all: an img_ directory always has its image.json, and what
+    a killed create leaves is named by its dead creator's PID
+    (prune_leftovers removes it).
     """
     store.require_btrfs(paths.root)
     os.makedirs(paths.images, exist_ok=True)
     names = [ids.normalize_name(name)] if name else []
     image_id = ids.new_id("img")
     directory = paths.image(image_id)
+    building = os.path.join(paths.images, f"{BUILDING}{os.getpid()}-{image_id}")
     faults.point("images.make_dir")
-    os.mkdir(directory, 0o700)
+    os.mkdir(building, 0o700)
     try:
         faults.point("images.fill")
         if snapshot_of:
-            store.snapshot(snapshot_of, os.path.join(directory, "rootfs"))
+            store.snapshot(snapshot_of, os.path.join(building, "rootfs"))
         else:
-            store.create(os.path.join(directory, "rootfs"))
-            fill(os.path.join(directory, "rootfs"))
+            store.create(os.path.join(building, "rootfs"))
+            fill(os.path.join(building, "rootfs"))
         record = {**(extra or {}), "id": image_id, "source": source, "names": names,
                   "created": time.time(), "config": config or {},
-                  "size": store.tree_size(os.path.join(directory, "rootfs"))}
+                  "size": store.tree_size(os.path.join(building, "rootfs"))}
         faults.point("images.write_record")
+        state.write_json(os.path.join(building, "image.json"), record)
         with state.locked(paths.lock):
-            _take_names(paths, names)
-            state.write_json(_record_path(paths, image_id), record)
+            os.rename(building, directory)
+            _take_names(paths, names, image_id)
     except BaseException:
-        _remove_dir(directory)
+        _remove_dir(building)
         raise
     return image_id
 
 
-def _take_names(paths, names):
+def prune_leftovers(paths):
+    """What killed creates and removals left under images/: a directory
+    being built by a process that is gone, an img_ directory whose record
+    a removal deleted before it was killed.  Returns their names."""
+    gone = []
+    for entry in sorted(_entries(paths.images)):
+        if entry.startswith(BUILDING) and not _pid_alive(entry[len(BUILDING):].split("-")[0]):
+            _remove_dir(os.path.join(paths.images, entry))
+            gone.append(entry)
+        elif ids.is_id(entry, "img") and not os.path.exists(_record_path(paths, entry)):
+            _remove_dir(paths.image(entry))
+            gone.append(entry)
+    return gone
+
+
+BUILDING = ".tmp-"
+
+
+def _pid_alive(text):
+    """True unless text is the PID of no process (a PID reused since only
+    delays the cleanup)."""
+    try:
+        os.kill(int(text), 0)
+    except ProcessLookupError:
+        return False
+    except (ValueError, OSError):
+        return True
+    return True
+
+
+def _entries(directory):
+    try:
+        return os.listdir(directory)
+    except FileNotFoundError:
+        return []
+
+
+def _take_names(paths, names, new_id):
     for other in list_all(paths):
+        if other["id"] == new_id:
+            continue
         kept = [n for n in other.get("names", []) if n not in names]
         if kept != other.get("names", []):
             other["names"] = kept

@@ -17,6 +17,9 @@ from bocker.image import images, layer_store
 from bocker.kernel import store
 
 
+TMP_PREFIX = "pull-"
+
+
 class Progress:
     """What an install reports; the CLI draws it.  These defaults say nothing."""
 
@@ -58,7 +61,8 @@ def install(paths, config, config_digest, descs, fetch, progress, *, name=None,
     chains = layer_store.chain_ids(diff_ids)
     tmp_root = os.path.join(paths.root, "tmp")
     os.makedirs(tmp_root, mode=0o700, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix="pull-", dir=tmp_root)
+    # named by our PID: what a killed install leaves, prune_leftovers removes
+    tmp = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=tmp_root)
     os.makedirs(paths.layers, exist_ok=True)
     try:
         faults.point("install.pin")
@@ -113,3 +117,21 @@ def _create_image(paths, config, config_digest, chains, name, source, extra):
                          config=config.get("config") or {},
                          snapshot_of=layer_store.rootfs(paths, chains[-1]) if chains else None,
                          extra=record)
+
+
+def prune_leftovers(paths):
+    """The download directories of installs whose process is gone (under
+    <root>/tmp); returns their names."""
+    from bocker.image.images import _pid_alive
+
+    tmp_root = os.path.join(paths.root, "tmp")
+    try:
+        entries = sorted(os.listdir(tmp_root))
+    except FileNotFoundError:
+        return []
+    gone = []
+    for entry in entries:
+        if entry.startswith(TMP_PREFIX) and not _pid_alive(entry[len(TMP_PREFIX):].split("-")[0]):
+            shutil.rmtree(os.path.join(tmp_root, entry), ignore_errors=True)
+            gone.append(entry)
+    return gone

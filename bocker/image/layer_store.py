@@ -56,7 +56,7 @@ def add(paths, parent, chain_id, diff_id, fileobj, info=None):
     os.makedirs(paths.layers, exist_ok=True)
     final = _dir(paths, chain_id)
     parent_rootfs = rootfs(paths, parent) if parent else None
-    tmp = os.path.join(paths.layers, f".tmp-{os.getpid()}-{secrets.token_hex(4)}")
+    tmp = os.path.join(paths.layers, f".tmp-{os.getpid()}-{secrets.token_hex(4)}")  # see prune_leftovers
     os.mkdir(tmp, 0o700)
     try:
         target = os.path.join(tmp, "rootfs")
@@ -85,6 +85,29 @@ def add(paths, parent, chain_id, diff_id, fileobj, info=None):
         _remove_layer_dir(tmp)
         raise
     return final
+
+
+def prune_leftovers(paths):
+    """What killed adds and prunes left under layers/: a layer being built
+    (.tmp-<pid>-...) by a process that is gone, a layer directory whose
+    layer.json a prune deleted before it was killed.  Call it holding the
+    root's lock (prune runs under it).  Returns their names."""
+    from bocker.image.images import BUILDING, _pid_alive
+
+    gone = []
+    try:
+        entries = sorted(os.listdir(paths.layers))
+    except FileNotFoundError:
+        return []
+    for entry in entries:
+        directory = os.path.join(paths.layers, entry)
+        if entry.startswith(BUILDING) and not _pid_alive(entry[len(BUILDING):].split("-")[0]):
+            _remove_layer_dir(directory)
+            gone.append(entry)
+        elif digest.is_hex(entry) and not os.path.exists(os.path.join(directory, "layer.json")):
+            _remove_layer_dir(directory)
+            gone.append(entry)
+    return gone
 
 
 def _remove_layer_dir(directory):

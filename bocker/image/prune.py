@@ -33,3 +33,15 @@ def prune(paths, used, all_images=False):
             layer_store.prune(paths, {c for r in images.list_all(paths)
                                       for c in r.get("layers", ())})
     return removed, size
+
+
+def prune_leftovers(paths):
+    """What killed image commands left (images.prune_leftovers,
+    layer_store.prune_leftovers, install.prune_leftovers), under the
+    root's lock; returns lines naming what was removed."""
+    from bocker.image import images, install, layer_store
+
+    with state.locked(paths.lock):
+        return ([f"half-made image {e}" for e in images.prune_leftovers(paths)]
+                + [f"half-made layer {e}" for e in layer_store.prune_leftovers(paths)]
+                + [f"download directory {e}" for e in install.prune_leftovers(paths)])
