@@ -56,7 +56,8 @@ def add(paths, parent, chain_id, diff_id, fileobj, info=None):
     os.makedirs(paths.layers, exist_ok=True)
     final = _dir(paths, chain_id)
     parent_rootfs = rootfs(paths, parent) if parent else None
-    tmp = os.path.join(paths.layers, f".tmp-{os.getpid()}-{secrets.token_hex(4)}")  # see prune_leftovers
+    # named by our PID: what a killed add leaves, prune_leftovers removes
+    tmp = os.path.join(paths.layers, f".tmp-{os.getpid()}-{secrets.token_hex(4)}")
     os.mkdir(tmp, 0o700)
     try:
         target = os.path.join(tmp, "rootfs")

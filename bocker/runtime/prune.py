@@ -51,10 +51,11 @@ def prune_containers(paths):
 
 def prune_leftovers(paths):
     """What a crash left of containers that have no record: their
-    directory (a create or rm killed between making or removing it and its
-    container.json, which no listing shows), then cgroups named ps_<12 hex> under bocker's parent, address leases (and
-    the veth, guard entries and ports of their address) and user-namespace
-    id blocks.  Under the root's lock, which a container's directory is
+    directory (a create or rm killed between making or removing it and
+    its container.json, which no listing shows), then cgroups named
+    ps_<12 hex> under bocker's parent, address leases (and the veth,
+    guard entries and ports of their address) and user-namespace id
+    blocks.  Under the root's lock, which a container's directory is
     made under before it gets any of these, so no start in progress can
     lose them.  Returns lines naming what was removed."""
     from bocker.confine import userns
