@@ -72,11 +72,22 @@ def reap_orphan(paths, cid):
         record = records.refresh(paths, record)
         if created:  # its start was cut short: what it got is in the leases
             _settings_from_lease(paths, record)
+            st.update(_seen_end(paths, cid))  # a detached one's monitor may have seen it end
         st.update(Running=False, Status="exited", Pid=0)
         if not st.get("FinishedAt"):  # nobody saw it end: say so, not when
             st.update(ExitCode=records.UNKNOWN_EXIT,
                       Error="the process in charge of the container disappeared")
         _release_and_keep_or_remove(paths, record)
+
+
+def _seen_end(paths, cid):
+    """exit.json's fields ({} if there is none): refresh reads it only for
+    a record saved running, but a detached start killed after its clone
+    leaves a created record whose monitor still wrote how it ended."""
+    try:
+        return state.read_json(records.exit_path(paths, cid))
+    except (FileNotFoundError, ValueError):
+        return {}
 
 
 def _settings_from_lease(paths, record):

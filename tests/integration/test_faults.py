@@ -99,8 +99,11 @@ def settle(paths, before, step, action):
     for cid, record in new.items():
         st = record["State"]
         assert st["Status"] == "exited" and not st["Running"], (cid, st)
-        # `true` exits 0; a container whose end nobody saw says so
-        assert st["ExitCode"] in (0, UNKNOWN), (cid, st)
+        try:  # whoever reaped it saw its end (`true`'s 0, or the child's failed step)
+            seen = state.read_json(records.exit_path(paths, cid))["ExitCode"]
+        except FileNotFoundError:
+            seen = UNKNOWN  # nobody did, and the record says so
+        assert st["ExitCode"] == seen, (cid, st, seen)
         run_bocker("rm", cid, check=True)
     left = set(os.listdir(paths.containers)) - before
     found = prune.prune_leftovers(paths)
