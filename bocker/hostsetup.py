@@ -34,8 +34,11 @@ def setup(paths, size=DEFAULT_SIZE, default_image=True, log=print, bridge=None, 
         undo.callback(record.restore)
         faults.point("setup.make_root")
         if not os.path.isdir(root):
+            # the record lives beside the root: its parents first (as ever,
+            # they stay at teardown)
+            os.makedirs(os.path.dirname(root), exist_ok=True)
             record.note(created_root=True)
-            os.makedirs(root, 0o711)
+            os.mkdir(root, 0o711)
             undo.callback(os.rmdir, root)
         if not store.is_btrfs(root):
             _mount_loop_btrfs(root, units.parse_size(size), record, log, undo)
