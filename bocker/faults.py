@@ -63,10 +63,15 @@ STEPS = {
     "exec_in.pump": ("exec",),
     "exec_in.wait": ("exec",),
     # lifecycle.commit, then images.create
-    "lifecycle.commit": ("commit",),
+    "lifecycle.commit": ("commit", "commit-into"),
     "images.make_dir": ("commit", "pull", "load", "setup"),
     "images.fill": ("commit", "pull", "load", "setup"),
     "images.write_record": ("commit", "pull", "load", "setup"),
+    # images.replace_rootfs: commit CONTAINER IMAGE
+    "images.replace_rootfs.snapshot": ("commit-into",),
+    "images.replace_rootfs.swap": ("commit-into",),
+    "images.replace_rootfs.write_record": ("commit-into",),
+    "images.replace_rootfs.delete": ("commit-into",),
     # pull.pull / archive.load, then install.install and layer_store.add
     "pull.resolve": ("pull",),
     "pull.config": ("pull",),

@@ -106,9 +106,11 @@ def create(paths, source, fill, name=None, config=None, snapshot_of=None, extra=
 
 
 def prune_leftovers(paths):
-    """What killed creates and removals left under images/: a directory
-    being built by a process that is gone, an img_ directory whose record
-    a removal deleted before it was killed.  Returns their names."""
+    """What killed creates, removals and replaces left under images/: a
+    directory being built by a process that is gone, an img_ directory
+    whose record a removal deleted before it was killed, the old or new
+    rootfs of a replace_rootfs cut short.  Call it holding the root's
+    lock.  Returns their names."""
     gone = []
     for entry in sorted(_entries(paths.images)):
         if entry.startswith(BUILDING) and not _pid_alive(entry[len(BUILDING):].split("-")[0]):
@@ -117,6 +119,10 @@ def prune_leftovers(paths):
         elif ids.is_id(entry, "img") and not os.path.exists(_record_path(paths, entry)):
             _remove_dir(paths.image(entry))
             gone.append(entry)
+        elif ids.is_id(entry, "img") and any(
+                os.path.lexists(rootfs(paths, entry) + x) for x in (".new", ".old")):
+            _finish_replace(paths, entry)
+            gone.append(f"{entry}: a replaced rootfs")
     return gone
 
 
@@ -161,18 +167,56 @@ def init(paths, directory, name=None):
 
 
 def replace_rootfs(paths, image_id, snapshot_of, source):
-    """Replace an image's content with a snapshot, keeping its ID."""
+    """Replace an image's content with a snapshot, keeping its ID.
+
+    The new content is snapshotted beside the old (rootfs.new) and swapped
+    in by two renames, under the root's lock; a replace cut short at any
+    point is finished by the next one or by prune_leftovers
+    (_finish_replace), so the image always has a whole rootfs."""
     record = load(paths, image_id)
     target = rootfs(paths, image_id)
-    fresh = target + ".new"
-    store.snapshot(snapshot_of, fresh)
-    store.delete(target)
-    os.rename(fresh, target)
-    record.update(source=source, created=time.time(), size=store.tree_size(target))
-    # No longer what a registry served: a later pull must not call it up to date.
-    for key in ("layers", "config_digest", "digest", "manifest_digest", "repo_digests"):
-        record.pop(key, None)
-    state.write_json(_record_path(paths, image_id), record)
+    size = store.tree_size(snapshot_of)  # outside the lock: it walks the whole tree
+    with state.locked(paths.lock):
+        _finish_replace(paths, image_id)
+        faults.point("images.replace_rootfs.snapshot")
+        store.snapshot(snapshot_of, target + ".new")
+        try:
+            faults.point("images.replace_rootfs.swap")
+            os.rename(target, target + ".old")
+            os.rename(target + ".new", target)
+            faults.point("images.replace_rootfs.write_record")
+            record.update(source=source, created=time.time(), size=size)
+            _forget_registry(record)
+            state.write_json(_record_path(paths, image_id), record)
+        finally:
+            _finish_replace(paths, image_id)
+
+
+def _finish_replace(paths, image_id):
+    """Finish a replace_rootfs cut short (call holding the root's lock):
+    a whole new snapshot replaces the old if the swap had begun, else it is
+    dropped; the old one is deleted once replaced."""
+    target = rootfs(paths, image_id)
+    fresh, old = target + ".new", target + ".old"
+    if not os.path.lexists(target) and os.path.lexists(fresh):
+        os.rename(fresh, target)  # between the two renames: roll forward
+    store.delete(fresh)  # never swapped in: the old content stands
+    if os.path.lexists(old):  # swapped: its record may still claim a registry's content
+        record = load(paths, image_id)
+        if _forget_registry(record):
+            state.write_json(_record_path(paths, image_id), record)
+        faults.point("images.replace_rootfs.delete")
+        store.delete(old)
+
+
+def _forget_registry(record):
+    """Drop what says the content is what a registry served (a later pull
+    must not call it up to date); True if there was any."""
+    keys = [k for k in ("layers", "config_digest", "digest", "manifest_digest", "repo_digests")
+            if k in record]
+    for key in keys:
+        del record[key]
+    return bool(keys)
 
 
 def remove(paths, ref):

@@ -80,8 +80,12 @@ def remove_dir(directory, record="record.json"):
     except FileNotFoundError:
         return
     for entry in entries:
+        path = os.path.join(directory, entry)
         try:
-            os.unlink(os.path.join(directory, entry))
+            if is_subvolume(path):  # a second rootfs (an image's replace cut short)
+                delete(path)
+            else:
+                os.unlink(path)
         except FileNotFoundError:
             pass
     try:

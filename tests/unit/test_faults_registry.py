@@ -10,7 +10,7 @@ import pytest
 from bocker import faults
 
 PACKAGE = pathlib.Path(faults.__file__).resolve().parent
-COMMANDS = {"run", "exec", "commit", "pull", "load", "rm", "setup", "teardown"}
+COMMANDS = {"run", "exec", "commit", "commit-into", "pull", "load", "rm", "setup", "teardown"}
 
 
 def _points_in_source():
