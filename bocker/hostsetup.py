@@ -4,6 +4,15 @@ If the root is not on btrfs, a sparse file is formatted btrfs (mkfs.btrfs,
 once), attached to a loop device and mounted at the root through the shim.
 What setup made is recorded in <root>.setup.json, outside the mount, so
 `--teardown` removes it and nothing else.
+
+setup is safe at every boot: the backing file is mounted again (not
+formatted), the bridge, its address and the nftables tables are made
+again as network.json names them.  The setup record also keeps the boot
+it last started containers in (the kernel's boot_id): the first setup
+after a reboot is the one that starts the containers whose restart policy
+says so (bocker.runtime.restarter.at_boot, called by the CLI), as a
+Docker daemon does when it starts.  `--systemd` installs a unit that runs
+setup at boot (bootunit.py).
 """
 import contextlib
 import os
@@ -20,6 +29,50 @@ DEFAULT_SIZE = "10G"
 
 def _record_path(root):
     return root.rstrip("/") + ".setup.json"
+
+
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
+
+
+def boot_id():
+    """This boot's ID (a new one at every boot of the kernel)."""
+    with open(BOOT_ID) as f:
+        return f.read().strip()
+
+
+def _read_record(root):
+    try:
+        return state.read_json(_record_path(root))
+    except FileNotFoundError:
+        return None
+
+
+def rebooted(paths):
+    """True if the root was set up in an earlier boot than this one and
+    no setup has started its containers since (a root never set up, or
+    set up by a bocker from before boot IDs were kept, was not)."""
+    record = _read_record(paths.root)
+    return bool(record and record.get("boot_id")) and record["boot_id"] != boot_id()
+
+
+def remember_boot(paths):
+    """Record that this boot's setup has started the root's containers."""
+    record = _read_record(paths.root)
+    if record is not None:
+        record["boot_id"] = boot_id()
+        state.write_json(_record_path(paths.root), record)
+
+
+def install_boot_unit(paths, log=print):
+    """`--systemd`: install and enable the unit that runs setup at boot
+    (bootunit.py), and record it so that teardown removes it."""
+    from bocker import bootunit
+
+    record = _read_record(paths.root)
+    if record is None:
+        raise BockerError(f"{paths.root} is not set up: run 'bocker setup' first")
+    record["systemd"] = bootunit.install(paths.root, log)
+    state.write_json(_record_path(paths.root), record)
 
 
 def setup(paths, size=DEFAULT_SIZE, default_image=True, log=print, bridge=None, subnet=None):
@@ -171,11 +224,16 @@ def teardown(paths, containers, log=print):
         record = state.read_json(record_path)
     except FileNotFoundError:
         raise BockerError(f"nothing to tear down: {root} was not set up by bocker") from None
-    running = [r["Id"] for r in containers if r["State"].get("Running")]
+    running = [r["Id"] for r in containers
+               if r["State"].get("Running") or r["State"].get("Restarting")]
     if running:
         raise BockerError(f"containers are running ({', '.join(running)}): stop them first")
     faults.point("teardown.remove_cgroup_parent")
     cgroups.driver().remove_parent()
+    if "systemd" in record:
+        from bocker import bootunit
+
+        bootunit.remove(record["systemd"], log)
     faults.point("teardown.network")
     if "network" in record:
         from bocker.net import network

@@ -1,5 +1,5 @@
-"""The container commands: run, exec, stop, kill, wait, start, ps, logs,
-inspect, commit, rm.
+"""The container commands: run, exec, stop, kill, wait, start, restart, ps,
+logs, inspect, commit, rm.
 
 Plain click commands, gathered into the group by app.py; each gets the
 click obj (its .paths is a bocker.state.Paths).  No logic here: parse,
@@ -36,6 +36,8 @@ from bocker.errors import BockerError
               help="[HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp]")
 @click.option("--dns", multiple=True, help="DNS server for the container's resolv.conf.")
 @click.option("--rm", "remove", is_flag=True, help="Remove the container when it exits.")
+@click.option("--restart", default="no", show_default=True,
+              help="When it exits: no, always, unless-stopped, on-failure[:MAX_RETRIES].")
 @click.option("--privileged", is_flag=True,
               help="Turn confinement off: every capability, no seccomp, /proc and /sys as they are.")
 @click.option("--cap-add", multiple=True, help="Add a capability (e.g. NET_ADMIN, ALL).")
@@ -59,7 +61,7 @@ from bocker.errors import BockerError
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_obj
 def run(ctx, detach, interactive, tty, name, hostname, env, env_file, workdir, user, memory,
-        cpu_shares, cpus, pids_limit, network, ports, dns, remove, privileged, cap_add,
+        cpu_shares, cpus, pids_limit, network, ports, dns, remove, restart, privileged, cap_add,
         cap_drop, security_opt, sysctls, ulimits, read_only, userns, entrypoint, volumes,
         tmpfs, cidfile, image, command):
     """Run COMMAND in a new container from IMAGE."""
@@ -80,7 +82,7 @@ def run(ctx, detach, interactive, tty, name, hostname, env, env_file, workdir, u
         entrypoint=[entrypoint] if entrypoint is not None else None,
         volumes=volumes, tmpfs=tmpfs, ports=ports, dns=dns, cap_add=cap_add,
         cap_drop=cap_drop, security_opt=security_opt, sysctls=sysctls, ulimits=ulimits,
-        read_only=read_only, userns=userns)
+        read_only=read_only, userns=userns, restart=restart)
     if cidfile and os.path.exists(cidfile):
         raise BockerError(f"container ID file {cidfile} already exists")
 
@@ -162,6 +164,18 @@ def start(ctx, refs):
 
 
 @click.command()
+@click.option("-t", "--time", "timeout", default=10.0, show_default=True, type=float,
+              help="Seconds to wait after SIGTERM before SIGKILL.")
+@click.argument("refs", nargs=-1, required=True)
+@click.pass_obj
+def restart(ctx, timeout, refs):
+    """Stop containers (if running), then start them again."""
+    from bocker.runtime import containers
+
+    output.each(refs, lambda ref: containers.restart(ctx.paths, ref, timeout) and click.echo(ref))
+
+
+@click.command()
 @click.option("-a", "--all", "show_all", is_flag=True, help="Show stopped containers too.")
 @click.option("-q", "--quiet", is_flag=True, help="Only IDs.")
 @click.pass_obj
@@ -170,7 +184,7 @@ def ps(ctx, show_all, quiet):
     from bocker.runtime import containers
 
     records = [r for r in containers.list_all(ctx.paths)
-               if show_all or r["State"].get("Running")]
+               if show_all or r["State"].get("Running") or r["State"].get("Restarting")]
     if quiet:
         for r in records:
             click.echo(r["Id"])
@@ -263,4 +277,4 @@ def rm(ctx, force, refs):
     output.each(refs, one)
 
 
-COMMANDS = [run, exec_cmd, stop, kill, wait, start, ps, logs, inspect, commit, rm]
+COMMANDS = [run, exec_cmd, stop, kill, wait, start, restart, ps, logs, inspect, commit, rm]

@@ -53,7 +53,8 @@ def ports(bindings_by_port):
 
 def status(st):
     """A record's State as ps shows it: 'Up 2 minutes', 'Created',
-    'Exited (0) 5 seconds ago', 'Exited (unknown)' (its end went unseen)."""
+    'Exited (0) 5 seconds ago', 'Exited (unknown)' (its end went unseen),
+    'Restarting (1) 1 second ago'."""
     from bocker.runtime.records import parse_iso
 
     if st.get("Running"):
@@ -64,4 +65,6 @@ def status(st):
 
     ended = f" {ago(parse_iso(st['FinishedAt']))}" if st.get("FinishedAt") else ""
     code = st.get("ExitCode", 0)
-    return f"Exited ({'unknown' if code == UNKNOWN_EXIT else code}){ended}"
+    # waiting for its restart policy's restart: Docker's "Restarting (1) 2 seconds ago"
+    verb = "Restarting" if st.get("Restarting") else "Exited"
+    return f"{verb} ({'unknown' if code == UNKNOWN_EXIT else code}){ended}"

@@ -8,19 +8,32 @@ import click
 @click.option("--bridge", help="Bridge for containers (default bridge0).")
 @click.option("--subnet", help="IPv4 subnet of the bridge (default 10.0.0.0/24).")
 @click.option("--teardown", is_flag=True, help="Undo what setup made, and nothing else.")
+@click.option("--systemd", is_flag=True,
+              help="Also install and enable a systemd unit that runs `bocker setup` at boot "
+              "($BOCKER_SYSTEMD_UNIT_DIR, default /etc/systemd/system).")
 @click.pass_obj
-def setup(ctx, size, bridge, subnet, teardown):
+def setup(ctx, size, bridge, subnet, teardown, systemd):
     """Prepare the host: btrfs root (loop file if needed), bridge and NAT,
-    and the busybox image."""
+    and the busybox image; after a reboot, also start the containers
+    whose restart policy says so.  Safe to run at every boot."""
     from bocker import hostsetup
 
-    if teardown:
-        # hostsetup sits below the runtime: it is handed the records
-        from bocker.runtime import containers
+    # hostsetup sits below the runtime: the CLI hands it the records, and
+    # starts the containers itself
+    from bocker.runtime import containers
 
+    if teardown:
         hostsetup.teardown(ctx.paths, containers.list_all(ctx.paths), log=click.echo)
-    else:
-        hostsetup.setup(ctx.paths, size=size, bridge=bridge, subnet=subnet, log=click.echo)
+        return
+    rebooted = hostsetup.rebooted(ctx.paths)  # before setup mounts the root again
+    hostsetup.setup(ctx.paths, size=size, bridge=bridge, subnet=subnet, log=click.echo)
+    if systemd:
+        hostsetup.install_boot_unit(ctx.paths, log=click.echo)
+    if rebooted:
+        from bocker.runtime import restarter
+
+        restarter.at_boot(ctx.paths, log=click.echo, error=lambda m: click.echo(m, err=True))
+    hostsetup.remember_boot(ctx.paths)
 
 
 COMMANDS = [setup]

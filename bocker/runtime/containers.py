@@ -27,7 +27,8 @@ The flow of one start, `run(paths, req)`, with the module of each step:
                                 runs `python -m bocker.runtime.finish`)
 
 The other verbs: signals (kill, stop, wait), lifecycle (start, remove,
-commit), exec_in (exec), records (load, list_all, resolve).
+commit), restarter (restart; and the restart policies), exec_in (exec),
+records (load, list_all, resolve).
 """
 from bocker.errors import NoSuchContainer
 
@@ -36,6 +37,7 @@ from bocker.errors import NoSuchContainer
 _HOME = {"run": "run", "create_and_start": "start", "Started": "start",
          "attach_and_wait": "attached", "finish": "finish", "exec_in": "exec_in",
          "kill": "signals", "stop": "signals", "wait": "signals", "start": "lifecycle",
+         "restart": "restarter",
          "remove": "lifecycle", "commit": "lifecycle", "list_all": "records",
          "load": "records", "resolve": "records", "RunRequest": "spec"}
 

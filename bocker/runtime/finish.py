@@ -35,7 +35,13 @@ def finish(paths, cid, code=None):
         if code is not None:
             ended = {"ExitCode": code, "FinishedAt": records.now_iso(), "OOMKilled": oom}
             state.write_json(records.exit_path(paths, cid), ended, durable=False)
-        _release_and_keep_or_remove(paths, records.refresh(paths, record))
+        ends_now = record["State"].get("Running")  # else a second call: recorded already
+        record = records.refresh(paths, record)
+        _release_and_keep_or_remove(paths, record)
+        if ends_now and record["Spec"].get("restart", "no") != "no":
+            from bocker.runtime import restarter  # (imported only for a policy)
+
+            restarter.after_exit(paths, record)  # decides; a restart waits in its own process
 
 
 def _release_and_keep_or_remove(paths, record):
@@ -68,12 +74,13 @@ def reap_orphan(paths, cid):
             return  # finished by someone else meanwhile
         with trace.span("cgroup remove", name=cid, reason="keeper gone"):
             cgroups.driver().destroy(cid)
-        created = st.get("Status") == "created"
+        # a start cut short (or a restart's, restarter.py): what it got is in the leases
+        cut_short = st.get("Status") in ("created", "restarting")
         record = records.refresh(paths, record)
-        if created:  # its start was cut short: what it got is in the leases
+        if cut_short:
             _settings_from_lease(paths, record)
             st.update(_seen_end(paths, cid))  # a detached one's monitor may have seen it end
-        st.update(Running=False, Status="exited", Pid=0)
+        st.update(Running=False, Status="exited", Pid=0, Restarting=False)
         if not st.get("FinishedAt"):  # nobody saw it end: say so, not when
             st.update(ExitCode=records.UNKNOWN_EXIT,
                       Error="the process in charge of the container disappeared")

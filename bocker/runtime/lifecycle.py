@@ -14,14 +14,28 @@ from bocker.runtime.signals import stop
 
 
 def start(paths, ref):
-    """Start a stopped container again, detached, with its first options."""
-    from bocker.runtime import create
-    from bocker.runtime import start as start_path
+    """Start a stopped container again, detached, with its first options
+    (the user's start: a pending policy restart gives way, and restarts
+    are counted from 0 again)."""
+    from bocker.runtime import restarter
 
     cid = resolve(paths, ref)
+    restarter.cancel(paths, cid, manually=False)
+    restarter.settle(paths, cid)  # a `stop` just before: its keeper may still be releasing
     record = load(paths, cid)
     if record["State"].get("Running"):
         raise BockerError(f"Container '{ref}' is already running")
+    restarter.reset(record)
+    return start_again(paths, record)
+
+
+def start_again(paths, record):
+    """Launch the container of a loaded record, detached, with its first
+    options; returns its ID (restarter.py calls this for a policy's restart)."""
+    from bocker.runtime import create
+    from bocker.runtime import start as start_path
+
+    cid = record["Id"]
     req = recordshape.request(record)
     image_config = create.image_config(paths, record["Image"])
     with contextlib.ExitStack() as undo:
@@ -32,8 +46,14 @@ def start(paths, ref):
 
 def remove(paths, ref, force=False):
     """Delete a container: snapshot, cgroup, record (-f kills it first)."""
+    from bocker.runtime import restarter
+
     cid = resolve(paths, ref)
+    if force:  # a pending restart ends, and none follows the kill below
+        restarter.cancel(paths, cid)
     record = load(paths, cid)
+    if restarter.pending(record):
+        raise BockerError(f"container '{ref}' is restarting: stop it first or use -f")
     if record["State"].get("Running"):
         if not force:
             raise BockerError(f"container '{ref}' is running: stop it first or use -f")

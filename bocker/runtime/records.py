@@ -103,12 +103,14 @@ def keeper_gone(st):
     """True if a stored State will never be finished by anyone: it says
     running, but neither the container's PID 1 nor the process in charge
     of it (the attached bocker or the monitor) is alive; or it says
-    created and the bocker creating it is gone.  A container still alive
-    under a dead keeper is running, and is left so."""
+    created and the bocker creating it is gone; or it says restarting and
+    the process that was to restart it (restarter.py) is gone.  A
+    container still alive under a dead keeper is running, and is left so."""
     runner = alive(st.get("RunnerPid"), st.get("RunnerStartTime"))
     if st.get("Running"):
         return not runner and not alive(st.get("Pid"), st.get("PidStartTime"))
-    return st.get("Status") == "created" and bool(st.get("RunnerPid")) and not runner
+    return st.get("Status") in ("created", "restarting") and bool(st.get("RunnerPid")) \
+        and not runner
 
 
 def refresh(paths, record):

@@ -29,8 +29,13 @@ def new_record(cid, req, image_id, image_config):
                    "WorkingDir": req.workdir or image_config.get("WorkingDir") or "",
                    "User": req.user or image_config.get("User") or ""},
         "IdMaps": {},
-        "State": {"Status": "created", "Running": False, "Pid": 0, "ExitCode": 0,
-                  "OOMKilled": False, "StartedAt": "", "FinishedAt": "", "Error": ""},
+        "State": {"Status": "created", "Running": False, "Restarting": False, "Pid": 0,
+                  "ExitCode": 0, "OOMKilled": False, "StartedAt": "", "FinishedAt": "",
+                  "Error": ""},
+        # the restart policy's own state (restarter.py): restarts since the
+        # user's last start, the last backoff, and Docker's flag for a
+        # container the user stopped or killed
+        "RestartCount": 0, "RestartDelayMs": 0, "HasBeenManuallyStopped": False,
         "NetworkSettings": {},
         "Spec": req.to_dict(),
     }
@@ -54,6 +59,7 @@ def with_view(record):
     req = request(record)
     cmd = record["Config"]["Cmd"]
     return dict(record, ImageName=req.image, Path=cmd[0], Args=cmd[1:],
+                RestartCount=record.get("RestartCount", 0),
                 Config=dict(record["Config"], Image=req.image),
                 HostConfig=host_config(req, record["IdMaps"]),
                 Confinement=confinement(req, record["IdMaps"]))
@@ -68,8 +74,8 @@ def host_config(req, id_maps):
     """Docker's HostConfig: the request's host-side options."""
     from bocker.confine import security
 
-    return {"Memory": req.memory, "CpuShares": req.cpu_shares,
-            "NanoCpus": int((req.cpus or 0) * 1e9),
+    return {"RestartPolicy": restart_policy(req.restart), "Memory": req.memory,
+            "CpuShares": req.cpu_shares, "NanoCpus": int((req.cpus or 0) * 1e9),
             "PidsLimit": security.pids_limit(req.pids_limit) or 0,
             "NetworkMode": req.network, "AutoRemove": req.remove,
             "Privileged": req.privileged, "Binds": req.volumes, "Tmpfs": req.tmpfs,
@@ -77,6 +83,15 @@ def host_config(req, id_maps):
             "SecurityOpt": req.security_opt,
             "Sysctls": dict(s.split("=", 1) for s in req.sysctls),
             "Ulimits": req.ulimits, "ReadonlyRootfs": req.read_only, **id_maps}
+
+
+def restart_policy(value):
+    """Docker's HostConfig.RestartPolicy of a stored --restart value."""
+    if value in (None, "", "no"):  # the default: restartpolicy.py is not loaded for it
+        return {"Name": "no", "MaximumRetryCount": 0}
+    from bocker.runtime import restartpolicy
+
+    return restartpolicy.docker(restartpolicy.of_spec({"restart": value}))
 
 
 def confinement(req, id_maps):

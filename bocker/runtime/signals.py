@@ -38,8 +38,17 @@ def _pidfd_or_none(record):
 
 
 def kill(paths, ref, sig=signal.SIGKILL):
-    """Send a signal to a running container's PID 1."""
-    record = running(paths, ref)
+    """Send a signal to a running container's PID 1.  As Docker, any kill
+    is the user's stop to the restart policy (restarter.cancel); one that
+    finds the container waiting to restart just ends that restart."""
+    from bocker.runtime import restarter
+
+    cid = resolve(paths, ref)
+    if restarter.cancel(paths, cid):
+        return cid
+    record = load(paths, cid)
+    if not record["State"].get("Running"):
+        raise BockerError(f"Container '{ref}' exists but is not running")
     pidfd = pidfd_of(record)
     try:
         native.pidfd_send_signal(pidfd, sig)
@@ -50,8 +59,13 @@ def kill(paths, ref, sig=signal.SIGKILL):
 
 def stop(paths, ref, timeout=10.0):
     """SIGTERM, then SIGKILL after timeout seconds; returns when it exited.
-    A container that is not running is left as it is."""
+    A container that is not running is left as it is; one waiting to
+    restart does not.  Its restart policy never undoes this stop
+    (restarter.cancel: Docker's HasBeenManuallyStopped)."""
+    from bocker.runtime import restarter
+
     cid = resolve(paths, ref)
+    restarter.cancel(paths, cid)
     record = load(paths, cid)
     if record["State"].get("Running"):
         pidfd = _pidfd_or_none(record)

@@ -20,14 +20,14 @@ class RunRequest:
     FIELDS = ("image", "command", "name", "hostname", "env", "workdir", "user", "memory",
               "cpu_shares", "cpus", "pids_limit", "network", "remove", "privileged",
               "entrypoint", "volumes", "tmpfs", "dns", "ports", "cap_add", "cap_drop",
-              "security_opt", "sysctls", "ulimits", "read_only", "userns")
+              "security_opt", "sysctls", "ulimits", "read_only", "userns", "restart")
 
     def __init__(self, image, command=None, *, name=None, hostname=None, env=(),
                  workdir=None, user=None, memory=None, cpu_shares=None, cpus=None,
                  pids_limit=None, network="bridge", remove=False, privileged=False,
                  entrypoint=None, volumes=(), tmpfs=(), dns=(), ports=(), cap_add=(),
                  cap_drop=(), security_opt=(), sysctls=(), ulimits=(), read_only=False,
-                 userns=None):
+                 userns=None, restart="no"):
         self.image, self.command, self.name = image, list(command or []), name
         self.hostname, self.env, self.workdir, self.user = hostname, list(env), workdir, user
         self.memory = DEFAULT_MEMORY if memory is None else memory
@@ -42,6 +42,7 @@ class RunRequest:
         self.cap_add, self.cap_drop = list(cap_add), list(cap_drop)
         self.security_opt, self.sysctls = list(security_opt), list(sysctls)
         self.ulimits, self.read_only = list(ulimits), bool(read_only)
+        self.restart = restart or "no"  # --restart as given (restartpolicy.py reads it)
         from bocker.confine import userns as userns_mod
 
         self.userns = userns_mod.mode(userns)  # None: $BOCKER_USERNS, else host
@@ -62,6 +63,10 @@ class RunRequest:
             security.parse_ulimit(item)
         security.pids_limit(self.pids_limit)
         userns.check(self)
+        if self.restart != "no":  # (the module is loaded for a policy only)
+            from bocker.runtime import restartpolicy
+
+            restartpolicy.check(self.restart, self.remove)
 
     def to_dict(self):
         """The request as the record stores it (JSON-safe, every field)."""

@@ -225,9 +225,10 @@ def _nft_items(paths):
 
 
 def _processes(root):
-    """(our child processes, detached monitors of this root): a leaked
+    """(our child processes, detached keepers of this root): a leaked
     foreground container is a child of ours; a detached one lives on under
-    a bocker-monitor whose argv names its log under root."""
+    a bocker-monitor whose argv names its log under root; a restart still
+    waiting is a `python -m bocker.runtime.restarter ROOT ...` process."""
     me, prefix = str(os.getpid()), root.rstrip("/") + "/"
     kids, monitors = set(), set()
     for pid in os.listdir("/proc"):
@@ -242,8 +243,9 @@ def _processes(root):
                 argv = f.read().decode(errors="replace").split("\0")
         except OSError:
             continue            # gone meanwhile
-        if os.path.basename(argv[0]) == "bocker-monitor" and any(
-                a == root or a.startswith(prefix) for a in argv[1:]):
+        keeper = os.path.basename(argv[0]) == "bocker-monitor" or argv[1:3] == [
+            "-m", "bocker.runtime.restarter"]
+        if keeper and any(a == root or a.startswith(prefix) for a in argv[1:]):
             monitors.add((pid, " ".join(argv).strip()))
     return kids, monitors
 
