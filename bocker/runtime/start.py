@@ -198,7 +198,7 @@ def _clone(s, uid, gid, env, container_mounts, child, undo):
             spawned = nat.spawn(s.rootfs, s.argv, env, status_fd=child["status_w"], **options)
             s.pid, s.pidfd, s.runner = spawned.pid, spawned.pidfd, os.getpid()
         sp.set(f"pid {s.pid}")
-    undo.callback(_kill_and_reap, nat, s.pid, s.pidfd, not s.detach)
+    undo.callback(_kill_and_reap, nat, s.pid, s.pidfd, not s.detach, s.runner)
 
 
 def _close_child_ends(s, child):
@@ -284,9 +284,12 @@ def confinement_options(req, paths):
         readonly_rootfs=req.read_only)
 
 
-def _kill_and_reap(nat, pid, pidfd, is_child):
+def _kill_and_reap(nat, pid, pidfd, is_child, runner):
     """The undo of a clone: SIGKILL, then reap it (our child) or wait
-    until the monitor has."""
+    until the monitor has, and has ended: it writes the log and exit.json
+    into the container's directory and execs finish, and the undos after
+    this one remove that directory (with the monitor still at work, a
+    failed `run -d` said "Directory not empty" and left it)."""
     with contextlib.suppress(OSError):
         nat.pidfd_send_signal(pidfd, signal.SIGKILL)
     if is_child:
@@ -294,6 +297,13 @@ def _kill_and_reap(nat, pid, pidfd, is_child):
             os.waitpid(pid, 0)
     else:  # the monitor reaps it; wait until it is gone
         select.select([pidfd], [], [], 10)
+        try:
+            monitor = nat.pidfd_open(runner)
+        except OSError:
+            monitor = -1  # gone already
+        if monitor >= 0:
+            select.select([monitor], [], [], 10)
+            close_quietly(monitor)
     close_quietly(pidfd)
 
 
