@@ -19,7 +19,7 @@ import os
 import shutil
 import subprocess
 
-from bocker import state, trace, units
+from bocker import faults, state, trace, units
 from bocker.errors import BockerError
 from bocker.image import images
 from bocker.kernel import native, store
@@ -80,23 +80,28 @@ def setup(paths, size=DEFAULT_SIZE, default_image=True, log=print, bridge=None, 
     (bridge, subnet, NAT) and the default busybox image.  Returns the
     setup record."""
     root = paths.root
-    record_path = _record_path(root)
-    try:
-        record = state.read_json(record_path)
-    except FileNotFoundError:
-        record = {"root": root}
-    # A setup that fails half-way undoes what it made, in reverse.
+    record = _Record(root)
+    # A setup that fails half-way undoes what it made, in reverse, and
+    # puts its record back as it found it (the first undo, run last).
     with contextlib.ExitStack() as undo:
+        undo.callback(record.restore)
+        faults.point("setup.make_root")
         if not os.path.isdir(root):
-            os.makedirs(root, 0o711)
-            record["created_root"] = True
+            # the record lives beside the root: its parents first (as ever,
+            # they stay at teardown)
+            os.makedirs(os.path.dirname(root), exist_ok=True)
+            record.note(created_root=True)
+            os.mkdir(root, 0o711)
             undo.callback(os.rmdir, root)
         if not store.is_btrfs(root):
             _mount_loop_btrfs(root, units.parse_size(size), record, log, undo)
+        faults.point("setup.make_dirs")
         for d in (paths.images, paths.containers, paths.layers):
             os.makedirs(d, 0o711, exist_ok=True)
         _setup_network(paths, record, bridge, subnet, log, undo)
-        state.write_json(record_path, record)
+        faults.point("setup.write_record")
+        record.note()
+        faults.point("setup.default_image")
         if default_image and not _has_image(paths, "busybox:latest"):
             image_id = images.create(paths, "busybox-static", make_busybox_rootfs,
                                      name="busybox:latest",
@@ -104,7 +109,35 @@ def setup(paths, size=DEFAULT_SIZE, default_image=True, log=print, bridge=None, 
                                          "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]})
             log(f"Created: {image_id}")
         undo.pop_all()
-    return record
+    return record.fields
+
+
+class _Record:
+    """<root>.setup.json, written before each thing setup makes (what it
+    is about to make, noted first): a setup killed at any point leaves a
+    record naming everything it made, so the next setup finishes the job
+    and --teardown removes all of it (teardown skips what is not there)."""
+
+    def __init__(self, root):
+        self.path = _record_path(root)
+        try:
+            self.fields = state.read_json(self.path)
+            self.found = dict(self.fields)
+        except FileNotFoundError:
+            self.fields, self.found = {"root": root}, None
+
+    def note(self, **fields):
+        """Record fields (durably) before what they name is made."""
+        self.fields.update(fields)
+        state.write_json(self.path, self.fields)
+
+    def restore(self):
+        """Put the record back as this setup found it (none: remove it)."""
+        if self.found is not None:
+            state.write_json(self.path, self.found)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
 
 
 def _setup_network(paths, record, bridge, subnet, log, undo):
@@ -113,6 +146,7 @@ def _setup_network(paths, record, bridge, subnet, log, undo):
     teardown."""
     from bocker.net import nat, network
 
+    faults.point("setup.network")
     try:
         current = state.read_json(paths.network)
     except FileNotFoundError:
@@ -123,13 +157,13 @@ def _setup_network(paths, record, bridge, subnet, log, undo):
         raise BockerError(f"{paths.root} is set up with {current['bridge']} "
                           f"{current['subnet']}: tear it down first to change it")
     config = {"bridge": bridge, "subnet": subnet, "table": nat.table_for(bridge)}
+    record.note(network=config)
     with trace.span("network setup", **config):
         network.setup_host(bridge, subnet, config["table"])
     if not current:  # made by this call: a failure later removes it again
         undo.callback(network.teardown_host, bridge, subnet, config["table"])
         undo.callback(os.unlink, paths.network)
     state.write_json(paths.network, config)
-    record["network"] = config
     log(f"Network: {bridge} {network.gateway(subnet)} ({subnet}), nftables table {config['table']}")
 
 
@@ -139,24 +173,32 @@ def _has_image(paths, name):
 
 def _mount_loop_btrfs(root, size, record, log, undo):
     backing = root.rstrip("/") + ".btrfs"
+    record.note(backing=backing)
     if not os.path.exists(backing):
-        with open(backing, "wb") as f:
+        # formatted under another name: a backing file is always a whole
+        # filesystem, whatever point a setup was killed at
+        partial = backing + ".partial"
+        with open(partial, "wb") as f:
             f.truncate(size)  # sparse: takes no space until written
-        record["backing"] = backing
+        faults.point("setup.mkfs")
         try:
-            subprocess.run(["mkfs.btrfs", "-q", backing], check=True,
+            subprocess.run(["mkfs.btrfs", "-q", partial], check=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         except (subprocess.CalledProcessError, FileNotFoundError) as e:
-            os.unlink(backing)
-            record.pop("backing")
+            os.unlink(partial)
             detail = e.stderr.decode().strip() if getattr(e, "stderr", None) else str(e)
             raise BockerError(f"mkfs.btrfs {backing} failed: {detail}") from None
+        except BaseException:
+            os.unlink(partial)
+            raise
+        os.rename(partial, backing)
         undo.callback(os.unlink, backing)
-    record["backing"] = backing
+    faults.point("setup.loop_attach")
     with trace.span("loop attach", file=backing, autoclear=True) as sp:
         device, fd = native.loop_attach(backing, autoclear=True)
         sp.set(device)
     try:
+        faults.point("setup.mount")
         with trace.span("mount", source=device, target=root, fstype="btrfs"):
             native.mount(device, root, "btrfs")
     finally:
@@ -186,11 +228,13 @@ def teardown(paths, containers, log=print):
                if r["State"].get("Running") or r["State"].get("Restarting")]
     if running:
         raise BockerError(f"containers are running ({', '.join(running)}): stop them first")
+    faults.point("teardown.remove_cgroup_parent")
     cgroups.driver().remove_parent()
     if "systemd" in record:
         from bocker import bootunit
 
         bootunit.remove(record["systemd"], log)
+    faults.point("teardown.network")
     if "network" in record:
         from bocker.net import network
 
@@ -198,15 +242,20 @@ def teardown(paths, containers, log=print):
         with trace.span("network teardown", **net):
             network.teardown_host(net["bridge"], net["subnet"], net["table"])
         log(f"Removed {net['bridge']} and nftables table {net['table']}")
+    faults.point("teardown.umount")
     if "backing" in record:
         if os.path.ismount(root):
             with trace.span("umount", target=root):
                 native.umount(root)
             log(f"Unmounted {root}")
-        if os.path.exists(record["backing"]):
-            os.unlink(record["backing"])
+        faults.point("teardown.unlink_backing")
+        for path in (record["backing"], record["backing"] + ".partial"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+    faults.point("teardown.remove_root")
     if record.get("created_root") and os.path.isdir(root):
         os.rmdir(root)
+    faults.point("teardown.unlink_record")
     os.unlink(record_path)
 
 

@@ -74,7 +74,8 @@ def system_prune(ctx, all_images, force):
     imgs, isize = image_prune.prune(ctx.paths, _images_in_use(ctx.paths), all_images)
     _section("Deleted Containers", cids)
     _section("Deleted Images", [f"deleted: {i}" for i in imgs])
-    _section("Released leftovers", prune.prune_leftovers(ctx.paths))
+    _section("Released leftovers", prune.prune_leftovers(ctx.paths)
+             + image_prune.prune_leftovers(ctx.paths))
     _total(csize + isize)
 
 
@@ -129,6 +130,7 @@ def image_prune_cmd(ctx, all_images, force):
         return
     imgs, size = image_prune.prune(ctx.paths, _images_in_use(ctx.paths), all_images)
     _section("Deleted Images", [f"deleted: {i}" for i in imgs])
+    _section("Released leftovers", image_prune.prune_leftovers(ctx.paths))
     _total(size)
 
 

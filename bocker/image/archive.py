@@ -17,6 +17,7 @@ import shutil
 import tarfile
 import tempfile
 
+from bocker import faults
 from bocker.errors import BockerError, NotFound
 from bocker.image import digest, images
 from bocker.image import manifest as _manifest
@@ -40,6 +41,7 @@ def load(paths, path, progress=None, platform=None):
         raise NotFound(f"No file named '{path}' exists")
     source = DirSource(path) if os.path.isdir(path) else TarSource(path)
     try:
+        faults.point("archive.plan")
         if source.exists("manifest.json"):
             plans = _plan_docker(source)
         elif source.exists("index.json"):

@@ -6,7 +6,7 @@ image.json: {"id", "source", "names": ["busybox:latest"], "created",
 import os
 import time
 
-from bocker import ids, state
+from bocker import faults, ids, state
 from bocker.errors import CorruptRecord, NoSuchImage, NotFound
 from bocker.kernel import store
 
@@ -97,33 +97,88 @@ def create(paths, source, fill, name=None, config=None, snapshot_of=None, extra=
     extra: more fields for image.json (a pull's layers and digests).
     Nothing is left behind if fill fails.  A name moves to the new image
     from any image that had it (as `docker tag` does).  Returns the ID.
+
+    The image is made in images/.tmp-<pid>-<id> and renamed into place,
+    record and all: an img_ directory always has its image.json, and what
+    a killed create leaves is named by its dead creator's PID
+    (prune_leftovers removes it).
     """
     store.require_btrfs(paths.root)
     os.makedirs(paths.images, exist_ok=True)
     names = [ids.normalize_name(name)] if name else []
     image_id = ids.new_id("img")
     directory = paths.image(image_id)
-    os.mkdir(directory, 0o700)
+    building = os.path.join(paths.images, f"{BUILDING}{os.getpid()}-{image_id}")
+    faults.point("images.make_dir")
+    os.mkdir(building, 0o700)
     try:
+        faults.point("images.fill")
         if snapshot_of:
-            store.snapshot(snapshot_of, os.path.join(directory, "rootfs"))
+            store.snapshot(snapshot_of, os.path.join(building, "rootfs"))
         else:
-            store.create(os.path.join(directory, "rootfs"))
-            fill(os.path.join(directory, "rootfs"))
+            store.create(os.path.join(building, "rootfs"))
+            fill(os.path.join(building, "rootfs"))
         record = {**(extra or {}), "id": image_id, "source": source, "names": names,
                   "created": time.time(), "config": config or {},
-                  "size": store.tree_size(os.path.join(directory, "rootfs"))}
-        with state.locked(paths.images, directory=True):  # image names only
-            _take_names(paths, names)
-            state.write_json(_record_path(paths, image_id), record)
+                  "size": store.tree_size(os.path.join(building, "rootfs"))}
+        faults.point("images.write_record")
+        state.write_json(os.path.join(building, "image.json"), record)
+        with locked(paths):  # in whole, and its names taken from others
+            os.rename(building, directory)
+            _take_names(paths, names, image_id)
     except BaseException:
-        _remove_dir(directory)
+        _remove_dir(building)
         raise
     return image_id
 
 
-def _take_names(paths, names):
+def prune_leftovers(paths):
+    """What killed creates, removals and replaces left under images/: a
+    directory being built by a process that is gone, an img_ directory
+    whose record a removal deleted before it was killed, the old or new
+    rootfs of a replace_rootfs cut short.  Call it holding the root's
+    lock.  Returns their names."""
+    gone = []
+    for entry in sorted(_entries(paths.images)):
+        if entry.startswith(BUILDING) and not _pid_alive(entry[len(BUILDING):].split("-")[0]):
+            _remove_dir(os.path.join(paths.images, entry))
+            gone.append(entry)
+        elif ids.is_id(entry, "img") and not os.path.exists(_record_path(paths, entry)):
+            _remove_dir(paths.image(entry))
+            gone.append(entry)
+        elif ids.is_id(entry, "img") and any(
+                os.path.lexists(rootfs(paths, entry) + x) for x in (".new", ".old")):
+            _finish_replace(paths, entry)
+            gone.append(f"{entry}: a replaced rootfs")
+    return gone
+
+
+BUILDING = ".tmp-"
+
+
+def _pid_alive(text):
+    """True unless text is the PID of no process (a PID reused since only
+    delays the cleanup)."""
+    try:
+        os.kill(int(text), 0)
+    except ProcessLookupError:
+        return False
+    except (ValueError, OSError):
+        return True
+    return True
+
+
+def _entries(directory):
+    try:
+        return os.listdir(directory)
+    except FileNotFoundError:
+        return []
+
+
+def _take_names(paths, names, new_id):
     for other in list_all(paths):
+        if other["id"] == new_id:
+            continue
         kept = [n for n in other.get("names", []) if n not in names]
         if kept != other.get("names", []):
             other["names"] = kept
@@ -139,29 +194,68 @@ def init(paths, directory, name=None):
 
 
 def replace_rootfs(paths, image_id, snapshot_of, source):
-    """Replace an image's content with a snapshot, keeping its ID."""
+    """Replace an image's content with a snapshot, keeping its ID.
+
+    The new content is snapshotted beside the old (rootfs.new) and swapped
+    in by two renames, under the images' lock; a replace cut short at any
+    point is finished by the next one or by prune_leftovers
+    (_finish_replace), so the image always has a whole rootfs."""
     record = load(paths, image_id)
     target = rootfs(paths, image_id)
-    fresh = target + ".new"
-    store.snapshot(snapshot_of, fresh)
-    store.delete(target)
-    os.rename(fresh, target)
-    record.update(source=source, created=time.time(), size=store.tree_size(target))
-    # No longer what a registry served: a later pull must not call it up to date.
-    for key in ("layers", "config_digest", "digest", "manifest_digest", "repo_digests"):
-        record.pop(key, None)
-    state.write_json(_record_path(paths, image_id), record)
+    size = store.tree_size(snapshot_of)  # outside the lock: it walks the whole tree
+    with locked(paths):
+        _finish_replace(paths, image_id)
+        faults.point("images.replace_rootfs.snapshot")
+        store.snapshot(snapshot_of, target + ".new")
+        try:
+            faults.point("images.replace_rootfs.swap")
+            os.rename(target, target + ".old")
+            os.rename(target + ".new", target)
+            faults.point("images.replace_rootfs.write_record")
+            record.update(source=source, created=time.time(), size=size)
+            _forget_registry(record)
+            state.write_json(_record_path(paths, image_id), record)
+        finally:
+            _finish_replace(paths, image_id)
+
+
+def _finish_replace(paths, image_id):
+    """Finish a replace_rootfs cut short (call holding the images' lock):
+    a whole new snapshot replaces the old if the swap had begun, else it is
+    dropped; the old one is deleted once replaced."""
+    target = rootfs(paths, image_id)
+    fresh, old = target + ".new", target + ".old"
+    if not os.path.lexists(target) and os.path.lexists(fresh):
+        os.rename(fresh, target)  # between the two renames: roll forward
+    store.delete(fresh)  # never swapped in: the old content stands
+    if os.path.lexists(old):  # swapped: its record may still claim a registry's content
+        record = load(paths, image_id)
+        if _forget_registry(record):
+            state.write_json(_record_path(paths, image_id), record)
+        faults.point("images.replace_rootfs.delete")
+        store.delete(old)
+
+
+def _forget_registry(record):
+    """Drop what says the content is what a registry served (a later pull
+    must not call it up to date); True if there was any."""
+    keys = [k for k in ("layers", "config_digest", "digest", "manifest_digest", "repo_digests")
+            if k in record]
+    for key in keys:
+        del record[key]
+    return bool(keys)
 
 
 def remove(paths, ref):
     """Delete an image; returns its ID."""
     image_id = resolve(paths, ref)
-    try:
-        # of several rmi at once, the one whose unlink takes the record removes it
-        os.unlink(_record_path(paths, image_id))
-    except FileNotFoundError:
-        raise NoSuchImage(ref) from None
-    _remove_dir(paths.image(image_id))
+    with locked(paths):  # prune_leftovers never sees it half-removed
+        try:
+            # of several rmi at once, the one whose unlink takes the record removes it
+            os.unlink(_record_path(paths, image_id))
+        except FileNotFoundError:
+            raise NoSuchImage(ref) from None
+        _remove_dir(paths.image(image_id))
     # Drop pulled layers that no image is built on any more.
     if os.path.isdir(paths.layers):
         from bocker.image import layer_store
@@ -169,6 +263,15 @@ def remove(paths, ref):
             used = {c for r in list_all(paths) for c in r.get("layers", ())}
             layer_store.prune(paths, used)
     return image_id
+
+
+def locked(paths):
+    """The images directory's lock (a flock on it, no lock file)."""
+    # The images directory's lock: image names, an image's rename into
+    # place, a rootfs swap and a removal; prune_leftovers holds it to tell
+    # a killed command's leftovers from one in progress.  Held for a few
+    # renames or one subvolume delete, never for a download or a fill.
+    return state.locked(paths.images, directory=True)
 
 
 def _remove_dir(directory):

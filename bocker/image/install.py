@@ -12,8 +12,12 @@ import os
 import shutil
 import tempfile
 
+from bocker import faults
 from bocker.image import images, layer_store
 from bocker.kernel import store
+
+
+TMP_PREFIX = "pull-"
 
 
 class Progress:
@@ -57,9 +61,11 @@ def install(paths, config, config_digest, descs, fetch, progress, *, name=None,
     chains = layer_store.chain_ids(diff_ids)
     tmp_root = os.path.join(paths.root, "tmp")
     os.makedirs(tmp_root, mode=0o700, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix="pull-", dir=tmp_root)
+    # named by our PID: what a killed install leaves, prune_leftovers removes
+    tmp = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=tmp_root)
     os.makedirs(paths.layers, exist_ok=True)
     try:
+        faults.point("install.pin")
         with layer_store.pinned(paths, chains):
             missing = _fetch_missing(paths, descs, fetch, progress, chains, tmp)
             _apply(paths, missing, descs, progress, chains, diff_ids, tmp)
@@ -71,6 +77,7 @@ def install(paths, config, config_digest, descs, fetch, progress, *, name=None,
 
 def _fetch_missing(paths, descs, fetch, progress, chains, tmp):
     """Every layer not stored yet into tmp/<i>, verified; returns their indexes."""
+    faults.point("install.fetch_missing")
     missing = [i for i, chain in enumerate(chains) if not layer_store.exists(paths, chain)]
     for i, desc in enumerate(descs):
         progress.layer(desc["digest"], desc.get("size"),
@@ -83,6 +90,7 @@ def _fetch_missing(paths, descs, fetch, progress, chains, tmp):
 
 def _apply(paths, missing, descs, progress, chains, diff_ids, tmp):
     """Apply each fetched layer (indexes in missing) onto its parent, bottom up."""
+    faults.point("install.apply")
     for i in missing:
         blob_path = os.path.join(tmp, str(i))
         if layer_store.exists(paths, chains[i]):
@@ -97,6 +105,7 @@ def _apply(paths, missing, descs, progress, chains, diff_ids, tmp):
 
 def _create_image(paths, config, config_digest, chains, name, source, extra):
     """The new image: a snapshot of the top layer, its record naming the chain."""
+    faults.point("install.create_image")
     record = {"layers": chains, "config_digest": config_digest,
               "os": config.get("os"), "architecture": config.get("architecture"),
               **(extra or {})}
@@ -108,3 +117,21 @@ def _create_image(paths, config, config_digest, chains, name, source, extra):
                          config=config.get("config") or {},
                          snapshot_of=layer_store.rootfs(paths, chains[-1]) if chains else None,
                          extra=record)
+
+
+def prune_leftovers(paths):
+    """The download directories of installs whose process is gone (under
+    <root>/tmp); returns their names."""
+    from bocker.image.images import _pid_alive
+
+    tmp_root = os.path.join(paths.root, "tmp")
+    try:
+        entries = sorted(os.listdir(tmp_root))
+    except FileNotFoundError:
+        return []
+    gone = []
+    for entry in entries:
+        if entry.startswith(TMP_PREFIX) and not _pid_alive(entry[len(TMP_PREFIX):].split("-")[0]):
+            shutil.rmtree(os.path.join(tmp_root, entry), ignore_errors=True)
+            gone.append(entry)
+    return gone

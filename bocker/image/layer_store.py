@@ -13,7 +13,7 @@ import hashlib
 import os
 import secrets
 
-from bocker import state, trace
+from bocker import faults, state, trace
 from bocker.image import digest
 from bocker.image.extract import LayerError, extract
 from bocker.kernel import store
@@ -56,6 +56,7 @@ def add(paths, parent, chain_id, diff_id, fileobj, info=None):
     os.makedirs(paths.layers, exist_ok=True)
     final = _dir(paths, chain_id)
     parent_rootfs = rootfs(paths, parent) if parent else None
+    # named by our PID: what a killed add leaves, prune_leftovers removes
     tmp = os.path.join(paths.layers, f".tmp-{os.getpid()}-{secrets.token_hex(4)}")
     os.mkdir(tmp, 0o700)
     try:
@@ -64,6 +65,7 @@ def add(paths, parent, chain_id, diff_id, fileobj, info=None):
             store.snapshot(parent_rootfs, target)
         else:
             store.create(target)
+        faults.point("layer_store.extract")
         with trace.span("layer extract", target=target, diff_id=diff_id) as sp:
             got, size = extract(fileobj, target)
             sp.set(f"{size} bytes")
@@ -72,6 +74,7 @@ def add(paths, parent, chain_id, diff_id, fileobj, info=None):
         store.set_readonly(target)  # shared by every image built on it
         record = dict(info or {}, chain_id=chain_id, diff_id=diff_id, parent=parent,
                       size=size)
+        faults.point("layer_store.write_record")
         state.write_json(os.path.join(tmp, "layer.json"), record)
         try:
             os.rename(tmp, final)
@@ -83,6 +86,29 @@ def add(paths, parent, chain_id, diff_id, fileobj, info=None):
         _remove_layer_dir(tmp)
         raise
     return final
+
+
+def prune_leftovers(paths):
+    """What killed adds and prunes left under layers/: a layer being built
+    (.tmp-<pid>-...) by a process that is gone, a layer directory whose
+    layer.json a prune deleted before it was killed.  Call it holding the
+    root's lock (prune runs under it).  Returns their names."""
+    from bocker.image.images import BUILDING, _pid_alive
+
+    gone = []
+    try:
+        entries = sorted(os.listdir(paths.layers))
+    except FileNotFoundError:
+        return []
+    for entry in entries:
+        directory = os.path.join(paths.layers, entry)
+        if entry.startswith(BUILDING) and not _pid_alive(entry[len(BUILDING):].split("-")[0]):
+            _remove_layer_dir(directory)
+            gone.append(entry)
+        elif digest.is_hex(entry) and not os.path.exists(os.path.join(directory, "layer.json")):
+            _remove_layer_dir(directory)
+            gone.append(entry)
+    return gone
 
 
 def _remove_layer_dir(directory):

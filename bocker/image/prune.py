@@ -1,6 +1,7 @@
 """`image prune`: the images no container uses (only the dangling ones,
 those without a name, unless all_images), and the layers no image is
 built on any more."""
+from bocker import state
 from bocker.errors import BockerError
 
 
@@ -32,3 +33,16 @@ def prune(paths, used, all_images=False):
             layer_store.prune(paths, {c for r in images.list_all(paths)
                                       for c in r.get("layers", ())})
     return removed, size
+
+
+def prune_leftovers(paths):
+    """What killed image commands left (images.prune_leftovers,
+    layer_store.prune_leftovers, install.prune_leftovers), under the
+    root's lock and the images' (images.locked); returns lines naming
+    what was removed."""
+    from bocker.image import images, install, layer_store
+
+    with state.locked(paths.lock), images.locked(paths):
+        return ([f"half-made image {e}" for e in images.prune_leftovers(paths)]
+                + [f"half-made layer {e}" for e in layer_store.prune_leftovers(paths)]
+                + [f"download directory {e}" for e in install.prune_leftovers(paths)])

@@ -8,7 +8,7 @@ image.
 """
 from typing import NamedTuple
 
-from bocker import trace
+from bocker import faults, trace
 from bocker.image import manifest as _manifest
 from bocker.image import platforms, reference, registry
 from bocker.image.install import Progress, install
@@ -35,8 +35,10 @@ def pull(paths, name, tag=None, *, platform=None, insecure_registries=(), progre
     want = platforms.parse_platform(platform) if platform else None
     insecure = ref.registry in insecure_registries or ref.api_host in insecure_registries
     client = registry.Client(ref.registry, insecure=insecure)
+    faults.point("pull.resolve")
     manifest, manifest_digest, top = client.resolve(ref.repository, ref.reference, want)
     config_desc, descs = _manifest.check_manifest(manifest, ref)
+    faults.point("pull.config")
     config_raw = client.blob_bytes(ref.repository, config_desc["digest"])
     config = _manifest.parse_config(config_raw, len(descs), ref)
     image_name = ref.familiar() if ref.tag and not ref.digest else None

@@ -8,7 +8,7 @@ import os
 
 import btrfsutil
 
-from bocker import trace
+from bocker import faults, trace
 from bocker.errors import NotSetUp
 
 
@@ -72,14 +72,20 @@ def remove_dir(directory, record="record.json"):
         os.unlink(os.path.join(directory, record))
     except FileNotFoundError:
         pass
+    faults.point("store.remove_dir.delete_rootfs")
     delete(os.path.join(directory, "rootfs"))
+    faults.point("store.remove_dir.delete_rest")
     try:
         entries = os.listdir(directory)
     except FileNotFoundError:
         return
     for entry in entries:
+        path = os.path.join(directory, entry)
         try:
-            os.unlink(os.path.join(directory, entry))
+            if is_subvolume(path):  # a second rootfs (an image's replace cut short)
+                delete(path)
+            else:
+                os.unlink(path)
         except FileNotFoundError:
             pass
     try:

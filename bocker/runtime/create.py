@@ -3,7 +3,7 @@ then its directory, rootfs snapshot, user-namespace ids and record, each
 undone on the caller's ExitStack if a later step fails."""
 import os
 
-from bocker import ids, state
+from bocker import faults, ids, state
 from bocker.confine import seccomp, userns
 from bocker.errors import BockerError, RunRefused
 from bocker.runtime import names, networking, records, recordshape
@@ -46,31 +46,38 @@ def create(paths, req, image_id, image_config, undo, host=None):
     name is a claim (names.py), the ids too, the rest is the container's."""
     host = host or Host()
     cid = ids.new_id("ps")
-    cdir = _make_dir(paths, cid, host, undo)
-    if req.name:
-        names.claim(paths, req.name, cid)
-        undo.callback(names.release, paths, cid, req.name)
-    host.store.snapshot(_image_rootfs(paths, image_id), os.path.join(cdir, "rootfs"))
-    req.security_opt = seccomp.pin_profile(cdir, req.security_opt)
-    record = recordshape.new_record(cid, req, image_id, image_config)
-    # who is creating it: if this process dies before the start marks
-    # it running, records.keeper_gone lets the next command finish it
-    me = os.getpid()
-    record["State"].update(RunnerPid=me, RunnerStartTime=records.proc_start_time(me))
-    if req.userns == "auto":
-        record["IdMaps"] = _allocate_ids(paths, cid, undo)
-    records.save(paths, record)
+    # The root's lock, shared, from the mkdir until the record is saved:
+    # starts go on side by side, while prune_leftovers (which takes it
+    # exclusively) never sees a directory of a create in progress without
+    # its record, nor its claims (lease, ids, name, cgroup) without it.
+    with state.locked(paths.lock, shared=True):
+        faults.point("create.make_dir")
+        cdir = _make_dir(paths, cid, host, undo)
+        if req.name:
+            faults.point("create.claim_name")
+            names.claim(paths, req.name, cid)
+            undo.callback(names.release, paths, cid, req.name)
+        faults.point("create.snapshot")
+        host.store.snapshot(_image_rootfs(paths, image_id), os.path.join(cdir, "rootfs"))
+        faults.point("create.pin_profile")
+        req.security_opt = seccomp.pin_profile(cdir, req.security_opt)
+        record = recordshape.new_record(cid, req, image_id, image_config)
+        # who is creating it: if this process dies before the start marks
+        # it running, records.keeper_gone lets the next command finish it
+        me = os.getpid()
+        record["State"].update(RunnerPid=me, RunnerStartTime=records.proc_start_time(me))
+        if req.userns == "auto":
+            faults.point("create.allocate_ids")
+            record["IdMaps"] = _allocate_ids(paths, cid, undo)
+        faults.point("create.save_record")
+        records.save(paths, record)
     return record
 
 
 def _make_dir(paths, cid, host, undo):
     cdir = paths.container(cid)
     os.makedirs(paths.containers, exist_ok=True)
-    # shared: starts make their directories side by side; prune_leftovers
-    # takes it exclusively, so it never sees a container's claims (lease,
-    # ids, name, cgroup: all made after this) without its directory
-    with state.locked(paths.lock, shared=True):
-        os.mkdir(cdir, 0o700)
+    os.mkdir(cdir, 0o700)  # (under the root's lock, shared: see create)
     undo.callback(host.store.remove_dir, cdir, "container.json")
     return cdir
 

@@ -4,7 +4,7 @@ the same stdio plumbing and report decoding as a start."""
 import contextlib
 import os
 
-from bocker import trace
+from bocker import faults, trace
 from bocker.errors import StartError
 from bocker.kernel import cgroups, native
 from bocker.runtime import recordshape, reports, spec
@@ -20,6 +20,7 @@ def exec_in(paths, ref, argv, env=(), workdir=None, user=None, tty=False,
     and its cgroup); return the command's exit status."""
     from bocker.runtime import attach
 
+    faults.point("exec_in.find_running")
     record = running(paths, ref)
     cid, config = record["Id"], record["Config"]
     req = recordshape.request(record)
@@ -35,8 +36,10 @@ def exec_in(paths, ref, argv, env=(), workdir=None, user=None, tty=False,
         cleanup.callback(os.close, pidfd)
         fds = Fds()
         cleanup.callback(fds.close_all)
+        faults.point("exec_in.open_fds")
         procs, cgroup_dir_fd = fds.add(*cgroup_handles(cg, cid))
         io = Stdio(False, tty, interactive, fds)
+        faults.point("exec_in.spawn")
         with trace.span("clone", join=f"pidfd of pid {record['State']['Pid']}",
                         argv=argv) as sp:
             child = native.spawn("/", argv, full_env,
@@ -50,11 +53,13 @@ def exec_in(paths, ref, argv, env=(), workdir=None, user=None, tty=False,
             sp.set(f"pid {child.pid}")
         cleanup.callback(close_quietly, child.pidfd)
         fds.close(cgroup_dir_fd, *procs, *io.child_ends())
+        faults.point("exec_in.check_reports")
         try:
             reports.check(child.status_fd, child.pid, argv)
         except StartError:
             os.waitpid(child.pid, 0)
             raise
+        faults.point("exec_in.pump")
         log = attach.LogWriter(os.devnull)  # exec output is not the container's log
         try:
             if tty:
@@ -65,5 +70,6 @@ def exec_in(paths, ref, argv, env=(), workdir=None, user=None, tty=False,
                                   stdin=(0, fds.release(io.in_w)) if io.in_w >= 0 else None)
         finally:
             log.close()
+        faults.point("exec_in.wait")
         _, status = os.waitpid(child.pid, 0)
     return exit_code(status)

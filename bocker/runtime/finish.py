@@ -8,7 +8,7 @@ written; the attached bocker process calls finish() itself.
 """
 import sys
 
-from bocker import state, trace
+from bocker import faults, state, trace
 from bocker.confine import userns
 from bocker.errors import CorruptRecord
 from bocker.kernel import cgroups, store
@@ -22,6 +22,7 @@ def finish(paths, cid, code=None):
     detached container's monitor (which wrote exit.json already); safe to
     call twice and on a container being removed.
     """
+    faults.point("finish.destroy_cgroup")
     cg = cgroups.driver()
     oom = cg.oom_killed(cid)
     with trace.span("cgroup remove", name=cid, driver=f"v{cg.version}"):
@@ -33,6 +34,7 @@ def finish(paths, cid, code=None):
             return  # removed meanwhile: nothing left to record
         except CorruptRecord:
             return  # not ours to rewrite: `rm -f` removes it and what it holds
+        faults.point("finish.record_end")
         if code is not None:
             ended = {"ExitCode": code, "FinishedAt": records.now_iso(), "OOMKilled": oom}
             with records.unless_full():
@@ -49,6 +51,7 @@ def finish(paths, cid, code=None):
 def _release_and_keep_or_remove(paths, record):
     """Give back the ended container's address, guard entries and ports;
     then remove it (--rm, with its id block) or save its record."""
+    faults.point("finish.release")
     networking.release(paths, record)
     if record["Spec"].get("remove"):
         remove_dir(paths.container(record["Id"]))
@@ -82,11 +85,22 @@ def reap_orphan(paths, cid):
         record = records.refresh(paths, record)
         if cut_short:
             _settings_from_lease(paths, record)
+            st.update(_seen_end(paths, cid))  # a detached one's monitor may have seen it end
         st.update(Running=False, Status="exited", Pid=0, Restarting=False)
         if not st.get("FinishedAt"):  # nobody saw it end: say so, not when
             st.update(ExitCode=records.UNKNOWN_EXIT,
                       Error="the process in charge of the container disappeared")
         _release_and_keep_or_remove(paths, record)
+
+
+def _seen_end(paths, cid):
+    """exit.json's fields ({} if there is none): refresh reads it only for
+    a record saved running, but a detached start killed after its clone
+    leaves a created record whose monitor still wrote how it ended."""
+    try:
+        return state.read_json(records.exit_path(paths, cid))
+    except (FileNotFoundError, ValueError):
+        return {}
 
 
 def _settings_from_lease(paths, record):

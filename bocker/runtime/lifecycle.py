@@ -3,7 +3,7 @@ it, commit its filesystem as an image."""
 import contextlib
 import os
 
-from bocker import trace
+from bocker import faults, trace
 from bocker.confine import userns
 from bocker.errors import BockerError, CorruptRecord, NoSuchContainer
 from bocker.kernel import cgroups
@@ -65,21 +65,27 @@ def remove(paths, ref, force=False):
     if record["State"].get("Running"):
         if not force:
             raise BockerError(f"container '{ref}' is running: stop it first or use -f")
+        faults.point("lifecycle.remove.stop")
         stop(paths, cid, timeout=0)
     # the container's lock, not the root's: a finish of this container
     # (its monitor's) waits, every other command goes on
     with records.locked(paths, cid) as here:
         if not here or not os.path.exists(records.record_path(paths, cid)):
             raise NoSuchContainer(ref)  # removed meanwhile (by another rm)
+        faults.point("lifecycle.remove.destroy_cgroup")
         with trace.span("cgroup remove", name=cid):
             cgroups.driver().destroy(cid)
+        faults.point("lifecycle.remove.release_network")
         networking.release(paths, record)
         if record["Spec"].get("network", "bridge") == "bridge":
             from bocker.net import network
 
+            faults.point("lifecycle.remove.detach_veth")
             with trace.span("netlink delete veth", container=cid):
                 network.detach(cid)  # the kernel would, a little later
+        faults.point("lifecycle.remove.remove_dir")
         remove_dir(paths.container(cid))
+    faults.point("lifecycle.remove.release_ids")
     userns.release(paths.userns, cid)
     names.release(paths, cid, record["Name"])
     return cid
@@ -108,6 +114,7 @@ def commit(paths, ref, image_ref=None, name=None):
     """
     from bocker.image import images
 
+    faults.point("lifecycle.commit")
     cid = resolve(paths, ref)
     record = load(paths, cid)
     rootfs = os.path.join(paths.container(cid), "rootfs")

@@ -125,7 +125,7 @@ def release(paths, record):
     if record["Spec"].get("network", "bridge") != "bridge":
         return
     network = _network()
-    settings = record.get("NetworkSettings", {})
+    settings = record.get("NetworkSettings") or _unrecorded_settings(paths, record, network)
     try:
         table = network_config(paths)["table"]
     except BockerError:
@@ -139,3 +139,18 @@ def release(paths, record):
     if settings.get("Ports") and table:
         with trace.span("nft unpublish", container=record["Id"]):
             network.unpublish(record["Id"], table)
+
+
+def _unrecorded_settings(paths, record, network):
+    """What a start cut short before its record was saved running may
+    hold, named from its address lease: the guard's admission and, with
+    -p, published ports (releasing either is a no-op if the start never
+    got that far).  The monitor's finish of a container whose starter was
+    killed gets here: without this, the guard entries and port rules of
+    that address stayed in nftables for good."""
+    ips = [ip for ip, owner in network.leases(paths.leases).items() if owner == record["Id"]]
+    if not ips:
+        return {}
+    record["NetworkSettings"] = {"IPAddress": ips[0], "Guarded": True,
+                                 "Ports": {"any": []} if record["Spec"].get("ports") else {}}
+    return record["NetworkSettings"]

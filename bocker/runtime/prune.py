@@ -50,11 +50,13 @@ def prune_containers(paths):
 
 
 def prune_leftovers(paths):
-    """What a crash left of containers that have no directory any more:
-    cgroups named ps_<12 hex> under bocker's parent, address leases (and
-    the veth, guard entries and ports of their address) and user-namespace
-    id blocks.  Under the root's lock, which a container's directory is
-    made under (shared) before it gets any of these, so no start in
+    """What a crash left of containers that have no record: their
+    directory (a create or rm killed between making or removing it and
+    its container.json, which no listing shows), then cgroups named
+    ps_<12 hex> under bocker's parent, address leases (and the veth,
+    guard entries and ports of their address), user-namespace id blocks
+    and name claims.  Under the root's lock, which every create holds
+    (shared) from its mkdir until its record is saved, so no start in
     progress can lose them.  Returns lines naming what was removed."""
     from bocker.confine import userns
     from bocker.kernel import cgroups
@@ -62,6 +64,7 @@ def prune_leftovers(paths):
     from bocker.runtime import names
 
     with state.locked(paths.lock):
+        recordless = _recordless_containers(paths)
         existing = {e for e in _entries(paths.containers) if ids.is_id(e, "ps")}
         cg = cgroups.driver()
         groups = sorted(n for n in cg.children() if ids.is_id(n, "ps") and n not in existing)
@@ -71,10 +74,31 @@ def prune_leftovers(paths):
         blocks = userns.prune(paths.userns, existing)
         taken = names.prune(paths, existing)
     unwire(paths, leases)
-    return ([f"cgroup {n}" for n in groups]
+    return ([f"container directory {n}" for n in recordless]
+            + [f"cgroup {n}" for n in groups]
             + [f"lease {ip} ({owner})" for ip, owner in sorted(leases.items())]
             + [f"userns block {uid} ({owner})" for uid, owner in sorted(blocks.items())]
             + [f"name {name} ({owner})" for name, owner in sorted(taken.items())])
+
+
+def _recordless_containers(paths):
+    # Call holding the root's lock.  create makes a directory, its snapshot
+    # and its record under that lock (shared), and every removal (rm,
+    # --rm's finish, reap_orphan) deletes the record and then the rest
+    # under the container's own lock: a directory without container.json,
+    # seen under both, is one of them killed half-way, never one in
+    # progress.
+    from bocker.runtime.finish import remove_dir
+
+    gone = []
+    for entry in sorted(_entries(paths.containers)):
+        if not ids.is_id(entry, "ps"):
+            continue
+        with records.locked(paths, entry) as here:
+            if here and not os.path.exists(records.record_path(paths, entry)):
+                remove_dir(paths.container(entry))
+                gone.append(entry)
+    return gone
 
 
 def unwire(paths, leases):

@@ -1,6 +1,7 @@
 """`bocker run` as one library call, used by the CLI, the tests and the
 benchmarks alike: create and start, then (attached) stream, wait and
 finish."""
+from bocker import faults
 from bocker.runtime.attached import attach_and_wait
 from bocker.runtime.finish import finish
 from bocker.runtime.start import create_and_start
@@ -21,6 +22,8 @@ def run(paths, req, stdout_fd=1, stderr_fd=2, *, stdin_fd=0, detach=False, tty=F
         on_started(started.id)
     if detach:
         return None
+    faults.point("run.attach_and_wait")
     code = attach_and_wait(paths, started, stdout_fd, stderr_fd, stdin_fd)
+    faults.point("run.finish")
     finish(paths, started.id, code)
     return code

@@ -18,7 +18,7 @@ import select
 import signal
 import sys
 
-from bocker import trace
+from bocker import faults, trace
 from bocker.confine import capabilities, seccomp, security, userns
 from bocker.kernel import cgroups, native, store
 from bocker.runtime import create, mounts, networking, records, reports, spec
@@ -111,6 +111,7 @@ def launch(paths, record, req, image_config, undo, detach=False, tty=False,
 def _user_and_env(s):
     """The uid, gid and environment the command runs with (the user is
     looked up in the container's own /etc/passwd); the env is recorded."""
+    faults.point("start.user_and_env")
     uid, gid, home = spec.resolve_user(s.rootfs, s.req.user or s.image_config.get("User"))
     env = spec.build_env(s.image_config.get("Env") or [], s.req.env, s.hostname, home)
     if s.tty:
@@ -121,6 +122,7 @@ def _user_and_env(s):
 
 def _lease_address(s, undo):
     """--network bridge: check the bridge, lease an address."""
+    faults.point("start.lease_address")
     if s.req.network == "bridge":
         s.net = networking.lease_address(s.paths, s.cid, undo, s.host.network)
 
@@ -128,6 +130,7 @@ def _lease_address(s, undo):
 def _container_mounts(s):
     """The /etc files (owned by the mapped root under --userns auto), then
     -v and --tmpfs."""
+    faults.point("start.container_mounts")
     own_files = mounts.container_files(s.paths.container(s.cid), s.hostname,
                                        s.net and s.net["ip"], mounts.resolv_conf(s.req))
     if s.id_maps:
@@ -136,11 +139,13 @@ def _container_mounts(s):
 
 
 def _forget_previous_end(s):
+    faults.point("start.forget_previous_end")
     with contextlib.suppress(FileNotFoundError):  # a restart's previous end
         os.unlink(records.exit_path(s.paths, s.cid))
 
 
 def _create_cgroup(s, undo):
+    faults.point("start.create_cgroup")
     req = s.req
     limits = cgroups.Limits(memory=req.memory, cpu_shares=req.cpu_shares,
                             cpus=req.cpus, pids=security.pids_limit(req.pids_limit))
@@ -152,6 +157,7 @@ def _open_child_fds(s):
     """The fds the child gets: its cgroup's handles, its stdio, the go
     pipe it waits on, the status pipe it reports on and, under --userns
     auto, the socket it waits for its id maps on."""
+    faults.point("start.open_child_fds")
     fds = s.fds
     procs_fds, cgroup_dir_fd = fds.add(*cgroup_handles(s.host.cgroups, s.cid))
     io = Stdio(s.detach, s.tty, s.interactive, fds)
@@ -165,6 +171,7 @@ def _open_child_fds(s):
 def _clone(s, uid, gid, env, container_mounts, child, undo):
     """clone3 the child, detached under a monitor or as our own child; it
     makes its mounts and then waits for its go byte."""
+    faults.point("start.clone")
     req, io, nat = s.req, child["stdio"], s.host.native
     flags = (NAMESPACES | (0 if req.network == "host" else native.CLONE_NEWNET)
              | (native.CLONE_NEWUSER if s.id_maps else 0))
@@ -191,17 +198,19 @@ def _clone(s, uid, gid, env, container_mounts, child, undo):
             spawned = nat.spawn(s.rootfs, s.argv, env, status_fd=child["status_w"], **options)
             s.pid, s.pidfd, s.runner = spawned.pid, spawned.pidfd, os.getpid()
         sp.set(f"pid {s.pid}")
-    undo.callback(_kill_and_reap, nat, s.pid, s.pidfd, not s.detach)
+    undo.callback(_kill_and_reap, nat, s.pid, s.pidfd, not s.detach, s.runner)
 
 
 def _close_child_ends(s, child):
     """The child has its own copies now."""
+    faults.point("start.close_child_ends")
     s.fds.close(child["status_w"], child["go_r"], child["cgroup_dir"], child["ns_child"],
                 *child["procs"], *child["stdio"].child_ends())
 
 
 def _hand_over_userns(s, child):
     """--userns auto: the child waits for its id maps and idmapped rootfs."""
+    faults.point("start.hand_over_userns")
     if not s.id_maps:
         return
     with trace.span("userns maps+idmapped rootfs", pid=s.pid,
@@ -212,6 +221,7 @@ def _hand_over_userns(s, child):
 def _wire_network(s, child, undo):
     """The child is making its mounts now; the parent wires its network in
     parallel (eth0, guard, published ports)."""
+    faults.point("start.wire_network")
     if not s.net:
         return
     try:
@@ -227,6 +237,7 @@ def _wire_network(s, child, undo):
 
 def _let_it_exec(s, child):
     """Write the go byte; the child's reports then say how far it got."""
+    faults.point("start.let_it_exec")
     try:
         os.write(child["go_w"], b"g")
     except BrokenPipeError:
@@ -241,6 +252,7 @@ def _check_reports(s, child):
 
 
 def _mark_running(s):
+    faults.point("start.mark_running")
     s.record["State"].update(
         Status="running", Running=True, Pid=s.pid,
         PidStartTime=records.proc_start_time(s.pid), RunnerPid=s.runner,
@@ -250,6 +262,7 @@ def _mark_running(s):
 
 
 def _started(s, child, master):
+    faults.point("start.started")
     io = child["stdio"]
     if s.detach:  # the monitor reads the output pipes
         s.fds.close(io.out_r, io.err_r)
@@ -271,9 +284,12 @@ def confinement_options(req, paths):
         readonly_rootfs=req.read_only)
 
 
-def _kill_and_reap(nat, pid, pidfd, is_child):
+def _kill_and_reap(nat, pid, pidfd, is_child, runner):
     """The undo of a clone: SIGKILL, then reap it (our child) or wait
-    until the monitor has."""
+    until the monitor has, and has ended: it writes the log and exit.json
+    into the container's directory and execs finish, and the undos after
+    this one remove that directory (with the monitor still at work, a
+    failed `run -d` said "Directory not empty" and left it)."""
     with contextlib.suppress(OSError):
         nat.pidfd_send_signal(pidfd, signal.SIGKILL)
     if is_child:
@@ -281,6 +297,13 @@ def _kill_and_reap(nat, pid, pidfd, is_child):
             os.waitpid(pid, 0)
     else:  # the monitor reaps it; wait until it is gone
         select.select([pidfd], [], [], 10)
+        try:
+            monitor = nat.pidfd_open(runner)
+        except OSError:
+            monitor = -1  # gone already
+        if monitor >= 0:
+            select.select([monitor], [], [], 10)
+            close_quietly(monitor)
     close_quietly(pidfd)
 
 

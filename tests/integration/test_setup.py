@@ -34,3 +34,21 @@ def test_setup_is_idempotent(paths, bocker):
     out = bocker("setup", check=True).stdout
     assert "Mounted" not in out and "Created" not in out  # nothing new to make
     assert bocker("run", "--rm", "busybox", "true").returncode == 0
+
+
+def test_setup_of_a_root_whose_parents_do_not_exist(tmp_path, monkeypatch):
+    # teardown removes its cgroup parent: one of its own, not the session's
+    monkeypatch.setenv("BOCKER_CGROUP_PARENT", f"bocker-parents-{os.getpid()}")
+    root = tmp_path / "a" / "b" / "root"
+    paths = Paths(str(root))
+    bridge = f"bkg{os.getpid() % 100000}"
+    try:
+        hostsetup.setup(paths, size="256M", bridge=bridge,
+                        subnet=f"10.192.{os.getpid() % 250}.0/24", default_image=False,
+                        log=lambda *_: None)
+        assert os.path.ismount(root)
+    finally:
+        if (tmp_path / "a" / "b" / "root.setup.json").exists():
+            hostsetup.teardown(paths, [], log=lambda *_: None)
+    assert not root.exists() and not (tmp_path / "a" / "b" / "root.setup.json").exists()
+    assert bridge not in os.listdir("/sys/class/net")

@@ -56,3 +56,31 @@ def test_image_prune_picks_dangling_unless_all():
 def test_status_of_an_unseen_end():
     assert output.status({"Status": "exited", "ExitCode": UNKNOWN_EXIT}) == "Exited (unknown)"
     assert output.status({"Status": "exited", "ExitCode": 255}) == "Exited (255)"
+
+
+def test_image_leftovers_are_those_of_dead_creators_or_without_a_record(tmp_path):
+    from bocker.image import images, install, layer_store
+    from bocker.state import Paths
+
+    paths = Paths(str(tmp_path))
+    dead, me = _dead_pid(), os.getpid()
+    made = {
+        paths.images: [f".tmp-{dead}-img_0123456789ab", f".tmp-{me}-img_0123456789ac",
+                       "img_0123456789ad", "img_0123456789ae"],
+        paths.layers: [f".tmp-{dead}-00aa", f".tmp-{me}-00bb", "a" * 64, "b" * 64],
+        os.path.join(paths.root, "tmp"): [f"pull-{dead}-x1", f"pull-{me}-x2"],
+    }
+    for parent, names in made.items():
+        for name in names:
+            os.makedirs(os.path.join(parent, name))
+    for record in (os.path.join(paths.images, "img_0123456789ae", "image.json"),
+                   os.path.join(paths.layers, "b" * 64, "layer.json")):
+        with open(record, "w") as f:
+            f.write("{}")
+    assert images.prune_leftovers(paths) == [f".tmp-{dead}-img_0123456789ab", "img_0123456789ad"]
+    assert layer_store.prune_leftovers(paths) == [f".tmp-{dead}-00aa", "a" * 64]
+    assert install.prune_leftovers(paths) == [f"pull-{dead}-x1"]
+    # a live creator's work and whole entries stay
+    assert sorted(os.listdir(paths.images)) == [f".tmp-{me}-img_0123456789ac", "img_0123456789ae"]
+    assert sorted(os.listdir(paths.layers)) == [f".tmp-{me}-00bb", "b" * 64]
+    assert os.listdir(os.path.join(paths.root, "tmp")) == [f"pull-{me}-x2"]
