@@ -240,7 +240,7 @@ def inspect(ctx, refs):
     """Show containers or images as JSON."""
     import json
 
-    from bocker.errors import Ambiguous, NoSuchContainer
+    from bocker.errors import Ambiguous, NoSuchContainer, NoSuchImage, NotFound
     from bocker.image import images
     from bocker.runtime import containers
 
@@ -249,7 +249,10 @@ def inspect(ctx, refs):
         try:
             out.append(containers.load(ctx.paths, containers.resolve(ctx.paths, ref)))
         except (NoSuchContainer, Ambiguous):  # a prefix of two containers may be one image's
-            out.append(images.load(ctx.paths, images.resolve(ctx.paths, ref)))
+            try:
+                out.append(images.load(ctx.paths, images.resolve(ctx.paths, ref)))
+            except NoSuchImage:
+                raise NotFound(f"No container or image named '{ref}' exists") from None
     click.echo(json.dumps(out, indent=4))
 
 

@@ -190,7 +190,8 @@ def test_rm_falls_back_to_an_image_only_for_no_such_container(bocker, monkeypatc
 def test_inspect_tries_images_when_no_container(bocker, monkeypatch):
     from bocker.image import images
 
-    assert bocker("inspect", "nope")[::2] == (1, "bocker: No image named 'nope' exists\n")
+    assert bocker("inspect", "nope")[::2] == (
+        1, "bocker: No container or image named 'nope' exists\n")
     monkeypatch.setattr(images, "resolve", lambda paths, ref: "img_0123456789ab")
     monkeypatch.setattr(images, "load", lambda paths, image_id: {"id": image_id})
     code, out, _ = bocker("inspect", "busybox")
