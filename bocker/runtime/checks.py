@@ -33,13 +33,7 @@ def check(req):
     check_limits(req)
     if req.hostname is not None:
         check_hostname(req.hostname)
-    if req.workdir and not req.workdir.startswith("/"):
-        raise InvalidArgument(f"the working directory '{req.workdir}' is invalid: "
-                              f"it needs to be an absolute path")
-    if req.user:
-        check_user(req.user)
-    for item in req.env:
-        check_env(item)
+    check_exec([], req.env, req.workdir, req.user)
     for server in req.dns:
         check_dns(server)
     for spec in req.volumes:
@@ -48,6 +42,20 @@ def check(req):
         check_target(parse_volume(spec)[1], f"volume '{spec}'")
     for spec in req.tmpfs:
         check_target(parse_tmpfs(spec)[0], f"tmpfs '{spec}'")
+
+
+def check_exec(argv, env, workdir, user):
+    """The same refusals for an exec's own options, before it joins anything."""
+    for item in [*argv, *env, workdir or "", user or ""]:
+        if "\0" in item:
+            raise InvalidArgument("invalid exec argument: it contains a NUL byte")
+    if workdir and not workdir.startswith("/"):
+        raise InvalidArgument(f"the working directory '{workdir}' is invalid: "
+                              f"it needs to be an absolute path")
+    if user:
+        check_user(user)
+    for item in env:
+        check_env(item)
 
 
 def _no_nul(req):
