@@ -89,7 +89,8 @@ def test_not_executable_is_126(bocker):
 
 def test_unknown_image(bocker):
     proc = bocker("run", "nosuchimage", "true")
-    assert (proc.returncode, proc.stderr) == (1, "bocker: No image named 'nosuchimage' exists\n")
+    # 125 as Docker's: the run never started
+    assert (proc.returncode, proc.stderr) == (125, "bocker: No image named 'nosuchimage' exists\n")
 
 
 def test_bad_workdir_is_125(bocker):
@@ -261,7 +262,7 @@ def test_duplicate_name_rejected(bocker):
     bocker("run", "--name", "dup", "busybox", "true", check=True)
     try:
         proc = bocker("run", "--name", "dup", "busybox", "true")
-        assert proc.returncode == 1 and "already in use" in proc.stderr
+        assert proc.returncode == 125 and "already in use" in proc.stderr
     finally:
         bocker("rm", "dup", check=True)
 
