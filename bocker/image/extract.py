@@ -331,6 +331,9 @@ def _ns(mtime):
     return int(min(max(seconds, -(2 ** 62) / 1e9), (2 ** 62) / 1e9) * 1_000_000_000)
 
 
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
 def _remove(parent, name):
     """Remove name (a file, symlink or whole tree) below the directory fd."""
     try:
@@ -338,10 +341,40 @@ def _remove(parent, name):
     except FileNotFoundError:
         return
     if stat.S_ISDIR(st.st_mode):
-        # rmtree with dir_fd never follows symlinks out of the tree.
-        shutil.rmtree(name, dir_fd=parent)
+        _remove_tree(parent, name)
     else:
         os.unlink(name, dir_fd=parent)
+
+
+def _remove_tree(parent, name):
+    """Remove the directory name below parent and all it holds, by fds
+    (never following a symlink) and without recursion: a layer can nest
+    directories deeper than Python's recursion limit, where rmtree raises
+    RecursionError.  Each directory is listed once; one fd per level."""
+    def enter(pfd, dname):
+        fd = os.open(dname, _DIR_FLAGS, dir_fd=pfd)
+        subdirs = []
+        stack.append((pfd, dname, fd, subdirs))  # closed by the finally if listing fails
+        for entry in os.listdir(fd):
+            if stat.S_ISDIR(os.stat(entry, dir_fd=fd, follow_symlinks=False).st_mode):
+                subdirs.append(entry)
+            else:
+                os.unlink(entry, dir_fd=fd)
+
+    stack = []
+    try:
+        enter(parent, name)
+        while stack:
+            pfd, dname, fd, subdirs = stack[-1]
+            if subdirs:
+                enter(fd, subdirs.pop())
+            else:
+                stack.pop()
+                os.close(fd)
+                os.rmdir(dname, dir_fd=pfd)
+    finally:
+        for _, _, fd, _ in stack:
+            os.close(fd)
 
 
 def extract(fileobj, rootfs):
