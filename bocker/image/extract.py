@@ -388,7 +388,9 @@ def extract(fileobj, rootfs):
                 Extractor(rootfs) as ex:
             ex.apply(tf)
         stream.drain()
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
+    except (tarfile.TarError, EOFError, zlib.error, OSError, ValueError, OverflowError) as e:
+        # ValueError: tarfile's own header parsing lets int() errors out
+        # (a GNU.sparse.map of 'x,y'); a member's own are LayerErrors by now
         if isinstance(e, OSError) and e.errno:
             raise LayerError(f"cannot apply layer: {e.strerror or e}") from None
         raise LayerError(f"corrupt layer: {e}") from None  # incl. BadGzipFile
