@@ -135,11 +135,28 @@ def check_dns(server):
         raise InvalidArgument(f"invalid --dns '{server}': not an IP address") from None
 
 
+# The options tmpfs itself takes (they go to mount(2) as its data), each
+# with its value's form; anything else the kernel would refuse mid-start.
+_TMPFS_OPTIONS = {"size": r"[0-9]+[kmgKMG%]?", "nr_blocks": r"[0-9]+[kmgKMG]?",
+                  "nr_inodes": r"[0-9]+[kmgKMG]?", "mode": r"[0-7]{1,4}", "uid": r"[0-9]{1,10}",
+                  "gid": r"[0-9]{1,10}",
+                  "huge": r"never|always|within_size|advise|deny|force"}
+
+
 def parse_tmpfs(spec):
-    """'PATH[:OPTIONS]' -> (normalised absolute path, options)."""
+    """'PATH[:OPTIONS]' -> (normalised absolute path, options); OPTIONS
+    are tmpfs's own KEY=VALUE,... (size, nr_blocks, nr_inodes, mode, uid,
+    gid, huge)."""
     path, _, opts = spec.partition(":")
     if not path.startswith("/"):
         raise InvalidArgument(f"invalid tmpfs '{spec}': the path must be absolute")
+    for opt in opts.split(",") if opts else ():
+        key, sep, value = opt.partition("=")
+        form = _TMPFS_OPTIONS.get(key)
+        if not sep or form is None or not re.fullmatch(form, value, re.ASCII) or (
+                key in ("uid", "gid") and int(value) > MAX_ID):
+            raise InvalidArgument(f"invalid tmpfs '{spec}': option '{opt}': use "
+                                  f"{'|'.join(_TMPFS_OPTIONS)}=VALUE")
     return os.path.normpath(path), opts
 
 

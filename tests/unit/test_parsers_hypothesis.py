@@ -211,6 +211,18 @@ def test_any_volume_spec_is_a_mount_or_refused(text):
     assert bool(allowed) != covered
 
 
+@given(pieces("/t", ":", "size=", "1m", "10%", "mode=", "1777", "uid=", "0", ",", "noexec",
+              "huge=never", "x", "²"))
+def test_any_tmpfs_is_a_mount_tmpfs_takes_or_refused(spec_text):
+    parsed = refused_or(checks.parse_tmpfs, spec_text)
+    if parsed is not None:
+        path, opts = parsed
+        assert path.startswith("/") and os.path.normpath(path) == path
+        for opt in opts.split(",") if opts else ():
+            assert opt.partition("=")[0] in ("size", "nr_blocks", "nr_inodes", "mode", "uid",
+                                             "gid", "huge")
+
+
 # -------------------------------------------------- env, user, host, dns
 
 @given(pieces("A", "=", "", "_", "\x00", "x", " "))
