@@ -81,6 +81,10 @@ RUN_CASES = [
     (["--tmpfs", "relative"], 125, "the path must be absolute"),
     (["--tmpfs", "/proc"], 125, "/proc cannot be mounted over"),
     (["--tmpfs", "/"], 125, "/ cannot be mounted over"),
+    (["--tmpfs", "/x:size=abc"], 125, "option 'size=abc'"),
+    (["--tmpfs", "/x:noexec"], 125, "option 'noexec'"),
+    (["--tmpfs", "/x:uid=99999999999"], 125, "option 'uid=99999999999'"),
+    (["--tmpfs", "/x:mode=1777,,"], 125, "option ''"),
     (["-e", "=x"], 125, "invalid environment variable '=x'"),
     (["-e", ""], 125, "invalid environment variable ''"),
     (["--env-file", "/nonexistent/env"], 125, "cannot read env file /nonexistent/env"),
@@ -277,3 +281,34 @@ def test_bad_input_to_an_existing_container(paths, tmp_path, bocker):
             _check(paths, tmp_path, argv, code, message)
     finally:
         bocker("rm", "-f", cid, check=True)
+
+
+# Next to a refusal, what Docker accepts still runs (the checks refuse no more).
+NEAR_MISSES = [
+    (["--name", ""], "ok\n"),                        # Docker: no name given
+    (["--cpu-shares", "0"], "ok\n"),                 # Docker: the default
+    (["--pids-limit", "0"], "ok\n"),                 # Docker: no limit
+    (["-m", "6m"], "ok\n"),                          # Docker's minimum
+    (["--hostname", "a-b.c_d"], "ok\n"),
+    (["-u", "4294967294:0"], "ok\n"),
+    (["--dns", "::1"], "ok\n"),
+    (["-e", "A=\x01="], "ok\n"),
+    (["--tmpfs", "/t:size=1m,mode=700,uid=1"], "ok\n"),
+    (["--ulimit", "nofile=unlimited:unlimited"], None),   # the kernel's own limit may refuse
+]
+
+
+@pytest.mark.parametrize("argv,out", NEAR_MISSES, ids=_ids([(a, 0, 0) for a, _ in NEAR_MISSES]))
+def test_what_is_near_a_refusal_still_runs(bocker, argv, out):
+    proc = bocker("run", "--rm", "--network", "none", *argv, "busybox", "echo", "ok")
+    if out is None:
+        assert proc.returncode in (0, 125) and proc.stderr.count("\n") <= 1, proc.stderr
+    else:
+        assert (proc.returncode, proc.stdout) == (0, out), proc.stderr
+
+
+def test_a_volume_may_go_to_dev_shm_and_entrypoint_may_be_cleared(bocker, tmp_path):
+    (tmp_path / "f").write_text("shared\n")
+    proc = bocker("run", "--rm", "--network", "none", "-v", f"{tmp_path}:/dev/shm",
+                  "--entrypoint", "", "busybox", "cat", "/dev/shm/f")
+    assert (proc.returncode, proc.stdout) == (0, "shared\n"), proc.stderr
