@@ -359,3 +359,20 @@ def test_a_run_refusal_is_never_a_plain_bocker_error():
     """RunRefused is what main() turns into 125 (tests/unit/test_cli_boundary.py)."""
     assert issubclass(RunRefused, InvalidArgument) and issubclass(InvalidArgument, BockerError)
     assert RunRefused.exit_code == 125
+
+
+@given(st.text())
+@example("a\nb\rc\x00d\x1be\u2028f")
+def test_an_error_line_is_one_line_whatever_it_says(text):
+    """main() and output.each print every error through output.error."""
+    import contextlib
+    import io
+
+    from bocker.cli import output
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        output.error(InvalidArgument(f"invalid thing '{text}'"))
+    line = err.getvalue()
+    assert line.startswith("bocker: ") and line.endswith("\n")
+    assert len(line[:-1].splitlines()) == 1
