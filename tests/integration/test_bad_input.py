@@ -122,6 +122,9 @@ RUN_CASES = [
     (["--cap-add", "bogus"], 125, "unknown capability: 'bogus'"),
     (["--userns", "auto", "--privileged"], 125, "incompatible with --userns=auto"),
     (["-t", "-d"], 125, "-t with -d is not supported"),
+    (["--restart", "bogus"], 125, "bogus"),
+    (["--restart", "on-failure:-1"], 125, "retry count cannot be negative"),
+    (["--restart", "always"], 125, "Conflicting options: --restart and --rm"),
 ]
 
 # run IMAGE ... with a bad image
@@ -150,6 +153,8 @@ COMMAND_CASES = [
     (["kill", "-s", "-9", NOSUCH], 1, "invalid signal '-9'"),
     (["wait", NOSUCH], 1, "No container named 'nosuch0' exists"),
     (["start", NOSUCH], 1, "No container named 'nosuch0' exists"),
+    (["restart", NOSUCH], 1, "No container named 'nosuch0' exists"),
+    (["restart", "-t", "x", NOSUCH], 2, USAGE),
     (["rm", NOSUCH], 1, "No container named 'nosuch0' exists"),
     (["rm", "-f", NOSUCH], 1, "No container named 'nosuch0' exists"),
     (["rm", "img_000000000000"], 1, "No image named 'img_000000000000' exists"),
