@@ -34,7 +34,11 @@ setup(
     cmdclass={"build_ext": BuildShimAndMonitor},
     install_requires=["cffi>=1.15", "click>=8.0", "btrfsutil", "requests>=2.25",
                       "zstandard>=0.18"],
-    extras_require={"test": ["pytest", "hypothesis", "pexpect", "bcrypt", "matplotlib"],
+    # atheris: tests/fuzz (x86-64 Linux wheels only; elsewhere the fuzz
+    # test runs its own seeded mutator instead of building it from source)
+    extras_require={"test": ["pytest", "hypothesis", "pexpect", "bcrypt", "matplotlib",
+                             "atheris; platform_system == 'Linux' and "
+                             "platform_machine == 'x86_64'"],
                     "bench": ["matplotlib"]},
     entry_points={"console_scripts": ["bocker=bocker.cli:main"]},
     zip_safe=False,

@@ -12,6 +12,7 @@ from bocker.image import names
 
 ID_RE = re.compile(r"^(img|ps)_[0-9a-f]{12}\Z")  # \Z: no trailing newline
 CONTAINER_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*\Z")
+CONTAINER_NAME_MAX = 255  # a file name's bound: Docker has none, a name must have one
 
 
 def new_id(prefix):
@@ -48,10 +49,21 @@ def normalize_name(ref):
 
 
 def check_container_name(name):
-    """Validate a --name for a container (Docker's rules)."""
+    """Validate a --name for a container (Docker's rules, at most 255
+    characters); the message shows the name as repr would, so a control
+    character or newline in it stays on the one line."""
+    if not isinstance(name, str) or len(name) > CONTAINER_NAME_MAX:
+        raise InvalidArgument(f"invalid container name: longer than {CONTAINER_NAME_MAX} "
+                              f"characters")
     if not CONTAINER_NAME_RE.match(name) or ID_RE.match(name):
-        raise InvalidArgument(f"invalid container name '{name}'")
+        raise InvalidArgument(f"invalid container name {_quoted(name)}: only "
+                              f"[a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
     return name
+
+
+def _quoted(text):
+    # 'text' as typed, unless it holds a control character: then repr's escapes
+    return f"'{text}'" if text.isprintable() else repr(text)
 
 
 def resolve(ref, records, not_found):

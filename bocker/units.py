@@ -2,6 +2,7 @@
 functions)."""
 from bocker.errors import InvalidArgument
 
+MAX_SIZE = (1 << 63) - 1  # an int64, as Docker and the kernel's limits hold sizes
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
@@ -12,18 +13,22 @@ def parse_size(text, default_unit=""):
         t = t[:-1]
     digits = t.rstrip("bkmgt")
     unit = t[len(digits):] or default_unit
-    if not digits.isdigit() or unit not in _UNITS or int(digits) == 0:
+    # isascii: str.isdigit() is true for '²', which int() refuses
+    if not (digits.isascii() and digits.isdigit()) or unit not in _UNITS \
+            or int(digits) == 0 or int(digits) * _UNITS[unit] > MAX_SIZE:
         raise InvalidArgument(f"invalid size '{text}'")
     return int(digits) * _UNITS[unit]
 
 
 def parse_cpus(text):
-    """'1.5' -> 1.5 CPUs (CFS quota); must be positive."""
+    """'1.5' -> 1.5 CPUs (CFS quota); must be positive and finite."""
+    import math
+
     try:
         value = float(text)
     except ValueError:
         value = 0.0
-    if not value > 0:
+    if not (value > 0 and math.isfinite(value)):
         raise InvalidArgument(f"invalid --cpus '{text}'")
     return value
 
@@ -33,7 +38,9 @@ def parse_signal(text):
     import signal
 
     name = str(text).upper().removeprefix("SIG")
-    if name.isdigit():
+    if name.isascii() and name.isdigit():
+        if int(name) > signal.SIGRTMAX:
+            raise InvalidArgument(f"invalid signal '{text}'")
         return int(name)
     try:
         return signal.Signals["SIG" + name].value
@@ -45,7 +52,7 @@ def parse_tail(text):
     """`logs --tail`: 'all' -> None (every line), 'N' -> N."""
     if text == "all":
         return None
-    if not str(text).isdigit():
+    if not (str(text).isascii() and str(text).isdigit()):
         raise InvalidArgument(f"invalid --tail '{text}': a number or 'all'")
     return int(text)
 

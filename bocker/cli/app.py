@@ -13,7 +13,8 @@ import click
 from bocker.errors import BockerError
 
 # Docker's exit code when `docker run` itself fails (not the container's own
-# code): an OSError out of a run is bocker failing to start it.
+# code): an OSError, a usage error or a plain BockerError out of a run is
+# bocker failing to start it.
 OS_ERROR_EXIT = {"run": 125}
 
 
@@ -59,7 +60,8 @@ class BockerGroup(click.Group):
         container's own code, or the code of the error that ended it.
 
         click's own errors (usage) exit 2, an interrupt 130, a BockerError
-        its exit_code, an OSError 1 (125 in `run`, OS_ERROR_EXIT).  Other
+        its exit_code, an OSError 1; in `run` (OS_ERROR_EXIT) a usage error,
+        an OSError and a BockerError without a code of its own exit 125.  Other
         exceptions are bugs and keep their traceback.  CliRunner.invoke
         comes through here too, so tests see what a user sees.
         """
@@ -70,11 +72,15 @@ class BockerGroup(click.Group):
                                 standalone_mode=False, obj=session, **extra)
         except click.ClickException as e:
             e.show()
+            if isinstance(e, click.UsageError) and session.command in OS_ERROR_EXIT:
+                sys.exit(OS_ERROR_EXIT[session.command])
             sys.exit(e.exit_code if e.exit_code != 1 else 2)
         except (click.exceptions.Abort, KeyboardInterrupt):
             sys.exit(130)
         except BockerError as e:
             _error_line(e)
+            if e.exit_code == BockerError.exit_code:
+                sys.exit(OS_ERROR_EXIT.get(session.command, e.exit_code))
             sys.exit(e.exit_code)
         except OSError as e:
             _error_line(e.strerror or e)
@@ -125,7 +131,9 @@ def _spell_trace(args):
 
 
 def _error_line(message):
-    click.echo(f"bocker: {message}", err=True)
+    from bocker.cli import output
+
+    output.error(message)
 
 
 @click.group(name="bocker", cls=BockerGroup,

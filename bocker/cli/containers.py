@@ -79,24 +79,41 @@ def run(ctx, detach, interactive, tty, name, hostname, env, env_file, workdir, u
         memory=units.parse_size(memory, "b") if memory else None,
         cpu_shares=cpu_shares, cpus=units.parse_cpus(cpus) if cpus else None,
         pids_limit=pids_limit, network=network, remove=remove, privileged=privileged,
-        entrypoint=[entrypoint] if entrypoint is not None else None,
+        # --entrypoint '' clears the image's entrypoint, as Docker's does
+        entrypoint=None if entrypoint is None else [entrypoint] if entrypoint else [],
         volumes=volumes, tmpfs=tmpfs, ports=ports, dns=dns, cap_add=cap_add,
         cap_drop=cap_drop, security_opt=security_opt, sysctls=sysctls, ulimits=ulimits,
         read_only=read_only, userns=userns, restart=restart)
-    if cidfile and os.path.exists(cidfile):
-        raise BockerError(f"container ID file {cidfile} already exists")
+    cid_fd = [_create_cidfile(cidfile)] if cidfile else []
 
     def started(cid):
-        if cidfile:
-            with open(cidfile, "w") as f:
-                f.write(cid)
+        if cid_fd:
+            os.write(cid_fd[0], cid.encode())
+            os.close(cid_fd.pop())
         if detach:
             click.echo(cid)
 
-    code = containers.run(ctx.paths, req, detach=detach, tty=tty, interactive=interactive,
-                          on_started=started)
+    try:
+        code = containers.run(ctx.paths, req, detach=detach, tty=tty, interactive=interactive,
+                              on_started=started)
+    finally:
+        if cid_fd:  # the run failed before its container started: the empty file is ours
+            os.close(cid_fd.pop())
+            os.unlink(cidfile)
     if not detach:
         sys.exit(code)
+
+
+def _create_cidfile(path):
+    """--cidfile made before anything else, as Docker does: a file that
+    exists already is refused (another container may own it)."""
+    try:
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    except FileExistsError:
+        raise BockerError(f"container ID file found, make sure the other container isn't "
+                          f"running or delete {path}") from None
+    except OSError as e:
+        raise BockerError(f"cannot create container ID file {path}: {e.strerror}") from None
 
 
 @click.command("exec", context_settings={"allow_interspersed_args": False})
@@ -223,7 +240,7 @@ def inspect(ctx, refs):
     """Show containers or images as JSON."""
     import json
 
-    from bocker.errors import Ambiguous, NoSuchContainer
+    from bocker.errors import Ambiguous, NoSuchContainer, NoSuchImage, NotFound
     from bocker.image import images
     from bocker.runtime import containers
 
@@ -232,7 +249,10 @@ def inspect(ctx, refs):
         try:
             out.append(containers.load(ctx.paths, containers.resolve(ctx.paths, ref)))
         except (NoSuchContainer, Ambiguous):  # a prefix of two containers may be one image's
-            out.append(images.load(ctx.paths, images.resolve(ctx.paths, ref)))
+            try:
+                out.append(images.load(ctx.paths, images.resolve(ctx.paths, ref)))
+            except NoSuchImage:
+                raise NotFound(f"No container or image named '{ref}' exists") from None
     click.echo(json.dumps(out, indent=4))
 
 

@@ -17,16 +17,25 @@ def each(refs, action):
         try:
             action(ref)
         except BockerError as e:
-            click.echo(f"bocker: {e}", err=True)
+            error(e)
             failed = True
     if failed:
         sys.exit(1)
 
 
-def warn(error):
+def error(message):
+    """'bocker: MESSAGE' on stderr, always one line: a newline or control
+    character (from a name or path the user gave) is shown escaped."""
+    text = str(message)
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    click.echo(f"bocker: {text}", err=True)
+
+
+def warn(error_):
     """One line on stderr for something a listing left out (a corrupt
     record); the listing goes on, and so does the exit code."""
-    click.echo(f"bocker: {error}", err=True)
+    error(error_)
 
 
 def table(rows):

@@ -18,6 +18,7 @@ RLIMITS = {"cpu": 0, "fsize": 1, "data": 2, "stack": 3, "core": 4, "rss": 5, "np
            "nofile": 7, "memlock": 8, "as": 9, "locks": 10, "sigpending": 11,
            "msgqueue": 12, "nice": 13, "rtprio": 14, "rttime": 15}
 RLIM_INFINITY = (1 << 64) - 1
+RLIM_MAX = (1 << 63) - 1  # Docker's int64: a larger number is a typo, not a limit
 
 DEFAULT_PIDS_LIMIT = 2048
 
@@ -43,8 +44,10 @@ def parse_sysctl(item, network="bridge"):
 def _rlimit_value(text, item):
     if text in ("-1", "unlimited"):
         return RLIM_INFINITY
-    if not text.isdigit():
-        raise InvalidArgument(f"invalid ulimit '{item}': values are numbers")
+    # isascii: str.isdigit() is true for '²', which int() refuses
+    if not (text.isascii() and text.isdigit()) or int(text) > RLIM_MAX:
+        raise InvalidArgument(f"invalid ulimit '{item}': values are numbers up to {RLIM_MAX}"
+                              f", or unlimited")
     return int(text)
 
 

@@ -82,8 +82,11 @@ class TarSource:
             self.tf = tarfile.open(path, "r:*")
             self.members = {clean_name(m.name): m for m in self.tf.getmembers()
                             if m.name.strip("./")}
-        except (tarfile.TarError, OSError, EOFError) as e:
-            raise ArchiveError(f"{path}: not an image archive ({e})") from None
+        except (tarfile.TarError, OSError, EOFError, ValueError, OverflowError) as e:
+            # ValueError: tarfile's header parsing lets int() errors out;
+            # tarfile's "r:*" lists every method it tried, one per line
+            why = str(e).splitlines()[0].rstrip(":") if str(e) else type(e).__name__
+            raise ArchiveError(f"{path}: not an image archive ({why})") from None
 
     def _member(self, name):
         key = clean_name(name)

@@ -243,8 +243,11 @@ class Extractor:
                          | os.O_CLOEXEC, 0o600, dir_fd=parent)
             try:
                 src = tf.extractfile(member)
-                with os.fdopen(os.dup(fd), "wb", closefd=True) as out:
-                    shutil.copyfileobj(src, out, _CHUNK)
+                if member.sparse is not None:
+                    _copy_sparse(src.raw, fd, member)
+                else:
+                    with os.fdopen(os.dup(fd), "wb", closefd=True) as out:
+                        shutil.copyfileobj(src, out, _CHUNK)
                 self._owner_mode_fd(fd, member, mode)
                 os.utime(fd, ns=(_ns(member.mtime),) * 2)
             finally:
@@ -299,12 +302,36 @@ class Extractor:
             os.chown(base, member.uid, member.gid, dir_fd=parent, follow_symlinks=False)
 
 
+def _copy_sparse(raw, fd, member):
+    """A sparse member's data written where its map puts it, its holes left
+    as holes: a 2 KiB layer may declare terabytes of zeros, which a copy
+    would write out in full until the disk is full.  raw is the member's
+    unbuffered reader; the map's regions are read in order (the stream
+    cannot seek back: a map that goes back is a corrupt layer)."""
+    for offset, numbytes in member.sparse:
+        raw.seek(offset)
+        os.lseek(fd, offset, os.SEEK_SET)
+        while numbytes > 0:
+            data = raw.read(min(numbytes, _CHUNK))
+            if not data:
+                raise LayerError(f"layer entry '{member.name}': its sparse map runs past "
+                                 f"its size")
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            numbytes -= len(data)
+    os.ftruncate(fd, member.size)
+
+
 def _ns(mtime):
     # PAX mtimes are decimals of any size: keep them within what utimensat takes.
     seconds = float(mtime)
     if seconds != seconds:  # NaN
         return 0
     return int(min(max(seconds, -(2 ** 62) / 1e9), (2 ** 62) / 1e9) * 1_000_000_000)
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def _remove(parent, name):
@@ -314,10 +341,40 @@ def _remove(parent, name):
     except FileNotFoundError:
         return
     if stat.S_ISDIR(st.st_mode):
-        # rmtree with dir_fd never follows symlinks out of the tree.
-        shutil.rmtree(name, dir_fd=parent)
+        _remove_tree(parent, name)
     else:
         os.unlink(name, dir_fd=parent)
+
+
+def _remove_tree(parent, name):
+    """Remove the directory name below parent and all it holds, by fds
+    (never following a symlink) and without recursion: a layer can nest
+    directories deeper than Python's recursion limit, where rmtree raises
+    RecursionError.  Each directory is listed once; one fd per level."""
+    def enter(pfd, dname):
+        fd = os.open(dname, _DIR_FLAGS, dir_fd=pfd)
+        subdirs = []
+        stack.append((pfd, dname, fd, subdirs))  # closed by the finally if listing fails
+        for entry in os.listdir(fd):
+            if stat.S_ISDIR(os.stat(entry, dir_fd=fd, follow_symlinks=False).st_mode):
+                subdirs.append(entry)
+            else:
+                os.unlink(entry, dir_fd=fd)
+
+    stack = []
+    try:
+        enter(parent, name)
+        while stack:
+            pfd, dname, fd, subdirs = stack[-1]
+            if subdirs:
+                enter(fd, subdirs.pop())
+            else:
+                stack.pop()
+                os.close(fd)
+                os.rmdir(dname, dir_fd=pfd)
+    finally:
+        for _, _, fd, _ in stack:
+            os.close(fd)
 
 
 def extract(fileobj, rootfs):
@@ -331,7 +388,9 @@ def extract(fileobj, rootfs):
                 Extractor(rootfs) as ex:
             ex.apply(tf)
         stream.drain()
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
+    except (tarfile.TarError, EOFError, zlib.error, OSError, ValueError, OverflowError) as e:
+        # ValueError: tarfile's own header parsing lets int() errors out
+        # (a GNU.sparse.map of 'x,y'); a member's own are LayerErrors by now
         if isinstance(e, OSError) and e.errno:
             raise LayerError(f"cannot apply layer: {e.strerror or e}") from None
         raise LayerError(f"corrupt layer: {e}") from None  # incl. BadGzipFile

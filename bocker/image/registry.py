@@ -15,7 +15,7 @@ import json
 
 import requests
 
-from bocker.errors import NoSuchImage
+from bocker.errors import InvalidArgument, NoSuchImage
 from bocker.image import credentials as _credentials
 from bocker.image import digest as _digest
 from bocker.image import platforms
@@ -170,9 +170,22 @@ class Client:
             digest, dest, size, progress)
 
 
+def _check_host(registry):
+    """HOST[:PORT] as Docker's grammar has it, the port in range: refused
+    here in one line rather than by the URL parser mid-request."""
+    from bocker.image import names
+
+    tail = registry.rsplit("]", 1)[-1]          # after a bracketed IPv6 address
+    port = tail.rpartition(":")[2] if ":" in tail else None
+    if not names.is_domain(registry) or (port is not None and not 0 < int(port) < 65536):
+        raise InvalidArgument(f"invalid registry '{registry}': use HOST[:PORT]")
+
+
 def login(registry, user, password, *, insecure=False, certs_dir=None):
     """Check credentials against the registry, then store them (config.json)."""
     registry = _reference.normalize_registry(registry)
+    if registry != _reference.DOCKER_HUB:
+        _check_host(registry)
     client = Client(registry, insecure=insecure, credentials=(user, password),
                     certs_dir=certs_dir)
     client.ping()

@@ -31,13 +31,13 @@ def image_config(paths, image_id):
 def check_request(req):
     """Refuse what cannot run before anything is made (Docker's 125);
     returns the published ports, parsed once for this start."""
-    if req.name:
-        ids.check_container_name(req.name)
     try:
+        if req.name:
+            ids.check_container_name(req.name)
         req.check()
+        return networking.parse_ports(req)
     except BockerError as e:
         raise RunRefused(str(e)) from None
-    return networking.parse_ports(req)
 
 
 def create(paths, req, image_id, image_config, undo, host=None):

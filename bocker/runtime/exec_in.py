@@ -18,8 +18,9 @@ def exec_in(paths, ref, argv, env=(), workdir=None, user=None, tty=False,
             interactive=False, stdout_fd=1, stderr_fd=2):
     """Run argv inside a running container (its namespaces via its pidfd,
     and its cgroup); return the command's exit status."""
-    from bocker.runtime import attach
+    from bocker.runtime import attach, checks
 
+    checks.check_exec(argv, env, workdir, user)
     faults.point("exec_in.find_running")
     record = running(paths, ref)
     cid, config = record["Id"], record["Config"]

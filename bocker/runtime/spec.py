@@ -50,7 +50,9 @@ class RunRequest:
     def check(self):
         """Refuse what cannot run before anything is made (one clear line)."""
         from bocker.confine import capabilities, security, userns
+        from bocker.runtime import checks
 
+        checks.check(self)
         capabilities.effective(self.cap_add, self.cap_drop, self.privileged)
         profile = security.parse_security_opts(self.security_opt)["seccomp"]
         if profile not in ("default", "unconfined"):
@@ -199,9 +201,15 @@ def _read_db(rootfs, rel):
 
 
 def parse_volume(spec):
-    """'HOST:CONTAINER[:ro|rw]' -> (abs host path, container path, readonly)."""
+    """'HOST:CONTAINER[:ro|rw]' -> (host path, normalised container path,
+    readonly).  Both paths absolute: bocker has no named volumes, and a
+    relative host path would be made below wherever bocker was run."""
     parts = spec.split(":")
-    if len(parts) not in (2, 3) or not parts[0] or not parts[1].startswith("/") \
-            or (len(parts) == 3 and parts[2] not in ("ro", "rw")):
-        raise InvalidArgument(f"invalid volume '{spec}': use HOST_PATH:CONTAINER_PATH[:ro]")
-    return os.path.abspath(parts[0]), os.path.normpath(parts[1]), parts[2:] == ["ro"]
+    if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+        raise InvalidArgument(f"invalid volume '{spec}': use HOST_PATH:CONTAINER_PATH[:ro|rw]")
+    if not parts[0].startswith("/") or not parts[1].startswith("/"):
+        which = "host" if not parts[0].startswith("/") else "container"
+        raise InvalidArgument(f"invalid volume '{spec}': the {which} path must be absolute")
+    if len(parts) == 3 and parts[2] not in ("ro", "rw"):
+        raise InvalidArgument(f"invalid volume '{spec}': unknown mode '{parts[2]}' (ro or rw)")
+    return os.path.normpath(parts[0]), os.path.normpath(parts[1]), parts[2:] == ["ro"]

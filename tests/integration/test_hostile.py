@@ -165,7 +165,7 @@ def test_passwd_fifo_fails_fast(bocker, make_image, tmp_path):
     os.mkfifo(tree / "etc" / "passwd")
     image = make_image(tree)
     proc = bocker("run", "--rm", "-u", "nobody", image, "true", timeout=30)
-    assert proc.returncode == 1
+    assert proc.returncode == 125  # the run never started
     assert proc.stderr == ("bocker: cannot read the container's /etc/passwd: "
                            "a FIFO, not a regular file\n")
     bocker("run", "-d", "--name", "fifo-box", image, "sleep", "60", check=True)
@@ -186,7 +186,7 @@ def test_passwd_symlink_to_a_host_path_resolves_inside(bocker, make_image, tmp_p
     os.symlink(str(host), tree / "etc" / "passwd")
     image = make_image(tree)
     proc = bocker("run", "--rm", "-u", "nobody", image, "id", "-u", timeout=30)
-    assert proc.returncode == 1 and "unable to find user nobody" in proc.stderr
+    assert proc.returncode == 125 and "unable to find user nobody" in proc.stderr
     # The same absolute path inside the rootfs is what the link means there.
     tree2 = _tree(tmp_path, "tree2")
     (tree2 / "etc").mkdir()
@@ -225,7 +225,7 @@ def test_huge_passwd_is_refused(bocker, make_image, tmp_path):
         f.truncate(100 << 20)  # sparse: 100 MB for the reader, little on disk
     image = make_image(tree)
     proc = bocker("run", "--rm", "-u", "root", image, "true", timeout=30)
-    assert proc.returncode == 1
+    assert proc.returncode == 125
     assert "cannot read the container's /etc/passwd: larger than" in proc.stderr
 
 

@@ -229,7 +229,7 @@ def test_tmpfs(bocker):
 
 def test_bad_volume_spec(bocker):
     proc = bocker("run", "--rm", "-v", "relative-only", "busybox", "true")
-    assert proc.returncode == 1 and "invalid volume" in proc.stderr
+    assert proc.returncode == 125 and "invalid volume" in proc.stderr
     assert bocker("ps", "-aq").stdout == ""
 
 

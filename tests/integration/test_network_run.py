@@ -113,16 +113,16 @@ def test_port_taken_twice_is_refused(bocker):
     cid = _detach(bocker, "-p", f"{port}:80", "busybox", "sleep", "30")
     try:
         proc = bocker("run", "--rm", "-p", f"{port}:81", "busybox", "true")
-        assert proc.returncode == 1 and "already published" in proc.stderr
+        assert proc.returncode == 125 and "already published" in proc.stderr
     finally:
         bocker("rm", "-f", cid, check=True)
 
 
 def test_bad_port_spec(bocker):
     proc = bocker("run", "--rm", "-p", "99999:80", "busybox", "true")
-    assert proc.returncode == 1 and "invalid port" in proc.stderr
+    assert proc.returncode == 125 and "invalid port" in proc.stderr
     proc = bocker("run", "--rm", "--network", "none", "-p", f"{free_port()}:80", "busybox", "true")
-    assert proc.returncode == 1 and "--network bridge" in proc.stderr
+    assert proc.returncode == 125 and "--network bridge" in proc.stderr
 
 
 def test_thirty_concurrent_get_distinct_addresses(bocker, paths):
@@ -163,7 +163,7 @@ def test_resolv_conf_has_no_loopback_resolver(bocker):
 def test_not_set_up_says_so(tmp_path):
     proc = subprocess.run([BOCKER, "--root", str(tmp_path), "run", "busybox", "true"],
                           capture_output=True, text=True)
-    assert proc.returncode == 1
+    assert proc.returncode == 125  # the run never started, as Docker's
     assert "run 'bocker setup'" in proc.stderr
 
 
@@ -173,7 +173,7 @@ def test_missing_bridge_says_so(bocker, paths, net):
     try:
         proc = bocker("run", "--rm", "busybox", "true")
         assert (proc.returncode, proc.stderr) == (
-            1, "bocker: bknobridge0 not found: run 'bocker setup'\n")
+            125, "bocker: bknobridge0 not found: run 'bocker setup'\n")
         assert bocker("ps", "-aq").stdout == ""
     finally:
         state.write_json(paths.network, saved)

@@ -89,7 +89,8 @@ def test_not_executable_is_126(bocker):
 
 def test_unknown_image(bocker):
     proc = bocker("run", "nosuchimage", "true")
-    assert (proc.returncode, proc.stderr) == (1, "bocker: No image named 'nosuchimage' exists\n")
+    # 125 as Docker's: the run never started
+    assert (proc.returncode, proc.stderr) == (125, "bocker: No image named 'nosuchimage' exists\n")
 
 
 def test_bad_workdir_is_125(bocker):

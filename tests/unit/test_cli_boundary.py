@@ -41,12 +41,34 @@ def test_help_and_version_exit_0(bocker):
     assert code == 0 and out.startswith("bocker, version")
 
 
-@pytest.mark.parametrize("argv", [["run"], ["nosuch"], ["ps", "--bogus"],
-                                  ["kill", "-s"], ["--trace-format", "xml", "ps"]])
+@pytest.mark.parametrize("argv", [["nosuch"], ["ps", "--bogus"],
+                                  ["kill", "-s"], ["--trace-format", "xml", "ps"],
+                                  ["--trace-format", "xml", "run", "busybox"]])
 def test_usage_error_exits_2(bocker, argv):
     code, out, err = bocker(*argv)
     assert code == 2 and out == ""
     assert "Error:" in err
+
+
+@pytest.mark.parametrize("argv", [["run"], ["run", "--bogus", "busybox"],
+                                  ["run", "--cpu-shares", "x", "busybox"],
+                                  ["--trace", "run", "--network", "nope", "busybox"]])
+def test_a_usage_error_of_run_exits_125(bocker, argv):
+    """As `docker run`: its flag errors are 125, a run that never started."""
+    code, out, err = bocker(*argv)
+    assert code == 125 and out == ""
+    assert err.splitlines()[-1].startswith("Error:")
+
+
+def test_a_plain_error_of_run_exits_125(bocker):
+    """A BockerError of no code of its own is 125 in run, 1 elsewhere."""
+    assert bocker("run", "--env-file", "/nonexistent/env", "busybox")[::2] == (
+        125, "bocker: cannot read env file /nonexistent/env: No such file or directory\n")
+
+
+def test_an_error_line_is_one_line_whatever_it_quotes(bocker):
+    code, _, err = bocker("rmi", "a\nb\x01")
+    assert (code, err) == (1, "bocker: No image named 'a\\nb\\x01' exists\n")
 
 
 def test_bocker_error_exits_1_with_one_line(bocker):
@@ -56,7 +78,7 @@ def test_bocker_error_exits_1_with_one_line(bocker):
 
 @pytest.mark.parametrize("error,code", [(RunRefused("refused"), 125),
                                         (StartError("exec: nope", 127), 127),
-                                        (BockerError("plain"), 1)])
+                                        (BockerError("plain"), 125)])
 def test_bocker_error_carries_its_exit_code(bocker, monkeypatch, error, code):
     from bocker.runtime import containers
 
@@ -168,7 +190,8 @@ def test_rm_falls_back_to_an_image_only_for_no_such_container(bocker, monkeypatc
 def test_inspect_tries_images_when_no_container(bocker, monkeypatch):
     from bocker.image import images
 
-    assert bocker("inspect", "nope")[::2] == (1, "bocker: No image named 'nope' exists\n")
+    assert bocker("inspect", "nope")[::2] == (
+        1, "bocker: No container or image named 'nope' exists\n")
     monkeypatch.setattr(images, "resolve", lambda paths, ref: "img_0123456789ab")
     monkeypatch.setattr(images, "load", lambda paths, image_id: {"id": image_id})
     code, out, _ = bocker("inspect", "busybox")

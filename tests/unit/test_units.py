@@ -23,7 +23,11 @@ def test_parse_size_rejects(bad):
 @given(st.integers(min_value=1, max_value=1 << 40), st.sampled_from(["", "k", "m", "g"]))
 def test_parse_size_scales(n, unit):
     factor = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[unit]
-    assert units.parse_size(f"{n}{unit}") == n * factor
+    if n * factor <= units.MAX_SIZE:
+        assert units.parse_size(f"{n}{unit}") == n * factor
+    else:
+        with pytest.raises(InvalidArgument):
+            units.parse_size(f"{n}{unit}")
 
 
 def test_parse_cpus():
