@@ -274,7 +274,7 @@ def test_bad_input_to_an_existing_container(paths, tmp_path, bocker):
     try:
         cases = [
             (["run", "--name", "badinput-box", "--rm", "busybox", "true"], 125,
-             "the container name 'badinput-box' is already in use"),
+             'The container name "/badinput-box" is already in use'),
             (["start", cid], 1, f"Container '{cid}' is already running"),
             (["rm", cid], 1, "is running: stop it first or use -f"),
             (["kill", "-s", "64000", cid], 1, "invalid signal '64000'"),
