@@ -1,5 +1,5 @@
-"""The container commands: run, exec, stop, kill, wait, start, ps, logs,
-inspect, commit, rm.
+"""The container commands: run, exec, stop, kill, wait, start, attach, ps,
+logs, inspect, commit, rm.
 
 Plain click commands, gathered into the group by app.py; each gets the
 click obj (its .paths is a bocker.state.Paths).  No logic here: parse,
@@ -55,19 +55,20 @@ from bocker.errors import BockerError
 @click.option("-v", "--volume", "volumes", multiple=True, help="HOST:CONTAINER[:ro]")
 @click.option("--tmpfs", multiple=True, help="PATH[:OPTIONS] tmpfs mount.")
 @click.option("--cidfile", type=click.Path(dir_okay=False), help="Write the container ID here.")
+@click.option("--detach-keys", help="Keys that detach from the container (default ctrl-p,ctrl-q).")
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_obj
 def run(ctx, detach, interactive, tty, name, hostname, env, env_file, workdir, user, memory,
         cpu_shares, cpus, pids_limit, network, ports, dns, remove, privileged, cap_add,
         cap_drop, security_opt, sysctls, ulimits, read_only, userns, entrypoint, volumes,
-        tmpfs, cidfile, image, command):
+        tmpfs, cidfile, detach_keys, image, command):
     """Run COMMAND in a new container from IMAGE."""
     from bocker import units
-    from bocker.runtime import containers, spec
+    from bocker.runtime import containers, protocol, spec
 
-    if tty and detach:
-        raise BockerError("-t with -d is not supported: attach with exec -it instead")
+    if detach_keys:
+        protocol.parse_detach_keys(detach_keys)  # refused before anything is made
     all_env = [item for path in env_file for item in spec.parse_env_file(path)]
     all_env += list(env)
     memory, cpu_shares = spec.limits_from_env(memory, cpu_shares)
@@ -92,9 +93,9 @@ def run(ctx, detach, interactive, tty, name, hostname, env, env_file, workdir, u
             click.echo(cid)
 
     code = containers.run(ctx.paths, req, detach=detach, tty=tty, interactive=interactive,
-                          on_started=started)
+                          on_started=started, detach_keys=detach_keys)
     if not detach:
-        sys.exit(code)
+        sys.exit(code or 0)  # None: the user detached, it runs on
 
 
 @click.command("exec", context_settings={"allow_interspersed_args": False})
@@ -152,13 +153,41 @@ def wait(ctx, refs):
 
 
 @click.command()
+@click.option("-a", "--attach", is_flag=True, help="Attach its output; exit with its code.")
+@click.option("-i", "--interactive", is_flag=True, help="Attach its stdin too (implies -a).")
+@click.option("--detach-keys", help="Keys that detach from the container (default ctrl-p,ctrl-q).")
 @click.argument("refs", nargs=-1, required=True)
 @click.pass_obj
-def start(ctx, refs):
-    """Start stopped containers again (detached)."""
+def start(ctx, attach, interactive, detach_keys, refs):
+    """Start stopped containers again (detached, or -a attached)."""
+    from bocker.runtime import containers, protocol
+
+    if not (attach or interactive):
+        output.each(refs, lambda ref: containers.start(ctx.paths, ref) and click.echo(ref))
+        return
+    if len(refs) > 1:
+        raise BockerError("you cannot start and attach multiple containers at once")
+    if detach_keys:
+        protocol.parse_detach_keys(detach_keys)
+    started = containers.start(ctx.paths, refs[0], attach=True)
+    started.interactive = started.interactive and interactive
+    sys.exit(containers.wait_attached(ctx.paths, started, detach_keys=detach_keys) or 0)
+
+
+@click.command()
+@click.option("--detach-keys", help="Keys that detach from the container (default ctrl-p,ctrl-q).")
+@click.option("--no-stdin", is_flag=True, help="Do not attach stdin.")
+@click.option("--sig-proxy/--no-sig-proxy", default=True, show_default=True,
+              help="Forward the signals we get to the container.")
+@click.argument("ref")
+@click.pass_obj
+def attach(ctx, detach_keys, no_stdin, sig_proxy, ref):
+    """Attach to a running container's stdio (detach: ctrl-p ctrl-q)."""
     from bocker.runtime import containers
 
-    output.each(refs, lambda ref: containers.start(ctx.paths, ref) and click.echo(ref))
+    code = containers.attach(ctx.paths, ref, stdin=not no_stdin, sig_proxy=sig_proxy,
+                             detach_keys=detach_keys)
+    sys.exit(code or 0)
 
 
 @click.command()
@@ -263,4 +292,4 @@ def rm(ctx, force, refs):
     output.each(refs, one)
 
 
-COMMANDS = [run, exec_cmd, stop, kill, wait, start, ps, logs, inspect, commit, rm]
+COMMANDS = [run, exec_cmd, stop, kill, wait, start, attach, ps, logs, inspect, commit, rm]

@@ -8,7 +8,6 @@ from bocker import trace
 from bocker.errors import StartError
 from bocker.kernel import cgroups, native
 from bocker.runtime import recordshape, reports, spec
-from bocker.runtime.attached import exit_code
 from bocker.runtime.signals import pidfd_of, running
 from bocker.runtime.start import confinement_options
 from bocker.runtime.stdio import Fds, Stdio, cgroup_handles, close_quietly
@@ -36,7 +35,7 @@ def exec_in(paths, ref, argv, env=(), workdir=None, user=None, tty=False,
         fds = Fds()
         cleanup.callback(fds.close_all)
         procs, cgroup_dir_fd = fds.add(*cgroup_handles(cg, cid))
-        io = Stdio(False, tty, interactive, fds)
+        io = Stdio(tty, interactive, fds)
         with trace.span("clone", join=f"pidfd of pid {record['State']['Pid']}",
                         argv=argv) as sp:
             child = native.spawn("/", argv, full_env,
@@ -66,4 +65,4 @@ def exec_in(paths, ref, argv, env=(), workdir=None, user=None, tty=False,
         finally:
             log.close()
         _, status = os.waitpid(child.pid, 0)
-    return exit_code(status)
+    return native.exit_code(status)

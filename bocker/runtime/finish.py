@@ -2,9 +2,10 @@
 held (cgroup, address, published ports, user-namespace ids, and with --rm
 its directory) and records how it ended.
 
-`python -m bocker.runtime.finish ROOT CONTAINER_ID` is what a detached
-container's monitor execs once the container has exited and exit.json is
-written; the attached bocker process calls finish() itself.
+`python -m bocker.runtime.finish ROOT CONTAINER_ID` is what a container's
+monitor execs once the container has exited and exit.json is written, when
+no attached client is there to call finish() itself (run -d, or a client
+that was killed or detached).
 """
 import sys
 
@@ -17,8 +18,8 @@ from bocker.runtime import networking, records
 def finish(paths, cid, code=None):
     """Release what an exited container held and record how it ended.
 
-    Called by the attached bocker process (with the exit code) or by the
-    detached container's monitor (which wrote exit.json already); safe to
+    Called by the attached bocker process or by the container's monitor
+    (which wrote exit.json already; code, if given, replaces it); safe to
     call twice and on a container being removed.
     """
     cg = cgroups.driver()
@@ -33,7 +34,25 @@ def finish(paths, cid, code=None):
         if code is not None:
             ended = {"ExitCode": code, "FinishedAt": records.now_iso(), "OOMKilled": oom}
             state.write_json(records.exit_path(paths, cid), ended, durable=False)
-        _release_and_keep_or_remove(paths, records.refresh(paths, record))
+        cut_short = record["State"].get("Status") == "created"
+        record = records.refresh(paths, record)
+        if cut_short:
+            _end_of_a_cut_start(paths, record)
+        _release_and_keep_or_remove(paths, record)
+
+
+def _end_of_a_cut_start(paths, record):
+    """A record still "created" at its end: its starter died between the
+    clone and marking it running (so the monitor, with no client left, runs
+    this finish).  What the start got is named by its lease; how it ended
+    by exit.json, if the monitor wrote it."""
+    _settings_from_lease(paths, record)
+    try:
+        ended = state.read_json(records.exit_path(paths, record["Id"]))
+    except (FileNotFoundError, ValueError):
+        ended = {"ExitCode": records.UNKNOWN_EXIT, "FinishedAt": records.now_iso(),
+                 "OOMKilled": False}
+    record["State"].update(Running=False, Status="exited", Pid=0, **ended)
 
 
 def _release_and_keep_or_remove(paths, record):

@@ -13,8 +13,10 @@ from bocker.runtime.records import load, resolve
 from bocker.runtime.signals import stop
 
 
-def start(paths, ref):
-    """Start a stopped container again, detached, with its first options."""
+def start(paths, ref, attach=False):
+    """Start a stopped container again with its first options (its -t and
+    -i too); detached (returns its ID), or attached (returns Started: see
+    run.wait_attached)."""
     from bocker.runtime import create
     from bocker.runtime import start as start_path
 
@@ -24,10 +26,14 @@ def start(paths, ref):
         raise BockerError(f"Container '{ref}' is already running")
     req = recordshape.request(record)
     image_config = create.image_config(paths, record["Image"])
+    config = record["Config"]
     with contextlib.ExitStack() as undo:
-        start_path.launch(paths, record, req, image_config, undo, detach=True)
+        started = start_path.launch(paths, record, req, image_config, undo, detach=not attach,
+                                    tty=bool(config.get("Tty")),
+                                    interactive=bool(config.get("OpenStdin")),
+                                    stdin_once=attach and bool(config.get("StdinOnce")))
         undo.pop_all()
-    return cid
+    return started if attach else cid
 
 
 def remove(paths, ref, force=False):
