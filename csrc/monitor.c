@@ -72,6 +72,8 @@ struct client {
     int fd;                 /* -1: a free slot */
     int primary;            /* the starter */
     int detached;           /* said ATTACH_DETACH */
+    int gives_input;        /* has sent stdin (the starter of run -i: from
+                               the start): StdinOnce applies to it */
     uint32_t dropped;       /* output bytes it missed, not told yet */
 };
 
@@ -125,13 +127,13 @@ static void log_line(int log, const char *name, const char *text, size_t len)
         write_all(log, "\n", 1);
 }
 
-/* Forget a client; StdinOnce: its going away (but by ATTACH_DETACH) is
- * the end of the container's stdin. */
+/* Forget a client; StdinOnce: the going away of one that gave input (but
+ * by ATTACH_DETACH) is the end of the container's stdin. */
 static void drop_client(struct client *c)
 {
     close(c->fd);
     c->fd = -1;
-    if (stdin_once && !c->detached && !tty && in_fd >= 0) {
+    if (stdin_once && c->gives_input && !c->detached && !tty && in_fd >= 0) {
         close(in_fd);
         in_fd = -1;
         in_len = 0;
@@ -259,6 +261,8 @@ static void client_message(struct client *c)
     }
     size_t len = (size_t)n - 1;
     const char *data = frame + 1;
+    if (frame[0] == ATTACH_STDIN || frame[0] == ATTACH_STDIN_EOF)
+        c->gives_input = 1;
     switch (frame[0]) {
     case ATTACH_STDIN:
         if (in_fd >= 0 && len > 0) {
@@ -301,7 +305,8 @@ static struct client *add_client(int fd, int primary)
             if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) < 0)
                 setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
             fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-            clients[i] = (struct client){ .fd = fd, .primary = primary };
+            clients[i] = (struct client){ .fd = fd, .primary = primary,
+                                          .gives_input = primary && stdin_once };
             return &clients[i];
         }
     }

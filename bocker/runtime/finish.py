@@ -7,6 +7,7 @@ monitor execs once the container has exited and exit.json is written, when
 no attached client is there to call finish() itself (run -d, or a client
 that was killed or detached).
 """
+import os
 import sys
 
 from bocker import state, trace
@@ -82,6 +83,8 @@ def reap_orphan(paths, cid):
         st = record["State"]
         if not records.keeper_gone(st):
             return  # finished by someone else meanwhile
+        if st.get("Status") == "created" and monitor_serves(paths, cid):
+            return  # its creator died after the clone: the monitor will finish it
         with trace.span("cgroup remove", name=cid, reason="keeper gone"):
             cgroups.driver().destroy(cid)
         created = st.get("Status") == "created"
@@ -93,6 +96,27 @@ def reap_orphan(paths, cid):
             st.update(ExitCode=records.UNKNOWN_EXIT,
                       Error="the process in charge of the container disappeared")
         _release_and_keep_or_remove(paths, record)
+
+
+def monitor_serves(paths, cid):
+    """True if a monitor listens on the container's attach socket: it will
+    record the container's end and release what it held."""
+    import socket
+
+    from bocker.runtime.protocol import SOCKET_NAME
+
+    try:
+        dir_fd = os.open(paths.container(cid), os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as probe:
+            probe.connect(f"/proc/self/fd/{dir_fd}/{SOCKET_NAME}")
+        return True  # (a client that sent no input: its going away closes nothing)
+    except OSError:
+        return False
+    finally:
+        os.close(dir_fd)
 
 
 def _settings_from_lease(paths, record):
