@@ -68,7 +68,12 @@ def run(ctx, detach, interactive, tty, name, hostname, env, env_file, workdir, u
     from bocker.runtime import containers, protocol, spec
 
     if detach_keys:
-        protocol.parse_detach_keys(detach_keys)  # refused before anything is made
+        from bocker.errors import InvalidArgument, RunRefused
+
+        try:  # refused before anything is made, as every run option
+            protocol.parse_detach_keys(detach_keys)
+        except InvalidArgument as e:
+            raise RunRefused(str(e)) from None
     all_env = [item for path in env_file for item in spec.parse_env_file(path)]
     all_env += list(env)
     memory, cpu_shares = spec.limits_from_env(memory, cpu_shares)
@@ -169,8 +174,7 @@ def start(ctx, attach, interactive, detach_keys, refs):
         raise BockerError("you cannot start and attach multiple containers at once")
     if detach_keys:
         protocol.parse_detach_keys(detach_keys)
-    started = containers.start(ctx.paths, refs[0], attach=True)
-    started.interactive = started.interactive and interactive
+    started = containers.start(ctx.paths, refs[0], attach=True, interactive=interactive)
     sys.exit(containers.wait_attached(ctx.paths, started, detach_keys=detach_keys) or 0)
 
 

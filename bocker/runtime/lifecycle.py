@@ -13,10 +13,11 @@ from bocker.runtime.records import load, resolve
 from bocker.runtime.signals import stop
 
 
-def start(paths, ref, attach=False):
+def start(paths, ref, attach=False, interactive=False):
     """Start a stopped container again with its first options (its -t and
     -i too); detached (returns its ID), or attached (returns Started: see
-    run.wait_attached)."""
+    run.wait_attached), with our stdin if interactive (else a container
+    made with -i reads /dev/null: nobody would ever end its input)."""
     from bocker.runtime import create
     from bocker.runtime import start as start_path
 
@@ -30,7 +31,8 @@ def start(paths, ref, attach=False):
     with contextlib.ExitStack() as undo:
         started = start_path.launch(paths, record, req, image_config, undo, detach=not attach,
                                     tty=bool(config.get("Tty")),
-                                    interactive=bool(config.get("OpenStdin")),
+                                    interactive=bool(config.get("OpenStdin"))
+                                    and (interactive or not attach),
                                     stdin_once=attach and bool(config.get("StdinOnce")))
         undo.pop_all()
     return started if attach else cid
