@@ -15,6 +15,17 @@ def _spawn(*args, rows=24, cols=80):
                          dimensions=(rows, cols))
 
 
+def _prompt(term):
+    """Wait for a shell's prompt: an attach sees none that was printed
+    before it came, and a shell flushes what was typed before its line
+    editor started, so press Enter until one comes."""
+    for _ in range(20):
+        term.sendline("")
+        if term.expect(["# ", pexpect.TIMEOUT], timeout=1) == 0:
+            return
+    raise AssertionError("no shell prompt")
+
+
 def _status(bocker, cid):
     return next((r for r in bocker("ps", "-a", check=True).stdout.splitlines()
                  if r.startswith(cid) or r.endswith(" " + cid)), "")
@@ -24,6 +35,7 @@ def test_attach_to_a_dit_shell_resize_and_detach(bocker):
     cid = bocker("run", "-dit", "busybox", "sh", check=True).stdout.strip()
     try:
         term = _spawn("attach", cid, rows=30, cols=100)
+        _prompt(term)
         term.sendline("echo $((6*7)); stty size; tty")
         term.expect("42")
         term.expect("30 100")
@@ -39,6 +51,7 @@ def test_attach_to_a_dit_shell_resize_and_detach(bocker):
         assert term.exitstatus == 0
         assert " Up " in _status(bocker, cid)  # detaching left it running
         again = _spawn("attach", cid)
+        _prompt(again)
         again.sendline("echo back; exit 5")
         again.expect("back")
         again.expect(pexpect.EOF)
@@ -53,6 +66,7 @@ def test_attach_to_a_dit_shell_resize_and_detach(bocker):
 def test_run_it_detaches_with_the_keys_and_the_monitor_cleans_up(bocker, paths):
     term = _spawn("run", "-it", "--rm", "--name", "leaver", "busybox", "sh")
     try:
+        term.expect("# ")
         term.sendline("echo inside")
         term.expect("inside")
         term.sendcontrol("p")
@@ -62,6 +76,7 @@ def test_run_it_detaches_with_the_keys_and_the_monitor_cleans_up(bocker, paths):
         assert term.exitstatus == 0
         assert " Up " in _status(bocker, "leaver")
         again = _spawn("attach", "leaver")
+        _prompt(again)
         again.sendline("exit 3")
         again.expect(pexpect.EOF)
         again.close()
@@ -76,6 +91,7 @@ def test_custom_detach_keys(bocker):
     cid = bocker("run", "-dit", "busybox", "sh", check=True).stdout.strip()
     try:
         term = _spawn("attach", "--detach-keys", "ctrl-a,x", cid)
+        _prompt(term)
         term.sendcontrol("p")  # not the keys now: passed on (and harmless to sh)
         term.sendcontrol("q")
         term.sendline("echo still-here")
