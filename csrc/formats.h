@@ -34,10 +34,9 @@ enum shim_exit_code {
 #define LOG_STDOUT "stdout"
 #define LOG_STDERR "stderr"
 
-/* exit.json, written once by whoever reaped the container (monitor.c for
- * a detached one, bocker/runtime for an attached one) and read by
- * bocker/runtime/records.py: the exit code, the finish time (RFC 3339
- * UTC), whether the OOM killer struck. */
+/* exit.json, written once by the container's monitor (monitor.c), which
+ * reaped it, and read by bocker/runtime/records.py: the exit code, the
+ * finish time (RFC 3339 UTC), whether the OOM killer struck. */
 #define EXIT_JSON_FORMAT \
     "{\"ExitCode\": %d, \"FinishedAt\": \"%s\", \"OOMKilled\": %s}\n"
 

@@ -407,7 +407,9 @@ static int oom_killed(const char *path)
     return p && atol(p + 9) > 0;
 }
 
-/* exit.json, written to a temporary name and renamed into place. */
+/* exit.json, written to a temporary name and renamed into place: atomic,
+ * not durable (no fsync, as all container state: on btrfs a flush costs
+ * milliseconds, and this is on every attached run's path). */
 static void write_exit(const char *path, int code, int oom)
 {
     char tmp[4096], body[256], stamp[40];
@@ -418,7 +420,6 @@ static void write_exit(const char *path, int code, int oom)
     if (fd < 0)
         return;
     write_all(fd, body, (size_t)n);
-    fsync(fd);
     close(fd);
     rename(tmp, path);
 }
