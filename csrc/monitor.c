@@ -80,7 +80,10 @@ struct client {
 static struct stream streams[2];
 static struct client clients[MAX_CLIENTS];
 static int tty, stdin_once, cleaned;
-static int master = -1, in_fd = -1; /* in_fd is master for a pty */
+/* in_fd: the stdin pipe, the pty master, IN_PTY_PENDING (the master has
+ * not come yet: input waits in in_buf) or -1 (none, or closed) */
+#define IN_PTY_PENDING (-2)
+static int master = -1, in_fd = -1;
 static char in_buf[ATTACH_DATA_MAX];
 static size_t in_len;
 static struct winsize winsize;
@@ -207,28 +210,6 @@ static int pump(struct stream *s, int log)
     return 1;
 }
 
-/* -t: the child's pty master, sent once over the console socket. */
-static void receive_master(int sock)
-{
-    char byte;
-    struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-    union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
-    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-                          .msg_control = u.buf, .msg_controllen = sizeof u.buf };
-    if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) <= 0)
-        return; /* the child failed a step before its console */
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-    if (!cm || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len != CMSG_LEN(sizeof(int)))
-        return;
-    memcpy(&master, CMSG_DATA(cm), sizeof(int));
-    fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
-    streams[0].fd = master;
-    if (in_fd == -2) /* stdin open: the pty is it */
-        in_fd = master;
-    if (have_winsize)
-        ioctl(master, TIOCSWINSZ, &winsize);
-}
-
 /* Write what stdin holds, as far as the container takes it now. */
 static void flush_stdin(void)
 {
@@ -245,8 +226,34 @@ static void flush_stdin(void)
         memmove(in_buf, in_buf + w, in_len - (size_t)w);
         in_len -= (size_t)w;
     }
-    if (in_fd < 0)
+    if (in_fd < 0 && in_fd != IN_PTY_PENDING)
         in_len = 0;
+}
+
+/* -t: the child's pty master, sent once over the console socket. */
+static void receive_master(int sock)
+{
+    char byte;
+    struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+    union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+                          .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+    struct cmsghdr *cm = NULL;
+    if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) > 0)
+        cm = CMSG_FIRSTHDR(&msg);
+    if (!cm || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len != CMSG_LEN(sizeof(int))) {
+        if (in_fd == IN_PTY_PENDING) /* the child failed a step before its console */
+            in_fd = -1, in_len = 0;
+        return;
+    }
+    memcpy(&master, CMSG_DATA(cm), sizeof(int));
+    fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
+    streams[0].fd = master;
+    if (in_fd == IN_PTY_PENDING) /* stdin open: the pty is it */
+        in_fd = master;
+    if (have_winsize)
+        ioctl(master, TIOCSWINSZ, &winsize);
+    flush_stdin(); /* what was typed before it came */
 }
 
 /* One message from a client. */
@@ -265,10 +272,11 @@ static void client_message(struct client *c)
         c->gives_input = 1;
     switch (frame[0]) {
     case ATTACH_STDIN:
-        if (in_fd >= 0 && len > 0) {
-            memcpy(in_buf, data, len); /* empty: we read clients only then */
+        /* in_buf is empty: we read clients only then (but at the end) */
+        if ((in_fd >= 0 || in_fd == IN_PTY_PENDING) && len > 0 && in_len == 0) {
+            memcpy(in_buf, data, len);
             in_len = len;
-            flush_stdin();
+            flush_stdin(); /* keeps it until the pty comes */
         }
         break;
     case ATTACH_STDIN_EOF:
@@ -475,7 +483,7 @@ int main(int argc, char **argv)
     stdin_once = strchr(argv[9], 'o') != NULL;
     in_fd = atoi(argv[6]);
     if (tty && strchr(argv[9], 'i'))
-        in_fd = -2; /* the pty master, once it comes */
+        in_fd = IN_PTY_PENDING;
     streams[0] = (struct stream){ .fd = atoi(argv[3]), .type = ATTACH_STDOUT,
                                   .name = LOG_STDOUT };
     streams[1] = (struct stream){ .fd = atoi(argv[4]), .type = ATTACH_STDERR,
@@ -512,8 +520,9 @@ int main(int argc, char **argv)
     if (listener >= 0)
         close(listener);
     unlink(argv[13]); /* new attaches fail: the container is stopped */
-    if (in_fd >= 0)
+    if (in_fd >= 0 && in_fd != master)
         close(in_fd);
+    in_fd = -1, in_len = 0;
     write_exit(argv[11], code, oom);
     announce_exit(code);
     if (argc > 14 && !cleaned)

@@ -229,37 +229,33 @@ def test_a_client_that_never_reads_does_not_block_the_container(paths, bocker):
         bocker("rm", "-f", cid)
 
 
-def test_an_attached_run_whose_output_is_not_read_does_not_block_it(paths):
+def test_an_attached_run_whose_output_is_not_read_does_not_block_it(paths, tmp_path):
     """The run's own client stuck on a full stdout pipe: the container ends
     and its log is complete meanwhile; once read, the client says that it
     dropped output and returns the exit code."""
-    proc = subprocess.Popen([BOCKER, "run", "--name", "unread", "busybox", "sh", "-c",
+    cidfile = tmp_path / "cid"
+    proc = subprocess.Popen([BOCKER, "run", "--cidfile", str(cidfile), "busybox", "sh", "-c",
                              "seq 1 300000; exit 4"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     try:
-        cdir = None
-
-        def ended():
-            nonlocal cdir
-            found = [c for c in os.listdir(paths.containers)
-                     if os.path.exists(os.path.join(paths.container(c), "exit.json"))]
-            cdir = found and paths.container(found[0])
-            return bool(found)
-
-        assert wait_for(ended, 60)  # the container ended though nobody read its output
-        with open(os.path.join(cdir, "exit.json")) as f:
+        assert wait_for(cidfile.exists, 30)
+        cdir = paths.container(cidfile.read_text())
+        exit_json = os.path.join(cdir, "exit.json")
+        # the container ended though nobody read its output
+        assert wait_for(lambda: os.path.exists(exit_json), 60)
+        with open(exit_json) as f:
             assert json.load(f)["ExitCode"] == 4
-        out, err = proc.communicate(timeout=60)
-        assert proc.returncode == 4
         with open(os.path.join(cdir, "log"), "rb") as f:
             assert sum(1 for _ in f) == 300000
-        lines = out.split()
-        if len(lines) < 300000:  # what this client missed, it was told about
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 4
+        if len(out.split()) < 300000:  # what this client missed, it was told about
             assert b"bytes of output were dropped" in err
     finally:
         proc.stdout.close()
         proc.stderr.close()
-        subprocess.run([BOCKER, "rm", "-f", "unread"], capture_output=True)
+        if cidfile.exists():
+            subprocess.run([BOCKER, "rm", "-f", cidfile.read_text()], capture_output=True)
 
 
 def test_sigterm_to_the_client_is_forwarded_and_the_run_cleans_up(bocker):
