@@ -59,6 +59,8 @@ def _pump(sock, stdin_fd, stdout_fd, stderr_fd, tty, scanner):
     lost_told = False
     os.set_blocking(sock, False)
     while True:
+        if pending is None:  # the monitor takes no more input
+            pending, stdin_fd = [], -1
         rlist = [sock] + ([stdin_fd] if stdin_fd >= 0 and not pending else [])
         try:
             ready, writable, _ = select.select(rlist, [sock] if pending else [], [])
@@ -66,7 +68,7 @@ def _pump(sock, stdin_fd, stdout_fd, stderr_fd, tty, scanner):
             continue
         if writable:
             pending = _send_pending(sock, pending)
-        if stdin_fd in ready:
+        if stdin_fd in ready and pending is not None:
             data = os.read(stdin_fd, 4096)
             if not data:  # our EOF: a pty reader's is ^D, a pipe's is its end
                 pending += ([protocol.STDIN + b"\x04"] if tty else []) + [protocol.STDIN_EOF]
@@ -101,12 +103,16 @@ def _pump(sock, stdin_fd, stdout_fd, stderr_fd, tty, scanner):
 
 
 def _send_pending(sock, pending):
-    """Send what the monitor takes now; the rest stays pending."""
+    """Send what the monitor takes now; the rest stays pending.  None: it
+    takes nothing more (the container has ended: its last messages are
+    still ours to read)."""
     while pending:
         try:
             os.write(sock, pending[0])
         except BlockingIOError:
             break
+        except (BrokenPipeError, ConnectionResetError):
+            return None
         pending = pending[1:]
     return pending
 

@@ -181,7 +181,7 @@ def test_detached_interactive_stdin_stays_open_across_clients(bocker):
         first.wait()
         first.stdout.close()
         second = bocker("attach", cid, input="two\n", timeout=30)
-        assert (second.stdout, second.returncode) == ("onetwo\n", 2)
+        assert (second.stdout, second.returncode) == ("onetwo\n", 2), second.stderr
     finally:
         bocker("rm", "-f", cid)
 
