@@ -191,13 +191,17 @@ int shim_spawn_monitored(const struct shim_spawn *req,
         return -errno;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    pid_t mid = fork();
+    /* The intermediate shares our memory (vfork: we wait until it exits,
+     * and no copy of this process's page tables is made for it); it only
+     * makes a session and forks the monitor, with a raw clone (libc's
+     * fork would run atfork handlers in our shared memory). */
+    pid_t mid = vfork();
     if (mid == 0) {
+        setsid(); /* no terminal's signals reach the monitor */
+        if (syscall(SYS_clone, SIGCHLD, 0, NULL, NULL, 0) != 0)
+            _exit(0); /* the intermediate: its exit hands the monitor to init */
         struct shim_child child;
         close(info[0]);
-        setsid(); /* no terminal's signals reach the monitor */
-        if (fork() != 0)
-            _exit(0); /* the intermediate: its exit hands the monitor to init */
         int rc = shim_spawn(req, &child);
         int32_t msg[2] = { rc < 0 ? rc : child.pid, getpid() };
         if (write(info[1], msg, sizeof msg) != sizeof msg || rc < 0)
