@@ -337,9 +337,10 @@ static void supervise(int console, int pidfd, int listener, int log)
         pfd[4] = (struct pollfd){ .fd = listener, .events = POLLIN };
         pfd[5] = (struct pollfd){ .fd = in_len ? in_fd : -1, .events = POLLOUT };
         for (int i = 0; i < MAX_CLIENTS; i++) {
-            /* While stdin is full, clients wait: their own sends block,
-             * never the container's output. */
-            short ev = (in_len ? 0 : POLLIN) | (clients[i].dropped ? POLLOUT : 0);
+            /* While stdin is full, clients wait (their own sends block,
+             * never the container's output), hangups and notes too: a
+             * hung-up client polled then would wake us without end. */
+            short ev = in_len ? 0 : POLLIN | (clients[i].dropped ? POLLOUT : 0);
             pfd[6 + i] = (struct pollfd){ .fd = ev ? clients[i].fd : -1, .events = ev };
         }
         if (poll(pfd, 6 + MAX_CLIENTS, -1) < 0) {
@@ -379,6 +380,7 @@ static void supervise(int console, int pidfd, int listener, int log)
                 continue;
             if ((rev & POLLOUT) && c->dropped)
                 tell_dropped(c);
+            /* (one client's input may have filled stdin just now) */
             if (c->fd >= 0 && (rev & (POLLIN | POLLHUP | POLLERR)) && !in_len)
                 client_message(c);
         }
