@@ -60,8 +60,7 @@ def _one_start(paths, req):
     null = os.open(os.devnull, os.O_WRONLY)
     try:
         started = containers.create_and_start(paths, req)
-        code = containers.attach_and_wait(paths, started, null, null)
-        containers.finish(paths, started.id, code)
+        code = containers.wait_attached(paths, started, null, null)
     finally:
         os.close(null)
     if code != 0:

@@ -193,10 +193,12 @@ static int join_container(int pidfd, int userns)
 }
 
 /* A pty from the container's own devpts: open its ptmx, get the slave
- * with TIOCGPTPEER (no path lookup), hand the master to the parent, and
- * make the slave our controlling terminal and stdio. */
-static int setup_console(int sock)
+ * with TIOCGPTPEER (no path lookup), give it the caller's window size,
+ * hand the master to the monitor, and make the slave our controlling
+ * terminal and stdio. */
+static int setup_console(const struct shim_spawn *req)
 {
+    int sock = req->console_sock;
     int unlock = 0;
     int master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (master < 0)
@@ -206,6 +208,13 @@ static int setup_console(int sock)
         (slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY)) < 0) {
         err = errno;
         close(master);
+        return err;
+    }
+    struct winsize ws = { .ws_row = req->console_rows, .ws_col = req->console_cols };
+    if (ws.ws_row && ws.ws_col && ioctl(slave, TIOCSWINSZ, &ws) < 0) {
+        err = errno;
+        close(master);
+        close(slave);
         return err;
     }
     err = send_fd(sock, master);
@@ -331,7 +340,7 @@ void child_main(struct child_ctx *c)
             STEP(c, STEP_HOSTNAME, set_hostname(req->hostname));
     }
     if (req->console_sock >= 0)
-        STEP(c, STEP_CONSOLE, setup_console(req->console_sock));
+        STEP(c, STEP_CONSOLE, setup_console(req));
     STEP(c, STEP_CHDIR, chdir(req->cwd && *req->cwd ? req->cwd : "/") < 0 ? errno : 0);
     if (req->n_rlimits)
         STEP(c, STEP_RLIMITS, set_rlimits(c));

@@ -34,11 +34,29 @@ enum shim_exit_code {
 #define LOG_STDOUT "stdout"
 #define LOG_STDERR "stderr"
 
-/* exit.json, written once by whoever reaped the container (monitor.c for
- * a detached one, bocker/runtime for an attached one) and read by
- * bocker/runtime/records.py: the exit code, the finish time (RFC 3339
- * UTC), whether the OOM killer struck. */
+/* exit.json, written once by the container's monitor (monitor.c), which
+ * reaped it, and read by bocker/runtime/records.py: the exit code, the
+ * finish time (RFC 3339 UTC), whether the OOM killer struck. */
 #define EXIT_JSON_FORMAT \
     "{\"ExitCode\": %d, \"FinishedAt\": \"%s\", \"OOMKilled\": %s}\n"
+
+/* The attach protocol: a container's monitor listens on "attach", a unix
+ * SOCK_SEQPACKET socket in the container's directory, and the starter of
+ * an attached run holds a connected one from the clone on.  Each message
+ * is one type byte and its payload, at most ATTACH_DATA_MAX bytes of it
+ * (bocker/runtime/protocol.py encodes and decodes the same messages).
+ * Monitor to client: */
+#define ATTACH_DATA_MAX 16384
+#define ATTACH_STDOUT 'o'   /* output bytes (a -t container's pty: all of it) */
+#define ATTACH_STDERR 'e'
+#define ATTACH_LOST 'l'     /* uint32: bytes dropped for this client (it read too slowly) */
+#define ATTACH_EXIT 'x'     /* int32: the exit code (exit.json is written) */
+/* Client to monitor: */
+#define ATTACH_STDIN 'i'    /* bytes for the container's stdin */
+#define ATTACH_STDIN_EOF 'c' /* the client's stdin ended */
+#define ATTACH_RESIZE 'w'   /* uint16 rows, uint16 cols: the pty's window size */
+#define ATTACH_DETACH 'q'   /* the client leaves on purpose: no StdinOnce close */
+#define ATTACH_CLEANED 'f'  /* the starter ran the cleanup (or undid the start) */
+/* (every integer in native byte order: both ends run on one host) */
 
 #endif

@@ -31,6 +31,10 @@
  * controller); more is refused with E2BIG before clone. */
 #define MAX_CGROUP_FDS 16
 
+/* Most arguments shim_spawn_monitored passes bocker-monitor (it adds the
+ * container's PID and pidfd); more is refused with E2BIG before fork. */
+#define MONITOR_MAX_ARGS 64
+
 /* The container child's state between clone and execve.  It lives on the
  * child's stack: nothing here is shared with the parent or another start. */
 struct child_ctx {

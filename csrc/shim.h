@@ -131,6 +131,8 @@ struct shim_spawn {
     int console_sock;            /* a unix socket: allocate a pty in the
                                     container's devpts, send its master
                                     here and use the pty as stdio; or -1 */
+    unsigned short console_rows; /* the pty's first window size (0: none), */
+    unsigned short console_cols; /* set before the command can ask it */
     uint64_t cap_keep;           /* capabilities kept (bit N = CAP number N)
                                     unless privileged */
     const void *seccomp_filter;  /* compiled filter, or NULL: none.  A
@@ -177,6 +179,7 @@ int shim_openat2(int dirfd, const char *path, int flags, int mode, uint64_t reso
 int shim_idmapped_tree(const char *path, int userns_fd, uint64_t attr_set);
 int shim_send_fd(int sock, int fd);
 int shim_unix_pair(int *fds);
+int shim_attach_sockets(int dir_fd, const char *name, int *fds);
 
 /* seccomp.c: a profile's rules, already filtered by bocker/confine/seccomp.py. */
 struct shim_seccomp_arg {

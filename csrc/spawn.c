@@ -1,9 +1,9 @@
 /* spawn.c - the parent's side of a container start.
  *
  * shim_spawn() clones the child (which runs child_main(), child.c) and
- * hands back its pid, pidfd and status pipe; shim_spawn_monitored() does
- * the same from a double-forked monitor that then execs bocker-monitor,
- * for a detached container.
+ * hands back its pid, pidfd and status pipe (bocker exec's children);
+ * shim_spawn_monitored() does the same from a double-forked process that
+ * then execs bocker-monitor, the keeper of every container.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -146,12 +146,32 @@ static void monitor_stdio_and_fds(const int *pass_fds, int n_pass_fds)
         fcntl(pass_fds[i], F_SETFD, 0);
 }
 
-/* A detached start.  Fork (twice, so init adopts it) a monitor process
- * that spawns the container (so it is the container's parent and can reap
- * it), tells us the container's PID, and execs monitor_argv: a small C
- * program whose memory is its own, not a copy of this Python process.  The fds in pass_fds
- * (the container's output pipes) stay open across that exec.  The
- * container reports its steps on req->status_fd, which the caller made. */
+/* "123" into buf (at least 12 bytes): no stdio between fork and exec. */
+static const char *decimal(char *buf, int value)
+{
+    char tmp[12];
+    int n = 0, neg = value < 0;
+    unsigned v = neg ? 0u - (unsigned)value : (unsigned)value;
+    do
+        tmp[n++] = (char)('0' + v % 10);
+    while ((v /= 10) && n < 11);
+    char *p = buf;
+    if (neg)
+        *p++ = '-';
+    while (n)
+        *p++ = tmp[--n];
+    *p = '\0';
+    return buf;
+}
+
+/* Every start.  Fork (twice, so init adopts it) a monitor process that
+ * spawns the container (so it is the container's parent and can reap
+ * it), tells us the container's PID, and execs monitor_argv with the
+ * container's PID and pidfd put after its argv[0]: a small C program
+ * (bocker-monitor) whose memory is its own, not a copy of this Python
+ * process.  The fds in pass_fds (the container's output pipes, stdin,
+ * console and attach sockets) stay open across that exec.  The container
+ * reports its steps on req->status_fd, which the caller made. */
 int shim_spawn_monitored(const struct shim_spawn *req,
                          const char *const *monitor_argv,
                          const int *pass_fds, int n_pass_fds,
@@ -162,30 +182,46 @@ int shim_spawn_monitored(const struct shim_spawn *req,
 
     if (req->status_fd < 0)
         return -EINVAL;
+    int n_argv = 0;
+    while (monitor_argv[n_argv])
+        n_argv++;
+    if (n_argv < 1 || n_argv > MONITOR_MAX_ARGS)
+        return -E2BIG;
     if (pipe2(info, O_CLOEXEC) < 0)
         return -errno;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    pid_t mid = fork();
+    /* The intermediate shares our memory (vfork: we wait until it exits,
+     * and no copy of this process's page tables is made for it); it only
+     * makes a session and forks the monitor, with a raw clone (libc's
+     * fork would run atfork handlers in our shared memory). */
+    pid_t mid = vfork();
     if (mid == 0) {
+        setsid(); /* no terminal's signals reach the monitor */
+        if (syscall(SYS_clone, SIGCHLD, 0, NULL, NULL, 0) != 0)
+            _exit(0); /* the intermediate: its exit hands the monitor to init */
         struct shim_child child;
         close(info[0]);
-        setsid(); /* no terminal's signals reach the monitor */
-        if (fork() != 0)
-            _exit(0); /* the intermediate: its exit hands the monitor to init */
         int rc = shim_spawn(req, &child);
         int32_t msg[2] = { rc < 0 ? rc : child.pid, getpid() };
         if (write(info[1], msg, sizeof msg) != sizeof msg || rc < 0)
             _exit(SHIM_EXIT_RUNTIME);
-        if (child.pidfd >= 0)
-            close(child.pidfd);
         monitor_stdio_and_fds(pass_fds, n_pass_fds);
+        if (child.pidfd >= 0)
+            fcntl(child.pidfd, F_SETFD, 0);
+        char pid_s[12], pidfd_s[12];
+        const char *argv[MONITOR_MAX_ARGS + 3];
+        argv[0] = monitor_argv[0];
+        argv[1] = decimal(pid_s, child.pid);
+        argv[2] = decimal(pidfd_s, child.pidfd);
+        for (int i = 1; i <= n_argv; i++) /* its NULL too */
+            argv[i + 2] = monitor_argv[i];
         for (int sig = 1; sig < NSIG; sig++)
             signal(sig, SIG_DFL);
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
-        execv(monitor_argv[0], (char *const *)monitor_argv);
+        execv(argv[0], (char *const *)argv);
         _exit(SHIM_EXIT_RUNTIME); /* the container, orphaned, is reaped by init */
     }
     int err = errno;

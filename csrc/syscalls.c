@@ -14,7 +14,9 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -159,4 +161,35 @@ int send_fd(int sock, int fd)
 int shim_send_fd(int sock, int fd)
 {
     return -send_fd(sock, fd);
+}
+
+/* A start's attach sockets (the protocol is in formats.h), made here
+ * rather than with Python's socket module, whose import costs more than
+ * this whole step: fds[0] listens on NAME in the directory dir_fd (mode
+ * 0600), bound through /proc/self/fd so that a long path still fits
+ * sockaddr_un, and never abstract (a --network host container shares the
+ * host's abstract namespace); fds[1] and fds[2] are a connected pair, the
+ * starter's end and the monitor's.  All SOCK_SEQPACKET and CLOEXEC.  A
+ * socket left by the container's previous run is replaced. */
+int shim_attach_sockets(int dir_fd, const char *name, int *fds)
+{
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    int n = snprintf(addr.sun_path, sizeof addr.sun_path, "/proc/self/fd/%d/%s", dir_fd, name);
+    if (n < 0 || (size_t)n >= sizeof addr.sun_path)
+        return -ENAMETOOLONG;
+    if (unlinkat(dir_fd, name, 0) < 0 && errno != ENOENT)
+        return -errno;
+    int lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (lfd < 0)
+        return -errno;
+    if (bind(lfd, (struct sockaddr *)&addr, sizeof addr) < 0 ||
+        fchmodat(dir_fd, name, 0600, 0) < 0 || listen(lfd, 16) < 0 ||
+        socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds + 1) < 0) {
+        int err = errno;
+        close(lfd);
+        unlinkat(dir_fd, name, 0);
+        return -err;
+    }
+    fds[0] = lfd;
+    return 0;
 }

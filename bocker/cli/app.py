@@ -33,8 +33,8 @@ class Session:
 COMMAND_MODULES = {
     "setup": "setup",
     **dict.fromkeys(("init", "images", "rmi", "pull", "login", "load", "save"), "images"),
-    **dict.fromkeys(("run", "exec", "stop", "kill", "wait", "start", "restart", "ps", "logs",
-                     "inspect", "commit", "rm"), "containers"),
+    **dict.fromkeys(("run", "exec", "stop", "kill", "wait", "start", "restart", "attach", "ps",
+                     "logs", "inspect", "commit", "rm"), "containers"),
     **dict.fromkeys(("system", "container", "image"), "prune"),
 }
 

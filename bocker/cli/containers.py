@@ -1,5 +1,5 @@
-"""The container commands: run, exec, stop, kill, wait, start, restart, ps,
-logs, inspect, commit, rm.
+"""The container commands: run, exec, stop, kill, wait, start, restart,
+attach, ps, logs, inspect, commit, rm.
 
 Plain click commands, gathered into the group by app.py; each gets the
 click obj (its .paths is a bocker.state.Paths).  No logic here: parse,
@@ -57,19 +57,25 @@ from bocker.errors import BockerError
 @click.option("-v", "--volume", "volumes", multiple=True, help="HOST:CONTAINER[:ro]")
 @click.option("--tmpfs", multiple=True, help="PATH[:OPTIONS] tmpfs mount.")
 @click.option("--cidfile", type=click.Path(dir_okay=False), help="Write the container ID here.")
+@click.option("--detach-keys", help="Keys that detach from the container (default ctrl-p,ctrl-q).")
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_obj
 def run(ctx, detach, interactive, tty, name, hostname, env, env_file, workdir, user, memory,
         cpu_shares, cpus, pids_limit, network, ports, dns, remove, restart, privileged, cap_add,
         cap_drop, security_opt, sysctls, ulimits, read_only, userns, entrypoint, volumes,
-        tmpfs, cidfile, image, command):
+        tmpfs, cidfile, detach_keys, image, command):
     """Run COMMAND in a new container from IMAGE."""
     from bocker import units
-    from bocker.runtime import containers, spec
+    from bocker.runtime import containers, protocol, spec
 
-    if tty and detach:
-        raise BockerError("-t with -d is not supported: attach with exec -it instead")
+    if detach_keys:
+        from bocker.errors import InvalidArgument, RunRefused
+
+        try:  # refused before anything is made, as every run option
+            protocol.parse_detach_keys(detach_keys)
+        except InvalidArgument as e:
+            raise RunRefused(str(e)) from None
     all_env = [item for path in env_file for item in spec.parse_env_file(path)]
     all_env += list(env)
     memory, cpu_shares = spec.limits_from_env(memory, cpu_shares)
@@ -95,13 +101,13 @@ def run(ctx, detach, interactive, tty, name, hostname, env, env_file, workdir, u
 
     try:
         code = containers.run(ctx.paths, req, detach=detach, tty=tty, interactive=interactive,
-                              on_started=started)
+                              on_started=started, detach_keys=detach_keys)
     finally:
         if cid_fd:  # the run failed before its container started: the empty file is ours
             os.close(cid_fd.pop())
             os.unlink(cidfile)
     if not detach:
-        sys.exit(code)
+        sys.exit(code or 0)  # None: the user detached, it runs on
 
 
 def _create_cidfile(path):
@@ -171,13 +177,40 @@ def wait(ctx, refs):
 
 
 @click.command()
+@click.option("-a", "--attach", is_flag=True, help="Attach its output; exit with its code.")
+@click.option("-i", "--interactive", is_flag=True, help="Attach its stdin too (implies -a).")
+@click.option("--detach-keys", help="Keys that detach from the container (default ctrl-p,ctrl-q).")
 @click.argument("refs", nargs=-1, required=True)
 @click.pass_obj
-def start(ctx, refs):
-    """Start stopped containers again (detached)."""
+def start(ctx, attach, interactive, detach_keys, refs):
+    """Start stopped containers again (detached, or -a attached)."""
+    from bocker.runtime import containers, protocol
+
+    if not (attach or interactive):
+        output.each(refs, lambda ref: containers.start(ctx.paths, ref) and click.echo(ref))
+        return
+    if len(refs) > 1:
+        raise BockerError("you cannot start and attach multiple containers at once")
+    if detach_keys:
+        protocol.parse_detach_keys(detach_keys)
+    started = containers.start(ctx.paths, refs[0], attach=True, interactive=interactive)
+    sys.exit(containers.wait_attached(ctx.paths, started, detach_keys=detach_keys) or 0)
+
+
+@click.command()
+@click.option("--detach-keys", help="Keys that detach from the container (default ctrl-p,ctrl-q).")
+@click.option("--no-stdin", is_flag=True, help="Do not attach stdin.")
+@click.option("--sig-proxy/--no-sig-proxy", default=True, show_default=True,
+              help="Forward the signals we get to the container.")
+@click.argument("ref")
+@click.pass_obj
+def attach(ctx, detach_keys, no_stdin, sig_proxy, ref):
+    """Attach to a running container's stdio (detach: ctrl-p ctrl-q)."""
     from bocker.runtime import containers
 
-    output.each(refs, lambda ref: containers.start(ctx.paths, ref) and click.echo(ref))
+    code = containers.attach(ctx.paths, ref, stdin=not no_stdin, sig_proxy=sig_proxy,
+                             detach_keys=detach_keys)
+    sys.exit(code or 0)
 
 
 @click.command()
@@ -297,4 +330,5 @@ def rm(ctx, force, refs):
     output.each(refs, one)
 
 
-COMMANDS = [run, exec_cmd, stop, kill, wait, start, restart, ps, logs, inspect, commit, rm]
+COMMANDS = [run, exec_cmd, stop, kill, wait, start, restart, attach, ps, logs, inspect, commit,
+            rm]

@@ -188,6 +188,15 @@ def unix_pair():
     return fds[0], fds[1]
 
 
+def attach_sockets(dir_fd, name):
+    """A start's attach sockets (csrc/formats.h's protocol): (listening on
+    name in the directory dir_fd, the starter's end and the monitor's end
+    of a connected pair); SOCK_SEQPACKET, CLOEXEC."""
+    fds = ffi.new("int[3]")
+    _check(lib.shim_attach_sockets(dir_fd, _b(name), fds), "attach socket", name)
+    return fds[0], fds[1], fds[2]
+
+
 def send_fd(sock, fd):
     """Send fd over the unix socket sock (SCM_RIGHTS, one byte of data)."""
     _check(lib.shim_send_fd(sock, fd), "sendmsg")
@@ -237,7 +246,7 @@ def _strv(items, keep):
 def _request(keep, rootfs, argv, env, cwd="/", hostname=None, uid=0, gid=0,
              clone_flags=0, cgroup_fds=(), cgroup_dir_fd=-1, stdio=(-1, -1, -1),
              mounts=(), privileged=False, trace=False, go_fd=-1, join_pidfd=-1,
-             status_fd=-1, console_sock=-1, cap_keep=None, seccomp_filter=None, sysctls=(),
+             status_fd=-1, console_sock=-1, console_size=(0, 0), cap_keep=None, seccomp_filter=None, sysctls=(),
              rlimits=(), readonly_rootfs=False, userns_sock=-1):
     """Fill a struct shim_spawn; keep collects every buffer it points to."""
     if len(mounts) > MAX_BINDS:
@@ -274,6 +283,7 @@ def _request(keep, rootfs, argv, env, cwd="/", hostname=None, uid=0, gid=0,
     req.mounts, req.n_mounts = mnt, len(mounts)
     req.privileged, req.trace, req.go_fd = int(privileged), int(trace), go_fd
     req.join_pidfd, req.status_fd, req.console_sock = join_pidfd, status_fd, console_sock
+    req.console_rows, req.console_cols = console_size
     if cap_keep is None:  # Docker's default set (less MKNOD)
         from bocker.confine import capabilities
 
@@ -302,7 +312,8 @@ def spawn(rootfs, argv, env, **options):
     that group), stdio, mounts (at most MAX_BINDS: more raises RunRefused),
     privileged, trace, go_fd (the child waits for a byte on it; it closes
     every fd it is not given, so the parent's death is EOF), join_pidfd
-    (exec into a running container), console_sock, userns_sock (with
+    (exec into a running container), console_sock, console_size ((rows,
+    cols) of its pty, (0, 0): unset), userns_sock (with
     CLONE_NEWUSER: the child waits on it for its idmapped rootfs).
     Returns a Child; read its status with read_reports().  Buffers only
     have to live for this call: the child has its own copy of memory.
@@ -315,7 +326,8 @@ def spawn(rootfs, argv, env, **options):
 
 
 def spawn_monitored(rootfs, argv, env, monitor_argv, pass_fds, status_fd, **options):
-    """Start a detached container under a bocker-monitor process.
+    """Start a container under its bocker-monitor process, which gets the
+    container's PID and pidfd after monitor_argv[0].
 
     The container reports its steps on status_fd (a pipe's write end the
     caller made); pass_fds stay open in the monitor.  Returns

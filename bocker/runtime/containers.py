@@ -21,10 +21,13 @@ The flow of one start, `run(paths, req)`, with the module of each step:
    - go byte, reports.check        the child's step reports -> 125/126/127
    - record marked running
    every step registers its undo on the start's ExitStack.
-5. attached.attach_and_wait     tee output to ours and the log, reap
+5. attached.attach_and_wait     a client of the container's monitor (which
+                                owns its output and log, and reaps it):
+                                relay stdio and signals until its exit code
 6. finish.finish                release cgroup, address, ports, ids; record
-                                the end (a detached container's monitor
-                                runs `python -m bocker.runtime.finish`)
+                                the end (run.wait_attached, in-process; if
+                                no client is there to, the monitor runs
+                                `python -m bocker.runtime.finish`)
 
 The other verbs: signals (kill, stop, wait), lifecycle (start, remove,
 commit), restarter (restart; and the restart policies), exec_in (exec),
@@ -35,7 +38,8 @@ from bocker.errors import NoSuchContainer
 # name -> the module that defines it.  Imported on first use (PEP 562), so
 # that `bocker run` loads the start path only, not exec or the other verbs.
 _HOME = {"run": "run", "create_and_start": "start", "Started": "start",
-         "attach_and_wait": "attached", "finish": "finish", "exec_in": "exec_in",
+         "attach_and_wait": "attached", "attach": "attached",
+         "wait_attached": "run", "finish": "finish", "exec_in": "exec_in",
          "kill": "signals", "stop": "signals", "wait": "signals", "start": "lifecycle",
          "restart": "restarter",
          "remove": "lifecycle", "commit": "lifecycle", "list_all": "records",

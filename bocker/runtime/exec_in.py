@@ -8,7 +8,6 @@ from bocker import faults, trace
 from bocker.errors import StartError
 from bocker.kernel import cgroups, native
 from bocker.runtime import recordshape, reports, spec
-from bocker.runtime.attached import exit_code
 from bocker.runtime.signals import pidfd_of, running
 from bocker.runtime.start import confinement_options
 from bocker.runtime.stdio import Fds, Stdio, cgroup_handles, close_quietly
@@ -39,7 +38,7 @@ def exec_in(paths, ref, argv, env=(), workdir=None, user=None, tty=False,
         cleanup.callback(fds.close_all)
         faults.point("exec_in.open_fds")
         procs, cgroup_dir_fd = fds.add(*cgroup_handles(cg, cid))
-        io = Stdio(False, tty, interactive, fds)
+        io = Stdio(tty, interactive, fds)
         faults.point("exec_in.spawn")
         with trace.span("clone", join=f"pidfd of pid {record['State']['Pid']}",
                         argv=argv) as sp:
@@ -73,4 +72,4 @@ def exec_in(paths, ref, argv, env=(), workdir=None, user=None, tty=False,
             log.close()
         faults.point("exec_in.wait")
         _, status = os.waitpid(child.pid, 0)
-    return exit_code(status)
+    return native.exit_code(status)

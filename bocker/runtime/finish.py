@@ -2,10 +2,12 @@
 held (cgroup, address, published ports, user-namespace ids, and with --rm
 its directory) and records how it ended.
 
-`python -m bocker.runtime.finish ROOT CONTAINER_ID` is what a detached
-container's monitor execs once the container has exited and exit.json is
-written; the attached bocker process calls finish() itself.
+`python -m bocker.runtime.finish ROOT CONTAINER_ID` is what a container's
+monitor execs once the container has exited and exit.json is written, when
+no attached client is there to call finish() itself (run -d, or a client
+that was killed or detached).
 """
+import os
 import sys
 
 from bocker import faults, state, trace
@@ -18,8 +20,8 @@ from bocker.runtime import names, networking, records
 def finish(paths, cid, code=None):
     """Release what an exited container held and record how it ended.
 
-    Called by the attached bocker process (with the exit code) or by the
-    detached container's monitor (which wrote exit.json already); safe to
+    Called by the attached bocker process or by the container's monitor
+    (which wrote exit.json already; code, if given, replaces it); safe to
     call twice and on a container being removed.
     """
     faults.point("finish.destroy_cgroup")
@@ -40,12 +42,26 @@ def finish(paths, cid, code=None):
             with records.unless_full():
                 state.write_json(records.exit_path(paths, cid), ended, durable=False)
         ends_now = record["State"].get("Running")  # else a second call: recorded already
+        cut_short = record["State"].get("Status") == "created"
         record = records.refresh(paths, record)
+        if cut_short:
+            _end_of_a_cut_start(paths, record)
         _release_and_keep_or_remove(paths, record)
         if ends_now and record["Spec"].get("restart", "no") != "no":
             from bocker.runtime import restarter  # (imported only for a policy)
 
             restarter.after_exit(paths, record)  # decides; a restart waits in its own process
+
+
+def _end_of_a_cut_start(paths, record):
+    """A record still "created" at its end: its starter died between the
+    clone and marking it running (so the monitor, with no client left, runs
+    this finish).  What the start got is named by its lease; how it ended
+    by exit.json, if the monitor wrote it."""
+    _settings_from_lease(paths, record)
+    ended = _seen_end(paths, record["Id"]) or {
+        "ExitCode": records.UNKNOWN_EXIT, "FinishedAt": records.now_iso(), "OOMKilled": False}
+    record["State"].update(Running=False, Status="exited", Pid=0, **ended)
 
 
 def _release_and_keep_or_remove(paths, record):
@@ -78,6 +94,8 @@ def reap_orphan(paths, cid):
         st = record["State"]
         if not records.keeper_gone(st):
             return  # finished by someone else meanwhile
+        if st.get("Status") == "created" and monitor_serves(paths, cid):
+            return  # its creator died after the clone: the monitor will finish it
         with trace.span("cgroup remove", name=cid, reason="keeper gone"):
             cgroups.driver().destroy(cid)
         # a start cut short (or a restart's, restarter.py): what it got is in the leases
@@ -95,12 +113,33 @@ def reap_orphan(paths, cid):
 
 def _seen_end(paths, cid):
     """exit.json's fields ({} if there is none): refresh reads it only for
-    a record saved running, but a detached start killed after its clone
-    leaves a created record whose monitor still wrote how it ended."""
+    a record saved running, but a start killed after its clone leaves a
+    created record whose monitor still wrote how it ended."""
     try:
         return state.read_json(records.exit_path(paths, cid))
     except (FileNotFoundError, ValueError):
         return {}
+
+
+def monitor_serves(paths, cid):
+    """True if a monitor listens on the container's attach socket: it will
+    record the container's end and release what it held."""
+    import socket
+
+    from bocker.runtime.protocol import SOCKET_NAME
+
+    try:
+        dir_fd = os.open(paths.container(cid), os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as probe:
+            probe.connect(f"/proc/self/fd/{dir_fd}/{SOCKET_NAME}")
+        return True  # (a client that sent no input: its going away closes nothing)
+    except OSError:
+        return False
+    finally:
+        os.close(dir_fd)
 
 
 def _settings_from_lease(paths, record):

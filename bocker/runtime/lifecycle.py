@@ -13,10 +13,13 @@ from bocker.runtime.records import load, resolve
 from bocker.runtime.signals import stop
 
 
-def start(paths, ref):
-    """Start a stopped container again, detached, with its first options
-    (the user's start: a pending policy restart gives way, and restarts
-    are counted from 0 again)."""
+def start(paths, ref, attach=False, interactive=False):
+    """Start a stopped container again with its first options (its -t and
+    -i too); detached (returns its ID), or attached (returns Started: see
+    run.wait_attached), with our stdin if interactive (else a container
+    made with -i reads /dev/null: nobody would ever end its input).  The
+    user's start: a pending policy restart gives way, and restarts are
+    counted from 0 again."""
     from bocker.runtime import restarter
 
     cid = resolve(paths, ref)
@@ -26,22 +29,28 @@ def start(paths, ref):
     if record["State"].get("Running"):
         raise BockerError(f"Container '{ref}' is already running")
     restarter.reset(record)
-    return start_again(paths, record)
+    return start_again(paths, record, attach, interactive)
 
 
-def start_again(paths, record):
-    """Launch the container of a loaded record, detached, with its first
-    options; returns its ID (restarter.py calls this for a policy's restart)."""
+def start_again(paths, record, attach=False, interactive=False):
+    """Launch the container of a loaded record with its first options, as
+    start() says; detached, it returns its ID (restarter.py calls this for
+    a policy's restart)."""
     from bocker.runtime import create
     from bocker.runtime import start as start_path
 
     cid = record["Id"]
     req = recordshape.request(record)
     image_config = create.image_config(paths, record["Image"])
+    config = record["Config"]
     with contextlib.ExitStack() as undo:
-        start_path.launch(paths, record, req, image_config, undo, detach=True)
+        started = start_path.launch(paths, record, req, image_config, undo, detach=not attach,
+                                    tty=bool(config.get("Tty")),
+                                    interactive=bool(config.get("OpenStdin"))
+                                    and (interactive or not attach),
+                                    stdin_once=attach and bool(config.get("StdinOnce")))
         undo.pop_all()
-    return cid
+    return started if attach else cid
 
 
 def remove(paths, ref, force=False):

@@ -1,7 +1,6 @@
 """Container records on disk: container.json beside the rootfs (what it
 stores and the Docker-shaped view derived on load: recordshape.py), and
-exit.json, written once by whoever reaped the container (the attached
-bocker process or the detached container's monitor)."""
+exit.json, written once by the container's monitor, which reaped it."""
 import contextlib
 import errno
 import os
@@ -152,10 +151,10 @@ UNKNOWN_EXIT = -1
 def keeper_gone(st):
     """True if a stored State will never be finished by anyone: it says
     running, but neither the container's PID 1 nor the process in charge
-    of it (the attached bocker or the monitor) is alive; or it says
-    created and the bocker creating it is gone; or it says restarting and
-    the process that was to restart it (restarter.py) is gone.  A
-    container still alive under a dead keeper is running, and is left so."""
+    of it (its monitor) is alive; or it says created and the bocker
+    creating it is gone; or it says restarting and the process that was to
+    restart it (restarter.py) is gone.  A container still alive under a
+    dead keeper is running, and is left so."""
     runner = alive(st.get("RunnerPid"), st.get("RunnerStartTime"))
     if st.get("Running"):
         return not runner and not alive(st.get("Pid"), st.get("PidStartTime"))

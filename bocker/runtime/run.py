@@ -1,5 +1,5 @@
 """`bocker run` as one library call, used by the CLI, the tests and the
-benchmarks alike: create and start, then (attached) stream, wait and
+benchmarks alike: create and start, then (attached) relay, wait and
 finish."""
 from bocker import faults
 from bocker.runtime.attached import attach_and_wait
@@ -8,11 +8,12 @@ from bocker.runtime.start import create_and_start
 
 
 def run(paths, req, stdout_fd=1, stderr_fd=2, *, stdin_fd=0, detach=False, tty=False,
-        interactive=False, on_started=None):
+        interactive=False, on_started=None, detach_keys=None):
     """Run a container from req.
 
-    Attached: stream its output to stdout_fd/stderr_fd and its log, wait,
-    release it, and return its exit status (128+N for signal N).
+    Attached: relay its output to stdout_fd/stderr_fd (and, -i, stdin_fd
+    to it), wait, release it, and return its exit status (128+N for
+    signal N); None if the user detached with the detach keys.
     Detached (its monitor keeps it): return None once it runs.
     on_started(container_id), if given, is called once it runs (the CLI
     writes --cidfile and prints a detached container's ID there).
@@ -23,7 +24,20 @@ def run(paths, req, stdout_fd=1, stderr_fd=2, *, stdin_fd=0, detach=False, tty=F
     if detach:
         return None
     faults.point("run.attach_and_wait")
-    code = attach_and_wait(paths, started, stdout_fd, stderr_fd, stdin_fd)
-    faults.point("run.finish")
-    finish(paths, started.id, code)
-    return code
+    return wait_attached(paths, started, stdout_fd, stderr_fd, stdin_fd, detach_keys)
+
+
+def wait_attached(paths, started, stdout_fd=1, stderr_fd=2, stdin_fd=0, detach_keys=None):
+    """Relay an attached start until its container exits, release what it
+    held here (finish: as fast as in-process can be; the monitor is told it
+    need not) and return its exit code; None if the user detached.  If we
+    die or fail on the way, the monitor does the cleanup instead."""
+    try:
+        code = attach_and_wait(paths, started, stdout_fd, stderr_fd, stdin_fd, detach_keys)
+        if code is not None:
+            faults.point("run.finish")
+            finish(paths, started.id)  # exit.json is the monitor's, OOM included
+            started.cleaned()
+        return code
+    finally:
+        started.close()

@@ -21,9 +21,9 @@ import sys
 from bocker import faults, trace
 from bocker.confine import capabilities, seccomp, security, userns
 from bocker.kernel import cgroups, native, store
-from bocker.runtime import create, mounts, networking, records, reports, spec
+from bocker.runtime import create, mounts, networking, protocol, records, reports, spec
 from bocker.runtime.host import Host
-from bocker.runtime.stdio import Fds, Stdio, cgroup_handles, close_quietly
+from bocker.runtime.stdio import Fds, Stdio, attach_sockets, cgroup_handles, close_quietly
 
 NAMESPACES = (native.CLONE_NEWNS | native.CLONE_NEWPID | native.CLONE_NEWUTS
               | native.CLONE_NEWIPC | native.CLONE_NEWCGROUP)
@@ -33,23 +33,41 @@ MONITOR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 class Started:
-    """A container whose command runs, with the starter's handles on it."""
+    """A container whose command runs, with the starter's handles on it:
+    its pidfd and, for an attached start, client: the starter's connected
+    socket to the container's monitor (attach protocol, protocol.py)."""
 
-    def __init__(self, record, pid, pidfd, out_fd=-1, err_fd=-1, master=-1, in_fd=-1):
+    def __init__(self, record, pid, pidfd, client=-1, tty=False, interactive=False):
         self.record, self.pid, self.pidfd = record, pid, pidfd
-        self.out_fd, self.err_fd, self.master = out_fd, err_fd, master
-        self.in_fd = in_fd  # -i: the write end of the container's stdin pipe
+        self.client, self.tty, self.interactive = client, tty, interactive
 
     @property
     def id(self):
         """The container's ID."""
         return self.record["Id"]
 
+    def close(self):
+        """Let go of the monitor: if the container is still running or not
+        cleaned up yet, the monitor runs the cleanup when it ends."""
+        close_quietly(self.client, self.pidfd)
+        self.client = self.pidfd = -1
+
+    def cleaned(self):
+        """Tell the monitor that we ran the cleanup (finish) ourselves, and
+        wait until it is gone (so no monitor outlives our return)."""
+        if self.client >= 0:
+            with contextlib.suppress(OSError):
+                os.write(self.client, protocol.CLEANED)
+                _read_until(self.client, lambda msg: False, 10)
+        self.close()
+
 
 # ------------------------------------------------------------- create
 
 def create_and_start(paths, req, detach=False, tty=False, interactive=False, host=None):
-    """Create a container from req and start it; returns Started."""
+    """Create a container from req and start it; returns Started.  -i
+    without -d is Docker's StdinOnce: the attached client's end of input
+    (or its going away) closes the container's stdin."""
     ports = create.check_request(req)  # a refused option says so first, as Docker
     store.require_btrfs(paths.root)
     image_id = create.image_id(paths, req.image)
@@ -57,7 +75,8 @@ def create_and_start(paths, req, detach=False, tty=False, interactive=False, hos
     with contextlib.ExitStack() as undo:
         record = create.create(paths, req, image_id, image_config, undo, host)
         started = launch(paths, record, req, image_config, undo, detach=detach, tty=tty,
-                         interactive=interactive, ports=ports, host=host)
+                         interactive=interactive, stdin_once=interactive and not detach,
+                         ports=ports, host=host)
         undo.pop_all()
     return started
 
@@ -67,9 +86,11 @@ def create_and_start(paths, req, detach=False, tty=False, interactive=False, hos
 class _Launch:
     """One start's state, handed from step to step."""
 
-    def __init__(self, paths, record, req, image_config, host, detach, tty, interactive):
+    def __init__(self, paths, record, req, image_config, host, detach, tty, interactive,
+                 stdin_once):
         self.paths, self.record, self.req, self.image_config = paths, record, req, image_config
         self.host, self.detach, self.tty, self.interactive = host, detach, tty, interactive
+        self.stdin_once = stdin_once
         self.cid = record["Id"]
         self.rootfs = os.path.join(paths.container(self.cid), "rootfs")
         self.argv = record["Config"]["Cmd"]
@@ -79,17 +100,21 @@ class _Launch:
         self.net = None    # the lease and network.json, for --network bridge
         self.ports = []
         self.pid = self.pidfd = self.runner = None
+        self.client = -1   # the starter's socket to the monitor, once cloned
         self.options = None  # the spawn options: a failed step's report names its object
 
 
 def launch(paths, record, req, image_config, undo, detach=False, tty=False,
-           interactive=False, ports=None, host=None):
-    """Start the container of record; returns Started.
+           interactive=False, stdin_once=False, ports=None, host=None):
+    """Start the container of record under its monitor; returns Started.
 
     Every step registers its undo on undo; the caller pops them all once
-    the container is running.
+    the container is running.  tty and interactive are Docker's -t and
+    -i (stored in the record, for a later start); detach: the starter lets
+    go of the monitor once it runs, else Started.client stays connected.
     """
-    s = _Launch(paths, record, req, image_config, host or Host(), detach, tty, interactive)
+    s = _Launch(paths, record, req, image_config, host or Host(), detach, tty, interactive,
+                stdin_once)
     s.ports = networking.parse_ports(req) if ports is None else ports
     uid, gid, env = _user_and_env(s)
     _lease_address(s, undo)
@@ -103,9 +128,8 @@ def launch(paths, record, req, image_config, undo, detach=False, tty=False,
     _hand_over_userns(s, child)
     _wire_network(s, child, undo)
     _let_it_exec(s, child)
-    master = child["stdio"].receive_master()
     _mark_running(s)
-    return _started(s, child, master)
+    return _started(s)
 
 
 def _user_and_env(s):
@@ -156,21 +180,26 @@ def _create_cgroup(s, undo):
 def _open_child_fds(s):
     """The fds the child gets: its cgroup's handles, its stdio, the go
     pipe it waits on, the status pipe it reports on and, under --userns
-    auto, the socket it waits for its id maps on."""
+    auto, the socket it waits for its id maps on; and the monitor's
+    attach sockets (listening, and a pair whose one end is ours)."""
     faults.point("start.open_child_fds")
     fds = s.fds
     procs_fds, cgroup_dir_fd = fds.add(*cgroup_handles(s.host.cgroups, s.cid))
-    io = Stdio(s.detach, s.tty, s.interactive, fds)
+    io = Stdio(s.tty, s.interactive, fds)
     go_r, go_w = fds.add(*os.pipe2(os.O_CLOEXEC))
     status_r, status_w = fds.add(*os.pipe2(os.O_CLOEXEC))
     ns_parent, ns_child = fds.add(*s.host.native.unix_pair()) if s.id_maps else (-1, -1)
+    listener, client, monitor_end = fds.add(*attach_sockets(s.host.native,
+                                                            s.paths.container(s.cid)))
     return dict(procs=procs_fds, cgroup_dir=cgroup_dir_fd, stdio=io, go_r=go_r, go_w=go_w,
-                status_r=status_r, status_w=status_w, ns_parent=ns_parent, ns_child=ns_child)
+                status_r=status_r, status_w=status_w, ns_parent=ns_parent, ns_child=ns_child,
+                listener=listener, client=client, monitor_end=monitor_end)
 
 
 def _clone(s, uid, gid, env, container_mounts, child, undo):
-    """clone3 the child, detached under a monitor or as our own child; it
-    makes its mounts and then waits for its go byte."""
+    """clone3 the child from a double-forked process that then becomes
+    its monitor (bocker-monitor: the container's parent, whatever happens
+    to us); the child makes its mounts and then waits for its go byte."""
     faults.point("start.clone")
     req, io, nat = s.req, child["stdio"], s.host.native
     flags = (NAMESPACES | (0 if req.network == "host" else native.CLONE_NEWNET)
@@ -180,32 +209,45 @@ def _clone(s, uid, gid, env, container_mounts, child, undo):
                    cgroup_fds=child["procs"], cgroup_dir_fd=child["cgroup_dir"],
                    stdio=io.child_stdio(), mounts=container_mounts,
                    privileged=req.privileged, trace=trace.enabled(), go_fd=child["go_r"],
-                   console_sock=io.console_child,
+                   console_sock=io.console_child, console_size=_console_size(s),
                    userns_sock=child["ns_child"], **confinement_options(req, s.paths))
     s.options = options
+    monitor_fds = [*io.reader_ends(), child["listener"], child["monitor_end"]]
+    mode = "".join(flag for flag, on in (("t", s.tty), ("i", s.interactive),
+                                         ("o", s.stdin_once)) if on) or "-"
+    cdir = s.paths.container(s.cid)
+    monitor_argv = [MONITOR, *map(str, monitor_fds), mode, records.log_path(s.paths, s.cid),
+                    records.exit_path(s.paths, s.cid), s.host.cgroups.oom_file(s.cid) or "-",
+                    os.path.join(cdir, protocol.SOCKET_NAME),
+                    sys.executable, "-m", "bocker.runtime.finish", s.paths.root, s.cid]
     with trace.span("clone", flags=_flag_names(flags), argv=s.argv) as sp:
-        if s.detach:
-            oom = s.host.cgroups.oom_file(s.cid) or "-"
-            monitor_argv = [MONITOR, str(io.out_r), str(io.err_r),
-                            records.log_path(s.paths, s.cid), records.exit_path(s.paths, s.cid),
-                            oom, sys.executable, "-m", "bocker.runtime.finish", s.paths.root,
-                            s.cid]
-            s.pid, s.runner = nat.spawn_monitored(s.rootfs, s.argv, env, monitor_argv,
-                                                  [io.out_r, io.err_r], child["status_w"],
-                                                  **options)
-            s.pidfd = nat.pidfd_open(s.pid)
-        else:
-            spawned = nat.spawn(s.rootfs, s.argv, env, status_fd=child["status_w"], **options)
-            s.pid, s.pidfd, s.runner = spawned.pid, spawned.pidfd, os.getpid()
+        s.pid, s.runner = nat.spawn_monitored(s.rootfs, s.argv, env, monitor_argv,
+                                              [fd for fd in monitor_fds if fd >= 0],
+                                              child["status_w"], **options)
+        s.pidfd = nat.pidfd_open(s.pid)
         sp.set(f"pid {s.pid}")
-    undo.callback(_kill_and_reap, nat, s.pid, s.pidfd, not s.detach, s.runner)
+    s.client = s.fds.release(child["client"])
+    undo.callback(_kill_and_reap, nat, s.pidfd, s.client)
+
+
+def _console_size(s):
+    """-t: our terminal's window size for the pty, set before the command
+    runs (a client sends changes later), else (0, 0)."""
+    if not s.tty or s.detach:
+        return (0, 0)
+    try:
+        size = os.get_terminal_size(0)
+    except OSError:
+        return (0, 0)
+    return (size.lines, size.columns)
 
 
 def _close_child_ends(s, child):
-    """The child has its own copies now."""
+    """The child and the monitor have their own copies now."""
     faults.point("start.close_child_ends")
     s.fds.close(child["status_w"], child["go_r"], child["cgroup_dir"], child["ns_child"],
-                *child["procs"], *child["stdio"].child_ends())
+                *child["procs"], *child["stdio"].child_ends(), *child["stdio"].reader_ends(),
+                child["listener"], child["monitor_end"])
 
 
 def _hand_over_userns(s, child):
@@ -253,6 +295,7 @@ def _check_reports(s, child):
 
 def _mark_running(s):
     faults.point("start.mark_running")
+    s.record["Config"].update(Tty=s.tty, OpenStdin=s.interactive, StdinOnce=s.stdin_once)
     s.record["State"].update(
         Status="running", Running=True, Pid=s.pid,
         PidStartTime=records.proc_start_time(s.pid), RunnerPid=s.runner,
@@ -261,14 +304,12 @@ def _mark_running(s):
     records.save(s.paths, s.record)
 
 
-def _started(s, child, master):
+def _started(s):
     faults.point("start.started")
-    io = child["stdio"]
-    if s.detach:  # the monitor reads the output pipes
-        s.fds.close(io.out_r, io.err_r)
+    if s.detach:  # the monitor keeps it; it cleans up when the container ends
+        close_quietly(s.client)
         return Started(s.record, s.pid, s.pidfd)
-    return Started(s.record, s.pid, s.pidfd, s.fds.release(io.out_r),
-                   s.fds.release(io.err_r), master, s.fds.release(io.in_w))
+    return Started(s.record, s.pid, s.pidfd, s.client, s.tty, s.interactive)
 
 
 def confinement_options(req, paths):
@@ -284,27 +325,28 @@ def confinement_options(req, paths):
         readonly_rootfs=req.read_only)
 
 
-def _kill_and_reap(nat, pid, pidfd, is_child, runner):
-    """The undo of a clone: SIGKILL, then reap it (our child) or wait
-    until the monitor has, and has ended: it writes the log and exit.json
-    into the container's directory and execs finish, and the undos after
-    this one remove that directory (with the monitor still at work, a
-    failed `run -d` said "Directory not empty" and left it)."""
+def _kill_and_reap(nat, pidfd, client):
+    """The undo of a clone: SIGKILL; wait until the monitor has reaped it
+    and written its end (its exit message, or its going away); tell it the
+    start is undone (so it runs no cleanup of its own while we undo), and
+    wait until it is gone (the undos after this one remove the directory
+    it writes the log and exit.json into)."""
     with contextlib.suppress(OSError):
         nat.pidfd_send_signal(pidfd, signal.SIGKILL)
-    if is_child:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
-    else:  # the monitor reaps it; wait until it is gone
-        select.select([pidfd], [], [], 10)
-        try:
-            monitor = nat.pidfd_open(runner)
-        except OSError:
-            monitor = -1  # gone already
-        if monitor >= 0:
-            select.select([monitor], [], [], 10)
-            close_quietly(monitor)
-    close_quietly(pidfd)
+    with contextlib.suppress(OSError):
+        _read_until(client, lambda msg: msg[:1] == protocol.EXIT, 10)
+        os.write(client, protocol.CLEANED)
+        _read_until(client, lambda msg: False, 10)
+    close_quietly(client, pidfd)
+
+
+def _read_until(fd, done, timeout):
+    """Read the monitor's messages on fd until done(message), EOF (the
+    monitor is gone) or timeout seconds without one."""
+    while select.select([fd], [], [], timeout)[0]:
+        msg = os.read(fd, protocol.MSG_MAX)
+        if not msg or done(msg):
+            return
 
 
 def _flag_names(flags):

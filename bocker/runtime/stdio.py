@@ -39,25 +39,24 @@ class Fds:
 
 
 class Stdio:
-    """The container's stdin/stdout/stderr for one start.
+    """The container's stdin/stdout/stderr for one start or exec.
 
-    attached: output through pipes that bocker tees; -i relays our stdin
-    through a pipe.  No fd of the caller's is ever handed to the container.
-    detached: output through pipes that the monitor logs.
-    -t: a pty from the container's own devpts, its master sent back over
-    a socket pair.
+    Output goes through pipes, read by the container's monitor (a start)
+    or by bocker exec; -i: stdin through a pipe whose write end the reader
+    holds.  No fd of the caller's is ever handed to the container.
+    -t: a pty from the container's own devpts, its master sent over a
+    socket pair (to the monitor, or to bocker exec: receive_master).
     """
 
-    def __init__(self, detach, tty, interactive, fds):
-        self.interactive = interactive and not detach
+    def __init__(self, tty, interactive, fds):
+        self.interactive = interactive
         self.fds = fds
         self.out_r = self.out_w = self.err_r = self.err_w = self.in_r = self.in_w = -1
         self.console_parent = self.console_child = -1
-        if tty and not detach:
-            import socket
+        if tty:
+            from bocker.kernel import native
 
-            a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            self.console_parent, self.console_child = fds.add(a.detach(), b.detach())
+            self.console_parent, self.console_child = fds.add(*native.unix_pair())
         else:
             self.out_r, self.out_w = fds.add(*os.pipe2(os.O_CLOEXEC))
             self.err_r, self.err_w = fds.add(*os.pipe2(os.O_CLOEXEC))
@@ -71,6 +70,11 @@ class Stdio:
     def child_ends(self):
         """The ends only the child uses, for the parent to close."""
         return [fd for fd in (self.in_r, self.out_w, self.err_w, self.console_child) if fd >= 0]
+
+    def reader_ends(self):
+        """(stdout, stderr, console, stdin): the ends the reader of the
+        container's stdio holds (its monitor for a start), -1 if unused."""
+        return (self.out_r, self.err_r, self.console_parent, self.in_w)
 
     def receive_master(self):
         """The pty master the child sent, for -t; else -1."""
@@ -90,6 +94,19 @@ def cgroup_handles(cg, cid):
     if group:
         return [], os.open(group, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     return [os.open(p, os.O_WRONLY | os.O_CLOEXEC) for p in cg.procs_paths(cid)], -1
+
+
+def attach_sockets(nat, cdir):
+    """(listening, ours, the monitor's): the container's attach socket in
+    its directory cdir, and a connected pair for the starter (the shim
+    makes them: see native.attach_sockets)."""
+    from bocker.runtime.protocol import SOCKET_NAME
+
+    dir_fd = os.open(cdir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        return nat.attach_sockets(dir_fd, SOCKET_NAME)
+    finally:
+        os.close(dir_fd)
 
 
 def close_quietly(*fds):

@@ -10,7 +10,7 @@ import signal
 import pytest
 
 from bocker.kernel import cgroups
-from bocker.runtime import containers
+from bocker.runtime import containers, protocol
 
 
 def _cgroup2_mount():
@@ -34,9 +34,8 @@ def v2_driver(monkeypatch):
 def _kill_and_finish(paths, started):
     os.kill(started.pid, signal.SIGKILL)
     null = os.open(os.devnull, os.O_WRONLY)
-    code = containers.attach_and_wait(paths, started, null, null)
+    code = containers.wait_attached(paths, started, null, null)
     os.close(null)
-    containers.finish(paths, started.id, code)
     return code
 
 
@@ -70,7 +69,10 @@ def test_userns_container_is_born_in_its_v2_group(paths, v2_driver):
         with open(f"/proc/{started.pid}/cgroup") as f:
             line = [ln for ln in f.read().splitlines() if ln.startswith("0::")][0]
         assert line == f"0::/{cgroups.parent_name()}/{started.id}"
-        mapped = os.read(started.out_fd, 4096).split()  # cat's line, then it sleeps
+        # cat's line from its monitor, then it sleeps
+        kind, line = protocol.decode(os.read(started.client, protocol.MSG_MAX))
+        mapped = line.split()
+        assert kind == protocol.STDOUT
         assert mapped[0] == b"0" and int(mapped[1]) >= 65536
     finally:
         code = _kill_and_finish(paths, started)

@@ -27,22 +27,20 @@ def _gone(pid):
         return True
 
 
-def _attached_run_whose_client_is_killed(paths):
-    """An attached `bocker run` killed (SIGKILL, its own PID only) while
-    its container sleeps on: returns the container's record."""
-    client = subprocess.Popen([BOCKER, "run", "busybox", "sh", "-c", "echo ready; exec sleep 60"],
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert client.stdout.readline() == "ready\n"
-        return next(r for r in containers.list_all(paths)
-                    if r["State"].get("RunnerPid") == client.pid)
-    finally:
-        client.kill()
-        client.wait()
+def _run_whose_keeper_is_killed(paths):
+    """A container whose keeper, its bocker-monitor, is killed (SIGKILL)
+    while it sleeps on (killing an attached `bocker run` is not enough: it
+    is only a client of the monitor); returns the container's record."""
+    cid = subprocess.run([BOCKER, "run", "-d", "busybox", "sh", "-c", "exec sleep 60"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    record = containers.load(paths, cid)
+    os.kill(record["State"]["RunnerPid"], signal.SIGKILL)
+    assert _wait_for(lambda: _gone(record["State"]["RunnerPid"]))
+    return record
 
 
-def test_killed_client_then_lost_container_is_exited_unknown_and_released(bocker, paths):
-    record = _attached_run_whose_client_is_killed(paths)
+def test_killed_keeper_then_lost_container_is_exited_unknown_and_released(bocker, paths):
+    record = _run_whose_keeper_is_killed(paths)
     cid, pid1 = record["Id"], record["State"]["Pid"]
     assert cid in ipam.leases(paths.leases).values()
     # its keeper is gone but the container is alive: it is running, untouched
@@ -167,7 +165,7 @@ def test_a_named_run_while_an_orphan_waits_finishes_it_and_does_not_hang(bocker,
     """create() lists the records under the root's lock to refuse a taken
     name; an orphan among them is finished under that same lock (held by
     the same process): it must not wait on itself."""
-    record = _attached_run_whose_client_is_killed(paths)
+    record = _run_whose_keeper_is_killed(paths)
     cid, pid1 = record["Id"], record["State"]["Pid"]
     os.kill(pid1, signal.SIGKILL)
     assert _wait_for(lambda: _gone(pid1))

@@ -16,7 +16,7 @@ import bocker
 from bocker import ids, state
 from bocker.errors import RunRefused
 from bocker.kernel import native
-from bocker.runtime import attach, records
+from bocker.runtime import attach, protocol, records
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 CSRC = os.path.join(ROOT, "csrc")
@@ -29,8 +29,8 @@ def _read(name):
 
 
 def _c_define(name):
-    found = re.findall(rf"^#define {name}\s+(.+?)\s*$", _read("formats.h").replace("\\\n", " "),
-                       re.M)
+    text = re.sub(r"/\*.*?\*/", "", _read("formats.h"), flags=re.S)  # comments
+    found = re.findall(rf"^#define {name}\s+(.+?)\s*$", text.replace("\\\n", " "), re.M)
     assert len(found) == 1, name
     return ast.literal_eval(found[0])
 
@@ -77,29 +77,37 @@ def test_python_exit_code_rule():
     assert native.exit_code(_status_of(lambda: os._exit(3))) == 3
 
 
-def _run_monitor(tmp_path, body):
+def _run_monitor(tmp_path, body, client=None, cleanup=()):
     """Run bocker-monitor over a process that runs body() with its stdout
-    and stderr on the monitor's pipes; return (exit.json, log bytes)."""
+    and stderr on the monitor's pipes (client: the monitor's end of a
+    socket pair, its first client; cleanup: its cleanup command); return
+    (exit.json, log bytes)."""
     log, exit_json = str(tmp_path / "log"), str(tmp_path / "exit.json")
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # becomes the monitor, parent of the "container"
         try:
-            if os.fork() == 0:
+            child = os.fork()
+            if child == 0:
                 os.dup2(out_w, 1)
                 os.dup2(err_w, 2)
                 body()
                 os._exit(0)
             os.close(out_w)
             os.close(err_w)
-            os.set_inheritable(out_r, True)
-            os.set_inheritable(err_r, True)
-            os.execv(MONITOR, [MONITOR, str(out_r), str(err_r), log, exit_json, "-"])
+            fds = [out_r, err_r] + ([client] if client is not None else [])
+            for fd in fds:
+                os.set_inheritable(fd, True)
+            os.execv(MONITOR, [MONITOR, str(child), "-1", str(out_r), str(err_r), "-1", "-1",
+                               "-1", str(-1 if client is None else client), "-", log,
+                               exit_json, "-", str(tmp_path / "attach"), *cleanup])
         finally:
             os._exit(99)
     for fd in (out_r, out_w, err_r, err_w):
         os.close(fd)
+    if client is not None:
+        os.close(client)
     assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
     with open(exit_json) as f:
         ended = json.load(f)
@@ -170,6 +178,51 @@ def test_monitor_log_records_parse_as_pythons(tmp_path):
     ((_, stream, text),) = [attach.parse_log_line(line)
                             for line in writer_log.read_bytes().splitlines()]
     assert (stream, text) == ("stdout", b"hello")
+
+
+def _messages(sock, cleaned):
+    """Every message the monitor sends on sock (a socket, closed here)
+    until its exit message, answered with ATTACH_CLEANED (then EOF comes)
+    if cleaned, else by hanging up."""
+    msgs = []
+    with sock:
+        while True:
+            msg = os.read(sock.fileno(), protocol.MSG_MAX)
+            if not msg:
+                return msgs
+            msgs.append(protocol.decode(msg))
+            if msgs[-1][0] == protocol.EXIT:
+                if not cleaned:
+                    return msgs
+                os.write(sock.fileno(), protocol.CLEANED)
+
+
+@pytest.mark.parametrize("cleaned", [True, False])
+def test_monitor_speaks_the_attach_protocol(tmp_path, cleaned):
+    """The first client gets the output as it comes, then the exit code
+    once exit.json is written; the monitor runs its cleanup command only
+    if that client did not say it cleaned up (formats.h's types are
+    protocol.py's)."""
+    import socket
+    import threading
+
+    for name in ("STDOUT", "STDERR", "LOST", "EXIT", "STDIN", "STDIN_EOF", "RESIZE", "DETACH",
+                 "CLEANED"):
+        assert _c_define("ATTACH_" + name).encode() == getattr(protocol, name)
+    assert _c_define("ATTACH_DATA_MAX") == protocol.DATA_MAX
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    got = {}
+    reader = threading.Thread(target=lambda: got.update(msgs=_messages(ours, cleaned)))
+    reader.start()
+    marker = tmp_path / "cleanup-ran"
+    ended, _ = _run_monitor(tmp_path, _talk_then(lambda: os._exit(3)), theirs.detach(),
+                            cleanup=["/bin/sh", "-c", f"touch {marker}"])
+    reader.join(10)
+    out = b"".join(v for k, v in got["msgs"] if k == protocol.STDOUT)
+    err = b"".join(v for k, v in got["msgs"] if k == protocol.STDERR)
+    assert (out, err, got["msgs"][-1]) == (b"hello\n", b"no newline", (protocol.EXIT, 3))
+    assert ended["ExitCode"] == 3
+    assert marker.exists() != cleaned
 
 
 def _step_names():

@@ -201,10 +201,19 @@ class FakeHost(Host):
         self.log.append("undo publish")
 
     # shim
-    def spawn(self, rootfs, argv, env, status_fd, **options):
+    def spawn_monitored(self, rootfs, argv, env, monitor_argv, pass_fds, status_fd, **options):
         self._do("clone")
         # our own pid stands for the child's (its netns is one we may open)
-        return SimpleNamespace(pid=os.getpid(), pidfd=os.open(os.devnull, os.O_RDONLY))
+        # and the monitor's; the fds passed are the monitor's to close
+        return os.getpid(), os.getpid()
+
+    def pidfd_open(self, pid):
+        return os.open(os.devnull, os.O_RDONLY)
+
+    def attach_sockets(self, dir_fd, name):
+        from bocker.kernel import native
+
+        return native.attach_sockets(dir_fd, name)
 
     def pidfd_send_signal(self, pidfd, sig):
         self.log.append("undo clone")
@@ -256,7 +265,7 @@ def test_a_start_that_succeeds_undoes_nothing_and_hands_over_its_fds(tmp_path):
     before = _open_fds()
     paths, started = _start(tmp_path, host)
     assert not [s for s in host.log if s.startswith("undo")]
-    handed = {str(fd) for fd in (started.pidfd, started.out_fd, started.err_fd)}
+    handed = {str(fd) for fd in (started.pidfd, started.client)}
     assert _open_fds() == before | handed  # and no other fd left open
     for fd in handed:
         os.close(int(fd))
