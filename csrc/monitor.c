@@ -46,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -59,6 +60,8 @@
 /* Kernel memory a client's socket may hold of output not read yet; past
  * it that client's output is dropped.  Charged only while queued. */
 #define CLIENT_SNDBUF (2 << 20)
+
+#define MONITOR_NOFILE 1024 /* its clients, log, pidfd and the cleanup's imports */
 
 struct stream {
     int fd;
@@ -343,7 +346,13 @@ static void supervise(int console, int pidfd, int listener, int log)
             short ev = in_len ? 0 : POLLIN | (clients[i].dropped ? POLLOUT : 0);
             pfd[6 + i] = (struct pollfd){ .fd = ev ? clients[i].fd : -1, .events = ev };
         }
-        if (poll(pfd, 6 + MAX_CLIENTS, -1) < 0) {
+        /* Only up to the last client in use: poll refuses (EINVAL) more
+         * entries than RLIMIT_NOFILE, and a `bocker run` with a low limit
+         * hands us its own. */
+        nfds_t used = 6 + MAX_CLIENTS;
+        while (used > 6 && clients[used - 7].fd < 0)
+            used--;
+        if (poll(pfd, used, -1) < 0) {
             if (errno == EINTR)
                 continue;
             return;
@@ -471,6 +480,23 @@ static void announce_exit(int32_t code)
     }
 }
 
+/* The caller's fd limit is not the monitor's: a `bocker run` started
+ * with a low RLIMIT_NOFILE hands over fds numbered near it, and the log,
+ * the clients and the cleanup must still get theirs.  Root may raise the
+ * hard limit (CAP_SYS_RESOURCE); if that is refused, the soft one. */
+static void own_fd_limit(void)
+{
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) < 0 || lim.rlim_cur >= MONITOR_NOFILE)
+        return;
+    struct rlimit want = { MONITOR_NOFILE, lim.rlim_max > MONITOR_NOFILE ? lim.rlim_max
+                                                                          : MONITOR_NOFILE };
+    if (setrlimit(RLIMIT_NOFILE, &want) < 0) {
+        lim.rlim_cur = lim.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &lim);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 14) {
@@ -493,6 +519,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < MAX_CLIENTS; i++)
         clients[i].fd = -1;
     signal(SIGPIPE, SIG_IGN);
+    own_fd_limit();
     /* Hold no directory of the caller's busy (an unmount would fail). */
     if (chdir("/") < 0)
         return SHIM_EXIT_RUNTIME;

@@ -121,7 +121,6 @@ RUN_CASES = [
     (["--security-opt", "seccomp=/nonexistent.json"], 125, "seccomp profile /nonexistent.json"),
     (["--cap-add", "bogus"], 125, "unknown capability: 'bogus'"),
     (["--userns", "auto", "--privileged"], 125, "incompatible with --userns=auto"),
-    (["-t", "-d"], 125, "-t with -d is not supported"),
     (["--restart", "bogus"], 125, "bogus"),
     (["--restart", "on-failure:-1"], 125, "retry count cannot be negative"),
     (["--restart", "always"], 125, "Conflicting options: --restart and --rm"),

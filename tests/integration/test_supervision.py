@@ -238,7 +238,8 @@ def test_an_attached_run_whose_output_is_not_read_does_not_block_it(paths, tmp_p
                              "seq 1 300000; exit 4"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     try:
-        assert wait_for(cidfile.exists, 30)
+        # (run makes the file at once, as Docker; the ID comes once it runs)
+        assert wait_for(lambda: cidfile.exists() and cidfile.read_text(), 30)
         cdir = paths.container(cidfile.read_text())
         exit_json = os.path.join(cdir, "exit.json")
         # the container ended though nobody read its output
@@ -254,7 +255,7 @@ def test_an_attached_run_whose_output_is_not_read_does_not_block_it(paths, tmp_p
     finally:
         proc.stdout.close()
         proc.stderr.close()
-        if cidfile.exists():
+        if cidfile.exists() and cidfile.read_text():
             subprocess.run([BOCKER, "rm", "-f", cidfile.read_text()], capture_output=True)
 
 
