@@ -192,9 +192,10 @@ def test_run(paths, step, action, mode):
         assert stored_records(paths)[cid]["State"]["Running"]  # finish never saved it
     else:
         assert_fired(proc, step, action)
-    if detached:  # a container the start left behind exits under its monitor
-        for cid in set(os.listdir(paths.containers)) - before:
-            wait_keeper(paths, cid)
+    # a container the start left behind exits under its monitor (attached
+    # too: a killed client's container is the monitor's to finish)
+    for cid in set(os.listdir(paths.containers)) - before:
+        wait_keeper(paths, cid)
     settle(paths, before, step, action)
     assert_records_whole(paths.root)
 
