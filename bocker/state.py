@@ -150,11 +150,14 @@ def locked(path, shared=False, directory=False):
         os.close(fd)
 
 
-def read_records(directory, id_prefix, load, missing=(FileNotFoundError,)):
+def read_records(directory, id_prefix, load, missing=(FileNotFoundError,), on_broken=None):
     """load(id) for every <id_prefix>_<hex> entry of directory; an entry
     whose load raises one of missing is being created or removed right
-    now, and is skipped."""
+    now, and is skipped.  A corrupt one (CorruptRecord) is skipped too and
+    passed to on_broken, if given, so one bad file never stops the others
+    being listed."""
     from bocker import ids
+    from bocker.errors import CorruptRecord
 
     try:
         entries = os.listdir(directory)
@@ -167,4 +170,7 @@ def read_records(directory, id_prefix, load, missing=(FileNotFoundError,)):
                 out.append(load(entry))
             except missing:
                 continue
+            except CorruptRecord as e:
+                if on_broken:
+                    on_broken(e)
     return out

@@ -42,15 +42,8 @@ def _check_shape(record, image_id):
 def list_all(paths, on_broken=None):
     """Every complete image's metadata, oldest first.  A corrupt one is
     left out (and passed to on_broken, a CorruptRecord, if given)."""
-    def one(image_id):
-        try:
-            return load(paths, image_id)
-        except CorruptRecord as e:
-            if on_broken:
-                on_broken(e)
-            raise NoSuchImage(image_id) from None
-
-    out = state.read_records(paths.images, "img", one, missing=(NoSuchImage,))
+    out = state.read_records(paths.images, "img", lambda i: load(paths, i),
+                             missing=(NoSuchImage,), on_broken=on_broken)
     return sorted(out, key=lambda r: r["created"])
 
 

@@ -29,11 +29,13 @@ def finish(paths, cid, code=None):
     oom = cg.oom_killed(cid)
     with trace.span("cgroup remove", name=cid, driver=f"v{cg.version}"):
         cg.destroy(cid)
-    with records.locked(paths, cid):
+    with records.locked(paths, cid) as here:
         try:
             record = records.read_stored(paths, cid)
         except FileNotFoundError:
-            return  # removed meanwhile: nothing left to record
+            if here:  # a removal cut short (its record goes first): end it
+                _finish_removal(paths, cid)
+            return
         except CorruptRecord:
             return  # not ours to rewrite: `rm -f` removes it and what it holds
         faults.point("finish.record_end")
@@ -62,6 +64,16 @@ def _end_of_a_cut_start(paths, record):
     ended = _seen_end(paths, record["Id"]) or {
         "ExitCode": records.UNKNOWN_EXIT, "FinishedAt": records.now_iso(), "OOMKilled": False}
     record["State"].update(Running=False, Status="exited", Pid=0, **ended)
+
+
+def _finish_removal(paths, cid):
+    # Its directory without its record: a --rm's (or an rm's) removal was
+    # killed after deleting the record (an attached client killed in its
+    # own cleanup: the monitor's finish comes next).  Nothing else makes
+    # one: a create writes the record before any monitor exists.
+    from bocker.runtime import lifecycle
+
+    lifecycle.remove_by_id(paths, cid)
 
 
 def _release_and_keep_or_remove(paths, record):

@@ -67,7 +67,7 @@ def remove(paths, ref, force=False):
     except CorruptRecord:
         if not force:
             raise
-        _remove_broken(paths, cid)
+        remove_by_id(paths, cid)
         return cid
     if restarter.pending(record):
         raise BockerError(f"container '{ref}' is restarting: stop it first or use -f")
@@ -100,7 +100,11 @@ def remove(paths, ref, force=False):
     return cid
 
 
-def _remove_broken(paths, cid):
+def remove_by_id(paths, cid):
+    """Remove a container whose record cannot say what it holds (corrupt,
+    or gone with its removal cut short): whatever its ID holds goes, the
+    cgroup (and what still runs in it), leases, veth, guard entries and
+    ports, directory, id block and name."""
     from bocker.net import ipam
     from bocker.runtime import prune
 

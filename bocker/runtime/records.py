@@ -91,15 +91,8 @@ def list_all(paths, on_broken=None):
     """Every container record, oldest first.  A corrupt one is left out
     (and passed to on_broken, a CorruptRecord naming it, if given), so one
     bad file never stops the others being listed."""
-    def one(cid):
-        try:
-            return load(paths, cid)
-        except CorruptRecord as e:
-            if on_broken:
-                on_broken(e)
-            raise NoSuchContainer(cid) from None
-
-    out = state.read_records(paths.containers, "ps", one, missing=(NoSuchContainer,))
+    out = state.read_records(paths.containers, "ps", lambda i: load(paths, i),
+                             missing=(NoSuchContainer,), on_broken=on_broken)
     return sorted(out, key=lambda r: r["Created"])
 
 

@@ -279,3 +279,12 @@ def no_leaks(request, paths):
     leaked = {k: sorted(set(after[k]) - set(before[k])) for k in before}
     leaked = {k: v for k, v in leaked.items() if v}
     assert not leaked, f"test leaked kernel objects: {leaked}"
+
+
+@pytest.fixture
+def cleanup(bocker):
+    """IDs appended here are force-removed after the test."""
+    made = []
+    yield made
+    for cid in made:
+        bocker("rm", "-f", cid)

@@ -133,20 +133,17 @@ def wait_keeper(paths, cid):
 
 def finishers_of(cid):
     """PIDs of `python -m bocker.runtime.finish ROOT cid` processes."""
-    out = []
-    for pid in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if b"bocker.runtime.finish" in argv and cid.encode() in argv:
-            out.append(int(pid))
-    return out
+    return _pids_whose_argv(lambda argv: b"bocker.runtime.finish" in argv
+                            and cid.encode() in argv)
 
 
 def monitors_of(cid):
     """PIDs of bocker-monitor processes keeping cid."""
+    return _pids_whose_argv(lambda argv: os.path.basename(argv[0]) == b"bocker-monitor"
+                            and any(cid.encode() in a for a in argv))
+
+
+def _pids_whose_argv(match):
     out = []
     for pid in os.listdir("/proc"):
         try:
@@ -154,8 +151,7 @@ def monitors_of(cid):
                 argv = f.read().split(b"\0")
         except OSError:
             continue
-        if os.path.basename(argv[0]) == b"bocker-monitor" and any(cid.encode() in a
-                                                                 for a in argv):
+        if match(argv):
             out.append(int(pid))
     return out
 

@@ -7,7 +7,6 @@ import subprocess
 import time
 
 import pexpect
-import pytest
 
 from conftest import BOCKER
 from conftest import wait_for as _wait_for
@@ -19,14 +18,6 @@ def _detach(bocker, *args):
     assert cid.startswith("ps_")
     return cid
 
-
-@pytest.fixture
-def cleanup(bocker):
-    """IDs appended here are force-removed after the test."""
-    made = []
-    yield made
-    for cid in made:
-        bocker("rm", "-f", cid)
 
 
 def test_detached_sleep_shows_up_in_ps(bocker, cleanup):

@@ -30,13 +30,6 @@ def _record(paths, cid):
     return containers.load(paths, cid)
 
 
-@pytest.fixture
-def cleanup(bocker):
-    made = []
-    yield made
-    for cid in made:
-        bocker("rm", "-f", cid)
-
 
 @pytest.mark.parametrize("value,message", [
     ("sometimes", "invalid restart policy: unknown policy 'sometimes'; use one of 'no', "

@@ -121,6 +121,18 @@ def test_killing_the_attached_client_at_any_moment_loses_nothing(paths, remove):
         containers.remove(paths, cid)
 
 
+def test_a_removal_cut_short_is_ended_by_the_monitor(paths, bocker):
+    """A --rm client killed in its own cleanup, after the record went and
+    before the rootfs did (the random kills above found it): the monitor's
+    finish sees a directory without a record and removes the rest."""
+    cid = bocker("run", "-d", "--rm", "busybox", "sleep", "600", check=True).stdout.strip()
+    pid = containers.load(paths, cid)["State"]["Pid"]
+    os.unlink(os.path.join(paths.container(cid), "container.json"))  # as remove_dir does first
+    os.kill(pid, signal.SIGKILL)
+    assert wait_for(lambda: not os.path.exists(paths.container(cid)), 30)
+    assert wait_for(lambda: not _keepers_of(paths.root), 30)
+
+
 def test_a_killed_clients_container_keeps_logging(paths, bocker):
     client = subprocess.Popen([BOCKER, "run", "--name", "orphaned", "busybox", "sh", "-c",
                                "echo start; sleep 0.5; for i in 1 2 3; do echo line$i; "
