@@ -139,9 +139,13 @@ def exec_cmd(ctx, interactive, tty, env, workdir, user, ref, command):
                                 user=user, tty=tty, interactive=interactive))
 
 
+# stop's and restart's grace time, as Docker's -t
+_grace_time = click.option("-t", "--time", "timeout", default=10.0, show_default=True,
+                           type=float, help="Seconds to wait after SIGTERM before SIGKILL.")
+
+
 @click.command()
-@click.option("-t", "--time", "timeout", default=10.0, show_default=True, type=float,
-              help="Seconds to wait after SIGTERM before SIGKILL.")
+@_grace_time
 @click.argument("refs", nargs=-1, required=True)
 @click.pass_obj
 def stop(ctx, timeout, refs):
@@ -214,8 +218,7 @@ def attach(ctx, detach_keys, no_stdin, sig_proxy, ref):
 
 
 @click.command()
-@click.option("-t", "--time", "timeout", default=10.0, show_default=True, type=float,
-              help="Seconds to wait after SIGTERM before SIGKILL.")
+@_grace_time
 @click.argument("refs", nargs=-1, required=True)
 @click.pass_obj
 def restart(ctx, timeout, refs):

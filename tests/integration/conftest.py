@@ -250,6 +250,20 @@ def _processes(root):
     return kids, monitors
 
 
+def pids_whose_argv(match):
+    """PIDs of the processes whose argv (a list of bytes) match(argv) accepts."""
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if match(argv):
+            out.append(int(pid))
+    return out
+
+
 def snapshot_kernel_objects(paths):
     """Everything a bocker command could leak, as comparable sets."""
     children, monitors = _processes(paths.root)

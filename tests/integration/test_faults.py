@@ -22,7 +22,7 @@ import pytest
 from bocker import faults, state
 from bocker.runtime import records
 
-from conftest import run_bocker, wait_for
+from conftest import pids_whose_argv, run_bocker, wait_for
 from conftest_pull import Layout, busybox_layer, push, registries  # noqa: F401
 
 UNKNOWN = records.UNKNOWN_EXIT
@@ -133,27 +133,14 @@ def wait_keeper(paths, cid):
 
 def finishers_of(cid):
     """PIDs of `python -m bocker.runtime.finish ROOT cid` processes."""
-    return _pids_whose_argv(lambda argv: b"bocker.runtime.finish" in argv
+    return pids_whose_argv(lambda argv: b"bocker.runtime.finish" in argv
                             and cid.encode() in argv)
 
 
 def monitors_of(cid):
     """PIDs of bocker-monitor processes keeping cid."""
-    return _pids_whose_argv(lambda argv: os.path.basename(argv[0]) == b"bocker-monitor"
+    return pids_whose_argv(lambda argv: os.path.basename(argv[0]) == b"bocker-monitor"
                             and any(cid.encode() in a for a in argv))
-
-
-def _pids_whose_argv(match):
-    out = []
-    for pid in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if match(argv):
-            out.append(int(pid))
-    return out
 
 
 # ------------------------------------------------------------------ run

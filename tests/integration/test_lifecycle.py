@@ -19,7 +19,6 @@ def _detach(bocker, *args):
     return cid
 
 
-
 def test_detached_sleep_shows_up_in_ps(bocker, cleanup):
     cid = _detach(bocker, "busybox", "sleep", "30")
     cleanup.append(cid)

@@ -15,7 +15,7 @@ import subprocess
 import pytest
 
 from bocker.runtime import containers, protocol
-from conftest import BOCKER, wait_for
+from conftest import BOCKER, pids_whose_argv, wait_for
 
 SCRIPT = "echo hi; sleep 1; echo bye"
 
@@ -39,13 +39,11 @@ def _cmdline(pid):
 
 def _keepers_of(root):
     """PIDs of monitors and of the cleanups they exec, for this root."""
-    out = set()
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        argv = _cmdline(pid)
+    def keeper(argv):
         named = any(a.startswith(root.encode()) for a in argv[1:])
-        if named and (argv[0].endswith(b"bocker-monitor") or b"bocker.runtime.finish" in argv):
-            out.add(pid)
-    return out
+        return named and (argv[0].endswith(b"bocker-monitor") or b"bocker.runtime.finish" in argv)
+
+    return set(pids_whose_argv(keeper))
 
 
 def _log(paths, cid):
