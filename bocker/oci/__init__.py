@@ -1,0 +1,1 @@
+"""bocker-oci: a runc-compatible OCI runtime over bocker's shim."""
