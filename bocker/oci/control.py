@@ -21,7 +21,7 @@ def cgroup_of(record):
     """The container's OciCgroup, from what create stored."""
     from bocker.oci.cgroup import OciCgroup
 
-    return OciCgroup(record.get("cgroups_path"), record["id"])
+    return OciCgroup(record.get("cgroups_path"), record["id"], made=record.get("cgroup_made"))
 
 
 def current(root, record, cg=None):

@@ -105,7 +105,8 @@ def exec_in(root, cid, req, detach=False, pid_file=None, console_socket=None,
     with state.locked(root, cid) as record:
         cg = control.cgroup_of(record)
         state.check_transition("exec", cid, control.current(root, record, cg))
-        proc = oci_config.parse_process(process_object(record, req))
+        where = f"--process {req.process_file}" if req.process_file else "exec"
+        proc = oci_config.parse_process(process_object(record, req), where)
         if proc.terminal and not console_socket and detach:
             raise InvalidArgument("exec --tty --detach needs --console-socket")
         if proc.terminal and not console_socket:

@@ -67,6 +67,7 @@ def create(root, cid, bundle_dir, pid_file=None, console_socket=None, no_pivot=F
         cdir = _claim_dir(root, cid, undo)
         record = _record_creating(cid, cdir, bundle)
         cg = _make_cgroup(bundle, cid, undo)
+        record["cgroup_made"] = getattr(cg, "made", None)
         state.save(cdir, record)
         child_fds = _open_child_fds(bundle, cdir, cg, console_socket, fds)
         options = _spawn_options(bundle, cdir, cg, child_fds, no_pivot, preserve_fds)
@@ -223,6 +224,12 @@ def _mounts(bundle, cg):
     return out
 
 
+def _devices(bundle):
+    """linux.devices (and the spec's default nodes) as the shim's OciDevices."""
+    return [native.OciDevice(path=d.path, kind=d.kind, major=d.major, minor=d.minor,
+                             mode=d.mode, uid=d.uid, gid=d.gid) for d in bundle.devices or []]
+
+
 def clone_flags(namespaces):
     """The namespaces to create (those without a path); the mount
     namespace always (the rootfs is pivoted into one of its own)."""
@@ -250,7 +257,7 @@ def _spawn_options(bundle, cdir, cg, child, no_pivot, preserve_fds):
     if bundle.seccomp:
         seccomp_filter = oci_config.compile_seccomp(bundle.seccomp, proc.caps["bounding"])
     oci = native.Oci(
-        mounts=_mounts(bundle, cg), devices=list(bundle.devices or []), default_links=True,
+        mounts=_mounts(bundle, cg), devices=_devices(bundle), default_links=True,
         masked=list(bundle.masked or []), readonly=list(bundle.readonly or []),
         caps=dict(proc.caps), gids=list(proc.gids or []), umask=proc.umask,
         no_new_privs=bool(proc.no_new_privs), rootfs_propagation=bundle.rootfs_propagation or 0,
