@@ -12,7 +12,6 @@ import signal
 from bocker.errors import InvalidArgument
 from bocker.kernel import native
 from bocker.oci import control, launch, state
-from bocker.runtime import reports
 from bocker.runtime.stdio import Fds, close_quietly
 
 MAX_PROCESS_JSON = 8 << 20
@@ -141,7 +140,7 @@ def exec_in(root, cid, req, detach=False, pid_file=None, console_socket=None,
         finally:
             fds.close_all()
     try:
-        failure = reports.decode(native.read_reports(child.status_fd), proc.args, options)
+        failure = launch.failure_text(native.read_reports(child.status_fd), proc.args, options)
         if failure:
             os.waitpid(child.pid, 0)
             raise launch.CreateFailed(f"exec {cid}: {failure}")

@@ -11,6 +11,7 @@ before the gate succeeded), set oom_score_adj, run the create-time hooks,
 record "created", write the pid file.
 """
 import contextlib
+import errno
 import os
 import shutil
 import signal
@@ -327,11 +328,26 @@ def _wait_ready(cid, child, bundle, options):
     """The init's reports to EOF: a failed step is one line naming it and
     its object; an init that ended without saying it is ready too."""
     got = native.read_reports(child.status_fd)
-    failure = reports.decode(got, bundle.process.args, options)
+    failure = failure_text(got, bundle.process.args, options)
     if failure:
         raise CreateFailed(f"create {cid}: {failure}")
     if not any(r[0] == READY_STEP and not r[1] for r in got):
         raise CreateFailed(f"create {cid}: the container's init ended before it was ready")
+
+
+def failure_text(got, argv, options):
+    """The one line a failed step's report means, or None.  execve's are
+    worded as runc's (podman maps "executable file not found" to 127 and
+    "permission denied" to 126)."""
+    failed = [r for r in got if r[1]]
+    if not failed:
+        return None
+    step, err = failed[-1][0], failed[-1][1]
+    if step == "execve":
+        why = ("executable file not found in $PATH" if err == errno.ENOENT
+               else os.strerror(err).lower())
+        return f'exec: "{argv[0]}": {why}'
+    return str(reports.decode(got, argv, options))
 
 
 def _set_oom_score(pid, proc):

@@ -1,0 +1,362 @@
+"""bocker-oci against the real kernel: a bundle made in tmp_path (a
+busybox-static rootfs, `bocker-oci spec`'s config edited), driven
+through runc's verbs as podman and containerd drive them; a private
+--root per test; nothing left after delete (cgroup, state dir, process).
+"""
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from conftest import wait_for
+
+from bocker.oci.cgroup import OciCgroup
+
+WORKTREE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+APPLETS = ("sh", "sleep", "cat", "echo", "ls", "true", "false", "id", "hostname", "ps")
+
+
+def oci(root, *args, input=None, timeout=60, **kw):
+    """Run bocker-oci --root ROOT ARGS; CompletedProcess with text output."""
+    env = {**os.environ, "PYTHONPATH": WORKTREE}
+    return subprocess.run([sys.executable, "-m", "bocker.oci.cli", "--root", str(root), *args],
+                          input=input, capture_output=True, text=True, timeout=timeout,
+                          env=env, **kw)
+
+
+def ok(proc):
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+class Env:
+    """One test's state root and bundle, with its own config.json."""
+
+    def __init__(self, tmp_path):
+        self.root = tmp_path / "state"
+        self.bundle = tmp_path / "bundle"
+        rootfs = self.bundle / "rootfs"
+        (rootfs / "bin").mkdir(parents=True)
+        for d in ("proc", "dev", "sys", "tmp", "etc"):
+            (rootfs / d).mkdir()
+        subprocess.run(["cp", "/bin/busybox", str(rootfs / "bin" / "busybox")], check=True)
+        for applet in APPLETS:
+            os.symlink("busybox", rootfs / "bin" / applet)
+        ok(oci(self.root, "spec", "--bundle", str(self.bundle)))
+        self.config = json.loads((self.bundle / "config.json").read_text())
+        self.config["process"]["terminal"] = False
+        self.config["root"]["readonly"] = False
+        self.args(["sleep", "1000"])
+
+    def args(self, argv, **process):
+        """Set process.args (and other process fields), rewrite config.json."""
+        self.config["process"]["args"] = argv
+        self.config["process"].update(process)
+        self.write()
+
+    def write(self):
+        (self.bundle / "config.json").write_text(json.dumps(self.config))
+
+    def __call__(self, *args, **kw):
+        return oci(self.root, *args, **kw)
+
+    def create(self, cid, *extra):
+        return ok(self("create", "--bundle", str(self.bundle), *extra, cid))
+
+    def state(self, cid):
+        return json.loads(ok(self("state", cid)).stdout)
+
+    def status(self, cid):
+        return self.state(cid)["status"]
+
+
+@pytest.fixture
+def env(tmp_path):
+    e = Env(tmp_path)
+    yield e
+    if e.root.exists():  # whatever a failed test left
+        for cid in os.listdir(e.root):
+            e("delete", "--force", cid)
+        assert os.listdir(e.root) == []
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def assert_gone(env, cid, pid):
+    """delete left nothing: no state dir, no cgroup, no process."""
+    assert not (env.root / cid).exists()
+    assert not OciCgroup(None, cid).exists()
+    assert wait_for(lambda: not alive(pid))
+    assert "does not exist" in env("state", cid).stderr
+
+
+# ------------------------------------------------------------- lifecycle
+
+def test_create_start_kill_delete(env, tmp_path):
+    pid_file = tmp_path / "init.pid"
+    env.create("c1", "--pid-file", str(pid_file))
+    st = env.state("c1")
+    pid = int(pid_file.read_text())
+    assert st["status"] == "created" and st["pid"] == pid and alive(pid)
+    assert st["bundle"] == str(env.bundle) and st["ociVersion"]
+    assert OciCgroup(None, "c1").exists() and pid in OciCgroup(None, "c1").pids()
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        assert b"sleep" not in f.read()     # waits at the gate, not exec'd yet
+    ok(env("start", "c1"))
+    assert env.status("c1") == "running"
+    assert wait_for(lambda: open(f"/proc/{pid}/cmdline", "rb").read().startswith(b"sleep"))
+    ok(env("kill", "c1", "KILL"))
+    assert wait_for(lambda: env.status("c1") == "stopped")
+    assert env.state("c1")["pid"] == 0
+    ok(env("delete", "c1"))
+    assert_gone(env, "c1", pid)
+
+
+def test_run_waits_and_exits_with_the_status(env):
+    env.args(["sh", "-c", "echo out; echo err >&2; exit 3"])
+    proc = env("run", "--bundle", str(env.bundle), "r1")
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stdout == "out\n" and "err\n" in proc.stderr
+    assert not (env.root / "r1").exists() and not OciCgroup(None, "r1").exists()
+
+
+def test_run_detached_exec_attached_and_detached(env, tmp_path):
+    ok(env("run", "--detach", "--bundle", str(env.bundle), "x1"))
+    assert env.status("x1") == "running"
+    init = env.state("x1")["pid"]
+    proc = env("exec", "x1", "sh", "-c", "echo in-$(hostname); exit 5")
+    assert proc.returncode == 5 and proc.stdout.startswith("in-"), proc.stderr
+    pid_file = tmp_path / "exec.pid"
+    ok(env("exec", "--detach", "--pid-file", str(pid_file), "--env", "A=1", "x1",
+           "sleep", "999"))
+    exec_pid = int(pid_file.read_text())
+    assert alive(exec_pid)
+    pids = json.loads(ok(env("ps", "--format", "json", "x1")).stdout)
+    assert init in pids and exec_pid in pids
+    with open(f"/proc/{exec_pid}/environ", "rb") as f:
+        assert b"A=1" in f.read().split(b"\0")
+    table = ok(env("ps", "x1")).stdout.splitlines()
+    assert "PID" in table[0] and len(table) == 3
+    ok(env("delete", "--force", "x1"))
+    assert_gone(env, "x1", init)
+    assert not alive(exec_pid)
+
+
+def test_exec_process_file(env, tmp_path):
+    env.create("p1")
+    ok(env("start", "p1"))
+    process = {"args": ["sh", "-c", "id -u; id -g"], "cwd": "/tmp", "env": ["PATH=/bin"],
+               "user": {"uid": 1000, "gid": 1001}}
+    (tmp_path / "process.json").write_text(json.dumps(process))
+    proc = ok(env("exec", "--process", str(tmp_path / "process.json"), "p1"))
+    assert proc.stdout.split() == ["1000", "1001"]
+    ok(env("delete", "--force", "p1"))
+
+
+# ------------------------------------------------------------- the state machine
+
+def one_line_refusal(proc, *words):
+    assert proc.returncode == 1, proc.stdout
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+    for w in words:
+        assert w in proc.stderr, proc.stderr
+
+
+def test_state_machine_refusals(env):
+    env.create("s1")
+    pid = env.state("s1")["pid"]
+    one_line_refusal(env("delete", "s1"), "created, not stopped")
+    one_line_refusal(env("create", "--bundle", str(env.bundle), "s1"), "already exists")
+    one_line_refusal(env("resume", "s1"), "not paused")
+    ok(env("start", "s1"))
+    one_line_refusal(env("start", "s1"), "not created")
+    one_line_refusal(env("delete", "s1"), "running, not stopped")
+    ok(env("kill", "s1", "9"))
+    assert wait_for(lambda: env.status("s1") == "stopped")
+    one_line_refusal(env("kill", "s1", "KILL"), "container not running")
+    one_line_refusal(env("start", "s1"), "not created")
+    one_line_refusal(env("exec", "s1", "true"), "not running")
+    one_line_refusal(env("pause", "s1"), "not running")
+    ok(env("delete", "s1"))
+    assert_gone(env, "s1", pid)
+    one_line_refusal(env("kill", "s1"), "does not exist")
+    ok(env("delete", "--force", "s1"))   # runc: forcing away nothing is fine
+
+
+def test_kill_created_and_delete_force(env):
+    env.create("k1")
+    pid = env.state("k1")["pid"]
+    ok(env("kill", "k1", "SIGKILL"))
+    assert wait_for(lambda: env.status("k1") == "stopped")
+    ok(env("delete", "k1"))
+    assert_gone(env, "k1", pid)
+    env.create("k2")
+    pid = env.state("k2")["pid"]
+    ok(env("delete", "--force", "k2"))
+    assert_gone(env, "k2", pid)
+
+
+def test_failed_create_leaves_nothing_and_logs_json(env, tmp_path):
+    env.args(["no-such-program"])
+    log_file = tmp_path / "log.json"
+    proc = env("--log", str(log_file), "--log-format", "json", "create", "--bundle",
+               str(env.bundle), "f1")
+    one_line_refusal(proc, "executable file not found", "no-such-program")
+    last = json.loads(log_file.read_text().splitlines()[-1])
+    assert last["level"] == "error" and "executable file not found" in last["msg"]
+    assert last["time"]
+    assert not (env.root / "f1").exists() and not OciCgroup(None, "f1").exists()
+    (env.bundle / "config.json").write_text('{"ociVersion": 3}')
+    one_line_refusal(env("create", "--bundle", str(env.bundle), "f2"), "ociVersion")
+    assert not (env.root / "f2").exists()
+
+
+# ------------------------------------------------------------- console socket
+
+def test_console_socket_sends_the_pty_master(env, tmp_path):
+    env.args(["sh"], terminal=True)
+    path = str(tmp_path / "console.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(1)
+    creating = subprocess.Popen(
+        [sys.executable, "-m", "bocker.oci.cli", "--root", str(env.root), "create",
+         "--bundle", str(env.bundle), "--console-socket", path, "t1"],
+        env={**os.environ, "PYTHONPATH": WORKTREE}, stderr=subprocess.PIPE, text=True)
+    try:
+        assert select.select([listener], [], [], 30)[0], "create never connected"
+        conn, _ = listener.accept()
+        with conn:
+            _, fds, _, _ = socket.recv_fds(conn, 1024, 1)
+        assert creating.wait(60) == 0, creating.stderr.read()
+    finally:
+        listener.close()
+        if creating.poll() is None:
+            creating.kill()
+        creating.wait()
+    master = fds[0]
+    try:
+        ok(env("start", "t1"))
+        os.write(master, b"echo $((6*7))-$(tty)\n")
+        seen = b""
+        while b"42-/dev/pts/0" not in seen:
+            assert select.select([master], [], [], 30)[0], seen
+            seen += os.read(master, 4096)
+        os.write(master, b"exit\n")
+        assert wait_for(lambda: env.status("t1") == "stopped")
+    finally:
+        os.close(master)
+    ok(env("delete", "t1"))
+
+
+# ------------------------------------------------------------- hooks
+
+def test_hooks_run_at_their_points_with_the_state(env, tmp_path):
+    out = tmp_path / "hooks"
+    out.mkdir()
+
+    def hook(kind):
+        return {"path": "/bin/sh", "args": ["sh", "-c", f"cat > {out}/{kind}"], "timeout": 10}
+
+    kinds = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart",
+             "poststop")
+    env.config["hooks"] = {kind: [hook(kind)] for kind in kinds}
+    env.write()
+    env.create("h1")
+    pid = env.state("h1")["pid"]
+    assert sorted(os.listdir(out)) == ["createContainer", "createRuntime", "prestart"]
+    got = json.loads((out / "createRuntime").read_text())
+    assert got["id"] == "h1" and got["pid"] == pid and got["bundle"] == str(env.bundle)
+    assert got["status"] == "creating"
+    ok(env("start", "h1"))
+    assert json.loads((out / "startContainer").read_text())["status"] == "created"
+    assert json.loads((out / "poststart").read_text())["status"] == "running"
+    ok(env("kill", "h1", "KILL"))
+    assert wait_for(lambda: env.status("h1") == "stopped")
+    assert not (out / "poststop").exists()
+    ok(env("delete", "h1"))
+    assert json.loads((out / "poststop").read_text())["status"] == "stopped"
+    assert_gone(env, "h1", pid)
+
+
+def test_failing_prestart_hook_undoes_the_create(env):
+    env.config["hooks"] = {"prestart": [{"path": "/bin/sh",
+                                         "args": ["sh", "-c", "echo no >&2; exit 7"]}]}
+    env.write()
+    proc = env("create", "--bundle", str(env.bundle), "h2")
+    one_line_refusal(proc, "prestart hook 0", "exit status 7")
+    assert not (env.root / "h2").exists() and not OciCgroup(None, "h2").exists()
+
+
+def test_failing_poststart_hook_is_a_warning(env):
+    env.config["hooks"] = {"poststart": [{"path": "/bin/false"}]}
+    env.write()
+    env.create("h3")
+    proc = ok(env("start", "h3"))
+    assert "warning" in proc.stderr and "poststart" in proc.stderr
+    assert env.status("h3") == "running"
+    ok(env("delete", "--force", "h3"))
+
+
+# ------------------------------------------------------------- cgroup verbs
+
+def test_pause_resume_update(env):
+    ok(env("run", "-d", "--bundle", str(env.bundle), "u1"))
+    ok(env("pause", "u1"))
+    assert env.status("u1") == "paused"
+    one_line_refusal(env("pause", "u1"), "paused")
+    ok(env("resume", "u1"))
+    assert env.status("u1") == "running"
+    ok(env("update", "--pids-limit", "42", "u1"))
+    pids_dir = OciCgroup(None, "u1").controller_dirs()["pids"]
+    with open(os.path.join(pids_dir, "pids.max")) as f:
+        assert f.read().strip() == "42"
+    ok(env("update", "--resources", "-", "u1", input=json.dumps({"pids": {"limit": 17}})))
+    with open(os.path.join(pids_dir, "pids.max")) as f:
+        assert f.read().strip() == "17"
+    one_line_refusal(env("update", "--resources", "-", "u1", input="[1]"), "JSON object")
+    ok(env("delete", "--force", "u1"))
+
+
+# ------------------------------------------------------------- reads
+
+def test_features_list_and_version(env):
+    doc = json.loads(ok(env("features")).stdout)
+    assert doc["ociVersionMax"].startswith("1.") and "poststop" in doc["hooks"]
+    assert "pid" in doc["linux"]["namespaces"] and doc["linux"]["cgroup"]["systemd"] is False
+    env.create("l1")
+    listed = json.loads(ok(env("list", "-f", "json")).stdout)
+    assert [(c["id"], c["status"]) for c in listed] == [("l1", "created")]
+    assert ok(env("list", "-q")).stdout == "l1\n"
+    assert "l1" in ok(env("list")).stdout.splitlines()[1]
+    lines = ok(env("--version")).stdout.splitlines()
+    assert lines[0].startswith("bocker-oci version") and lines[1].startswith("spec: 1.")
+    ok(env("delete", "--force", "l1"))
+
+
+def test_signals_are_forwarded_by_run(env):
+    env.args(["sh", "-c", "trap 'exit 9' TERM; while :; do sleep 0.1; done"])
+    running = subprocess.Popen(
+        [sys.executable, "-m", "bocker.oci.cli", "--root", str(env.root), "run", "--bundle",
+         str(env.bundle), "g1"], env={**os.environ, "PYTHONPATH": WORKTREE})
+    try:
+        assert wait_for(lambda: (env.root / "g1").exists() and env.status("g1") == "running",
+                        30)
+        running.send_signal(signal.SIGTERM)
+        assert running.wait(60) == 9
+    finally:
+        if running.poll() is None:
+            running.kill()
+            running.wait()
+    assert not (env.root / "g1").exists()
