@@ -69,6 +69,19 @@ static const char *const step_names[STEP_LAST] = {
     [STEP_OPEN_KERNFS] = "fsmount /proc and /sys",
     [STEP_OPEN_DEVICES] = "open_tree devices",
     [STEP_USERNS_ROOT] = "setresuid to user namespace root",
+    [STEP_JOIN_NS] = "setns namespaces",
+    [STEP_UNSHARE_NS] = "unshare namespaces",
+    [STEP_OCI_OPEN_BINDS] = "open_tree bind mounts",
+    [STEP_OCI_OPEN_FS] = "fsmount proc and sysfs mounts",
+    [STEP_OCI_OPEN_DEVICES] = "open_tree device nodes",
+    [STEP_NO_PIVOT] = "move rootfs onto / and chroot",
+    [STEP_OCI_MOUNTS] = "mount",
+    [STEP_OCI_DEVICES] = "mknod",
+    [STEP_DEV_LINKS] = "/dev symlinks",
+    [STEP_ROOTFS_PROPAGATION] = "rootfs propagation",
+    [STEP_DOMAINNAME] = "setdomainname",
+    [STEP_UMASK] = "umask",
+    [STEP_AMBIENT_CAPS] = "raise ambient capabilities",
 };
 
 const char *shim_step_name(int step)
@@ -266,10 +279,47 @@ static int cmp_int(const void *a, const void *b)
     return *(const int *)a - *(const int *)b;
 }
 
+/* Is fd one this start hands the child for its own use (never the
+ * command's)? */
+static int internal_fd(const struct child_ctx *c, int fd)
+{
+    const struct shim_spawn *req = c->req;
+    if (fd == c->status_fd || fd == req->go_fd || fd == req->cgroup_dir_fd ||
+        fd == req->join_pidfd || fd == req->console_sock || fd == req->userns_sock)
+        return 1;
+    for (int i = 0; i < req->n_cgroup_fds; i++)
+        if (fd == req->cgroup_fds[i])
+            return 1;
+    for (int i = 0; req->oci && i < req->oci->n_join_ns; i++)
+        if (fd == req->oci->join_ns[i].fd)
+            return 1;
+    return 0;
+}
+
+/* --preserve-fds N: fds 3 .. 3+N-1 are the command's.  They stay open
+ * and lose CLOEXEC (an fd of the start's own in that range keeps it). */
+static int preserve_fds(const struct child_ctx *c, int n)
+{
+    for (int fd = 3; fd < 3 + n; fd++) {
+        if (internal_fd(c, fd))
+            continue;
+        int fl = fcntl(fd, F_GETFD);
+        if (fl < 0) {
+            if (errno == EBADF) /* not open: nothing to keep */
+                continue;
+            return errno;
+        }
+        if ((fl & FD_CLOEXEC) && fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC) < 0)
+            return errno;
+    }
+    return 0;
+}
+
 /* Close every fd above 2 but the ones this start passes on purpose (the
  * status pipe, the go pipe's read end, cgroup and namespace handles, the
- * console and user namespace sockets): the go pipe's write end goes too,
- * else wait_go() would never see the parent die.
+ * console and user namespace sockets, and with --preserve-fds the
+ * caller's 3 .. 3+N-1): the go pipe's write end goes too, else wait_go()
+ * would never see the parent die.
  * The caller of bocker may hold fds without CLOEXEC (`9</` in a shell:
  * the host's root directory); one left open is a path out of the
  * container through /proc/self/fd before execve, or after it.  Done
@@ -277,8 +327,12 @@ static int cmp_int(const void *a, const void *b)
 static int close_inherited_fds(struct child_ctx *c)
 {
     const struct shim_spawn *req = c->req;
-    int keep[6 + MAX_CGROUP_FDS], n = 0;
-    if (req->n_cgroup_fds > MAX_CGROUP_FDS) /* shim_spawn refused it already */
+    const struct shim_oci *oci = req->oci;
+    int keep[6 + MAX_CGROUP_FDS + SHIM_OCI_MAX_JOIN_NS], n = 0;
+    int n_join = oci ? oci->n_join_ns : 0, n_preserve = oci ? oci->preserve_fds : 0;
+    /* shim_spawn refused these already */
+    if (req->n_cgroup_fds > MAX_CGROUP_FDS || n_join > SHIM_OCI_MAX_JOIN_NS ||
+        n_preserve < 0 || n_preserve > 65536)
         return E2BIG;
     keep[n++] = c->status_fd;
     keep[n++] = req->go_fd;
@@ -288,8 +342,15 @@ static int close_inherited_fds(struct child_ctx *c)
     keep[n++] = req->userns_sock;
     for (int i = 0; i < req->n_cgroup_fds; i++)
         keep[n++] = req->cgroup_fds[i];
+    for (int i = 0; i < n_join; i++)
+        keep[n++] = oci->join_ns[i].fd;
+    if (n_preserve) {
+        int err = preserve_fds(c, n_preserve);
+        if (err)
+            return err;
+    }
     qsort(keep, (size_t)n, sizeof keep[0], cmp_int);
-    unsigned int from = 3;
+    unsigned int from = 3 + (unsigned)n_preserve;
     for (int i = 0; i < n; i++) {
         if (keep[i] < (int)from)
             continue;
@@ -301,6 +362,116 @@ static int close_inherited_fds(struct child_ctx *c)
     return syscall(SYS_close_range, from, ~0U, 0) < 0 ? errno : 0;
 }
 
+/* OCI linux.namespaces with a path: setns into each (the parent opened
+ * them), the user namespace first, so the others are joined with the
+ * capabilities it gives; then become its root (the host's root is not
+ * mapped there). */
+static int join_namespaces(struct child_ctx *c)
+{
+    const struct shim_oci *oci = c->req->oci;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < oci->n_join_ns; i++) {
+            const struct shim_oci_ns *ns = &oci->join_ns[i];
+            if ((ns->nstype == CLONE_NEWUSER) != (pass == 0))
+                continue;
+            c->index = i;
+            if (setns(ns->fd, ns->nstype) < 0)
+                return errno;
+            close(ns->fd);
+            if (ns->nstype == CLONE_NEWUSER) {
+                int err = become_userns_root();
+                if (err)
+                    return err;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Does this OCI start join an existing user namespace?  Then spawn.c
+ * clones it with no new namespace but PID, and the new ones are made
+ * here once inside (unshare_namespaces), so that it owns them. */
+int oci_joins_userns(const struct shim_spawn *req)
+{
+    for (int i = 0; req->oci && i < req->oci->n_join_ns; i++)
+        if (req->oci->join_ns[i].nstype == CLONE_NEWUSER)
+            return 1;
+    return 0;
+}
+
+/* The namespaces to create that clone did not (see oci_joins_userns). */
+static int unshare_namespaces(int flags)
+{
+    return unshare(flags) < 0 ? errno : 0;
+}
+
+/* OCI mode's half of the user namespace hand-over: the parent writes our
+ * id maps and then sends one byte, no fd (the rootfs is used as it is:
+ * its owner is the runtime's affair); EOF means it gave up.  Then become
+ * the namespace's root, before anything is made in the rootfs. */
+static int wait_id_maps(int sock)
+{
+    char byte;
+    ssize_t n;
+    do
+        n = read(sock, &byte, 1);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return errno;
+    if (n == 0)
+        return ECANCELED;
+    close(sock);
+    return become_userns_root();
+}
+
+static int set_domainname(const char *name)
+{
+    return setdomainname(name, strlen(name)) < 0 ? errno : 0;
+}
+
+/* OCI mode's credentials, in runc's order: umask; a seccomp filter goes
+ * first unless no_new_privs is asked (without it, installing a filter
+ * needs CAP_SYS_ADMIN, which the capabilities below may drop); the
+ * bounding set; groups and ids (keepcaps); the effective, permitted and
+ * inheritable sets; the ambient ones; no_new_privs and the filter. */
+static void oci_credentials(struct child_ctx *c)
+{
+    const struct shim_spawn *req = c->req;
+    const struct shim_oci *oci = req->oci;
+    if (oci->umask >= 0)
+        STEP(c, STEP_UMASK, oci_umask(oci->umask));
+    if (req->seccomp_filter && !oci->no_new_privs)
+        STEP(c, STEP_SECCOMP, install_seccomp(req));
+    STEP(c, STEP_CAPS, drop_bounding_caps(oci->cap_bounding));
+    STEP(c, STEP_SET_IDS, oci_set_ids(req));
+    STEP(c, STEP_SET_CAPS, oci_set_caps(oci));
+    if (oci->cap_ambient)
+        STEP(c, STEP_AMBIENT_CAPS, oci_raise_ambient(oci->cap_ambient));
+    if (oci->no_new_privs)
+        STEP(c, STEP_NO_NEW_PRIVS, set_no_new_privs());
+    if (req->seccomp_filter && oci->no_new_privs)
+        STEP(c, STEP_SECCOMP, install_seccomp(req));
+}
+
+/* OCI create's end: every step before the gate went well, and argv[0]
+ * resolves (else fail now as the exec would: runc refuses at create).
+ * Say so even untraced ("wait for parent", 0) and close the status pipe:
+ * the caller reads to EOF and knows the container is created.  What
+ * comes after (the gate, execve) reports nothing. */
+static void report_ready(struct child_ctx *c)
+{
+    int err = check_command(c->req);
+    if (err) {
+        child_report(c, STEP_EXECVE, err);
+        _exit(err == ENOENT ? SHIM_EXIT_NOT_FOUND : SHIM_EXIT_CANNOT_EXECUTE);
+    }
+    struct shim_report r = { .step = STEP_WAIT_GO, .err = 0, .index = -1, .ns = now_ns() };
+    ssize_t n = write(c->status_fd, &r, sizeof r);
+    (void)n;
+    close(c->status_fd);
+    c->status_fd = -1;
+}
+
 /* The container leads a session and process group of its own: the
  * caller's terminal is not its controlling terminal (/dev/tty gives
  * ENXIO) and `kill(0, sig)` inside reaches only the container. */
@@ -309,13 +480,32 @@ static int new_session(void)
     return setsid() < 0 ? errno : 0;
 }
 
+/* bocker's own containers' credentials: Docker's capabilities (the
+ * bounding set, then ids, then root's sets), no_new_privs always, then
+ * the seccomp filter. */
+static void bocker_credentials(struct child_ctx *c)
+{
+    const struct shim_spawn *req = c->req;
+    if (!req->privileged)
+        STEP(c, STEP_CAPS, drop_bounding_caps(req->cap_keep));
+    STEP(c, STEP_SET_IDS, set_ids(req->uid, req->gid));
+    if (!req->privileged)
+        STEP(c, STEP_SET_CAPS, set_caps(req->cap_keep, req->uid));
+    STEP(c, STEP_NO_NEW_PRIVS, req->privileged ? 0 : set_no_new_privs());
+    if (req->seccomp_filter)
+        STEP(c, STEP_SECCOMP, install_seccomp(req));
+}
+
 /* The container child, from clone to execve: each step in order, reported
  * to the parent; the first that fails ends the child (formats.h's exit
  * codes).  Never returns. */
 void child_main(struct child_ctx *c)
 {
     const struct shim_spawn *req = c->req;
+    const struct shim_oci *oci = req->oci;
 
+    /* mknod and late proc/sysfs mounts are refused in a user namespace */
+    c->oci_userns = oci && ((req->clone_flags & CLONE_NEWUSER) || oci_joins_userns(req));
     STEP(c, STEP_SIGNALS, reset_signals());
     STEP(c, STEP_SESSION, new_session());
     STEP(c, STEP_STDIO, setup_stdio(req));
@@ -324,6 +514,11 @@ void child_main(struct child_ctx *c)
         STEP(c, STEP_CGROUP_JOIN, join_cgroup_dir(req->cgroup_dir_fd));
     if (req->n_cgroup_fds)
         STEP(c, STEP_CGROUP_JOIN, join_cgroups(req));
+    if (oci && oci->n_join_ns && req->join_pidfd < 0)
+        STEP(c, STEP_JOIN_NS, join_namespaces(c));
+    if (oci_joins_userns(req) && (req->clone_flags & ~(CLONE_NEWPID | CLONE_NEWCGROUP)))
+        STEP(c, STEP_UNSHARE_NS,
+             unshare_namespaces(req->clone_flags & ~(CLONE_NEWPID | CLONE_NEWCGROUP)));
     if (req->join_pidfd >= 0) {
         STEP(c, STEP_JOIN_CONTAINER,
              join_container(req->join_pidfd, req->clone_flags & CLONE_NEWUSER));
@@ -334,24 +529,28 @@ void child_main(struct child_ctx *c)
         if (req->clone_flags & CLONE_NEWNET)
             STEP(c, STEP_LO_UP, loopback_up());
         if (req->userns_sock >= 0)
-            STEP(c, STEP_USERNS, enter_userns(c, req->userns_sock));
-        setup_filesystem(c);
+            STEP(c, STEP_USERNS, oci ? wait_id_maps(req->userns_sock)
+                                     : enter_userns(c, req->userns_sock));
+        if (oci)
+            setup_oci_filesystem(c);
+        else
+            setup_filesystem(c);
         if (req->hostname)
             STEP(c, STEP_HOSTNAME, set_hostname(req->hostname));
+        if (oci && oci->domainname)
+            STEP(c, STEP_DOMAINNAME, set_domainname(oci->domainname));
     }
     if (req->console_sock >= 0)
         STEP(c, STEP_CONSOLE, setup_console(req));
     STEP(c, STEP_CHDIR, chdir(req->cwd && *req->cwd ? req->cwd : "/") < 0 ? errno : 0);
     if (req->n_rlimits)
         STEP(c, STEP_RLIMITS, set_rlimits(c));
-    if (!req->privileged)
-        STEP(c, STEP_CAPS, drop_bounding_caps(req->cap_keep));
-    STEP(c, STEP_SET_IDS, set_ids(req->uid, req->gid));
-    if (!req->privileged)
-        STEP(c, STEP_SET_CAPS, set_caps(req->cap_keep, req->uid));
-    STEP(c, STEP_NO_NEW_PRIVS, req->privileged ? 0 : set_no_new_privs());
-    if (req->seccomp_filter)
-        STEP(c, STEP_SECCOMP, install_seccomp(req));
+    if (oci)
+        oci_credentials(c);
+    else
+        bocker_credentials(c);
+    if (oci && oci->ready)
+        report_ready(c);
     if (req->go_fd >= 0)
         STEP(c, STEP_WAIT_GO, wait_go(req->go_fd));
     /* From here a success is silent: the status pipe closes on execve. */

@@ -50,20 +50,42 @@ static pid_t clone_child(int flags, int cgroup_fd, int *pidfd, int *born)
     return pid;
 }
 
-/* Enter the PID namespace of a running container for our next child
- * only; *saved gets our own back.  setns(CLONE_NEWPID) changes where
- * children are born, never the caller itself. */
-static int enter_pidns(int pidfd, int *saved)
+/* Enter a PID namespace (a running container's pidfd, for exec, or an
+ * OCI config's namespace fd) for our next child only; *saved gets our
+ * own back.  setns(CLONE_NEWPID) changes where children are born, never
+ * the caller itself. */
+static int enter_pidns(int fd, int *saved)
 {
     *saved = open("/proc/thread-self/ns/pid_for_children", O_RDONLY | O_CLOEXEC);
     if (*saved < 0)
         return -errno;
-    if (setns(pidfd, CLONE_NEWPID) < 0) {
+    if (setns(fd, CLONE_NEWPID) < 0) {
         int err = errno;
         close(*saved);
         *saved = -1;
         return -err;
     }
+    return 0;
+}
+
+/* An OCI request's lists must fit the child's tables, and a PID
+ * namespace is joined through pidns_fd only (setns(CLONE_NEWPID) in the
+ * child would not move the child itself). */
+static int check_oci(const struct shim_oci *oci)
+{
+    if (!oci)
+        return 0;
+    if (oci->n_mounts < 0 || oci->n_mounts > SHIM_OCI_MAX_MOUNTS ||
+        oci->n_devices < 0 || oci->n_devices > SHIM_OCI_MAX_DEVICES ||
+        oci->n_masked < 0 || oci->n_masked > SHIM_OCI_MAX_PATHS ||
+        oci->n_readonly < 0 || oci->n_readonly > SHIM_OCI_MAX_PATHS ||
+        oci->n_gids < 0 || oci->n_gids > SHIM_OCI_MAX_GIDS ||
+        oci->n_join_ns < 0 || oci->n_join_ns > SHIM_OCI_MAX_JOIN_NS ||
+        oci->preserve_fds < 0 || oci->preserve_fds > 65536)
+        return -E2BIG;
+    for (int i = 0; i < oci->n_join_ns; i++)
+        if (oci->join_ns[i].nstype == CLONE_NEWPID)
+            return -EINVAL;
     return 0;
 }
 
@@ -80,9 +102,13 @@ int shim_spawn(const struct shim_spawn *req, struct shim_child *out)
     /* the child's fixed-size tables: refuse, never truncate */
     if (req->n_mounts > SHIM_MAX_BINDS || req->n_cgroup_fds > MAX_CGROUP_FDS)
         return -E2BIG;
+    if ((rc = check_oci(req->oci)) < 0)
+        return rc;
+    int pidns = req->join_pidfd >= 0 ? req->join_pidfd
+              : req->oci ? req->oci->pidns_fd : -1;
     if (own_pipe && pipe2(pipefd, O_CLOEXEC) < 0)
         return -errno;
-    if (req->join_pidfd >= 0 && (rc = enter_pidns(req->join_pidfd, &saved_pidns)) < 0) {
+    if (pidns >= 0 && (rc = enter_pidns(pidns, &saved_pidns)) < 0) {
         if (own_pipe) {
             close(pipefd[0]);
             close(pipefd[1]);
@@ -102,6 +128,8 @@ int shim_spawn(const struct shim_spawn *req, struct shim_child *out)
 
     int pidfd = -1, born_in_cgroup = 0;
     int nsflags = req->join_pidfd >= 0 ? 0 : req->clone_flags & ~CLONE_NEWCGROUP;
+    if (oci_joins_userns(req)) /* the child makes the others once inside */
+        nsflags &= CLONE_NEWPID;
     pid_t pid = clone_child(nsflags, req->cgroup_dir_fd, &pidfd, &born_in_cgroup);
     if (pid == 0) {
         struct child_ctx c = { .req = req, .status_fd = pipefd[1],

@@ -1,0 +1,383 @@
+/* ocimounts.c - OCI mode's filesystem (struct shim_oci), made by the
+ * container child instead of bocker's fixed /proc, /dev and /sys.
+ *
+ * Read setup_oci_filesystem() at the bottom.  What lives on the host (the
+ * sources of bind mounts, in a user namespace the host's device nodes and
+ * fresh proc and sysfs instances) is taken as detached mounts while the
+ * host is still reachable; then pivot_root (or, with --no-pivot, MS_MOVE
+ * and chroot), and every mount is attached, in config order, at a target
+ * resolved inside the container: a symlink in the image can point only
+ * into the container, never onto the host.  Child only; each step returns
+ * 0 or an errno, and a step over a list sets c->index to the entry it
+ * works on, so its failure report names it.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/mount.h>
+#include <linux/openat2.h>
+#include <sched.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* mount(2)'s per-mount flags as mount_setattr() attributes: what a bind's
+ * options can ask for on its detached tree.  The atime mode is one field:
+ * setting one clears the others. */
+static void bind_attrs(unsigned long flags, struct mount_attr *attr)
+{
+    memset(attr, 0, sizeof *attr);
+    if (flags & MS_RDONLY)
+        attr->attr_set |= MOUNT_ATTR_RDONLY;
+    if (flags & MS_NOSUID)
+        attr->attr_set |= MOUNT_ATTR_NOSUID;
+    if (flags & MS_NODEV)
+        attr->attr_set |= MOUNT_ATTR_NODEV;
+    if (flags & MS_NOEXEC)
+        attr->attr_set |= MOUNT_ATTR_NOEXEC;
+    if (flags & MS_NODIRATIME)
+        attr->attr_set |= MOUNT_ATTR_NODIRATIME;
+    if (flags & (MS_NOATIME | MS_STRICTATIME | MS_RELATIME)) {
+        attr->attr_clr |= MOUNT_ATTR__ATIME;
+        attr->attr_set |= (flags & MS_NOATIME) ? MOUNT_ATTR_NOATIME
+                        : (flags & MS_STRICTATIME) ? MOUNT_ATTR_STRICTATIME
+                        : MOUNT_ATTR_RELATIME;
+    }
+}
+
+/* The kernel lets a user namespace mount proc or sysfs only while a full
+ * instance of it is visible (mount_too_revealing), which pivot_root ends:
+ * there these two are made before it, as detached mounts. */
+static int needs_early_fs(const struct child_ctx *c, const struct shim_oci_mount *m)
+{
+    return c->oci_userns && m->fstype &&
+           (strcmp(m->fstype, "proc") == 0 || strcmp(m->fstype, "sysfs") == 0);
+}
+
+/* Clone the source tree of each bind mount as a detached mount while the
+ * host's filesystem is reachable, and set its flags on it before anyone
+ * inside can see it.  Attached by mount_oci_mounts() after pivot_root. */
+static int open_oci_binds(struct child_ctx *c)
+{
+    const struct shim_oci *oci = c->req->oci;
+    for (int i = 0; i < oci->n_mounts; i++) {
+        const struct shim_oci_mount *m = &oci->mounts[i];
+        if (m->fstype)
+            continue;
+        c->index = i;
+        if (!m->source)
+            return EINVAL;
+        unsigned int rec = m->recursive ? AT_RECURSIVE : 0;
+        int fd = (int)syscall(SYS_open_tree, AT_FDCWD, m->source,
+                              OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | rec);
+        if (fd < 0)
+            return errno;
+        c->oci_fds[i] = fd;
+        struct mount_attr attr;
+        bind_attrs(m->flags, &attr);
+        if ((attr.attr_set || attr.attr_clr) &&
+            syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | rec, &attr, sizeof attr) < 0)
+            return errno;
+    }
+    return 0;
+}
+
+/* Hand fsconfig() a mount(2) data string, one comma-separated option at a
+ * time ("key=value" or a flag). */
+static int fs_config_data(int ctx, const char *data)
+{
+    char buf[4096], *save = NULL;
+    if (!data || !*data)
+        return 0;
+    if (strlen(data) >= sizeof buf)
+        return E2BIG;
+    strcpy(buf, data);
+    for (char *opt = strtok_r(buf, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(opt, '=');
+        long rc;
+        if (eq) {
+            *eq = '\0';
+            rc = syscall(SYS_fsconfig, ctx, FSCONFIG_SET_STRING, opt, eq + 1, 0);
+        } else {
+            rc = syscall(SYS_fsconfig, ctx, FSCONFIG_SET_FLAG, opt, NULL, 0);
+        }
+        if (rc < 0)
+            return errno;
+    }
+    return 0;
+}
+
+/* In a user namespace, make each proc and sysfs mount as a detached
+ * instance now (see needs_early_fs), with its data and flags. */
+static int open_oci_fs(struct child_ctx *c)
+{
+    const struct shim_oci *oci = c->req->oci;
+    for (int i = 0; i < oci->n_mounts; i++) {
+        const struct shim_oci_mount *m = &oci->mounts[i];
+        if (!needs_early_fs(c, m))
+            continue;
+        c->index = i;
+        int ctx = (int)syscall(SYS_fsopen, m->fstype, FSOPEN_CLOEXEC);
+        if (ctx < 0)
+            return errno;
+        struct mount_attr attr;
+        bind_attrs(m->flags, &attr);
+        int err = fs_config_data(ctx, m->data), fd = -1;
+        if (!err && syscall(SYS_fsconfig, ctx, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+            err = errno;
+        if (!err && (fd = (int)syscall(SYS_fsmount, ctx, FSMOUNT_CLOEXEC,
+                                       (unsigned int)attr.attr_set)) < 0)
+            err = errno;
+        close(ctx);
+        if (err)
+            return err;
+        c->oci_fds[i] = fd;
+    }
+    return 0;
+}
+
+/* In a user namespace mknod is refused: clone the host's node at each
+ * device's path, to bind it over an empty file in the container. */
+static int open_oci_devices(struct child_ctx *c)
+{
+    const struct shim_oci *oci = c->req->oci;
+    for (int i = 0; i < oci->n_devices; i++) {
+        c->index = i;
+        c->oci_dev_fds[i] = (int)syscall(SYS_open_tree, AT_FDCWD, oci->devices[i].path,
+                                         OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        if (c->oci_dev_fds[i] < 0)
+            return errno;
+    }
+    return 0;
+}
+
+/* --no-pivot (a rootfs on a ramfs, where pivot_root is refused): move the
+ * rootfs mount onto / and chroot into it. */
+static int move_root(const char *rootfs)
+{
+    if (chdir(rootfs) < 0 || mount(rootfs, "/", NULL, MS_MOVE, NULL) < 0 ||
+        chroot(".") < 0 || chdir("/") < 0)
+        return errno;
+    return 0;
+}
+
+/* Make target (inside the container) and check that reaching it follows
+ * no magic link (/proc/self/fd/N could name a host file); returns an
+ * O_PATH fd on it, or -errno. */
+static int open_target(const char *target, int is_file)
+{
+    int err = make_target(target, is_file);
+    if (err)
+        return -err;
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = O_PATH | O_CLOEXEC;
+    how.resolve = RESOLVE_NO_MAGICLINKS;
+    int fd = (int)syscall(SYS_openat2, AT_FDCWD, target, &how, sizeof how);
+    return fd < 0 ? -errno : fd;
+}
+
+/* Attach the detached tree fd at the target fd (both held). */
+static int attach_at(int fd, int target_fd)
+{
+    if (syscall(SYS_move_mount, fd, "", target_fd, "",
+                MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+        return errno;
+    return 0;
+}
+
+/* One mount of the config, at its target resolved in here: a detached
+ * tree attached, or a new mount(2); then its propagation. */
+static int mount_one(struct child_ctx *c, int i)
+{
+    const struct shim_oci_mount *m = &c->req->oci->mounts[i];
+    int is_file = 0;
+    if (c->oci_fds[i] >= 0 && !m->fstype) {
+        struct stat st;
+        if (fstat(c->oci_fds[i], &st) < 0)
+            return errno;
+        is_file = m->is_file || !S_ISDIR(st.st_mode);
+    }
+    int tfd = open_target(m->target, is_file);
+    if (tfd < 0)
+        return -tfd;
+    int err = 0;
+    if (c->oci_fds[i] >= 0) {
+        err = attach_at(c->oci_fds[i], tfd);
+        close(c->oci_fds[i]);
+        c->oci_fds[i] = -1;
+    } else if (mount(m->source, m->target, m->fstype, m->flags, m->data) < 0) {
+        err = errno;
+    }
+    close(tfd);
+    if (!err && m->propagation && mount(NULL, m->target, NULL, m->propagation, NULL) < 0)
+        err = errno;
+    return err;
+}
+
+/* Every mount of the config, in its order (a later one may sit on an
+ * earlier one: /dev, then /dev/pts). */
+static int mount_oci_mounts(struct child_ctx *c)
+{
+    for (int i = 0; i < c->req->oci->n_mounts; i++) {
+        c->index = i;
+        int err = mount_one(c, i);
+        if (err)
+            return err;
+    }
+    return 0;
+}
+
+/* Make the parent directories of path inside the container. */
+static int make_parents(const char *path)
+{
+    char dir[4096];
+    size_t len = strlen(path);
+    if (len >= sizeof dir)
+        return ENAMETOOLONG;
+    memcpy(dir, path, len + 1);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return 0;
+    *slash = '\0';
+    return make_target(dir, 0);
+}
+
+/* One device node at its path: whatever is there (not a directory) goes
+ * first, as runc does; mknod, then its mode without our umask, then its
+ * owner.  In a user namespace the host's node (fd) is bound over an empty
+ * file instead. */
+static int make_device(const struct shim_oci_device *d, int fd)
+{
+    mode_t kind = d->kind == 'b' ? S_IFBLK : d->kind == 'p' ? S_IFIFO : S_IFCHR;
+    if (d->kind != 'b' && d->kind != 'c' && d->kind != 'p')
+        return EINVAL;
+    int err = make_parents(d->path);
+    if (err)
+        return err;
+    struct stat st;
+    if (lstat(d->path, &st) == 0) {
+        if (S_ISDIR(st.st_mode))
+            return EISDIR;
+        if (unlink(d->path) < 0)
+            return errno;
+    } else if (errno != ENOENT) {
+        return errno;
+    }
+    if (fd >= 0) {
+        int file = open(d->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (file < 0)
+            return errno;
+        close(file);
+        return attach_tree(fd, d->path);
+    }
+    mode_t perm = d->mode & 07777;
+    if (mknod(d->path, kind | perm, makedev(d->major, d->minor)) < 0 ||
+        chmod(d->path, perm) < 0 || lchown(d->path, d->uid, d->gid) < 0)
+        return errno;
+    return 0;
+}
+
+/* The config's devices, after the mounts (so on the /dev tmpfs it made). */
+static int make_oci_devices(struct child_ctx *c)
+{
+    const struct shim_oci *oci = c->req->oci;
+    for (int i = 0; i < oci->n_devices; i++) {
+        c->index = i;
+        int err = make_device(&oci->devices[i], c->oci_dev_fds[i]);
+        c->oci_dev_fds[i] = -1;
+        if (err)
+            return err;
+    }
+    return 0;
+}
+
+/* The links every OCI container has in /dev (the runtime spec's
+ * "default devices" section); one the image or a mount put there already
+ * is kept. */
+static int make_dev_links(void)
+{
+    static const char *const links[][2] = {
+        { "/proc/self/fd", "/dev/fd" },       { "/proc/self/fd/0", "/dev/stdin" },
+        { "/proc/self/fd/1", "/dev/stdout" }, { "/proc/self/fd/2", "/dev/stderr" },
+        { "pts/ptmx", "/dev/ptmx" },
+    };
+    for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
+        if (symlink(links[i][0], links[i][1]) < 0 && errno != EEXIST)
+            return errno;
+    return 0;
+}
+
+/* linux.rootfsPropagation: the container's / becomes shared, slave, ...
+ * once everything is mounted (until then it is private, so nothing of the
+ * setup reaches the host). */
+static int rootfs_propagation(unsigned long flags)
+{
+    return mount(NULL, "/", NULL, flags, NULL) < 0 ? errno : 0;
+}
+
+/* Close the detached trees a failed or skipped step left (never
+ * reached by the container: they are CLOEXEC, but close early anyway). */
+static void close_leftovers(struct child_ctx *c)
+{
+    const struct shim_oci *oci = c->req->oci;
+    for (int i = 0; i < oci->n_mounts; i++)
+        if (c->oci_fds[i] >= 0)
+            close(c->oci_fds[i]);
+    for (int i = 0; i < oci->n_devices; i++)
+        if (c->oci_dev_fds[i] >= 0)
+            close(c->oci_dev_fds[i]);
+}
+
+/* Make an OCI container's filesystem view.  A step that fails ends the
+ * child. */
+void setup_oci_filesystem(struct child_ctx *c)
+{
+    const struct shim_spawn *req = c->req;
+    const struct shim_oci *oci = req->oci;
+
+    for (int i = 0; i < SHIM_OCI_MAX_MOUNTS; i++)
+        c->oci_fds[i] = -1;
+    for (int i = 0; i < SHIM_OCI_MAX_DEVICES; i++)
+        c->oci_dev_fds[i] = -1;
+    if (oci->n_mounts > SHIM_OCI_MAX_MOUNTS || oci->n_devices > SHIM_OCI_MAX_DEVICES)
+        STEP(c, STEP_OCI_OPEN_BINDS, E2BIG); /* shim_spawn refused it already */
+
+    STEP(c, STEP_MOUNT_PRIVATE, make_mounts_private());
+    STEP(c, STEP_BIND_ROOTFS, bind_rootfs(req->rootfs, 0));
+    if (oci->n_mounts)
+        STEP(c, STEP_OCI_OPEN_BINDS, open_oci_binds(c));
+    if (c->oci_userns && oci->n_mounts)
+        STEP(c, STEP_OCI_OPEN_FS, open_oci_fs(c));
+    if (c->oci_userns && oci->n_devices)
+        STEP(c, STEP_OCI_OPEN_DEVICES, open_oci_devices(c));
+    if (oci->no_pivot) {
+        STEP(c, STEP_NO_PIVOT, move_root(req->rootfs));
+    } else {
+        STEP(c, STEP_PIVOT_ROOT, do_pivot_root(req->rootfs));
+        STEP(c, STEP_UMOUNT_OLDROOT, umount_old_root());
+    }
+    if (oci->n_mounts)
+        STEP(c, STEP_OCI_MOUNTS, mount_oci_mounts(c));
+    if (oci->n_devices)
+        STEP(c, STEP_OCI_DEVICES, make_oci_devices(c));
+    if (oci->default_links)
+        STEP(c, STEP_DEV_LINKS, make_dev_links());
+    if (req->sysctls)
+        STEP(c, STEP_SYSCTL, write_sysctls(c));
+    if (oci->n_masked)
+        STEP(c, STEP_MASK_PATHS, mask_paths(c, oci->masked, oci->n_masked));
+    if (oci->n_readonly)
+        STEP(c, STEP_READONLY_PATHS, readonly_paths(c, oci->readonly, oci->n_readonly));
+    if (oci->rootfs_propagation)
+        STEP(c, STEP_ROOTFS_PROPAGATION, rootfs_propagation(oci->rootfs_propagation));
+    if (req->readonly_rootfs)
+        STEP(c, STEP_READONLY_ROOT, readonly_root(0));
+    close_leftovers(c);
+}
