@@ -124,7 +124,7 @@ def exec_in(root, cid, req, detach=False, pid_file=None, console_socket=None,
             fds.add(list(procs), dir_fd)
             console = fds.add(launch.connect_console(console_socket))[0] \
                 if proc.terminal else -1
-            oci = native.Oci(caps=dict(proc.caps), gids=list(proc.gids or []),
+            oci = native.Oci(caps=launch.raisable_caps(proc.caps), gids=list(proc.gids or []),
                              umask=proc.umask, no_new_privs=bool(proc.no_new_privs),
                              ready=False, preserve_fds=preserve_fds)
             options = dict(cwd=proc.cwd or "/", uid=proc.uid, gid=proc.gid, join_pidfd=pidfd,

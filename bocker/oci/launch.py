@@ -260,7 +260,7 @@ def _spawn_options(bundle, cdir, cg, child, no_pivot, preserve_fds):
     oci = native.Oci(
         mounts=_mounts(bundle, cg), devices=_devices(bundle), default_links=True,
         masked=list(bundle.masked or []), readonly=list(bundle.readonly or []),
-        caps=dict(proc.caps), gids=list(proc.gids or []), umask=proc.umask,
+        caps=raisable_caps(proc.caps), gids=list(proc.gids or []), umask=proc.umask,
         no_new_privs=bool(proc.no_new_privs), rootfs_propagation=bundle.rootfs_propagation or 0,
         domainname=bundle.domainname, join_ns=child["join"], pidns_fd=child["pidns"],
         ready=True, preserve_fds=preserve_fds, no_pivot=bool(no_pivot))
@@ -274,6 +274,24 @@ def _spawn_options(bundle, cdir, cg, child, no_pivot, preserve_fds):
         seccomp_filter=seccomp_filter, sysctls=list(bundle.sysctls or []),
         rlimits=list(proc.rlimits or []), readonly_rootfs=bool(bundle.readonly_root),
         userns_sock=child["ns_child"], oci=oci)
+
+
+def raisable_caps(caps):
+    """The five sets, ambient cut to what the kernel lets be raised (in
+    both permitted and inheritable: runc's default spec asks for ambient
+    caps it gives no inheritable set); what is cut is a warning."""
+    out = dict(caps)
+    ambient = out.get("ambient", 0)
+    allowed = ambient & out.get("permitted", 0) & out.get("inheritable", 0)
+    if ambient != allowed:
+        from bocker.confine import capabilities
+
+        cut = [name for name, bit in capabilities.NUMBERS.items()
+               if (ambient & ~allowed) >> bit & 1]
+        log.warning("process.capabilities.ambient: not raised (not in both permitted and "
+                    "inheritable): " + ", ".join("CAP_" + n for n in cut))
+        out["ambient"] = allowed
+    return out
 
 
 def _clone(bundle, options, undo):

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -21,12 +22,20 @@ WORKTREE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fil
 APPLETS = ("sh", "sleep", "cat", "echo", "ls", "true", "false", "id", "hostname", "ps")
 
 
-def oci(root, *args, input=None, timeout=60, **kw):
-    """Run bocker-oci --root ROOT ARGS; CompletedProcess with text output."""
+def oci(root, *args, input=None, timeout=60):
+    """Run bocker-oci --root ROOT ARGS; CompletedProcess with text output.
+    Its stdout and stderr are files, not pipes: a container it creates
+    keeps them as its own stdio (as runc's), so a pipe would not end."""
     env = {**os.environ, "PYTHONPATH": WORKTREE}
-    return subprocess.run([sys.executable, "-m", "bocker.oci.cli", "--root", str(root), *args],
-                          input=input, capture_output=True, text=True, timeout=timeout,
-                          env=env, **kw)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.run([sys.executable, "-m", "bocker.oci.cli", "--root", str(root),
+                               *args], input=input.encode() if input else None,
+                              stdin=None if input else subprocess.DEVNULL, stdout=out,
+                              stderr=err, timeout=timeout, env=env)
+        out.seek(0)
+        err.seek(0)
+        proc.stdout, proc.stderr = out.read().decode(), err.read().decode()
+    return proc
 
 
 def ok(proc):
