@@ -60,6 +60,8 @@ class Env:
         self.config = json.loads((self.bundle / "config.json").read_text())
         self.config["process"]["terminal"] = False
         self.config["root"]["readonly"] = False
+        caps = self.config["process"]["capabilities"]
+        caps["inheritable"] = caps["ambient"]   # so its ambient caps can be raised
         self.args(["sleep", "1000"])
 
     def args(self, argv, **process):
