@@ -115,12 +115,13 @@ def run(session, container_id, bundle, console_socket, pid_file, no_pivot, no_ne
         preserve_fds, detach, keep):
     """Create and start a container; without --detach wait for it and exit
     with its status (then delete it, unless --keep)."""
-    from bocker.oci import control, execute, launch
+    from bocker.oci import console, control, execute, launch
 
     created = launch.create(session.root, container_id, bundle, pid_file=pid_file,
                             console_socket=console_socket, no_pivot=no_pivot,
-                            preserve_fds=preserve_fds)
+                            preserve_fds=preserve_fds, relay_console=not detach)
     try:
+        master = console.receive_master(created.console) if created.console >= 0 else -1
         control.start(session.root, container_id)
     except BaseException:
         control.delete(session.root, container_id, force=True)
@@ -128,6 +129,8 @@ def run(session, container_id, bundle, console_socket, pid_file, no_pivot, no_ne
         raise
     if detach:
         return 0
+    if master >= 0:
+        console.relay(master)
     code = execute.wait_forwarding(created.pid, created.pidfd)
     if not keep:
         control.delete(session.root, container_id, force=True)

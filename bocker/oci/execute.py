@@ -11,7 +11,7 @@ import signal
 
 from bocker.errors import InvalidArgument
 from bocker.kernel import native
-from bocker.oci import control, launch, state
+from bocker.oci import console, control, launch, state
 from bocker.runtime.stdio import Fds, close_quietly
 
 MAX_PROCESS_JSON = 8 << 20
@@ -108,9 +108,6 @@ def exec_in(root, cid, req, detach=False, pid_file=None, console_socket=None,
         proc = oci_config.parse_process(process_object(record, req), where)
         if proc.terminal and not console_socket and detach:
             raise InvalidArgument("exec --tty --detach needs --console-socket")
-        if proc.terminal and not console_socket:
-            raise InvalidArgument("exec --tty needs --console-socket (bocker-oci relays no "
-                                  "terminal of its own)")
         seccomp = ((record.get("config") or {}).get("linux") or {}).get("seccomp")
         seccomp_filter = (oci_config.compile_seccomp(seccomp, proc.caps["bounding"])
                           if seccomp else None)
@@ -122,8 +119,11 @@ def exec_in(root, cid, req, detach=False, pid_file=None, console_socket=None,
             fds.add(pidfd)
             procs, dir_fd = cg.handles()
             fds.add(list(procs), dir_fd)
-            console = fds.add(launch.connect_console(console_socket))[0] \
-                if proc.terminal else -1
+            theirs = ours = -1
+            if proc.terminal and console_socket:
+                theirs = fds.add(console.connect(console_socket))[0]
+            elif proc.terminal:   # we relay it ourselves
+                ours, theirs = fds.add(*console.local_pair())
             oci = native.Oci(caps=launch.raisable_caps(proc.caps), gids=list(proc.gids or []),
                              umask=proc.umask, no_new_privs=bool(proc.no_new_privs),
                              ready=False, preserve_fds=preserve_fds)
@@ -131,12 +131,13 @@ def exec_in(root, cid, req, detach=False, pid_file=None, console_socket=None,
                            cgroup_fds=list(procs), cgroup_dir_fd=dir_fd,
                            clone_flags=native.CLONE_NEWUSER if record.get("userns") else 0,
                            stdio=(-1, -1, -1) if proc.terminal else (0, 1, 2),
-                           console_sock=console, seccomp_filter=seccomp_filter,
+                           console_sock=theirs, seccomp_filter=seccomp_filter,
                            rlimits=list(proc.rlimits or []), oci=oci)
             try:
                 child = native.spawn("/", proc.args, proc.env, **options)
             except OSError as e:
                 raise launch.CreateFailed(f"exec {cid}: clone: {e.strerror or e}") from None
+            ours = fds.release(ours)
         finally:
             fds.close_all()
     try:
@@ -148,9 +149,12 @@ def exec_in(root, cid, req, detach=False, pid_file=None, console_socket=None,
             launch.write_pid_file(pid_file, child.pid)
         if detach:
             return 0
+        if ours >= 0:
+            fd, ours = ours, -1   # receive_master closes it
+            console.relay(console.receive_master(fd))
         return wait_forwarding(child.pid, child.pidfd)
     finally:
-        close_quietly(child.pidfd)
+        close_quietly(child.pidfd, ours)
 
 
 def wait_forwarding(pid, pidfd):

@@ -15,11 +15,10 @@ import errno
 import os
 import shutil
 import signal
-import socket
 
 from bocker.errors import BockerError, InvalidArgument
 from bocker.kernel import native
-from bocker.oci import hooks, log, state
+from bocker.oci import console, hooks, log, state
 from bocker.oci.state import FIFO
 from bocker.runtime import reports
 from bocker.runtime.stdio import Fds, close_quietly
@@ -37,16 +36,19 @@ class CreateFailed(BockerError):
 
 
 class Created:
-    """A created container: its ID, init PID and (ours, as its parent) pidfd."""
+    """A created container: its ID, init PID and (ours, as its parent)
+    pidfd; console: our end of the socket its pty master comes over, or -1."""
 
-    def __init__(self, cid, pid, pidfd):
-        self.cid, self.pid, self.pidfd = cid, pid, pidfd
+    def __init__(self, cid, pid, pidfd, console=-1):
+        self.cid, self.pid, self.pidfd, self.console = cid, pid, pidfd, console
 
 
 def create(root, cid, bundle_dir, pid_file=None, console_socket=None, no_pivot=False,
-           preserve_fds=0):
+           preserve_fds=0, relay_console=False):
     """Create container cid from the bundle; returns Created once its init
-    waits at the gate.  Any failure undoes everything and raises one line."""
+    waits at the gate.  Any failure undoes everything and raises one line.
+    relay_console: with process.terminal and no console_socket, Created's
+    console is our end of the socket the master comes over (`run`)."""
     from bocker.oci import config as oci_config
 
     state.check_id(cid)
@@ -59,7 +61,7 @@ def create(root, cid, bundle_dir, pid_file=None, console_socket=None, no_pivot=F
         raise InvalidArgument("config.json: process: required to create a container")
     for warning in getattr(proc, "warnings", None) or []:
         log.warning(warning)
-    if proc.terminal and not console_socket:
+    if proc.terminal and not console_socket and not relay_console:
         raise InvalidArgument("process.terminal is true: --console-socket is required")
     root.ensure()
     with contextlib.ExitStack() as undo:
@@ -85,8 +87,9 @@ def create(root, cid, bundle_dir, pid_file=None, console_socket=None, no_pivot=F
         if pid_file:
             write_pid_file(pid_file, child.pid)
         undo.pop_all()
+    ours = fds.release(child_fds["console_ours"])
     fds.close_all()
-    return Created(cid, child.pid, child.pidfd)
+    return Created(cid, child.pid, child.pidfd, ours)
 
 
 def check_preserved_fds(n):
@@ -154,9 +157,12 @@ def _open_child_fds(bundle, cdir, cg, console_socket, fds):
     os.mkfifo(fifo, 0o600)
     out["go"] = fds.add(os.open(fifo, os.O_RDWR | os.O_CLOEXEC))[0]
     out["close_after_clone"].append(out["go"])
-    out["console"] = -1
+    out["console"] = out["console_ours"] = -1
     if console_socket:
-        out["console"] = fds.add(connect_console(console_socket))[0]
+        out["console"] = fds.add(console.connect(console_socket))[0]
+        out["close_after_clone"].append(out["console"])
+    elif bundle.process.terminal:  # a foreground run relays it (console.py)
+        out["console_ours"], out["console"] = fds.add(*console.local_pair())
         out["close_after_clone"].append(out["console"])
     out["ns_parent"] = out["ns_child"] = -1
     namespaces = bundle.namespaces or {}
@@ -181,26 +187,6 @@ def _open_child_fds(bundle, cdir, cg, console_socket, fds):
         else:
             out["join"].append((fd, NS_FLAGS[kind]))
     return out
-
-
-def connect_console(path):
-    """A connected stream socket to the caller's --console-socket (the
-    init sends its pty master over it); long paths go through the
-    directory's fd, as sockaddr_un holds 108 bytes."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        if len(os.fsencode(path)) < 100:
-            sock.connect(path)
-        else:
-            dfd = os.open(os.path.dirname(path) or ".", os.O_PATH | os.O_CLOEXEC)
-            try:
-                sock.connect(f"/proc/self/fd/{dfd}/{os.path.basename(path)}")
-            finally:
-                os.close(dfd)
-    except OSError as e:
-        sock.close()
-        raise CreateFailed(f"connect console socket {path}: {e.strerror}") from None
-    return sock.detach()
 
 
 def _mounts(bundle, cg):

@@ -52,9 +52,14 @@ def error(msg):
 
 def warning(msg):
     """A warning (a config field not applied, a failed poststart hook):
-    on stderr and in the log."""
-    _append("warning", msg)
-    print(f"bocker-oci: warning: {msg}", file=sys.stderr, flush=True)
+    to the --log if there is one, else stderr, as runc's logger does.
+    (Our stderr is often the container's: conmon and containerd's shim
+    hand the runtime the container's stdio, so a warning there would
+    land in the container's own output.)"""
+    if _config["path"]:
+        _append("warning", msg)
+    else:
+        print(f"bocker-oci: warning: {msg}", file=sys.stderr, flush=True)
 
 
 def debug(msg):

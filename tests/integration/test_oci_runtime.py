@@ -271,6 +271,18 @@ def test_console_socket_sends_the_pty_master(env, tmp_path):
     ok(env("delete", "t1"))
 
 
+def test_run_and_exec_relay_a_terminal_without_console_socket(env):
+    env.args(["sh"], terminal=True)
+    proc = env("run", "--bundle", str(env.bundle), "t2", input="echo $((6*7))-$(tty)\nexit 4\n")
+    assert proc.returncode == 4, proc.stderr
+    assert "42-/dev/pts/0" in proc.stdout
+    env.args(["sleep", "1000"], terminal=False)
+    ok(env("run", "-d", "--bundle", str(env.bundle), "t3"))
+    proc = env("exec", "-t", "t3", "sh", "-c", "tty; exit 6")
+    assert proc.returncode == 6 and "/dev/pts/" in proc.stdout, proc.stderr
+    ok(env("delete", "--force", "t3"))
+
+
 # ------------------------------------------------------------- hooks
 
 def test_hooks_run_at_their_points_with_the_state(env, tmp_path):
