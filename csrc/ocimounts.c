@@ -361,8 +361,15 @@ void setup_oci_filesystem(struct child_ctx *c)
         STEP(c, STEP_NO_PIVOT, move_root(req->rootfs));
     } else {
         STEP(c, STEP_PIVOT_ROOT, do_pivot_root(req->rootfs));
-        STEP(c, STEP_UMOUNT_OLDROOT, umount_old_root());
     }
+    /* Until here our ids were the host's root, unmapped in the namespace
+     * but the owner of the host directories on the way to the rootfs and
+     * the bind sources (0700 ones too); from now on what we make in the
+     * container must be owned by ids the namespace maps. */
+    if (c->oci_userns)
+        STEP(c, STEP_USERNS_ROOT, become_userns_root());
+    if (!oci->no_pivot)
+        STEP(c, STEP_UMOUNT_OLDROOT, umount_old_root());
     if (oci->n_mounts)
         STEP(c, STEP_OCI_MOUNTS, mount_oci_mounts(c));
     if (oci->n_devices)
