@@ -363,8 +363,9 @@ static int close_inherited_fds(struct child_ctx *c)
 }
 
 /* OCI linux.namespaces with a path: setns into each (the parent opened
- * them), the user namespace first, so the others are joined with the
- * capabilities it gives.  We become its root after pivot_root (see
+ * them; with a new user namespace it joined some for us, see
+ * oci_parent_joins), the user namespace first, so the others are joined
+ * with the capabilities it gives.  We become its root after pivot_root (see
  * setup_oci_filesystem). */
 static int join_namespaces(struct child_ctx *c)
 {
@@ -374,6 +375,10 @@ static int join_namespaces(struct child_ctx *c)
             const struct shim_oci_ns *ns = &oci->join_ns[i];
             if ((ns->nstype == CLONE_NEWUSER) != (pass == 0))
                 continue;
+            if (oci_parent_joins(c->req, ns->nstype)) { /* born in it */
+                close(ns->fd);
+                continue;
+            }
             c->index = i;
             if (setns(ns->fd, ns->nstype) < 0)
                 return errno;

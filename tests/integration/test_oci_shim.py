@@ -646,3 +646,36 @@ def test_join_a_user_namespace(rootfs):
         native.pidfd_send_signal(first.pidfd, 9)
         os.waitpid(first.pid, 0)
         os.close(first.pidfd)
+
+
+def test_new_user_namespace_joins_the_hosts_network_namespace(rootfs):
+    """CLONE_NEWUSER with a network namespace to join that the host's user
+    namespace owns: the child could not setns there (no capability over
+    it), so it is born in it (the parent's thread enters it for the
+    clone) and the caller's thread is back in its own afterwards."""
+    chown_tree(rootfs, USERNS_BASE, USERNS_BASE)
+    netns = native.new_netns()
+    mine = os.readlink("/proc/thread-self/ns/net")
+    a, b = native.unix_pair()
+    r, w = os.pipe2(os.O_CLOEXEC)
+    try:
+        child = native.spawn(str(rootfs), ["readlink", "/proc/self/ns/net"], ["PATH=/bin"],
+                             clone_flags=NS | native.CLONE_NEWUSER, userns_sock=b,
+                             stdio=(-1, w, w), oci=native.Oci(
+                                 mounts=base_mounts(), join_ns=[(netns, native.CLONE_NEWNET)]))
+    finally:
+        os.close(b)
+        os.close(w)
+    try:
+        assert os.readlink("/proc/thread-self/ns/net") == mine
+        hand_over_maps(child.pid, a, USERNS_BASE)
+        assert native.read_reports(child.status_fd)[-1][:2] == ("exec done", 0)
+        with os.fdopen(r, "rb", closefd=False) as f:
+            assert f.read().decode().strip() == f"net:[{os.fstat(netns).st_ino}]"
+        _, status = os.waitpid(child.pid, 0)
+        assert native.exit_code(status) == 0
+    finally:
+        os.close(a)
+        os.close(r)
+        os.close(netns)
+        os.close(child.pidfd)
