@@ -87,7 +87,6 @@ int make_mounts_private(void);
 int bind_rootfs(const char *rootfs, int nodev);
 int do_pivot_root(const char *rootfs);
 int umount_old_root(void);
-int readonly_root(int nodev);
 int make_target(const char *target, int is_file);
 
 /* ocimounts.c */

@@ -22,7 +22,7 @@ MS_STRICTATIME = 1 << 24
 
 NS = native.CLONE_NEWNS | native.CLONE_NEWPID | native.CLONE_NEWUTS | native.CLONE_NEWIPC
 APPLETS = ("sh", "cat", "ls", "id", "mount", "grep", "echo", "stat", "readlink", "hostname",
-           "sleep", "touch", "wc", "test", "head", "tr", "umask", "mkdir", "true")
+           "sleep", "touch", "wc", "test", "head", "tr", "umask", "mkdir", "true", "tty")
 
 
 @pytest.fixture
@@ -679,3 +679,64 @@ def test_new_user_namespace_joins_the_hosts_network_namespace(rootfs):
         os.close(r)
         os.close(netns)
         os.close(child.pidfd)
+
+
+def test_console_from_the_configs_devpts(rootfs):
+    """console_sock in OCI mode: the pty comes from the devpts the config
+    mounted at /dev/pts, its master is sent over the socket, and the
+    command's stdio is the pty."""
+    import socket
+
+    a, b = native.unix_pair()
+    try:
+        child = native.spawn(str(rootfs), ["sh", "-c", "tty; echo done"], ["PATH=/bin"],
+                             clone_flags=NS, console_sock=b, console_size=(24, 80),
+                             oci=native.Oci(mounts=base_mounts()))
+    finally:
+        os.close(b)
+    sock = socket.socket(fileno=a)
+    try:
+        _, fds, _, _ = socket.recv_fds(sock, 1, 1)
+        assert len(fds) == 1
+        master = fds[0]
+        assert native.read_reports(child.status_fd)[-1][:2] == ("exec done", 0)
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the pty's last slave closed
+                break
+            if not chunk:
+                break
+            out += chunk
+        os.close(master)
+        _, status = os.waitpid(child.pid, 0)
+        assert native.exit_code(status) == 0
+        assert out.split() == [b"/dev/pts/0", b"done"]
+    finally:
+        sock.close()
+        os.close(child.pidfd)
+
+
+def test_a_namespace_both_joined_and_created_is_refused(rootfs):
+    from bocker.errors import RunRefused
+
+    with pytest.raises(RunRefused, match="network namespace is both joined and created"):
+        native.spawn(str(rootfs), ["true"], [], clone_flags=native.CLONE_NEWNET,
+                     oci=native.Oci(join_ns=[(0, native.CLONE_NEWNET)]))
+
+
+def test_readonly_root_keeps_the_host_mounts_flags(rootfs, tmp_path):
+    """A rootfs whose host mount is nosuid stays nosuid when
+    made read-only (a remount without the flag would clear it)."""
+    base = tmp_path / "nosuid"
+    base.mkdir()
+    native.mount(str(rootfs), str(base), None, 0x1000)               # MS_BIND
+    try:
+        native.mount(None, str(base), None, 0x1000 | 0x20 | MS_NOSUID)  # MS_REMOUNT
+        out = ok(base, "cat /proc/self/mountinfo", native.Oci(mounts=base_mounts()),
+                 readonly_rootfs=True)
+        opts = mountinfo(out)["/"][0]
+        assert "ro" in opts and "nosuid" in opts
+    finally:
+        native.umount(str(base), 2)                                   # MNT_DETACH
