@@ -22,7 +22,8 @@ from bocker.oci.ocisec import compile_seccomp
 from bocker.oci.process import Process, not_applied_label, parse_process
 
 __all__ = ["load", "parse", "Bundle", "MountPlan", "Hook", "Device", "Process",
-           "parse_process", "compile_seccomp", "default_spec", "MAX_CONFIG_BYTES"]
+           "parse_process", "compile_seccomp", "default_spec", "MAX_CONFIG_BYTES",
+           "NAMESPACE_FLAGS"]
 
 MAX_CONFIG_BYTES = 8 << 20
 DOC = "config.json"
@@ -33,7 +34,11 @@ OTHER_PLATFORMS = {"solaris": "Solaris", "windows": "Windows", "vm": "virtual ma
 LINUX_KEYS = ("uidMappings", "gidMappings", "sysctl", "resources", "cgroupsPath", "namespaces",
               "devices", "seccomp", "rootfsPropagation", "maskedPaths", "readonlyPaths",
               "mountLabel", "intelRdt", "personality", "timeOffsets")
-NAMESPACES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
+# linux.namespaces types -> their CLONE_NEW* flag (clone(2), setns(2))
+NAMESPACE_FLAGS = {"pid": 0x20000000, "network": 0x40000000, "mount": 0x00020000,
+                   "ipc": 0x08000000, "uts": 0x04000000, "user": 0x10000000,
+                   "cgroup": 0x02000000, "time": 0x00000080}
+NAMESPACES = tuple(NAMESPACE_FLAGS)
 HOOKS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart",
          "poststop")
 HOOK_KEYS = ("path", "args", "env", "timeout")
@@ -188,6 +193,8 @@ def _root(value, bundle):
         jf.fail(jf.key(where, "path"), f"{path[:80]!r}: {e.strerror}")
     if not stat.S_ISDIR(st.st_mode):
         jf.fail(jf.key(where, "path"), f"{path[:80]!r} is not a directory")
+    if rootfs == "/":   # every mount and device of the config would land on the host's
+        jf.fail(jf.key(where, "path"), f"{path[:80]!r} is the host's /")
     readonly = jf.boolean(jf.member(value, "readonly", False), jf.key(where, "readonly"))
     return rootfs, readonly
 
@@ -293,11 +300,9 @@ def _hooks(value, where, warnings):
     return out
 
 
-def _device(value, where):
+def _device(value, where, warnings):
     jf.obj(value, where)
-    extra = sorted(set(value) - set(DEVICE_KEYS))
-    if extra:
-        jf.fail(where, f"unknown key {extra[0][:40]!r}")
+    jf.unknown_keys(value, DEVICE_KEYS, where, warnings)
     if value.get("path") is None:
         jf.fail(jf.key(where, "path"), "is required")
     path = posixpath.normpath(jf.abs_path(value["path"], jf.key(where, "path")))
@@ -323,10 +328,10 @@ def _device(value, where):
     return Device(path, kind, major, minor, mode, uid, gid)
 
 
-def _devices(value, where):
+def _devices(value, where, warnings):
     out, seen = [], set()
     for i, entry in enumerate(jf.array(value, where, 1024)):
-        dev = _device(entry, jf.item(where, i))
+        dev = _device(entry, jf.item(where, i), warnings)
         if dev.path in seen:
             jf.fail(jf.key(jf.item(where, i), "path"), f"{dev.path} is given twice")
         seen.add(dev.path)
@@ -411,7 +416,7 @@ def _linux(value, namespaces_out, warnings):
     cgroups_path = value.get("cgroupsPath")
     out["cgroups_path"] = (None if cgroups_path is None else
                            jf.string(cgroups_path, at("cgroupsPath"), jf.PATH_MAX))
-    out["devices"] = _devices(jf.member(value, "devices", []), at("devices"))
+    out["devices"] = _devices(jf.member(value, "devices", []), at("devices"), warnings)
     seccomp = value.get("seccomp")
     if seccomp is not None:
         ocisec.parse_seccomp(seccomp, at("seccomp"), warnings)   # checked now, compiled later

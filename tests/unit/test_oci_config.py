@@ -227,6 +227,7 @@ def test_root(bundle, tmp_path):
     (bundle / "file").write_text("")
     assert "is not a directory" in refused(bundle, minimal(root={"path": "file"}))
     assert "No such file" in refused(bundle, minimal(root={"path": "nope"}))
+    assert "is the host's /" in refused(bundle, minimal(root={"path": "/usr/.."}))
     assert refused(bundle, minimal(root=None)) == "config.json: root: is required"
     assert refused(bundle, minimal(root={})) == "config.json: root.path: is required"
     assert refused(bundle, minimal(root={"path": "rootfs", "readonly": 1})) == \
@@ -409,11 +410,17 @@ def test_devices(bundle):
     ({"path": "/dev/x", "type": "c", "major": 1, "minor": 1, "uid": -1}, "uid: must be"),
     ({"path": "/dev/x", "type": "c", "major": 1, "minor": 1, "fileMode": "0666"}, "fileMode"),
     ({"path": "/", "type": "c", "major": 1, "minor": 1}, "not a device path"),
-    ({"path": "/dev/x", "type": "c", "major": 1, "minor": 1, "access": "rwm"}, "unknown key"),
 ])
 def test_devices_refused(bundle, dev, match):
     msg = refused(bundle, with_linux(devices=[dev]))
     assert msg.startswith("config.json: linux.devices[0]") and match in msg
+
+
+def test_device_members_not_applied(bundle):
+    b = parse(bundle, with_linux(devices=[{"path": "/dev/x", "type": "c", "major": 1,
+                                           "minor": 1, "access": "rwm"}]))
+    assert b.warnings == ["config.json: linux.devices[0]: unknown member 'access' is not"
+                          " applied"]
 
 
 def test_duplicate_devices_refused(bundle):
@@ -729,6 +736,9 @@ def test_seccomp_flags_and_listener_are_warnings(bundle):
         "config.json: linux.seccomp.listenerMetadata is not applied: bocker-oci has no seccomp"
         " notify listener"]
     assert b.seccomp is sec                         # the raw object, compiled later
+    b = parse(bundle, with_linux(seccomp=dict(SMALL, archMap=[])))
+    assert b.warnings == ["config.json: linux.seccomp: unknown member 'archMap' is not"
+                          " applied"]
     assert config.compile_seccomp(sec, 0)
 
 
@@ -737,7 +747,8 @@ def test_seccomp_flags_and_listener_are_warnings(bundle):
     ({"defaultAction": "SCMP_ACT_NOTIFY"}, "defaultAction 'SCMP_ACT_NOTIFY' is not one of"),
     ({"flags": ["SECCOMP_FILTER_FLAG_BOGUS"]}, "linux.seccomp.flags[0]: unknown flag"),
     ({"architectures": ["SCMP_ARCH_Z80"]}, "unknown architecture"),
-    ({"archMap": []}, "linux.seccomp: unknown key 'archMap'"),
+    ({"syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW", "when": 1}]},
+     "syscalls[0]: unknown key 'when'"),
     ({"syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW", "errnoRet": 1}]},
      "errnoRet goes only with"),
     ({"syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW",
@@ -893,3 +904,12 @@ def test_any_mount_options(options):
         return
     assert got.flags & (MS_BIND | MS_REC) == 0
     assert got.data is None or "\0" not in got.data
+
+
+def test_namespace_flags_are_the_kernels():
+    from bocker.kernel import native
+
+    for kind, name in (("pid", "PID"), ("network", "NET"), ("mount", "NS"), ("ipc", "IPC"),
+                       ("uts", "UTS"), ("user", "USER"), ("cgroup", "CGROUP")):
+        assert config.NAMESPACE_FLAGS[kind] == getattr(native, f"CLONE_NEW{name}")
+    assert config.NAMESPACE_FLAGS["time"] == 0x80
