@@ -138,7 +138,8 @@ class OciCgroup:
 
     made: the group paths above the leaf that an earlier create() made
     (its .made, kept in state.json), so destroy() in another process
-    removes those and no others; None: the empty ones under ROOT."""
+    removes those (once empty) and no others; the empty ones under ROOT
+    (bocker-oci's own) are removed whatever made says."""
 
     def __init__(self, cgroups_path, container_id, made=None, layout=None):
         self.path = group_path(cgroups_path, container_id)
@@ -222,34 +223,38 @@ class OciCgroup:
     def _make(self, root, made, made_leaf):
         """mkdir -p the group under root; v2: enable the controllers in
         each parent; v1 cpuset: copy cpus/mems down.  Returns warnings."""
+        for attempt in range(20):
+            try:
+                return self._make_levels(root, made, made_leaf)
+            except FileNotFoundError:
+                # a parent removed under us by another container's destroy
+                # (it was empty a moment ago): walk down again
+                if attempt == 19:
+                    raise
+        return []
+
+    def _make_levels(self, root, made, made_leaf):
         warnings = []
         v2 = self.layout.version == 2 or root == self.layout.side
         for level in [*self._levels(), self.path]:
-            d, parent = self._dir(root, level), os.path.dirname(self._dir(root, level))
+            d = self._dir(root, level)
+            parent = os.path.dirname(d)
             if v2:
                 warnings += _enable_controllers(parent)
-            for attempt in range(20):
-                try:
-                    os.mkdir(d, 0o755)
-                except FileExistsError:
-                    if not os.path.isdir(d) or os.path.islink(d):
-                        raise errors.InvalidArgument(
-                            f"linux.cgroupsPath: {d} exists and is not a cgroup") from None
-                    if level == self.path and _has_procs(d):
-                        raise errors.InvalidArgument(
-                            f"linux.cgroupsPath: {self.path} is in use (it holds processes)")
-                except FileNotFoundError:
-                    # a parent just removed by another container's destroy
-                    if attempt == 19:
-                        raise
-                    os.makedirs(parent, 0o755, exist_ok=True)
-                    continue
+            try:
+                os.mkdir(d, 0o755)
+            except FileExistsError:
+                if not os.path.isdir(d) or os.path.islink(d):
+                    raise errors.InvalidArgument(
+                        f"linux.cgroupsPath: {d} exists and is not a cgroup") from None
+                if level == self.path and _has_procs(d):
+                    raise errors.InvalidArgument(
+                        f"linux.cgroupsPath: {self.path} is in use (it holds processes)") from None
+            else:
+                if level == self.path:
+                    made_leaf.append(d)
                 else:
-                    if level == self.path:
-                        made_leaf.append(d)
-                    else:
-                        made.add(level)
-                break
+                    made.add(level)
             if root == self.layout.hierarchies.get("cpuset"):
                 _copy_cpuset(parent, d)
         return warnings
@@ -321,9 +326,10 @@ class OciCgroup:
         for d in self.dirs():
             self._remove_tree(d)
         for level in reversed(self._levels()):
-            if self.made is not None and level not in self.made:
-                continue
-            if self.made is None and not level.startswith(ROOT + "/") and level != ROOT:
+            # ROOT and below are bocker-oci's own: removed once empty even
+            # when another container's create made them
+            ours = level == ROOT or level.startswith(ROOT + "/")
+            if not ours and level not in (self.made or ()):
                 continue
             for root in self.layout.roots():
                 _rmdir_empty(self._dir(root, level))
@@ -335,10 +341,7 @@ class OciCgroup:
             return
         for sub in subs:
             self._remove_tree(sub)
-        try:
-            cgroups.write_value(os.path.join(d, "cgroup.kill"), 1)  # v2, Linux 5.14+
-        except OSError:
-            pass
+        _kill_group(d)
         cgroups.remove_group(d)
 
     # ------------------------------------------------------ freezer, signals
@@ -422,12 +425,8 @@ class OciCgroup:
         """Send sig to every process in the group.  Frozen meanwhile (if
         not already) so that none forks a child the signal misses."""
         lay = self.layout
-        if sig == signal.SIGKILL and lay.version == 2:
-            try:
-                cgroups.write_value(os.path.join(self._dir(lay.v2), "cgroup.kill"), 1)
-                return
-            except OSError:
-                pass  # before Linux 5.14
+        if sig == signal.SIGKILL and lay.version == 2 and _kill_group(self._dir(lay.v2)):
+            return
         freeze = self._freezer() is not None and self.exists() and not self.frozen()
         if freeze:
             self.freeze()
@@ -467,6 +466,22 @@ def _refused(w, path, e):
     if e.errno in (errno.EINVAL, errno.ERANGE, errno.EOVERFLOW):
         return errors.InvalidArgument(text)
     return errors.BockerError(text)
+
+
+def _kill_group(d):
+    """SIGKILL everything in the v2 group d and below through cgroup.kill
+    (Linux 5.14+); False where there is no such file (v1, older kernels)."""
+    try:
+        fd = os.open(os.path.join(d, "cgroup.kill"), os.O_WRONLY | os.O_CLOEXEC)  # never creates
+    except OSError:
+        return False
+    try:
+        os.write(fd, b"1")
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def _has_procs(d):

@@ -260,3 +260,64 @@ def test_mounts_name_existing_groups(group):
     binds = [m for m in ms if m.fstype is None]
     assert binds and all(os.path.isdir(m.source) for m in binds)
     assert sorted(m.source for m in binds) == sorted(cg.dirs())
+
+
+# ---------------------------------------------- the v2 code on a real cgroup2
+#
+# This host's containers use v1; its cgroup2 mount (hugetlb only) still
+# runs every v2 path: cgroup.procs, cgroup.freeze/events, cgroup.kill,
+# subtree_control, unified files.
+
+@pytest.fixture
+def v2group():
+    point = next((p for p, fstype, _ in ocg.cgroups.read_mounts() if fstype == "cgroup2"), None)
+    if point is None:
+        pytest.skip("no cgroup2 mount")
+    layout = ocg.Layout(2, v2=point)
+    made = []
+
+    def make(resources=None):
+        cg = ocg.OciCgroup(f"{PARENT}/v2-{next(_n)}", "x", layout=layout)
+        made.append(cg)
+        cg.warnings = cg.create(resources or {})
+        return cg
+
+    yield make
+    for cg in made:
+        cg.destroy()
+    assert not os.path.exists(point + PARENT)
+
+
+def test_v2_unified_files_and_hugetlb(v2group):
+    resources = {"unified": {"cgroup.max.descendants": "3"}, "pids": {"limit": 5}}
+    cg = v2group(resources)
+    d = cg.dirs()[0]
+    with open(os.path.join(d, "cgroup.max.descendants")) as f:
+        assert f.read().strip() == "3"
+    if "pids" not in ocg._controllers(d):
+        assert any("pids" in w for w in cg.warnings)
+    if "hugetlb" in ocg._controllers(d) and os.path.exists(os.path.join(d, "hugetlb.2MB.max")):
+        cg.update({"hugepageLimits": [{"pageSize": "2MB", "limit": 2 << 20}]})
+        with open(os.path.join(d, "hugetlb.2MB.max")) as f:
+            assert f.read().strip() == str(2 << 20)
+    with pytest.raises(errors.InvalidArgument, match="unified.memory.nonesuch"):
+        cg.update({"unified": {"memory.nonesuch": "1"}})
+    with pytest.raises(errors.InvalidArgument, match="unified.cgroup.procs"):
+        cg.update({"unified": {"cgroup.procs": "1"}})
+
+
+def test_v2_process_freeze_kill(v2group, sleeper):
+    cg = v2group()
+    p = sleeper()
+    join(cg, p.pid)
+    with open(f"/proc/{p.pid}/cgroup") as f:
+        assert f"0::{cg.path}" in f.read().splitlines()
+    assert cg.pids() == [p.pid]
+    cg.freeze()
+    assert cg.frozen()
+    cg.thaw()
+    assert not cg.frozen()
+    cg.kill_all()  # cgroup.kill
+    assert p.wait(timeout=10) == -signal.SIGKILL
+    [m] = cg.mounts("/sys/fs/cgroup", 0)
+    assert m.fstype == "cgroup2"

@@ -341,3 +341,32 @@ def test_detect(tmp_path):
     (tmp_path / "cgroup.controllers").write_text("cpu memory pids io\n")
     lay = ocg.detect([("/c/memory", "cgroup", "rw,memory"), (str(tmp_path), "cgroup2", "rw")])
     assert lay.version == 2 and lay.v2 == str(tmp_path)
+
+
+def test_destroy_removes_empty_root_levels_only(tmp_path):
+    lay = fake_v1(tmp_path, ("pids",))
+    a = ocg.OciCgroup(None, "a", layout=lay)
+    b = ocg.OciCgroup("/theirs/b", "b", layout=lay)
+    a.create({})
+    b.create({})
+    assert a.made == ["/bocker-oci"] and b.made == ["/theirs"]
+    ocg.OciCgroup(None, "a", layout=lay).destroy()  # made unknown: ROOT is ours anyway
+    ocg.OciCgroup("/theirs/b", "b", layout=lay).destroy()  # made unknown: /theirs stays
+    assert os.listdir(tmp_path / "pids") == ["theirs"]
+
+
+def test_create_walks_down_again_when_a_parent_vanishes(tmp_path, monkeypatch):
+    lay = fake_v1(tmp_path, ("pids",))
+    real, calls = os.mkdir, []
+
+    def mkdir(path, mode=0o777):
+        calls.append(path)
+        if path.endswith("/leaf") and len(calls) == 2:
+            os.rmdir(os.path.dirname(path))  # another container's destroy
+            raise FileNotFoundError(path)
+        real(path, mode)
+
+    monkeypatch.setattr(ocg.os, "mkdir", mkdir)
+    cg = ocg.OciCgroup("/p/leaf", "x", layout=lay)
+    cg.create({})
+    assert os.path.isdir(tmp_path / "pids" / "p" / "leaf") and len(calls) == 4
