@@ -429,7 +429,10 @@ class OciCgroup:
             return
         freeze = self._freezer() is not None and self.exists() and not self.frozen()
         if freeze:
-            self.freeze()
+            try:
+                self.freeze()
+            except errors.BockerError:
+                freeze = False  # stuck FREEZING (thawed again): signal anyway
         try:
             for pid in self.pids():
                 try:
@@ -443,13 +446,17 @@ class OciCgroup:
     # ----------------------------------------------------- container's view
 
     def mounts(self, target, flags):
-        """The mounts a config mount of type "cgroup" at target becomes:
-        v2 a cgroup2 fs; v1 a tmpfs with a bind of this group's directory
-        per hierarchy (named as on the host), read-only if flags say so."""
+        """The mounts a config mount of type "cgroup" at target becomes.
+
+        v2: a bind of this group's directory (what a fresh cgroup2 mount
+        shows from inside a cgroup namespace, without showing, or letting
+        a container without one write to, the host's whole tree); v1: a
+        tmpfs with such a bind per hierarchy, named as on the host, and
+        the tmpfs made read-only after them if flags say so."""
         lay = self.layout
-        if lay.version == 2:
-            return [oci_mount("cgroup", target, "cgroup2", "", flags)]
         base = MS_NOSUID | MS_NODEV | MS_NOEXEC
+        if lay.version == 2:
+            return [oci_mount(self._dir(lay.v2), target, None, "", flags | base)]
         out = [oci_mount("tmpfs", target, "tmpfs", "mode=755", base)]
         for point in lay.roots():
             name = os.path.basename(point.rstrip("/"))

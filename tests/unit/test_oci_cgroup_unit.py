@@ -328,8 +328,9 @@ def test_handles_and_mounts_fake(tmp_path):
 
 def test_mounts_v2():
     cg = ocg.OciCgroup(None, "c5", layout=ocg.Layout(2, v2="/sys/fs/cgroup"))
-    [m] = cg.mounts("/sys/fs/cgroup", ocg.MS_NOSUID)
-    assert (m.fstype, m.target, m.flags) == ("cgroup2", "/sys/fs/cgroup", ocg.MS_NOSUID)
+    [m] = cg.mounts("/sys/fs/cgroup", ocg.MS_RDONLY)
+    assert (m.source, m.target, m.fstype) == ("/sys/fs/cgroup/bocker-oci/c5", "/sys/fs/cgroup", None)
+    assert m.flags & ocg.MS_RDONLY and m.flags & ocg.MS_NOSUID
 
 
 def test_detect(tmp_path):
