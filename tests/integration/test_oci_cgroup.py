@@ -318,3 +318,56 @@ def test_v2_process_freeze_kill(v2group, sleeper):
     assert p.wait(timeout=10) == -signal.SIGKILL
     [m] = cg.mounts("/sys/fs/cgroup", 0)
     assert m.fstype is None and os.path.samefile(m.source, cg.dirs()[0])
+
+
+def run_in(cg, argv):
+    """Run argv to its end inside the group, joined before exec as the
+    shim's child joins: it writes "0" into each handle."""
+    fds, dir_fd = cg.handles()
+
+    def enter():
+        for fd in fds:
+            os.write(fd, b"0")
+        if dir_fd >= 0:
+            os.write(os.open("cgroup.procs", os.O_WRONLY, dir_fd=dir_fd), b"0")
+
+    try:
+        return subprocess.run(argv, preexec_fn=enter, pass_fds=fds + [dir_fd] * (dir_fd >= 0),
+                              capture_output=True, text=True, timeout=30)
+    finally:
+        for fd in fds + [dir_fd]:
+            if fd >= 0:
+                os.close(fd)
+
+
+OPENS = """
+import os, sys
+for path in sys.argv[1:]:
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))
+        print(path, "ok")
+    except OSError as e:
+        print(path, e.errno)
+"""
+
+
+def test_devices_rules_are_enforced(group):
+    if not v1():
+        pytest.skip("v2 device rules need eBPF (not applied)")
+    cg = group({"devices": [{"allow": False, "access": "rwm"},
+                            {"allow": True, "type": "c", "major": 1, "minor": 11, "access": "r"}]})
+    out = run_in(cg, ["/opt/bocker/venv/bin/python", "-c", OPENS,
+                      "/dev/null", "/dev/kmsg", "/dev/mem"]).stdout
+    # /dev/null: runc's defaults; /dev/kmsg (1:11): the config's rule;
+    # /dev/mem (1:1): denied with everything else (EPERM)
+    assert out.split("\n")[:3] == ["/dev/null ok", "/dev/kmsg ok", "/dev/mem 1"]
+
+
+def test_realtime_runtime_refused_cleanly():
+    if not v1() or not os.path.exists("/sys/fs/cgroup/cpu/cpu.rt_runtime_us"):
+        pytest.skip("no v1 RT group scheduling")
+    cg = ocg.OciCgroup(f"{PARENT}/rt{next(_n)}", "x")
+    # a new group's parent has no RT time to give (0): the kernel refuses
+    with pytest.raises(errors.InvalidArgument, match="linux.resources.cpu.realtimeRuntime"):
+        cg.create({"cpu": {"realtimeRuntime": 1000, "realtimePeriod": 100000}})
+    assert _ours() == []
