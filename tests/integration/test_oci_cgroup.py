@@ -357,10 +357,10 @@ def test_devices_rules_are_enforced(group):
     cg = group({"devices": [{"allow": False, "access": "rwm"},
                             {"allow": True, "type": "c", "major": 1, "minor": 11, "access": "r"}]})
     out = run_in(cg, ["/opt/bocker/venv/bin/python", "-c", OPENS,
-                      "/dev/null", "/dev/kmsg", "/dev/mem"]).stdout
+                      "/dev/null", "/dev/kmsg", "/dev/loop-control"]).stdout
     # /dev/null: runc's defaults; /dev/kmsg (1:11): the config's rule;
-    # /dev/mem (1:1): denied with everything else (EPERM)
-    assert out.split("\n")[:3] == ["/dev/null ok", "/dev/kmsg ok", "/dev/mem 1"]
+    # /dev/loop-control (10:237): denied with everything else (EPERM)
+    assert out.split("\n")[:3] == ["/dev/null ok", "/dev/kmsg ok", "/dev/loop-control 1"]
 
 
 def test_realtime_runtime_refused_cleanly():
