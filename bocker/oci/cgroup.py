@@ -145,6 +145,10 @@ class OciCgroup:
         self.path = group_path(cgroups_path, container_id)
         self.made = list(made) if made is not None else None
         self._layout = layout
+        # False after a create() of ours that failed (and undid itself):
+        # destroy() then leaves alone a group that may be another's (one
+        # create refused as in use).  None: made by another process.
+        self._owned = None
 
     @property
     def layout(self):
@@ -205,11 +209,13 @@ class OciCgroup:
         plan = res.plan(resources, self.versions(), create=True)  # bad values: nothing made
         warnings, before = list(plan.warnings), self.made
         made, made_leaf = set(), []
+        self._owned = False
         try:
             for root in self.layout.roots():
                 warnings += self._make(root, made, made_leaf)
             self.made = sorted(made | set(self.made or []))
             warnings += self._apply(plan.writes)
+            self._owned = True
         except BaseException:
             self.made = before
             for d in reversed(made_leaf):
@@ -321,7 +327,10 @@ class OciCgroup:
 
     def destroy(self):
         """Remove the leaf (killing what is left in it and below) and the
-        parents create() made if they are empty.  Idempotent."""
+        parents create() made if they are empty.  Idempotent; nothing
+        after this object's own create() failed (it undid itself)."""
+        if self._owned is False:
+            return
         self.thaw_quietly()
         for d in self.dirs():
             self._remove_tree(d)

@@ -246,9 +246,11 @@ def test_existing_busy_leaf_refused(group, sleeper):
     cg = group()
     p = sleeper()
     join(cg, p.pid)
+    other = ocg.OciCgroup(cg.path, "x")
     with pytest.raises(errors.InvalidArgument, match="in use"):
-        ocg.OciCgroup(cg.path, "x").create({})
-    assert cg.pids() == [p.pid]
+        other.create({})
+    other.destroy()  # a runtime's undo after the refusal: not its group to kill
+    assert cg.pids() == [p.pid] and p.poll() is None
 
 
 def test_mounts_name_existing_groups(group):
