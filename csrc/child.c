@@ -363,9 +363,10 @@ static int close_inherited_fds(struct child_ctx *c)
 }
 
 /* OCI linux.namespaces with a path: setns into each (the parent opened
- * them), the user namespace first, so the others are joined with the
- * capabilities it gives; then become its root (the host's root is not
- * mapped there). */
+ * them; with a new user namespace it joined some for us, see
+ * oci_parent_joins), the user namespace first, so the others are joined
+ * with the capabilities it gives.  We become its root after pivot_root (see
+ * setup_oci_filesystem). */
 static int join_namespaces(struct child_ctx *c)
 {
     const struct shim_oci *oci = c->req->oci;
@@ -374,15 +375,14 @@ static int join_namespaces(struct child_ctx *c)
             const struct shim_oci_ns *ns = &oci->join_ns[i];
             if ((ns->nstype == CLONE_NEWUSER) != (pass == 0))
                 continue;
+            if (oci_parent_joins(c->req, ns->nstype)) { /* born in it */
+                close(ns->fd);
+                continue;
+            }
             c->index = i;
             if (setns(ns->fd, ns->nstype) < 0)
                 return errno;
             close(ns->fd);
-            if (ns->nstype == CLONE_NEWUSER) {
-                int err = become_userns_root();
-                if (err)
-                    return err;
-            }
         }
     }
     return 0;
@@ -407,8 +407,8 @@ static int unshare_namespaces(int flags)
 
 /* OCI mode's half of the user namespace hand-over: the parent writes our
  * id maps and then sends one byte, no fd (the rootfs is used as it is:
- * its owner is the runtime's affair); EOF means it gave up.  Then become
- * the namespace's root, before anything is made in the rootfs. */
+ * its owner is the runtime's affair); EOF means it gave up.  We become
+ * the namespace's root after pivot_root (see setup_oci_filesystem). */
 static int wait_id_maps(int sock)
 {
     char byte;
@@ -421,7 +421,7 @@ static int wait_id_maps(int sock)
     if (n == 0)
         return ECANCELED;
     close(sock);
-    return become_userns_root();
+    return 0;
 }
 
 static int set_domainname(const char *name)

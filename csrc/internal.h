@@ -67,6 +67,9 @@ void child_main(struct child_ctx *c) __attribute__((noreturn));
 void child_report(struct child_ctx *c, int step, int err);
 int oci_joins_userns(const struct shim_spawn *req);
 
+/* spawn.c */
+int oci_parent_joins(const struct shim_spawn *req, int nstype);
+
 /* Run one step: report it, and stop the child on failure with the
  * runtime's exit code (formats.h: an exec failure has codes of its own). */
 #define STEP(c, step, expr)                                             \
@@ -84,7 +87,6 @@ int make_mounts_private(void);
 int bind_rootfs(const char *rootfs, int nodev);
 int do_pivot_root(const char *rootfs);
 int umount_old_root(void);
-int readonly_root(int nodev);
 int make_target(const char *target, int is_file);
 
 /* ocimounts.c */

@@ -106,7 +106,7 @@ static int attach_dir(int fd, const char *dir)
 
 /* --read-only: the root mount (not /dev, /proc, volumes or tmpfs, which
  * are mounts of their own) becomes read-only. */
-int readonly_root(int nodev)
+static int readonly_root(int nodev)
 {
     return mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY |
                  (nodev ? MS_NODEV : 0), NULL) < 0 ? errno : 0;

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -300,7 +301,7 @@ static int make_oci_devices(struct child_ctx *c)
 
 /* The links every OCI container has in /dev (the runtime spec's
  * "default devices" section); one the image or a mount put there already
- * is kept. */
+ * is kept, and a container without /dev gets none. */
 static int make_dev_links(void)
 {
     static const char *const links[][2] = {
@@ -309,9 +310,33 @@ static int make_dev_links(void)
         { "pts/ptmx", "/dev/ptmx" },
     };
     for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
-        if (symlink(links[i][0], links[i][1]) < 0 && errno != EEXIST)
+        if (symlink(links[i][0], links[i][1]) < 0 && errno != EEXIST) {
+            if (errno == ENOENT)
+                return 0;
             return errno;
+        }
     return 0;
+}
+
+/* root.readonly: remount the container's / read-only, keeping the
+ * per-mount flags its bind took from the host's mount (nosuid, nodev,
+ * noexec, the atime mode): a remount without them would clear them (and
+ * in a user namespace, where they are locked, fail). */
+static int readonly_oci_root(void)
+{
+    static const struct { unsigned long st, ms; } keep[] = {
+        { ST_NOSUID, MS_NOSUID }, { ST_NODEV, MS_NODEV }, { ST_NOEXEC, MS_NOEXEC },
+        { ST_NOATIME, MS_NOATIME }, { ST_NODIRATIME, MS_NODIRATIME },
+        { ST_RELATIME, MS_RELATIME },
+    };
+    struct statvfs sv;
+    if (statvfs("/", &sv) < 0)
+        return errno;
+    unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY;
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
+        if (sv.f_flag & keep[i].st)
+            flags |= keep[i].ms;
+    return mount(NULL, "/", NULL, flags, NULL) < 0 ? errno : 0;
 }
 
 /* linux.rootfsPropagation: the container's / becomes shared, slave, ...
@@ -361,8 +386,15 @@ void setup_oci_filesystem(struct child_ctx *c)
         STEP(c, STEP_NO_PIVOT, move_root(req->rootfs));
     } else {
         STEP(c, STEP_PIVOT_ROOT, do_pivot_root(req->rootfs));
-        STEP(c, STEP_UMOUNT_OLDROOT, umount_old_root());
     }
+    /* Until here our ids were the host's root, unmapped in the namespace
+     * but the owner of the host directories on the way to the rootfs and
+     * the bind sources (0700 ones too); from now on what we make in the
+     * container must be owned by ids the namespace maps. */
+    if (c->oci_userns)
+        STEP(c, STEP_USERNS_ROOT, become_userns_root());
+    if (!oci->no_pivot)
+        STEP(c, STEP_UMOUNT_OLDROOT, umount_old_root());
     if (oci->n_mounts)
         STEP(c, STEP_OCI_MOUNTS, mount_oci_mounts(c));
     if (oci->n_devices)
@@ -378,6 +410,6 @@ void setup_oci_filesystem(struct child_ctx *c)
     if (oci->rootfs_propagation)
         STEP(c, STEP_ROOTFS_PROPAGATION, rootfs_propagation(oci->rootfs_propagation));
     if (req->readonly_rootfs)
-        STEP(c, STEP_READONLY_ROOT, readonly_root(0));
+        STEP(c, STEP_READONLY_ROOT, readonly_oci_root());
     close_leftovers(c);
 }

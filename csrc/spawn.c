@@ -68,6 +68,64 @@ static int enter_pidns(int fd, int *saved)
     return 0;
 }
 
+/* Per-thread namespaces the parent's cloning thread can enter (setns of
+ * a mount, user or time namespace needs a single-threaded caller). */
+#define PARENT_JOINABLE (CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP)
+
+/* Does the parent join this OCI namespace for the child?  A child born
+ * in a new user namespace has no capability over namespaces the host's
+ * owns, so setns there would be EPERM: with CLONE_NEWUSER the parent's
+ * thread enters the network, IPC, UTS and cgroup namespaces to join
+ * before the clone, and the child is born in them (as in pidns_fd). */
+int oci_parent_joins(const struct shim_spawn *req, int nstype)
+{
+    return req->oci && (req->clone_flags & CLONE_NEWUSER) && req->join_pidfd < 0 &&
+           (nstype & PARENT_JOINABLE) && !(nstype & ~PARENT_JOINABLE);
+}
+
+static const char *ns_file(int nstype)
+{
+    switch (nstype) {
+    case CLONE_NEWNET: return "/proc/thread-self/ns/net";
+    case CLONE_NEWIPC: return "/proc/thread-self/ns/ipc";
+    case CLONE_NEWUTS: return "/proc/thread-self/ns/uts";
+    default: return "/proc/thread-self/ns/cgroup";
+    }
+}
+
+/* Enter the namespaces oci_parent_joins() gives the parent, keeping our
+ * own in saved[] (-1: not entered) for leave_joined(). */
+static int enter_joined(const struct shim_spawn *req, int *saved)
+{
+    const struct shim_oci *oci = req->oci;
+    for (int i = 0; oci && i < oci->n_join_ns; i++) {
+        saved[i] = -1;
+        if (!oci_parent_joins(req, oci->join_ns[i].nstype))
+            continue;
+        saved[i] = open(ns_file(oci->join_ns[i].nstype), O_RDONLY | O_CLOEXEC);
+        if (saved[i] < 0)
+            return -errno;
+        if (setns(oci->join_ns[i].fd, oci->join_ns[i].nstype) < 0) {
+            int err = errno;
+            close(saved[i]);
+            saved[i] = -1;
+            return -err;
+        }
+    }
+    return 0;
+}
+
+/* Back to our own namespaces, in reverse order. */
+static void leave_joined(const struct shim_spawn *req, int *saved)
+{
+    for (int i = req->oci ? req->oci->n_join_ns - 1 : -1; i >= 0; i--)
+        if (saved[i] >= 0) {
+            setns(saved[i], req->oci->join_ns[i].nstype);
+            close(saved[i]);
+            saved[i] = -1;
+        }
+}
+
 /* An OCI request's lists must fit the child's tables, and a PID
  * namespace is joined through pidns_fd only (setns(CLONE_NEWPID) in the
  * child would not move the child itself). */
@@ -106,9 +164,14 @@ int shim_spawn(const struct shim_spawn *req, struct shim_child *out)
         return rc;
     int pidns = req->join_pidfd >= 0 ? req->join_pidfd
               : req->oci ? req->oci->pidns_fd : -1;
+    int saved_ns[SHIM_OCI_MAX_JOIN_NS];
+    for (int i = 0; i < SHIM_OCI_MAX_JOIN_NS; i++)
+        saved_ns[i] = -1;
     if (own_pipe && pipe2(pipefd, O_CLOEXEC) < 0)
         return -errno;
-    if (pidns >= 0 && (rc = enter_pidns(pidns, &saved_pidns)) < 0) {
+    if ((rc = enter_joined(req, saved_ns)) < 0 ||
+        (pidns >= 0 && (rc = enter_pidns(pidns, &saved_pidns)) < 0)) {
+        leave_joined(req, saved_ns);
         if (own_pipe) {
             close(pipefd[0]);
             close(pipefd[1]);
@@ -148,6 +211,7 @@ int shim_spawn(const struct shim_spawn *req, struct shim_child *out)
         setns(saved_pidns, CLONE_NEWPID);
         close(saved_pidns);
     }
+    leave_joined(req, saved_ns);
     if (own_pipe)
         close(pipefd[1]);
     if (pid < 0) {

@@ -401,6 +401,9 @@ def _request(keep, rootfs, argv, env, cwd="/", hostname=None, uid=0, gid=0,
         raise RunRefused(f"too many mounts: {len(mounts)} (volumes, tmpfs and the"
                          f" container's /etc files), at most {MAX_BINDS}")
     why = _oci_refusal(oci) if oci is not None else None
+    both = [t for _, t in (oci.join_ns if oci is not None else ()) if t & clone_flags]
+    if both and not why:
+        why = f"the {_ns_name(both[0])} namespace is both joined and created"
     if why:
         from bocker.errors import RunRefused
 

@@ -138,12 +138,17 @@ class OciCgroup:
 
     made: the group paths above the leaf that an earlier create() made
     (its .made, kept in state.json), so destroy() in another process
-    removes those and no others; None: the empty ones under ROOT."""
+    removes those (once empty) and no others; the empty ones under ROOT
+    (bocker-oci's own) are removed whatever made says."""
 
     def __init__(self, cgroups_path, container_id, made=None, layout=None):
         self.path = group_path(cgroups_path, container_id)
         self.made = list(made) if made is not None else None
         self._layout = layout
+        # False after a create() of ours that failed (and undid itself):
+        # destroy() then leaves alone a group that may be another's (one
+        # create refused as in use).  None: made by another process.
+        self._owned = None
 
     @property
     def layout(self):
@@ -204,11 +209,13 @@ class OciCgroup:
         plan = res.plan(resources, self.versions(), create=True)  # bad values: nothing made
         warnings, before = list(plan.warnings), self.made
         made, made_leaf = set(), []
+        self._owned = False
         try:
             for root in self.layout.roots():
                 warnings += self._make(root, made, made_leaf)
             self.made = sorted(made | set(self.made or []))
             warnings += self._apply(plan.writes)
+            self._owned = True
         except BaseException:
             self.made = before
             for d in reversed(made_leaf):
@@ -222,34 +229,38 @@ class OciCgroup:
     def _make(self, root, made, made_leaf):
         """mkdir -p the group under root; v2: enable the controllers in
         each parent; v1 cpuset: copy cpus/mems down.  Returns warnings."""
+        for attempt in range(20):
+            try:
+                return self._make_levels(root, made, made_leaf)
+            except FileNotFoundError:
+                # a parent removed under us by another container's destroy
+                # (it was empty a moment ago): walk down again
+                if attempt == 19:
+                    raise
+        return []
+
+    def _make_levels(self, root, made, made_leaf):
         warnings = []
         v2 = self.layout.version == 2 or root == self.layout.side
         for level in [*self._levels(), self.path]:
-            d, parent = self._dir(root, level), os.path.dirname(self._dir(root, level))
+            d = self._dir(root, level)
+            parent = os.path.dirname(d)
             if v2:
                 warnings += _enable_controllers(parent)
-            for attempt in range(20):
-                try:
-                    os.mkdir(d, 0o755)
-                except FileExistsError:
-                    if not os.path.isdir(d) or os.path.islink(d):
-                        raise errors.InvalidArgument(
-                            f"linux.cgroupsPath: {d} exists and is not a cgroup") from None
-                    if level == self.path and _has_procs(d):
-                        raise errors.InvalidArgument(
-                            f"linux.cgroupsPath: {self.path} is in use (it holds processes)")
-                except FileNotFoundError:
-                    # a parent just removed by another container's destroy
-                    if attempt == 19:
-                        raise
-                    os.makedirs(parent, 0o755, exist_ok=True)
-                    continue
+            try:
+                os.mkdir(d, 0o755)
+            except FileExistsError:
+                if not os.path.isdir(d) or os.path.islink(d):
+                    raise errors.InvalidArgument(
+                        f"linux.cgroupsPath: {d} exists and is not a cgroup") from None
+                if level == self.path and _has_procs(d):
+                    raise errors.InvalidArgument(
+                        f"linux.cgroupsPath: {self.path} is in use (it holds processes)") from None
+            else:
+                if level == self.path:
+                    made_leaf.append(d)
                 else:
-                    if level == self.path:
-                        made_leaf.append(d)
-                    else:
-                        made.add(level)
-                break
+                    made.add(level)
             if root == self.layout.hierarchies.get("cpuset"):
                 _copy_cpuset(parent, d)
         return warnings
@@ -316,14 +327,18 @@ class OciCgroup:
 
     def destroy(self):
         """Remove the leaf (killing what is left in it and below) and the
-        parents create() made if they are empty.  Idempotent."""
+        parents create() made if they are empty.  Idempotent; nothing
+        after this object's own create() failed (it undid itself)."""
+        if self._owned is False:
+            return
         self.thaw_quietly()
         for d in self.dirs():
             self._remove_tree(d)
         for level in reversed(self._levels()):
-            if self.made is not None and level not in self.made:
-                continue
-            if self.made is None and not level.startswith(ROOT + "/") and level != ROOT:
+            # ROOT and below are bocker-oci's own: removed once empty even
+            # when another container's create made them
+            ours = level == ROOT or level.startswith(ROOT + "/")
+            if not ours and level not in (self.made or ()):
                 continue
             for root in self.layout.roots():
                 _rmdir_empty(self._dir(root, level))
@@ -335,10 +350,7 @@ class OciCgroup:
             return
         for sub in subs:
             self._remove_tree(sub)
-        try:
-            cgroups.write_value(os.path.join(d, "cgroup.kill"), 1)  # v2, Linux 5.14+
-        except OSError:
-            pass
+        _kill_group(d)
         cgroups.remove_group(d)
 
     # ------------------------------------------------------ freezer, signals
@@ -422,15 +434,14 @@ class OciCgroup:
         """Send sig to every process in the group.  Frozen meanwhile (if
         not already) so that none forks a child the signal misses."""
         lay = self.layout
-        if sig == signal.SIGKILL and lay.version == 2:
-            try:
-                cgroups.write_value(os.path.join(self._dir(lay.v2), "cgroup.kill"), 1)
-                return
-            except OSError:
-                pass  # before Linux 5.14
+        if sig == signal.SIGKILL and lay.version == 2 and _kill_group(self._dir(lay.v2)):
+            return
         freeze = self._freezer() is not None and self.exists() and not self.frozen()
         if freeze:
-            self.freeze()
+            try:
+                self.freeze()
+            except errors.BockerError:
+                freeze = False  # stuck FREEZING (thawed again): signal anyway
         try:
             for pid in self.pids():
                 try:
@@ -444,13 +455,17 @@ class OciCgroup:
     # ----------------------------------------------------- container's view
 
     def mounts(self, target, flags):
-        """The mounts a config mount of type "cgroup" at target becomes:
-        v2 a cgroup2 fs; v1 a tmpfs with a bind of this group's directory
-        per hierarchy (named as on the host), read-only if flags say so."""
+        """The mounts a config mount of type "cgroup" at target becomes.
+
+        v2: a bind of this group's directory (what a fresh cgroup2 mount
+        shows from inside a cgroup namespace, without showing, or letting
+        a container without one write to, the host's whole tree); v1: a
+        tmpfs with such a bind per hierarchy, named as on the host, and
+        the tmpfs made read-only after them if flags say so."""
         lay = self.layout
-        if lay.version == 2:
-            return [oci_mount("cgroup", target, "cgroup2", "", flags)]
         base = MS_NOSUID | MS_NODEV | MS_NOEXEC
+        if lay.version == 2:
+            return [oci_mount(self._dir(lay.v2), target, None, "", flags | base)]
         out = [oci_mount("tmpfs", target, "tmpfs", "mode=755", base)]
         for point in lay.roots():
             name = os.path.basename(point.rstrip("/"))
@@ -467,6 +482,22 @@ def _refused(w, path, e):
     if e.errno in (errno.EINVAL, errno.ERANGE, errno.EOVERFLOW):
         return errors.InvalidArgument(text)
     return errors.BockerError(text)
+
+
+def _kill_group(d):
+    """SIGKILL everything in the v2 group d and below through cgroup.kill
+    (Linux 5.14+); False where there is no such file (v1, older kernels)."""
+    try:
+        fd = os.open(os.path.join(d, "cgroup.kill"), os.O_WRONLY | os.O_CLOEXEC)  # never creates
+    except OSError:
+        return False
+    try:
+        os.write(fd, b"1")
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def _has_procs(d):

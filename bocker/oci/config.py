@@ -22,7 +22,8 @@ from bocker.oci.ocisec import compile_seccomp
 from bocker.oci.process import Process, not_applied_label, parse_process
 
 __all__ = ["load", "parse", "Bundle", "MountPlan", "Hook", "Device", "Process",
-           "parse_process", "compile_seccomp", "default_spec", "MAX_CONFIG_BYTES"]
+           "parse_process", "compile_seccomp", "default_spec", "MAX_CONFIG_BYTES",
+           "NAMESPACE_FLAGS"]
 
 MAX_CONFIG_BYTES = 8 << 20
 DOC = "config.json"
@@ -33,7 +34,11 @@ OTHER_PLATFORMS = {"solaris": "Solaris", "windows": "Windows", "vm": "virtual ma
 LINUX_KEYS = ("uidMappings", "gidMappings", "sysctl", "resources", "cgroupsPath", "namespaces",
               "devices", "seccomp", "rootfsPropagation", "maskedPaths", "readonlyPaths",
               "mountLabel", "intelRdt", "personality", "timeOffsets")
-NAMESPACES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
+# linux.namespaces types -> their CLONE_NEW* flag (clone(2), setns(2))
+NAMESPACE_FLAGS = {"pid": 0x20000000, "network": 0x40000000, "mount": 0x00020000,
+                   "ipc": 0x08000000, "uts": 0x04000000, "user": 0x10000000,
+                   "cgroup": 0x02000000, "time": 0x00000080}
+NAMESPACES = tuple(NAMESPACE_FLAGS)
 HOOKS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart",
          "poststop")
 HOOK_KEYS = ("path", "args", "env", "timeout")
@@ -188,7 +193,9 @@ def _root(value, bundle):
         jf.fail(jf.key(where, "path"), f"{path[:80]!r}: {e.strerror}")
     if not stat.S_ISDIR(st.st_mode):
         jf.fail(jf.key(where, "path"), f"{path[:80]!r} is not a directory")
-    readonly = jf.boolean(value.get("readonly", False), jf.key(where, "readonly"))
+    if rootfs == "/":   # every mount and device of the config would land on the host's
+        jf.fail(jf.key(where, "path"), f"{path[:80]!r} is the host's /")
+    readonly = jf.boolean(jf.member(value, "readonly", False), jf.key(where, "readonly"))
     return rootfs, readonly
 
 
@@ -263,7 +270,7 @@ def _namespaces(value, where):
         if kind in out:
             jf.fail(jf.key(at, "type"), f"the {kind} namespace is given twice")
         path = entry.get("path")
-        if path is not None:
+        if path is not None and path != "":    # "": Go's unset string, no path
             path = jf.abs_path(path, jf.key(at, "path"))
         out[kind] = path or None
     return out
@@ -284,8 +291,8 @@ def _hooks(value, where, warnings):
             if entry.get("path") is None:
                 jf.fail(jf.key(at, "path"), "is required")
             path = jf.abs_path(entry["path"], jf.key(at, "path"))
-            args = jf.strings(entry.get("args") or [], jf.key(at, "args"), jf.MAX_ARGV)
-            env = jf.strings(entry.get("env") or [], jf.key(at, "env"), jf.MAX_ARGV)
+            args = jf.strings(jf.member(entry, "args", []), jf.key(at, "args"), jf.MAX_ARGV)
+            env = jf.strings(jf.member(entry, "env", []), jf.key(at, "env"), jf.MAX_ARGV)
             timeout = entry.get("timeout")
             if timeout is not None:
                 timeout = jf.integer(timeout, jf.key(at, "timeout"), 1, 1 << 31)
@@ -293,11 +300,9 @@ def _hooks(value, where, warnings):
     return out
 
 
-def _device(value, where):
+def _device(value, where, warnings):
     jf.obj(value, where)
-    extra = sorted(set(value) - set(DEVICE_KEYS))
-    if extra:
-        jf.fail(where, f"unknown key {extra[0][:40]!r}")
+    jf.unknown_keys(value, DEVICE_KEYS, where, warnings)
     if value.get("path") is None:
         jf.fail(jf.key(where, "path"), "is required")
     path = posixpath.normpath(jf.abs_path(value["path"], jf.key(where, "path")))
@@ -318,15 +323,15 @@ def _device(value, where):
     # Go's os.FileMode: only the permission bits make the node's mode
     mode = 0o666 if mode is None else jf.integer(mode, jf.key(where, "fileMode"), 0,
                                                  jf.U32) & 0o7777
-    uid = jf.integer(value.get("uid", 0), jf.key(where, "uid"), 0, ID_MAX)
-    gid = jf.integer(value.get("gid", 0), jf.key(where, "gid"), 0, ID_MAX)
+    uid = jf.integer(jf.member(value, "uid", 0), jf.key(where, "uid"), 0, ID_MAX)
+    gid = jf.integer(jf.member(value, "gid", 0), jf.key(where, "gid"), 0, ID_MAX)
     return Device(path, kind, major, minor, mode, uid, gid)
 
 
-def _devices(value, where):
+def _devices(value, where, warnings):
     out, seen = [], set()
     for i, entry in enumerate(jf.array(value, where, 1024)):
-        dev = _device(entry, jf.item(where, i))
+        dev = _device(entry, jf.item(where, i), warnings)
         if dev.path in seen:
             jf.fail(jf.key(jf.item(where, i), "path"), f"{dev.path} is given twice")
         seen.add(dev.path)
@@ -357,7 +362,9 @@ def _sysctls(value, where, namespaces):
     jf.string_map(value, where, 1024)
     network = "bridge" if "network" in namespaces else "host"
     for k, v in value.items():
-        at = jf.key(where, k[:80])
+        at = jf.map_key(where, k)
+        if "=" in k:
+            jf.fail(at, "a sysctl name has no '='")
         try:
             entry = security.parse_sysctl(f"{k}={v}", network)
         except InvalidArgument as e:
@@ -388,10 +395,10 @@ def _linux(value, namespaces_out, warnings):
         return jf.key(where, name)
 
     out = {}
-    namespaces = _namespaces(value.get("namespaces") or [], at("namespaces"))
+    namespaces = _namespaces(jf.member(value, "namespaces", []), at("namespaces"))
     namespaces_out.update(namespaces)
-    out["uid_mappings"] = _id_mappings(value.get("uidMappings") or [], at("uidMappings"))
-    out["gid_mappings"] = _id_mappings(value.get("gidMappings") or [], at("gidMappings"))
+    for name, field in (("uid_mappings", "uidMappings"), ("gid_mappings", "gidMappings")):
+        out[name] = _id_mappings(jf.member(value, field, []), at(field))
     mapped = out["uid_mappings"] or out["gid_mappings"]
     if "user" in namespaces and namespaces["user"] is None:
         if not (out["uid_mappings"] and out["gid_mappings"]):
@@ -402,14 +409,14 @@ def _linux(value, namespaces_out, warnings):
                         f" ({namespaces['user']})")
     elif mapped:
         jf.fail(at("uidMappings"), "id mappings need a user namespace in linux.namespaces")
-    out["sysctls"] = _sysctls(value.get("sysctl") or {}, at("sysctl"), namespaces)
+    out["sysctls"] = _sysctls(jf.member(value, "sysctl", {}), at("sysctl"), namespaces)
     resources = value.get("resources")
     out["resources"] = {} if resources is None else _resources(resources, at("resources"),
                                                                warnings)
     cgroups_path = value.get("cgroupsPath")
     out["cgroups_path"] = (None if cgroups_path is None else
                            jf.string(cgroups_path, at("cgroupsPath"), jf.PATH_MAX))
-    out["devices"] = _devices(value.get("devices") or [], at("devices"))
+    out["devices"] = _devices(jf.member(value, "devices", []), at("devices"), warnings)
     seccomp = value.get("seccomp")
     if seccomp is not None:
         ocisec.parse_seccomp(seccomp, at("seccomp"), warnings)   # checked now, compiled later
@@ -417,9 +424,10 @@ def _linux(value, namespaces_out, warnings):
     prop = value.get("rootfsPropagation")
     out["rootfs_propagation"] = 0 if prop is None else mountopts.propagation(
         prop, at("rootfsPropagation"))
-    out["masked"] = _paths(value.get("maskedPaths") or [], at("maskedPaths"))
-    out["readonly"] = _paths(value.get("readonlyPaths") or [], at("readonlyPaths"))
-    not_applied_label(value.get("mountLabel", ""), at("mountLabel"), warnings, "SELinux")
+    out["masked"] = _paths(jf.member(value, "maskedPaths", []), at("maskedPaths"))
+    out["readonly"] = _paths(jf.member(value, "readonlyPaths", []), at("readonlyPaths"))
+    not_applied_label(jf.member(value, "mountLabel", ""), at("mountLabel"), warnings,
+                      "SELinux")
     _not_applied(value.get("intelRdt"), at("intelRdt"), warnings,
                  "bocker-oci has no Intel RDT support")
     _not_applied(value.get("personality"), at("personality"), warnings,
@@ -444,7 +452,7 @@ def parse(config, bundle):
     jf.obj(config, DOC)
     warnings = []
     for k in sorted(set(config) - set(TOP_KEYS)):
-        warnings.append(f"{DOC}: {k[:60]} is not applied: bocker-oci does not know it")
+        warnings.append(f"{DOC}: unknown member {k[:60]!r} is not applied")
     version = config.get("ociVersion")
     if version is None:
         jf.fail(f"{DOC}: ociVersion", "is required")
@@ -461,8 +469,9 @@ def parse(config, bundle):
     process = config.get("process")
     if process is not None:
         process = parse_process(process)
+    mounts = jf.array(jf.member(config, "mounts", []), f"{DOC}: mounts")
     mounts = [_mount(m, jf.item(f"{DOC}: mounts", i), bundle, warnings)
-              for i, m in enumerate(jf.array(config.get("mounts") or [], f"{DOC}: mounts"))]
+              for i, m in enumerate(mounts)]
     hooks = config.get("hooks")
     hooks = ({name: [] for name in HOOKS} if hooks is None else
              _hooks(hooks, f"{DOC}: hooks", warnings))

@@ -99,8 +99,8 @@ def string_map(value, where, limit=MAX_LIST):
     if len(value) > limit:
         fail(where, f"more than {limit} entries")
     for k, v in value.items():
-        string(k, f"{where} key {k[:40]!r}", PATH_MAX, empty=False)
-        string(v, key(where, k))
+        string(k, map_key(where, k), PATH_MAX, empty=False)
+        string(v, map_key(where, k))
     return value
 
 
@@ -108,4 +108,17 @@ def unknown_keys(value, known, where, warnings):
     """A warning for every member of the object the parser does not know
     (never silently dropped: the config asked for something)."""
     for k in sorted(set(value) - set(known)):
-        warnings.append(f"{key(where, k[:60])} is not applied: bocker-oci does not know it")
+        warnings.append(f"{where}: unknown member {k[:60]!r} is not applied")
+
+
+def member(value, name, default):
+    """value[name], or default if it is missing or null (Go writes null for
+    what it leaves unset; a present but wrong value is the caller's check)."""
+    got = value.get(name)
+    return default if got is None else got
+
+
+def map_key(where, name):
+    """The name of the member `name` of a free-form object (annotations,
+    sysctl): quoted, since it is the config's text, not a field name."""
+    return f"{where}[{name[:60]!r}]"

@@ -93,9 +93,7 @@ def parse_seccomp(value, where, warnings=None):
     be one of the spec's."""
     warnings = [] if warnings is None else warnings
     jf.obj(value, where)
-    extra = sorted(set(value) - set(SECCOMP_KEYS))
-    if extra:
-        jf.fail(where, f"unknown key {extra[0][:40]!r}")
+    jf.unknown_keys(value, SECCOMP_KEYS, where, warnings)
     flags = value.get("flags")
     if flags is not None:
         for i, flag in enumerate(jf.strings(flags, jf.key(where, "flags"), 16, 64)):
@@ -110,19 +108,26 @@ def parse_seccomp(value, where, warnings=None):
             if value[name]:
                 warnings.append(f"{jf.key(where, name)} is not applied: bocker-oci has no"
                                 f" seccomp notify listener")
-    profile = {k: v for k, v in value.items() if k not in ("flags", "listenerPath",
-                                                          "listenerMetadata")}
+    # what confine's parser reads: the spec's members less the ones warned about
+    profile = {k: v for k, v in value.items() if k in SECCOMP_KEYS and k not in (
+        "flags", "listenerPath", "listenerMetadata")}
     try:
         data = json.dumps(profile).encode()
     except (ValueError, TypeError, RecursionError):  # not JSON-shaped (never, from a file)
         jf.fail(where, "is not a JSON object")
-    source = "config.json"
     try:
-        return seccomp_profile.parse(data, source)
+        return seccomp_profile.parse(data, SOURCE)
     except InvalidArgument as e:
-        # "seccomp profile config.json: syscalls[2].action ..." -> this field's name
-        text = str(e).removeprefix(f"seccomp profile {source}: ")
-        raise InvalidArgument(f"{where}: {text}") from None
+        raise _renamed(e, where) from None
+
+
+SOURCE = "config.json"
+
+
+def _renamed(error, where):
+    """confine's "seccomp profile config.json: syscalls[2].action ..." as
+    this field's error: "config.json: linux.seccomp: syscalls[2].action ..."."""
+    return InvalidArgument(f"{where}: {str(error).removeprefix(f'seccomp profile {SOURCE}: ')}")
 
 
 def cap_names(mask):
@@ -139,4 +144,8 @@ def compile_seccomp(value, caps_mask, where="config.json: linux.seccomp"):
 
     if value is None:
         return None
-    return seccomp.compile_profile(parse_seccomp(value, where), cap_names(caps_mask))
+    profile = parse_seccomp(value, where)
+    try:
+        return seccomp.compile_profile(profile, cap_names(caps_mask))
+    except InvalidArgument as e:   # libseccomp refused a rule
+        raise _renamed(e, where) from None

@@ -67,17 +67,17 @@ def _user(value, where, warnings):
         return 0, 0, [], None
     jf.obj(value, where)
     jf.unknown_keys(value, USER_KEYS, where, warnings)
-    uid = jf.integer(value.get("uid", 0), jf.key(where, "uid"), 0, ID_MAX)
-    gid = jf.integer(value.get("gid", 0), jf.key(where, "gid"), 0, ID_MAX)
+    uid = jf.integer(jf.member(value, "uid", 0), jf.key(where, "uid"), 0, ID_MAX)
+    gid = jf.integer(jf.member(value, "gid", 0), jf.key(where, "gid"), 0, ID_MAX)
     gids_where = jf.key(where, "additionalGids")
     gids = [jf.integer(g, jf.item(gids_where, i), 0, ID_MAX)
-            for i, g in enumerate(jf.array(value.get("additionalGids") or [], gids_where,
+            for i, g in enumerate(jf.array(jf.member(value, "additionalGids", []), gids_where,
                                            NGROUPS_MAX))]
     umask = value.get("umask")
     if umask is not None:
         umask = jf.integer(umask, jf.key(where, "umask"), 0, 0o777)
-    if value.get("username"):
-        jf.string(value["username"], jf.key(where, "username"), 256)
+    if value.get("username") is not None and jf.string(value["username"],
+                                                       jf.key(where, "username"), 256):
         warnings.append(f"{jf.key(where, 'username')} is not applied: it is for Windows")
     return uid, gid, gids, umask
 
@@ -86,8 +86,8 @@ def _console_size(value, where):
     if value is None:
         return 0, 0
     jf.obj(value, where)
-    rows = jf.integer(value.get("height", 0), jf.key(where, "height"), 0, 0xffff)
-    cols = jf.integer(value.get("width", 0), jf.key(where, "width"), 0, 0xffff)
+    rows = jf.integer(jf.member(value, "height", 0), jf.key(where, "height"), 0, 0xffff)
+    cols = jf.integer(jf.member(value, "width", 0), jf.key(where, "width"), 0, 0xffff)
     return rows, cols
 
 
@@ -110,26 +110,26 @@ def parse_process(value, where="config.json: process"):
     args = jf.strings(value["args"], args_where, jf.MAX_ARGV)
     if not args or not args[0]:
         jf.fail(args_where, "must name the program to run")
-    env = _env(value.get("env") or [], jf.key(where, "env"))
+    env = _env(jf.member(value, "env", []), jf.key(where, "env"))
     if value.get("cwd") is None:
         jf.fail(jf.key(where, "cwd"), "is required")
     cwd = jf.abs_path(value["cwd"], jf.key(where, "cwd"))
     uid, gid, gids, umask = _user(value.get("user"), jf.key(where, "user"), warnings)
     caps = ocisec.parse_capabilities(value.get("capabilities"),
                                      jf.key(where, "capabilities"), warnings, uid)
-    rlimits = ocisec.parse_rlimits(value.get("rlimits") or [], jf.key(where, "rlimits"))
-    nnp = jf.boolean(value.get("noNewPrivileges", False), jf.key(where, "noNewPrivileges"))
-    terminal = jf.boolean(value.get("terminal", False), jf.key(where, "terminal"))
+    rlimits = ocisec.parse_rlimits(jf.member(value, "rlimits", []),
+                                   jf.key(where, "rlimits"))
+    nnp = jf.boolean(jf.member(value, "noNewPrivileges", False),
+                     jf.key(where, "noNewPrivileges"))
+    terminal = jf.boolean(jf.member(value, "terminal", False), jf.key(where, "terminal"))
     oom = value.get("oomScoreAdj")
     if oom is not None:
         oom = jf.integer(oom, jf.key(where, "oomScoreAdj"), -1000, 1000)
     if value.get("commandLine") is not None:
         jf.string(value["commandLine"], jf.key(where, "commandLine"))
         warnings.append(f"{jf.key(where, 'commandLine')} is not applied: it is for Windows")
-    not_applied_label(value.get("apparmorProfile", ""), jf.key(where, "apparmorProfile"),
-                      warnings, "AppArmor")
-    not_applied_label(value.get("selinuxLabel", ""), jf.key(where, "selinuxLabel"),
-                      warnings, "SELinux")
+    for name, lsm in (("apparmorProfile", "AppArmor"), ("selinuxLabel", "SELinux")):
+        not_applied_label(jf.member(value, name, ""), jf.key(where, name), warnings, lsm)
     _not_applied_object(value.get("scheduler"), jf.key(where, "scheduler"), warnings,
                         "scheduling policy")
     _not_applied_object(value.get("ioPriority"), jf.key(where, "ioPriority"), warnings,

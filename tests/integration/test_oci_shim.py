@@ -22,7 +22,7 @@ MS_STRICTATIME = 1 << 24
 
 NS = native.CLONE_NEWNS | native.CLONE_NEWPID | native.CLONE_NEWUTS | native.CLONE_NEWIPC
 APPLETS = ("sh", "cat", "ls", "id", "mount", "grep", "echo", "stat", "readlink", "hostname",
-           "sleep", "touch", "wc", "test", "head", "tr", "umask", "mkdir", "true")
+           "sleep", "touch", "wc", "test", "head", "tr", "umask", "mkdir", "true", "tty")
 
 
 @pytest.fixture
@@ -477,3 +477,266 @@ def test_seccomp_with_every_capability_dropped(rootfs, no_new_privs):
     out = ok(rootfs, "grep -E '^(CapEff|Seccomp):' /proc/self/status;"
              " mkdir /x 2>/dev/null || echo refused", oci, seccomp_filter=prog)
     assert out.split() == ["CapEff:", "0000000000000000", "Seccomp:", "2", "refused"]
+
+
+USERNS_BASE = 1 << 28   # far from bocker's pool (1 << 27 ...) and real users
+
+
+def chown_tree(root, uid, gid):
+    """lchown everything under root (and root) to uid:gid."""
+    os.lchown(root, uid, gid)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            os.lchown(os.path.join(dirpath, name), uid, gid)
+
+
+def hand_over_maps(pid, sock, base):
+    """The runtime's half of an OCI user namespace start: the child's id
+    maps (0-65535 -> base...), then one byte without an fd."""
+    for which in ("uid_map", "gid_map"):
+        fd = os.open(f"/proc/{pid}/{which}", os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, f"0 {base} 65536\n".encode())
+        finally:
+            os.close(fd)
+    os.write(sock, b"m")
+
+
+def test_user_namespace(rootfs, tmp_path):
+    """With CLONE_NEWUSER the child waits for its maps (one byte, no fd),
+    becomes the namespace's root, makes proc and sysfs before pivot_root
+    (the kernel refuses them after), binds the host's device nodes
+    (mknod is refused) and the config's bind mounts."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "data").write_text("bound\n")
+    chown_tree(rootfs, USERNS_BASE, USERNS_BASE)
+    a, b = native.unix_pair()
+    r, w = os.pipe2(os.O_CLOEXEC)
+    oci = native.Oci(mounts=base_mounts() + [
+        native.OciMount("sysfs", "/sys", "sysfs", flags=MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC),
+        native.OciMount("mqueue", "/dev/mqueue", "mqueue"),
+        native.OciMount(str(src), "/mnt/src", flags=MS_RDONLY, recursive=True),
+    ], devices=[NULL_DEVICE, native.OciDevice("/dev/zero", "c", 1, 5, 0o666)],
+        masked=["/proc/timer_list"], readonly=["/proc/sys"],
+        caps=dict(bounding=1 << CAP_CHOWN, effective=1 << CAP_CHOWN, permitted=1 << CAP_CHOWN))
+    try:
+        child = native.spawn(str(rootfs), ["sh", "-c",
+                             "id -u; cat /proc/self/uid_map; stat -c '%t %T' /dev/null /dev/zero;"
+                             " cat /mnt/src/data; ls /sys | grep -c kernel;"
+                             " wc -c < /proc/timer_list; grep CapEff /proc/self/status"],
+                             ["PATH=/bin"], clone_flags=NS | native.CLONE_NEWUSER | native.CLONE_NEWNET,
+                             oci=oci, userns_sock=b, stdio=(-1, w, w), trace=True)
+    finally:
+        os.close(b)
+        os.close(w)
+    try:
+        hand_over_maps(child.pid, a, USERNS_BASE)
+        reports = native.read_reports(child.status_fd)
+        with os.fdopen(r, "rb", closefd=False) as f:
+            out = f.read().decode()
+        _, status = os.waitpid(child.pid, 0)
+        assert reports[-1][:2] == ("exec done", 0), (reports[-3:], out)
+        assert native.exit_code(status) == 0, out
+        lines = out.splitlines()
+        assert lines[0] == "0"
+        assert lines[1].split() == ["0", str(USERNS_BASE), "65536"]
+        assert lines[2:] == ["1 3", "1 5", "bound", "1", "0", "CapEff:\t0000000000000001"]
+    finally:
+        os.close(a)
+        os.close(r)
+        os.close(child.pidfd)
+
+
+def test_user_namespace_child_gives_up_without_maps(rootfs):
+    """EOF on the user namespace socket (the runtime went away) ends the
+    child at "wait for id maps" without running anything."""
+    a, b = native.unix_pair()
+    child = native.spawn(str(rootfs), ["true"], ["PATH=/bin"], trace=True,
+                         clone_flags=NS | native.CLONE_NEWUSER, userns_sock=b,
+                         oci=native.Oci(mounts=base_mounts()))
+    os.close(a)
+    os.close(b)
+    try:
+        assert native.read_reports(child.status_fd)[-1][:2] == ("wait for id maps", 125)
+        _, status = os.waitpid(child.pid, 0)
+        assert native.exit_code(status) == native.EXIT_RUNTIME
+    finally:
+        os.close(child.pidfd)
+
+
+def test_no_pivot(rootfs, tmp_path):
+    """--no-pivot: the rootfs moved onto / and chrooted into; the
+    container sees its own files only."""
+    oci = native.Oci(mounts=base_mounts(), no_pivot=True)
+    (rootfs / "etc" / "marker").write_text("inside\n")
+    out = ok(rootfs, f"cat /etc/marker; test -e {tmp_path} || echo no-host; cat /proc/self/mountinfo",
+             oci)
+    lines = out.splitlines()
+    assert lines[:2] == ["inside", "no-host"]
+    assert mountinfo("\n".join(lines[2:]))["/"][3]  # / is a mount of its own
+
+
+def test_readonly_root_without_nodev(rootfs):
+    """readonly_rootfs in OCI mode: / is read-only, and not nodev (a
+    config's device nodes live on it)."""
+    oci = native.Oci(mounts=base_mounts(), devices=[NULL_DEVICE,
+                                                    native.OciDevice("/etc/null2", "c", 1, 3)])
+    out = ok(rootfs, "(touch /x) 2>/dev/null || echo ro; echo hi > /etc/null2 && echo dev-ok;"
+             " cat /proc/self/mountinfo", oci, readonly_rootfs=True)
+    lines = out.splitlines()
+    assert lines[:2] == ["ro", "dev-ok"]
+    opts = mountinfo("\n".join(lines[2:]))["/"][0]
+    assert "ro" in opts and "nodev" not in opts
+
+
+def test_exec_into_a_container_with_oci_credentials(rootfs):
+    """exec (join_pidfd) with oci: the container's namespaces, and the
+    process's own caps, gids, umask and no_new_privs; no mounts made."""
+    first = native.spawn(str(rootfs), ["sleep", "1000"], ["PATH=/bin"], clone_flags=NS,
+                         hostname="first", oci=native.Oci(mounts=base_mounts()))
+    try:
+        assert native.read_reports(first.status_fd)[-1][:2] == ("exec done", 0)
+        oci = native.Oci(mounts=[native.OciMount("tmpfs", "/never", "tmpfs")], gids=[7],
+                         umask=0o027, no_new_privs=True,
+                         caps=dict(bounding=1 << CAP_KILL, effective=1 << CAP_KILL,
+                                   permitted=1 << CAP_KILL))
+        out = ok(rootfs, "hostname; umask; grep -E '^(Groups|NoNewPrivs|CapBnd):' /proc/self/status;"
+                 " test -e /never || echo no-mount", oci, join_pidfd=first.pidfd)
+        assert out.split() == ["first", "0027", "Groups:", "7", "CapBnd:", "0000000000000020",
+                               "NoNewPrivs:", "1", "no-mount"]
+    finally:
+        native.pidfd_send_signal(first.pidfd, 9)
+        os.waitpid(first.pid, 0)
+        os.close(first.pidfd)
+
+
+def test_join_a_user_namespace(rootfs):
+    """join_ns with a user namespace: it is joined first, the namespaces
+    to create are made inside it (so it owns them: /proc can be mounted),
+    and the child becomes its root after pivot_root."""
+    chown_tree(rootfs, USERNS_BASE, USERNS_BASE)
+    a, b = native.unix_pair()
+    try:
+        first = native.spawn(str(rootfs), ["sleep", "1000"], ["PATH=/bin"], userns_sock=b,
+                             clone_flags=NS | native.CLONE_NEWUSER,
+                             oci=native.Oci(mounts=base_mounts()))
+    finally:
+        os.close(b)
+    try:
+        hand_over_maps(first.pid, a, USERNS_BASE)
+        assert native.read_reports(first.status_fd)[-1][:2] == ("exec done", 0)
+        user = os.open(f"/proc/{first.pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+        pidns = os.open(f"/proc/{first.pid}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            oci = native.Oci(mounts=base_mounts(), join_ns=[(user, native.CLONE_NEWUSER)],
+                             pidns_fd=pidns, devices=[NULL_DEVICE])
+            out = ok(rootfs, "id -u; readlink /proc/self/ns/user; readlink /proc/self/ns/mnt;"
+                     " stat -c '%t %T' /dev/null", oci,
+                     clone_flags=native.CLONE_NEWNS | native.CLONE_NEWUTS)
+            uid, userns, mntns, dev = out.splitlines()
+            assert (uid, dev) == ("0", "1 3")
+            assert userns == f"user:[{os.fstat(user).st_ino}]"
+            assert mntns != os.readlink(f"/proc/{first.pid}/ns/mnt")
+        finally:
+            os.close(user)
+            os.close(pidns)
+    finally:
+        os.close(a)
+        native.pidfd_send_signal(first.pidfd, 9)
+        os.waitpid(first.pid, 0)
+        os.close(first.pidfd)
+
+
+def test_new_user_namespace_joins_the_hosts_network_namespace(rootfs):
+    """CLONE_NEWUSER with a network namespace to join that the host's user
+    namespace owns: the child could not setns there (no capability over
+    it), so it is born in it (the parent's thread enters it for the
+    clone) and the caller's thread is back in its own afterwards."""
+    chown_tree(rootfs, USERNS_BASE, USERNS_BASE)
+    netns = native.new_netns()
+    mine = os.readlink("/proc/thread-self/ns/net")
+    a, b = native.unix_pair()
+    r, w = os.pipe2(os.O_CLOEXEC)
+    try:
+        child = native.spawn(str(rootfs), ["readlink", "/proc/self/ns/net"], ["PATH=/bin"],
+                             clone_flags=NS | native.CLONE_NEWUSER, userns_sock=b,
+                             stdio=(-1, w, w), oci=native.Oci(
+                                 mounts=base_mounts(), join_ns=[(netns, native.CLONE_NEWNET)]))
+    finally:
+        os.close(b)
+        os.close(w)
+    try:
+        assert os.readlink("/proc/thread-self/ns/net") == mine
+        hand_over_maps(child.pid, a, USERNS_BASE)
+        assert native.read_reports(child.status_fd)[-1][:2] == ("exec done", 0)
+        with os.fdopen(r, "rb", closefd=False) as f:
+            assert f.read().decode().strip() == f"net:[{os.fstat(netns).st_ino}]"
+        _, status = os.waitpid(child.pid, 0)
+        assert native.exit_code(status) == 0
+    finally:
+        os.close(a)
+        os.close(r)
+        os.close(netns)
+        os.close(child.pidfd)
+
+
+def test_console_from_the_configs_devpts(rootfs):
+    """console_sock in OCI mode: the pty comes from the devpts the config
+    mounted at /dev/pts, its master is sent over the socket, and the
+    command's stdio is the pty."""
+    import socket
+
+    a, b = native.unix_pair()
+    try:
+        child = native.spawn(str(rootfs), ["sh", "-c", "tty; echo done"], ["PATH=/bin"],
+                             clone_flags=NS, console_sock=b, console_size=(24, 80),
+                             oci=native.Oci(mounts=base_mounts()))
+    finally:
+        os.close(b)
+    sock = socket.socket(fileno=a)
+    try:
+        _, fds, _, _ = socket.recv_fds(sock, 1, 1)
+        assert len(fds) == 1
+        master = fds[0]
+        assert native.read_reports(child.status_fd)[-1][:2] == ("exec done", 0)
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the pty's last slave closed
+                break
+            if not chunk:
+                break
+            out += chunk
+        os.close(master)
+        _, status = os.waitpid(child.pid, 0)
+        assert native.exit_code(status) == 0
+        assert out.split() == [b"/dev/pts/0", b"done"]
+    finally:
+        sock.close()
+        os.close(child.pidfd)
+
+
+def test_a_namespace_both_joined_and_created_is_refused(rootfs):
+    from bocker.errors import RunRefused
+
+    with pytest.raises(RunRefused, match="network namespace is both joined and created"):
+        native.spawn(str(rootfs), ["true"], [], clone_flags=native.CLONE_NEWNET,
+                     oci=native.Oci(join_ns=[(0, native.CLONE_NEWNET)]))
+
+
+def test_readonly_root_keeps_the_host_mounts_flags(rootfs, tmp_path):
+    """A rootfs whose host mount is nosuid stays nosuid when
+    made read-only (a remount without the flag would clear it)."""
+    base = tmp_path / "nosuid"
+    base.mkdir()
+    native.mount(str(rootfs), str(base), None, 0x1000)               # MS_BIND
+    try:
+        native.mount(None, str(base), None, 0x1000 | 0x20 | MS_NOSUID)  # MS_REMOUNT
+        out = ok(base, "cat /proc/self/mountinfo", native.Oci(mounts=base_mounts()),
+                 readonly_rootfs=True)
+        opts = mountinfo(out)["/"][0]
+        assert "ro" in opts and "nosuid" in opts
+    finally:
+        native.umount(str(base), 2)                                   # MNT_DETACH

@@ -4,7 +4,7 @@ import os
 import string
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bocker.errors import InvalidArgument
@@ -61,7 +61,7 @@ def test_group_path_property(names, absolute):
     assert ".." not in parts and "." not in parts
     assert not any(ord(c) < 0x20 or ord(c) == 0x7f for c in path)
     assert len(path.encode()) <= ocg.MAX_PATH
-    if not absolute:
+    if not raw.startswith("/"):  # a name may hold "/" itself
         assert path.startswith(ocg.ROOT + "/")
 
 
@@ -328,8 +328,9 @@ def test_handles_and_mounts_fake(tmp_path):
 
 def test_mounts_v2():
     cg = ocg.OciCgroup(None, "c5", layout=ocg.Layout(2, v2="/sys/fs/cgroup"))
-    [m] = cg.mounts("/sys/fs/cgroup", ocg.MS_NOSUID)
-    assert (m.fstype, m.target, m.flags) == ("cgroup2", "/sys/fs/cgroup", ocg.MS_NOSUID)
+    [m] = cg.mounts("/sys/fs/cgroup", ocg.MS_RDONLY)
+    assert (m.source, m.target, m.fstype) == ("/sys/fs/cgroup/bocker-oci/c5", "/sys/fs/cgroup", None)
+    assert m.flags & ocg.MS_RDONLY and m.flags & ocg.MS_NOSUID
 
 
 def test_detect(tmp_path):
@@ -341,3 +342,62 @@ def test_detect(tmp_path):
     (tmp_path / "cgroup.controllers").write_text("cpu memory pids io\n")
     lay = ocg.detect([("/c/memory", "cgroup", "rw,memory"), (str(tmp_path), "cgroup2", "rw")])
     assert lay.version == 2 and lay.v2 == str(tmp_path)
+
+
+def test_destroy_removes_empty_root_levels_only(tmp_path):
+    lay = fake_v1(tmp_path, ("pids",))
+    a = ocg.OciCgroup(None, "a", layout=lay)
+    b = ocg.OciCgroup("/theirs/b", "b", layout=lay)
+    a.create({})
+    b.create({})
+    assert a.made == ["/bocker-oci"] and b.made == ["/theirs"]
+    ocg.OciCgroup(None, "a", layout=lay).destroy()  # made unknown: ROOT is ours anyway
+    ocg.OciCgroup("/theirs/b", "b", layout=lay).destroy()  # made unknown: /theirs stays
+    assert os.listdir(tmp_path / "pids") == ["theirs"]
+
+
+def test_create_walks_down_again_when_a_parent_vanishes(tmp_path, monkeypatch):
+    lay = fake_v1(tmp_path, ("pids",))
+    real, calls = os.mkdir, []
+
+    def mkdir(path, mode=0o777):
+        calls.append(path)
+        if path.endswith("/leaf") and len(calls) == 2:
+            os.rmdir(os.path.dirname(path))  # another container's destroy
+            raise FileNotFoundError(path)
+        real(path, mode)
+
+    monkeypatch.setattr(ocg.os, "mkdir", mkdir)
+    cg = ocg.OciCgroup("/p/leaf", "x", layout=lay)
+    cg.create({})
+    assert os.path.isdir(tmp_path / "pids" / "p" / "leaf") and len(calls) == 4
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(1 << 65), 1 << 65) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=6)
+_keys = st.sampled_from(["memory", "cpu", "pids", "hugepageLimits", "blockIO", "devices",
+                         "network", "unified", "rdma"])
+_fields = st.sampled_from(["limit", "swap", "reservation", "swappiness", "disableOOMKiller",
+                           "shares", "quota", "period", "cpus", "mems", "idle", "weight",
+                           "pageSize", "allow", "type", "major", "minor", "access", "classID",
+                           "priorities", "name", "priority", "throttleReadBpsDevice", "rate"])
+_section = st.dictionaries(_fields, _json, max_size=4) | st.lists(
+    st.dictionaries(_fields, _json, max_size=4), max_size=2) | _json
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(st.dictionaries(_keys, _section, max_size=4), st.sampled_from([V1, V2, {}]), st.booleans())
+def test_plan_only_ever_refuses_with_one_line(resources, versions, create):
+    """Hostile linux.resources: a Plan or one InvalidArgument line, never
+    another exception; every write names a file without '/'."""
+    try:
+        p = res.plan(resources, versions, create=create)
+    except InvalidArgument as e:
+        assert "\n" not in str(e) and str(e).startswith("linux.resources")
+        return
+    for w in p.writes:
+        for name in (w.file if isinstance(w.file, tuple) else (w.file,)):
+            assert "/" not in name and name not in res.UNIFIED_REFUSED
+        assert "\0" not in w.value

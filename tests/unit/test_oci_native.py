@@ -1,0 +1,130 @@
+"""native.Oci, the shim's OCI mode as Python sees it (no root, no clone):
+its defaults, the refusals before clone (Python's and the shim's own),
+how a failed step names its object, and the reports of a ready child."""
+import errno
+import os
+
+import pytest
+
+from bocker.errors import RunRefused
+from bocker.kernel import native
+
+
+def test_defaults():
+    oci = native.Oci()
+    assert (oci.mounts, oci.devices, oci.masked, oci.readonly, oci.gids, oci.join_ns) == (
+        [], [], [], [], [], [])
+    assert oci.caps == dict.fromkeys(native.CAP_SETS, 0)
+    assert (oci.default_links, oci.umask, oci.no_new_privs, oci.rootfs_propagation,
+            oci.domainname, oci.pidns_fd, oci.ready, oci.preserve_fds, oci.no_pivot) == (
+        True, None, False, 0, None, -1, False, 0, False)
+    assert native.Oci(caps={"ambient": 4}).caps["ambient"] == 4
+
+
+def _spawn(oci):
+    native.spawn("/nonexistent", ["true"], [], oci=oci)
+
+
+@pytest.mark.parametrize("field, make", [
+    ("mounts", lambda i: native.OciMount("tmpfs", f"/t{i}", "tmpfs")),
+    ("devices", lambda i: native.OciDevice(f"/dev/d{i}", "c", 1, 3)),
+    ("masked", lambda i: f"/proc/m{i}"),
+    ("readonly", lambda i: f"/proc/r{i}"),
+    ("gids", lambda i: i),
+    ("join_ns", lambda i: (0, native.CLONE_NEWNET)),
+])
+def test_too_long_lists_are_refused_before_clone(field, make):
+    limit = native.OCI_LIMITS[field]
+    oci = native.Oci(**{field: [make(i) for i in range(limit)]})
+    assert native._oci_refusal(oci) is None  # at the limit: no clone here, though
+    setattr(oci, field, [make(i) for i in range(limit + 1)])
+    with pytest.raises(RunRefused, match=f"too many .*: {limit + 1}, at most {limit}"):
+        _spawn(oci)
+
+
+@pytest.mark.parametrize("oci, message", [
+    (native.Oci(join_ns=[(3, native.CLONE_NEWPID)]), "pidns_fd"),
+    (native.Oci(join_ns=[(3, 0x1)]), "unknown namespace type"),
+    (native.Oci(devices=[native.OciDevice("/dev/x", "s")]), "unknown type 's'"),
+    (native.Oci(caps={"bogus": 1}), "unknown capability set 'bogus'"),
+    (native.Oci(preserve_fds=-1), "preserve_fds"),
+])
+def test_bad_requests_are_refused(oci, message):
+    with pytest.raises(RunRefused, match=message):
+        _spawn(oci)
+
+
+def test_the_shim_refuses_too_long_oci_lists_too():
+    """Past Python's check, shim_spawn itself refuses (E2BIG) before clone,
+    and EINVAL for a PID namespace in join_ns."""
+    out = native.ffi.new("struct shim_child *")
+    for field, limit in (("n_mounts", native.lib.SHIM_OCI_MAX_MOUNTS),
+                         ("n_devices", native.lib.SHIM_OCI_MAX_DEVICES),
+                         ("n_masked", native.lib.SHIM_OCI_MAX_PATHS),
+                         ("n_gids", native.lib.SHIM_OCI_MAX_GIDS),
+                         ("n_join_ns", native.lib.SHIM_OCI_MAX_JOIN_NS)):
+        oci = native.ffi.new("struct shim_oci *")
+        setattr(oci, field, limit + 1)
+        req = native.ffi.new("struct shim_spawn *", {"status_fd": -1, "oci": oci})
+        assert native.lib.shim_spawn(req, out) == -errno.E2BIG, field
+    ns = native.ffi.new("struct shim_oci_ns[]", [{"fd": 3, "nstype": native.CLONE_NEWPID}])
+    oci = native.ffi.new("struct shim_oci *", {"join_ns": ns, "n_join_ns": 1})
+    req = native.ffi.new("struct shim_spawn *", {"status_fd": -1, "oci": oci})
+    assert native.lib.shim_spawn(req, out) == -errno.EINVAL
+
+
+def _report(step, index, err=2):
+    return native.Report(native.step_name(step), err, 5, index)
+
+
+def test_a_failed_oci_step_names_its_object():
+    oci = native.Oci(
+        mounts=[native.OciMount("proc", "/proc", "proc"), native.OciMount("/srv/x", "/data")],
+        devices=[native.OciDevice("/dev/fuse", "c", 10, 229)],
+        masked=["/proc/kcore"], readonly=["/proc/sys"],
+        join_ns=[(7, native.CLONE_NEWNET)])
+    options = {"oci": oci}
+    lib = native.lib
+    assert native.step_object(_report(lib.STEP_OCI_MOUNTS, 1), options) == "/data"
+    assert native.step_object(_report(lib.STEP_OCI_OPEN_BINDS, 1), options) == "/srv/x"
+    assert native.step_object(_report(lib.STEP_OCI_OPEN_FS, 0), options) == "/proc"
+    assert native.step_object(_report(lib.STEP_OCI_DEVICES, 0), options) == "/dev/fuse"
+    assert native.step_object(_report(lib.STEP_OCI_OPEN_DEVICES, 0), options) == "/dev/fuse"
+    assert native.step_object(_report(lib.STEP_MASK_PATHS, 0), options) == "/proc/kcore"
+    assert native.step_object(_report(lib.STEP_READONLY_PATHS, 0), options) == "/proc/sys"
+    assert native.step_object(_report(lib.STEP_JOIN_NS, 0), options) == "network namespace"
+    # out of the list, no oci, a step over no list: nothing named
+    assert native.step_object(_report(lib.STEP_OCI_MOUNTS, 2), options) is None
+    assert native.step_object(_report(lib.STEP_OCI_MOUNTS, 0), {}) is None
+    assert native.step_object(_report(lib.STEP_MASK_PATHS, 0), {}) is None
+    assert native.step_object(_report(lib.STEP_PIVOT_ROOT, 0), options) is None
+
+
+def test_a_failed_oci_step_message():
+    """reports.decode puts the step and its object in one line."""
+    from bocker.runtime import reports
+
+    oci = native.Oci(mounts=[native.OciMount("tmpfs", "/run", "tmpfs")])
+    err = reports.decode([_report(native.lib.STEP_OCI_MOUNTS, 0, err=errno.ELOOP)], ["sh"],
+                         {"oci": oci})
+    assert str(err) == f"mount /run: {os.strerror(errno.ELOOP)}"
+
+
+def _read(records):
+    r, w = os.pipe()
+    for step, err in records:
+        rec = native.ffi.new("struct shim_report *", {"step": step, "err": err, "index": -1})
+        os.write(w, bytes(native.ffi.buffer(rec)))
+    os.close(w)
+    return [rep[:2] for rep in native.read_reports(r)]
+
+
+def test_reports_of_a_ready_child_end_at_the_gate():
+    """A ready child closes its pipe after "wait for parent": that is the
+    last entry (created), with no "exec done" after it; a child that
+    went on to execve still ends with "exec done"."""
+    lib = native.lib
+    assert _read([(lib.STEP_WAIT_GO, 0)]) == [("wait for parent", 0)]
+    assert _read([(lib.STEP_WAIT_GO, 0), (lib.STEP_EXECVE, 0)]) == [
+        ("wait for parent", 0), ("execve", 0), ("exec done", 0)]
+    assert _read([(lib.STEP_EXECVE, errno.ENOENT)]) == [("execve", errno.ENOENT)]
