@@ -175,6 +175,39 @@ def test_exec_process_file(env, tmp_path):
     ok(env("delete", "--force", "p1"))
 
 
+def test_user_namespace_oom_score_and_preserved_fds(env, tmp_path):
+    env.config["linux"]["namespaces"].append({"type": "user"})
+    env.config["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    env.config["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
+    env.args(["sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map /proc/self/oom_score_adj;"
+              " echo through-3 >&3"], oomScoreAdj=123)
+    extra = tmp_path / "fd3"
+    proc = subprocess.run(   # fd 3 open without CLOEXEC, as conmon's extra fds are
+        ["sh", "-c", 'exec 3>"$0"; exec "$@"', str(extra), sys.executable, "-m",
+         "bocker.oci.cli", "--root", str(env.root), "run", "--preserve-fds", "1",
+         "--bundle", str(env.bundle), "n1"],
+        env={**os.environ, "PYTHONPATH": WORKTREE}, capture_output=True, text=True,
+        timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["0", "100000", "65536", "0", "200000", "65536", "123"]
+    assert extra.read_text() == "through-3\n"
+
+
+def test_namespace_joined_by_path(env):
+    ok(env("run", "-d", "--bundle", str(env.bundle), "j1"))
+    pid = env.state("j1")["pid"]
+    for ns in env.config["linux"]["namespaces"]:
+        if ns["type"] in ("network", "ipc"):
+            ns["path"] = f"/proc/{pid}/ns/{'net' if ns['type'] == 'network' else 'ipc'}"
+    env.args(["sh", "-c", "ls -l /proc/self/ns/net /proc/self/ns/ipc /proc/self/ns/uts"])
+    proc = ok(env("run", "--bundle", str(env.bundle), "j2"))
+    links = dict(line.split()[-3::2] for line in proc.stdout.splitlines())
+    assert links["/proc/self/ns/net"] == os.readlink(f"/proc/{pid}/ns/net")
+    assert links["/proc/self/ns/ipc"] == os.readlink(f"/proc/{pid}/ns/ipc")
+    assert links["/proc/self/ns/uts"] != os.readlink(f"/proc/{pid}/ns/uts")
+    ok(env("delete", "--force", "j1"))
+
+
 # ------------------------------------------------------------- the state machine
 
 def one_line_refusal(proc, *words):
