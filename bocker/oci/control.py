@@ -79,6 +79,12 @@ def kill(root, cid, sig=signal.SIGTERM, all_processes=False):
     with state.locked(root, cid) as record:
         cg = cgroup_of(record)
         status = current(root, record, cg)
+        if all_processes and status == "stopped":
+            # what outlived the init without a PID namespace of its own
+            # (containerd's shim kills --all after the init's exit)
+            if cg.exists():
+                cg.kill_all(sig)
+            return
         state.check_transition("kill", cid, status)
         if all_processes:
             cg.kill_all(sig)

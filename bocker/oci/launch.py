@@ -75,6 +75,8 @@ def create(root, cid, bundle_dir, pid_file=None, console_socket=None, no_pivot=F
         child_fds = _open_child_fds(bundle, cdir, cg, console_socket, fds)
         options = _spawn_options(bundle, cdir, cg, child_fds, no_pivot, preserve_fds)
         child = _clone(bundle, options, undo)
+        record["pid"] = child.pid  # for a delete after we die here (its cgroup has it too)
+        state.save(cdir, record)
         fds.close(*child_fds["close_after_clone"])
         _hand_over_ids(bundle, child.pid, child_fds, fds)
         _wait_ready(cid, child, bundle, options)

@@ -230,6 +230,9 @@ def test_kill_pause_resume_follow_the_machine(root, cgroup):
         control.kill(root, "c1", signal.SIGKILL)
     with pytest.raises(state.WrongState):
         control.pause(root, "c1")
+    control.kill(root, "c1", signal.SIGKILL, all_processes=True)   # what outlived the init
+    assert cgroup.signals == [signal.SIGKILL]
+    cgroup.signals.clear()
     cdir, _ = make(root, cid="c3", fifo=False)
     control.kill(root, "c3", 0, all_processes=True)
     assert cgroup.signals == [0]
