@@ -402,8 +402,10 @@ def _set_oom_score(pid, proc):
 
 def _create_hooks(record):
     """prestart (deprecated), createRuntime, createContainer: the init is
-    ready and its namespaces exist; any failure fails the create."""
-    st = state.spec_state(record, "creating")
+    ready and its namespaces exist; any failure fails the create.  They
+    see status "created", as runtime-tools' hooks_stdin wants (and crun
+    gives): the container is whole, only the hooks' verdict is pending."""
+    st = state.spec_state(record, "created")
     st["pid"] = record["pid"]
     for kind in ("prestart", "createRuntime", "createContainer"):
         hooks.run(kind, record["hooks"], st)

@@ -334,7 +334,7 @@ def test_hooks_run_at_their_points_with_the_state(env, tmp_path):
     assert sorted(os.listdir(out)) == ["createContainer", "createRuntime", "prestart"]
     got = json.loads((out / "createRuntime").read_text())
     assert got["id"] == "h1" and got["pid"] == pid and got["bundle"] == str(env.bundle)
-    assert got["status"] == "creating"
+    assert got["status"] == "created"
     ok(env("start", "h1"))
     assert json.loads((out / "startContainer").read_text())["status"] == "created"
     assert json.loads((out / "poststart").read_text())["status"] == "running"
