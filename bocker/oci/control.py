@@ -53,12 +53,18 @@ def init_pidfd(record):
 # ------------------------------------------------------------- verbs
 
 def start(root, cid):
-    """Open the gate of a created container: startContainer hooks, the
-    byte on exec.fifo, poststart hooks (their failure is a warning)."""
+    """Open the gate of a created container: prestart and startContainer
+    hooks (a failure stops and deletes the container), the byte on
+    exec.fifo, poststart hooks (their failure is a warning)."""
     with state.locked(root, cid) as record:
         status = current(root, record)
         state.check_transition("start", cid, status)
-        hooks.run("startContainer", record["hooks"], state.spec_state(record, "created"))
+        try:
+            for kind in ("prestart", "startContainer"):
+                hooks.run(kind, record["hooks"], state.spec_state(record, "created"))
+        except hooks.HookFailed:
+            _delete_locked(root, cid, root.dir(cid), record, force=True)
+            raise
         fifo = os.path.join(root.dir(cid), FIFO)
         try:
             fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)

@@ -1,11 +1,14 @@
 """OCI hooks: each runs as the config says (path, args, env, timeout)
 with the container's state JSON on its stdin.
 
-prestart, createRuntime and createContainer run in `create` once the
-init is ready (waiting at the gate), startContainer in `start` before the
-gate opens, poststart after it, poststop in `delete`.  A failing hook of
-the first four fails its verb (and `create` undoes itself); poststart
-and poststop failures are warnings, as the spec says.  Every hook runs in
+createRuntime and createContainer run in `create` once the init is
+ready (waiting at the gate); prestart and startContainer in `start`
+before the gate opens (runtime-tools' prestart test, runc and crun run
+prestart there: the spec's older wording), poststart after it, poststop
+in `delete`.  A failing hook of the first four fails its verb: `create`
+undoes itself, `start` stops and deletes the container (the spec's
+"continue the lifecycle at step 9"); poststart and poststop failures are
+warnings, and the hooks after a failed one still run.  Every hook runs in
 the runtime's namespaces (createContainer and startContainer included:
 see the README's gaps).
 """
@@ -42,11 +45,14 @@ def run(kind, hooks, state_obj):
 
 
 def run_warning(kind, hooks, state_obj, warn):
-    """Run the hooks of kind; a failure is passed to warn(), not raised."""
-    try:
-        run(kind, hooks, state_obj)
-    except HookFailed as e:
-        warn(str(e))
+    """Run every hook of kind; each failure is passed to warn(), and the
+    rest still run (poststart, poststop: the lifecycle goes on)."""
+    payload = json.dumps(state_obj).encode()
+    for i, hook in enumerate(hooks.get(kind) or []):
+        try:
+            _run_one(kind, i, hook, payload)
+        except HookFailed as e:
+            warn(str(e))
 
 
 def _run_one(kind, index, hook, payload):

@@ -401,13 +401,13 @@ def _set_oom_score(pid, proc):
 
 
 def _create_hooks(record):
-    """prestart (deprecated), createRuntime, createContainer: the init is
-    ready and its namespaces exist; any failure fails the create.  They
-    see status "created", as runtime-tools' hooks_stdin wants (and crun
-    gives): the container is whole, only the hooks' verdict is pending."""
+    """createRuntime, createContainer: the init is ready and its
+    namespaces exist; any failure fails the create.  They see status
+    "created", as crun gives: the container is whole, only the hooks'
+    verdict is pending.  (prestart runs at start: control.start.)"""
     st = state.spec_state(record, "created")
     st["pid"] = record["pid"]
-    for kind in ("prestart", "createRuntime", "createContainer"):
+    for kind in ("createRuntime", "createContainer"):
         hooks.run(kind, record["hooks"], st)
 
 

@@ -331,11 +331,12 @@ def test_hooks_run_at_their_points_with_the_state(env, tmp_path):
     env.write()
     env.create("h1")
     pid = env.state("h1")["pid"]
-    assert sorted(os.listdir(out)) == ["createContainer", "createRuntime", "prestart"]
+    assert sorted(os.listdir(out)) == ["createContainer", "createRuntime"]
     got = json.loads((out / "createRuntime").read_text())
     assert got["id"] == "h1" and got["pid"] == pid and got["bundle"] == str(env.bundle)
     assert got["status"] == "created"
     ok(env("start", "h1"))
+    assert json.loads((out / "prestart").read_text())["status"] == "created"
     assert json.loads((out / "startContainer").read_text())["status"] == "created"
     assert json.loads((out / "poststart").read_text())["status"] == "running"
     ok(env("kill", "h1", "KILL"))
@@ -346,21 +347,35 @@ def test_hooks_run_at_their_points_with_the_state(env, tmp_path):
     assert_gone(env, "h1", pid)
 
 
-def test_failing_prestart_hook_undoes_the_create(env):
-    env.config["hooks"] = {"prestart": [{"path": "/bin/sh",
-                                         "args": ["sh", "-c", "echo no >&2; exit 7"]}]}
+def test_failing_create_hook_undoes_the_create(env):
+    env.config["hooks"] = {"createRuntime": [{"path": "/bin/sh",
+                                              "args": ["sh", "-c", "echo no >&2; exit 7"]}]}
     env.write()
     proc = env("create", "--bundle", str(env.bundle), "h2")
-    one_line_refusal(proc, "prestart hook 0", "exit status 7")
+    one_line_refusal(proc, "createRuntime hook 0", "exit status 7")
     assert not (env.root / "h2").exists() and not OciCgroup(None, "h2").exists()
 
 
-def test_failing_poststart_hook_is_a_warning(env):
-    env.config["hooks"] = {"poststart": [{"path": "/bin/false"}]}
+def test_failing_prestart_hook_stops_and_deletes(env, tmp_path):
+    env.config["hooks"] = {"prestart": [{"path": "/bin/false"}],
+                           "poststop": [{"path": "/bin/sh",
+                                         "args": ["sh", "-c", f"cat > {tmp_path}/poststop"]}]}
+    env.write()
+    env.create("h4")
+    pid = env.state("h4")["pid"]
+    one_line_refusal(env("start", "h4"), "prestart hook 0", "exit status 1")
+    assert_gone(env, "h4", pid)
+    assert json.loads((tmp_path / "poststop").read_text())["id"] == "h4"
+
+
+def test_failing_poststart_hook_is_a_warning(env, tmp_path):
+    env.config["hooks"] = {"poststart": [{"path": "/bin/false"}, {
+        "path": "/bin/sh", "args": ["sh", "-c", f"echo ran > {tmp_path}/second"]}]}
     env.write()
     env.create("h3")
     proc = ok(env("start", "h3"))
-    assert "warning" in proc.stderr and "poststart" in proc.stderr
+    assert "warning" in proc.stderr and "poststart hook 0" in proc.stderr
+    assert (tmp_path / "second").read_text() == "ran\n"   # the rest still run
     assert env.status("h3") == "running"
     ok(env("delete", "--force", "h3"))
 
