@@ -15,6 +15,7 @@ from bocker.oci import hooks, log, state
 from bocker.oci.state import FIFO
 
 KILL_WAIT = 10.0   # seconds a delete --force waits for the processes to go
+EXEC_WAIT = 10.0   # seconds start waits for the init's execve before poststart
 
 
 def cgroup_of(record):
@@ -74,10 +75,23 @@ def start(root, cid):
         try:
             os.unlink(fifo)    # gone first: from here `state` says running
             os.write(fd, b"0")
+            _wait_for_exec(fd)
         finally:
             os.close(fd)
         hooks.run_warning("poststart", record["hooks"], state.spec_state(record, "running"),
                           log.warning)
+
+
+def _wait_for_exec(fifo_fd):
+    """Until the init has exec'd (or died): its end of the gate is
+    CLOEXEC, so our write end reports POLLERR once no reader is left.
+    poststart hooks run after the container's process is executed."""
+    poller = select.poll()
+    poller.register(fifo_fd, select.POLLERR)
+    deadline = time.monotonic() + EXEC_WAIT
+    while time.monotonic() < deadline:
+        if poller.poll(max(0, int((deadline - time.monotonic()) * 1000))):
+            return
 
 
 def kill(root, cid, sig=signal.SIGTERM, all_processes=False):

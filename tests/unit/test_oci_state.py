@@ -174,7 +174,8 @@ def test_bad_ids_refused(bad):
 
 # ------------------------------------------------------------- the verbs
 
-def test_start_opens_the_gate(root, cgroup):
+def test_start_opens_the_gate(root, cgroup, monkeypatch):
+    monkeypatch.setattr(control, "EXEC_WAIT", 0.05)   # our "init" never execs
     cdir, _ = make(root)
     reader = os.open(os.path.join(cdir, state.FIFO), os.O_RDWR | os.O_NONBLOCK)  # the "init"
     try:
