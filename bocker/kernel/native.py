@@ -553,7 +553,7 @@ it ended, and the index of what it failed on (see step_object), or -1."""
 _INDEXED_STEPS = {
     "open_tree volumes": ("mounts", lambda m: m.source),
     "open_tree bind mounts": ("oci.mounts", lambda m: m.source),
-    "fsmount proc and sysfs mounts": ("oci.mounts", lambda m: m.target),
+    "fsmount": ("oci.mounts", lambda m: m.target),
     "mount": ("oci.mounts", lambda m: m.target),
     "open_tree device nodes": ("oci.devices", lambda d: d.path),
     "mknod": ("oci.devices", lambda d: d.path),

@@ -82,16 +82,18 @@ def ok(rootfs, script, oci, **options):
 
 
 def mountinfo(text):
-    """{mount point: (per-mount options, optional fields, fs type, super options)}
-    of /proc/self/mountinfo text."""
+    """{mount point: (per-mount options, optional fields, fs type, super
+    options, source, major:minor)} of /proc/self/mountinfo text (a dict:
+    in the order the kernel lists them, which is the order they were
+    made)."""
     out = {}
     for line in text.splitlines():
         left, _, right = line.partition(" - ")
         fields = left.split()
         if len(fields) < 6:
             continue
-        fstype, _source, super_opts = (right.split() + ["", "", ""])[:3]
-        out[fields[4]] = (fields[5].split(","), fields[6:], fstype, super_opts)
+        fstype, source, super_opts = (right.split() + ["", "", ""])[:3]
+        out[fields[4]] = (fields[5].split(","), fields[6:], fstype, super_opts, source, fields[2])
     return out
 
 
@@ -546,6 +548,45 @@ def test_user_namespace(rootfs, tmp_path):
         os.close(a)
         os.close(r)
         os.close(child.pidfd)
+
+
+@pytest.mark.parametrize("own_netns", [True, False])
+def test_user_namespace_mounts_keep_the_config_order(rootfs, own_netns):
+    """In a user namespace every new mount is made before pivot_root, in
+    config order, with its source (runtime-tools compares mountinfo's
+    order and sources with the config's); without a network namespace
+    of its own, sysfs (refused there) is the host's /sys bound instead."""
+    chown_tree(rootfs, USERNS_BASE, USERNS_BASE)
+    a, b = native.unix_pair()
+    r, w = os.pipe2(os.O_CLOEXEC)
+    oci = native.Oci(mounts=base_mounts() + [
+        native.OciMount("shm", "/dev/shm", "tmpfs", "mode=1777,size=65536k"),
+        native.OciMount("sysfs", "/sys", "sysfs", flags=MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC),
+    ])
+    flags = NS | native.CLONE_NEWUSER | (native.CLONE_NEWNET if own_netns else 0)
+    try:
+        child = native.spawn(str(rootfs), ["cat", "/proc/self/mountinfo"], ["PATH=/bin"],
+                             clone_flags=flags, oci=oci, userns_sock=b, stdio=(-1, w, w))
+    finally:
+        os.close(b)
+        os.close(w)
+    try:
+        hand_over_maps(child.pid, a, USERNS_BASE)
+        assert native.read_reports(child.status_fd)[-1][:2] == ("exec done", 0)
+        with os.fdopen(r, "rb", closefd=False) as f:
+            info = mountinfo(f.read().decode())
+        _, status = os.waitpid(child.pid, 0)
+        assert native.exit_code(status) == 0
+    finally:
+        os.close(a)
+        os.close(r)
+        os.close(child.pidfd)
+    points = [m.target for m in oci.mounts]
+    assert [p for p in info if p in points] == points
+    assert [info[m.target][4] for m in oci.mounts[:4]] == ["proc", "tmpfs", "devpts", "shm"]
+    assert info["/sys"][2] == "sysfs" and "ro" in info["/sys"][0]
+    host = os.stat("/sys").st_dev
+    assert (info["/sys"][5] == f"{os.major(host)}:{os.minor(host)}") != own_netns
 
 
 def test_user_namespace_child_gives_up_without_maps(rootfs):
