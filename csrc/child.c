@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -205,6 +206,28 @@ static int join_container(int pidfd, int userns)
     return userns ? become_userns_root() : 0;
 }
 
+/* OCI mode: the pty's slave is the container's /dev/console too (the
+ * runtime spec's default devices), bound over a file made for it. */
+static int bind_console(int master)
+{
+    unsigned int n;
+    char digits[12], path[32] = "/dev/pts/";
+    if (ioctl(master, TIOCGPTN, &n) < 0)
+        return errno;
+    int len = 0; /* no stdio between clone and execve: by hand */
+    do
+        digits[len++] = (char)('0' + n % 10);
+    while ((n /= 10) && len < 11);
+    for (int i = 0; i < len; i++)
+        path[9 + i] = digits[len - 1 - i];
+    path[9 + len] = '\0';
+    int fd = open("/dev/console", O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return errno;
+    close(fd);
+    return mount(path, "/dev/console", NULL, MS_BIND, NULL) < 0 ? errno : 0;
+}
+
 /* A pty from the container's own devpts: open its ptmx, get the slave
  * with TIOCGPTPEER (no path lookup), give it the caller's window size,
  * hand the master to the monitor, and make the slave our controlling
@@ -224,8 +247,11 @@ static int setup_console(const struct shim_spawn *req)
         return err;
     }
     struct winsize ws = { .ws_row = req->console_rows, .ws_col = req->console_cols };
-    if (ws.ws_row && ws.ws_col && ioctl(slave, TIOCSWINSZ, &ws) < 0) {
+    if (ws.ws_row && ws.ws_col && ioctl(slave, TIOCSWINSZ, &ws) < 0)
         err = errno;
+    else if (req->oci)
+        err = bind_console(master);
+    if (err) {
         close(master);
         close(slave);
         return err;

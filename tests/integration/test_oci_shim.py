@@ -724,13 +724,14 @@ def test_new_user_namespace_joins_the_hosts_network_namespace(rootfs):
 
 def test_console_from_the_configs_devpts(rootfs):
     """console_sock in OCI mode: the pty comes from the devpts the config
-    mounted at /dev/pts, its master is sent over the socket, and the
-    command's stdio is the pty."""
+    mounted at /dev/pts, its master is sent over the socket, the command's
+    stdio is the pty, and /dev/console is the pty too (bound over it)."""
     import socket
 
     a, b = native.unix_pair()
     try:
-        child = native.spawn(str(rootfs), ["sh", "-c", "tty; echo done"], ["PATH=/bin"],
+        child = native.spawn(str(rootfs), ["sh", "-c", "tty; stat -c '%F %t %T' /dev/console;"
+                                           " echo done"], ["PATH=/bin"],
                              clone_flags=NS, console_sock=b, console_size=(24, 80),
                              oci=native.Oci(mounts=base_mounts()))
     finally:
@@ -753,7 +754,8 @@ def test_console_from_the_configs_devpts(rootfs):
         os.close(master)
         _, status = os.waitpid(child.pid, 0)
         assert native.exit_code(status) == 0
-        assert out.split() == [b"/dev/pts/0", b"done"]
+        assert out.decode().split("\r\n") == [
+            "/dev/pts/0", "character special file 88 0", "done", ""]
     finally:
         sock.close()
         os.close(child.pidfd)
