@@ -206,7 +206,7 @@ static int join_container(int pidfd, int userns)
     return userns ? become_userns_root() : 0;
 }
 
-/* OCI mode: the pty's slave is the container's /dev/console too (the
+/* OCI create: the pty's slave is the container's /dev/console too (the
  * runtime spec's default devices), bound over a file made for it. */
 static int bind_console(int master)
 {
@@ -249,7 +249,7 @@ static int setup_console(const struct shim_spawn *req)
     struct winsize ws = { .ws_row = req->console_rows, .ws_col = req->console_cols };
     if (ws.ws_row && ws.ws_col && ioctl(slave, TIOCSWINSZ, &ws) < 0)
         err = errno;
-    else if (req->oci)
+    else if (req->oci && req->join_pidfd < 0) /* never an exec's: the container's is made */
         err = bind_console(master);
     if (err) {
         close(master);

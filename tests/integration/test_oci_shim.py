@@ -722,6 +722,24 @@ def test_new_user_namespace_joins_the_hosts_network_namespace(rootfs):
         os.close(child.pidfd)
 
 
+def read_pty(master):
+    """Everything a pty's master gets until its last slave closes (EIO);
+    closes master."""
+    out = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the last slave closed
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        os.close(master)
+    return out
+
+
 def test_console_from_the_configs_devpts(rootfs):
     """console_sock in OCI mode: the pty comes from the devpts the config
     mounted at /dev/pts, its master is sent over the socket, the command's
@@ -742,16 +760,7 @@ def test_console_from_the_configs_devpts(rootfs):
         assert len(fds) == 1
         master = fds[0]
         assert native.read_reports(child.status_fd)[-1][:2] == ("exec done", 0)
-        out = b""
-        while True:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:  # EIO: the pty's last slave closed
-                break
-            if not chunk:
-                break
-            out += chunk
-        os.close(master)
+        out = read_pty(master)
         _, status = os.waitpid(child.pid, 0)
         assert native.exit_code(status) == 0
         assert out.decode().split("\r\n") == [
@@ -783,3 +792,33 @@ def test_readonly_root_keeps_the_host_mounts_flags(rootfs, tmp_path):
         assert "ro" in opts and "nosuid" in opts
     finally:
         native.umount(str(base), 2)                                   # MNT_DETACH
+
+
+def test_an_exec_with_a_console_leaves_the_containers_console(rootfs):
+    """exec -t: the exec'd process gets a pty of the container's devpts,
+    and the container's /dev/console stays what it was."""
+    import socket
+
+    oci = native.Oci(mounts=base_mounts())
+    first = native.spawn(str(rootfs), ["sleep", "1000"], ["PATH=/bin"], clone_flags=NS, oci=oci)
+    a, b = native.unix_pair()
+    sock = socket.socket(fileno=a)
+    try:
+        assert native.read_reports(first.status_fd)[-1][:2] == ("exec done", 0)
+        try:
+            child = native.spawn(str(rootfs), ["sh", "-c", "tty; test -e /dev/console || echo none"],
+                                 ["PATH=/bin"], join_pidfd=first.pidfd, console_sock=b, oci=oci)
+        finally:
+            os.close(b)
+        _, fds, _, _ = socket.recv_fds(sock, 1, 1)
+        master = fds[0]
+        assert native.read_reports(child.status_fd)[-1][:2] == ("exec done", 0)
+        out = read_pty(master)
+        os.waitpid(child.pid, 0)
+        os.close(child.pidfd)
+        assert out.split() == [b"/dev/pts/0", b"none"]
+    finally:
+        sock.close()
+        native.pidfd_send_signal(first.pidfd, 9)
+        os.waitpid(first.pid, 0)
+        os.close(first.pidfd)
