@@ -2,14 +2,15 @@
  * container child instead of bocker's fixed /proc, /dev and /sys.
  *
  * Read setup_oci_filesystem() at the bottom.  What lives on the host (the
- * sources of bind mounts, in a user namespace the host's device nodes and
- * fresh proc and sysfs instances) is taken as detached mounts while the
- * host is still reachable; then pivot_root (or, with --no-pivot, MS_MOVE
- * and chroot), and every mount is attached, in config order, at a target
- * resolved inside the container: a symlink in the image can point only
- * into the container, never onto the host.  Child only; each step returns
- * 0 or an errno, and a step over a list sets c->index to the entry it
- * works on, so its failure report names it.
+ * sources of bind mounts; in a user namespace the host's device nodes) is
+ * taken as detached mounts while the host is still reachable (in a user
+ * namespace every new mount is made detached then too, see
+ * needs_early_fs); then pivot_root (or, with --no-pivot, MS_MOVE and
+ * chroot), and every mount is attached or made, in config order, at a
+ * target resolved inside the container: a symlink in the image can point
+ * only into the container, never onto the host.  Child only; each step
+ * returns 0 or an errno, and a step over a list sets c->index to the entry
+ * it works on, so its failure report names it.
  */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -231,6 +231,16 @@ def test_devices(rootfs):
     assert stat.S_ISCHR(os.lstat(rootfs / "etc" / "existing").st_mode)
 
 
+def test_default_devices(rootfs):
+    """native.default_devices(): the spec's six, usable as they are."""
+    oci = native.Oci(mounts=base_mounts(), devices=native.default_devices())
+    out = ok(rootfs, "stat -c '%n %t %T %a' /dev/null /dev/zero /dev/full /dev/random"
+             " /dev/urandom /dev/tty; head -c 3 /dev/urandom | wc -c", oci)
+    assert out.splitlines() == ["/dev/null 1 3 666", "/dev/zero 1 5 666", "/dev/full 1 7 666",
+                                "/dev/random 1 8 666", "/dev/urandom 1 9 666",
+                                "/dev/tty 5 0 666", "3"]
+
+
 def test_a_failed_device_names_its_path(rootfs):
     """A device that cannot be made (a directory in the way) fails at
     "mknod", and step_object names its path."""

@@ -48,6 +48,14 @@ def test_too_long_lists_are_refused_before_clone(field, make):
     (native.Oci(devices=[native.OciDevice("/dev/x", "s")]), "unknown type 's'"),
     (native.Oci(caps={"bogus": 1}), "unknown capability set 'bogus'"),
     (native.Oci(preserve_fds=-1), "preserve_fds"),
+    (native.Oci(mounts=[native.OciMount("tmpfs", "run", "tmpfs")]),
+     "mount target must be an absolute path: 'run'"),
+    (native.Oci(mounts=[native.OciMount("data", "/data")]),
+     "bind source must be an absolute path: 'data'"),
+    (native.Oci(mounts=[native.OciMount(None, "/data")]), "bind source must be an absolute"),
+    (native.Oci(devices=[native.OciDevice("dev/x")]), "device must be an absolute"),
+    (native.Oci(masked=["proc/kcore"]), "masked path must be an absolute"),
+    (native.Oci(readonly=[""]), "read-only path must be an absolute"),
 ])
 def test_bad_requests_are_refused(oci, message):
     with pytest.raises(RunRefused, match=message):
