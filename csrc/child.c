@@ -540,11 +540,11 @@ void child_main(struct child_ctx *c)
         STEP(c, STEP_CGROUP_JOIN, join_cgroup_dir(req->cgroup_dir_fd));
     if (req->n_cgroup_fds)
         STEP(c, STEP_CGROUP_JOIN, join_cgroups(req));
+    int late_ns = req->clone_flags & ~(CLONE_NEWPID | CLONE_NEWCGROUP | CLONE_NEWUSER);
     if (oci && oci->n_join_ns && req->join_pidfd < 0)
         STEP(c, STEP_JOIN_NS, join_namespaces(c));
-    if (oci_joins_userns(req) && (req->clone_flags & ~(CLONE_NEWPID | CLONE_NEWCGROUP)))
-        STEP(c, STEP_UNSHARE_NS,
-             unshare_namespaces(req->clone_flags & ~(CLONE_NEWPID | CLONE_NEWCGROUP)));
+    if (oci_joins_userns(req) && req->join_pidfd < 0 && late_ns)
+        STEP(c, STEP_UNSHARE_NS, unshare_namespaces(late_ns));
     if (req->join_pidfd >= 0) {
         STEP(c, STEP_JOIN_CONTAINER,
              join_container(req->join_pidfd, req->clone_flags & CLONE_NEWUSER));

@@ -420,6 +420,8 @@ def _request(keep, rootfs, argv, env, cwd="/", hostname=None, uid=0, gid=0,
                          f" container's /etc files), at most {MAX_BINDS}")
     why = _oci_refusal(oci) if oci is not None else None
     both = [t for _, t in (oci.join_ns if oci is not None else ()) if t & clone_flags]
+    if oci is not None and oci.pidns_fd >= 0 and clone_flags & CLONE_NEWPID:
+        both.append(CLONE_NEWPID)
     if both and not why:
         why = f"the {_ns_name(both[0])} namespace is both joined and created"
     if why:
@@ -587,6 +589,7 @@ _INDEXED_STEPS = {
 
 def _ns_name(nstype):
     names = {CLONE_NEWNS: "mount", CLONE_NEWCGROUP: "cgroup", CLONE_NEWUTS: "uts",
+             CLONE_NEWPID: "pid",
              CLONE_NEWIPC: "ipc", CLONE_NEWUSER: "user", CLONE_NEWNET: "network",
              CLONE_NEWTIME: "time"}
     return names.get(nstype, hex(nstype))

@@ -788,6 +788,14 @@ def test_a_namespace_both_joined_and_created_is_refused(rootfs):
                      oci=native.Oci(join_ns=[(0, native.CLONE_NEWNET)]))
 
 
+def test_a_pid_namespace_both_joined_and_created_is_refused(rootfs):
+    from bocker.errors import RunRefused
+
+    with pytest.raises(RunRefused, match="pid namespace is both joined and created"):
+        native.spawn(str(rootfs), ["true"], [], clone_flags=native.CLONE_NEWPID,
+                     oci=native.Oci(pidns_fd=0))
+
+
 def test_readonly_root_keeps_the_host_mounts_flags(rootfs, tmp_path):
     """A rootfs whose host mount is nosuid stays nosuid when
     made read-only (a remount without the flag would clear it)."""
