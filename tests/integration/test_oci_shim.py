@@ -360,13 +360,6 @@ def test_join_a_pid_namespace(rootfs, tmp_path):
         os.close(first.pidfd)
 
 
-def test_a_pid_namespace_in_join_ns_is_refused(rootfs):
-    from bocker.errors import RunRefused
-
-    with pytest.raises(RunRefused, match="pidns_fd"):
-        native.spawn(str(rootfs), ["true"], [], oci=native.Oci(join_ns=[(0, native.CLONE_NEWPID)]))
-
-
 def test_ready_then_gate(rootfs, tmp_path):
     """create's flow: with ready the child reports "wait for parent" ok
     (untraced too), closes its status pipe and waits on the gate FIFO;
@@ -778,22 +771,6 @@ def test_console_from_the_configs_devpts(rootfs):
     finally:
         sock.close()
         os.close(child.pidfd)
-
-
-def test_a_namespace_both_joined_and_created_is_refused(rootfs):
-    from bocker.errors import RunRefused
-
-    with pytest.raises(RunRefused, match="network namespace is both joined and created"):
-        native.spawn(str(rootfs), ["true"], [], clone_flags=native.CLONE_NEWNET,
-                     oci=native.Oci(join_ns=[(0, native.CLONE_NEWNET)]))
-
-
-def test_a_pid_namespace_both_joined_and_created_is_refused(rootfs):
-    from bocker.errors import RunRefused
-
-    with pytest.raises(RunRefused, match="pid namespace is both joined and created"):
-        native.spawn(str(rootfs), ["true"], [], clone_flags=native.CLONE_NEWPID,
-                     oci=native.Oci(pidns_fd=0))
 
 
 def test_readonly_root_keeps_the_host_mounts_flags(rootfs, tmp_path):

@@ -62,6 +62,16 @@ def test_bad_requests_are_refused(oci, message):
         _spawn(oci)
 
 
+@pytest.mark.parametrize("flags, oci, kind", [
+    (native.CLONE_NEWNET, native.Oci(join_ns=[(3, native.CLONE_NEWNET)]), "network"),
+    (native.CLONE_NEWUSER, native.Oci(join_ns=[(3, native.CLONE_NEWUSER)]), "user"),
+    (native.CLONE_NEWPID, native.Oci(pidns_fd=3), "pid"),
+])
+def test_a_namespace_both_joined_and_created_is_refused(flags, oci, kind):
+    with pytest.raises(RunRefused, match=f"the {kind} namespace is both joined and created"):
+        native.spawn("/nonexistent", ["true"], [], clone_flags=flags, oci=oci)
+
+
 def test_the_shim_refuses_too_long_oci_lists_too():
     """Past Python's check, shim_spawn itself refuses (E2BIG) before clone,
     and EINVAL for a PID namespace in join_ns."""
