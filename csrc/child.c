@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -72,7 +73,7 @@ static const char *const step_names[STEP_LAST] = {
     [STEP_JOIN_NS] = "setns namespaces",
     [STEP_UNSHARE_NS] = "unshare namespaces",
     [STEP_OCI_OPEN_BINDS] = "open_tree bind mounts",
-    [STEP_OCI_OPEN_FS] = "fsmount proc and sysfs mounts",
+    [STEP_OCI_OPEN_FS] = "fsmount",
     [STEP_OCI_OPEN_DEVICES] = "open_tree device nodes",
     [STEP_NO_PIVOT] = "move rootfs onto / and chroot",
     [STEP_OCI_MOUNTS] = "mount",
@@ -205,6 +206,28 @@ static int join_container(int pidfd, int userns)
     return userns ? become_userns_root() : 0;
 }
 
+/* OCI create: the pty's slave is the container's /dev/console too (the
+ * runtime spec's default devices), bound over a file made for it. */
+static int bind_console(int master)
+{
+    unsigned int n;
+    char digits[12], path[32] = "/dev/pts/";
+    if (ioctl(master, TIOCGPTN, &n) < 0)
+        return errno;
+    int len = 0; /* no stdio between clone and execve: by hand */
+    do
+        digits[len++] = (char)('0' + n % 10);
+    while ((n /= 10) && len < 11);
+    for (int i = 0; i < len; i++)
+        path[9 + i] = digits[len - 1 - i];
+    path[9 + len] = '\0';
+    int fd = open("/dev/console", O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return errno;
+    close(fd);
+    return mount(path, "/dev/console", NULL, MS_BIND, NULL) < 0 ? errno : 0;
+}
+
 /* A pty from the container's own devpts: open its ptmx, get the slave
  * with TIOCGPTPEER (no path lookup), give it the caller's window size,
  * hand the master to the monitor, and make the slave our controlling
@@ -224,8 +247,11 @@ static int setup_console(const struct shim_spawn *req)
         return err;
     }
     struct winsize ws = { .ws_row = req->console_rows, .ws_col = req->console_cols };
-    if (ws.ws_row && ws.ws_col && ioctl(slave, TIOCSWINSZ, &ws) < 0) {
+    if (ws.ws_row && ws.ws_col && ioctl(slave, TIOCSWINSZ, &ws) < 0)
         err = errno;
+    else if (req->oci && req->join_pidfd < 0) /* never an exec's: the container's is made */
+        err = bind_console(master);
+    if (err) {
         close(master);
         close(slave);
         return err;
@@ -514,11 +540,11 @@ void child_main(struct child_ctx *c)
         STEP(c, STEP_CGROUP_JOIN, join_cgroup_dir(req->cgroup_dir_fd));
     if (req->n_cgroup_fds)
         STEP(c, STEP_CGROUP_JOIN, join_cgroups(req));
+    int late_ns = req->clone_flags & ~(CLONE_NEWPID | CLONE_NEWCGROUP | CLONE_NEWUSER);
     if (oci && oci->n_join_ns && req->join_pidfd < 0)
         STEP(c, STEP_JOIN_NS, join_namespaces(c));
-    if (oci_joins_userns(req) && (req->clone_flags & ~(CLONE_NEWPID | CLONE_NEWCGROUP)))
-        STEP(c, STEP_UNSHARE_NS,
-             unshare_namespaces(req->clone_flags & ~(CLONE_NEWPID | CLONE_NEWCGROUP)));
+    if (oci_joins_userns(req) && req->join_pidfd < 0 && late_ns)
+        STEP(c, STEP_UNSHARE_NS, unshare_namespaces(late_ns));
     if (req->join_pidfd >= 0) {
         STEP(c, STEP_JOIN_CONTAINER,
              join_container(req->join_pidfd, req->clone_flags & CLONE_NEWUSER));

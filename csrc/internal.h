@@ -85,7 +85,6 @@ void setup_filesystem(struct child_ctx *c);
 int attach_tree(int fd, const char *target);
 int make_mounts_private(void);
 int bind_rootfs(const char *rootfs, int nodev);
-int do_pivot_root(const char *rootfs);
 int umount_old_root(void);
 int make_target(const char *target, int is_file);
 

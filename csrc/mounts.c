@@ -72,7 +72,7 @@ static int open_binds(struct child_ctx *c)
 
 /* pivot_root(".", ".") stacks the old root on top of the new one; the
  * umount that follows takes it away (the runc trick: no put_old dir). */
-int do_pivot_root(const char *rootfs)
+static int do_pivot_root(const char *rootfs)
 {
     if (chdir(rootfs) < 0)
         return errno;

@@ -2,14 +2,15 @@
  * container child instead of bocker's fixed /proc, /dev and /sys.
  *
  * Read setup_oci_filesystem() at the bottom.  What lives on the host (the
- * sources of bind mounts, in a user namespace the host's device nodes and
- * fresh proc and sysfs instances) is taken as detached mounts while the
- * host is still reachable; then pivot_root (or, with --no-pivot, MS_MOVE
- * and chroot), and every mount is attached, in config order, at a target
- * resolved inside the container: a symlink in the image can point only
- * into the container, never onto the host.  Child only; each step returns
- * 0 or an errno, and a step over a list sets c->index to the entry it
- * works on, so its failure report names it.
+ * sources of bind mounts; in a user namespace the host's device nodes) is
+ * taken as detached mounts while the host is still reachable (in a user
+ * namespace every new mount is made detached then too, see
+ * needs_early_fs); then pivot_root (or, with --no-pivot, MS_MOVE and
+ * chroot), and every mount is attached or made, in config order, at a
+ * target resolved inside the container: a symlink in the image can point
+ * only into the container, never onto the host.  Child only; each step
+ * returns 0 or an errno, and a step over a list sets c->index to the entry
+ * it works on, so its failure report names it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -54,11 +55,12 @@ static void bind_attrs(unsigned long flags, struct mount_attr *attr)
 
 /* The kernel lets a user namespace mount proc or sysfs only while a full
  * instance of it is visible (mount_too_revealing), which pivot_root ends:
- * there these two are made before it, as detached mounts. */
+ * there every new mount is made before it, as a detached one, in config
+ * order (so /proc/self/mountinfo, which lists mounts in the order they
+ * were made, shows the config's order), and attached after it. */
 static int needs_early_fs(const struct child_ctx *c, const struct shim_oci_mount *m)
 {
-    return c->oci_userns && m->fstype &&
-           (strcmp(m->fstype, "proc") == 0 || strcmp(m->fstype, "sysfs") == 0);
+    return c->oci_userns && m->fstype;
 }
 
 /* Clone the source tree of each bind mount as a detached mount while the
@@ -114,8 +116,72 @@ static int fs_config_data(int ctx, const char *data)
     return 0;
 }
 
-/* In a user namespace, make each proc and sysfs mount as a detached
- * instance now (see needs_early_fs), with its data and flags. */
+/* The superblock flags of mount(2) as fsconfig() flags. */
+static int fs_config_flags(int ctx, unsigned long flags)
+{
+    static const struct { unsigned long ms; const char *name; } sb[] = {
+        { MS_RDONLY, "ro" }, { MS_SYNCHRONOUS, "sync" }, { MS_DIRSYNC, "dirsync" },
+        { MS_LAZYTIME, "lazytime" }, { MS_MANDLOCK, "mand" },
+    };
+    for (size_t i = 0; i < sizeof sb / sizeof sb[0]; i++)
+        if ((flags & sb[i].ms) &&
+            syscall(SYS_fsconfig, ctx, FSCONFIG_SET_FLAG, sb[i].name, NULL, 0) < 0)
+            return errno;
+    return 0;
+}
+
+/* A detached new mount: what mount(m->source, target, m->fstype,
+ * m->flags, m->data) would make, through fsopen/fsconfig/fsmount. */
+static int fs_detached(const struct shim_oci_mount *m, int *out)
+{
+    int ctx = (int)syscall(SYS_fsopen, m->fstype, FSOPEN_CLOEXEC);
+    if (ctx < 0)
+        return errno;
+    struct mount_attr attr;
+    bind_attrs(m->flags, &attr);
+    int err = 0, fd = -1;
+    if (m->source && *m->source &&
+        syscall(SYS_fsconfig, ctx, FSCONFIG_SET_STRING, "source", m->source, 0) < 0)
+        err = errno;
+    if (!err)
+        err = fs_config_data(ctx, m->data);
+    if (!err)
+        err = fs_config_flags(ctx, m->flags);
+    if (!err && syscall(SYS_fsconfig, ctx, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+        err = errno;
+    if (!err && (fd = (int)syscall(SYS_fsmount, ctx, FSMOUNT_CLOEXEC,
+                                   (unsigned int)attr.attr_set)) < 0)
+        err = errno;
+    close(ctx);
+    if (!err)
+        *out = fd;
+    return err;
+}
+
+/* A user namespace without a network namespace of its own may not mount
+ * sysfs (it shows the network devices of the host's): as runc does, the
+ * host's /sys is bound instead, recursively, with the mount's flags. */
+static int sysfs_from_host(const struct shim_oci_mount *m, int *out)
+{
+    int fd = (int)syscall(SYS_open_tree, AT_FDCWD, "/sys",
+                          OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+    if (fd < 0)
+        return errno;
+    struct mount_attr attr;
+    bind_attrs(m->flags, &attr);
+    if ((attr.attr_set || attr.attr_clr) &&
+        syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
+                sizeof attr) < 0) {
+        int err = errno;
+        close(fd);
+        return err;
+    }
+    *out = fd;
+    return 0;
+}
+
+/* In a user namespace, make each new mount as a detached one now, in
+ * config order (see needs_early_fs). */
 static int open_oci_fs(struct child_ctx *c)
 {
     const struct shim_oci *oci = c->req->oci;
@@ -124,21 +190,12 @@ static int open_oci_fs(struct child_ctx *c)
         if (!needs_early_fs(c, m))
             continue;
         c->index = i;
-        int ctx = (int)syscall(SYS_fsopen, m->fstype, FSOPEN_CLOEXEC);
-        if (ctx < 0)
-            return errno;
-        struct mount_attr attr;
-        bind_attrs(m->flags, &attr);
-        int err = fs_config_data(ctx, m->data), fd = -1;
-        if (!err && syscall(SYS_fsconfig, ctx, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
-            err = errno;
-        if (!err && (fd = (int)syscall(SYS_fsmount, ctx, FSMOUNT_CLOEXEC,
-                                       (unsigned int)attr.attr_set)) < 0)
-            err = errno;
-        close(ctx);
+        int err = fs_detached(m, &c->oci_fds[i]);
+        if (err == EPERM && strcmp(m->fstype, "sysfs") == 0 &&
+            !(c->req->clone_flags & CLONE_NEWNET))
+            err = sysfs_from_host(m, &c->oci_fds[i]);
         if (err)
             return err;
-        c->oci_fds[i] = fd;
     }
     return 0;
 }
@@ -160,12 +217,30 @@ static int open_oci_devices(struct child_ctx *c)
 
 /* --no-pivot (a rootfs on a ramfs, where pivot_root is refused): move the
  * rootfs mount onto / and chroot into it. */
-static int move_root(const char *rootfs)
+static int move_root(void)
 {
-    if (chdir(rootfs) < 0 || mount(rootfs, "/", NULL, MS_MOVE, NULL) < 0 ||
-        chroot(".") < 0 || chdir("/") < 0)
+    if (mount(".", "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0 || chdir("/") < 0)
         return errno;
     return 0;
+}
+
+/* The rootfs as a mount point of its own (bind_rootfs), and our working
+ * directory: from here on nothing is looked up by its host path, so
+ * pivot_root needs no path lookup through host directories that the
+ * user namespace's root may not search. */
+static int enter_rootfs(const char *rootfs)
+{
+    int err = bind_rootfs(rootfs, 0);
+    if (err)
+        return err;
+    return chdir(rootfs) < 0 ? errno : 0;
+}
+
+/* pivot_root(".", "."): see do_pivot_root() (mounts.c), here from inside
+ * the rootfs already. */
+static int pivot_here(void)
+{
+    return syscall(SYS_pivot_root, ".", ".") < 0 ? errno : 0;
 }
 
 /* Make target (inside the container) and check that reaching it follows
@@ -375,24 +450,24 @@ void setup_oci_filesystem(struct child_ctx *c)
         STEP(c, STEP_OCI_OPEN_BINDS, E2BIG); /* shim_spawn refused it already */
 
     STEP(c, STEP_MOUNT_PRIVATE, make_mounts_private());
-    STEP(c, STEP_BIND_ROOTFS, bind_rootfs(req->rootfs, 0));
+    STEP(c, STEP_BIND_ROOTFS, enter_rootfs(req->rootfs));
     if (oci->n_mounts)
         STEP(c, STEP_OCI_OPEN_BINDS, open_oci_binds(c));
-    if (c->oci_userns && oci->n_mounts)
-        STEP(c, STEP_OCI_OPEN_FS, open_oci_fs(c));
     if (c->oci_userns && oci->n_devices)
         STEP(c, STEP_OCI_OPEN_DEVICES, open_oci_devices(c));
-    if (oci->no_pivot) {
-        STEP(c, STEP_NO_PIVOT, move_root(req->rootfs));
-    } else {
-        STEP(c, STEP_PIVOT_ROOT, do_pivot_root(req->rootfs));
-    }
     /* Until here our ids were the host's root, unmapped in the namespace
      * but the owner of the host directories on the way to the rootfs and
-     * the bind sources (0700 ones too); from now on what we make in the
-     * container must be owned by ids the namespace maps. */
+     * the bind sources (0700 ones too); from now on what we make (a
+     * tmpfs's root directory too) must be owned by ids the namespace
+     * maps. */
     if (c->oci_userns)
         STEP(c, STEP_USERNS_ROOT, become_userns_root());
+    if (c->oci_userns && oci->n_mounts)
+        STEP(c, STEP_OCI_OPEN_FS, open_oci_fs(c));
+    if (oci->no_pivot)
+        STEP(c, STEP_NO_PIVOT, move_root());
+    else
+        STEP(c, STEP_PIVOT_ROOT, pivot_here());
     if (!oci->no_pivot)
         STEP(c, STEP_UMOUNT_OLDROOT, umount_old_root());
     if (oci->n_mounts)

@@ -266,6 +266,15 @@ class OciDevice:
         return f"OciDevice({self.path!r}, {self.kind!r}, {self.major}, {self.minor})"
 
 
+def default_devices():
+    """The devices the runtime spec says every Linux container has
+    ("Default Devices"), as runc supplies them whether or not the config
+    lists them: append those whose path the config's linux.devices lacks."""
+    return [OciDevice(path, "c", major, minor, 0o666) for path, major, minor in (
+        ("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7),
+        ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0))]
+
+
 CAP_SETS = ("bounding", "effective", "permitted", "inheritable", "ambient")
 
 
@@ -319,6 +328,15 @@ def _oci_refusal(oci):
     for d in oci.devices:
         if d.kind not in _DEVICE_KINDS:
             return f"device {d.path}: unknown type {d.kind!r}"
+    # the child resolves these where it stands: every one must be absolute
+    paths = [("mount target", m.target) for m in oci.mounts]
+    paths += [("bind source", m.source) for m in oci.mounts if m.fstype is None]
+    paths += [("device", d.path) for d in oci.devices]
+    paths += [("masked path", p) for p in oci.masked]
+    paths += [("read-only path", p) for p in oci.readonly]
+    for what, path in paths:
+        if not isinstance(path, (str, bytes)) or not _b(path).startswith(b"/"):
+            return f"{what} must be an absolute path: {path!r}"
     unknown = set(oci.caps) - set(CAP_SETS)
     if unknown:
         return f"unknown capability set {sorted(unknown)[0]!r}"
@@ -402,6 +420,8 @@ def _request(keep, rootfs, argv, env, cwd="/", hostname=None, uid=0, gid=0,
                          f" container's /etc files), at most {MAX_BINDS}")
     why = _oci_refusal(oci) if oci is not None else None
     both = [t for _, t in (oci.join_ns if oci is not None else ()) if t & clone_flags]
+    if oci is not None and oci.pidns_fd >= 0 and clone_flags & CLONE_NEWPID:
+        both.append(CLONE_NEWPID)
     if both and not why:
         why = f"the {_ns_name(both[0])} namespace is both joined and created"
     if why:
@@ -553,7 +573,7 @@ it ended, and the index of what it failed on (see step_object), or -1."""
 _INDEXED_STEPS = {
     "open_tree volumes": ("mounts", lambda m: m.source),
     "open_tree bind mounts": ("oci.mounts", lambda m: m.source),
-    "fsmount proc and sysfs mounts": ("oci.mounts", lambda m: m.target),
+    "fsmount": ("oci.mounts", lambda m: m.target),
     "mount": ("oci.mounts", lambda m: m.target),
     "open_tree device nodes": ("oci.devices", lambda d: d.path),
     "mknod": ("oci.devices", lambda d: d.path),
@@ -569,6 +589,7 @@ _INDEXED_STEPS = {
 
 def _ns_name(nstype):
     names = {CLONE_NEWNS: "mount", CLONE_NEWCGROUP: "cgroup", CLONE_NEWUTS: "uts",
+             CLONE_NEWPID: "pid",
              CLONE_NEWIPC: "ipc", CLONE_NEWUSER: "user", CLONE_NEWNET: "network",
              CLONE_NEWTIME: "time"}
     return names.get(nstype, hex(nstype))

@@ -35,7 +35,7 @@ def all_caps():
 
 
 def cap_mask(names, where, warnings):
-    """A capability set ["CAP_CHOWN", ...] -> (bit mask).  A name neither
+    """A capability set ["CAP_CHOWN", ...] -> its bit mask.  A name neither
     bocker nor this kernel knows is a warning and skipped, as runc 1.1
     does (a config written for a newer kernel still runs)."""
     top, picked = last_cap(), []
@@ -52,12 +52,15 @@ def cap_mask(names, where, warnings):
 
 def parse_capabilities(value, where, warnings, uid=0):
     """process.capabilities -> {set: mask} for the five sets.  Absent,
-    the process keeps what a process of its uid would keep under runc:
-    every capability bounded and permitted, effective only for root."""
+    the process keeps what the kernel leaves a process of its uid: root
+    everything (bounded, permitted, effective; none inheritable), any
+    other uid only the bounding set, as setuid(2) from root clears the
+    rest (a uid that could raise capabilities would be root by another
+    name)."""
     if value is None:
         full = all_caps()
-        return dict(bounding=full, permitted=full, effective=full if uid == 0 else 0,
-                    inheritable=0, ambient=0)
+        mine = full if uid == 0 else 0
+        return dict(bounding=full, permitted=mine, effective=mine, inheritable=0, ambient=0)
     jf.obj(value, where)
     jf.unknown_keys(value, CAP_SETS, where, warnings)
     return {s: cap_mask(value[s], jf.key(where, s), warnings) if value.get(s) is not None else 0

@@ -82,16 +82,18 @@ def ok(rootfs, script, oci, **options):
 
 
 def mountinfo(text):
-    """{mount point: (per-mount options, optional fields, fs type, super options)}
-    of /proc/self/mountinfo text."""
+    """{mount point: (per-mount options, optional fields, fs type, super
+    options, source, major:minor)} of /proc/self/mountinfo text (a dict:
+    in the order the kernel lists them, which is the order they were
+    made)."""
     out = {}
     for line in text.splitlines():
         left, _, right = line.partition(" - ")
         fields = left.split()
         if len(fields) < 6:
             continue
-        fstype, _source, super_opts = (right.split() + ["", "", ""])[:3]
-        out[fields[4]] = (fields[5].split(","), fields[6:], fstype, super_opts)
+        fstype, source, super_opts = (right.split() + ["", "", ""])[:3]
+        out[fields[4]] = (fields[5].split(","), fields[6:], fstype, super_opts, source, fields[2])
     return out
 
 
@@ -229,6 +231,16 @@ def test_devices(rootfs):
     assert stat.S_ISCHR(os.lstat(rootfs / "etc" / "existing").st_mode)
 
 
+def test_default_devices(rootfs):
+    """native.default_devices(): the spec's six, usable as they are."""
+    oci = native.Oci(mounts=base_mounts(), devices=native.default_devices())
+    out = ok(rootfs, "stat -c '%n %t %T %a' /dev/null /dev/zero /dev/full /dev/random"
+             " /dev/urandom /dev/tty; head -c 3 /dev/urandom | wc -c", oci)
+    assert out.splitlines() == ["/dev/null 1 3 666", "/dev/zero 1 5 666", "/dev/full 1 7 666",
+                                "/dev/random 1 8 666", "/dev/urandom 1 9 666",
+                                "/dev/tty 5 0 666", "3"]
+
+
 def test_a_failed_device_names_its_path(rootfs):
     """A device that cannot be made (a directory in the way) fails at
     "mknod", and step_object names its path."""
@@ -346,13 +358,6 @@ def test_join_a_pid_namespace(rootfs, tmp_path):
         native.pidfd_send_signal(first.pidfd, 9)
         os.waitpid(first.pid, 0)
         os.close(first.pidfd)
-
-
-def test_a_pid_namespace_in_join_ns_is_refused(rootfs):
-    from bocker.errors import RunRefused
-
-    with pytest.raises(RunRefused, match="pidns_fd"):
-        native.spawn(str(rootfs), ["true"], [], oci=native.Oci(join_ns=[(0, native.CLONE_NEWPID)]))
 
 
 def test_ready_then_gate(rootfs, tmp_path):
@@ -548,6 +553,45 @@ def test_user_namespace(rootfs, tmp_path):
         os.close(child.pidfd)
 
 
+@pytest.mark.parametrize("own_netns", [True, False])
+def test_user_namespace_mounts_keep_the_config_order(rootfs, own_netns):
+    """In a user namespace every new mount is made before pivot_root, in
+    config order, with its source (runtime-tools compares mountinfo's
+    order and sources with the config's); without a network namespace
+    of its own, sysfs (refused there) is the host's /sys bound instead."""
+    chown_tree(rootfs, USERNS_BASE, USERNS_BASE)
+    a, b = native.unix_pair()
+    r, w = os.pipe2(os.O_CLOEXEC)
+    oci = native.Oci(mounts=base_mounts() + [
+        native.OciMount("shm", "/dev/shm", "tmpfs", "mode=1777,size=65536k"),
+        native.OciMount("sysfs", "/sys", "sysfs", flags=MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC),
+    ])
+    flags = NS | native.CLONE_NEWUSER | (native.CLONE_NEWNET if own_netns else 0)
+    try:
+        child = native.spawn(str(rootfs), ["cat", "/proc/self/mountinfo"], ["PATH=/bin"],
+                             clone_flags=flags, oci=oci, userns_sock=b, stdio=(-1, w, w))
+    finally:
+        os.close(b)
+        os.close(w)
+    try:
+        hand_over_maps(child.pid, a, USERNS_BASE)
+        assert native.read_reports(child.status_fd)[-1][:2] == ("exec done", 0)
+        with os.fdopen(r, "rb", closefd=False) as f:
+            info = mountinfo(f.read().decode())
+        _, status = os.waitpid(child.pid, 0)
+        assert native.exit_code(status) == 0
+    finally:
+        os.close(a)
+        os.close(r)
+        os.close(child.pidfd)
+    points = [m.target for m in oci.mounts]
+    assert [p for p in info if p in points] == points
+    assert [info[m.target][4] for m in oci.mounts[:4]] == ["proc", "tmpfs", "devpts", "shm"]
+    assert info["/sys"][2] == "sysfs" and "ro" in info["/sys"][0]
+    host = os.stat("/sys").st_dev
+    assert (info["/sys"][5] == f"{os.major(host)}:{os.minor(host)}") != own_netns
+
+
 def test_user_namespace_child_gives_up_without_maps(rootfs):
     """EOF on the user namespace socket (the runtime went away) ends the
     child at "wait for id maps" without running anything."""
@@ -681,15 +725,34 @@ def test_new_user_namespace_joins_the_hosts_network_namespace(rootfs):
         os.close(child.pidfd)
 
 
+def read_pty(master):
+    """Everything a pty's master gets until its last slave closes (EIO);
+    closes master."""
+    out = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the last slave closed
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        os.close(master)
+    return out
+
+
 def test_console_from_the_configs_devpts(rootfs):
     """console_sock in OCI mode: the pty comes from the devpts the config
-    mounted at /dev/pts, its master is sent over the socket, and the
-    command's stdio is the pty."""
+    mounted at /dev/pts, its master is sent over the socket, the command's
+    stdio is the pty, and /dev/console is the pty too (bound over it)."""
     import socket
 
     a, b = native.unix_pair()
     try:
-        child = native.spawn(str(rootfs), ["sh", "-c", "tty; echo done"], ["PATH=/bin"],
+        child = native.spawn(str(rootfs), ["sh", "-c", "tty; stat -c '%F %t %T' /dev/console;"
+                                           " echo done"], ["PATH=/bin"],
                              clone_flags=NS, console_sock=b, console_size=(24, 80),
                              oci=native.Oci(mounts=base_mounts()))
     finally:
@@ -700,30 +763,14 @@ def test_console_from_the_configs_devpts(rootfs):
         assert len(fds) == 1
         master = fds[0]
         assert native.read_reports(child.status_fd)[-1][:2] == ("exec done", 0)
-        out = b""
-        while True:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:  # EIO: the pty's last slave closed
-                break
-            if not chunk:
-                break
-            out += chunk
-        os.close(master)
+        out = read_pty(master)
         _, status = os.waitpid(child.pid, 0)
         assert native.exit_code(status) == 0
-        assert out.split() == [b"/dev/pts/0", b"done"]
+        assert out.decode().split("\r\n") == [
+            "/dev/pts/0", "character special file 88 0", "done", ""]
     finally:
         sock.close()
         os.close(child.pidfd)
-
-
-def test_a_namespace_both_joined_and_created_is_refused(rootfs):
-    from bocker.errors import RunRefused
-
-    with pytest.raises(RunRefused, match="network namespace is both joined and created"):
-        native.spawn(str(rootfs), ["true"], [], clone_flags=native.CLONE_NEWNET,
-                     oci=native.Oci(join_ns=[(0, native.CLONE_NEWNET)]))
 
 
 def test_readonly_root_keeps_the_host_mounts_flags(rootfs, tmp_path):
@@ -740,3 +787,33 @@ def test_readonly_root_keeps_the_host_mounts_flags(rootfs, tmp_path):
         assert "ro" in opts and "nosuid" in opts
     finally:
         native.umount(str(base), 2)                                   # MNT_DETACH
+
+
+def test_an_exec_with_a_console_leaves_the_containers_console(rootfs):
+    """exec -t: the exec'd process gets a pty of the container's devpts,
+    and the container's /dev/console stays what it was."""
+    import socket
+
+    oci = native.Oci(mounts=base_mounts())
+    first = native.spawn(str(rootfs), ["sleep", "1000"], ["PATH=/bin"], clone_flags=NS, oci=oci)
+    a, b = native.unix_pair()
+    sock = socket.socket(fileno=a)
+    try:
+        assert native.read_reports(first.status_fd)[-1][:2] == ("exec done", 0)
+        try:
+            child = native.spawn(str(rootfs), ["sh", "-c", "tty; test -e /dev/console || echo none"],
+                                 ["PATH=/bin"], join_pidfd=first.pidfd, console_sock=b, oci=oci)
+        finally:
+            os.close(b)
+        _, fds, _, _ = socket.recv_fds(sock, 1, 1)
+        master = fds[0]
+        assert native.read_reports(child.status_fd)[-1][:2] == ("exec done", 0)
+        out = read_pty(master)
+        os.waitpid(child.pid, 0)
+        os.close(child.pidfd)
+        assert out.split() == [b"/dev/pts/0", b"none"]
+    finally:
+        sock.close()
+        native.pidfd_send_signal(first.pidfd, 9)
+        os.waitpid(first.pid, 0)
+        os.close(first.pidfd)

@@ -499,12 +499,13 @@ def test_process_defaults():
     assert (p.uid, p.gid, p.gids, p.umask, p.rlimits, p.oom_score_adj) == (0, 0, [], None, [],
                                                                           None)
     assert (p.no_new_privs, p.terminal, p.console_size, p.env) == (False, False, (0, 0), [])
-    # no capabilities object: what root keeps under runc (everything, none inheritable)
+    # no capabilities object: what the kernel leaves root (everything, none inheritable)
     full = ocisec.all_caps()
     assert p.caps == dict(bounding=full, effective=full, permitted=full, inheritable=0,
                           ambient=0)
     user = config.parse_process({"args": ["sh"], "cwd": "/", "user": {"uid": 1}})
-    assert user.caps["effective"] == 0 and user.caps["permitted"] == full
+    assert user.caps == dict(bounding=full, effective=0, permitted=0, inheritable=0,
+                             ambient=0)
 
 
 @pytest.mark.parametrize("change, match", [
@@ -913,3 +914,59 @@ def test_namespace_flags_are_the_kernels():
                        ("uts", "UTS"), ("user", "USER"), ("cgroup", "CGROUP")):
         assert config.NAMESPACE_FLAGS[kind] == getattr(native, f"CLONE_NEW{name}")
     assert config.NAMESPACE_FLAGS["time"] == 0x80
+
+
+def run_filtered(blob, action):
+    """action() in a forked child under the BPF program blob (no root:
+    no_new_privs lets any process install a filter); its exit code."""
+    import ctypes
+
+    class Prog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    buf = ctypes.create_string_buffer(blob, len(blob))
+    prog = Prog(len(blob) // 8, ctypes.cast(buf, ctypes.c_char_p))
+    pid = os.fork()
+    if pid == 0:
+        code = 100
+        try:
+            if libc.prctl(38, 1, 0, 0, 0) or libc.prctl(22, 2, ctypes.byref(prog), 0, 0):
+                os._exit(101)            # PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP FILTER
+            code = action()
+        finally:
+            os._exit(code)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+def test_compiled_oci_profile_acts_in_the_kernel(tmp_path):
+    """The program made from an OCI profile does what the profile says:
+    errnoRet reaches the caller, an argument condition picks calls."""
+    profile = {"defaultAction": "SCMP_ACT_ALLOW",
+               "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO",
+                             "errnoRet": 13},
+                            {"names": ["kill"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
+                             "args": [{"index": 1, "value": 0, "op": "SCMP_CMP_EQ"}]}]}
+    blob = config.compile_seccomp(profile, 0)
+
+    def mkdir():
+        try:
+            os.mkdir(tmp_path / "d")
+        except OSError as e:
+            return e.errno
+        return 0
+
+    def kill(sig):
+        def call():
+            try:
+                os.kill(os.getpid(), sig)
+            except OSError as e:
+                return e.errno
+            return 0
+        return call
+
+    assert run_filtered(blob, mkdir) == 13 and not (tmp_path / "d").exists()
+    assert run_filtered(blob, kill(0)) == 1                 # signal 0: refused
+    assert run_filtered(blob, kill(28)) == 0                # SIGWINCH: allowed
+    assert run_filtered(config.compile_seccomp({"defaultAction": "SCMP_ACT_ALLOW"}, 0),
+                        mkdir) == 0

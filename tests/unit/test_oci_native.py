@@ -48,10 +48,28 @@ def test_too_long_lists_are_refused_before_clone(field, make):
     (native.Oci(devices=[native.OciDevice("/dev/x", "s")]), "unknown type 's'"),
     (native.Oci(caps={"bogus": 1}), "unknown capability set 'bogus'"),
     (native.Oci(preserve_fds=-1), "preserve_fds"),
+    (native.Oci(mounts=[native.OciMount("tmpfs", "run", "tmpfs")]),
+     "mount target must be an absolute path: 'run'"),
+    (native.Oci(mounts=[native.OciMount("data", "/data")]),
+     "bind source must be an absolute path: 'data'"),
+    (native.Oci(mounts=[native.OciMount(None, "/data")]), "bind source must be an absolute"),
+    (native.Oci(devices=[native.OciDevice("dev/x")]), "device must be an absolute"),
+    (native.Oci(masked=["proc/kcore"]), "masked path must be an absolute"),
+    (native.Oci(readonly=[""]), "read-only path must be an absolute"),
 ])
 def test_bad_requests_are_refused(oci, message):
     with pytest.raises(RunRefused, match=message):
         _spawn(oci)
+
+
+@pytest.mark.parametrize("flags, oci, kind", [
+    (native.CLONE_NEWNET, native.Oci(join_ns=[(3, native.CLONE_NEWNET)]), "network"),
+    (native.CLONE_NEWUSER, native.Oci(join_ns=[(3, native.CLONE_NEWUSER)]), "user"),
+    (native.CLONE_NEWPID, native.Oci(pidns_fd=3), "pid"),
+])
+def test_a_namespace_both_joined_and_created_is_refused(flags, oci, kind):
+    with pytest.raises(RunRefused, match=f"the {kind} namespace is both joined and created"):
+        native.spawn("/nonexistent", ["true"], [], clone_flags=flags, oci=oci)
 
 
 def test_the_shim_refuses_too_long_oci_lists_too():
