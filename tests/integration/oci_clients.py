@@ -15,7 +15,10 @@ fails the test if anything had been left that is not the clients' to
 keep: a process (conmon, shim, container), a mount under the private
 directory, a cgroup that would not go, state in the runtime's --root.
 
-    from oci_clients import podman, containerd  # noqa: F401
+    @pytest.fixture
+    def podman():
+        with oci_clients.podman_session() as p:
+            yield p
 """
 import contextlib
 import hashlib
@@ -29,8 +32,6 @@ import sys
 import tarfile
 import tempfile
 import time
-
-import pytest
 
 from bocker import hostsetup
 
@@ -387,9 +388,9 @@ under-test = ["{runtime}"]
             _finish(self.base, self.cgroup_parent, leftovers)
 
 
-@pytest.fixture
-def podman():
-    """A Podman with the busybox image imported; cleaned and checked after the test."""
+@contextlib.contextmanager
+def podman_session():
+    """A Podman with the busybox image imported; cleaned and checked after."""
     base = _private_base("podman")
     p = None
     try:
@@ -549,10 +550,10 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
             _finish(self.base, self.cgroup_parent, leftovers)
 
 
-@pytest.fixture
-def containerd():
+@contextlib.contextmanager
+def containerd_session():
     """A running Containerd with the busybox image imported; stopped,
-    cleaned and checked after the test."""
+    cleaned and checked after."""
     base = _private_base("ctd")
     c = None
     try:

@@ -6,8 +6,15 @@ nothing is left after each test (oci_clients.py)."""
 import json
 
 import pexpect
+import pytest
 
-from oci_clients import alive, cgroup_file, podman, wait_for  # noqa: F401
+from oci_clients import alive, cgroup_file, podman_session, wait_for
+
+
+@pytest.fixture
+def podman():
+    with podman_session() as p:
+        yield p
 
 
 def inspect(podman, cid):
