@@ -59,10 +59,12 @@ def runtime_binary(base):
                                                          "bocker-oci")
     if os.access(installed, os.X_OK):
         return installed
-    # conmon and the shim exec a path: a script that runs the module of this tree
+    # conmon and the shim exec a path: a script that runs the module of this
+    # tree; -P: not the caller's working directory first on sys.path (podman
+    # runs the runtime in its own, which may hold another bocker tree)
     wrapper = os.path.join(base, "bocker-oci")
     with open(wrapper, "w") as f:
-        f.write(f"#!/bin/sh\nPYTHONPATH={REPO} exec {sys.executable} -m bocker.oci.cli \"$@\"\n")
+        f.write(f"#!/bin/sh\nPYTHONPATH={REPO} exec {sys.executable} -P -m bocker.oci.cli \"$@\"\n")
     os.chmod(wrapper, 0o755)
     return wrapper
 
