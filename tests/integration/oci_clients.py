@@ -348,6 +348,7 @@ under-test = ["{runtime}"]
     def __call__(self, *args, check=True, timeout=120, input=None):
         """Run podman; returns the CompletedProcess (text)."""
         proc = subprocess.run(self.argv(*args), capture_output=True, text=True, input=input,
+                              stdin=None if input is not None else subprocess.DEVNULL,
                               env=self.env, timeout=timeout)
         if check and proc.returncode != 0:
             raise AssertionError(f"podman {' '.join(args)} -> {proc.returncode}\n"
@@ -480,6 +481,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
     def ctr(self, *args, check=True, timeout=120, input=None):
         """Run ctr; returns the CompletedProcess (text)."""
         proc = subprocess.run(self.argv(*args), capture_output=True, text=True, input=input,
+                              stdin=None if input is not None else subprocess.DEVNULL,
                               env=self.env, timeout=timeout)
         if check and proc.returncode != 0:
             raise AssertionError(f"ctr {' '.join(args)} -> {proc.returncode}\n"

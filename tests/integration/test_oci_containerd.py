@@ -52,6 +52,15 @@ def test_exit_code_propagates(containerd):
     assert containerd.ids("containers") == []
 
 
+def test_env_and_cwd(containerd):
+    """--env and --cwd reach config.json's process (ctr never closes the
+    container's stdin at its own EOF, so no stdin test here)."""
+    c = containerd
+    proc = c.ctr(*c.run_args("t1", "--rm", "--env", "FOO=bar", "--cwd", "/tmp"), c.image, "t1",
+                 "sh", "-c", "echo $FOO; pwd; id -u")
+    assert proc.stdout == "bar\n/tmp\n0\n"
+
+
 def test_detached_exec_ps_pause_kill_delete(containerd):
     c = containerd
     c.ctr(*c.run_args("t1", "-d"), c.image, "t1", "sleep", "100")

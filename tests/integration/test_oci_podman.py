@@ -39,6 +39,14 @@ def test_exit_code_propagates(podman):
     assert "err\n" in proc.stderr
 
 
+def test_stdin_user_env_cwd(podman):
+    """-i: stdin reaches the container; --user, -e, -w reach config.json's process."""
+    proc = podman(*podman.run_args("-i", "--rm", "--user", "1000:1000", "-e", "FOO=bar",
+                                   "-w", "/tmp", podman.image, "sh", "-c",
+                                   "id -u; id -g; echo $FOO; pwd; cat"), input="from stdin\n")
+    assert proc.stdout == "1000\n1000\nbar\n/tmp\nfrom stdin\n"
+
+
 def test_missing_command_is_127(podman):
     """podman maps the runtime's "not found" create error to 127, as for runc."""
     proc = podman(*podman.run_args("--rm", podman.image, "/no/such/binary"), check=False)
