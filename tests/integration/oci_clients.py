@@ -425,7 +425,7 @@ class Containerd:
         require("containerd-shim-runc-v2")
         require("unshare")
         d = {name: os.path.join(base, name) for name in
-             ("root", "state", "opt", "fifo", "runtime-root")}
+             ("root", "state", "opt", "fifo", "runtime-root", "tmp")}
         for path in d.values():
             os.makedirs(path, exist_ok=True)
         self.dirs = d
@@ -463,10 +463,12 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         log = open(os.path.join(self.base, "containerd.log"), "w")
         script = "mount -t tmpfs -o mode=0755 bocker-test-run /run && exec \"$0\" --config \"$1\""
         with log:
+            # TMPDIR: the shim's exec process files and console sockets go there
             self.proc = subprocess.Popen(
                 ["unshare", "--mount", "--propagation", "private", "sh", "-c", script,
                  self.binary, self.config], stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True)
+                stderr=subprocess.STDOUT, start_new_session=True,
+                env={**os.environ, "TMPDIR": self.dirs["tmp"]})
         up = wait_for(lambda: self.proc.poll() is not None or (
             os.path.exists(self.address) and self.ctr("version", check=False).returncode == 0))
         assert up and self.proc.poll() is None, "containerd did not start:\n" + self.log()
