@@ -74,6 +74,32 @@ def test_detached_exec_stop_rm(podman):
     assert podman("ps", "-aq").stdout == ""
 
 
+def test_init_then_start(podman):
+    """`podman init` is the runtime's create alone: the process waits for
+    `start` (its PID is known and alive) and runs only then."""
+    cid = podman("create", "--network", "none", "--cgroup-parent", podman.cgroup_parent,
+                 podman.image, "sh", "-c", "echo started; exit 6").stdout.strip()
+    podman("init", cid)
+    state = inspect(podman, cid)["State"]
+    assert state["Status"] == "initialized" and alive(state["Pid"])
+    assert podman("logs", cid).stdout == ""
+    proc = podman("start", "--attach", cid, check=False)
+    assert (proc.returncode, proc.stdout) == (6, "started\n")
+    podman("rm", cid)
+
+
+def test_rm_force_of_a_created_container(podman):
+    """podman rm -f of an initialized container: `delete --force` of a
+    created one (allowed by the spec only with --force)."""
+    cid = podman("create", "--network", "none", "--cgroup-parent", podman.cgroup_parent,
+                 podman.image, "sleep", "100").stdout.strip()
+    podman("init", cid)
+    pid = inspect(podman, cid)["State"]["Pid"]
+    podman("rm", "--force", "--time", "0", cid)
+    assert wait_for(lambda: not alive(pid))
+    assert podman("ps", "-aq").stdout == ""
+
+
 def test_run_it_through_a_pty(podman):
     child = podman.spawn(*podman.run_args("-it", "--rm", podman.image, "sh"))
     try:
