@@ -52,6 +52,17 @@ def test_exit_code_propagates(containerd):
     assert containerd.ids("containers") == []
 
 
+def test_create_failure_reaches_ctr(containerd):
+    """The shim builds its error from the runtime's --log (JSON lines): the
+    runtime's own words naming the missing binary reach ctr; then the
+    shim's `delete --force` of the half-made container leaves nothing."""
+    c = containerd
+    proc = c.ctr(*c.run_args("t1", "--rm"), c.image, "t1", "/no/such", check=False)
+    assert proc.returncode == 1
+    assert "OCI runtime create failed" in proc.stderr and '"/no/such"' in proc.stderr, proc.stderr
+    assert c.ids("containers") == [] and c.ids("tasks") == []
+
+
 def test_env_and_cwd(containerd):
     """--env and --cwd reach config.json's process (ctr never closes the
     container's stdin at its own EOF, so no stdin test here)."""
