@@ -1,0 +1,165 @@
+"""podman (rootful, conmon, cgroupfs) drives the OCI runtime under test
+(bocker-oci, or $BOCKER_OCI_RUNTIME) with a private root: run, exit
+codes, run -d + exec + stop + rm, run -it through a pty, resource limits
+in the container's cgroup, update, pause, rm -f.  The fixture checks that
+nothing is left after each test (oci_clients.py)."""
+import json
+
+import pexpect
+import pytest
+
+from oci_clients import alive, cgroup_file, podman_session, wait_for
+
+
+@pytest.fixture
+def podman():
+    with podman_session() as p:
+        yield p
+
+
+def inspect(podman, cid):
+    return json.loads(podman("inspect", cid).stdout)[0]
+
+
+def read(path):
+    with open(path) as f:
+        return f.read().strip()
+
+
+def test_run_rm_echo(podman):
+    proc = podman(*podman.run_args("--rm", podman.image, "echo", "hi"))
+    assert proc.stdout == "hi\n"
+    assert podman("ps", "-aq").stdout == ""
+
+
+def test_exit_code_propagates(podman):
+    proc = podman(*podman.run_args("--rm", podman.image, "sh", "-c", "echo out; echo err >&2; exit 3"),
+                  check=False)
+    assert (proc.returncode, proc.stdout) == (3, "out\n")
+    assert "err\n" in proc.stderr
+
+
+def test_stdin_user_env_cwd(podman):
+    """-i: stdin reaches the container; --user, -e, -w reach config.json's process."""
+    proc = podman(*podman.run_args("-i", "--rm", "--user", "1000:1000", "-e", "FOO=bar",
+                                   "-w", "/tmp", podman.image, "sh", "-c",
+                                   "id -u; id -g; echo $FOO; pwd; cat"), input="from stdin\n")
+    assert proc.stdout == "1000\n1000\nbar\n/tmp\nfrom stdin\n"
+
+
+def test_missing_command_is_127(podman):
+    """podman maps the runtime's "not found" create error to 127, as for runc."""
+    proc = podman(*podman.run_args("--rm", podman.image, "/no/such/binary"), check=False)
+    assert proc.returncode == 127, proc.stderr
+    assert podman("ps", "-aq").stdout == ""
+
+
+def test_detached_exec_stop_rm(podman):
+    cid = podman(*podman.run_args("-d", podman.image, "sleep", "100")).stdout.strip()
+    state = inspect(podman, cid)["State"]
+    assert state["Running"] and state["Pid"] > 0
+    pid = state["Pid"]
+    # exec joins the container: its PID namespace (sleep is 1) and its cgroup
+    proc = podman("exec", cid, "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; echo; cat /proc/self/cgroup")
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "sleep 100 "
+    assert any(line.endswith(f"{podman.cgroup_parent}/libpod-{cid}") for line in lines[1:]), lines
+    proc = podman("exec", cid, "sh", "-c", "exit 7", check=False)
+    assert proc.returncode == 7
+    podman("stop", "--time", "1", cid)
+    state = inspect(podman, cid)["State"]
+    assert state["Status"] == "exited" and not state["Running"]
+    assert not alive(pid)
+    podman("rm", cid)
+    assert podman("ps", "-aq").stdout == ""
+
+
+def test_init_then_start(podman):
+    """`podman init` is the runtime's create alone: the process waits for
+    `start` (its PID is known and alive) and runs only then."""
+    cid = podman("create", "--network", "none", "--cgroup-parent", podman.cgroup_parent,
+                 podman.image, "sh", "-c", "echo started; exit 6").stdout.strip()
+    podman("init", cid)
+    state = inspect(podman, cid)["State"]
+    assert state["Status"] == "initialized" and alive(state["Pid"])
+    assert podman("logs", cid).stdout == ""
+    proc = podman("start", "--attach", cid, check=False)
+    assert (proc.returncode, proc.stdout) == (6, "started\n")
+    podman("rm", cid)
+
+
+def test_rm_force_of_a_created_container(podman):
+    """podman rm -f of an initialized container: `delete --force` of a
+    created one (allowed by the spec only with --force)."""
+    cid = podman("create", "--network", "none", "--cgroup-parent", podman.cgroup_parent,
+                 podman.image, "sleep", "100").stdout.strip()
+    podman("init", cid)
+    pid = inspect(podman, cid)["State"]["Pid"]
+    podman("rm", "--force", "--time", "0", cid)
+    assert wait_for(lambda: not alive(pid))
+    assert podman("ps", "-aq").stdout == ""
+
+
+def test_run_it_through_a_pty(podman):
+    child = podman.spawn(*podman.run_args("-it", "--rm", podman.image, "sh"))
+    try:
+        child.expect_exact("# ")
+        child.sendline("tty; stty size; echo $((6 * 7))")
+        child.expect(r"/dev/pts/\d+\r\n24 80\r\n42\r\n")
+        child.sendline("exit 5")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 5
+    assert podman("ps", "-aq").stdout == ""
+
+
+def test_exec_it_through_a_pty(podman):
+    cid = podman(*podman.run_args("-d", podman.image, "sleep", "100")).stdout.strip()
+    child = podman.spawn("exec", "-it", cid, "sh")
+    try:
+        child.expect_exact("# ")
+        child.sendline("tty; tr '\\0' ' ' < /proc/1/cmdline; echo; exit 4")
+        child.expect(r"/dev/pts/\d+\r\nsleep 100 \r\n")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 4
+    podman("rm", "--force", "--time", "0", cid)
+
+
+def test_limits_in_the_containers_cgroup(podman):
+    cid = podman(*podman.run_args("-d", "--memory", "64m", "--pids-limit", "50",
+                                  podman.image, "sleep", "100")).stdout.strip()
+    pid = inspect(podman, cid)["State"]["Pid"]
+    memory = cgroup_file(pid, "memory", "memory.limit_in_bytes", "memory.max")
+    pids = cgroup_file(pid, "pids", "pids.max", "pids.max")
+    assert f"{podman.cgroup_parent}/libpod-{cid}" in memory
+    assert read(memory) == str(64 << 20)
+    assert read(pids) == "50"
+    # podman update -> `runtime update --resources=FILE`
+    podman("update", "--memory", "128m", cid)
+    assert read(memory) == str(128 << 20)
+    podman("rm", "--force", "--time", "0", cid)
+
+
+def test_pause_unpause(podman):
+    cid = podman(*podman.run_args("-d", podman.image, "sleep", "100")).stdout.strip()
+    podman("pause", cid)
+    assert inspect(podman, cid)["State"]["Status"] == "paused"
+    freezer = cgroup_file(inspect(podman, cid)["State"]["Pid"], "freezer", "freezer.state",
+                          "cgroup.freeze")
+    assert read(freezer) in ("FROZEN", "1")
+    podman("unpause", cid)
+    assert inspect(podman, cid)["State"]["Status"] == "running"
+    assert read(freezer) in ("THAWED", "0")
+    assert podman("exec", cid, "true").returncode == 0
+    podman("rm", "--force", "--time", "0", cid)
+
+
+def test_rm_force_of_a_running_container(podman):
+    cid = podman(*podman.run_args("-d", podman.image, "sleep", "100")).stdout.strip()
+    pid = inspect(podman, cid)["State"]["Pid"]
+    podman("rm", "--force", "--time", "0", cid)
+    assert wait_for(lambda: not alive(pid))
+    assert podman("ps", "-aq").stdout == ""
