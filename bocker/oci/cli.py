@@ -57,6 +57,7 @@ def main_group(ctx, root, log_path, log_format, log_level, debug, systemd_cgroup
                criu):
     """bocker-oci: an OCI runtime (runc's command line) on bocker's shim."""
     log.configure(log_path, log_format, debug or log_level == "debug")
+    log.debug(f"bocker-oci {' '.join(sys.argv[1:])}")
     if systemd_cgroup:
         raise BockerError("--systemd-cgroup is not supported: bocker-oci manages cgroups "
                           "through cgroupfs (configure your client's cgroup manager as "

@@ -397,7 +397,12 @@ def test_pause_resume_update(env):
     with open(os.path.join(pids_dir, "pids.max")) as f:
         assert f.read().strip() == "17"
     one_line_refusal(env("update", "--resources", "-", "u1", input="[1]"), "JSON object")
-    ok(env("delete", "--force", "u1"))
+    pid = env.state("u1")["pid"]
+    ok(env("pause", "u1"))
+    one_line_refusal(env("exec", "u1", "true"), "paused")
+    one_line_refusal(env("delete", "u1"), "paused, not stopped")
+    ok(env("delete", "--force", "u1"))     # a frozen init takes its SIGKILL once thawed
+    assert_gone(env, "u1", pid)
 
 
 # ------------------------------------------------------------- reads
