@@ -64,7 +64,7 @@ def _run_one(kind, index, hook, payload):
     with tempfile.TemporaryFile() as out:
         try:
             proc = subprocess.Popen(argv, executable=path, env=env, stdin=subprocess.PIPE,
-                                    stdout=out, stderr=out, close_fds=True, cwd="/")
+                                    stdout=out, stderr=out, close_fds=True)
         except OSError as e:
             raise HookFailed(f"{name}: {e.strerror}") from None
         try:
