@@ -74,7 +74,8 @@ def _create_options(f):
                      help="A unix socket the pty master is sent to (process.terminal)."),
         click.option("--pid-file", default=None, help="Write the init's PID here."),
         click.option("--no-pivot", is_flag=True, help="MS_MOVE + chroot, not pivot_root."),
-        click.option("--no-new-keyring", is_flag=True, help="Accepted (no keyring is made)."),
+        click.option("--no-new-keyring", is_flag=True,
+                     help="Keep the caller's session keyring (default: a new one)."),
         click.option("--preserve-fds", type=click.IntRange(0, 1 << 16), default=0,
                      help="Pass fds 3..3+N-1 to the container."),
     ]):
@@ -93,7 +94,8 @@ def create(session, container_id, bundle, console_socket, pid_file, no_pivot, no
     from bocker.oci import launch
 
     launch.create(session.root, container_id, bundle, pid_file=pid_file,
-                  console_socket=console_socket, no_pivot=no_pivot, preserve_fds=preserve_fds)
+                  console_socket=console_socket, no_pivot=no_pivot, preserve_fds=preserve_fds,
+                  new_keyring=not no_new_keyring)
 
 
 @main_group.command()
@@ -120,7 +122,8 @@ def run(session, container_id, bundle, console_socket, pid_file, no_pivot, no_ne
 
     created = launch.create(session.root, container_id, bundle, pid_file=pid_file,
                             console_socket=console_socket, no_pivot=no_pivot,
-                            preserve_fds=preserve_fds, relay_console=not detach)
+                            preserve_fds=preserve_fds, relay_console=not detach,
+                            new_keyring=not no_new_keyring)
     try:
         master = console.receive_master(created.console) if created.console >= 0 else -1
         control.start(session.root, container_id)

@@ -44,7 +44,7 @@ class Created:
 
 
 def create(root, cid, bundle_dir, pid_file=None, console_socket=None, no_pivot=False,
-           preserve_fds=0, relay_console=False):
+           preserve_fds=0, relay_console=False, new_keyring=True):
     """Create container cid from the bundle; returns Created once its init
     waits at the gate.  Any failure undoes everything and raises one line.
     relay_console: with process.terminal and no console_socket, Created's
@@ -74,6 +74,8 @@ def create(root, cid, bundle_dir, pid_file=None, console_socket=None, no_pivot=F
         state.save(cdir, record)
         child_fds = _open_child_fds(bundle, cdir, cg, console_socket, fds)
         options = _spawn_options(bundle, cdir, cg, child_fds, no_pivot, preserve_fds)
+        if new_keyring:
+            join_new_session_keyring()
         child = _clone(bundle, options, undo)
         record["pid"] = child.pid  # for a delete after we die here (its cgroup has it too)
         state.save(cdir, record)
@@ -312,6 +314,30 @@ def _cap_last():
             return int(f.read(16))
     except (OSError, ValueError):
         return 40
+
+
+KEYCTL_JOIN_SESSION_KEYRING = 1
+SYS_KEYCTL = {"x86_64": 250, "aarch64": 219}
+
+
+def join_new_session_keyring():
+    """A new anonymous session keyring for us, so the container (our
+    child) inherits its own, not the caller's (runc's default; its
+    --no-new-keyring keeps the caller's).  A kernel that refuses is a
+    warning: the container then shares the caller's session keyring."""
+    import ctypes
+    import platform
+
+    nr = SYS_KEYCTL.get(platform.machine())
+    if nr is None:
+        log.warning("no new session keyring: keyctl's number on this architecture is unknown")
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    if libc.syscall(nr, KEYCTL_JOIN_SESSION_KEYRING, None) < 0:
+        err = ctypes.get_errno()
+        log.warning(f"no new session keyring (the container shares the caller's): "
+                    f"keyctl: {os.strerror(err)}")
 
 
 def _clone(bundle, options, undo):

@@ -380,6 +380,30 @@ def test_failing_poststart_hook_is_a_warning(env, tmp_path):
     ok(env("delete", "--force", "h3"))
 
 
+def keyring_script(dest):
+    """Python that writes its session keyring's serial number to dest
+    (keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0) on x86-64)."""
+    return ("import ctypes\n"
+            "libc = ctypes.CDLL(None, use_errno=True)\n"
+            "libc.syscall.restype = ctypes.c_long\n"
+            f"open({dest!r}, 'w').write(str(libc.syscall(250, 0, -3, 0)))\n")
+
+
+@pytest.mark.parametrize("flag", [[], ["--no-new-keyring"]])
+def test_session_keyring(env, tmp_path, flag):
+    # the createRuntime hook is a child of create after the keyring was
+    # joined, as the container is: it shows which one the container got
+    hook, ours = tmp_path / "hook-keyring", tmp_path / "our-keyring"
+    env.config["hooks"] = {"createRuntime": [{
+        "path": sys.executable, "args": ["python", "-c", keyring_script(str(hook))]}]}
+    env.write()
+    env.create("k1", *flag)
+    subprocess.run([sys.executable, "-c", keyring_script(str(ours))], check=True)
+    assert int(ours.read_text()) > 0 and int(hook.read_text()) > 0
+    assert (hook.read_text() == ours.read_text()) == bool(flag)
+    ok(env("delete", "--force", "k1"))
+
+
 # ------------------------------------------------------------- cgroup verbs
 
 def test_pause_resume_update(env):
