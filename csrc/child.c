@@ -316,6 +316,8 @@ static int internal_fd(const struct child_ctx *c, int fd)
     for (int i = 0; i < req->n_cgroup_fds; i++)
         if (fd == req->cgroup_fds[i])
             return 1;
+    if (req->oci && fd == req->oci->pidns_fd)
+        return 1;
     for (int i = 0; req->oci && i < req->oci->n_join_ns; i++)
         if (fd == req->oci->join_ns[i].fd)
             return 1;
@@ -323,19 +325,19 @@ static int internal_fd(const struct child_ctx *c, int fd)
 }
 
 /* --preserve-fds N: fds 3 .. 3+N-1 are the command's.  They stay open
- * and lose CLOEXEC (an fd of the start's own in that range keeps it). */
+ * and lose CLOEXEC; an fd of the start's own in that range gets CLOEXEC
+ * instead, so that it never reaches the command. */
 static int preserve_fds(const struct child_ctx *c, int n)
 {
     for (int fd = 3; fd < 3 + n; fd++) {
-        if (internal_fd(c, fd))
-            continue;
         int fl = fcntl(fd, F_GETFD);
         if (fl < 0) {
             if (errno == EBADF) /* not open: nothing to keep */
                 continue;
             return errno;
         }
-        if ((fl & FD_CLOEXEC) && fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC) < 0)
+        int want = internal_fd(c, fd) ? fl | FD_CLOEXEC : fl & ~FD_CLOEXEC;
+        if (want != fl && fcntl(fd, F_SETFD, want) < 0)
             return errno;
     }
     return 0;

@@ -440,16 +440,20 @@ def fds_at(mapping):
 
 
 def test_preserve_fds(rootfs):
-    """fds 3 and 4 reach the command (4 was CLOEXEC), fd 5 does not."""
+    """fds 3 and 4 reach the command (4 was CLOEXEC), fd 6 (past them)
+    does not, nor fd 5, in the range but the start's own (pidns_fd, and
+    inheritable)."""
     r, w = os.pipe2(os.O_CLOEXEC)
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
+    pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        with fds_at({3: (w, True), 4: (w, False), 5: (w, True)}):
+        with fds_at({3: (w, True), 4: (w, False), 5: (pidns, True), 6: (w, True)}):
             child = native.spawn(
                 str(rootfs), ["sh", "-c", "echo three >&3; echo four >&4;"
-                              " for f in 3 4 5; do test -e /proc/$$/fd/$f && echo fd$f; done; true"],
-                ["PATH=/bin"], clone_flags=NS, stdio=(-1, out_w, out_w),
-                oci=native.Oci(mounts=base_mounts(), preserve_fds=2))
+                              " for f in 3 4 5 6; do test -e /proc/$$/fd/$f && echo fd$f; done;"
+                              " true"],
+                ["PATH=/bin"], clone_flags=NS & ~native.CLONE_NEWPID, stdio=(-1, out_w, out_w),
+                oci=native.Oci(mounts=base_mounts(), preserve_fds=3, pidns_fd=5))
         os.close(w)
         os.close(out_w)
         w = out_w = None
@@ -462,6 +466,7 @@ def test_preserve_fds(rootfs):
         os.close(child.pidfd)
         assert native.exit_code(status) == 0
     finally:
+        os.close(pidns)
         for fd in (r, w, out_r, out_w):
             if fd is not None:
                 os.close(fd)
