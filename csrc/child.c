@@ -83,6 +83,7 @@ static const char *const step_names[STEP_LAST] = {
     [STEP_DOMAINNAME] = "setdomainname",
     [STEP_UMASK] = "umask",
     [STEP_AMBIENT_CAPS] = "raise ambient capabilities",
+    [STEP_MAKE_CWD] = "mkdir cwd",
 };
 
 const char *shim_step_name(int step)

@@ -22,7 +22,7 @@ MS_STRICTATIME = 1 << 24
 
 NS = native.CLONE_NEWNS | native.CLONE_NEWPID | native.CLONE_NEWUTS | native.CLONE_NEWIPC
 APPLETS = ("sh", "cat", "ls", "id", "mount", "grep", "echo", "stat", "readlink", "hostname",
-           "sleep", "touch", "wc", "test", "head", "tr", "umask", "mkdir", "true", "tty")
+           "sleep", "touch", "wc", "test", "head", "tr", "umask", "mkdir", "true", "tty", "pwd")
 
 
 @pytest.fixture
@@ -612,6 +612,15 @@ def test_user_namespace_child_gives_up_without_maps(rootfs):
         assert native.exit_code(status) == native.EXIT_RUNTIME
     finally:
         os.close(child.pidfd)
+
+
+def test_a_missing_cwd_is_made(rootfs):
+    """process.cwd that the image lacks is made (as runc does), before a
+    read-only root is."""
+    out = ok(rootfs, "pwd; stat -c %a .", native.Oci(mounts=base_mounts()),
+             cwd="/work/dir", readonly_rootfs=True)
+    assert out.split() == ["/work/dir", "755"]
+    assert (rootfs / "work" / "dir").is_dir()
 
 
 def test_no_pivot(rootfs, tmp_path):
