@@ -340,6 +340,28 @@ def _oci_refusal(oci):
     unknown = set(oci.caps) - set(CAP_SETS)
     if unknown:
         return f"unknown capability set {sorted(unknown)[0]!r}"
+    return _oci_value_refusal(oci)
+
+
+def _oci_value_refusal(oci):
+    """Why oci's strings or numbers would not go into the C structs whole
+    (a NUL byte would cut a path short; cffi would raise on a number out
+    of its field's range), or None."""
+    strings = [s for m in oci.mounts for s in (m.source, m.target, m.fstype, m.data)]
+    strings += [d.path for d in oci.devices] + oci.masked + oci.readonly + [oci.domainname]
+    if any(b"\0" in _b(s) for s in strings if s is not None):
+        return "a path or option holds a NUL byte"
+    numbers = [("capability mask", v, 64) for v in oci.caps.values()]
+    numbers += [("gid", g, 32) for g in oci.gids]
+    numbers += [(f"device {d.path} {name}", getattr(d, name), 32) for d in oci.devices
+                for name in ("major", "minor", "mode", "uid", "gid")]
+    numbers += [("mount flags", v, 64) for m in oci.mounts for v in (m.flags, m.propagation)]
+    numbers += [("rootfs propagation", oci.rootfs_propagation, 64)]
+    for what, value, bits in numbers:
+        if not isinstance(value, int) or not 0 <= value < 1 << bits:
+            return f"{what} out of range: {value!r}"
+    if oci.umask is not None and not (isinstance(oci.umask, int) and 0 <= oci.umask <= 0o777):
+        return f"umask out of range: {oci.umask!r}"
     return None
 
 

@@ -56,6 +56,15 @@ def test_too_long_lists_are_refused_before_clone(field, make):
     (native.Oci(devices=[native.OciDevice("dev/x")]), "device must be an absolute"),
     (native.Oci(masked=["proc/kcore"]), "masked path must be an absolute"),
     (native.Oci(readonly=[""]), "read-only path must be an absolute"),
+    (native.Oci(masked=["/proc/a\0b"]), "NUL byte"),
+    (native.Oci(domainname="a\0"), "NUL byte"),
+    (native.Oci(caps={"bounding": 1 << 64}), "capability mask out of range"),
+    (native.Oci(caps={"ambient": -1}), "capability mask out of range"),
+    (native.Oci(gids=[1 << 32]), "gid out of range"),
+    (native.Oci(devices=[native.OciDevice("/dev/x", major=-1)]), "device /dev/x major out of"),
+    (native.Oci(mounts=[native.OciMount("t", "/t", "tmpfs", flags=1 << 64)]), "mount flags"),
+    (native.Oci(umask=0o1000), "umask out of range"),
+    (native.Oci(umask="022"), "umask out of range"),
 ])
 def test_bad_requests_are_refused(oci, message):
     with pytest.raises(RunRefused, match=message):
