@@ -337,6 +337,21 @@ def test_join_a_network_namespace_by_fd(rootfs):
         os.close(netns)
 
 
+def test_sysctl_in_a_joined_network_namespace(rootfs):
+    """A net.* sysctl in a joined network namespace (not the caller's) is
+    written there, not on the host."""
+    netns = native.new_netns()
+    try:
+        oci = native.Oci(mounts=base_mounts(), join_ns=[(netns, native.CLONE_NEWNET)])
+        out = ok(rootfs, "cat /proc/sys/net/ipv4/ip_default_ttl", oci,
+                 sysctls=["net.ipv4.ip_default_ttl=42"])
+        assert out.strip() == "42"
+        with open("/proc/sys/net/ipv4/ip_default_ttl") as f:
+            assert f.read().strip() != "42"
+    finally:
+        os.close(netns)
+
+
 def test_join_a_pid_namespace(rootfs, tmp_path):
     """pidns_fd: the container is born in another container's PID
     namespace (the parent enters it for the clone), not as its PID 1."""
