@@ -2,9 +2,11 @@
  *
  * Read child_main() top to bottom: that is a container start from the
  * inside.  This file holds its process steps (signals, session, stdio,
- * inherited fds, cgroups, namespaces, console, hostname); the filesystem
- * steps are in mounts.c and kernfs.c, credentials in creds.c, the exec in
- * exec.c.
+ * inherited fds, cgroups, namespaces, console, hostname) and, in OCI mode
+ * (req->oci), the namespaces joined by fd, the preserved fds, the order of
+ * the credential steps and the create-time "ready" report; the filesystem
+ * steps are in mounts.c and kernfs.c (ocimounts.c in OCI mode),
+ * credentials in creds.c (and ocicreds.c), the exec in exec.c.
  * Everything here runs in the child only: C, no malloc, no stdio, each
  * step returns 0 or an errno.
  */
