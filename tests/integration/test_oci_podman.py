@@ -47,6 +47,43 @@ def test_stdin_user_env_cwd(podman):
     assert proc.stdout == "1000\n1000\nbar\n/tmp\nfrom stdin\n"
 
 
+# podman's default capability set (containers.conf default_capabilities)
+DEFAULT_CAPS = {"CHOWN": 0, "DAC_OVERRIDE": 1, "FOWNER": 3, "FSETID": 4, "KILL": 5, "SETGID": 6,
+                "SETUID": 7, "SETPCAP": 8, "NET_BIND_SERVICE": 10, "NET_RAW": 13,
+                "SYS_CHROOT": 18, "MKNOD": 27, "AUDIT_WRITE": 29, "SETFCAP": 31}
+STATUS = "grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status; hostname; " \
+         "touch /probe 2>/dev/null && echo rw || echo ro"
+
+
+def status_fields(text):
+    lines = text.splitlines()
+    fields = dict(line.split(":\t", 1) for line in lines[:-2])
+    return fields, lines[-2], lines[-1]
+
+
+def test_default_confinement(podman):
+    """What podman's config.json asks for by default: its 14 capabilities,
+    its seccomp profile, the short ID as hostname, a writable rootfs."""
+    cid = podman(*podman.run_args("-d", podman.image, "sleep", "100")).stdout.strip()
+    fields, hostname, rootfs = status_fields(podman("exec", cid, "sh", "-c", STATUS).stdout)
+    mask = f"{sum(1 << bit for bit in DEFAULT_CAPS.values()):016x}"
+    assert (fields["CapEff"], fields["CapBnd"]) == (mask, mask)
+    assert (fields["NoNewPrivs"], fields["Seccomp"]) == ("0", "2")
+    assert (hostname, rootfs) == (cid[:12], "rw")
+    podman("rm", "--force", "--time", "0", cid)
+
+
+def test_confinement_options(podman):
+    """--cap-drop all, --security-opt no-new-privileges, --read-only, --hostname."""
+    proc = podman(*podman.run_args("--rm", "--cap-drop", "all", "--read-only", "--hostname", "box",
+                                   "--security-opt", "no-new-privileges", podman.image,
+                                   "sh", "-c", STATUS))
+    fields, hostname, rootfs = status_fields(proc.stdout)
+    assert (fields["CapEff"], fields["CapBnd"]) == ("0" * 16, "0" * 16)
+    assert (fields["NoNewPrivs"], fields["Seccomp"]) == ("1", "2")
+    assert (hostname, rootfs) == ("box", "ro")
+
+
 def test_missing_command_is_127(podman):
     """podman maps the runtime's "not found" create error to 127, as for runc."""
     proc = podman(*podman.run_args("--rm", podman.image, "/no/such/binary"), check=False)
