@@ -4,6 +4,7 @@ codes, run -d + exec + stop + rm, run -it through a pty, resource limits
 in the container's cgroup, update, pause, rm -f.  The fixture checks that
 nothing is left after each test (oci_clients.py)."""
 import json
+import os
 
 import pexpect
 import pytest
@@ -70,6 +71,38 @@ def test_default_confinement(podman):
     assert (fields["CapEff"], fields["CapBnd"]) == (mask, mask)
     assert (fields["NoNewPrivs"], fields["Seccomp"]) == ("0", "2")
     assert (hostname, rootfs) == (cid[:12], "rw")
+    podman("rm", "--force", "--time", "0", cid)
+
+
+# podman's maskedPaths that are files; the runtime masks those the kernel has
+MASKED_FILES = ("/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/latency_stats",
+                "/proc/sched_debug")
+
+
+def test_mounts_podman_asks_for(podman):
+    """config.json's mounts, maskedPaths and readonlyPaths as podman writes
+    them: its bind of /etc/hostname, /dev/shm, /dev/mqueue, read-only cgroup
+    file systems (type "cgroup"), masked /proc files, /proc/sys read-only."""
+    masked = [path for path in MASKED_FILES if os.path.exists(path)]
+    assert masked
+    script = ("cat /etc/hostname; echo; "
+              "awk '{print $2, $3, substr($4, 1, 2)}' /proc/mounts | "
+              "grep -E '^/(dev/shm|dev/mqueue|sys/fs/cgroup[^ ]*|proc|sys|dev/pts) '; "
+              f"cat {' '.join(masked)} | wc -c; "
+              "echo 1 2>/dev/null > /proc/sys/kernel/ns_last_pid && echo sys-rw || echo sys-ro")
+    cid = podman(*podman.run_args("-d", podman.image, "sleep", "100")).stdout.strip()
+    lines = podman("exec", cid, "sh", "-c", script).stdout.splitlines()
+    assert lines[0] == cid[:12]
+    mounts = set(lines[1:-2])
+    assert {"/proc proc rw", "/dev/pts devpts rw", "/dev/mqueue mqueue rw",
+            "/sys sysfs ro"} <= mounts, mounts
+    assert any(m.startswith("/dev/shm ") for m in mounts)
+    # the container's own cgroups, read-only: cgroup2 at /sys/fs/cgroup, or
+    # (v1) a tmpfs there and each hierarchy below it
+    cgroupfs = [m for m in mounts if m.split()[1] in ("cgroup", "cgroup2")]
+    assert cgroupfs and all(m.startswith("/sys/fs/cgroup") and m.endswith(" ro")
+                            for m in cgroupfs), mounts
+    assert lines[-2:] == ["0", "sys-ro"]
     podman("rm", "--force", "--time", "0", cid)
 
 
