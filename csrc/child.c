@@ -2,9 +2,11 @@
  *
  * Read child_main() top to bottom: that is a container start from the
  * inside.  This file holds its process steps (signals, session, stdio,
- * inherited fds, cgroups, namespaces, console, hostname); the filesystem
- * steps are in mounts.c and kernfs.c, credentials in creds.c, the exec in
- * exec.c.
+ * inherited fds, cgroups, namespaces, console, hostname) and, in OCI mode
+ * (req->oci), the namespaces joined by fd, the preserved fds, the order of
+ * the credential steps and the create-time "ready" report; the filesystem
+ * steps are in mounts.c and kernfs.c (ocimounts.c in OCI mode),
+ * credentials in creds.c (and ocicreds.c), the exec in exec.c.
  * Everything here runs in the child only: C, no malloc, no stdio, each
  * step returns 0 or an errno.
  */
@@ -83,6 +85,7 @@ static const char *const step_names[STEP_LAST] = {
     [STEP_DOMAINNAME] = "setdomainname",
     [STEP_UMASK] = "umask",
     [STEP_AMBIENT_CAPS] = "raise ambient capabilities",
+    [STEP_MAKE_CWD] = "mkdir cwd",
 };
 
 const char *shim_step_name(int step)
@@ -316,6 +319,8 @@ static int internal_fd(const struct child_ctx *c, int fd)
     for (int i = 0; i < req->n_cgroup_fds; i++)
         if (fd == req->cgroup_fds[i])
             return 1;
+    if (req->oci && fd == req->oci->pidns_fd)
+        return 1;
     for (int i = 0; req->oci && i < req->oci->n_join_ns; i++)
         if (fd == req->oci->join_ns[i].fd)
             return 1;
@@ -323,19 +328,19 @@ static int internal_fd(const struct child_ctx *c, int fd)
 }
 
 /* --preserve-fds N: fds 3 .. 3+N-1 are the command's.  They stay open
- * and lose CLOEXEC (an fd of the start's own in that range keeps it). */
+ * and lose CLOEXEC; an fd of the start's own in that range gets CLOEXEC
+ * instead, so that it never reaches the command. */
 static int preserve_fds(const struct child_ctx *c, int n)
 {
     for (int fd = 3; fd < 3 + n; fd++) {
-        if (internal_fd(c, fd))
-            continue;
         int fl = fcntl(fd, F_GETFD);
         if (fl < 0) {
             if (errno == EBADF) /* not open: nothing to keep */
                 continue;
             return errno;
         }
-        if ((fl & FD_CLOEXEC) && fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC) < 0)
+        int want = internal_fd(c, fd) ? fl | FD_CLOEXEC : fl & ~FD_CLOEXEC;
+        if (want != fl && fcntl(fd, F_SETFD, want) < 0)
             return errno;
     }
     return 0;

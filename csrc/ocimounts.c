@@ -482,6 +482,8 @@ void setup_oci_filesystem(struct child_ctx *c)
         STEP(c, STEP_MASK_PATHS, mask_paths(c, oci->masked, oci->n_masked));
     if (oci->n_readonly)
         STEP(c, STEP_READONLY_PATHS, readonly_paths(c, oci->readonly, oci->n_readonly));
+    if (req->cwd && req->cwd[0] == '/' && req->cwd[1])
+        STEP(c, STEP_MAKE_CWD, make_target(req->cwd, 0));
     if (oci->rootfs_propagation)
         STEP(c, STEP_ROOTFS_PROPAGATION, rootfs_propagation(oci->rootfs_propagation));
     if (req->readonly_rootfs)

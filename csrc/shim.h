@@ -74,6 +74,7 @@ enum shim_step {
     STEP_DOMAINNAME,
     STEP_UMASK,
     STEP_AMBIENT_CAPS,
+    STEP_MAKE_CWD,
     STEP_LAST
 };
 

@@ -340,6 +340,77 @@ def _oci_refusal(oci):
     unknown = set(oci.caps) - set(CAP_SETS)
     if unknown:
         return f"unknown capability set {sorted(unknown)[0]!r}"
+    return _oci_value_refusal(oci)
+
+
+_NS_FILES = {CLONE_NEWNET: "net", CLONE_NEWUTS: "uts", CLONE_NEWIPC: "ipc"}
+
+
+def _own_namespaces(oci, clone_flags):
+    """The CLONE_NEW* bits of the namespaces an OCI container has of its
+    own: created, or joined and not the caller's (a config may name
+    /proc/1/ns/net: the host's)."""
+    own = clone_flags
+    for fd, nstype in oci.join_ns:
+        name = _NS_FILES.get(nstype)
+        if name is None:
+            own |= nstype
+            continue
+        try:
+            mine, theirs = os.stat(f"/proc/thread-self/ns/{name}"), os.fstat(fd)
+        except OSError:  # not a namespace to count on (setns will say so)
+            continue
+        if (mine.st_dev, mine.st_ino) != (theirs.st_dev, theirs.st_ino):
+            own |= nstype
+    return own
+
+
+def _oci_namespace_refusal(oci, clone_flags, hostname, sysctls):
+    """Why an OCI start would change the host (as runc refuses): a hostname
+    or domainname without a UTS namespace of its own, a sysctl outside
+    the namespaces it has; or None."""
+    if hostname is None and oci.domainname is None and not sysctls:
+        return None
+    from bocker.confine.security import IPC_SYSCTLS
+
+    own = _own_namespaces(oci, clone_flags)
+    if (hostname is not None or oci.domainname is not None) and not own & CLONE_NEWUTS:
+        return "a hostname or domainname needs a UTS namespace of the container's own"
+    for item in sysctls:
+        key = item.split("=", 1)[0]
+        if key in IPC_SYSCTLS or key.startswith("fs.mqueue."):
+            need = CLONE_NEWIPC
+        elif key.startswith("net."):
+            need = CLONE_NEWNET
+        elif key in ("kernel.hostname", "kernel.domainname"):
+            need = CLONE_NEWUTS
+        else:
+            return f"sysctl {key} is not namespaced: it would change the host"
+        if not own & need:
+            return (f"sysctl {key} needs the container's own {_ns_name(need)} namespace:"
+                    " it would change the host's")
+    return None
+
+
+def _oci_value_refusal(oci):
+    """Why oci's strings or numbers would not go into the C structs whole
+    (a NUL byte would cut a path short; cffi would raise on a number out
+    of its field's range), or None."""
+    strings = [s for m in oci.mounts for s in (m.source, m.target, m.fstype, m.data)]
+    strings += [d.path for d in oci.devices] + oci.masked + oci.readonly + [oci.domainname]
+    if any(b"\0" in _b(s) for s in strings if s is not None):
+        return "a path or option holds a NUL byte"
+    numbers = [("capability mask", v, 64) for v in oci.caps.values()]
+    numbers += [("gid", g, 32) for g in oci.gids]
+    numbers += [(f"device {d.path} {name}", getattr(d, name), 32) for d in oci.devices
+                for name in ("major", "minor", "mode", "uid", "gid")]
+    numbers += [("mount flags", v, 64) for m in oci.mounts for v in (m.flags, m.propagation)]
+    numbers += [("rootfs propagation", oci.rootfs_propagation, 64)]
+    for what, value, bits in numbers:
+        if not isinstance(value, int) or not 0 <= value < 1 << bits:
+            return f"{what} out of range: {value!r}"
+    if oci.umask is not None and not (isinstance(oci.umask, int) and 0 <= oci.umask <= 0o777):
+        return f"umask out of range: {oci.umask!r}"
     return None
 
 
@@ -419,6 +490,8 @@ def _request(keep, rootfs, argv, env, cwd="/", hostname=None, uid=0, gid=0,
         raise RunRefused(f"too many mounts: {len(mounts)} (volumes, tmpfs and the"
                          f" container's /etc files), at most {MAX_BINDS}")
     why = _oci_refusal(oci) if oci is not None else None
+    if oci is not None and not why and join_pidfd < 0:
+        why = _oci_namespace_refusal(oci, clone_flags, hostname, sysctls)
     both = [t for _, t in (oci.join_ns if oci is not None else ()) if t & clone_flags]
     if oci is not None and oci.pidns_fd >= 0 and clone_flags & CLONE_NEWPID:
         both.append(CLONE_NEWPID)

@@ -72,6 +72,24 @@ def test_env_and_cwd(containerd):
     assert proc.stdout == "bar\n/tmp\n0\n"
 
 
+# containerd's default capability set (oci.WithDefaultSpec): the same 14 as podman's
+DEFAULT_CAPS = (0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31)
+STATUS = "grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; " \
+         "touch /probe 2>/dev/null && echo rw || echo ro"
+
+
+def test_confinement(containerd):
+    """ctr's default spec (14 capabilities, noNewPrivileges, no seccomp, a
+    writable rootfs), then --seccomp, --read-only, --allow-new-privs."""
+    c = containerd
+    mask = f"{sum(1 << bit for bit in DEFAULT_CAPS):016x}"
+    out = c.ctr(*c.run_args("t1", "--rm"), c.image, "t1", "sh", "-c", STATUS).stdout
+    assert out == f"CapEff:\t{mask}\nNoNewPrivs:\t1\nSeccomp:\t0\nrw\n"
+    out = c.ctr(*c.run_args("t2", "--rm", "--seccomp", "--read-only", "--allow-new-privs"),
+                c.image, "t2", "sh", "-c", STATUS).stdout
+    assert out == f"CapEff:\t{mask}\nNoNewPrivs:\t0\nSeccomp:\t2\nro\n"
+
+
 def test_detached_exec_ps_pause_kill_delete(containerd):
     c = containerd
     c.ctr(*c.run_args("t1", "-d"), c.image, "t1", "sleep", "100")

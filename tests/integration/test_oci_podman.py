@@ -4,6 +4,7 @@ codes, run -d + exec + stop + rm, run -it through a pty, resource limits
 in the container's cgroup, update, pause, rm -f.  The fixture checks that
 nothing is left after each test (oci_clients.py)."""
 import json
+import os
 
 import pexpect
 import pytest
@@ -45,6 +46,75 @@ def test_stdin_user_env_cwd(podman):
                                    "-w", "/tmp", podman.image, "sh", "-c",
                                    "id -u; id -g; echo $FOO; pwd; cat"), input="from stdin\n")
     assert proc.stdout == "1000\n1000\nbar\n/tmp\nfrom stdin\n"
+
+
+# podman's default capability set (containers.conf default_capabilities)
+DEFAULT_CAPS = {"CHOWN": 0, "DAC_OVERRIDE": 1, "FOWNER": 3, "FSETID": 4, "KILL": 5, "SETGID": 6,
+                "SETUID": 7, "SETPCAP": 8, "NET_BIND_SERVICE": 10, "NET_RAW": 13,
+                "SYS_CHROOT": 18, "MKNOD": 27, "AUDIT_WRITE": 29, "SETFCAP": 31}
+STATUS = "grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status; hostname; " \
+         "touch /probe 2>/dev/null && echo rw || echo ro"
+
+
+def status_fields(text):
+    lines = text.splitlines()
+    fields = dict(line.split(":\t", 1) for line in lines[:-2])
+    return fields, lines[-2], lines[-1]
+
+
+def test_default_confinement(podman):
+    """What podman's config.json asks for by default: its 14 capabilities,
+    its seccomp profile, the short ID as hostname, a writable rootfs."""
+    cid = podman(*podman.run_args("-d", podman.image, "sleep", "100")).stdout.strip()
+    fields, hostname, rootfs = status_fields(podman("exec", cid, "sh", "-c", STATUS).stdout)
+    mask = f"{sum(1 << bit for bit in DEFAULT_CAPS.values()):016x}"
+    assert (fields["CapEff"], fields["CapBnd"]) == (mask, mask)
+    assert (fields["NoNewPrivs"], fields["Seccomp"]) == ("0", "2")
+    assert (hostname, rootfs) == (cid[:12], "rw")
+    podman("rm", "--force", "--time", "0", cid)
+
+
+# podman's maskedPaths that are files; the runtime masks those the kernel has
+MASKED_FILES = ("/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/latency_stats",
+                "/proc/sched_debug")
+
+
+def test_mounts_podman_asks_for(podman):
+    """config.json's mounts, maskedPaths and readonlyPaths as podman writes
+    them: its bind of /etc/hostname, /dev/shm, /dev/mqueue, read-only cgroup
+    file systems (type "cgroup"), masked /proc files, /proc/sys read-only."""
+    masked = [path for path in MASKED_FILES if os.path.exists(path)]
+    assert masked
+    script = ("cat /etc/hostname; echo; "
+              "awk '{print $2, $3, substr($4, 1, 2)}' /proc/mounts | "
+              "grep -E '^/(dev/shm|dev/mqueue|sys/fs/cgroup[^ ]*|proc|sys|dev/pts) '; "
+              f"cat {' '.join(masked)} | wc -c; "
+              "echo 1 2>/dev/null > /proc/sys/kernel/ns_last_pid && echo sys-rw || echo sys-ro")
+    cid = podman(*podman.run_args("-d", podman.image, "sleep", "100")).stdout.strip()
+    lines = podman("exec", cid, "sh", "-c", script).stdout.splitlines()
+    assert lines[0] == cid[:12]
+    mounts = set(lines[1:-2])
+    assert {"/proc proc rw", "/dev/pts devpts rw", "/dev/mqueue mqueue rw",
+            "/sys sysfs ro"} <= mounts, mounts
+    assert any(m.startswith("/dev/shm ") for m in mounts)
+    # the container's own cgroups, read-only: cgroup2 at /sys/fs/cgroup, or
+    # (v1) a tmpfs there and each hierarchy below it
+    cgroupfs = [m for m in mounts if m.split()[1] in ("cgroup", "cgroup2")]
+    assert cgroupfs and all(m.startswith("/sys/fs/cgroup") and m.endswith(" ro")
+                            for m in cgroupfs), mounts
+    assert lines[-2:] == ["0", "sys-ro"]
+    podman("rm", "--force", "--time", "0", cid)
+
+
+def test_confinement_options(podman):
+    """--cap-drop all, --security-opt no-new-privileges, --read-only, --hostname."""
+    proc = podman(*podman.run_args("--rm", "--cap-drop", "all", "--read-only", "--hostname", "box",
+                                   "--security-opt", "no-new-privileges", podman.image,
+                                   "sh", "-c", STATUS))
+    fields, hostname, rootfs = status_fields(proc.stdout)
+    assert (fields["CapEff"], fields["CapBnd"]) == ("0" * 16, "0" * 16)
+    assert (fields["NoNewPrivs"], fields["Seccomp"]) == ("1", "2")
+    assert (hostname, rootfs) == ("box", "ro")
 
 
 def test_missing_command_is_127(podman):

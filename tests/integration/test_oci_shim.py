@@ -22,7 +22,7 @@ MS_STRICTATIME = 1 << 24
 
 NS = native.CLONE_NEWNS | native.CLONE_NEWPID | native.CLONE_NEWUTS | native.CLONE_NEWIPC
 APPLETS = ("sh", "cat", "ls", "id", "mount", "grep", "echo", "stat", "readlink", "hostname",
-           "sleep", "touch", "wc", "test", "head", "tr", "umask", "mkdir", "true", "tty")
+           "sleep", "touch", "wc", "test", "head", "tr", "umask", "mkdir", "true", "tty", "pwd")
 
 
 @pytest.fixture
@@ -337,6 +337,21 @@ def test_join_a_network_namespace_by_fd(rootfs):
         os.close(netns)
 
 
+def test_sysctl_in_a_joined_network_namespace(rootfs):
+    """A net.* sysctl in a joined network namespace (not the caller's) is
+    written there, not on the host."""
+    netns = native.new_netns()
+    try:
+        oci = native.Oci(mounts=base_mounts(), join_ns=[(netns, native.CLONE_NEWNET)])
+        out = ok(rootfs, "cat /proc/sys/net/ipv4/ip_default_ttl", oci,
+                 sysctls=["net.ipv4.ip_default_ttl=42"])
+        assert out.strip() == "42"
+        with open("/proc/sys/net/ipv4/ip_default_ttl") as f:
+            assert f.read().strip() != "42"
+    finally:
+        os.close(netns)
+
+
 def test_join_a_pid_namespace(rootfs, tmp_path):
     """pidns_fd: the container is born in another container's PID
     namespace (the parent enters it for the clone), not as its PID 1."""
@@ -440,16 +455,20 @@ def fds_at(mapping):
 
 
 def test_preserve_fds(rootfs):
-    """fds 3 and 4 reach the command (4 was CLOEXEC), fd 5 does not."""
+    """fds 3 and 4 reach the command (4 was CLOEXEC), fd 6 (past them)
+    does not, nor fd 5, in the range but the start's own (pidns_fd, and
+    inheritable)."""
     r, w = os.pipe2(os.O_CLOEXEC)
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
+    pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        with fds_at({3: (w, True), 4: (w, False), 5: (w, True)}):
+        with fds_at({3: (w, True), 4: (w, False), 5: (pidns, True), 6: (w, True)}):
             child = native.spawn(
                 str(rootfs), ["sh", "-c", "echo three >&3; echo four >&4;"
-                              " for f in 3 4 5; do test -e /proc/$$/fd/$f && echo fd$f; done; true"],
-                ["PATH=/bin"], clone_flags=NS, stdio=(-1, out_w, out_w),
-                oci=native.Oci(mounts=base_mounts(), preserve_fds=2))
+                              " for f in 3 4 5 6; do test -e /proc/$$/fd/$f && echo fd$f; done;"
+                              " true"],
+                ["PATH=/bin"], clone_flags=NS & ~native.CLONE_NEWPID, stdio=(-1, out_w, out_w),
+                oci=native.Oci(mounts=base_mounts(), preserve_fds=3, pidns_fd=5))
         os.close(w)
         os.close(out_w)
         w = out_w = None
@@ -462,6 +481,7 @@ def test_preserve_fds(rootfs):
         os.close(child.pidfd)
         assert native.exit_code(status) == 0
     finally:
+        os.close(pidns)
         for fd in (r, w, out_r, out_w):
             if fd is not None:
                 os.close(fd)
@@ -607,6 +627,15 @@ def test_user_namespace_child_gives_up_without_maps(rootfs):
         assert native.exit_code(status) == native.EXIT_RUNTIME
     finally:
         os.close(child.pidfd)
+
+
+def test_a_missing_cwd_is_made(rootfs):
+    """process.cwd that the image lacks is made (as runc does), before a
+    read-only root is."""
+    out = ok(rootfs, "pwd; stat -c %a .", native.Oci(mounts=base_mounts()),
+             cwd="/work/dir", readonly_rootfs=True)
+    assert out.split() == ["/work/dir", "755"]
+    assert (rootfs / "work" / "dir").is_dir()
 
 
 def test_no_pivot(rootfs, tmp_path):

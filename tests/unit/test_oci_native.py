@@ -56,6 +56,15 @@ def test_too_long_lists_are_refused_before_clone(field, make):
     (native.Oci(devices=[native.OciDevice("dev/x")]), "device must be an absolute"),
     (native.Oci(masked=["proc/kcore"]), "masked path must be an absolute"),
     (native.Oci(readonly=[""]), "read-only path must be an absolute"),
+    (native.Oci(masked=["/proc/a\0b"]), "NUL byte"),
+    (native.Oci(domainname="a\0"), "NUL byte"),
+    (native.Oci(caps={"bounding": 1 << 64}), "capability mask out of range"),
+    (native.Oci(caps={"ambient": -1}), "capability mask out of range"),
+    (native.Oci(gids=[1 << 32]), "gid out of range"),
+    (native.Oci(devices=[native.OciDevice("/dev/x", major=-1)]), "device /dev/x major out of"),
+    (native.Oci(mounts=[native.OciMount("t", "/t", "tmpfs", flags=1 << 64)]), "mount flags"),
+    (native.Oci(umask=0o1000), "umask out of range"),
+    (native.Oci(umask="022"), "umask out of range"),
 ])
 def test_bad_requests_are_refused(oci, message):
     with pytest.raises(RunRefused, match=message):
@@ -70,6 +79,37 @@ def test_bad_requests_are_refused(oci, message):
 def test_a_namespace_both_joined_and_created_is_refused(flags, oci, kind):
     with pytest.raises(RunRefused, match=f"the {kind} namespace is both joined and created"):
         native.spawn("/nonexistent", ["true"], [], clone_flags=flags, oci=oci)
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(hostname="c"), "hostname or domainname needs a UTS namespace"),
+    (dict(oci=native.Oci(domainname="d")), "hostname or domainname needs a UTS namespace"),
+    (dict(sysctls=["net.ipv4.ip_forward=1"]), "sysctl net.ipv4.ip_forward needs the container's own network"),
+    (dict(sysctls=["kernel.shmmax=1"], clone_flags=native.CLONE_NEWNET),
+     "sysctl kernel.shmmax needs the container's own ipc namespace"),
+    (dict(sysctls=["fs.mqueue.msg_max=1"]), "sysctl fs.mqueue.msg_max needs the container's own ipc"),
+    (dict(sysctls=["kernel.core_pattern=|/x"], clone_flags=-1 & 0x7fffffff),
+     "sysctl kernel.core_pattern is not namespaced"),
+])
+def test_what_would_change_the_host_is_refused(options, message):
+    """As runc's validator: no hostname, domainname or sysctl written into
+    a namespace the container shares with the host."""
+    options.setdefault("oci", native.Oci())
+    with pytest.raises(RunRefused, match=message):
+        native.spawn("/nonexistent", ["true"], [], **options)
+
+
+def test_a_joined_namespace_that_is_the_callers_is_not_the_containers_own():
+    fd = os.open("/proc/self/ns/uts", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        oci = native.Oci(join_ns=[(fd, native.CLONE_NEWUTS)])
+        with pytest.raises(RunRefused, match="UTS namespace of the container's own"):
+            native.spawn("/nonexistent", ["true"], [], hostname="c", oci=oci)
+        assert native._own_namespaces(oci, 0) == 0
+        assert native._own_namespaces(native.Oci(join_ns=[(fd, native.CLONE_NEWNS)]), 0) == (
+            native.CLONE_NEWNS)
+    finally:
+        os.close(fd)
 
 
 def test_the_shim_refuses_too_long_oci_lists_too():
