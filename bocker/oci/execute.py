@@ -11,7 +11,7 @@ import signal
 
 from bocker.errors import InvalidArgument
 from bocker.kernel import native
-from bocker.oci import console, control, launch, state
+from bocker.oci import console, control, launch, log, state
 from bocker.runtime.stdio import Fds, close_quietly
 
 MAX_PROCESS_JSON = 8 << 20
@@ -106,6 +106,8 @@ def exec_in(root, cid, req, detach=False, pid_file=None, console_socket=None,
         state.check_transition("exec", cid, control.current(root, record, cg))
         where = f"--process {req.process_file}" if req.process_file else "exec"
         proc = oci_config.parse_process(process_object(record, req), where)
+        for warning in proc.warnings or []:
+            log.warning(warning)
         if proc.terminal and not console_socket and detach:
             raise InvalidArgument("exec --tty --detach needs --console-socket")
         seccomp = ((record.get("config") or {}).get("linux") or {}).get("seccomp")
