@@ -304,3 +304,45 @@ def test_cli_refusals_are_one_line_exit_1(tmp_path):
                               capture_output=True, text=True, env=env, timeout=60)
         assert proc.returncode == 1, (args, proc.stderr)
         assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+
+
+# ------------------------------------------------------------- exec's process
+
+def test_exec_process_from_the_config_and_the_command_line():
+    from bocker.oci import execute
+
+    record = {"config": {"process": {"args": ["sleep", "1"], "env": ["PATH=/bin"], "cwd": "/",
+                                     "user": {"uid": 5, "gid": 6}, "terminal": True,
+                                     "consoleSize": {"height": 1, "width": 2},
+                                     "capabilities": {"bounding": ["CAP_KILL"]}}}}
+    req = execute.ExecRequest(args=["sh", "-c", "x"], cwd="/tmp", env=["A=1"], user="7:8",
+                              additional_gids=["9"], caps=["CAP_CHOWN", "CAP_KILL"])
+    got = execute.process_object(record, req)
+    assert got["args"] == ["sh", "-c", "x"] and got["cwd"] == "/tmp"
+    assert got["env"] == ["PATH=/bin", "A=1"] and got["terminal"] is False
+    assert got["user"] == {"uid": 7, "gid": 8, "additionalGids": [9]}
+    assert got["capabilities"]["bounding"] == ["CAP_KILL", "CAP_CHOWN"]
+    assert got["capabilities"]["ambient"] == ["CAP_CHOWN", "CAP_KILL"]
+    assert "consoleSize" not in got
+    assert record["config"]["process"]["args"] == ["sleep", "1"]   # the stored one unchanged
+
+
+@pytest.mark.parametrize("user", ["x", "1:y", "-1", "4294967296", ":"])
+def test_exec_bad_user_refused(user):
+    from bocker.oci import execute
+
+    with pytest.raises(InvalidArgument):
+        execute.process_object({"config": {}}, execute.ExecRequest(args=["true"], user=user))
+
+
+def test_exec_process_file_is_bounded_json_object(tmp_path):
+    from bocker.oci import execute
+
+    for text in ("[1]", "{", ""):
+        (tmp_path / "p.json").write_text(text)
+        with pytest.raises(InvalidArgument):
+            execute.read_process_file(str(tmp_path / "p.json"))
+    with pytest.raises(InvalidArgument, match="No such file"):
+        execute.read_process_file(str(tmp_path / "none.json"))
+    with pytest.raises(InvalidArgument, match="a command is required"):
+        execute.process_object({"config": {}}, execute.ExecRequest())
