@@ -193,6 +193,32 @@ def test_magic_link_target_is_refused(rootfs):
     assert code == native.EXIT_RUNTIME
 
 
+@pytest.mark.parametrize("case", ["mount target", "device", "cwd", "dev links"])
+def test_nothing_is_made_through_a_host_process_root(rootfs, tmp_path, case):
+    """In the host's PID namespace (no CLONE_NEWPID) the config's /proc
+    shows every host process's root (here: this test's, the host's /).
+    An image symlink through it must not let a mount target, a device,
+    the cwd or /dev's links be made on the host: each path is walked with
+    no magic link."""
+    host = tmp_path / "host"
+    host.mkdir()
+    (rootfs / "evil").symlink_to(f"/proc/{os.getpid()}/root{host}")
+    options, mounts, devices = {}, base_mounts()[:1], []
+    if case == "mount target":
+        mounts.append(native.OciMount("tmpfs", "/evil/made/sub", "tmpfs"))
+    elif case == "device":
+        devices.append(native.OciDevice("/evil/made", "c", 1, 3))
+    elif case == "cwd":
+        options["cwd"] = "/evil/made"
+    else:
+        (rootfs / "dev").symlink_to(f"/proc/{os.getpid()}/root{host}")
+    reports, _, code = run(rootfs, "true", native.Oci(mounts=mounts, devices=devices),
+                           clone_flags=native.CLONE_NEWNS | native.CLONE_NEWUTS, **options)
+    assert reports[-1][1] == 40, reports[-3:]  # ELOOP
+    assert code == native.EXIT_RUNTIME
+    assert os.listdir(host) == []
+
+
 def test_propagation(rootfs):
     """Each mount's propagation, and the rootfs's, as mountinfo shows them."""
     oci = native.Oci(mounts=base_mounts() + [
