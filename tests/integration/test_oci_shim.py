@@ -378,6 +378,17 @@ def test_sysctl_in_a_joined_network_namespace(rootfs):
         os.close(netns)
 
 
+def test_sysctls_are_not_written_through_a_symlinked_proc(rootfs):
+    """With proc mounted elsewhere and the image's /proc a symlink to it,
+    a sysctl write follows no symlink: ELOOP, nothing written."""
+    (rootfs / "proc").symlink_to("/otherproc")
+    oci = native.Oci(mounts=[native.OciMount("proc", "/otherproc", "proc")])
+    reports, _, code = run(rootfs, "true", oci, clone_flags=NS | native.CLONE_NEWNET,
+                           sysctls=["net.ipv4.ip_default_ttl=42"])
+    assert reports[-1][:2] == ("write sysctls", 40)
+    assert code == native.EXIT_RUNTIME
+
+
 def test_join_a_pid_namespace(rootfs, tmp_path):
     """pidns_fd: the container is born in another container's PID
     namespace (the parent enters it for the clone), not as its PID 1."""
