@@ -224,9 +224,15 @@ static int bind_console(int master)
     for (int i = 0; i < len; i++)
         path[9 + i] = digits[len - 1 - i];
     path[9 + len] = '\0';
-    int fd = open("/dev/console", O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int dev = oci_open(AT_FDCWD, "/dev", O_PATH | O_DIRECTORY, 0); /* no magic link */
+    if (dev < 0)
+        return -dev;
+    int fd = oci_open(dev, "console", O_PATH | O_NOFOLLOW, 0);
+    if (fd == -ENOENT)
+        fd = oci_open(dev, "console", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
+    close(dev);
     if (fd < 0)
-        return errno;
+        return -fd;
     close(fd);
     return mount(path, "/dev/console", NULL, MS_BIND, NULL) < 0 ? errno : 0;
 }

@@ -23,6 +23,7 @@
 #define BOCKER_INTERNAL_H
 
 #include <stdint.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "formats.h"
@@ -90,6 +91,8 @@ int make_target(const char *target, int is_file);
 
 /* ocimounts.c */
 void setup_oci_filesystem(struct child_ctx *c);
+int oci_open(int dirfd, const char *path, int flags, mode_t mode);
+int oci_open_dir_made(const char *path);
 
 /* kernfs.c */
 int open_kernfs(struct child_ctx *c);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/mount.h>
+#include <linux/openat2.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -163,7 +164,13 @@ int write_sysctls(struct child_ctx *c)
         for (size_t i = 0; i < klen; i++)
             path[10 + i] = (*sysctls)[i] == '.' ? '/' : (*sysctls)[i];
         path[10 + klen] = '\0';
-        int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+        /* no symlink on the way: an OCI image's /proc could be one (into
+         * another proc, with the host's PID namespace /proc/PID/root) */
+        struct open_how how;
+        memset(&how, 0, sizeof how);
+        how.flags = O_WRONLY | O_CLOEXEC;
+        how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+        int fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
         if (fd < 0)
             return errno;
         size_t vlen = strlen(eq + 1);

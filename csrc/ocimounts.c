@@ -243,20 +243,100 @@ static int pivot_here(void)
     return syscall(SYS_pivot_root, ".", ".") < 0 ? errno : 0;
 }
 
-/* Make target (inside the container) and check that reaching it follows
- * no magic link (/proc/self/fd/N could name a host file); returns an
- * O_PATH fd on it, or -errno. */
-static int open_target(const char *target, int is_file)
+/* openat2() following no magic link on the way: without a PID namespace
+ * of its own the container's /proc/1/root is the host's root, and an
+ * image's symlink into it would make a path inside reach the host.
+ * Returns an fd or -errno. */
+int oci_open(int dirfd, const char *path, int flags, mode_t mode)
 {
-    int err = make_target(target, is_file);
-    if (err)
-        return -err;
     struct open_how how;
     memset(&how, 0, sizeof how);
-    how.flags = O_PATH | O_CLOEXEC;
+    how.flags = (uint64_t)(unsigned)(flags | O_CLOEXEC);
+    how.mode = (flags & O_CREAT) ? mode : 0;
     how.resolve = RESOLVE_NO_MAGICLINKS;
-    int fd = (int)syscall(SYS_openat2, AT_FDCWD, target, &how, sizeof how);
+    int fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
     return fd < 0 ? -errno : fd;
+}
+
+/* Split an absolute path into its directory (into dir) and its last
+ * component (*name points into dir's buffer's tail; "" for "/"). */
+static int split_path(const char *path, char *dir, size_t size, const char **name)
+{
+    size_t len = strlen(path);
+    if (len >= size)
+        return ENAMETOOLONG;
+    if (path[0] != '/')
+        return EINVAL;
+    memcpy(dir, path, len + 1);
+    while (len > 1 && dir[len - 1] == '/') /* "/a/b/" names b */
+        dir[--len] = '\0';
+    char *slash = strrchr(dir, '/');
+    *name = slash + 1;
+    if (slash == dir) {  /* "/x": its directory is "/", kept apart */
+        memmove(dir + 2, dir + 1, len);
+        dir[1] = '\0';
+        *name = dir + 2;
+    } else {
+        *slash = '\0';
+    }
+    return 0;
+}
+
+/* An O_PATH fd on the directory path inside the container, each missing
+ * component made (0755) on the way, one at a time below an fd that
+ * followed no magic link.  Returns an fd or -errno. */
+int oci_open_dir_made(const char *path)
+{
+    char buf[4096], *save = NULL;
+    if (strlen(path) >= sizeof buf)
+        return -ENAMETOOLONG;
+    strcpy(buf, path);
+    int fd = oci_open(AT_FDCWD, "/", O_PATH | O_DIRECTORY, 0);
+    for (char *comp = strtok_r(buf, "/", &save); fd >= 0 && comp;
+         comp = strtok_r(NULL, "/", &save)) {
+        int next = oci_open(fd, comp, O_PATH | O_DIRECTORY, 0);
+        if (next == -ENOENT) {
+            if (mkdirat(fd, comp, 0755) < 0 && errno != EEXIST)
+                next = -errno;
+            else
+                next = oci_open(fd, comp, O_PATH | O_DIRECTORY, 0);
+        }
+        close(fd);
+        fd = next;
+    }
+    return fd;
+}
+
+/* Make target inside the container if it is missing (a directory, or an
+ * empty file if is_file) and return an O_PATH fd on it (or -errno),
+ * following no magic link on the way. */
+static int open_target(const char *target, int is_file)
+{
+    char dir[4096 + 2];
+    const char *name;
+    int err = split_path(target, dir, sizeof dir, &name);
+    if (err)
+        return -err;
+    int dfd = oci_open_dir_made(dir);
+    if (dfd < 0 || !*name)
+        return dfd;
+    int fd = oci_open(dfd, name, O_PATH, 0);
+    if (fd == -ENOENT) {
+        int err = 0;
+        if (is_file) {
+            int file = oci_open(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0644);
+            if (file >= 0)
+                close(file);
+            else if (file != -EEXIST)
+                err = -file;
+        } else if (mkdirat(dfd, name, 0755) < 0 && errno != EEXIST) {
+            err = errno;
+        }
+        /* what is there now (EEXIST: a dangling symlink, which fails here) */
+        fd = err ? -err : oci_open(dfd, name, O_PATH, 0);
+    }
+    close(dfd);
+    return fd;
 }
 
 /* Attach the detached tree fd at the target fd (both held). */
@@ -310,54 +390,51 @@ static int mount_oci_mounts(struct child_ctx *c)
     return 0;
 }
 
-/* Make the parent directories of path inside the container. */
-static int make_parents(const char *path)
-{
-    char dir[4096];
-    size_t len = strlen(path);
-    if (len >= sizeof dir)
-        return ENAMETOOLONG;
-    memcpy(dir, path, len + 1);
-    char *slash = strrchr(dir, '/');
-    if (!slash || slash == dir)
-        return 0;
-    *slash = '\0';
-    return make_target(dir, 0);
-}
-
 /* One device node at its path: whatever is there (not a directory) goes
  * first, as runc does; mknod, then its mode without our umask, then its
  * owner.  In a user namespace the host's node (fd) is bound over an empty
- * file instead. */
+ * file instead.  All below a directory fd reached with no magic link. */
 static int make_device(const struct shim_oci_device *d, int fd)
 {
     mode_t kind = d->kind == 'b' ? S_IFBLK : d->kind == 'p' ? S_IFIFO : S_IFCHR;
     if (d->kind != 'b' && d->kind != 'c' && d->kind != 'p')
         return EINVAL;
-    int err = make_parents(d->path);
+    char dir[4096 + 2];
+    const char *name;
+    int err = split_path(d->path, dir, sizeof dir, &name);
     if (err)
         return err;
+    if (!*name)
+        return EISDIR;
+    int dfd = oci_open_dir_made(dir);
+    if (dfd < 0)
+        return -dfd;
     struct stat st;
-    if (lstat(d->path, &st) == 0) {
+    if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
         if (S_ISDIR(st.st_mode))
-            return EISDIR;
-        if (unlink(d->path) < 0)
-            return errno;
+            err = EISDIR;
+        else if (unlinkat(dfd, name, 0) < 0)
+            err = errno;
     } else if (errno != ENOENT) {
-        return errno;
+        err = errno;
     }
-    if (fd >= 0) {
-        int file = open(d->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (!err && fd >= 0) {
+        int file = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (file < 0)
-            return errno;
-        close(file);
-        return attach_tree(fd, d->path);
+            err = errno;
+        else if (close(file), syscall(SYS_move_mount, fd, "", dfd, name,
+                                       MOVE_MOUNT_F_EMPTY_PATH) < 0)
+            err = errno;
+        close(fd);
+    } else if (!err) {
+        mode_t perm = d->mode & 07777;
+        if (mknodat(dfd, name, kind | perm, makedev(d->major, d->minor)) < 0 ||
+            fchmodat(dfd, name, perm, 0) < 0 ||
+            fchownat(dfd, name, d->uid, d->gid, AT_SYMLINK_NOFOLLOW) < 0)
+            err = errno;
     }
-    mode_t perm = d->mode & 07777;
-    if (mknod(d->path, kind | perm, makedev(d->major, d->minor)) < 0 ||
-        chmod(d->path, perm) < 0 || lchown(d->path, d->uid, d->gid) < 0)
-        return errno;
-    return 0;
+    close(dfd);
+    return err;
 }
 
 /* The config's devices, after the mounts (so on the /dev tmpfs it made). */
@@ -380,17 +457,21 @@ static int make_oci_devices(struct child_ctx *c)
 static int make_dev_links(void)
 {
     static const char *const links[][2] = {
-        { "/proc/self/fd", "/dev/fd" },       { "/proc/self/fd/0", "/dev/stdin" },
-        { "/proc/self/fd/1", "/dev/stdout" }, { "/proc/self/fd/2", "/dev/stderr" },
-        { "pts/ptmx", "/dev/ptmx" },
+        { "/proc/self/fd", "fd" },       { "/proc/self/fd/0", "stdin" },
+        { "/proc/self/fd/1", "stdout" }, { "/proc/self/fd/2", "stderr" },
+        { "pts/ptmx", "ptmx" },
     };
-    for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
-        if (symlink(links[i][0], links[i][1]) < 0 && errno != EEXIST) {
-            if (errno == ENOENT)
-                return 0;
-            return errno;
-        }
-    return 0;
+    int dfd = oci_open(AT_FDCWD, "/dev", O_PATH | O_DIRECTORY, 0);
+    if (dfd == -ENOENT)
+        return 0;
+    if (dfd < 0)
+        return -dfd;
+    int err = 0;
+    for (size_t i = 0; !err && i < sizeof links / sizeof links[0]; i++)
+        if (symlinkat(links[i][0], dfd, links[i][1]) < 0 && errno != EEXIST)
+            err = errno;
+    close(dfd);
+    return err;
 }
 
 /* root.readonly: remount the container's / read-only, keeping the
@@ -412,6 +493,16 @@ static int readonly_oci_root(void)
         if (sv.f_flag & keep[i].st)
             flags |= keep[i].ms;
     return mount(NULL, "/", NULL, flags, NULL) < 0 ? errno : 0;
+}
+
+/* process.cwd, made if the image lacks it (as runc does). */
+static int make_cwd(const char *cwd)
+{
+    int fd = oci_open_dir_made(cwd);
+    if (fd < 0)
+        return -fd;
+    close(fd);
+    return 0;
 }
 
 /* linux.rootfsPropagation: the container's / becomes shared, slave, ...
@@ -483,7 +574,7 @@ void setup_oci_filesystem(struct child_ctx *c)
     if (oci->n_readonly)
         STEP(c, STEP_READONLY_PATHS, readonly_paths(c, oci->readonly, oci->n_readonly));
     if (req->cwd && req->cwd[0] == '/' && req->cwd[1])
-        STEP(c, STEP_MAKE_CWD, make_target(req->cwd, 0));
+        STEP(c, STEP_MAKE_CWD, make_cwd(req->cwd));
     if (oci->rootfs_propagation)
         STEP(c, STEP_ROOTFS_PROPAGATION, rootfs_propagation(oci->rootfs_propagation));
     if (req->readonly_rootfs)

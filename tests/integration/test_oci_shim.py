@@ -193,6 +193,32 @@ def test_magic_link_target_is_refused(rootfs):
     assert code == native.EXIT_RUNTIME
 
 
+@pytest.mark.parametrize("case", ["mount target", "device", "cwd", "dev links"])
+def test_nothing_is_made_through_a_host_process_root(rootfs, tmp_path, case):
+    """In the host's PID namespace (no CLONE_NEWPID) the config's /proc
+    shows every host process's root (here: this test's, the host's /).
+    An image symlink through it must not let a mount target, a device,
+    the cwd or /dev's links be made on the host: each path is walked with
+    no magic link."""
+    host = tmp_path / "host"
+    host.mkdir()
+    (rootfs / "evil").symlink_to(f"/proc/{os.getpid()}/root{host}")
+    options, mounts, devices = {}, base_mounts()[:1], []
+    if case == "mount target":
+        mounts.append(native.OciMount("tmpfs", "/evil/made/sub", "tmpfs"))
+    elif case == "device":
+        devices.append(native.OciDevice("/evil/made", "c", 1, 3))
+    elif case == "cwd":
+        options["cwd"] = "/evil/made"
+    else:
+        (rootfs / "dev").symlink_to(f"/proc/{os.getpid()}/root{host}")
+    reports, _, code = run(rootfs, "true", native.Oci(mounts=mounts, devices=devices),
+                           clone_flags=native.CLONE_NEWNS | native.CLONE_NEWUTS, **options)
+    assert reports[-1][1] == 40, reports[-3:]  # ELOOP
+    assert code == native.EXIT_RUNTIME
+    assert os.listdir(host) == []
+
+
 def test_propagation(rootfs):
     """Each mount's propagation, and the rootfs's, as mountinfo shows them."""
     oci = native.Oci(mounts=base_mounts() + [
@@ -350,6 +376,17 @@ def test_sysctl_in_a_joined_network_namespace(rootfs):
             assert f.read().strip() != "42"
     finally:
         os.close(netns)
+
+
+def test_sysctls_are_not_written_through_a_symlinked_proc(rootfs):
+    """With proc mounted elsewhere and the image's /proc a symlink to it,
+    a sysctl write follows no symlink: ELOOP, nothing written."""
+    (rootfs / "proc").symlink_to("/otherproc")
+    oci = native.Oci(mounts=[native.OciMount("proc", "/otherproc", "proc")])
+    reports, _, code = run(rootfs, "true", oci, clone_flags=NS | native.CLONE_NEWNET,
+                           sysctls=["net.ipv4.ip_default_ttl=42"])
+    assert reports[-1][:2] == ("write sysctls", 40)
+    assert code == native.EXIT_RUNTIME
 
 
 def test_join_a_pid_namespace(rootfs, tmp_path):

@@ -1,10 +1,13 @@
 """native.Oci, the shim's OCI mode as Python sees it (no root, no clone):
 its defaults, the refusals before clone (Python's and the shim's own),
-how a failed step names its object, and the reports of a ready child."""
+how a failed step names its object, the reports of a ready child, and
+(hypothesis) any hostile Oci refused in one line or filled exactly."""
 import errno
 import os
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bocker.errors import RunRefused
 from bocker.kernel import native
@@ -186,3 +189,60 @@ def test_reports_of_a_ready_child_end_at_the_gate():
     assert _read([(lib.STEP_WAIT_GO, 0), (lib.STEP_EXECVE, 0)]) == [
         ("wait for parent", 0), ("execve", 0), ("exec done", 0)]
     assert _read([(lib.STEP_EXECVE, errno.ENOENT)]) == [("execve", errno.ENOENT)]
+
+
+# ------------------------------------------------- hostile values, hypothesis
+
+def mostly(good, bad):
+    """good nine times in ten, else bad: every field hostile now and then,
+    and still whole requests that pass, so both branches are reached."""
+    return st.integers(0, 9).flatmap(lambda n: good if n else bad)
+
+
+_ints = mostly(st.integers(0, (1 << 32) - 1),
+               st.one_of(st.integers(-(1 << 65), -1), st.integers(1 << 32, 1 << 65),
+                         st.sampled_from([(1 << 64) - 1, 1 << 64])))
+_text = st.text(st.characters(blacklist_characters="\0"), max_size=6)
+_paths = mostly(_text.map(lambda t: "/" + t), st.one_of(st.none(), st.text(max_size=6)))
+_strings = mostly(st.one_of(st.none(), _text), st.text(max_size=4))
+_mounts = st.builds(native.OciMount, _paths, _paths,
+                    st.one_of(st.none(), st.just("tmpfs"), _strings), _strings, _ints, _ints)
+_devices = st.builds(native.OciDevice, _paths, mostly(st.sampled_from("cbpu"), st.text(max_size=2)),
+                     _ints, _ints, _ints, _ints, _ints)
+_ocis = st.builds(native.Oci, mounts=st.lists(_mounts, max_size=3),
+                  devices=st.lists(_devices, max_size=2),
+                  masked=st.lists(_paths, max_size=2), readonly=st.lists(_paths, max_size=2),
+                  caps=st.dictionaries(mostly(st.sampled_from(native.CAP_SETS), st.text(max_size=3)),
+                                       mostly(st.integers(0, (1 << 64) - 1), _ints), max_size=5),
+                  gids=st.lists(_ints, max_size=3),
+                  umask=mostly(st.one_of(st.none(), st.integers(0, 0o777)), _ints),
+                  rootfs_propagation=_ints, domainname=_strings)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_ocis)
+def test_any_oci_is_refused_in_one_line_or_filled_exactly(oci):
+    """What a config can put in an Oci either becomes a RunRefused before
+    any clone, or fills struct shim_oci field for field: never another
+    exception, never a value cut short."""
+    keep = []
+    try:
+        req = native._request(keep, "/r", ["x"], [], clone_flags=native.CLONE_NEWUTS, oci=oci)
+    except RunRefused as e:
+        assert "\n" not in str(e)
+        return
+    o = req.oci
+    assert o.n_mounts == len(oci.mounts) and o.n_devices == len(oci.devices)
+    for i, m in enumerate(oci.mounts):
+        assert native.ffi.string(o.mounts[i].target).decode() == m.target
+        assert (o.mounts[i].flags, o.mounts[i].propagation) == (m.flags, m.propagation)
+    for i, d in enumerate(oci.devices):
+        got = o.devices[i]
+        assert native.ffi.string(got.path).decode() == d.path
+        assert (got.major, got.minor, got.mode, got.uid, got.gid) == (
+            d.major, d.minor, d.mode, d.uid, d.gid)
+    assert [native.ffi.string(o.masked[i]).decode() for i in range(o.n_masked)] == oci.masked
+    assert [o.gids[i] for i in range(o.n_gids)] == oci.gids
+    assert [getattr(o, f"cap_{name}") for name in native.CAP_SETS] == [
+        oci.caps[name] for name in native.CAP_SETS]
+    assert o.umask == (-1 if oci.umask is None else oci.umask)
