@@ -7,7 +7,6 @@ container process's own code (128+N if signal N ended it).
 """
 import json
 import os
-import subprocess
 import sys
 
 import click
@@ -16,7 +15,6 @@ from bocker.errors import BockerError, InvalidArgument
 from bocker.oci import log
 from bocker.oci.state import Root
 
-MAX_RESOURCES_JSON = 1 << 20
 _NO_INTERSPERSE = {"allow_interspersed_args": False}
 
 
@@ -236,57 +234,10 @@ def resume(session, container_id):
 
 # ------------------------------------------------------------- resources
 
-_UPDATE_FLAGS = [  # option, resources section, key, parse
-    ("memory", "memory", "limit", "size"), ("memory_reservation", "memory", "reservation", "size"),
-    ("memory_swap", "memory", "swap", "size"), ("kernel_memory", "memory", "kernel", "size"),
-    ("kernel_memory_tcp", "memory", "kernelTCP", "size"),
-    ("cpu_shares", "cpu", "shares", "int"), ("cpu_quota", "cpu", "quota", "int"),
-    ("cpu_period", "cpu", "period", "int"), ("cpu_rt_period", "cpu", "realtimePeriod", "int"),
-    ("cpu_rt_runtime", "cpu", "realtimeRuntime", "int"), ("cpuset_cpus", "cpu", "cpus", "str"),
-    ("cpuset_mems", "cpu", "mems", "str"), ("pids_limit", "pids", "limit", "int"),
-    ("blkio_weight", "blockIO", "weight", "int"),
-]
-
-
-def _parse_value(option, kind, text):
-    from bocker import units
-
-    if kind == "str":
-        return text
-    if kind == "size" and text.strip() == "-1":
-        return -1
-    if kind == "size":
-        return units.parse_size(text)
-    try:
-        return int(text)
-    except ValueError:
-        raise InvalidArgument(f"invalid --{option.replace('_', '-')} {text!r}: a number") \
-            from None
-
-
-def read_resources(path):
-    """--resources FILE ('-': stdin): a bounded JSON object."""
-    try:
-        if path == "-":
-            data = sys.stdin.buffer.read(MAX_RESOURCES_JSON + 1)
-        else:
-            with open(path, "rb") as f:
-                data = f.read(MAX_RESOURCES_JSON + 1)
-    except OSError as e:
-        raise InvalidArgument(f"--resources {path}: {e.strerror}") from None
-    if len(data) > MAX_RESOURCES_JSON:
-        raise InvalidArgument(f"--resources {path}: larger than {MAX_RESOURCES_JSON} bytes")
-    try:
-        obj = json.loads(data)
-    except ValueError as e:
-        raise InvalidArgument(f"--resources {path}: not JSON ({e})") from None
-    if not isinstance(obj, dict):
-        raise InvalidArgument(f"--resources {path}: must be a JSON object")
-    return obj
-
-
 def _update_options(f):
-    for option, _, _, _ in reversed(_UPDATE_FLAGS):
+    from bocker.oci.updateflags import FLAGS
+
+    for option, _, _, _ in reversed(FLAGS):
         f = click.option("--" + option.replace("_", "-"), option, default=None)(f)
     return f
 
@@ -303,13 +254,12 @@ def update(session, container_id, resources_file, l3_cache_schema, mem_bw_schema
     """Change the container's cgroup limits."""
     from bocker.oci import control
 
-    resources = read_resources(resources_file) if resources_file else {}
-    for option, section, key, kind in _UPDATE_FLAGS:
-        if flags.get(option) is not None:
-            resources.setdefault(section, {})[key] = _parse_value(option, kind, flags[option])
+    from bocker.oci import updateflags
+
     if l3_cache_schema or mem_bw_schema:
         raise InvalidArgument("update: Intel RDT is not supported")
-    control.update(session.root, container_id, resources)
+    resources = updateflags.read_resources(resources_file) if resources_file else {}
+    control.update(session.root, container_id, updateflags.merge(resources, flags))
 
 
 # ------------------------------------------------------------- reads
@@ -329,29 +279,10 @@ def ps(session, container_id, fmt, ps_args):
             raise InvalidArgument("ps: arguments for ps(1) do not go with --format json")
         click.echo(json.dumps(pids))
         return
-    _ps_table(pids, list(ps_args) or ["-ef"])
+    from bocker.oci import tables
 
-
-def _ps_table(pids, args):
-    """ps(1)'s output for args, with only the container's lines."""
-    try:
-        out = subprocess.run(["ps", *args], capture_output=True, text=True, timeout=30,
-                             check=True).stdout
-    except (OSError, subprocess.SubprocessError) as e:
-        raise BockerError(f"ps {' '.join(args)}: {e}") from None
-    lines = out.splitlines()
-    if not lines:
-        return
-    header = lines[0].split()
-    if "PID" not in header:
-        raise BockerError(f"ps {' '.join(args)}: no PID column")
-    col = header.index("PID")
-    wanted = {str(p) for p in pids}
-    click.echo(lines[0])
-    for line in lines[1:]:
-        fields = line.split()
-        if len(fields) > col and fields[col] in wanted:
-            click.echo(line)
+    for line in tables.ps_lines(pids, list(ps_args) or ["-ef"]):
+        click.echo(line)
 
 
 @main_group.command(name="list")
@@ -370,12 +301,10 @@ def list_(session, fmt, quiet):
         click.echo(json.dumps([{k: v for k, v in item.items() if k != "annotations"}
                                for item in items]))
     else:
-        rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")] + [
-            (i["id"], str(i["pid"]), i["status"], i["bundle"], i["created"], i["owner"] or "root")
-            for i in items]
-        widths = [max(len(r[c]) for r in rows) for c in range(5)]
-        for r in rows:
-            click.echo("   ".join(r[c].ljust(widths[c]) for c in range(5)) + "   " + r[5])
+        from bocker.oci import tables
+
+        for line in tables.list_lines(items):
+            click.echo(line)
 
 
 @main_group.command()

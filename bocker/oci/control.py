@@ -30,6 +30,7 @@ def current(root, record, cg=None):
     cg = cg or cgroup_of(record)
 
     def frozen():
+        """The freezer's state; an unreadable one is not paused."""
         try:
             return cg.exists() and cg.frozen()
         except OSError:

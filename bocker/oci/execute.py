@@ -11,7 +11,7 @@ import signal
 
 from bocker.errors import InvalidArgument
 from bocker.kernel import native
-from bocker.oci import console, control, launch, log, state
+from bocker.oci import caps, console, control, launch, log, state
 from bocker.runtime.stdio import Fds, close_quietly
 
 MAX_PROCESS_JSON = 8 << 20
@@ -126,7 +126,7 @@ def exec_in(root, cid, req, detach=False, pid_file=None, console_socket=None,
                 theirs = fds.add(console.connect(console_socket))[0]
             elif proc.terminal:   # we relay it ourselves
                 ours, theirs = fds.add(*console.local_pair())
-            oci = native.Oci(caps=launch.raisable_caps(proc.caps), gids=list(proc.gids or []),
+            oci = native.Oci(caps=caps.raisable(proc.caps), gids=list(proc.gids or []),
                              umask=proc.umask, no_new_privs=bool(proc.no_new_privs),
                              ready=False, preserve_fds=preserve_fds)
             options = dict(cwd=proc.cwd or "/", uid=proc.uid, gid=proc.gid, join_pidfd=pidfd,
@@ -163,6 +163,7 @@ def wait_forwarding(pid, pidfd):
     """Wait for our child pid, passing on the signals we get to it (its
     pidfd); returns its exit code, 128+N for signal N."""
     def forward(sig, _frame):
+        """Pass sig on to the process (gone already: nothing to do)."""
         try:
             native.pidfd_send_signal(pidfd, sig)
         except OSError:

@@ -18,16 +18,11 @@ import signal
 
 from bocker.errors import BockerError, InvalidArgument
 from bocker.kernel import native
-from bocker.oci import console, hooks, log, state
+from bocker.oci import caps, console, hooks, keyring, log, namespaces, state
 from bocker.oci.state import FIFO
 from bocker.runtime import reports
 from bocker.runtime.stdio import Fds, close_quietly
 
-CLONE_NEWTIME = 0x00000080
-NS_FLAGS = {"pid": native.CLONE_NEWPID, "network": native.CLONE_NEWNET,
-            "mount": native.CLONE_NEWNS, "ipc": native.CLONE_NEWIPC,
-            "uts": native.CLONE_NEWUTS, "user": native.CLONE_NEWUSER,
-            "cgroup": native.CLONE_NEWCGROUP, "time": CLONE_NEWTIME}
 READY_STEP = "wait for parent"
 
 
@@ -75,7 +70,7 @@ def create(root, cid, bundle_dir, pid_file=None, console_socket=None, no_pivot=F
         child_fds = _open_child_fds(bundle, cdir, cg, console_socket, fds)
         options = _spawn_options(bundle, cdir, cg, child_fds, no_pivot, preserve_fds)
         if new_keyring:
-            join_new_session_keyring()
+            keyring.join_new_session_keyring()
         child = _clone(bundle, options, undo)
         record["pid"] = child.pid  # for a delete after we die here (its cgroup has it too)
         state.save(cdir, record)
@@ -169,27 +164,11 @@ def _open_child_fds(bundle, cdir, cg, console_socket, fds):
         out["console_ours"], out["console"] = fds.add(*console.local_pair())
         out["close_after_clone"].append(out["console"])
     out["ns_parent"] = out["ns_child"] = -1
-    namespaces = bundle.namespaces or {}
-    if "user" in namespaces and namespaces["user"] is None:
+    if "user" in (bundle.namespaces or {}) and bundle.namespaces["user"] is None:
         out["ns_parent"], out["ns_child"] = fds.add(*native.unix_pair())
         out["close_after_clone"].append(out["ns_child"])
-    out["join"], out["pidns"] = [], -1
-    for kind in sorted(namespaces, key=lambda k: k != "user"):  # the user namespace first
-        path = namespaces[kind]
-        if path is None:
-            continue
-        if kind not in NS_FLAGS:
-            raise InvalidArgument(f"config.json: linux.namespaces: unknown type {kind!r}")
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError as e:
-            raise CreateFailed(f"open {kind} namespace {path}: {e.strerror}") from None
-        fds.add(fd)
-        out["close_after_clone"].append(fd)
-        if kind == "pid":
-            out["pidns"] = fd
-        else:
-            out["join"].append((fd, NS_FLAGS[kind]))
+    out["join"], out["pidns"] = namespaces.open_joined(bundle.namespaces or {}, fds)
+    out["close_after_clone"] += [fd for fd, _ in out["join"]] + [out["pidns"]]
     return out
 
 
@@ -221,27 +200,12 @@ def _devices(bundle):
                              mode=d.mode, uid=d.uid, gid=d.gid) for d in bundle.devices or []]
 
 
-def clone_flags(namespaces):
-    """The namespaces to create (those without a path); the mount
-    namespace always (the rootfs is pivoted into one of its own)."""
-    flags = 0
-    for kind, path in (namespaces or {}).items():
-        if path is None:
-            if kind not in NS_FLAGS:
-                raise InvalidArgument(f"config.json: linux.namespaces: unknown type {kind!r}")
-            flags |= NS_FLAGS[kind]
-    if "mount" not in (namespaces or {}):
-        flags |= native.CLONE_NEWNS
-    return flags
-
-
 def _spawn_options(bundle, cdir, cg, child, no_pivot, preserve_fds):
     from bocker.oci import config as oci_config
 
     proc = bundle.process
-    namespaces = bundle.namespaces or {}
     hostname = bundle.hostname
-    if hostname and namespaces.get("uts", "") is not None:
+    if hostname and (bundle.namespaces or {}).get("uts", "") is not None:
         log.warning("hostname is not set: the config has no new uts namespace")
         hostname = None
     seccomp_filter = None
@@ -250,94 +214,20 @@ def _spawn_options(bundle, cdir, cg, child, no_pivot, preserve_fds):
     oci = native.Oci(
         mounts=_mounts(bundle, cg), devices=_devices(bundle), default_links=True,
         masked=list(bundle.masked or []), readonly=list(bundle.readonly or []),
-        caps=raisable_caps(proc.caps), gids=list(proc.gids or []), umask=proc.umask,
+        caps=caps.raisable(proc.caps), gids=list(proc.gids or []), umask=proc.umask,
         no_new_privs=bool(proc.no_new_privs), rootfs_propagation=bundle.rootfs_propagation or 0,
         domainname=bundle.domainname, join_ns=child["join"], pidns_fd=child["pidns"],
         ready=True, preserve_fds=preserve_fds, no_pivot=bool(no_pivot))
     terminal = bool(proc.terminal)
     return dict(
         cwd=proc.cwd or "/", hostname=hostname, uid=proc.uid, gid=proc.gid,
-        clone_flags=clone_flags(namespaces), cgroup_fds=child["procs"],
+        clone_flags=namespaces.clone_flags(bundle.namespaces), cgroup_fds=child["procs"],
         cgroup_dir_fd=child["cgroup_dir"], stdio=(-1, -1, -1) if terminal else (0, 1, 2),
         go_fd=child["go"], console_sock=child["console"],
         console_size=tuple(proc.console_size or (0, 0)),
         seccomp_filter=seccomp_filter, sysctls=list(bundle.sysctls or []),
         rlimits=list(proc.rlimits or []), readonly_rootfs=bool(bundle.readonly_root),
         userns_sock=child["ns_child"], oci=oci)
-
-
-def raisable_caps(caps):
-    """The five sets as the kernel will take them: none beyond what we
-    hold ourselves (a sandbox may lack CAP_SYS_RESOURCE: a process
-    without a capabilities object asks for every one), ambient cut to
-    what is in both permitted and inheritable (runc's default spec asks
-    for ambient caps it gives no inheritable set).  What an explicit
-    set loses is a warning."""
-    held = _held_caps()
-    every = (1 << (_cap_last() + 1)) - 1
-    out = {}
-    for name, mask in caps.items():
-        out[name] = mask & held.get("bounding" if name == "bounding" else "permitted", every)
-        if out[name] != mask and mask != every:
-            _warn_cut(f"process.capabilities.{name}", mask & ~out[name], "this runtime "
-                      "does not hold them")
-    allowed = out.get("ambient", 0) & out.get("permitted", 0) & out.get("inheritable", 0)
-    if out.get("ambient", 0) != allowed:
-        _warn_cut("process.capabilities.ambient", out["ambient"] & ~allowed,
-                  "not in both permitted and inheritable")
-        out["ambient"] = allowed
-    return out
-
-
-def _warn_cut(field, bits, why):
-    from bocker.confine import capabilities
-
-    names = [f"CAP_{n}" for n, bit in capabilities.NUMBERS.items() if bits >> bit & 1]
-    log.warning(f"{field}: {', '.join(names) or hex(bits)} not raised ({why})")
-
-
-def _held_caps():
-    """Our own bounding and permitted sets, from /proc/self/status."""
-    out = {}
-    with open("/proc/self/status", "rb") as f:
-        for line in f.read(1 << 16).splitlines():
-            if line.startswith(b"CapBnd:"):
-                out["bounding"] = int(line.split()[1], 16)
-            elif line.startswith(b"CapPrm:"):
-                out["permitted"] = int(line.split()[1], 16)
-    return out
-
-
-def _cap_last():
-    try:
-        with open("/proc/sys/kernel/cap_last_cap", "rb") as f:
-            return int(f.read(16))
-    except (OSError, ValueError):
-        return 40
-
-
-KEYCTL_JOIN_SESSION_KEYRING = 1
-SYS_KEYCTL = {"x86_64": 250, "aarch64": 219}
-
-
-def join_new_session_keyring():
-    """A new anonymous session keyring for us, so the container (our
-    child) inherits its own, not the caller's (runc's default; its
-    --no-new-keyring keeps the caller's).  A kernel that refuses is a
-    warning: the container then shares the caller's session keyring."""
-    import ctypes
-    import platform
-
-    nr = SYS_KEYCTL.get(platform.machine())
-    if nr is None:
-        log.warning("no new session keyring: keyctl's number on this architecture is unknown")
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.syscall.restype = ctypes.c_long
-    if libc.syscall(nr, KEYCTL_JOIN_SESSION_KEYRING, None) < 0:
-        err = ctypes.get_errno()
-        log.warning(f"no new session keyring (the container shares the caller's): "
-                    f"keyctl: {os.strerror(err)}")
 
 
 def _clone(bundle, options, undo):
