@@ -356,6 +356,22 @@ def test_failing_create_hook_undoes_the_create(env):
     assert not (env.root / "h2").exists() and not OciCgroup(None, "h2").exists()
 
 
+def test_create_killed_midway_is_stopped_and_delete_cleans_up(env):
+    # the hook SIGKILLs create itself while its init waits at the gate
+    env.config["hooks"] = {"createRuntime": [{"path": "/bin/sh",
+                                              "args": ["sh", "-c", "kill -9 $PPID"]}]}
+    env.write()
+    proc = env("create", "--bundle", str(env.bundle), "m1")
+    assert proc.returncode == -signal.SIGKILL
+    st = env.state("m1")
+    assert st["status"] == "stopped"     # its creator is gone: it never became created
+    pid = json.loads((env.root / "m1" / "state.json").read_text())["pid"]
+    assert alive(pid) and pid in OciCgroup(None, "m1").pids()
+    one_line_refusal(env("start", "m1"), "not created")
+    ok(env("delete", "m1"))
+    assert_gone(env, "m1", pid)
+
+
 def test_failing_prestart_hook_stops_and_deletes(env, tmp_path):
     env.config["hooks"] = {"prestart": [{"path": "/bin/false"}],
                            "poststop": [{"path": "/bin/sh",
