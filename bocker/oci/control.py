@@ -16,6 +16,7 @@ from bocker.oci.state import FIFO
 
 KILL_WAIT = 10.0   # seconds a delete --force waits for the processes to go
 EXEC_WAIT = 10.0   # seconds start waits for the init's execve before poststart
+SETTLE_WAIT = 0.1  # seconds it then gives a running process before poststart hooks
 
 
 def cgroup_of(record):
@@ -79,6 +80,8 @@ def start(root, cid):
             _wait_for_exec(fd)
         finally:
             os.close(fd)
+        if record["hooks"].get("poststart"):
+            _let_it_settle(record["pid"])
         hooks.run_warning("poststart", record["hooks"], state.spec_state(record, "running"),
                           log.warning)
 
@@ -93,6 +96,19 @@ def _wait_for_exec(fifo_fd):
     while time.monotonic() < deadline:
         if poller.poll(max(0, int((deadline - time.monotonic()) * 1000))):
             return
+
+
+def _let_it_settle(pid):
+    """Before poststart hooks: give the just-exec'd process its first
+    steps, until it sleeps, stops or ends (at most SETTLE_WAIT), so a hook
+    sees what it did first (runtime-tools' poststart program checks that
+    order).  Only a start with poststart hooks pays for it."""
+    deadline = time.monotonic() + SETTLE_WAIT
+    while time.monotonic() < deadline:
+        st = state.proc_stat(pid)
+        if st is None or st[0] != "R":
+            return
+        time.sleep(0.001)
 
 
 def kill(root, cid, sig=signal.SIGTERM, all_processes=False):
