@@ -63,8 +63,10 @@ def start(root, cid):
         status = current(root, record)
         state.check_transition("start", cid, status)
         try:
-            for kind in ("prestart", "startContainer"):
-                hooks.run(kind, record["hooks"], state.spec_state(record, "created"))
+            hooks.run("prestart", record["hooks"], state.spec_state(record, "created"))
+            if record["hooks"].get("startContainer"):
+                hooks.run("startContainer", record["hooks"],
+                          state.spec_state(record, "created"), _inside(record))
         except hooks.HookFailed:
             _delete_locked(root, cid, root.dir(cid), record, force=True)
             raise
@@ -84,6 +86,15 @@ def start(root, cid):
             _let_it_settle(record["pid"])
         hooks.run_warning("poststart", record["hooks"], state.spec_state(record, "running"),
                           log.warning)
+
+
+def _inside(record):
+    """The runner of hooks inside this container, as its process."""
+    from bocker.oci import config as oci_config
+    from bocker.oci import inside
+
+    proc = oci_config.parse_process((record.get("config") or {}).get("process") or {})
+    return inside.runner(record, cgroup_of(record), proc)
 
 
 def _wait_for_exec(fifo_fd):

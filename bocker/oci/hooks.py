@@ -3,14 +3,15 @@ with the container's state JSON on its stdin.
 
 createRuntime and createContainer run in `create` once the init is
 ready (waiting at the gate); prestart and startContainer in `start`
-before the gate opens (runtime-tools' prestart test, runc and crun run
-prestart there: the spec's older wording), poststart after it, poststop
-in `delete`.  A failing hook of the first four fails its verb: `create`
-undoes itself, `start` stops and deletes the container (the spec's
-"continue the lifecycle at step 9"); poststart and poststop failures are
-warnings, and the hooks after a failed one still run.  Every hook runs in
-the runtime's namespaces (createContainer and startContainer included:
-see the README's gaps).
+before the gate opens (runtime-tools' prestart program, runc and crun
+run prestart there: the spec's older wording), poststart after it,
+poststop in `delete`.  startContainer hooks run inside the container
+(its namespaces, the path resolved there: inside.py); the others in the
+runtime's namespaces (createContainer too, where the spec says the
+container's: a gap).  A failing hook of the first four fails its verb:
+`create` undoes itself, `start` stops and deletes the container (the
+spec's "continue the lifecycle at step 9"); poststart and poststop
+failures are warnings, and the hooks after a failed one still run.
 """
 import json
 import subprocess
@@ -36,12 +37,14 @@ def to_record(hooks):
     return out
 
 
-def run(kind, hooks, state_obj):
+def run(kind, hooks, state_obj, run_one=None):
     """Run the hooks of kind (dicts from to_record) in order; raise
-    HookFailed at the first failure."""
+    HookFailed at the first failure.  run_one(kind, index, hook, payload)
+    runs one (default: here, in the runtime's namespaces; inside.py's
+    runs it in the container's)."""
     payload = json.dumps(state_obj).encode()
     for i, hook in enumerate(hooks.get(kind) or []):
-        _run_one(kind, i, hook, payload)
+        (run_one or _run_one)(kind, i, hook, payload)
 
 
 def run_warning(kind, hooks, state_obj, warn):

@@ -325,9 +325,12 @@ def test_hooks_run_at_their_points_with_the_state(env, tmp_path):
     def hook(kind):
         return {"path": "/bin/sh", "args": ["sh", "-c", f"cat > {out}/{kind}"], "timeout": 10}
 
-    kinds = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart",
-             "poststop")
+    kinds = ("prestart", "createRuntime", "createContainer", "poststart", "poststop")
     env.config["hooks"] = {kind: [hook(kind)] for kind in kinds}
+    # startContainer runs inside the container: its path and output are the container's
+    env.config["hooks"]["startContainer"] = [{
+        "path": "/bin/sh", "args": ["sh", "-c", "cat > /startContainer; hostname >> /startContainer"],
+        "timeout": 10}]
     env.write()
     env.create("h1")
     pid = env.state("h1")["pid"]
@@ -337,7 +340,9 @@ def test_hooks_run_at_their_points_with_the_state(env, tmp_path):
     assert got["status"] == "created"
     ok(env("start", "h1"))
     assert json.loads((out / "prestart").read_text())["status"] == "created"
-    assert json.loads((out / "startContainer").read_text())["status"] == "created"
+    got, hostname = (env.bundle / "rootfs" / "startContainer").read_text().rsplit("}", 1)
+    assert json.loads(got + "}")["status"] == "created"
+    assert hostname.strip() == env.config["hostname"]     # in the container's UTS namespace
     assert json.loads((out / "poststart").read_text())["status"] == "running"
     ok(env("kill", "h1", "KILL"))
     assert wait_for(lambda: env.status("h1") == "stopped")
@@ -382,6 +387,16 @@ def test_failing_prestart_hook_stops_and_deletes(env, tmp_path):
     one_line_refusal(env("start", "h4"), "prestart hook 0", "exit status 1")
     assert_gone(env, "h4", pid)
     assert json.loads((tmp_path / "poststop").read_text())["id"] == "h4"
+
+
+def test_start_container_hook_path_resolves_inside(env):
+    # a host program the busybox rootfs does not have: not found in there
+    env.config["hooks"] = {"startContainer": [{"path": sys.executable}]}
+    env.write()
+    env.create("h5")
+    pid = env.state("h5")["pid"]
+    one_line_refusal(env("start", "h5"), "startContainer hook 0", "executable file not found")
+    assert_gone(env, "h5", pid)
 
 
 def test_failing_poststart_hook_is_a_warning(env, tmp_path):
