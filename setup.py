@@ -40,6 +40,7 @@ setup(
                              "atheris; platform_system == 'Linux' and "
                              "platform_machine == 'x86_64'"],
                     "bench": ["matplotlib"]},
-    entry_points={"console_scripts": ["bocker=bocker.cli:main"]},
+    entry_points={"console_scripts": ["bocker=bocker.cli:main",
+                                        "bocker-oci=bocker.oci.cli:main"]},
     zip_safe=False,
 )

@@ -14,8 +14,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 HEADERS = ("formats.h", "shim.h")
-SOURCES = ("spawn.c", "child.c", "mounts.c", "kernfs.c", "creds.c", "exec.c", "seccomp.c",
-           "userns.c", "syscalls.c")
+SOURCES = ("spawn.c", "child.c", "mounts.c", "kernfs.c", "ocimounts.c", "creds.c",
+           "ocicreds.c", "exec.c", "seccomp.c", "userns.c", "syscalls.c")
 
 
 def _cdef_text():

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -58,6 +59,52 @@ int exec_command(const struct shim_spawn *req)
             execve(dlen ? buf : cmd, argv, envp);
             if (errno != ENOENT && errno != ENOTDIR)
                 best = errno;
+        }
+        p = *end ? end + 1 : end;
+    }
+    return best;
+}
+
+/* Could execve run path: a regular file we may execute (0), else its
+ * errno (EACCES for a directory or a file without x). */
+static int runnable(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return errno;
+    if (!S_ISREG(st.st_mode))
+        return EACCES;
+    return access(path, X_OK) < 0 ? errno : 0;
+}
+
+/* OCI create: would exec_command find argv[0]?  The same search along
+ * the container's PATH, without running anything, so that `create`
+ * fails (as runc's does) rather than the later `start`.  0, or ENOENT
+ * when nothing is found, or the errno of a candidate that exists but
+ * could not run. */
+int check_command(const struct shim_spawn *req)
+{
+    const char *cmd = req->argv[0];
+    if (!cmd || !*cmd)
+        return ENOENT;
+    if (strchr(cmd, '/'))
+        return runnable(cmd);
+    int best = ENOENT;
+    char buf[4096];
+    const char *p = env_path(req->envp);
+    size_t clen = strlen(cmd);
+    while (*p) {
+        const char *end = strchrnul(p, ':');
+        size_t dlen = (size_t)(end - p);
+        if (dlen + 1 + clen + 1 <= sizeof buf) {
+            memcpy(buf, p, dlen);
+            buf[dlen] = '/';
+            memcpy(buf + dlen + 1, cmd, clen + 1);
+            int err = runnable(dlen ? buf : cmd);
+            if (!err)
+                return 0;
+            if (err != ENOENT && err != ENOTDIR)
+                best = err;
         }
         p = *end ? end + 1 : end;
     }

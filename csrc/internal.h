@@ -9,7 +9,11 @@
  *   mounts.c   the filesystem view: rootfs, pivot_root, volumes, tmpfs,
  *              --read-only, and setup_filesystem() running them all;
  *   kernfs.c   /proc, /dev, /sys, sysctls, masked and read-only paths;
+ *   ocimounts.c OCI mode's filesystem: a config.json's mounts, devices,
+ *              /dev links, propagation, --no-pivot;
  *   creds.c    rlimits, capabilities, ids, no_new_privs;
+ *   ocicreds.c OCI mode's credentials: groups, the five capability sets,
+ *              umask;
  *   exec.c     the wait for the parent's go, and execve along PATH;
  *   seccomp.c  compiling a profile (parent) and installing it (child);
  *   userns.c   the parent's half of a user namespace start;
@@ -19,6 +23,7 @@
 #define BOCKER_INTERNAL_H
 
 #include <stdint.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "formats.h"
@@ -51,11 +56,20 @@ struct child_ctx {
     int root_fd;                 /* the idmapped rootfs, from the parent */
     int proc_fd, sys_fd;         /* fsmount()ed /proc and /sys */
     int dev_fds[N_DEVS];         /* open_tree() clones of the host's devs */
+    /* OCI mode only */
+    int oci_userns;              /* in a user namespace of our own */
+    int oci_fds[SHIM_OCI_MAX_MOUNTS];      /* mounts' detached trees, or -1 */
+    int oci_dev_fds[SHIM_OCI_MAX_DEVICES]; /* user namespace: the host's
+                                              nodes, cloned; or -1 */
 };
 
 /* child.c */
 void child_main(struct child_ctx *c) __attribute__((noreturn));
 void child_report(struct child_ctx *c, int step, int err);
+int oci_joins_userns(const struct shim_spawn *req);
+
+/* spawn.c */
+int oci_parent_joins(const struct shim_spawn *req, int nstype);
 
 /* Run one step: report it, and stop the child on failure with the
  * runtime's exit code (formats.h: an exec failure has codes of its own). */
@@ -70,6 +84,15 @@ void child_report(struct child_ctx *c, int step, int err);
 /* mounts.c */
 void setup_filesystem(struct child_ctx *c);
 int attach_tree(int fd, const char *target);
+int make_mounts_private(void);
+int bind_rootfs(const char *rootfs, int nodev);
+int umount_old_root(void);
+int make_target(const char *target, int is_file);
+
+/* ocimounts.c */
+void setup_oci_filesystem(struct child_ctx *c);
+int oci_open(int dirfd, const char *path, int flags, mode_t mode);
+int oci_open_dir_made(const char *path);
 
 /* kernfs.c */
 int open_kernfs(struct child_ctx *c);
@@ -80,8 +103,12 @@ int mount_devpts(void);
 int mount_shm(void);
 int mount_sys(void);
 int write_sysctls(struct child_ctx *c);
-int mask_paths(void);
-int readonly_paths(void);
+int mask_paths(struct child_ctx *c, const char *const *paths, int n);
+int readonly_paths(struct child_ctx *c, const char *const *paths, int n);
+extern const char *const default_masked_paths[];
+extern const int n_default_masked_paths;
+extern const char *const default_readonly_paths[];
+extern const int n_default_readonly_paths;
 
 /* creds.c */
 int become_userns_root(void);
@@ -91,9 +118,16 @@ int set_ids(unsigned uid, unsigned gid);
 int set_caps(uint64_t keep, unsigned uid);
 int set_no_new_privs(void);
 
+/* ocicreds.c */
+int oci_set_ids(const struct shim_spawn *req);
+int oci_set_caps(const struct shim_oci *oci);
+int oci_raise_ambient(uint64_t ambient);
+int oci_umask(int mask);
+
 /* exec.c */
 int wait_go(int fd);
 int exec_command(const struct shim_spawn *req);
+int check_command(const struct shim_spawn *req);
 
 /* seccomp.c */
 int install_seccomp(const struct shim_spawn *req);

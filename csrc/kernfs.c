@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/mount.h>
+#include <linux/openat2.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -163,7 +164,13 @@ int write_sysctls(struct child_ctx *c)
         for (size_t i = 0; i < klen; i++)
             path[10 + i] = (*sysctls)[i] == '.' ? '/' : (*sysctls)[i];
         path[10 + klen] = '\0';
-        int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+        /* no symlink on the way: an OCI image's /proc could be one (into
+         * another proc, with the host's PID namespace /proc/PID/root) */
+        struct open_how how;
+        memset(&how, 0, sizeof how);
+        how.flags = O_WRONLY | O_CLOEXEC;
+        how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+        int fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
         if (fd < 0)
             return errno;
         size_t vlen = strlen(eq + 1);
@@ -176,50 +183,62 @@ int write_sysctls(struct child_ctx *c)
 }
 
 /* Docker's masked paths: files that expose the host kernel (its memory
- * image, keyrings, timers, the scheduler's state, firmware).  A file is
- * covered by /dev/null, a directory by an empty read-only tmpfs; a path
- * this kernel lacks is skipped. */
-int mask_paths(void)
+ * image, keyrings, timers, the scheduler's state, firmware).  bocker's
+ * own containers get these; an OCI config names its own list. */
+const char *const default_masked_paths[] = {
+    "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys",
+    "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+    "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+};
+const int n_default_masked_paths =
+    (int)(sizeof default_masked_paths / sizeof default_masked_paths[0]);
+
+/* Docker's read-only paths: /proc/sys (host-wide sysctls such as
+ * kernel.core_pattern, which makes the host kernel run a program as
+ * root), sysrq-trigger, irq and bus settings, fs knobs. */
+const char *const default_readonly_paths[] = {
+    "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+};
+const int n_default_readonly_paths =
+    (int)(sizeof default_readonly_paths / sizeof default_readonly_paths[0]);
+
+/* Mask each of paths (inside the container): a file is covered by
+ * /dev/null, a directory by an empty read-only tmpfs; a path this kernel
+ * (or this container) lacks is skipped.  c->index names the one that
+ * failed. */
+int mask_paths(struct child_ctx *c, const char *const *paths, int n)
 {
-    static const char *const masked[] = {
-        "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys",
-        "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
-        "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
-        "/sys/devices/virtual/powercap",
-    };
-    for (size_t i = 0; i < sizeof masked / sizeof masked[0]; i++) {
+    for (int i = 0; i < n; i++) {
         struct stat st;
-        if (lstat(masked[i], &st) < 0) {
+        c->index = i;
+        if (lstat(paths[i], &st) < 0) {
             if (errno == ENOENT)
                 continue;
             return errno;
         }
         int rc = S_ISDIR(st.st_mode)
-            ? mount("tmpfs", masked[i], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+            ? mount("tmpfs", paths[i], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
                     "size=0,mode=0555")
-            : mount("/dev/null", masked[i], NULL, MS_BIND, NULL);
+            : mount("/dev/null", paths[i], NULL, MS_BIND, NULL);
         if (rc < 0)
             return errno;
     }
     return 0;
 }
 
-/* Docker's read-only paths: /proc/sys (host-wide sysctls such as
- * kernel.core_pattern, which makes the host kernel run a program as
- * root), sysrq-trigger, irq and bus settings, fs knobs.  Each is bound
- * onto itself and the bind made read-only. */
-int readonly_paths(void)
+/* Make each of paths read-only: bound onto itself and the bind made
+ * read-only, nosuid, nodev and noexec; a missing path is skipped. */
+int readonly_paths(struct child_ctx *c, const char *const *paths, int n)
 {
-    static const char *const ro[] = {
-        "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
-    };
-    for (size_t i = 0; i < sizeof ro / sizeof ro[0]; i++) {
-        if (mount(ro[i], ro[i], NULL, MS_BIND | MS_REC, NULL) < 0) {
+    for (int i = 0; i < n; i++) {
+        c->index = i;
+        if (mount(paths[i], paths[i], NULL, MS_BIND | MS_REC, NULL) < 0) {
             if (errno == ENOENT)
                 continue;
             return errno;
         }
-        if (mount(NULL, ro[i], NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID |
+        if (mount(NULL, paths[i], NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID |
                   MS_NODEV | MS_NOEXEC, NULL) < 0)
             return errno;
     }

@@ -22,7 +22,7 @@
 #include "internal.h"
 
 /* Mount events must not propagate back to the host's namespace. */
-static int make_mounts_private(void)
+int make_mounts_private(void)
 {
     return mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ? errno : 0;
 }
@@ -30,7 +30,7 @@ static int make_mounts_private(void)
 /* pivot_root needs the new root to be a mount point.  nodev: a device
  * node that an image layer carries (or that anything created) cannot be
  * opened; the container's devices are the ones in its fresh /dev. */
-static int bind_rootfs(const char *rootfs, int nodev)
+int bind_rootfs(const char *rootfs, int nodev)
 {
     if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
         return errno;
@@ -79,7 +79,7 @@ static int do_pivot_root(const char *rootfs)
     return syscall(SYS_pivot_root, ".", ".") < 0 ? errno : 0;
 }
 
-static int umount_old_root(void)
+int umount_old_root(void)
 {
     if (umount2(".", MNT_DETACH) < 0)
         return errno;
@@ -115,7 +115,7 @@ static int readonly_root(int nodev)
 
 /* Create a mount point inside the container (after pivot_root, so any
  * symlink on the way resolves inside the container). */
-static int make_target(const char *target, int is_file)
+int make_target(const char *target, int is_file)
 {
     char path[4096];
     size_t len = strlen(target);
@@ -208,8 +208,10 @@ void setup_filesystem(struct child_ctx *c)
     if (req->sysctls)
         STEP(c, STEP_SYSCTL, write_sysctls(c));
     if (!req->privileged) {
-        STEP(c, STEP_MASK_PATHS, mask_paths());
-        STEP(c, STEP_READONLY_PATHS, readonly_paths());
+        STEP(c, STEP_MASK_PATHS,
+             mask_paths(c, default_masked_paths, n_default_masked_paths));
+        STEP(c, STEP_READONLY_PATHS,
+             readonly_paths(c, default_readonly_paths, n_default_readonly_paths));
     }
     if (req->n_mounts) {
         STEP(c, STEP_MOVE_BINDS, move_binds(c));

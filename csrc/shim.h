@@ -60,6 +60,21 @@ enum shim_step {
     STEP_OPEN_KERNFS,
     STEP_OPEN_DEVICES,
     STEP_USERNS_ROOT,
+    /* OCI mode (struct shim_oci) */
+    STEP_JOIN_NS,
+    STEP_UNSHARE_NS,
+    STEP_OCI_OPEN_BINDS,
+    STEP_OCI_OPEN_FS,
+    STEP_OCI_OPEN_DEVICES,
+    STEP_NO_PIVOT,
+    STEP_OCI_MOUNTS,
+    STEP_OCI_DEVICES,
+    STEP_DEV_LINKS,
+    STEP_ROOTFS_PROPAGATION,
+    STEP_DOMAINNAME,
+    STEP_UMASK,
+    STEP_AMBIENT_CAPS,
+    STEP_MAKE_CWD,
     STEP_LAST
 };
 
@@ -96,6 +111,86 @@ struct shim_rlimit {
     int resource;                /* RLIMIT_* */
     uint64_t soft;
     uint64_t hard;
+};
+
+/* OCI mode (bocker-oci): the container's filesystem, devices and
+ * credentials come from a config.json instead of bocker's fixed ones.
+ * Most entries of each list; more is refused with E2BIG before clone. */
+enum {
+    SHIM_OCI_MAX_MOUNTS = 256,
+    SHIM_OCI_MAX_DEVICES = 256,
+    SHIM_OCI_MAX_PATHS = 64,     /* masked, and read-only, paths each */
+    SHIM_OCI_MAX_GIDS = 64,
+    SHIM_OCI_MAX_JOIN_NS = 8
+};
+
+/* One config.json mount, applied in list order after pivot_root at its
+ * target resolved inside the container (made first: a directory, or a
+ * file for a bind of a non-directory). */
+struct shim_oci_mount {
+    const char *source;          /* bind: a host path, opened with
+                                    open_tree() before pivot_root; else the
+                                    mount(2) source, or NULL */
+    const char *target;          /* absolute path inside the container */
+    const char *fstype;          /* NULL: a bind of source */
+    const char *data;            /* mount(2) data, or NULL */
+    unsigned long flags;         /* MS_*: a bind takes RDONLY, NOSUID,
+                                    NODEV, NOEXEC and the atime ones */
+    unsigned long propagation;   /* 0, or MS_SHARED/SLAVE/PRIVATE/
+                                    UNBINDABLE (| MS_REC), set after */
+    int recursive;               /* a bind: the whole tree (rbind) */
+    int is_file;                 /* a bind: make the target a file */
+};
+
+/* One device node, made after the mounts (an existing path is replaced);
+ * in a user namespace the host's node at path is bound instead. */
+struct shim_oci_device {
+    const char *path;            /* absolute path inside the container */
+    int kind;                    /* 'c', 'b' or 'p' */
+    unsigned int major;
+    unsigned int minor;
+    unsigned int mode;           /* permission bits */
+    unsigned int uid;
+    unsigned int gid;
+};
+
+/* A namespace to join: setns(fd, nstype) in the child. */
+struct shim_oci_ns {
+    int fd;
+    int nstype;                  /* CLONE_NEW*, never CLONE_NEWPID (see
+                                    pidns_fd) */
+};
+
+struct shim_oci {
+    const struct shim_oci_mount *mounts;
+    int n_mounts;
+    const struct shim_oci_device *devices;
+    int n_devices;
+    int default_links;           /* /dev/fd, stdin, stdout, stderr, ptmx */
+    const char *const *masked;   /* paths inside the container */
+    int n_masked;
+    const char *const *readonly;
+    int n_readonly;
+    uint64_t cap_bounding;       /* bit N = capability N */
+    uint64_t cap_effective;
+    uint64_t cap_permitted;
+    uint64_t cap_inheritable;
+    uint64_t cap_ambient;
+    const unsigned int *gids;    /* additional gids: setgroups() */
+    int n_gids;
+    int umask;                   /* -1: leave it */
+    int no_new_privs;
+    unsigned long rootfs_propagation; /* MS_* for "/" at the end, or 0 */
+    const char *domainname;      /* NULL: keep */
+    const struct shim_oci_ns *join_ns;
+    int n_join_ns;
+    int pidns_fd;                /* a PID namespace to be born in (the
+                                    parent enters it for the clone), or -1 */
+    int ready;                   /* check argv[0], report "wait for
+                                    parent" ok, close the status pipe, then
+                                    wait on go_fd */
+    int preserve_fds;            /* fds 3 .. 3+N-1 survive for the command */
+    int no_pivot;                /* MS_MOVE the rootfs onto / and chroot */
 };
 
 struct shim_spawn {
@@ -150,7 +245,11 @@ struct shim_spawn {
     int userns_sock;             /* with CLONE_NEWUSER: a unix socket on
                                     which the parent sends the idmapped
                                     rootfs tree once it has written the id
-                                    maps (see userns.c); or -1 */
+                                    maps (see userns.c); or -1.  With
+                                    oci: one byte, no fd, and the rootfs
+                                    is used as it is */
+    const struct shim_oci *oci;  /* NULL: bocker's own container; else
+                                    OCI mode (see struct shim_oci) */
 };
 
 struct shim_child {

@@ -50,20 +50,100 @@ static pid_t clone_child(int flags, int cgroup_fd, int *pidfd, int *born)
     return pid;
 }
 
-/* Enter the PID namespace of a running container for our next child
- * only; *saved gets our own back.  setns(CLONE_NEWPID) changes where
- * children are born, never the caller itself. */
-static int enter_pidns(int pidfd, int *saved)
+/* Enter a PID namespace (a running container's pidfd, for exec, or an
+ * OCI config's namespace fd) for our next child only; *saved gets our
+ * own back.  setns(CLONE_NEWPID) changes where children are born, never
+ * the caller itself. */
+static int enter_pidns(int fd, int *saved)
 {
     *saved = open("/proc/thread-self/ns/pid_for_children", O_RDONLY | O_CLOEXEC);
     if (*saved < 0)
         return -errno;
-    if (setns(pidfd, CLONE_NEWPID) < 0) {
+    if (setns(fd, CLONE_NEWPID) < 0) {
         int err = errno;
         close(*saved);
         *saved = -1;
         return -err;
     }
+    return 0;
+}
+
+/* Per-thread namespaces the parent's cloning thread can enter (setns of
+ * a mount, user or time namespace needs a single-threaded caller). */
+#define PARENT_JOINABLE (CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP)
+
+/* Does the parent join this OCI namespace for the child?  A child born
+ * in a new user namespace has no capability over namespaces the host's
+ * owns, so setns there would be EPERM: with CLONE_NEWUSER the parent's
+ * thread enters the network, IPC, UTS and cgroup namespaces to join
+ * before the clone, and the child is born in them (as in pidns_fd). */
+int oci_parent_joins(const struct shim_spawn *req, int nstype)
+{
+    return req->oci && (req->clone_flags & CLONE_NEWUSER) && req->join_pidfd < 0 &&
+           (nstype & PARENT_JOINABLE) && !(nstype & ~PARENT_JOINABLE);
+}
+
+static const char *ns_file(int nstype)
+{
+    switch (nstype) {
+    case CLONE_NEWNET: return "/proc/thread-self/ns/net";
+    case CLONE_NEWIPC: return "/proc/thread-self/ns/ipc";
+    case CLONE_NEWUTS: return "/proc/thread-self/ns/uts";
+    default: return "/proc/thread-self/ns/cgroup";
+    }
+}
+
+/* Enter the namespaces oci_parent_joins() gives the parent, keeping our
+ * own in saved[] (-1: not entered) for leave_joined(). */
+static int enter_joined(const struct shim_spawn *req, int *saved)
+{
+    const struct shim_oci *oci = req->oci;
+    for (int i = 0; oci && i < oci->n_join_ns; i++) {
+        saved[i] = -1;
+        if (!oci_parent_joins(req, oci->join_ns[i].nstype))
+            continue;
+        saved[i] = open(ns_file(oci->join_ns[i].nstype), O_RDONLY | O_CLOEXEC);
+        if (saved[i] < 0)
+            return -errno;
+        if (setns(oci->join_ns[i].fd, oci->join_ns[i].nstype) < 0) {
+            int err = errno;
+            close(saved[i]);
+            saved[i] = -1;
+            return -err;
+        }
+    }
+    return 0;
+}
+
+/* Back to our own namespaces, in reverse order. */
+static void leave_joined(const struct shim_spawn *req, int *saved)
+{
+    for (int i = req->oci ? req->oci->n_join_ns - 1 : -1; i >= 0; i--)
+        if (saved[i] >= 0) {
+            setns(saved[i], req->oci->join_ns[i].nstype);
+            close(saved[i]);
+            saved[i] = -1;
+        }
+}
+
+/* An OCI request's lists must fit the child's tables, and a PID
+ * namespace is joined through pidns_fd only (setns(CLONE_NEWPID) in the
+ * child would not move the child itself). */
+static int check_oci(const struct shim_oci *oci)
+{
+    if (!oci)
+        return 0;
+    if (oci->n_mounts < 0 || oci->n_mounts > SHIM_OCI_MAX_MOUNTS ||
+        oci->n_devices < 0 || oci->n_devices > SHIM_OCI_MAX_DEVICES ||
+        oci->n_masked < 0 || oci->n_masked > SHIM_OCI_MAX_PATHS ||
+        oci->n_readonly < 0 || oci->n_readonly > SHIM_OCI_MAX_PATHS ||
+        oci->n_gids < 0 || oci->n_gids > SHIM_OCI_MAX_GIDS ||
+        oci->n_join_ns < 0 || oci->n_join_ns > SHIM_OCI_MAX_JOIN_NS ||
+        oci->preserve_fds < 0 || oci->preserve_fds > 65536)
+        return -E2BIG;
+    for (int i = 0; i < oci->n_join_ns; i++)
+        if (oci->join_ns[i].nstype == CLONE_NEWPID)
+            return -EINVAL;
     return 0;
 }
 
@@ -80,9 +160,18 @@ int shim_spawn(const struct shim_spawn *req, struct shim_child *out)
     /* the child's fixed-size tables: refuse, never truncate */
     if (req->n_mounts > SHIM_MAX_BINDS || req->n_cgroup_fds > MAX_CGROUP_FDS)
         return -E2BIG;
+    if ((rc = check_oci(req->oci)) < 0)
+        return rc;
+    int pidns = req->join_pidfd >= 0 ? req->join_pidfd
+              : req->oci ? req->oci->pidns_fd : -1;
+    int saved_ns[SHIM_OCI_MAX_JOIN_NS];
+    for (int i = 0; i < SHIM_OCI_MAX_JOIN_NS; i++)
+        saved_ns[i] = -1;
     if (own_pipe && pipe2(pipefd, O_CLOEXEC) < 0)
         return -errno;
-    if (req->join_pidfd >= 0 && (rc = enter_pidns(req->join_pidfd, &saved_pidns)) < 0) {
+    if ((rc = enter_joined(req, saved_ns)) < 0 ||
+        (pidns >= 0 && (rc = enter_pidns(pidns, &saved_pidns)) < 0)) {
+        leave_joined(req, saved_ns);
         if (own_pipe) {
             close(pipefd[0]);
             close(pipefd[1]);
@@ -102,6 +191,8 @@ int shim_spawn(const struct shim_spawn *req, struct shim_child *out)
 
     int pidfd = -1, born_in_cgroup = 0;
     int nsflags = req->join_pidfd >= 0 ? 0 : req->clone_flags & ~CLONE_NEWCGROUP;
+    if (oci_joins_userns(req)) /* the child makes the others once inside */
+        nsflags &= CLONE_NEWPID;
     pid_t pid = clone_child(nsflags, req->cgroup_dir_fd, &pidfd, &born_in_cgroup);
     if (pid == 0) {
         struct child_ctx c = { .req = req, .status_fd = pipefd[1],
@@ -120,6 +211,7 @@ int shim_spawn(const struct shim_spawn *req, struct shim_child *out)
         setns(saved_pidns, CLONE_NEWPID);
         close(saved_pidns);
     }
+    leave_joined(req, saved_ns);
     if (own_pipe)
         close(pipefd[1]);
     if (pid < 0) {

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Remove what an interrupted test run may have left: mounts of the test
 # roots (their loop devices auto-detach), their backing files, the test
-# registries' servers, and the test cgroup parents.  Touches only names the
-# test suite itself uses (/tmp/bocker-test-*, /tmp/bkp-*, bkt<N> bridges and
-# their bocker_bkt<N> tables); it runs alone, after the suite (.ci/run).
+# registries' servers, the OCI client tests' podman/containerd processes,
+# and the test cgroup parents.  Touches only names the test suite itself
+# uses (/tmp/bocker-test-*, /tmp/bkp-*, bkt<N> bridges and their
+# bocker_bkt<N> tables, /bocker-test-* cgroups); it runs alone, after the
+# suite (.ci/run).
 set -u
 # the pull tests' docker-registry servers, by the PID whose config lives in
 # a test directory (never by name: another registry on the host is not ours)
@@ -12,6 +14,23 @@ for cmdline in /proc/[0-9]*/cmdline; do
     { tr '\0' ' ' < "$cmdline"; } 2>/dev/null \
         | grep -qE '^docker-registry serve /tmp/bkp-reg-[^ ]+/' && kill "$pid" 2>/dev/null
 done
+# the OCI client tests' daemons (podman's conmon and `container cleanup`,
+# containerd in its own mount namespace, its shims), by the PID whose argv
+# names a /tmp/bocker-test-oci-* directory; then what still runs in their
+# cgroup parents (/bocker-test-oci-*: the containers), so the groups can go
+for cmdline in /proc/[0-9]*/cmdline; do
+    pid=${cmdline#/proc/}; pid=${pid%/cmdline}
+    { tr '\0' ' ' < "$cmdline"; } 2>/dev/null \
+        | grep -qE '(^| )[^ ]*/tmp/bocker-test-oci-[^ /]+/' && kill -9 "$pid" 2>/dev/null
+done
+for procs in /sys/fs/cgroup/*/bocker-test-oci-*/cgroup.procs \
+             /sys/fs/cgroup/*/bocker-test-oci-*/*/cgroup.procs \
+             /sys/fs/cgroup/bocker-test-oci-*/cgroup.procs \
+             /sys/fs/cgroup/bocker-test-oci-*/*/cgroup.procs; do
+    [ -f "$procs" ] || continue
+    while read -r pid; do kill -9 "$pid" 2>/dev/null; done < "$procs"
+done
+sleep 0.5
 grep -oE ' /tmp/bkp-[^ ]+ ' /proc/self/mountinfo | sort -ru | while read -r m; do
     umount -l "$m" 2>/dev/null || true
 done

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite, as root, provisioning everything it needs first.
 # Integration tests make (and remove) their own loop-btrfs root, cgroups,
-# network namespaces and registry; nothing is left on the host.
+# network namespaces and registry; nothing is left on the host.  podman and
+# containerd (tests/integration/test_oci_*.py) run with private roots; a
+# missing one fails those tests rather than skipping them.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export BOCKER_VENV=${BOCKER_VENV:-/opt/bocker/venv}
 BOCKER_SKIP_SETUP=1 BOCKER_EXTRA=test \
-    BOCKER_APT_EXTRA="docker-registry skopeo openssl crun runc bubblewrap" \
+    BOCKER_APT_EXTRA="docker-registry skopeo openssl crun runc bubblewrap podman conmon containernetworking-plugins containerd" \
     "$repo/scripts/provision.sh"
 cd "$repo"
 set +e

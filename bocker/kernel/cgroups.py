@@ -49,7 +49,8 @@ def shares_to_weight(shares):
     return 1 + ((shares - 2) * 9999) // 262142
 
 
-def _write(path, value):
+def write_value(path, value):
+    """Write one value into a cgroup file (traced)."""
     with trace.span("cgroup write", file=path, value=value):
         with open(path, "w") as f:
             f.write(str(value))
@@ -68,7 +69,7 @@ def _read_key(path, key):
     return 0
 
 
-def _rmdir(path):
+def remove_group(path):
     """Remove a group, killing what is left in it; a missing one is fine."""
     for attempt in range(200):
         try:
@@ -79,12 +80,14 @@ def _rmdir(path):
         except OSError as e:
             if e.errno != errno.EBUSY:
                 raise
-        _kill_all(path)
+        signal_procs(path)
         time.sleep(0.005 * min(attempt + 1, 10))
     os.rmdir(path)
 
 
-def _kill_all(path):
+def signal_procs(path, sig=signal.SIGKILL):
+    """Send sig to every process listed in the group's cgroup.procs (a
+    missing group has none)."""
     try:
         with open(os.path.join(path, "cgroup.procs")) as f:
             pids = [int(p) for p in f.read().split()]
@@ -92,7 +95,7 @@ def _kill_all(path):
         return
     for pid in pids:
         try:
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, sig)
         except ProcessLookupError:
             pass
 
@@ -137,27 +140,27 @@ class V1Driver:
             self._write_limits(name, limits)
         except BaseException:
             for d in reversed(made):
-                _rmdir(d)
+                remove_group(d)
             raise
 
     def _write_limits(self, name, limits):
         has = self.hierarchies.__contains__
         if limits.memory and has("memory"):
             d = self._dir("memory", name)
-            _write(os.path.join(d, "memory.limit_in_bytes"), limits.memory)
+            write_value(os.path.join(d, "memory.limit_in_bytes"), limits.memory)
             # Same limit for memory+swap: a container never swaps instead of
             # being OOM-killed (the file is absent without swap accounting).
             memsw = os.path.join(d, "memory.memsw.limit_in_bytes")
             if os.path.exists(memsw):
-                _write(memsw, limits.memory)
+                write_value(memsw, limits.memory)
         if limits.cpu_shares and has("cpu"):
-            _write(os.path.join(self._dir("cpu", name), "cpu.shares"), limits.cpu_shares)
+            write_value(os.path.join(self._dir("cpu", name), "cpu.shares"), limits.cpu_shares)
         if limits.cpus and has("cpu"):
             d = self._dir("cpu", name)
-            _write(os.path.join(d, "cpu.cfs_period_us"), CFS_PERIOD_US)
-            _write(os.path.join(d, "cpu.cfs_quota_us"), int(limits.cpus * CFS_PERIOD_US))
+            write_value(os.path.join(d, "cpu.cfs_period_us"), CFS_PERIOD_US)
+            write_value(os.path.join(d, "cpu.cfs_quota_us"), int(limits.cpus * CFS_PERIOD_US))
         if limits.pids and has("pids"):
-            _write(os.path.join(self._dir("pids", name), "pids.max"), limits.pids)
+            write_value(os.path.join(self._dir("pids", name), "pids.max"), limits.pids)
 
     def procs_paths(self, name):
         """The files the container's child writes "0" into to join.
@@ -188,7 +191,7 @@ class V1Driver:
     def destroy(self, name):
         """Remove the group everywhere (idempotent; kills leftovers)."""
         for d in self._dirs(name):
-            _rmdir(d)
+            remove_group(d)
 
     def children(self):
         """Names of the groups under bocker's parent, in any hierarchy."""
@@ -224,7 +227,7 @@ class V2Driver:
             available = set(f.read().split())
         wanted = [c for c in ("cpu", "memory", "pids") if c in available]
         if wanted:
-            _write(os.path.join(parent, "cgroup.subtree_control"),
+            write_value(os.path.join(parent, "cgroup.subtree_control"),
                    " ".join("+" + c for c in wanted))
 
     def create(self, name, limits):
@@ -236,7 +239,7 @@ class V2Driver:
         try:
             write_v2_limits(d, limits)
         except BaseException:
-            _rmdir(d)
+            remove_group(d)
             raise
 
     def procs_paths(self, name):
@@ -255,10 +258,10 @@ class V2Driver:
     def destroy(self, name):
         d = self._dir(name)
         try:
-            _write(os.path.join(d, "cgroup.kill"), 1)  # Linux 5.14+
+            write_value(os.path.join(d, "cgroup.kill"), 1)  # Linux 5.14+
         except OSError:
             pass
-        _rmdir(d)
+        remove_group(d)
 
     def children(self):
         """Names of the groups under bocker's parent."""
@@ -274,25 +277,22 @@ class V2Driver:
 def write_v2_limits(directory, limits):
     """Write cgroup v2 limit files into one group directory."""
     if limits.memory:
-        _write(os.path.join(directory, "memory.max"), limits.memory)
+        write_value(os.path.join(directory, "memory.max"), limits.memory)
         swap = os.path.join(directory, "memory.swap.max")
         if os.path.exists(swap):
-            _write(swap, 0)
+            write_value(swap, 0)
     if limits.cpu_shares:
-        _write(os.path.join(directory, "cpu.weight"), shares_to_weight(limits.cpu_shares))
+        write_value(os.path.join(directory, "cpu.weight"), shares_to_weight(limits.cpu_shares))
     if limits.cpus:
-        _write(os.path.join(directory, "cpu.max"),
+        write_value(os.path.join(directory, "cpu.max"),
                f"{int(limits.cpus * CFS_PERIOD_US)} {CFS_PERIOD_US}")
     if limits.pids:
-        _write(os.path.join(directory, "pids.max"), limits.pids)
+        write_value(os.path.join(directory, "pids.max"), limits.pids)
 
 
-def choose_driver(mounts):
-    """Pick the driver for a host from its cgroup mounts.
-
-    A cgroup2 mount that offers memory, cpu and pids wins (pure v2, or a
-    hybrid whose v2 side is complete); otherwise the v1 hierarchies.
-    """
+def find_v2(mounts, needed=("memory", "cpu", "pids")):
+    """The first cgroup2 mount point whose root offers every controller
+    in needed, or None."""
     for point, fstype, _ in mounts:
         if fstype != "cgroup2":
             continue
@@ -301,14 +301,33 @@ def choose_driver(mounts):
                 available = set(f.read().split())
         except OSError:
             continue
-        if {"memory", "cpu", "pids"} <= available:
-            return V2Driver(point)
+        if set(needed) <= available:
+            return point
+    return None
+
+
+def v1_hierarchies(mounts, controllers=CONTROLLERS):
+    """{controller: mount point} of the v1 hierarchies holding any of
+    controllers (the first mount of each wins; co-mounted ones share)."""
     hierarchies = {}
     for point, fstype, opts in mounts:
         if fstype == "cgroup":
             for ctrl in opts.split(","):
-                if ctrl in CONTROLLERS:
+                if ctrl in controllers:
                     hierarchies.setdefault(ctrl, point)
+    return hierarchies
+
+
+def choose_driver(mounts):
+    """Pick the driver for a host from its cgroup mounts.
+
+    A cgroup2 mount that offers memory, cpu and pids wins (pure v2, or a
+    hybrid whose v2 side is complete); otherwise the v1 hierarchies.
+    """
+    point = find_v2(mounts)
+    if point:
+        return V2Driver(point)
+    hierarchies = v1_hierarchies(mounts)
     if hierarchies:
         return V1Driver(hierarchies)
     raise OSError(errno.ENOENT, "no usable cgroup hierarchy is mounted")

@@ -225,6 +225,241 @@ class Mount:
         self.readonly, self.is_file = readonly, is_file
 
 
+class OciMount:
+    """One config.json mount for spawn(oci=...), applied in list order
+    after pivot_root at target resolved inside the container.
+
+    fstype None: a bind of the host path source (cloned before
+    pivot_root; flags' MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC and atime
+    flags set on the clone; recursive: rbind; is_file: make the target a
+    file, as is done anyway for a source that is not a directory).  Else
+    mount(source, target, fstype, flags, data).  propagation: 0 or
+    MS_SHARED/MS_SLAVE/MS_PRIVATE/MS_UNBINDABLE (| MS_REC), set after."""
+
+    __slots__ = ("source", "target", "fstype", "data", "flags", "propagation",
+                 "recursive", "is_file")
+
+    def __init__(self, source, target, fstype=None, data=None, flags=0, propagation=0,
+                 recursive=False, is_file=False):
+        self.source, self.target, self.fstype, self.data = source, target, fstype, data
+        self.flags, self.propagation = flags, propagation
+        self.recursive, self.is_file = recursive, is_file
+
+    def __repr__(self):
+        return (f"OciMount({self.source!r}, {self.target!r}, fstype={self.fstype!r},"
+                f" flags={self.flags:#x})")
+
+
+class OciDevice:
+    """One device node for spawn(oci=...): mknod(path, kind|mode,
+    makedev(major, minor)) and chown(uid, gid) after the mounts, replacing
+    what is at path; in a user namespace the host's node at path is bound
+    instead.  kind: "c", "b" or "p"."""
+
+    __slots__ = ("path", "kind", "major", "minor", "mode", "uid", "gid")
+
+    def __init__(self, path, kind="c", major=0, minor=0, mode=0o666, uid=0, gid=0):
+        self.path, self.kind, self.major, self.minor = path, kind, major, minor
+        self.mode, self.uid, self.gid = mode, uid, gid
+
+    def __repr__(self):
+        return f"OciDevice({self.path!r}, {self.kind!r}, {self.major}, {self.minor})"
+
+
+def default_devices():
+    """The devices the runtime spec says every Linux container has
+    ("Default Devices"), as runc supplies them whether or not the config
+    lists them: append those whose path the config's linux.devices lacks."""
+    return [OciDevice(path, "c", major, minor, 0o666) for path, major, minor in (
+        ("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7),
+        ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0))]
+
+
+CAP_SETS = ("bounding", "effective", "permitted", "inheritable", "ambient")
+
+
+class Oci:
+    """OCI mode for spawn(): the container's filesystem, devices and
+    credentials from a config.json instead of bocker's fixed ones (see
+    csrc/shim.h struct shim_oci).  caps: {set name: mask} for CAP_SETS
+    (missing: 0); join_ns: [(fd, CLONE_NEW*)] (never CLONE_NEWPID: use
+    pidns_fd); umask None: leave it."""
+
+    __slots__ = ("mounts", "devices", "default_links", "masked", "readonly", "caps",
+                 "gids", "umask", "no_new_privs", "rootfs_propagation", "domainname",
+                 "join_ns", "pidns_fd", "ready", "preserve_fds", "no_pivot")
+
+    def __init__(self, mounts=(), devices=(), default_links=True, masked=(), readonly=(),
+                 caps=None, gids=(), umask=None, no_new_privs=False, rootfs_propagation=0,
+                 domainname=None, join_ns=(), pidns_fd=-1, ready=False, preserve_fds=0,
+                 no_pivot=False):
+        self.mounts, self.devices = list(mounts), list(devices)
+        self.default_links = default_links
+        self.masked, self.readonly = list(masked), list(readonly)
+        self.caps = dict.fromkeys(CAP_SETS, 0)
+        self.caps.update(caps or {})
+        self.gids, self.umask, self.no_new_privs = list(gids), umask, no_new_privs
+        self.rootfs_propagation, self.domainname = rootfs_propagation, domainname
+        self.join_ns, self.pidns_fd = list(join_ns), pidns_fd
+        self.ready, self.preserve_fds, self.no_pivot = ready, preserve_fds, no_pivot
+
+
+# Most entries of each Oci list (csrc/shim.h): spawn() refuses more.
+OCI_LIMITS = {"mounts": lib.SHIM_OCI_MAX_MOUNTS, "devices": lib.SHIM_OCI_MAX_DEVICES,
+              "masked": lib.SHIM_OCI_MAX_PATHS, "readonly": lib.SHIM_OCI_MAX_PATHS,
+              "gids": lib.SHIM_OCI_MAX_GIDS, "join_ns": lib.SHIM_OCI_MAX_JOIN_NS}
+MAX_PRESERVE_FDS = 65536
+_DEVICE_KINDS = {"c": ord("c"), "u": ord("c"), "b": ord("b"), "p": ord("p")}
+
+
+def _oci_refusal(oci):
+    """Why the shim would refuse oci (a message), or None."""
+    for field, limit in OCI_LIMITS.items():
+        n = len(getattr(oci, field))
+        if n > limit:
+            return f"too many {field.replace('_', ' ')}: {n}, at most {limit}"
+    if not 0 <= oci.preserve_fds <= MAX_PRESERVE_FDS:
+        return f"preserve_fds out of range: {oci.preserve_fds}"
+    for fd, nstype in oci.join_ns:
+        if nstype == CLONE_NEWPID:
+            return "a PID namespace is joined with pidns_fd, not join_ns"
+        if nstype not in _NS_TYPES:
+            return f"unknown namespace type {nstype:#x}"
+    for d in oci.devices:
+        if d.kind not in _DEVICE_KINDS:
+            return f"device {d.path}: unknown type {d.kind!r}"
+    # the child resolves these where it stands: every one must be absolute
+    paths = [("mount target", m.target) for m in oci.mounts]
+    paths += [("bind source", m.source) for m in oci.mounts if m.fstype is None]
+    paths += [("device", d.path) for d in oci.devices]
+    paths += [("masked path", p) for p in oci.masked]
+    paths += [("read-only path", p) for p in oci.readonly]
+    for what, path in paths:
+        if not isinstance(path, (str, bytes)) or not _b(path).startswith(b"/"):
+            return f"{what} must be an absolute path: {path!r}"
+    unknown = set(oci.caps) - set(CAP_SETS)
+    if unknown:
+        return f"unknown capability set {sorted(unknown)[0]!r}"
+    return _oci_value_refusal(oci)
+
+
+_NS_FILES = {CLONE_NEWNET: "net", CLONE_NEWUTS: "uts", CLONE_NEWIPC: "ipc"}
+
+
+def _own_namespaces(oci, clone_flags):
+    """The CLONE_NEW* bits of the namespaces an OCI container has of its
+    own: created, or joined and not the caller's (a config may name
+    /proc/1/ns/net: the host's)."""
+    own = clone_flags
+    for fd, nstype in oci.join_ns:
+        name = _NS_FILES.get(nstype)
+        if name is None:
+            own |= nstype
+            continue
+        try:
+            mine, theirs = os.stat(f"/proc/thread-self/ns/{name}"), os.fstat(fd)
+        except OSError:  # not a namespace to count on (setns will say so)
+            continue
+        if (mine.st_dev, mine.st_ino) != (theirs.st_dev, theirs.st_ino):
+            own |= nstype
+    return own
+
+
+def _oci_namespace_refusal(oci, clone_flags, hostname, sysctls):
+    """Why an OCI start would change the host (as runc refuses): a hostname
+    or domainname without a UTS namespace of its own, a sysctl outside
+    the namespaces it has; or None."""
+    if hostname is None and oci.domainname is None and not sysctls:
+        return None
+    from bocker.confine.security import IPC_SYSCTLS
+
+    own = _own_namespaces(oci, clone_flags)
+    if (hostname is not None or oci.domainname is not None) and not own & CLONE_NEWUTS:
+        return "a hostname or domainname needs a UTS namespace of the container's own"
+    for item in sysctls:
+        key = item.split("=", 1)[0]
+        if key in IPC_SYSCTLS or key.startswith("fs.mqueue."):
+            need = CLONE_NEWIPC
+        elif key.startswith("net."):
+            need = CLONE_NEWNET
+        elif key in ("kernel.hostname", "kernel.domainname"):
+            need = CLONE_NEWUTS
+        else:
+            return f"sysctl {key} is not namespaced: it would change the host"
+        if not own & need:
+            return (f"sysctl {key} needs the container's own {_ns_name(need)} namespace:"
+                    " it would change the host's")
+    return None
+
+
+def _oci_value_refusal(oci):
+    """Why oci's strings or numbers would not go into the C structs whole
+    (a NUL byte would cut a path short; cffi would raise on a number out
+    of its field's range), or None."""
+    strings = [s for m in oci.mounts for s in (m.source, m.target, m.fstype, m.data)]
+    strings += [d.path for d in oci.devices] + oci.masked + oci.readonly + [oci.domainname]
+    if any(b"\0" in _b(s) for s in strings if s is not None):
+        return "a path or option holds a NUL byte"
+    numbers = [("capability mask", v, 64) for v in oci.caps.values()]
+    numbers += [("gid", g, 32) for g in oci.gids]
+    numbers += [(f"device {d.path} {name}", getattr(d, name), 32) for d in oci.devices
+                for name in ("major", "minor", "mode", "uid", "gid")]
+    numbers += [("mount flags", v, 64) for m in oci.mounts for v in (m.flags, m.propagation)]
+    numbers += [("rootfs propagation", oci.rootfs_propagation, 64)]
+    for what, value, bits in numbers:
+        if not isinstance(value, int) or not 0 <= value < 1 << bits:
+            return f"{what} out of range: {value!r}"
+    if oci.umask is not None and not (isinstance(oci.umask, int) and 0 <= oci.umask <= 0o777):
+        return f"umask out of range: {oci.umask!r}"
+    return None
+
+
+CLONE_NEWTIME = 0x00000080
+_NS_TYPES = {CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER,
+             CLONE_NEWNET, CLONE_NEWTIME}
+
+
+def _oci_struct(oci, keep, cstr):
+    """Fill a struct shim_oci from oci; keep collects every buffer."""
+    o = ffi.new("struct shim_oci *")
+    keep.append(o)
+    mnt = ffi.new("struct shim_oci_mount[]", max(len(oci.mounts), 1))
+    keep.append(mnt)
+    for i, m in enumerate(oci.mounts):
+        mnt[i].source, mnt[i].target = cstr(m.source), cstr(m.target)
+        mnt[i].fstype, mnt[i].data = cstr(m.fstype), cstr(m.data)
+        mnt[i].flags, mnt[i].propagation = m.flags, m.propagation
+        mnt[i].recursive, mnt[i].is_file = int(m.recursive), int(m.is_file)
+    o.mounts, o.n_mounts = mnt, len(oci.mounts)
+    dev = ffi.new("struct shim_oci_device[]", max(len(oci.devices), 1))
+    keep.append(dev)
+    for i, d in enumerate(oci.devices):
+        dev[i].path, dev[i].kind = cstr(d.path), _DEVICE_KINDS[d.kind]
+        dev[i].major, dev[i].minor, dev[i].mode = d.major, d.minor, d.mode
+        dev[i].uid, dev[i].gid = d.uid, d.gid
+    o.devices, o.n_devices = dev, len(oci.devices)
+    o.default_links = int(oci.default_links)
+    o.masked, o.n_masked = _strv(oci.masked, keep), len(oci.masked)
+    o.readonly, o.n_readonly = _strv(oci.readonly, keep), len(oci.readonly)
+    for name in CAP_SETS:
+        setattr(o, f"cap_{name}", oci.caps.get(name, 0))
+    gids = ffi.new("unsigned int[]", list(oci.gids) or [0])
+    keep.append(gids)
+    o.gids, o.n_gids = gids, len(oci.gids)
+    o.umask = -1 if oci.umask is None else oci.umask
+    o.no_new_privs = int(oci.no_new_privs)
+    o.rootfs_propagation = oci.rootfs_propagation
+    o.domainname = cstr(oci.domainname)
+    ns = ffi.new("struct shim_oci_ns[]", max(len(oci.join_ns), 1))
+    keep.append(ns)
+    for i, (fd, nstype) in enumerate(oci.join_ns):
+        ns[i].fd, ns[i].nstype = fd, nstype
+    o.join_ns, o.n_join_ns = ns, len(oci.join_ns)
+    o.pidns_fd, o.ready = oci.pidns_fd, int(oci.ready)
+    o.preserve_fds, o.no_pivot = oci.preserve_fds, int(oci.no_pivot)
+    return o
+
+
 class Child:
     """A spawned container process that has not exec'd yet."""
 
@@ -247,13 +482,25 @@ def _request(keep, rootfs, argv, env, cwd="/", hostname=None, uid=0, gid=0,
              clone_flags=0, cgroup_fds=(), cgroup_dir_fd=-1, stdio=(-1, -1, -1),
              mounts=(), privileged=False, trace=False, go_fd=-1, join_pidfd=-1,
              status_fd=-1, console_sock=-1, console_size=(0, 0), cap_keep=None, seccomp_filter=None, sysctls=(),
-             rlimits=(), readonly_rootfs=False, userns_sock=-1):
+             rlimits=(), readonly_rootfs=False, userns_sock=-1, oci=None):
     """Fill a struct shim_spawn; keep collects every buffer it points to."""
     if len(mounts) > MAX_BINDS:
         from bocker.errors import RunRefused
 
         raise RunRefused(f"too many mounts: {len(mounts)} (volumes, tmpfs and the"
                          f" container's /etc files), at most {MAX_BINDS}")
+    why = _oci_refusal(oci) if oci is not None else None
+    if oci is not None and not why and join_pidfd < 0:
+        why = _oci_namespace_refusal(oci, clone_flags, hostname, sysctls)
+    both = [t for _, t in (oci.join_ns if oci is not None else ()) if t & clone_flags]
+    if oci is not None and oci.pidns_fd >= 0 and clone_flags & CLONE_NEWPID:
+        both.append(CLONE_NEWPID)
+    if both and not why:
+        why = f"the {_ns_name(both[0])} namespace is both joined and created"
+    if why:
+        from bocker.errors import RunRefused
+
+        raise RunRefused(why)
     def cstr(value):
         if value is None:
             return ffi.NULL
@@ -301,6 +548,7 @@ def _request(keep, rootfs, argv, env, cwd="/", hostname=None, uid=0, gid=0,
     req.rlimits, req.n_rlimits = lim, len(rlimits)
     req.readonly_rootfs = int(readonly_rootfs)
     req.userns_sock = userns_sock
+    req.oci = _oci_struct(oci, keep, cstr) if oci is not None else ffi.NULL
     return req
 
 
@@ -314,7 +562,9 @@ def spawn(rootfs, argv, env, **options):
     every fd it is not given, so the parent's death is EOF), join_pidfd
     (exec into a running container), console_sock, console_size ((rows,
     cols) of its pty, (0, 0): unset), userns_sock (with
-    CLONE_NEWUSER: the child waits on it for its idmapped rootfs).
+    CLONE_NEWUSER: the child waits on it for its idmapped rootfs; with
+    oci, for one byte once its maps are written), oci (an Oci: OCI mode,
+    see that class; a list past OCI_LIMITS raises RunRefused).
     Returns a Child; read its status with read_reports().  Buffers only
     have to live for this call: the child has its own copy of memory.
     """
@@ -384,14 +634,25 @@ def seccomp_build_id():
     return f"{lib.shim_seccomp_lib_version()}/{st.st_size}/{st.st_mtime_ns}"
 
 
+_READY_STEP = "wait for parent"
+
 Report = namedtuple("Report", "step err ns index")
 Report.__doc__ = """One child step: its name, errno (0: done), CLOCK_MONOTONIC ns when
 it ended, and the index of what it failed on (see step_object), or -1."""
 
 # Steps over a list of the request: which list their report's index is in,
 # and how an entry of it is named in a message.
+# A field "oci.X" is the list X of the options' Oci.
 _INDEXED_STEPS = {
     "open_tree volumes": ("mounts", lambda m: m.source),
+    "open_tree bind mounts": ("oci.mounts", lambda m: m.source),
+    "fsmount": ("oci.mounts", lambda m: m.target),
+    "mount": ("oci.mounts", lambda m: m.target),
+    "open_tree device nodes": ("oci.devices", lambda d: d.path),
+    "mknod": ("oci.devices", lambda d: d.path),
+    "mask /proc and /sys paths": ("oci.masked", str),
+    "read-only /proc paths": ("oci.readonly", str),
+    "setns namespaces": ("oci.join_ns", lambda ns: f"{_ns_name(ns[1])} namespace"),
     "move_mount volumes": ("mounts", lambda m: m.target),
     "mount tmpfs": ("mounts", lambda m: m.target),
     "write sysctls": ("sysctls", lambda kv: kv.split("=", 1)[0]),
@@ -399,12 +660,24 @@ _INDEXED_STEPS = {
 }
 
 
+def _ns_name(nstype):
+    names = {CLONE_NEWNS: "mount", CLONE_NEWCGROUP: "cgroup", CLONE_NEWUTS: "uts",
+             CLONE_NEWPID: "pid",
+             CLONE_NEWIPC: "ipc", CLONE_NEWUSER: "user", CLONE_NEWNET: "network",
+             CLONE_NEWTIME: "time"}
+    return names.get(nstype, hex(nstype))
+
+
 def step_object(report, options):
     """What a failed report's step was working on, named from the spawn
     options it was started with (a volume's path, a sysctl's key), or
     None if the step works on no list or the index is out of it."""
     field, name = _INDEXED_STEPS.get(report.step, (None, None))
-    items = list(options.get(field) or ()) if field else []
+    if field and field.startswith("oci."):
+        oci = options.get("oci")
+        items = list(getattr(oci, field[4:])) if oci is not None else []
+    else:
+        items = list(options.get(field) or ()) if field else []
     if not 0 <= report.index < len(items):
         return None
     return name(items[report.index])
@@ -417,7 +690,10 @@ def read_reports(status_fd):
     failed step, if any, is the last entry with a non-zero errno.  A
     successful execve cannot report its own end: the last entry is then
     ("exec done", 0, the time the pipe closed, -1), which is when the
-    kernel closed the CLOEXEC status pipe inside execve.
+    kernel closed the CLOEXEC status pipe inside execve.  An OCI child
+    with Oci.ready closes the pipe before its gate instead: its last entry
+    is then ("wait for parent", 0, ...) itself, the container created and
+    waiting, with no "exec done" after it.
     """
     data = bytearray()
     while True:
@@ -431,6 +707,6 @@ def read_reports(status_fd):
     for off in range(0, len(data) - _REPORT_SIZE + 1, _REPORT_SIZE):
         rec = ffi.from_buffer("struct shim_report *", data[off:off + _REPORT_SIZE])
         out.append(Report(step_name(rec.step), rec.err, rec.ns, rec.index))
-    if not (out and out[-1].err):
+    if not (out and (out[-1].err or out[-1].step == _READY_STEP)):
         out.append(Report("exec done", 0, closed_ns, -1))
     return out
