@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Provision this host for bocker, idempotently, as root (Debian 12, Ubuntu 22.04+):
-# system packages, a virtual environment with bocker in it, `bocker` on PATH,
+# system packages, a virtual environment with bocker in it, `bocker` and `bocker-oci` on PATH,
 # then `bocker setup` (skipped with BOCKER_SKIP_SETUP=1).
 #
 #   BOCKER_VENV   where the virtual environment goes (default /opt/bocker/venv)
@@ -53,6 +53,7 @@ extra=${BOCKER_EXTRA:+[$BOCKER_EXTRA]}
 # recompile the package on every command (~12 ms per start).
 "$venv/bin/python" -m compileall -q "$repo/bocker"
 ln -sf "$venv/bin/bocker" /usr/local/bin/bocker
+ln -sf "$venv/bin/bocker-oci" /usr/local/bin/bocker-oci  # the OCI runtime (podman --runtime, containerd BinaryName)
 
 if [ "${BOCKER_SKIP_SETUP:-0}" != 1 ]; then
     bocker setup
