@@ -398,8 +398,15 @@ def _oci_value_refusal(oci):
     of its field's range), or None."""
     strings = [s for m in oci.mounts for s in (m.source, m.target, m.fstype, m.data)]
     strings += [d.path for d in oci.devices] + oci.masked + oci.readonly + [oci.domainname]
-    if any(b"\0" in _b(s) for s in strings if s is not None):
-        return "a path or option holds a NUL byte"
+    for s in strings:
+        if s is None:
+            continue
+        try:
+            raw = _b(s)
+        except UnicodeEncodeError:  # a lone surrogate (a JSON \udXXX escape)
+            return "a path or option is not valid UTF-8"
+        if b"\0" in raw:
+            return "a path or option holds a NUL byte"
     numbers = [("capability mask", v, 64) for v in oci.caps.values()]
     numbers += [("gid", g, 32) for g in oci.gids]
     numbers += [(f"device {d.path} {name}", getattr(d, name), 32) for d in oci.devices
