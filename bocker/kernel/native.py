@@ -335,6 +335,8 @@ def _oci_refusal(oci):
     paths += [("masked path", p) for p in oci.masked]
     paths += [("read-only path", p) for p in oci.readonly]
     for what, path in paths:
+        if isinstance(path, str) and not _encodes(path):
+            return f"{what} is not valid UTF-8: {path!r}"
         if not isinstance(path, (str, bytes)) or not _b(path).startswith(b"/"):
             return f"{what} must be an absolute path: {path!r}"
     unknown = set(oci.caps) - set(CAP_SETS)
@@ -392,6 +394,16 @@ def _oci_namespace_refusal(oci, clone_flags, hostname, sysctls):
     return None
 
 
+def _encodes(text):
+    """True if text is valid UTF-8 once encoded (a lone surrogate, from a
+    JSON \\udXXX escape, is not)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _oci_value_refusal(oci):
     """Why oci's strings or numbers would not go into the C structs whole
     (a NUL byte would cut a path short; cffi would raise on a number out
@@ -401,11 +413,9 @@ def _oci_value_refusal(oci):
     for s in strings:
         if s is None:
             continue
-        try:
-            raw = _b(s)
-        except UnicodeEncodeError:  # a lone surrogate (a JSON \udXXX escape)
-            return "a path or option is not valid UTF-8"
-        if b"\0" in raw:
+        if isinstance(s, str) and not _encodes(s):
+            return f"a path or option is not valid UTF-8: {s!r}"
+        if b"\0" in _b(s):
             return "a path or option holds a NUL byte"
     numbers = [("capability mask", v, 64) for v in oci.caps.values()]
     numbers += [("gid", g, 32) for g in oci.gids]
