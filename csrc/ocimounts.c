@@ -348,6 +348,26 @@ static int attach_at(int fd, int target_fd)
     return 0;
 }
 
+/* A fresh clone of a detached tree, made now: since Linux 6.8
+ * /proc/self/mountinfo lists a namespace's mounts in the order they were
+ * created, so a bind cloned before pivot_root would be listed ahead of the
+ * /proc, /dev, ... the config puts before it (runtime-tools checks the
+ * order).  The clone keeps the flags mount_setattr set.  Where a detached
+ * mount cannot be cloned again (older kernels, which list by attach order
+ * anyway) the original is used.  Returns the fd to attach (the original
+ * is closed if a clone replaced it). */
+static int reclone_now(int fd)
+{
+    /* recursive: the tree is exactly what was cloned or made before (a
+     * plain bind has no submounts; the host's /sys for sysfs has) */
+    int again = (int)syscall(SYS_open_tree, fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
+                             AT_EMPTY_PATH | AT_RECURSIVE);
+    if (again < 0)
+        return fd;
+    close(fd);
+    return again;
+}
+
 /* One mount of the config, at its target resolved in here: a detached
  * tree attached, or a new mount(2); then its propagation. */
 static int mount_one(struct child_ctx *c, int i)
@@ -365,6 +385,7 @@ static int mount_one(struct child_ctx *c, int i)
         return -tfd;
     int err = 0;
     if (c->oci_fds[i] >= 0) {
+        c->oci_fds[i] = reclone_now(c->oci_fds[i]);
         err = attach_at(c->oci_fds[i], tfd);
         close(c->oci_fds[i]);
         c->oci_fds[i] = -1;

@@ -335,6 +335,8 @@ def _oci_refusal(oci):
     paths += [("masked path", p) for p in oci.masked]
     paths += [("read-only path", p) for p in oci.readonly]
     for what, path in paths:
+        if isinstance(path, str) and not _encodes(path):
+            return f"{what} is not valid UTF-8: {path!r}"
         if not isinstance(path, (str, bytes)) or not _b(path).startswith(b"/"):
             return f"{what} must be an absolute path: {path!r}"
     unknown = set(oci.caps) - set(CAP_SETS)
@@ -392,14 +394,29 @@ def _oci_namespace_refusal(oci, clone_flags, hostname, sysctls):
     return None
 
 
+def _encodes(text):
+    """True if text is valid UTF-8 once encoded (a lone surrogate, from a
+    JSON \\udXXX escape, is not)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _oci_value_refusal(oci):
     """Why oci's strings or numbers would not go into the C structs whole
     (a NUL byte would cut a path short; cffi would raise on a number out
     of its field's range), or None."""
     strings = [s for m in oci.mounts for s in (m.source, m.target, m.fstype, m.data)]
     strings += [d.path for d in oci.devices] + oci.masked + oci.readonly + [oci.domainname]
-    if any(b"\0" in _b(s) for s in strings if s is not None):
-        return "a path or option holds a NUL byte"
+    for s in strings:
+        if s is None:
+            continue
+        if isinstance(s, str) and not _encodes(s):
+            return f"a path or option is not valid UTF-8: {s!r}"
+        if b"\0" in _b(s):
+            return "a path or option holds a NUL byte"
     numbers = [("capability mask", v, 64) for v in oci.caps.values()]
     numbers += [("gid", g, 32) for g in oci.gids]
     numbers += [(f"device {d.path} {name}", getattr(d, name), 32) for d in oci.devices

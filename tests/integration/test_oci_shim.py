@@ -129,6 +129,10 @@ def test_mounts_are_made_in_order_with_their_flags(rootfs, tmp_path):
     assert "nodev" not in info["/"][0]     # bocker's own containers' root is nodev
     assert rest.splitlines() == ["from the host", "a file", "bind-ro", "no-shm"]
     assert not (shared / "x").exists()
+    # mountinfo lists them in the config's order (runtime-tools checks it):
+    # binds cloned before pivot_root are cloned again when attached
+    wanted = [m.target for m in oci.mounts]
+    assert [p for p in info if p in wanted] == wanted
 
 
 @pytest.mark.parametrize("bind_first", [True, False])

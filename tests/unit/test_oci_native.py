@@ -61,6 +61,8 @@ def test_too_long_lists_are_refused_before_clone(field, make):
     (native.Oci(readonly=[""]), "read-only path must be an absolute"),
     (native.Oci(masked=["/proc/a\0b"]), "NUL byte"),
     (native.Oci(domainname="a\0"), "NUL byte"),
+    (native.Oci(mounts=[native.OciMount("tmpfs", "/\ud800", "tmpfs")]), "is not valid UTF-8"),
+    (native.Oci(masked=["/proc/\udcff"]), "is not valid UTF-8"),
     (native.Oci(caps={"bounding": 1 << 64}), "capability mask out of range"),
     (native.Oci(caps={"ambient": -1}), "capability mask out of range"),
     (native.Oci(gids=[1 << 32]), "gid out of range"),
