@@ -10,7 +10,7 @@ from benchmarks import fixtures, machine, measure, report, runner, scale, system
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GROUPS = {
-    "comparators": ("crun", "runc", "bwrap", "unshare-chroot", "p8952"),
+    "comparators": ("crun", "runc", "bocker-oci", "bwrap", "unshare-chroot", "p8952"),
     "scale": ("bocker",),   # the scale benchmarks run bocker
 }
 

@@ -207,6 +207,24 @@ def runc(ctx):
                  note=f"config.json from `{spec} spec`, terminal off")
 
 
+def bocker_oci(ctx):
+    """bocker-oci run of the same OCI bundle: bocker's shim behind runc's
+    command line (what podman and containerd's shim call)."""
+    path = shutil.which("bocker-oci")
+    if not path:
+        yield Skip("bocker-oci", "bocker-oci not on PATH (scripts/provision.sh links it)")
+        return
+    spec = _oci_bundle(ctx)
+    next_id = _oci_ids("bocker-oci")
+    bundle = ctx.ws.bundle
+
+    def timer(stderr_path=None):
+        return spawn_timed([path, "run", "--bundle", bundle, next_id()], None, stderr_path)
+    yield System("bocker-oci", "comparator", "bocker-oci run (same OCI bundle)", timer,
+                 argv=[path, "run", "--bundle", "BUNDLE", "ID"],
+                 note=f"config.json from `{spec} spec`, terminal off")
+
+
 def bwrap(ctx):
     """bubblewrap with every namespace."""
     path = shutil.which("bwrap")
@@ -452,6 +470,7 @@ MAKERS = (
     (python_floors, ("python-pass", "python-import-click")),
     (crun, ("crun",)),
     (runc, ("runc",)),
+    (bocker_oci, ("bocker-oci",)),
     (bwrap, ("bwrap",)),
     (unshare_chroot, ("unshare-chroot",)),
     (p8952, ("p8952",)),

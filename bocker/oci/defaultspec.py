@@ -45,8 +45,9 @@ def default_spec(rootless=False):
             "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                     "TERM=xterm"],
             "cwd": "/",
-            "capabilities": {s: list(CAPS) for s in ("bounding", "effective", "permitted",
-                                                     "ambient")},
+            # no ambient set: without the same caps inheritable the kernel
+            # refuses to raise them (runc's spec asks for them anyway)
+            "capabilities": {s: list(CAPS) for s in ("bounding", "effective", "permitted")},
             "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
             "noNewPrivileges": True,
         },

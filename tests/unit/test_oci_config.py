@@ -159,6 +159,9 @@ def test_default_spec_loads(bundle, rootless):
     b = write(bundle, spec)
     assert b.process.args == ["sh"] and b.process.terminal and b.readonly_root
     assert b.warnings == []
+    # nor does the runtime cut a set of it (ambient caps need inheritable ones)
+    from bocker.oci import caps
+    assert caps.raisable(b.process.caps)["ambient"] == b.process.caps["ambient"] == 0
     kinds = ["pid", "ipc", "uts", "mount", "cgroup"] + (["user"] if rootless else ["network"])
     assert sorted(b.namespaces) == sorted(kinds)
     if rootless:
