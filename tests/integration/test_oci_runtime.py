@@ -61,7 +61,8 @@ class Env:
         self.config["process"]["terminal"] = False
         self.config["root"]["readonly"] = False
         caps = self.config["process"]["capabilities"]
-        caps["inheritable"] = caps["ambient"]   # so its ambient caps can be raised
+        # ambient caps too (raised only if also inheritable and permitted)
+        caps["ambient"] = caps["inheritable"] = list(caps["permitted"])
         self.args(["sleep", "1000"])
 
     def args(self, argv, **process):

@@ -888,9 +888,11 @@ def test_any_file_content(hyp_bundle, data):
     with open(path, "wb") as f:
         f.write(data)
     try:
-        config.load(hyp_bundle)
-    except InvalidArgument:
-        pass
+        loaded = config.load(hyp_bundle)
+    except InvalidArgument as e:
+        assert "\n" not in str(e)   # one line
+    else:
+        assert isinstance(loaded, config.Bundle)
     finally:
         os.unlink(path)
 
