@@ -190,39 +190,35 @@ def crun(ctx):
                  argv=[path, "run", "--bundle", "BUNDLE", "ID"], note=note)
 
 
-def runc(ctx):
-    """runc run of the same OCI bundle (runc handles hybrid cgroups itself)."""
-    path = shutil.which("runc")
+def _oci_runtime(ctx, name, missing, description):
+    """`NAME run` of the shared OCI bundle, if NAME is on PATH."""
+    path = shutil.which(name)
     if not path:
-        yield Skip("runc", "runc not installed (apt-get install runc)")
+        yield Skip(name, missing)
         return
     spec = _oci_bundle(ctx)
-    next_id = _oci_ids("runc")
+    next_id = _oci_ids(name)
     bundle = ctx.ws.bundle
 
     def timer(stderr_path=None):
         return spawn_timed([path, "run", "--bundle", bundle, next_id()], None, stderr_path)
-    yield System("runc", "comparator", "runc run (same OCI bundle)", timer,
+    yield System(name, "comparator", description, timer,
                  argv=[path, "run", "--bundle", "BUNDLE", "ID"],
                  note=f"config.json from `{spec} spec`, terminal off")
+
+
+def runc(ctx):
+    """runc run of the same OCI bundle (runc handles hybrid cgroups itself)."""
+    yield from _oci_runtime(ctx, "runc", "runc not installed (apt-get install runc)",
+                            "runc run (same OCI bundle)")
 
 
 def bocker_oci(ctx):
     """bocker-oci run of the same OCI bundle: bocker's shim behind runc's
     command line (what podman and containerd's shim call)."""
-    path = shutil.which("bocker-oci")
-    if not path:
-        yield Skip("bocker-oci", "bocker-oci not on PATH (scripts/provision.sh links it)")
-        return
-    spec = _oci_bundle(ctx)
-    next_id = _oci_ids("bocker-oci")
-    bundle = ctx.ws.bundle
-
-    def timer(stderr_path=None):
-        return spawn_timed([path, "run", "--bundle", bundle, next_id()], None, stderr_path)
-    yield System("bocker-oci", "comparator", "bocker-oci run (same OCI bundle)", timer,
-                 argv=[path, "run", "--bundle", "BUNDLE", "ID"],
-                 note=f"config.json from `{spec} spec`, terminal off")
+    yield from _oci_runtime(ctx, "bocker-oci",
+                            "bocker-oci not on PATH (scripts/provision.sh links it)",
+                            "bocker-oci run (same OCI bundle)")
 
 
 def bwrap(ctx):

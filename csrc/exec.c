@@ -33,18 +33,20 @@ static const char *env_path(const char *const *envp)
     return "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 }
 
-/* execvpe() searches the *caller's* PATH; a container must search its own.
- * Returns the errno that best explains the failure: EACCES if some
- * candidate existed but could not run, else ENOENT. */
-int exec_command(const struct shim_spawn *req)
+/* Try argv[0] as execve would find it: as given if it holds a '/', else
+ * in each directory of the container's own PATH (execvpe() would search
+ * the *caller's*).  try() returns 0 to stop there, or the errno of that
+ * candidate.  Returns 0 once a try succeeded, else the errno that best
+ * explains the failure: one of a candidate that existed but could not
+ * run (EACCES), else ENOENT. */
+static int along_path(const struct shim_spawn *req, int (*try)(const char *path,
+                                                                 const struct shim_spawn *req))
 {
     const char *cmd = req->argv[0];
-    char *const *argv = (char *const *)req->argv;
-    char *const *envp = (char *const *)req->envp;
-    if (strchr(cmd, '/')) {
-        execve(cmd, argv, envp);
-        return errno;
-    }
+    if (!cmd || !*cmd)
+        return ENOENT;
+    if (strchr(cmd, '/'))
+        return try(cmd, req);
     int best = ENOENT;
     char buf[4096];
     const char *p = env_path(req->envp);
@@ -56,19 +58,36 @@ int exec_command(const struct shim_spawn *req)
             memcpy(buf, p, dlen);
             buf[dlen] = '/';
             memcpy(buf + dlen + 1, cmd, clen + 1);
-            execve(dlen ? buf : cmd, argv, envp);
-            if (errno != ENOENT && errno != ENOTDIR)
-                best = errno;
+            int err = try(dlen ? buf : cmd, req);
+            if (!err)
+                return 0;
+            if (err != ENOENT && err != ENOTDIR)
+                best = err;
         }
         p = *end ? end + 1 : end;
     }
     return best;
 }
 
+/* One candidate of exec_command: only returns if execve failed. */
+static int try_execve(const char *path, const struct shim_spawn *req)
+{
+    execve(path, (char *const *)req->argv, (char *const *)req->envp);
+    return errno;
+}
+
+/* Run the command along the container's PATH; returns only on failure,
+ * with the errno that best explains it. */
+int exec_command(const struct shim_spawn *req)
+{
+    return along_path(req, try_execve);
+}
+
 /* Could execve run path: a regular file we may execute (0), else its
  * errno (EACCES for a directory or a file without x). */
-static int runnable(const char *path)
+static int runnable(const char *path, const struct shim_spawn *req)
 {
+    (void)req;
     struct stat st;
     if (stat(path, &st) < 0)
         return errno;
@@ -84,29 +103,5 @@ static int runnable(const char *path)
  * could not run. */
 int check_command(const struct shim_spawn *req)
 {
-    const char *cmd = req->argv[0];
-    if (!cmd || !*cmd)
-        return ENOENT;
-    if (strchr(cmd, '/'))
-        return runnable(cmd);
-    int best = ENOENT;
-    char buf[4096];
-    const char *p = env_path(req->envp);
-    size_t clen = strlen(cmd);
-    while (*p) {
-        const char *end = strchrnul(p, ':');
-        size_t dlen = (size_t)(end - p);
-        if (dlen + 1 + clen + 1 <= sizeof buf) {
-            memcpy(buf, p, dlen);
-            buf[dlen] = '/';
-            memcpy(buf + dlen + 1, cmd, clen + 1);
-            int err = runnable(dlen ? buf : cmd);
-            if (!err)
-                return 0;
-            if (err != ENOENT && err != ENOTDIR)
-                best = err;
-        }
-        p = *end ? end + 1 : end;
-    }
-    return best;
+    return along_path(req, runnable);
 }

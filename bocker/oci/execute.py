@@ -5,7 +5,6 @@ config's process with the command line's args, --cwd, --env, --user,
 --cap, --tty.  Without --detach we stay its parent, wait, and exit with
 its status (128+N for signal N); with it we exit once it has exec'd."""
 import copy
-import json
 import os
 import signal
 
@@ -32,23 +31,9 @@ class ExecRequest:
 
 def read_process_file(path):
     """--process FILE ('-' is stdin): a bounded JSON object."""
-    try:
-        if path == "-":
-            data = os.read(0, MAX_PROCESS_JSON + 1)
-        else:
-            with open(path, "rb") as f:
-                data = f.read(MAX_PROCESS_JSON + 1)
-    except OSError as e:
-        raise InvalidArgument(f"--process {path}: {e.strerror}") from None
-    if len(data) > MAX_PROCESS_JSON:
-        raise InvalidArgument(f"--process {path}: larger than {MAX_PROCESS_JSON} bytes")
-    try:
-        obj = json.loads(data)
-    except ValueError as e:
-        raise InvalidArgument(f"--process {path}: not JSON ({e})") from None
-    if not isinstance(obj, dict):
-        raise InvalidArgument(f"--process {path}: must be a JSON object")
-    return obj
+    from bocker.oci import jsonfields
+
+    return jsonfields.read_object_file(path, "--process", MAX_PROCESS_JSON)
 
 
 def process_object(record, req):

@@ -4,6 +4,9 @@ names the field: "config.json: mounts[3].destination: must be a string".
 
 A field's name (`where`) carries its document: "config.json: mounts[3]";
 item(where, i) and key(where, k) name what is inside it."""
+import json
+import sys
+
 from bocker.errors import InvalidArgument
 
 U32 = (1 << 32) - 1
@@ -122,3 +125,26 @@ def map_key(where, name):
     """The name of the member `name` of a free-form object (annotations,
     sysctl): quoted, since it is the config's text, not a field name."""
     return f"{where}[{name[:60]!r}]"
+
+
+def read_object_file(path, flag, limit):
+    """A command line's JSON file (`--process FILE`, `--resources FILE`;
+    '-' is stdin), read with a bound: a JSON object, else one line naming
+    the flag."""
+    try:
+        if path == "-":
+            data = sys.stdin.buffer.read(limit + 1)   # to EOF or the bound
+        else:
+            with open(path, "rb") as f:
+                data = f.read(limit + 1)
+    except OSError as e:
+        raise InvalidArgument(f"{flag} {path}: {e.strerror}") from None
+    if len(data) > limit:
+        raise InvalidArgument(f"{flag} {path}: larger than {limit} bytes")
+    try:
+        obj = json.loads(data)
+    except ValueError as e:
+        raise InvalidArgument(f"{flag} {path}: not JSON ({e})") from None
+    if not isinstance(obj, dict):
+        raise InvalidArgument(f"{flag} {path}: must be a JSON object")
+    return obj

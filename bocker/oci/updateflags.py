@@ -1,8 +1,5 @@
 """`update`'s input: --resources FILE|- (linux.resources JSON) and
 runc's single flags (--memory, --cpu-shares, ...) merged over it."""
-import json
-import sys
-
 from bocker.errors import InvalidArgument
 
 MAX_RESOURCES_JSON = 1 << 20
@@ -39,23 +36,9 @@ def parse_value(option, kind, text):
 
 def read_resources(path):
     """--resources FILE ('-': stdin): a bounded JSON object."""
-    try:
-        if path == "-":
-            data = sys.stdin.buffer.read(MAX_RESOURCES_JSON + 1)
-        else:
-            with open(path, "rb") as f:
-                data = f.read(MAX_RESOURCES_JSON + 1)
-    except OSError as e:
-        raise InvalidArgument(f"--resources {path}: {e.strerror}") from None
-    if len(data) > MAX_RESOURCES_JSON:
-        raise InvalidArgument(f"--resources {path}: larger than {MAX_RESOURCES_JSON} bytes")
-    try:
-        obj = json.loads(data)
-    except ValueError as e:
-        raise InvalidArgument(f"--resources {path}: not JSON ({e})") from None
-    if not isinstance(obj, dict):
-        raise InvalidArgument(f"--resources {path}: must be a JSON object")
-    return obj
+    from bocker.oci import jsonfields
+
+    return jsonfields.read_object_file(path, "--resources", MAX_RESOURCES_JSON)
 
 
 def merge(resources, flags):

@@ -31,9 +31,9 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 
 from bocker import hostsetup
+from conftest import wait_for  # noqa: F401  (the clients' tests import it from here)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PREFIX = "bocker-test-oci-"
@@ -68,19 +68,6 @@ def runtime_binary(base):
     os.chmod(wrapper, 0o755)
     return wrapper
 
-
-def wait_for(predicate, timeout=20.0):
-    """Poll predicate until true (True) or timeout seconds pass (False):
-    a bound on a hang, never a timing a test asserts."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
-# ------------------------------------------------------------ the image
 
 def busybox_tar(path):
     """A busybox-static rootfs as a plain tar at path (podman import's input
@@ -383,7 +370,7 @@ under-test = ["{runtime}"]
             if proc.returncode != 0:
                 leftovers.add("podman rm -af failed", [proc.stderr.strip()])
             # conmon and its exit command (`podman container cleanup`) name base in argv
-            wait_for(lambda: not pids_whose_argv_has(self.base))
+            wait_for(lambda: not pids_whose_argv_has(self.base), 20)
             leftovers.kill("processes naming " + self.base, pids_whose_argv_has(self.base))
             leftovers.kill("processes in " + self.cgroup_parent, cgroup_procs(self.cgroup_parent))
             leftovers.add("runtime state left", files_under(self.dirs["runtime-root"]))
@@ -470,7 +457,8 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
                 stderr=subprocess.STDOUT, start_new_session=True,
                 env={**os.environ, "TMPDIR": self.dirs["tmp"]})
         up = wait_for(lambda: self.proc.poll() is not None or (
-            os.path.exists(self.address) and self.ctr("version", check=False).returncode == 0))
+            os.path.exists(self.address) and self.ctr("version", check=False).returncode == 0),
+            20)
         assert up and self.proc.poll() is None, "containerd did not start:\n" + self.log()
 
     def log(self):
@@ -542,7 +530,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
                     self.proc.wait()
                     leftovers.add("containerd ignored SIGTERM", [self.proc.pid])
             # shims name our address in their argv; a deleted task's shim exits
-            wait_for(lambda: not pids_whose_argv_has(self.address))
+            wait_for(lambda: not pids_whose_argv_has(self.address), 20)
             leftovers.kill("shims naming " + self.address, pids_whose_argv_has(self.address))
             leftovers.kill("processes naming " + self.base, pids_whose_argv_has(self.base))
             leftovers.kill("processes in " + self.cgroup_parent, cgroup_procs(self.cgroup_parent))

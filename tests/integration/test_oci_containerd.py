@@ -113,7 +113,7 @@ def test_detached_exec_ps_pause_kill_delete(containerd):
     c.ctr("tasks", "resume", "t1")
     assert task_status(c, "t1") == "RUNNING"
     c.ctr("tasks", "kill", "--signal", "SIGKILL", "t1")
-    assert wait_for(lambda: task_status(c, "t1") == "STOPPED")
+    assert wait_for(lambda: task_status(c, "t1") == "STOPPED", 20)
     assert not alive(pid)
     c.ctr("tasks", "delete", "t1")
     c.ctr("containers", "delete", "t1")
@@ -127,7 +127,7 @@ def test_kill_with_sigterm(containerd):
           "trap 'exit 9' TERM; while :; do sleep 1; done")
     assert task_pid(c, "t1")
     c.ctr("tasks", "kill", "t1")
-    assert wait_for(lambda: task_status(c, "t1") == "STOPPED")
+    assert wait_for(lambda: task_status(c, "t1") == "STOPPED", 20)
     proc = c.ctr("tasks", "delete", "t1")
     assert "exit code 9" in proc.stderr      # ctr warns of a non-zero status
     c.ctr("containers", "delete", "t1")
@@ -162,7 +162,7 @@ def test_exec_tty_through_a_pty(containerd):
         child.close()
     assert child.exitstatus == 4
     c.ctr("tasks", "kill", "--signal", "SIGKILL", "t1")
-    assert wait_for(lambda: task_status(c, "t1") == "STOPPED")
+    assert wait_for(lambda: task_status(c, "t1") == "STOPPED", 20)
     c.ctr("tasks", "delete", "t1")
     c.ctr("containers", "delete", "t1")
 

@@ -166,7 +166,7 @@ def test_rm_force_of_a_created_container(podman):
     podman("init", cid)
     pid = inspect(podman, cid)["State"]["Pid"]
     podman("rm", "--force", "--time", "0", cid)
-    assert wait_for(lambda: not alive(pid))
+    assert wait_for(lambda: not alive(pid), 20)
     assert podman("ps", "-aq").stdout == ""
 
 
@@ -231,5 +231,5 @@ def test_rm_force_of_a_running_container(podman):
     cid = podman(*podman.run_args("-d", podman.image, "sleep", "100")).stdout.strip()
     pid = inspect(podman, cid)["State"]["Pid"]
     podman("rm", "--force", "--time", "0", cid)
-    assert wait_for(lambda: not alive(pid))
+    assert wait_for(lambda: not alive(pid), 20)
     assert podman("ps", "-aq").stdout == ""
