@@ -33,7 +33,7 @@ import tarfile
 import tempfile
 
 from bocker import hostsetup
-from conftest import wait_for  # noqa: F401  (the clients' tests import it from here)
+from conftest import pids_whose_argv, wait_for  # noqa: F401  (the clients' tests import wait_for from here)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PREFIX = "bocker-test-oci-"
@@ -184,18 +184,10 @@ def cgroup_file(pid, controller, v1_name, v2_name):
 
 
 def pids_whose_argv_has(needle):
-    """PIDs (not zombies) with an argv word containing needle."""
-    out = []
+    """PIDs (not zombies, not ours) with an argv word containing needle."""
     needle = needle.encode()
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if int(pid) != os.getpid() and any(needle in a for a in argv):
-            out.append(int(pid))
-    return out
+    return [pid for pid in pids_whose_argv(lambda argv: any(needle in a for a in argv))
+            if pid != os.getpid()]
 
 
 def alive(pid):
