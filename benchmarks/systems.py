@@ -199,11 +199,14 @@ def _oci_runtime(ctx, name, missing, description):
     spec = _oci_bundle(ctx)
     next_id = _oci_ids(name)
     bundle = ctx.ws.bundle
+    # its state in the workspace, removed with it: nothing made under /run
+    root = os.path.join(ctx.ws.dir, f"{name}-state")
 
     def timer(stderr_path=None):
-        return spawn_timed([path, "run", "--bundle", bundle, next_id()], None, stderr_path)
+        return spawn_timed([path, "--root", root, "run", "--bundle", bundle, next_id()],
+                           None, stderr_path)
     yield System(name, "comparator", description, timer,
-                 argv=[path, "run", "--bundle", "BUNDLE", "ID"],
+                 argv=[path, "--root", "STATE", "run", "--bundle", "BUNDLE", "ID"],
                  note=f"config.json from `{spec} spec`, terminal off")
 
 
