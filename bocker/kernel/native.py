@@ -327,7 +327,7 @@ def _oci_refusal(oci):
             return f"unknown namespace type {nstype:#x}"
     for d in oci.devices:
         if d.kind not in _DEVICE_KINDS:
-            return f"device {d.path}: unknown type {d.kind!r}"
+            return f"device {_shown(d.path)}: unknown type {d.kind!r}"
     # the child resolves these where it stands: every one must be absolute
     paths = [("mount target", m.target) for m in oci.mounts]
     paths += [("bind source", m.source) for m in oci.mounts if m.fstype is None]
@@ -387,11 +387,17 @@ def _oci_namespace_refusal(oci, clone_flags, hostname, sysctls):
         elif key in ("kernel.hostname", "kernel.domainname"):
             need = CLONE_NEWUTS
         else:
-            return f"sysctl {key} is not namespaced: it would change the host"
+            return f"sysctl {_shown(key)} is not namespaced: it would change the host"
         if not own & need:
-            return (f"sysctl {key} needs the container's own {_ns_name(need)} namespace:"
+            return (f"sysctl {_shown(key)} needs the container's own {_ns_name(need)} namespace:"
                     " it would change the host's")
     return None
+
+
+def _shown(text):
+    """text as a one-line message may show it: as is if printable, else
+    quoted with escapes (a newline in a path must not split the line)."""
+    return text if isinstance(text, str) and text.isprintable() else repr(text)
 
 
 def _encodes(text):
@@ -419,7 +425,7 @@ def _oci_value_refusal(oci):
             return "a path or option holds a NUL byte"
     numbers = [("capability mask", v, 64) for v in oci.caps.values()]
     numbers += [("gid", g, 32) for g in oci.gids]
-    numbers += [(f"device {d.path} {name}", getattr(d, name), 32) for d in oci.devices
+    numbers += [(f"device {_shown(d.path)} {name}", getattr(d, name), 32) for d in oci.devices
                 for name in ("major", "minor", "mode", "uid", "gid")]
     numbers += [("mount flags", v, 64) for m in oci.mounts for v in (m.flags, m.propagation)]
     numbers += [("rootfs propagation", oci.rootfs_propagation, 64)]

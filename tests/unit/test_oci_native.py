@@ -63,6 +63,7 @@ def test_too_long_lists_are_refused_before_clone(field, make):
     (native.Oci(domainname="a\0"), "NUL byte"),
     (native.Oci(mounts=[native.OciMount("tmpfs", "/\ud800", "tmpfs")]), "is not valid UTF-8"),
     (native.Oci(masked=["/proc/\udcff"]), "is not valid UTF-8"),
+    (native.Oci(devices=[native.OciDevice("/\n", "")]), r"device '/\\n': unknown type"),
     (native.Oci(caps={"bounding": 1 << 64}), "capability mask out of range"),
     (native.Oci(caps={"ambient": -1}), "capability mask out of range"),
     (native.Oci(gids=[1 << 32]), "gid out of range"),
