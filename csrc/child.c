@@ -442,25 +442,6 @@ static int unshare_namespaces(int flags)
     return unshare(flags) < 0 ? errno : 0;
 }
 
-/* OCI mode's half of the user namespace hand-over: the parent writes our
- * id maps and then sends one byte, no fd (the rootfs is used as it is:
- * its owner is the runtime's affair); EOF means it gave up.  We become
- * the namespace's root after pivot_root (see setup_oci_filesystem). */
-static int wait_id_maps(int sock)
-{
-    char byte;
-    ssize_t n;
-    do
-        n = read(sock, &byte, 1);
-    while (n < 0 && errno == EINTR);
-    if (n < 0)
-        return errno;
-    if (n == 0)
-        return ECANCELED;
-    close(sock);
-    return 0;
-}
-
 static int set_domainname(const char *name)
 {
     return setdomainname(name, strlen(name)) < 0 ? errno : 0;
@@ -566,7 +547,11 @@ void child_main(struct child_ctx *c)
         if (req->clone_flags & CLONE_NEWNET)
             STEP(c, STEP_LO_UP, loopback_up());
         if (req->userns_sock >= 0)
-            STEP(c, STEP_USERNS, oci ? wait_id_maps(req->userns_sock)
+            /* OCI mode: the parent writes our id maps, then one byte
+             * with no fd (the rootfs is used as it is), as a go byte;
+             * we become the namespace's root after pivot_root (see
+             * setup_oci_filesystem) */
+            STEP(c, STEP_USERNS, oci ? wait_go(req->userns_sock)
                                      : enter_userns(c, req->userns_sock));
         if (oci)
             setup_oci_filesystem(c);

@@ -9,8 +9,10 @@
 
 #include "internal.h"
 
-/* Block until the parent has finished the container's network (it writes
- * one byte).  EOF means the parent gave up: never exec then. */
+/* Block until the parent says go with one byte on fd: once it has
+ * finished the container's network (the go pipe, or bocker-oci's
+ * exec.fifo), or written an OCI user namespace's id maps.  EOF means the
+ * parent gave up: go no further then. */
 int wait_go(int fd)
 {
     char b;
