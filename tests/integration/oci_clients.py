@@ -183,6 +183,18 @@ def cgroup_file(pid, controller, v1_name, v2_name):
     return os.path.join(mount, path.lstrip("/"), v2_name)
 
 
+def run_tool(name, argv, env, check, timeout, input):
+    """Run a client's command line (text; stdin /dev/null unless input);
+    with check, a non-zero exit fails the test with its output."""
+    proc = subprocess.run(argv, capture_output=True, text=True, input=input,
+                          stdin=None if input is not None else subprocess.DEVNULL,
+                          env=env, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{name} {' '.join(argv[1:])} -> {proc.returncode}\n"
+                             f"{proc.stdout}{proc.stderr}")
+    return proc
+
+
 def pids_whose_argv_has(needle):
     """PIDs (not zombies, not ours) with an argv word containing needle."""
     needle = needle.encode()
@@ -326,13 +338,7 @@ under-test = ["{runtime}"]
 
     def __call__(self, *args, check=True, timeout=120, input=None):
         """Run podman; returns the CompletedProcess (text)."""
-        proc = subprocess.run(self.argv(*args), capture_output=True, text=True, input=input,
-                              stdin=None if input is not None else subprocess.DEVNULL,
-                              env=self.env, timeout=timeout)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"podman {' '.join(args)} -> {proc.returncode}\n"
-                                 f"{proc.stdout}{proc.stderr}")
-        return proc
+        return run_tool("podman", self.argv(*args), self.env, check, timeout, input)
 
     def run_args(self, *args):
         """`podman run` with the options every test's containers get."""
@@ -462,13 +468,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 
     def ctr(self, *args, check=True, timeout=120, input=None):
         """Run ctr; returns the CompletedProcess (text)."""
-        proc = subprocess.run(self.argv(*args), capture_output=True, text=True, input=input,
-                              stdin=None if input is not None else subprocess.DEVNULL,
-                              env=self.env, timeout=timeout)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"ctr {' '.join(args)} -> {proc.returncode}\n"
-                                 f"{proc.stdout}{proc.stderr}")
-        return proc
+        return run_tool("ctr", self.argv(*args), self.env, check, timeout, input)
 
     def run_args(self, cid, *flags):
         """`ctr run` options through the runtime under test (then IMAGE ID ...)."""

@@ -24,14 +24,14 @@ def _ours():
     return [r + PARENT for r in ocg.detect().roots() if os.path.exists(r + PARENT)]
 
 
-@pytest.fixture
-def group():
-    """make(**kw) -> a created OciCgroup with a unique path, destroyed
-    (and checked gone) after the test."""
+def _groups(new):
+    """A fixture's body: yields make(resources=None, **kw), which creates
+    new(**kw) with resources (its warnings kept on it); afterwards every
+    group made is destroyed."""
     made = []
 
-    def make(resources=None, path=None):
-        cg = ocg.OciCgroup(path or f"{PARENT}/c{next(_n)}", "unused")
+    def make(resources=None, **kw):
+        cg = new(**kw)
         made.append(cg)
         cg.warnings = cg.create(resources or {})
         return cg
@@ -39,6 +39,14 @@ def group():
     yield make
     for cg in made:
         cg.destroy()
+
+
+@pytest.fixture
+def group():
+    """make(**kw) -> a created OciCgroup with a unique path, destroyed
+    (and checked gone) after the test."""
+    yield from _groups(lambda path=None: ocg.OciCgroup(path or f"{PARENT}/c{next(_n)}",
+                                                       "unused"))
     assert _ours() == []
 
 
@@ -273,17 +281,7 @@ def v2group():
     if point is None:
         pytest.skip("no cgroup2 mount")
     layout = ocg.Layout(2, v2=point)
-    made = []
-
-    def make(resources=None):
-        cg = ocg.OciCgroup(f"{PARENT}/v2-{next(_n)}", "x", layout=layout)
-        made.append(cg)
-        cg.warnings = cg.create(resources or {})
-        return cg
-
-    yield make
-    for cg in made:
-        cg.destroy()
+    yield from _groups(lambda: ocg.OciCgroup(f"{PARENT}/v2-{next(_n)}", "x", layout=layout))
     assert not os.path.exists(point + PARENT)
 
 
