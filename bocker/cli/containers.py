@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from bocker.cli import output
+from bocker.cli import output, runoptions
 from bocker.errors import BockerError
 
 
@@ -18,56 +18,15 @@ from bocker.errors import BockerError
 @click.option("-d", "--detach", is_flag=True, help="Run in the background; print the ID.")
 @click.option("-i", "--interactive", is_flag=True, help="Keep stdin attached.")
 @click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-terminal.")
-@click.option("--name", help="Name for the container.")
-@click.option("--hostname", help="Hostname (default: the container ID).")
-@click.option("-e", "--env", "env", multiple=True, help="KEY=VAL (or KEY to pass ours).")
-@click.option("--env-file", multiple=True, help="File of KEY=VAL lines.")
-@click.option("-w", "--workdir", help="Working directory inside the container.")
-@click.option("-u", "--user", help="UID[:GID] or NAME[:GROUP].")
-@click.option("-m", "--memory", help="Memory limit, e.g. 512m (default 512m, $BOCKER_MEM_LIMIT in MB).")
-@click.option("--cpu-shares", type=int, help="CPU shares (default 512, $BOCKER_CPU_SHARE).")
-@click.option("--cpus", help="CPU quota in CPUs, e.g. 1.5.")
-@click.option("--pids-limit", type=int,
-              help="Maximum number of processes (default 2048; -1 for no limit).")
-@click.option("--network", default="bridge", type=click.Choice(["bridge", "none", "host"]),
-              show_default=True, help="bridge: own address on bocker's bridge; none: only lo; "
-              "host: the host's network.")
-@click.option("-p", "--publish", "ports", multiple=True,
-              help="[HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp]")
-@click.option("--dns", multiple=True, help="DNS server for the container's resolv.conf.")
-@click.option("--rm", "remove", is_flag=True, help="Remove the container when it exits.")
-@click.option("--restart", default="no", show_default=True,
-              help="When it exits: no, always, unless-stopped, on-failure[:MAX_RETRIES].")
-@click.option("--privileged", is_flag=True,
-              help="Turn confinement off: every capability, no seccomp, /proc and /sys as they are.")
-@click.option("--cap-add", multiple=True, help="Add a capability (e.g. NET_ADMIN, ALL).")
-@click.option("--cap-drop", multiple=True, help="Drop a capability (e.g. CHOWN, ALL).")
-@click.option("--security-opt", multiple=True,
-              help="seccomp=unconfined|PROFILE.json, no-new-privileges (always on).")
-@click.option("--sysctl", "sysctls", multiple=True,
-              help="Namespaced sysctl KEY=VALUE (net.*, kernel.shm*, kernel.msg*, kernel.sem, "
-              "fs.mqueue.*).")
-@click.option("--ulimit", "ulimits", multiple=True, help="NAME=SOFT[:HARD], e.g. nofile=1024:2048.")
-@click.option("--read-only", is_flag=True, help="Mount the container's root filesystem read-only.")
-@click.option("--userns", type=click.Choice(["auto", "host", ""]), default=None,
-              help="auto: root in the container is an unprivileged host uid (its own "
-              "65536 ids, an idmapped rootfs); host: the host's ids (default, or "
-              "$BOCKER_USERNS).")
-@click.option("--entrypoint", help="Override the image's entrypoint.")
-@click.option("-v", "--volume", "volumes", multiple=True, help="HOST:CONTAINER[:ro]")
-@click.option("--tmpfs", multiple=True, help="PATH[:OPTIONS] tmpfs mount.")
+@runoptions.container_options
 @click.option("--cidfile", type=click.Path(dir_okay=False), help="Write the container ID here.")
 @click.option("--detach-keys", help="Keys that detach from the container (default ctrl-p,ctrl-q).")
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_obj
-def run(ctx, detach, interactive, tty, name, hostname, env, env_file, workdir, user, memory,
-        cpu_shares, cpus, pids_limit, network, ports, dns, remove, restart, privileged, cap_add,
-        cap_drop, security_opt, sysctls, ulimits, read_only, userns, entrypoint, volumes,
-        tmpfs, cidfile, detach_keys, image, command):
+def run(ctx, detach, interactive, tty, cidfile, detach_keys, image, command, **options):
     """Run COMMAND in a new container from IMAGE."""
-    from bocker import units
-    from bocker.runtime import containers, protocol, spec
+    from bocker.runtime import containers, protocol
 
     if detach_keys:
         from bocker.errors import InvalidArgument, RunRefused
@@ -76,20 +35,7 @@ def run(ctx, detach, interactive, tty, name, hostname, env, env_file, workdir, u
             protocol.parse_detach_keys(detach_keys)
         except InvalidArgument as e:
             raise RunRefused(str(e)) from None
-    all_env = [item for path in env_file for item in spec.parse_env_file(path)]
-    all_env += list(env)
-    memory, cpu_shares = spec.limits_from_env(memory, cpu_shares)
-    req = spec.RunRequest(
-        image, list(command), name=name, hostname=hostname, env=all_env,
-        workdir=workdir, user=user,
-        memory=units.parse_size(memory, "b") if memory else None,
-        cpu_shares=cpu_shares, cpus=units.parse_cpus(cpus) if cpus else None,
-        pids_limit=pids_limit, network=network, remove=remove, privileged=privileged,
-        # --entrypoint '' clears the image's entrypoint, as Docker's does
-        entrypoint=None if entrypoint is None else [entrypoint] if entrypoint else [],
-        volumes=volumes, tmpfs=tmpfs, ports=ports, dns=dns, cap_add=cap_add,
-        cap_drop=cap_drop, security_opt=security_opt, sysctls=sysctls, ulimits=ulimits,
-        read_only=read_only, userns=userns, restart=restart)
+    req = runoptions.request(image, command, options)
     cid_fd = [_create_cidfile(cidfile)] if cidfile else []
 
     def started(cid):

@@ -1,0 +1,103 @@
+"""The options of `bocker run` (and `bocker create`), grouped by what
+they configure, and the RunRequest they make.
+
+Each group is a list of click options; `container_options` applies them
+all, so run and create take the same flags.  `request(image, command,
+options)` turns the parsed options into a spec.RunRequest: the one place
+where a flag's value becomes a request field.
+"""
+import click
+
+
+def _apply(decorators):
+    def wrap(f):
+        for d in reversed(decorators):
+            f = d(f)
+        return f
+    return wrap
+
+
+# What runs and as whom: the process, its identity, its environment.
+PROCESS = [
+    click.option("--name", help="Name for the container."),
+    click.option("--hostname", help="Hostname (default: the container ID)."),
+    click.option("-e", "--env", "env", multiple=True, help="KEY=VAL (or KEY to pass ours)."),
+    click.option("--env-file", multiple=True, help="File of KEY=VAL lines."),
+    click.option("-w", "--workdir", help="Working directory inside the container."),
+    click.option("-u", "--user", help="UID[:GID] or NAME[:GROUP]."),
+    click.option("--entrypoint", help="Override the image's entrypoint."),
+    click.option("--rm", "remove", is_flag=True, help="Remove the container when it exits."),
+    click.option("--restart", default="no", show_default=True,
+                 help="When it exits: no, always, unless-stopped, on-failure[:MAX_RETRIES]."),
+]
+
+# What it may use: cgroup limits and rlimits.
+RESOURCES = [
+    click.option("-m", "--memory",
+                 help="Memory limit, e.g. 512m (default 512m, $BOCKER_MEM_LIMIT in MB)."),
+    click.option("--cpu-shares", type=int, help="CPU shares (default 512, $BOCKER_CPU_SHARE)."),
+    click.option("--cpus", help="CPU quota in CPUs, e.g. 1.5."),
+    click.option("--pids-limit", type=int,
+                 help="Maximum number of processes (default 2048; -1 for no limit)."),
+    click.option("--ulimit", "ulimits", multiple=True,
+                 help="NAME=SOFT[:HARD], e.g. nofile=1024:2048."),
+]
+
+# How it reaches the network.
+NETWORK = [
+    click.option("--network", default="bridge",
+                 type=click.Choice(["bridge", "none", "host"]), show_default=True,
+                 help="bridge: own address on bocker's bridge; none: only lo; "
+                 "host: the host's network."),
+    click.option("-p", "--publish", "ports", multiple=True,
+                 help="[HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp]"),
+    click.option("--dns", multiple=True, help="DNS server for the container's resolv.conf."),
+]
+
+# What its filesystem holds beyond the image.
+STORAGE = [
+    click.option("-v", "--volume", "volumes", multiple=True, help="HOST:CONTAINER[:ro]"),
+    click.option("--tmpfs", multiple=True, help="PATH[:OPTIONS] tmpfs mount."),
+    click.option("--read-only", is_flag=True,
+                 help="Mount the container's root filesystem read-only."),
+]
+
+# Its confinement (bocker.confine).
+SECURITY = [
+    click.option("--privileged", is_flag=True,
+                 help="Turn confinement off: every capability, no seccomp, /proc and /sys "
+                 "as they are."),
+    click.option("--cap-add", multiple=True, help="Add a capability (e.g. NET_ADMIN, ALL)."),
+    click.option("--cap-drop", multiple=True, help="Drop a capability (e.g. CHOWN, ALL)."),
+    click.option("--security-opt", multiple=True,
+                 help="seccomp=unconfined|PROFILE.json, no-new-privileges (always on)."),
+    click.option("--sysctl", "sysctls", multiple=True,
+                 help="Namespaced sysctl KEY=VALUE (net.*, kernel.shm*, kernel.msg*, "
+                 "kernel.sem, fs.mqueue.*)."),
+    click.option("--userns", type=click.Choice(["auto", "host", ""]), default=None,
+                 help="auto: root in the container is an unprivileged host uid (its own "
+                 "65536 ids, an idmapped rootfs); host: the host's ids (default, or "
+                 "$BOCKER_USERNS)."),
+]
+
+container_options = _apply(PROCESS + RESOURCES + NETWORK + STORAGE + SECURITY)
+
+
+def request(image, command, options):
+    """The spec.RunRequest of IMAGE, COMMAND and the parsed options (a
+    dict of every container_options value; consumed)."""
+    from bocker import units
+    from bocker.runtime import spec
+
+    o = options
+    env = [item for path in o.pop("env_file") for item in spec.parse_env_file(path)]
+    env += list(o.pop("env"))
+    memory, cpu_shares = spec.limits_from_env(o.pop("memory"), o.pop("cpu_shares"))
+    cpus, entrypoint = o.pop("cpus"), o.pop("entrypoint")
+    return spec.RunRequest(
+        image, list(command), env=env,
+        memory=units.parse_size(memory, "b") if memory else None,
+        cpu_shares=cpu_shares, cpus=units.parse_cpus(cpus) if cpus else None,
+        # --entrypoint '' clears the image's entrypoint, as Docker's does
+        entrypoint=None if entrypoint is None else [entrypoint] if entrypoint else [],
+        **o)
