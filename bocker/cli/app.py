@@ -36,6 +36,7 @@ COMMAND_MODULES = {
     **dict.fromkeys(("run", "exec", "stop", "kill", "wait", "start", "restart", "attach", "ps",
                      "logs", "inspect", "commit", "rm"), "containers"),
     **dict.fromkeys(("system", "container", "image"), "prune"),
+    "volume": "volumes",
 }
 
 
