@@ -25,14 +25,16 @@ _BOOL = {"1": True, "t": True, "true": True, "0": False, "f": False, "false": Fa
 class MountSpec:
     """One mount as asked for.  kind: volume, bind or tmpfs; source: the
     volume's name ("" for an anonymous one), the host path (bind) or None
-    (tmpfs); target: the normalised absolute path in the container."""
+    (tmpfs); target: the normalised absolute path in the container.
+    make_source: a missing bind source is made (-v's), else refused (--mount's)."""
 
     __slots__ = ("kind", "source", "target", "readonly", "nocopy", "options",
-                 "tmpfs_size", "tmpfs_mode")
+                 "tmpfs_size", "tmpfs_mode", "make_source")
 
     def __init__(self, kind, source, target, readonly=False, nocopy=False, options=None,
-                 tmpfs_size=None, tmpfs_mode=None):
+                 tmpfs_size=None, tmpfs_mode=None, make_source=False):
         self.kind, self.source, self.target = kind, source, target
+        self.make_source = make_source
         self.readonly, self.nocopy = readonly, nocopy
         self.options = dict(options or {})
         self.tmpfs_size, self.tmpfs_mode = tmpfs_size, tmpfs_mode
@@ -86,7 +88,7 @@ def parse_volume(spec):
     if source.startswith("/"):
         if nocopy:
             raise InvalidArgument(f"invalid {what}: nocopy is for volumes, not binds")
-        return MountSpec("bind", _host_path(source, what), target, readonly)
+        return MountSpec("bind", _host_path(source, what), target, readonly, make_source=True)
     try:
         names.check(source)
     except InvalidArgument as e:

@@ -80,7 +80,10 @@ def _entry(kind, source, target, mode, rw, name=None, propagation=""):
 
 def _bind(spec):
     if not os.path.exists(spec.source):
-        os.makedirs(spec.source)  # -v's behaviour (Docker's too); --mount's source exists
+        if not spec.make_source:  # --mount's, as Docker's
+            raise InvalidArgument(f"invalid mount config for type \"bind\": bind source "
+                                  f"path does not exist: {spec.source}")
+        os.makedirs(spec.source)  # -v's behaviour (Docker's too)
     return _entry("bind", spec.source, spec.target, "ro" if spec.readonly else "",
                   not spec.readonly, propagation="rprivate")
 
