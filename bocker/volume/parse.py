@@ -62,7 +62,7 @@ def target_path(path, what):
         raise InvalidArgument(f"invalid {what}: the container path is not a path")
     norm = "/" + os.path.normpath(path).lstrip("/")
     if norm == "/":
-        raise InvalidArgument(f"invalid {what}: the destination cannot be '/'")
+        raise InvalidArgument(f"invalid {what}: / cannot be mounted over (it is the root)")
     return norm
 
 

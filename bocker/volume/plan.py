@@ -89,7 +89,8 @@ def _bind(spec):
 
 
 def _volume(paths, spec, image_rootfs, undo):
-    volume, made = volumes.create(paths, spec.source or None, anonymous=not spec.source)
+    volume, made = volumes.create(paths, spec.source or None, options=spec.options,
+                                  anonymous=not spec.source)
     name = volume["Name"]
     if made:
         undo.callback(volumes.discard, paths, name)
