@@ -344,3 +344,15 @@ def test_copy_up_resolves_the_image_path_inside_the_image(tmp_path):
         assert sorted(os.listdir(target)) == ["f", "out"]
         assert os.readlink(target / "out") == str(host_dir)  # a symlink, not followed
         assert not os.path.exists(target / "secret")
+
+
+def test_rm_without_v_keeps_anonymous_volumes_for_prune(bocker):
+    before = _volumes(bocker)
+    cid = bocker("run", "-d", "-v", "/scratch", "busybox", "true", check=True).stdout.strip()
+    bocker("wait", cid, check=True)
+    bocker("rm", cid, check=True)
+    [left] = _volumes(bocker) - before  # Docker's too: only -v removes them
+    out = bocker("system", "prune", "-f", check=True).stdout
+    assert left in _volumes(bocker) and left not in out  # without --volumes: kept
+    out = bocker("system", "prune", "-f", "--volumes", check=True).stdout
+    assert left in out and left not in _volumes(bocker)
