@@ -38,9 +38,9 @@ def check(req):
     return asked
 
 
-def plan(paths, req, image_config, image_rootfs, undo):
-    """The record's Mounts for req (volumes made and filled); registers
-    on undo the removal of each volume it created."""
+def plan(paths, cid, req, image_config, image_rootfs, undo):
+    """The record's Mounts for container cid's req (volumes made and
+    filled); registers on undo the removal of each volume it created."""
     from bocker.runtime import checks
 
     asked = check(req)
@@ -52,7 +52,7 @@ def plan(paths, req, image_config, image_rootfs, undo):
         elif spec.kind == "tmpfs":
             mounts.append(_entry("tmpfs", "", spec.target, "", not spec.readonly))
         else:
-            mounts.append(_volume(paths, spec, image_rootfs, undo))
+            mounts.append(_volume(paths, cid, spec, image_rootfs, undo))
     for ref in req.volumes_from:
         for entry in _from_container(paths, ref):
             if entry["Destination"] not in taken:
@@ -62,7 +62,7 @@ def plan(paths, req, image_config, image_rootfs, undo):
         if target not in taken:
             checks.check_target(target, f"image volume '{target}'")
             taken.add(target)
-            mounts.append(_volume(paths, parse.MountSpec("volume", "", target),
+            mounts.append(_volume(paths, cid, parse.MountSpec("volume", "", target),
                                   image_rootfs, undo))
     if len(mounts) > MAX_MOUNTS:
         raise InvalidArgument(f"too many mounts ({len(mounts)}; at most {MAX_MOUNTS})")
@@ -88,12 +88,12 @@ def _bind(spec):
                   not spec.readonly, propagation="rprivate")
 
 
-def _volume(paths, spec, image_rootfs, undo):
+def _volume(paths, cid, spec, image_rootfs, undo):
     volume, made = volumes.create(paths, spec.source or None, options=spec.options,
                                   anonymous=not spec.source)
     name = volume["Name"]
     if made:
-        undo.callback(volumes.discard, paths, name)
+        undo.callback(volumes.discard, paths, name, cid)
     if not spec.nocopy:
         volumes.fill(paths, name, lambda data: copyup.copy_up(image_rootfs, spec.target, data))
     return _entry("volume", volumes.data_dir(paths, name), spec.target,

@@ -159,9 +159,10 @@ def is_anonymous(volume):
     return names.ANONYMOUS_LABEL in (volume.get("Labels") or {})
 
 
-def remove(paths, name, force=False):
-    """Remove volume name unless a container uses it; returns the name,
-    or None if it did not exist and force is set (Docker's -f)."""
+def remove(paths, name, force=False, ignore=()):
+    """Remove volume name unless a container (but those in ignore) uses
+    it; returns the name, or None if it did not exist and force is set
+    (Docker's -f)."""
     from bocker.volume import usage
 
     with state.locked(paths.lock):  # no container create in progress (module doc)
@@ -171,7 +172,7 @@ def remove(paths, name, force=False):
             if force:
                 return None
             raise
-        cids = usage.users(paths, name)
+        cids = [c for c in usage.users(paths, name) if c not in ignore]
         if cids:
             raise VolumeInUse(name, cids)
         _delete(paths, name)
@@ -193,10 +194,13 @@ def _delete(paths, name, only_half_made=False):
     return True
 
 
-def discard(paths, name):
-    """Remove volume name without asking who uses it: the undo of a create
-    whose container was never made."""
-    _delete(paths, name)
+def discard(paths, name, cid):
+    """The undo of a create (of container cid) that failed: the volume it
+    made goes, unless another container's record names it by now (a run
+    of the same name at once found it made and uses it).  Runs after the
+    create let go of the root's lock, so remove() takes it for real."""
+    with contextlib.suppress(BockerError, OSError):
+        remove(paths, name, ignore=(cid,))
 
 
 def fill(paths, name, filler):

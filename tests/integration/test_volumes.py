@@ -356,3 +356,16 @@ def test_rm_without_v_keeps_anonymous_volumes_for_prune(bocker):
     assert left in _volumes(bocker) and left not in out  # without --volumes: kept
     out = bocker("system", "prune", "-f", "--volumes", check=True).stdout
     assert left in out and left not in _volumes(bocker)
+
+
+def test_a_failed_run_removes_only_the_volumes_it_made(bocker, vols):
+    fault = {"BOCKER_FAULT": "start.clone:fail"}
+    before = _volumes(bocker)
+    proc = bocker("run", "--rm", "-v", "tv-fail:/d", "-v", "/anon", "busybox", "true",
+                  env=fault)
+    assert proc.returncode != 0
+    assert _volumes(bocker) == before
+    vols.append("tv-kept")
+    bocker("volume", "create", "tv-kept", check=True)
+    proc = bocker("run", "--rm", "-v", "tv-kept:/d", "busybox", "true", env=fault)
+    assert proc.returncode != 0 and "tv-kept" in _volumes(bocker)
