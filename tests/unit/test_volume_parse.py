@@ -96,7 +96,7 @@ def test_a_mount_parses_as_docker_reads_it(kind, name, host, target, key, ro):
 def test_mount_details():
     assert parse.parse_mount("type=volume,dst=/d").source == ""  # anonymous
     assert parse.parse_mount("target=/d,source=vv,ro=false").readonly is False
-    assert parse.parse_mount("type=volume,src=v,dst=/d,volume-nocopy").nocopy
+    assert parse.parse_mount("type=volume,src=vv,dst=/d,volume-nocopy").nocopy
     m = parse.parse_mount('type=bind,"source=/a,b",target=/d')  # csv quoting: a comma in it
     assert m.source == "/a,b"
     assert parse.parse_mount("type=tmpfs,dst=/t").tmpfs_data() == "mode=1777"
