@@ -50,8 +50,8 @@ class ContainerRow:
     @property
     def Command(self):
         text = " ".join(self._r["Config"].get("Cmd") or [])
-        if self._trunc:
-            text = output.shorten(text, COMMAND_CUT)
+        if self._trunc and len(text) > COMMAND_CUT:
+            text = text[:COMMAND_CUT - 1] + "\u2026"  # Docker's Ellipsis: 19 and a …
         return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
     @property
