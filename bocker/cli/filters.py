@@ -131,9 +131,8 @@ def containers(filters, records, resolve_image=None):
                      (r.get("State") or {}).get("ExitCode") in codes)
     if "ancestor" in f:
         ids = {resolve_image(v) for v in f["ancestor"]} - {None} if resolve_image else set()
-        names = set(f["ancestor"])
-        names |= {v + ":latest" for v in names if ":" not in v.rpartition("/")[2]}
-        tests.append(lambda r: r.get("Image") in ids or r.get("ImageName") in names or
+        names = {_tagged(v) for v in f["ancestor"]}
+        tests.append(lambda r: r.get("Image") in ids or _tagged(r.get("ImageName")) in names or
                      any(str(r.get("Image", "")).startswith(v) for v in f["ancestor"]))
     for key, newer in (("before", False), ("since", True)):
         for value in f.get(key, ()):
@@ -160,6 +159,12 @@ def containers(filters, records, resolve_image=None):
     if "is-task" in f:  # no swarm: nothing is a task
         tests.append(lambda r: not any(_bool("is-task", v) for v in f["is-task"]))
     return lambda r: all(t(r) for t in tests)
+
+
+def _tagged(name):
+    """NAME with Docker's default tag: busybox and busybox:latest are one."""
+    name = str(name or "")
+    return name if ":" in name.rpartition("/")[2] or "@" in name else name + ":latest"
 
 
 def _created_of(ref, records):

@@ -45,6 +45,9 @@ def _iso(text):
         when = datetime.fromisoformat(body)
     except ValueError:
         return None
-    if when.tzinfo is None:
-        return time.mktime(when.timetuple()) + when.microsecond / 1e6
-    return when.timestamp()
+    try:
+        if when.tzinfo is None:
+            return time.mktime(when.timetuple()) + when.microsecond / 1e6
+        return when.timestamp()
+    except (OverflowError, ValueError, OSError):  # year 1 and such: no epoch time
+        return None
