@@ -306,7 +306,8 @@ def inspect(ctx, fmt, kind, size, refs):
     failed = output.each_collect(refs, lambda ref: found.append(
         _inspect_one(ctx.paths, ref, kind, size)))
     if template is None:
-        click.echo(json.dumps(found, indent=4))
+        if found or not failed:  # none found: only the error lines (Docker adds a "[]")
+            click.echo(json.dumps(found, indent=4))
     else:
         for item in found:
             click.echo(template.render(item))
