@@ -12,14 +12,7 @@ from bocker.errors import BockerError
 def each(refs, action):
     """action(ref) for every ref, as Docker does: a failed ref prints its
     one line and the rest still run; any failure makes the exit code 1."""
-    failed = False
-    for ref in refs:
-        try:
-            action(ref)
-        except BockerError as e:
-            error(e)
-            failed = True
-    if failed:
+    if each_collect(refs, action):
         sys.exit(1)
 
 
