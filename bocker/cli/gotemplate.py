@@ -423,6 +423,7 @@ class _Scope:
 class _Exec:
     def __init__(self, out):
         self.out = out
+        self.steps = 0
 
     def nodes(self, nodes, dot, scope):
         for node in nodes:
@@ -450,6 +451,10 @@ class _Exec:
             if not items:
                 self.nodes(node.orelse, dot, inner)
             for key, item in items:
+                # nested ranges that print nothing are bounded too (by steps)
+                self.steps += 1
+                if self.steps > STEPS_MAX:
+                    raise TemplateError(f"template: {node.where}: too many range steps")
                 loop = inner.child()
                 names = node.pipe.names
                 if len(names) == 1:
@@ -541,6 +546,8 @@ def _range_items(value, where):
     if isinstance(value, (list, tuple)):
         return list(enumerate(value))
     if isinstance(value, int) and not isinstance(value, bool):
+        if value > STEPS_MAX:
+            raise TemplateError(f"template: {where}: range over {value}: too many steps")
         return [(i, i) for i in range(max(0, value))]
     raise TemplateError(f"template: {where}: range can't iterate over {show(value)}")
 
@@ -766,6 +773,7 @@ FUNCS = {
 # A bound on what one template may print: a `range` over a huge number (or
 # nested ranges) must not fill memory.
 OUTPUT_MAX = 16 << 20
+STEPS_MAX = 1_000_000
 
 
 class _Bounded(list):

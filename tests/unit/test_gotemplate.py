@@ -114,9 +114,13 @@ def test_structs_methods_and_missing_fields():
         render("{{._secret}}", Row())
 
 
-def test_output_is_bounded():
+def test_output_and_steps_are_bounded():
     with pytest.raises(TemplateError, match="too large"):
-        render("{{range 100000}}{{range 1000}}xx{{end}}{{end}}", {})
+        render("{{range 10000}}{{range 100}}" + "x" * 200 + "{{end}}{{end}}", {})
+    with pytest.raises(TemplateError, match="too many"):
+        render("{{range 1000000000}}{{end}}", {})
+    with pytest.raises(TemplateError, match="too many range steps"):
+        render("{{range 1000}}{{range 1000}}{{range 1000}}{{end}}{{end}}{{end}}", {})
 
 
 def test_listing_format_forms():
