@@ -27,18 +27,24 @@ def changed_bytes(rootfs, since):
         os.lstat(rootfs)
     except OSError:
         return None
-    for _dir, _subdirs, files, dirfd in os.fwalk(rootfs, follow_symlinks=False):
-        for name in files:
-            seen += 1
-            if seen > WALK_MAX_ENTRIES:
-                return total
-            try:
-                st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
-            except OSError:
-                continue  # gone while we looked
-            if (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)) and \
-                    st.st_ctime_ns >= since_ns:
-                total += st.st_size
+    try:
+        # fwalk recurses, an fd a level: a hostile tree thousands of levels
+        # deep ends the count there (EMFILE skips, RecursionError stops)
+        for _dir, subdirs, files, dirfd in os.fwalk(rootfs, follow_symlinks=False):
+            seen += 1 + len(subdirs)
+            for name in files:
+                seen += 1
+                if seen > WALK_MAX_ENTRIES:
+                    return total
+                try:
+                    st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
+                except OSError:
+                    continue  # gone while we looked
+                if (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)) and \
+                        st.st_ctime_ns >= since_ns:
+                    total += st.st_size
+    except RecursionError:
+        pass
     return total
 
 
