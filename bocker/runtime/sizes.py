@@ -31,8 +31,10 @@ def changed_bytes(rootfs, since):
         # fwalk recurses, an fd a level: a hostile tree thousands of levels
         # deep ends the count there (EMFILE skips, RecursionError stops)
         for _dir, subdirs, files, dirfd in os.fwalk(rootfs, follow_symlinks=False):
-            seen += 1 + len(subdirs)
-            for name in files:
+            seen += 1
+            # fwalk files a symlink to a directory among subdirs (and does
+            # not descend it): it is one of the container's links all the same
+            for name in files + subdirs:
                 seen += 1
                 if seen > WALK_MAX_ENTRIES:
                     return total
