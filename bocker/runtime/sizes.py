@@ -21,7 +21,11 @@ WALK_MAX_ENTRIES = 2_000_000
 def changed_bytes(rootfs, since):
     """Bytes of the files under rootfs changed at or after since (epoch
     seconds); None if rootfs is not there (the container is gone)."""
-    since_ns = int(since * 1e9) - 10**9  # a second's slack for the filesystem's clock
+    # No slack: an image made a moment before the container (a fresh pull,
+    # a commit) must not count as written by it.  The kernel's ctime clock
+    # is coarse (a tick behind at most); a container's first write comes
+    # after its whole start, far more than a tick after since.
+    since_ns = int(since * 1e9)
     total, seen = 0, 0
     try:
         os.lstat(rootfs)
