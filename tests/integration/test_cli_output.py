@@ -157,6 +157,10 @@ def test_image_inspect_and_images_format(bocker):
     assert info["RootFS"]["Type"] == "layers" and isinstance(info["RepoDigests"], list)
     assert info["Os"] == "linux" and info["Architecture"] and info["Created"].endswith("Z")
     assert isinstance(info["Config"], dict) and info["Size"] > 0
+    # p8952/bocker's references: an img_ ID (or its prefix) without --type
+    assert json.loads(bocker("inspect", info["Id"], check=True).stdout)[0]["Id"] == info["Id"]
+    assert bocker("inspect", "-f", "{{.Id}} {{json .RepoTags}}", info["Id"][:12],
+                  check=True).stdout.startswith(info["Id"] + " [")
     rows = bocker("images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}",
                   "--filter", "reference=busybox", check=True).stdout.splitlines()
     assert f"busybox:latest {info['Id']}" in rows
