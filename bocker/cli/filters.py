@@ -94,8 +94,12 @@ def container_state(record):
     st = record.get("State") or {}
     if st.get("Restarting"):
         return "restarting"
+    # paused (verbs' pause) is still Running in Docker's State: its own
+    # flag or status says so; removing and dead likewise
     if st.get("Paused"):
         return "paused"
+    if st.get("Status") in ("paused", "removing", "dead"):
+        return st["Status"]
     if st.get("Running"):
         return "running"
     return st.get("Status") or "created"

@@ -75,12 +75,13 @@ def ports(bindings_by_port):
 
 def status(st):
     """A record's State as ps shows it: 'Up 2 minutes', 'Created',
-    'Exited (0) 5 seconds ago', 'Exited (unknown)' (its end went unseen),
+    'Up 2 minutes (Paused)', 'Exited (0) 5 seconds ago', 'Exited (unknown)' (its end went unseen),
     'Restarting (1) 1 second ago'."""
     from bocker.runtime.records import parse_iso
 
     if st.get("Running"):
-        return "Up " + ago(parse_iso(st["StartedAt"]))[:-4]
+        paused = " (Paused)" if st.get("Paused") or st.get("Status") == "paused" else ""
+        return "Up " + ago(parse_iso(st["StartedAt"]))[:-4] + paused
     if st.get("Status") == "created":
         return "Created"
     from bocker.runtime.records import UNKNOWN_EXIT

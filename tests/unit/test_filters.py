@@ -87,6 +87,16 @@ def test_container_filters(spec, expected):
     assert _names(spec) == expected
 
 
+def test_paused_and_dead_states():
+    paused = _container("ps_000000000009", "p", 9.0)
+    paused["State"].update(Paused=True)
+    dead = _container("ps_00000000000a", "d", 9.0, status="dead")
+    assert filters.container_state(paused) == "paused"
+    assert filters.container_state(dead) == "dead"
+    paused["State"].update(Paused=False, Status="paused")
+    assert filters.container_state(paused) == "paused"
+
+
 def test_ancestor_by_image_id_resolved():
     assert _names(["ancestor=shop"], lambda ref: "img_bbbbbbbbbbbb" if ref == "shop" else None) \
         == ["db"]
