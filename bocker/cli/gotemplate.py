@@ -402,6 +402,8 @@ def _field(value, name, where):
     except AttributeError:
         raise TemplateError(f"template: {where}: can't evaluate field {name} in type "
                             f"{_type(value)}") from None
+    except (KeyError, TypeError, ValueError, IndexError) as e:  # a row's field on a bad record
+        raise TemplateError(f"template: {where}: error calling {name}: {e}") from None
 
 
 def _type(value):
