@@ -263,6 +263,8 @@ def print_log(paths, cid, follow=False, tail=None, timestamps=False,
                 if not chunk:
                     break
                 continue
+            if window.past():
+                break  # --until has come: nothing later may print
             time.sleep(0.05)
 
 
@@ -274,7 +276,12 @@ class _Window:
     def __init__(self, since, until):
         self.since = _stamp(since) if since is not None else None
         self.until = _stamp(until) if until is not None else None
+        self.until_seconds = until
         self.ended = False
+
+    def past(self):
+        """True once --until's time has come (a follow ends there)."""
+        return self.until_seconds is not None and time.time() >= self.until_seconds
 
     def __bool__(self):
         return self.since is not None or self.until is not None

@@ -198,6 +198,10 @@ def test_logs_tail_since_until(bocker, two):
     future = str(int(time.time()) + 3600)
     assert bocker("logs", "--since", future, second, check=True).stdout == ""
     assert bocker("logs", "--until", future, "-n", "1", second, check=True).stdout == "three\n"
+    # a follow ends at --until, though the container runs on and prints nothing
+    until = str(time.time() + 1)
+    assert bocker("logs", "-f", "--until", until, second, check=True).stdout == \
+        "one\ntwo\nthree\n"
     proc = bocker("logs", "--since", "yesterday", second)
     assert proc.returncode == 125 and "--since" in proc.stderr
 
