@@ -195,10 +195,10 @@ class _Action(_Node):
 
 
 class _Block(_Node):
-    __slots__ = ("kind", "pipe", "body", "orelse", "where", "names")
+    __slots__ = ("kind", "pipe", "body", "orelse", "where")
 
-    def __init__(self, kind, pipe, where, names):
-        self.kind, self.pipe, self.where, self.names = kind, pipe, where, names
+    def __init__(self, kind, pipe, where):
+        self.kind, self.pipe, self.where = kind, pipe, where
         self.body, self.orelse = [], []
 
 
@@ -325,7 +325,7 @@ def _parse(source):
         head = tokens[0]
         word = head[1] if head[0] == "ident" else None
         if word in ("if", "range", "with"):
-            block = _Block(word, _parse_pipe(tokens[1:], where, allow_decl=True), where, None)
+            block = _Block(word, _parse_pipe(tokens[1:], where, allow_decl=True), where)
             current.append(block)
             stack.append([block, block.body, False])
             current = block.body
@@ -336,7 +336,7 @@ def _parse(source):
             top[1] = current = top[0].orelse
             rest = tokens[1:]
             if rest and rest[0] == ("ident", "if") and top[0].kind == "if":
-                inner = _Block("if", _parse_pipe(rest[1:], where, allow_decl=True), where, None)
+                inner = _Block("if", _parse_pipe(rest[1:], where, allow_decl=True), where)
                 current.append(inner)
                 stack.append([inner, inner.body, True])
                 current = inner.body
