@@ -174,68 +174,174 @@ def restart(ctx, timeout, refs):
     output.each(refs, lambda ref: containers.restart(ctx.paths, ref, timeout) and click.echo(ref))
 
 
+_filter = click.option("--filter", "filter_", multiple=True, metavar="KEY=VALUE",
+                       help="Only those that match (repeatable; Docker's keys).")
+_format = click.option("--format", "fmt", metavar="TEMPLATE",
+                       help="A Go template ('table ...' aligned, 'json' one object a line).")
+_no_trunc = click.option("--no-trunc", is_flag=True, help="Do not cut the output short.")
+
+
 @click.command()
 @click.option("-a", "--all", "show_all", is_flag=True, help="Show stopped containers too.")
 @click.option("-q", "--quiet", is_flag=True, help="Only IDs.")
+@_filter
+@_format
+@_no_trunc
+@click.option("-n", "--last", "last", type=click.IntRange(min=-1), default=-1,
+              help="The N last created containers (all states).")
+@click.option("-l", "--latest", is_flag=True, help="The last created container (all states).")
+@click.option("-s", "--size", "size", is_flag=True,
+              help="Show what each container wrote to its rootfs (and its image's size).")
 @click.pass_obj
-def ps(ctx, show_all, quiet):
-    """List containers (running ones; -a for all)."""
+def ps(ctx, show_all, quiet, filter_, fmt, no_trunc, last, latest, size):
+    """List containers, newest first (running ones; -a for all)."""
     from bocker.runtime import containers
 
-    records = [r for r in containers.list_all(ctx.paths, on_broken=output.warn)
-               if show_all or r["State"].get("Running") or r["State"].get("Restarting")]
+    records = sorted(containers.list_all(ctx.paths, on_broken=output.warn),
+                     key=lambda r: r["Created"], reverse=True)
+    limit = 1 if latest else last if last > 0 else None
+    if filter_:
+        from bocker.cli import filters
+
+        wanted = filters.parse(filter_, filters.CONTAINER_KEYS)
+        match = filters.containers(wanted, records, lambda ref: _image_id(ctx.paths, ref))
+        show_all = show_all or "status" in wanted
+        records = [r for r in records if match(r)]
+    if not (show_all or limit):
+        records = [r for r in records if r["State"].get("Running") or r["State"].get("Restarting")]
+    records = records[:limit] if limit else records
     if quiet:
         for r in records:
             click.echo(r["Id"])
         return
-    rows = [("CONTAINER_ID", "COMMAND", "IMAGE", "STATUS", "ADDRESS", "PORTS", "NAME")]
-    for r in records:
-        net = r.get("NetworkSettings") or {}
-        rows.append((r["Id"], output.shorten(" ".join(r["Config"]["Cmd"]), 30),
-                     r.get("ImageName") or r["Image"], output.status(r["State"]),
-                     net.get("IPAddress", "") if r["State"].get("Running") else "",
-                     output.ports(net.get("Ports") or {}), r["Name"]))
-    output.table(rows)
+    from bocker.cli import listing
+
+    template, table_ = output.listing_format(fmt or "")
+    sizer = _sizer(ctx.paths) if size or (template and ".Size" in template) else None
+    rows = [listing.ContainerRow(r, trunc=not no_trunc, size=sizer) for r in records]
+    if template:
+        output.print_template(template, rows, listing.PS_HEADERS, table_)
+        return
+    table = [("CONTAINER_ID", "COMMAND", "IMAGE", "STATUS", "ADDRESS", "PORTS", "NAME")
+             + (("SIZE",) if size else ())]
+    for row in rows:
+        table.append((row.ID, row.command_column(), row.Image, row.Status, row.Address,
+                      row.Ports, row.Names) + ((row.Size,) if size else ()))
+    output.table(table)
+
+
+def _image_id(paths, ref):
+    """The image ID ref names, or None (ancestor= of a missing image matches none)."""
+    from bocker.image import images
+
+    try:
+        return images.resolve(paths, ref)
+    except BockerError:
+        return None
+
+
+def _sizer(paths):
+    """record -> (SizeRw, SizeRootFs), each image's size read once."""
+    from bocker.image import images
+    from bocker.runtime import sizes
+
+    image_sizes = {}
+
+    def size_of(record):
+        image_id = record.get("Image")
+        if image_id not in image_sizes:
+            try:
+                image_sizes[image_id] = images.load(paths, image_id).get("size", 0)
+            except (BockerError, ValueError):
+                image_sizes[image_id] = 0
+        return sizes.container_sizes(paths, record, image_sizes[image_id])
+    return size_of
 
 
 @click.command()
 @click.option("-f", "--follow", is_flag=True, help="Keep printing until the container exits.")
-@click.option("--tail", default="all", help="Only the last N lines.")
+@click.option("-n", "--tail", default="all", help="Only the last N lines.")
+@click.option("--since", metavar="TIME",
+              help="Only lines since TIME (RFC 3339, a Unix timestamp, or 10m ago).")
+@click.option("--until", metavar="TIME", help="Only lines before TIME (same forms).")
 @click.option("-t", "--timestamps", is_flag=True, help="Prefix each line with its time.")
 @click.argument("ref")
 @click.pass_obj
-def logs(ctx, follow, tail, timestamps, ref):
+def logs(ctx, follow, tail, since, until, timestamps, ref):
     """Print a container's log (stdout and stderr kept apart)."""
     from bocker import units
     from bocker.runtime import attach, containers
 
     lines = units.parse_tail(tail)
+    window = {}
+    if since or until:
+        from bocker.cli import timeparse
+
+        window = {"since": timeparse.parse(since, "--since") if since else None,
+                  "until": timeparse.parse(until, "--until") if until else None}
     cid = containers.resolve(ctx.paths, ref)
     attach.print_log(ctx.paths, cid, follow=follow, timestamps=timestamps, tail=lines,
-                     running=lambda: containers.load(ctx.paths, cid)["State"].get("Running"))
+                     running=lambda: containers.load(ctx.paths, cid)["State"].get("Running"),
+                     **window)
 
 
 @click.command()
+@click.option("-f", "--format", "fmt", metavar="TEMPLATE",
+              help="A Go template run on each object ('json': the JSON).")
+@click.option("--type", "kind", type=click.Choice(["container", "image"]),
+              help="Look only for this kind of object.")
+@click.option("-s", "--size", is_flag=True, help="Add SizeRw and SizeRootFs of containers.")
 @click.argument("refs", nargs=-1, required=True)
 @click.pass_obj
-def inspect(ctx, refs):
-    """Show containers or images as JSON."""
+def inspect(ctx, fmt, kind, size, refs):
+    """Show containers or images as JSON (Docker's shape), or -f TEMPLATE of each."""
     import json
 
+    template = None
+    if fmt and fmt != "json":
+        from bocker.cli import gotemplate
+
+        template = gotemplate.Template(fmt)  # a bad template fails before any lookup
+    found = []
+    failed = output.each_collect(refs, lambda ref: found.append(
+        _inspect_one(ctx.paths, ref, kind, size)))
+    if template is None:
+        if found or not failed:  # none found: only the error lines (Docker adds a "[]")
+            click.echo(json.dumps(found, indent=4))
+    else:
+        for item in found:
+            click.echo(template.render(item))
+    if failed:
+        sys.exit(1)
+
+
+def _inspect_one(paths, ref, kind, size):
+    """Docker's inspect JSON of the container or image ref names."""
     from bocker.errors import Ambiguous, NoSuchContainer, NoSuchImage, NotFound
     from bocker.image import images
-    from bocker.runtime import containers
+    from bocker.runtime import containers, inspectview
 
-    out = []
-    for ref in refs:
+    if kind != "image":
         try:
-            out.append(containers.load(ctx.paths, containers.resolve(ctx.paths, ref)))
+            record = containers.load(paths, containers.resolve(paths, ref))
         except (NoSuchContainer, Ambiguous):  # a prefix of two containers may be one image's
+            if kind == "container":
+                raise
+        else:
             try:
-                out.append(images.load(ctx.paths, images.resolve(ctx.paths, ref)))
-            except NoSuchImage:
-                raise NotFound(f"No container or image named '{ref}' exists") from None
-    click.echo(json.dumps(out, indent=4))
+                image = images.load(paths, record["Image"])
+            except (BockerError, ValueError):
+                image = None  # removed since (rmi -f): the view does without
+            if size:
+                record = dict(record)
+                record["SizeRw"], record["SizeRootFs"] = _sizer(paths)(record)
+            return inspectview.container(record, image)
+    try:
+        return inspectview.image(images.load(paths, images.resolve(paths, ref)))
+    except NoSuchImage:
+        if kind == "image":
+            raise
+        raise NotFound(f"No container or image named '{ref}' exists") from None
 
 
 @click.command()

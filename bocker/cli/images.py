@@ -28,20 +28,47 @@ def init(ctx, directory, name):
 
 @click.command("images")
 @click.option("-q", "--quiet", is_flag=True, help="Only IDs.")
+@click.option("-a", "--all", "show_all", is_flag=True,
+              help="Accepted as Docker's (bocker has no intermediate images to hide).")
+@click.option("--filter", "filter_", multiple=True, metavar="KEY=VALUE",
+              help="Only those that match: dangling, label, reference, before, since.")
+@click.option("--format", "fmt", metavar="TEMPLATE",
+              help="A Go template ('table ...' aligned, 'json' one object a line).")
+@click.option("--no-trunc", is_flag=True, help="Do not cut the output short.")
+@click.option("--digests", is_flag=True, help="Show the registry digest too.")
+@click.argument("reference", required=False)
 @click.pass_obj
-def images_cmd(ctx, quiet):
-    """List images."""
+def images_cmd(ctx, quiet, show_all, filter_, fmt, no_trunc, digests, reference):
+    """List images, newest first (REFERENCE: only those it matches)."""
     from bocker.image import images
 
-    records = images.list_all(ctx.paths, on_broken=output.warn)
+    records = sorted(images.list_all(ctx.paths, on_broken=output.warn),
+                     key=lambda r: r["created"], reverse=True)
+    if filter_ or reference:
+        from bocker.cli import filters
+
+        wanted = filters.parse(filter_, filters.IMAGE_KEYS)
+        if reference:
+            wanted.setdefault("reference", []).append(reference)
+        match = filters.images(wanted, records)
+        records = [r for r in records if match(r)]
     if quiet:
         for r in records:
             click.echo(r["id"])
         return
-    rows = [("IMAGE_ID", "SOURCE", "NAME", "SIZE", "CREATED")]
+    template, table_ = output.listing_format(fmt or "")
+    if template:
+        from bocker.cli import listing
+
+        output.print_template(template, listing.image_rows(records, not no_trunc),
+                              listing.IMAGE_HEADERS, table_)
+        return
+    rows = [("IMAGE_ID", "SOURCE", "NAME") + (("DIGEST",) if digests else ()) +
+            ("SIZE", "CREATED")]
     for r in records:
-        rows.append((r["id"], r["source"], ",".join(r.get("names") or ["<none>"]),
-                     human_size(r.get("size", 0)), output.ago(r["created"])))
+        rows.append((r["id"], r["source"], ",".join(r.get("names") or ["<none>"])) +
+                    ((r.get("digest") or "<none>",) if digests else ()) +
+                    (human_size(r.get("size", 0)), output.ago(r["created"])))
     output.table(rows)
 
 

@@ -195,11 +195,13 @@ def parse_log_line(line):
 
 
 def print_log(paths, cid, follow=False, tail=None, timestamps=False,
-              stdout=None, stderr=None, running=None):
+              stdout=None, stderr=None, running=None, since=None, until=None):
     """`bocker logs`: stdout lines to stdout, stderr lines to stderr.
 
     follow keeps reading as lines are appended until running() turns
-    false and nothing more is there.
+    false and nothing more is there.  since/until (epoch seconds): only
+    the lines logged in that window (tail counts among those); a follow
+    ends once a line past until comes.
     """
     stdout = stdout or sys.stdout.buffer
     stderr = stderr or sys.stderr.buffer
@@ -227,11 +229,13 @@ def print_log(paths, cid, follow=False, tail=None, timestamps=False,
             out.write((stamp.encode() + b" " if timestamps else b"") + text)
             out.flush()
 
+    window = _Window(since, until)
     with f:
         # Line by line (records are bounded, the log is not): only the
         # last `tail` lines are ever held.
         keep = tail + 1 if tail is not None and tail >= 0 else None
-        lines = collections.deque(f, maxlen=keep) if keep else f
+        source = window.lines(f) if window else f
+        lines = collections.deque(source, maxlen=keep) if keep else source
         rest = b""
         complete = []
         for line in lines:
@@ -244,16 +248,60 @@ def print_log(paths, cid, follow=False, tail=None, timestamps=False,
                 emit([line])
         if keep:
             emit(complete[max(len(complete) - tail, 0):])
-        while follow:
+        while follow and not window.ended:
             chunk = f.read(1 << 20)
             if chunk:
                 lines = (rest + chunk).split(b"\n")
                 rest = lines.pop()
-                emit(line + b"\n" for line in lines)
+                whole = (line + b"\n" for line in lines)
+                emit(window.lines(whole) if window else whole)
+                if window.ended:
+                    break
                 continue
             if not running():
                 chunk = f.read(1 << 20)
                 if not chunk:
                     break
                 continue
+            if window.past():
+                break  # --until has come: nothing later may print
             time.sleep(0.05)
+
+
+class _Window:
+    """logs --since/--until over the log's lines.  Stamps are fixed-width
+    RFC 3339 UTC (log_stamp), so a bound made the same way compares as
+    bytes; lines are in time order, so the first one past until ends it."""
+
+    def __init__(self, since, until):
+        self.since = _stamp(since) if since is not None else None
+        self.until = _stamp(until) if until is not None else None
+        self.until_seconds = until
+        self.ended = False
+
+    def past(self):
+        """True once --until's time has come (a follow ends there)."""
+        return self.until_seconds is not None and time.time() >= self.until_seconds
+
+    def __bool__(self):
+        return self.since is not None or self.until is not None
+
+    def lines(self, lines):
+        """The lines inside the window (a partial last line passes: its
+        caller keeps it for later)."""
+        for line in lines:
+            stamp = line.split(b" ", 1)[0]
+            if not line.endswith(b"\n"):
+                yield line
+                return
+            if self.until is not None and stamp >= self.until:
+                self.ended = True
+                return
+            if self.since is None or stamp >= self.since:
+                yield line
+
+
+def _stamp(seconds):
+    ns = max(0, int(round(seconds * 1e9)))
+    return (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9))
+            + f".{ns % 10**9:09d}Z").encode()

@@ -77,7 +77,7 @@ def test_a_storm_of_commands(paths, pushed_or_none, tmp_path):
     ps = run_bocker("ps", "-a", "-q", check=True).stdout.split()
     # no record lost, none left: the keepers run still (nothing above
     # waited for them to end), the commit sources are kept, the rest gone
-    named = {r["Name"]: cid for cid, r in _inspect(ps).items()}
+    named = {r["Name"].lstrip("/"): cid for cid, r in _inspect(ps).items()}
     assert sorted(named) == sorted([f"st-keep-{i}-{TAG}" for i in range(30)]
                                    + [f"st-src-{i}-{TAG}" for i in range(4)])
     kept = _inspect([named[f"st-keep-{i}-{TAG}"] for i in range(30)])
@@ -108,8 +108,8 @@ def test_a_storm_of_commands(paths, pushed_or_none, tmp_path):
     gone = [("rm", "-f", cid) for cid in named.values()]
     images = [r for r in json.loads(run_bocker("inspect", *run_bocker(
         "images", "-q", check=True).stdout.split(), check=True).stdout)
-        if "busybox:latest" not in r.get("names", ())]
-    gone += [("rmi", r["id"]) for r in images]
+        if "busybox:latest" not in r.get("RepoTags", ())]
+    gone += [("rmi", r["Id"]) for r in images]
     procs = _all(gone)
     assert not _failed(procs, gone)
     assert len(images) >= 4 + (2 if pushed_images else 0)  # the commits, a pull of each repo

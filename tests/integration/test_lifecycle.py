@@ -110,7 +110,8 @@ def test_detached_survives_sigkill_of_cli(bocker, cleanup, paths):
     cleanup.append(cid)
     assert bocker("wait", cid, check=True).stdout == "3\n"
     assert bocker("logs", cid, check=True).stdout == "late\n"
-    assert _wait_for(lambda: json.loads(bocker("inspect", cid).stdout)[0]["State"]["FinishedAt"])
+    assert _wait_for(lambda: json.loads(bocker("inspect", cid).stdout)[0]["State"]["FinishedAt"]
+                     != "0001-01-01T00:00:00Z")
 
 
 def test_run_rm_detached_removes_itself(bocker):

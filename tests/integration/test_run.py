@@ -218,7 +218,7 @@ def test_ps_and_inspect(bocker):
         assert "Exited (3)" in row and "busybox" in row
         assert "listed" not in bocker("ps", check=True).stdout
         info = json.loads(bocker("inspect", "listed", check=True).stdout)[0]
-        assert info["Name"] == "listed" and info["State"]["ExitCode"] == 3
+        assert info["Name"] == "/listed" and info["State"]["ExitCode"] == 3
         assert "A=1" in info["Config"]["Env"]
         assert info["Config"]["Cmd"] == ["sh", "-c", "exit 3"]
         assert info["HostConfig"]["CpuShares"] == 512

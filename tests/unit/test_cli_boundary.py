@@ -195,7 +195,7 @@ def test_inspect_tries_images_when_no_container(bocker, monkeypatch):
     monkeypatch.setattr(images, "resolve", lambda paths, ref: "img_0123456789ab")
     monkeypatch.setattr(images, "load", lambda paths, image_id: {"id": image_id})
     code, out, _ = bocker("inspect", "busybox")
-    assert code == 0 and '"id": "img_0123456789ab"' in out
+    assert code == 0 and '"Id": "img_0123456789ab"' in out
 
 
 def test_bad_tail_is_refused_before_the_container_is_looked_up(bocker):
