@@ -173,18 +173,25 @@ def test_each_ref_runs_the_rest_after_a_failure(bocker, monkeypatch):
     assert (code, out, err) == (1, "a\nb\n", "bocker: container 'bad' is not running\n")
 
 
-def test_rm_falls_back_to_an_image_only_for_no_such_container(bocker, monkeypatch):
+def test_rm_removes_containers_only_but_an_img_id(bocker, monkeypatch):
+    """rm never deletes an image that a missing container's name spells
+    (issue 15); only an explicit img_ ID goes to the image removal; rm -f
+    of a missing container is no error (Docker)."""
     from bocker.errors import Ambiguous
-    from bocker.image import images
+    from bocker.image import removal
     from bocker.runtime import containers
 
-    # neither a container nor an image: the container's error is the one shown
-    assert bocker("rm", "nope")[::2] == (1, "bocker: No container named 'nope' exists\n")
-    monkeypatch.setattr(images, "remove", lambda paths, ref: "img_0123456789ab")
-    assert bocker("rm", "busybox")[:2] == (0, "Removed: img_0123456789ab\n")
-    # any other container error stands, whatever images there are
+    calls = []
+    monkeypatch.setattr(removal, "remove",
+                        lambda paths, ref, force=False: calls.append(ref) or [f"Removed: {ref}"])
+    assert bocker("rm", "busybox")[::2] == (1, "bocker: No container named 'busybox' exists\n")
+    assert bocker("rm", "-f", "busybox") == (0, "", "")
+    assert calls == []
+    assert bocker("rm", "img_0123456789ab")[:2] == (0, "Removed: img_0123456789ab\n")
+    assert calls == ["img_0123456789ab"]
+    # any other container error stands, -f or not
     monkeypatch.setattr(containers, "remove", _raise(Ambiguous("p", {"ps_1", "ps_2"})))
-    assert bocker("rm", "p")[::2] == (1, "bocker: 'p' is ambiguous: it matches ps_1, ps_2\n")
+    assert bocker("rm", "-f", "p")[::2] == (1, "bocker: 'p' is ambiguous: it matches ps_1, ps_2\n")
 
 
 def test_inspect_tries_images_when_no_container(bocker, monkeypatch):

@@ -1,0 +1,96 @@
+"""`bocker diff`: what a container changed in its filesystem, as Docker's
+A (added), C (changed), D (deleted) lines.
+
+How: the container's rootfs is a btrfs snapshot of its image's, so an
+untouched file is the very same inode in both trees, with the same size,
+mode, owner, mtime and ctime (a snapshot copies inode items as they are;
+any write, chmod, chown or touch moves ctime).  Both trees are walked side
+by side, by name, through directory fds with O_NOFOLLOW (treeio's rules:
+a symlink is compared by its target, never followed; nothing is opened
+but directories); an entry whose (type, mode, uid, gid, size, mtime,
+ctime, symlink target) differ is C, one only in the container A (with
+everything below it), one only in the image D (its children are not
+listed, as Docker).  A directory whose entries changed has a new mtime,
+so it is C too, as in Docker's output.  Bounded by treeio.MAX_DEPTH.
+"""
+import os
+import stat
+
+from bocker.errors import BockerError
+from bocker.kernel import treeio
+
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _key(st, dfd, name):
+    link = os.readlink(name, dir_fd=dfd) if stat.S_ISLNK(st.st_mode) else None
+    return (st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
+            st.st_rdev, link)
+
+
+def changes(container_root, image_root):
+    """[(kind, path)] sorted by path: kind 'A', 'C' or 'D'."""
+    out = []
+    cfd = os.open(container_root, _DIR)
+    try:
+        ifd = os.open(image_root, _DIR)
+        try:
+            _compare(cfd, ifd, "", out, 0)
+        finally:
+            os.close(ifd)
+    finally:
+        os.close(cfd)
+    return sorted(out, key=lambda c: c[1])
+
+
+def _listing(dfd):
+    out = {}
+    for name in os.listdir(dfd):
+        try:
+            out[name] = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+    return out
+
+
+def _compare(cfd, ifd, prefix, out, depth):
+    if depth > treeio.MAX_DEPTH:
+        raise BockerError(f"{prefix or '/'}: deeper than {treeio.MAX_DEPTH} directories")
+    mine, theirs = _listing(cfd), _listing(ifd)
+    for name in theirs.keys() - mine.keys():
+        out.append(("D", f"{prefix}/{name}"))
+    for name, st in mine.items():
+        path = f"{prefix}/{name}"
+        old = theirs.get(name)
+        if old is None:
+            out.append(("A", path))
+            if stat.S_ISDIR(st.st_mode):
+                _all_added(cfd, name, path, out, depth + 1)
+            continue
+        if _key(st, cfd, name) != _key(old, ifd, name):
+            out.append(("C", path))
+        if stat.S_ISDIR(st.st_mode) and stat.S_ISDIR(old.st_mode):
+            sub_c = os.open(name, _DIR, dir_fd=cfd)
+            try:
+                sub_i = os.open(name, _DIR, dir_fd=ifd)
+                try:
+                    _compare(sub_c, sub_i, path, out, depth + 1)
+                finally:
+                    os.close(sub_i)
+            finally:
+                os.close(sub_c)
+        elif stat.S_ISDIR(st.st_mode):  # a file became a directory: its content is new
+            _all_added(cfd, name, path, out, depth + 1)
+
+
+def _all_added(parent, name, prefix, out, depth):
+    if depth > treeio.MAX_DEPTH:
+        raise BockerError(f"{prefix}: deeper than {treeio.MAX_DEPTH} directories")
+    dfd = os.open(name, _DIR, dir_fd=parent)
+    try:
+        for sub, st in _listing(dfd).items():
+            out.append(("A", f"{prefix}/{sub}"))
+            if stat.S_ISDIR(st.st_mode):
+                _all_added(dfd, sub, f"{prefix}/{sub}", out, depth + 1)
+    finally:
+        os.close(dfd)
