@@ -43,7 +43,7 @@ def split_arg(text):
 
 def mapped_root(paths, record, path):
     """(host directory, path inside it, read-only) of the container path."""
-    norm = posixpath.normpath("/" + path)
+    norm = posixpath.normpath("/" + path.lstrip("/"))  # (POSIX keeps a leading //)
     for dest, source, readonly in _mounts(record):
         if norm == dest or norm.startswith(dest + "/"):
             return source, norm[len(dest):] or "/", readonly
