@@ -50,4 +50,6 @@ def remove(paths, ref, force=False):
         for n in record["names"]:
             tags.untag(paths, image_id, n)
         return [f"Untagged: {n}" for n in record["names"]]
-    return [f"Removed: {images.remove(paths, image_id)}"]
+    removed = images.remove(paths, image_id)
+    tags.emit(paths, "delete", removed)
+    return [f"Removed: {removed}"]

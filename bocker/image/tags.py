@@ -26,6 +26,7 @@ def tag(paths, source, target):
             record["names"] = [*record["names"], name]
             save(paths, record)
         images._take_names(paths, [name], image_id)
+    emit(paths, "tag", image_id, name)
     return image_id, name
 
 
@@ -35,6 +36,7 @@ def untag(paths, image_id, name):
         record = images.load(paths, image_id)
         record["names"] = [n for n in record["names"] if n != name]
         save(paths, record)
+    emit(paths, "untag", image_id, name)
 
 
 def matched_name(record, ref):
@@ -51,3 +53,17 @@ def matched_name(record, ref):
 def save(paths, record):
     """Write an image's record back (call holding images.locked)."""
     state.write_json(images._record_path(paths, record["id"]), record)
+
+
+def emit(paths, action, image_id, name=None):
+    """An image event (tag, untag, delete) for `bocker events`, if this
+    bocker has the event log (bocker/events.py, the verbs helper's); never
+    fails the command."""
+    try:
+        from bocker import events
+    except ImportError:
+        return
+    try:
+        events.emit(paths, "image", action, image_id, {"name": name} if name else {})
+    except OSError:  # the log is a side channel: a command never fails for it
+        pass
