@@ -10,6 +10,8 @@ containers still point at it.
   containers keep working: each stored at its create what `start` needs of
   the image's config (record["ImageConfig"], recordshape.py), so a start
   never falls back to root for a User that went with the image.
+- By ID, an image of several names is refused unless force (Docker's
+  "referenced in multiple repositories").
 - Else the image is deleted (its unused layers too).
 """
 from bocker.errors import BockerError, CorruptRecord
@@ -43,6 +45,12 @@ def remove(paths, ref, force=False):
     if name and len(record["names"]) > 1:
         tags.untag(paths, image_id, name)
         return [f"Untagged: {name}"]
+    if not name and len(record["names"]) > 1 and not force:
+        # by ID, an image of several names: Docker asks for -f (which name did you mean?)
+        raise BockerError(f"image '{ref}' has {len(record['names'])} names "
+                          f"({', '.join(record['names'])}): remove them one by one or use -f")
+    # (a container created between this look and the removal below still
+    # starts: its record keeps what it needs of the image, see docstring)
     using = users(paths, image_id)
     if using and not force:
         raise ImageInUse(ref, using[0])

@@ -200,3 +200,43 @@ def _read_in_rootfs(box, path):
     from bocker.state import Paths
 
     return rootfs_read.read_file(_rootfs(Paths(), box), path, 1 << 20).decode()
+
+
+def test_a_tar_is_never_written_to_a_terminal(box):
+    import pexpect
+
+    for argv in (["export", box], ["cp", f"{box}:/data/f", "-"]):
+        child = pexpect.spawn(BOCKER, argv, timeout=30, encoding="utf-8")
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == 1, argv
+        assert child.before.startswith("bocker: cowardly refusing"), child.before
+
+
+def test_cp_directories_both_ways_with_links_and_contents_form(box, tmp_path, paths):
+    src = tmp_path / "tree"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "file").write_text("f\n")
+    os.link(src / "sub" / "file", src / "hard")
+    os.symlink("sub/file", src / "soft")
+    os.chmod(src / "sub", 0o750)
+    # a missing destination becomes the copy; an existing one gets it under its name
+    assert _run("cp", str(src), f"{box}:/newtree").returncode == 0
+    assert _run("cp", str(src), f"{box}:/data").returncode == 0
+    rootfs = _rootfs(paths, box)
+    for top in ("newtree", "data/tree"):
+        base = os.path.join(rootfs, top)
+        assert open(os.path.join(base, "hard")).read() == "f\n"
+        assert os.stat(os.path.join(base, "hard")).st_ino == \
+            os.stat(os.path.join(base, "sub/file")).st_ino
+        assert os.readlink(os.path.join(base, "soft")) == "sub/file"
+        assert stat.S_IMODE(os.stat(os.path.join(base, "sub")).st_mode) == 0o750
+    # SRC/. copies the contents into an existing directory
+    out = tmp_path / "out"
+    out.mkdir()
+    assert _run("cp", f"{box}:/newtree/.", str(out)).returncode == 0
+    assert sorted(os.listdir(out)) == ["hard", "soft", "sub"]
+    # a directory onto a file is refused
+    proc = _run("cp", str(src), f"{box}:/data/f")
+    assert (proc.returncode, proc.stderr) == (
+        1, "bocker: cannot copy a directory to the file /data/f\n")

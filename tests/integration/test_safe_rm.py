@@ -69,6 +69,10 @@ def test_rmi_of_one_name_of_several_untags_it(bocker, paths, nobody_image):
     assert bocker("tag", f"{TAG}-nobody:v1", f"{TAG}-other", check=True).stdout == ""
     assert sorted(images.load(paths, nobody_image)["names"]) == [
         f"{TAG}-nobody:v1", f"{TAG}-other:latest"]
+    proc = bocker("rmi", nobody_image)
+    assert proc.returncode == 1 and proc.stderr == (
+        f"bocker: image '{nobody_image}' has 2 names ({TAG}-nobody:v1, {TAG}-other:latest): "
+        f"remove them one by one or use -f\n")
     assert bocker("rmi", f"{TAG}-other").stdout == f"Untagged: {TAG}-other:latest\n"
     assert images.load(paths, nobody_image)["names"] == [f"{TAG}-nobody:v1"]
     proc = bocker("tag", f"{TAG}-nobody:v1", "Bad:Name!")
