@@ -7,11 +7,15 @@ mode, owner, mtime and ctime (a snapshot copies inode items as they are;
 any write, chmod, chown or touch moves ctime).  Both trees are walked side
 by side, by name, through directory fds with O_NOFOLLOW (treeio's rules:
 a symlink is compared by its target, never followed; nothing is opened
-but directories); an entry whose (type, mode, uid, gid, size, mtime,
-ctime, symlink target) differ is C, one only in the container A (with
-everything below it), one only in the image D (its children are not
-listed, as Docker).  A directory whose entries changed has a new mtime,
-so it is C too, as in Docker's output.  Bounded by treeio.MAX_DEPTH.
+but directories); a file or symlink whose (type, mode, uid, gid, size,
+mtime, ctime, symlink target) differ is C, an entry only in the container
+A (with everything below it), one only in the image D (its children are
+not listed, as Docker).  A directory is C when its type, mode or owner
+changed or anything below it did (Docker's overlay copies the parents of
+a change up; its mtime alone says nothing: bocker's own mount targets
+move it).  The files bocker binds into every container (/etc/hostname,
+/etc/hosts, /etc/resolv.conf: placeholders made at start) are left out,
+as Docker leaves out its init layer.  Bounded by treeio.MAX_DEPTH.
 """
 import os
 import stat
@@ -22,7 +26,13 @@ from bocker.kernel import treeio
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
+# bocker's mount targets in every container (runtime/mounts.py binds them)
+HIDDEN = frozenset({"/etc/hostname", "/etc/hosts", "/etc/resolv.conf"})
+
+
 def _key(st, dfd, name):
+    if stat.S_ISDIR(st.st_mode):
+        return (st.st_mode, st.st_uid, st.st_gid)
     link = os.readlink(name, dir_fd=dfd) if stat.S_ISLNK(st.st_mode) else None
     return (st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
             st.st_rdev, link)
@@ -54,33 +64,45 @@ def _listing(dfd):
 
 
 def _compare(cfd, ifd, prefix, out, depth):
+    """Append the changes below the directories cfd (container) and ifd
+    (image) to out; True if there were any."""
     if depth > treeio.MAX_DEPTH:
         raise BockerError(f"{prefix or '/'}: deeper than {treeio.MAX_DEPTH} directories")
     mine, theirs = _listing(cfd), _listing(ifd)
+    start = len(out)
     for name in theirs.keys() - mine.keys():
-        out.append(("D", f"{prefix}/{name}"))
+        if f"{prefix}/{name}" not in HIDDEN:
+            out.append(("D", f"{prefix}/{name}"))
     for name, st in mine.items():
         path = f"{prefix}/{name}"
+        if path in HIDDEN:
+            continue
         old = theirs.get(name)
         if old is None:
             out.append(("A", path))
             if stat.S_ISDIR(st.st_mode):
                 _all_added(cfd, name, path, out, depth + 1)
             continue
-        if _key(st, cfd, name) != _key(old, ifd, name):
-            out.append(("C", path))
-        if stat.S_ISDIR(st.st_mode) and stat.S_ISDIR(old.st_mode):
-            sub_c = os.open(name, _DIR, dir_fd=cfd)
-            try:
-                sub_i = os.open(name, _DIR, dir_fd=ifd)
-                try:
-                    _compare(sub_c, sub_i, path, out, depth + 1)
-                finally:
-                    os.close(sub_i)
-            finally:
-                os.close(sub_c)
-        elif stat.S_ISDIR(st.st_mode):  # a file became a directory: its content is new
+        both_dirs = stat.S_ISDIR(st.st_mode) and stat.S_ISDIR(old.st_mode)
+        here = len(out)
+        below = both_dirs and _compare_dirs(cfd, ifd, name, path, out, depth)
+        if below or _key(st, cfd, name) != _key(old, ifd, name):
+            out.insert(here, ("C", path))
+        if stat.S_ISDIR(st.st_mode) and not both_dirs:  # a file became a directory
             _all_added(cfd, name, path, out, depth + 1)
+    return len(out) > start
+
+
+def _compare_dirs(cfd, ifd, name, path, out, depth):
+    sub_c = os.open(name, _DIR, dir_fd=cfd)
+    try:
+        sub_i = os.open(name, _DIR, dir_fd=ifd)
+        try:
+            return _compare(sub_c, sub_i, path, out, depth + 1)
+        finally:
+            os.close(sub_i)
+    finally:
+        os.close(sub_c)
 
 
 def _all_added(parent, name, prefix, out, depth):

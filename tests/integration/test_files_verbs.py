@@ -151,6 +151,11 @@ def test_diff_lists_added_changed_deleted(bocker, cleanup):
             "C /etc", "C /tmp"} <= set(lines), lines
     assert not [ln for ln in lines if ln.startswith(("C /bin", "A /bin", "D /bin"))]
     assert lines == sorted(lines, key=lambda ln: ln[2:])
+    # a container that changed nothing has no diff: bocker's own mount
+    # targets (/etc/hosts...) are not the container's changes
+    bocker("run", "--name", f"{name}-none", "busybox", "true", check=True)
+    cleanup.append(f"{name}-none")
+    assert bocker("diff", f"{name}-none", check=True).stdout == ""
 
 
 def test_export_then_import_round_trip(bocker, box, tmp_path, paths):
