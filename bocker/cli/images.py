@@ -198,9 +198,11 @@ def history(ctx, image, no_trunc, quiet, fmt):
     from bocker.image import history as steps
     from bocker.image import images
 
-    rows = steps.rows(images.load(ctx.paths, images.resolve(ctx.paths, image)))
+    record = images.load(ctx.paths, images.resolve(ctx.paths, image))
+    rows = steps.rows(record, _layer_sizes(ctx.paths, record))
     for row in rows:
         row["CreatedSince"] = output.ago(row["Created"]) if row["Created"] else "N/A"
+        row["Size"] = "" if row["Size"] is None else human_size(row["Size"])
     if fmt:
         render = _template(fmt)
         for row in rows:
@@ -210,12 +212,31 @@ def history(ctx, image, no_trunc, quiet, fmt):
         for row in rows:
             click.echo(row["ID"])
         return
-    table = [("IMAGE", "CREATED", "CREATED BY", "COMMENT")]
+    table = [("IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT")]
     for row in rows:
         by = " ".join(row["CreatedBy"].split()) if not no_trunc else row["CreatedBy"]
         table.append((row["ID"], row["CreatedSince"], by if no_trunc else output.shorten(by, 45),
-                      row["Comment"]))
+                      row["Size"], row["Comment"]))
     output.table(table)
+
+
+def _layer_sizes(paths, record):
+    """The sizes of a pulled or loaded image's layers (layer.json, ours), in
+    order; None if any is unknown."""
+    import os
+
+    from bocker import state
+    from bocker.image import layer_store
+
+    sizes = []
+    for chain in record.get("layers") or []:
+        try:
+            layer = state.read_json(os.path.join(os.path.dirname(
+                layer_store.rootfs(paths, chain)), "layer.json"))
+            sizes.append(int(layer["size"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+    return sizes if record.get("layers") else None
 
 
 def _template(fmt):

@@ -27,26 +27,39 @@ def from_config(config):
     return out
 
 
-def rows(record):
+def rows(record, layer_sizes=None):
     """History rows of an image record, newest first, as dicts with Docker's
-    --format fields: ID, CreatedAt, CreatedSince, CreatedBy, Comment,
-    Size (layers' sizes are not kept per step: empty), Created (epoch
-    seconds or None).  An image made here (init, commit, import) has one
-    row: its source."""
+    --format fields: ID, CreatedBy, Comment, Created (epoch seconds or
+    None), Size: the layer's size in bytes for a step that made a layer
+    (layer_sizes: the image's layers' sizes in order, as Docker pairs them
+    with the steps that are not empty_layer), 0 for an empty step, None
+    when unknown.  An image made here (init, commit, import) without a
+    history has one row: its source."""
     steps = record.get("history")
     if not isinstance(steps, list) or not steps:
         steps = [{"created_by": f"bocker: {record.get('source', '')}",
                   "comment": "", "_epoch": record.get("created")}]
+    sizes = _step_sizes(steps, layer_sizes)
     out = []
-    for i, step in enumerate(reversed(steps)):
+    for i, (step, size) in enumerate(zip(reversed(steps), reversed(sizes))):
         epoch = step.get("_epoch")
         if epoch is None and step.get("created"):
             epoch = parse_rfc3339(step["created"])
         out.append({"ID": record["id"] if i == 0 else "<missing>",
                     "Created": epoch, "CreatedBy": step.get("created_by", ""),
-                    "Comment": step.get("comment", ""), "Size": "",
+                    "Comment": step.get("comment", ""), "Size": size,
                     "EmptyLayer": bool(step.get("empty_layer"))})
     return out
+
+
+def _step_sizes(steps, layer_sizes):
+    """Each step's size: the next layer's for a step that made one, 0 for
+    an empty one; all None if the layers and the steps do not pair up."""
+    made = [s for s in steps if not s.get("empty_layer")]
+    if layer_sizes is None or len(made) != len(layer_sizes):
+        return [None] * len(steps)
+    sizes = iter(layer_sizes)
+    return [0 if s.get("empty_layer") else next(sizes) for s in steps]
 
 
 _RFC3339 = (r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(\.\d{1,9})?"

@@ -72,8 +72,9 @@ def test_history_kept_from_the_pull(bocker, pushed, gone_afterwards, paths):
     image_id = images.resolve(paths, ref)
     assert images.load(paths, image_id)["history"] == [{"created_by": "bkp test"}] * 3
     lines = bocker("history", ref, check=True).stdout.splitlines()
-    assert lines[0].split() == ["IMAGE", "CREATED", "CREATED", "BY", "COMMENT"]
+    assert lines[0].split() == ["IMAGE", "CREATED", "CREATED", "BY", "SIZE", "COMMENT"]
     assert [ln.split()[0] for ln in lines[1:]] == [image_id, "<missing>", "<missing>"]
+    assert lines[-1].split()[-1].endswith("B")  # the busybox layer's size, e.g. 2.1MB
     assert all("bkp test" in ln for ln in lines[1:])
     assert bocker("history", "-q", ref, check=True).stdout == \
         f"{image_id}\n<missing>\n<missing>\n"

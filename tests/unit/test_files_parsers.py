@@ -91,7 +91,11 @@ def test_history_bounds_and_rows():
     assert rows[1]["Created"] == calendar.timegm((2024, 1, 2, 3, 4, 5, 0, 0, 0))
     assert history.rows({"id": "img_0123456789ab", "source": "/src", "created": 5.0}) == [
         {"ID": "img_0123456789ab", "Created": 5.0, "CreatedBy": "bocker: /src", "Comment": "",
-         "Size": "", "EmptyLayer": False}]
+         "Size": None, "EmptyLayer": False}]
+    steps = {"id": "img_0123456789ab", "history": [
+        {"created_by": "ADD"}, {"created_by": "ENV", "empty_layer": True}, {"created_by": "RUN"}]}
+    assert [r["Size"] for r in history.rows(steps, [10, 20])] == [20, 0, 10]
+    assert [r["Size"] for r in history.rows(steps, [10])] == [None] * 3  # do not pair up
 
 
 @given(st.integers(min_value=0, max_value=4102444800), st.integers(0, 999999999),
