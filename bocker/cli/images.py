@@ -202,6 +202,8 @@ def history(ctx, image, no_trunc, quiet, fmt):
     rows = steps.rows(record, _layer_sizes(ctx.paths, record))
     for row in rows:
         row["CreatedSince"] = output.ago(row["Created"]) if row["Created"] else "N/A"
+        row["CreatedAt"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(row["Created"])) \
+            if row["Created"] else ""
         row["Size"] = "" if row["Size"] is None else human_size(row["Size"])
     if fmt:
         render = _template(fmt)
