@@ -50,13 +50,15 @@ def ensure(paths, ref, policy=None, *, platform=None, progress=None, say=None):
     NoSuchImage (policy never, or ref not a pullable reference), or the
     pull's own error."""
     policy = check_policy(policy)
+    if ref.startswith("img_"):  # an ID names a local image: nothing to pull, whatever the policy
+        return images.resolve(paths, ref)
     if policy != "always":
         found = local_image(paths, ref, platform)
         if found or policy == "never":
             if found:
                 return found
             raise NoSuchImage(ref)
-    if ref.startswith("img_") or not _pullable(ref):
+    if not _pullable(ref):
         raise NoSuchImage(ref)
     from bocker.image import pull
 

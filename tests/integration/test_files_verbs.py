@@ -9,6 +9,7 @@ import tarfile
 
 import pytest
 
+from bocker.image import images
 from conftest import BOCKER
 
 TAG = "bkfv"
@@ -182,6 +183,20 @@ def test_export_then_import_round_trip(bocker, box, tmp_path, paths):
     # the stream itself:
     proc = subprocess.run([BOCKER, "export", box], capture_output=True, timeout=60)
     assert proc.returncode == 0 and "data/sub/g" in _tar_names(proc.stdout)
+    # ... and `import -` of it (no name: a dangling image)
+    imported = subprocess.run([BOCKER, "import", "-"], input=proc.stdout, capture_output=True,
+                              timeout=60)
+    assert imported.returncode == 0, imported.stderr
+    image_id = imported.stdout.decode().strip()
+    try:
+        assert images.load(paths, image_id)["names"] == []
+        assert open(os.path.join(images.rootfs(paths, image_id), "data/sub/g")).read() == \
+            "deep\n"
+    finally:
+        bocker("rmi", image_id, check=True)
+    proc = subprocess.run([BOCKER, "import", "-"], input=b"not a tar", capture_output=True,
+                          timeout=60)
+    assert proc.returncode == 1 and proc.stderr.startswith(b"bocker: ")
 
 
 def _run(*argv):
