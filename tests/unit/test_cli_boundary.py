@@ -235,3 +235,32 @@ def test_a_refused_option_is_125_even_before_setup(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 125
     assert proc.stderr == "bocker: unknown capability: 'nope'\n"
+
+
+def test_run_pull_options_reach_the_pull_after_the_option_checks(bocker, monkeypatch):
+    """run --pull/--platform: the CLI hands run.run an ensure_image that
+    pulls with them (progress on stderr); a bad policy is a usage error."""
+    from bocker.image import autopull
+    from bocker.runtime import containers
+
+    asked = []
+
+    def ensure(paths, ref, policy=None, platform=None, progress=None, say=None):
+        say(f"Unable to find image '{ref}' locally")
+        asked.append((ref, policy, platform))
+
+    def run(paths, req, ensure_image=None, **kwargs):
+        ensure_image(req.image)
+        return 0
+
+    monkeypatch.setattr(autopull, "ensure", ensure)
+    monkeypatch.setattr(containers, "run", run)
+    code, out, err = bocker("run", "--pull", "always", "--platform", "linux/arm64", "x/y:1",
+                            "true")
+    assert (code, out, err) == (0, "", "Unable to find image 'x/y:1' locally\n")
+    assert asked == [("x/y:1", "always", "linux/arm64")]
+    code, out, err = bocker("run", "x/y:1", "true")
+    assert code == 0 and asked[-1] == ("x/y:1", "missing", None)
+    assert bocker("run", "--pull", "sometimes", "x", "true")[0] in (2, 125)
+    assert bocker("run", "--platform", "nope", "x", "true")[::2] == (
+        125, "bocker: invalid platform 'nope': use os/arch[/variant]\n")
