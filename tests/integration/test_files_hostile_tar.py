@@ -1,18 +1,32 @@
 """`cp - CONTAINER:DEST`'s writer against hostile tar streams (hypothesis):
 whatever the names ('..', absolute), symlinks (to '/', out of the tree, to
-a host directory) and hard links of the archive, nothing outside the
-destination directory is written, created or linked.  As root (owners are
-set), on a plain temporary directory."""
-import io
-import os
-import tarfile
+a directory beside it) and hard links of the archive, nothing outside the
+destination directory is written, created or linked.
 
+The writer runs in a child chrooted into a sandbox directory (its own
+/etc, /outside, and /proc bound in for the hard links' /proc/self/fd): a
+writer that did follow a symlink damages only the sandbox, never the
+host's / (a broken writer once made / and /etc mode 0644 here)."""
+import bz2
+import gzip
+import io
+import lzma
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bocker.errors import BockerError
 from bocker.image.extract import split_member
 from bocker.kernel import treeio
+
+# tarfile's "r|*" imports these lazily: loaded here, not inside the chroot
+_PRELOADED = (bz2, gzip, lzma)
 
 # few names, so that one entry often lands on or under another's
 NAMES = ["a", "b", "a/b", "a/b/c", "b/f", "../a", "a/../../b", "/a", ".", "./a/b", "a/f"]
@@ -24,7 +38,7 @@ def _names():
 
 def _members(outside):
     targets = st.sampled_from(["/", "..", "../..", outside, outside + "/f", "a", "/etc",
-                               "/etc/passwd", "../../../../" + outside])
+                               "/etc/passwd", "../../../.." + outside])
     return st.lists(st.one_of(
         st.tuples(st.just("dir"), _names(), st.just("")),
         st.tuples(st.just("file"), _names(), st.just("")),
@@ -56,44 +70,84 @@ def _tar(members):
 def _snapshot(top):
     out = {}
     for dirpath, dirnames, filenames in os.walk(top):
+        if dirpath == top:
+            dirnames[:] = [d for d in dirnames if d not in ("base", "proc")]
         for n in dirnames + filenames:
             p = os.path.join(dirpath, n)
             st_ = os.lstat(p)
             out[p] = (st_.st_mode, st_.st_nlink, st_.st_size, st_.st_mtime_ns,
                       open(p, "rb").read() if os.path.isfile(p) and not os.path.islink(p)
                       else None)
+    top_st = os.lstat(top)
+    out[top] = (top_st.st_mode, top_st.st_mtime_ns)
     return out
 
 
-OUTSIDE = "/tmp/bkfv-hostile-outside"
+OUTSIDE = "/outside"  # inside the sandbox, as the chrooted writer sees it
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(_members(OUTSIDE))
-def test_a_hostile_tar_never_writes_outside_the_destination(members):
-    import shutil
-    import tempfile
-
-    work = tempfile.mkdtemp(prefix="bkfv-hostile-")
-    os.makedirs(OUTSIDE, exist_ok=True)
+@pytest.fixture(scope="module")
+def sandbox():
+    """A directory with /etc, /outside and /proc (a bind mount of ours,
+    unmounted at the end) for the chrooted writer."""
+    top = tempfile.mkdtemp(prefix="bkfv-sandbox-")
+    os.mkdir(os.path.join(top, "proc"))
+    _reset(top)
+    subprocess.run(["mount", "--bind", "/proc", os.path.join(top, "proc")], check=True)
     try:
-        with open(os.path.join(OUTSIDE, "f"), "w") as f:
-            f.write("host\n")
-        base = os.path.join(work, "base")
-        os.mkdir(base)
-        before = _snapshot(OUTSIDE), _snapshot("/etc")
-        before_work = sorted(os.listdir(work))
-        fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            with treeio.TreeWriter(fd) as w:
-                for e in treeio.from_tar(io.BytesIO(_tar(members)), split_member):
-                    w.put(e)
-        except (BockerError, OSError):
-            pass  # refused part way: what was written must still be inside
-        finally:
-            os.close(fd)
-        assert (_snapshot(OUTSIDE), _snapshot("/etc")) == before
-        assert sorted(os.listdir(work)) == before_work  # nothing beside base either
+        yield top
     finally:
-        shutil.rmtree(work)
-        shutil.rmtree(OUTSIDE)
+        subprocess.run(["umount", "-l", os.path.join(top, "proc")], check=True)
+        shutil.rmtree(top)
+
+
+def _reset(top):
+    """The sandbox as new (all but its /proc mount): each example starts
+    from the same tree, whatever a broken writer did to the last one."""
+    os.chmod(top, 0o700)
+    for name in os.listdir(top):
+        path = os.path.join(top, name)
+        if name == "proc":
+            continue
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+    for d in ("etc", "outside", "base"):
+        os.mkdir(os.path.join(top, d))
+    for name in ("etc/passwd", "outside/f"):
+        with open(os.path.join(top, name), "w") as f:
+            f.write("sandbox\n")
+
+
+def _write_chrooted(top, data):
+    """Apply the tar data below /base in a child chrooted into top; the
+    child's refusals (BockerError, OSError) are expected and ignored."""
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 0
+        try:
+            os.chroot(top)
+            os.chdir("/")
+            fd = os.open("/base", os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                with treeio.TreeWriter(fd) as w:
+                    for e in treeio.from_tar(io.BytesIO(data), split_member):
+                        w.put(e)
+            except (BockerError, OSError):
+                pass
+        except BaseException:
+            code = 3
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "the chrooted writer crashed"
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(members=_members(OUTSIDE))
+def test_a_hostile_tar_never_writes_outside_the_destination(sandbox, members):
+    _reset(sandbox)
+    before = _snapshot(sandbox)
+    _write_chrooted(sandbox, _tar(members))
+    assert _snapshot(sandbox) == before
