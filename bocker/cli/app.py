@@ -32,7 +32,9 @@ class Session:
 # (tests/unit/test_cli_boundary.py checks this table against the modules).
 COMMAND_MODULES = {
     "setup": "setup",
-    **dict.fromkeys(("init", "images", "rmi", "pull", "login", "load", "save"), "images"),
+    **dict.fromkeys(("init", "images", "rmi", "tag", "history", "pull", "login", "logout",
+                     "load", "save"), "images"),
+    **dict.fromkeys(("cp", "diff", "export", "import"), "files"),
     **dict.fromkeys(("run", "exec", "stop", "kill", "wait", "start", "restart", "attach", "ps",
                      "logs", "inspect", "commit", "rm"), "containers"),
     **dict.fromkeys(("system", "container", "image"), "prune"),

@@ -1,5 +1,5 @@
 """The container commands: run, exec, stop, kill, wait, start, restart,
-attach, ps, logs, inspect, commit, rm.
+attach, ps, logs, inspect, commit, rm (containers only, but an img_ ID).
 
 Plain click commands, gathered into the group by app.py; each gets the
 click obj (its .paths is a bocker.state.Paths).  No logic here: parse,
@@ -35,6 +35,7 @@ def run(ctx, detach, interactive, tty, cidfile, detach_keys, image, command, **o
             protocol.parse_detach_keys(detach_keys)
         except InvalidArgument as e:
             raise RunRefused(str(e)) from None
+    policy, platform = runoptions.take_pull(options)
     req = runoptions.request(image, command, options)
     cid_fd = [_create_cidfile(cidfile)] if cidfile else []
 
@@ -47,7 +48,9 @@ def run(ctx, detach, interactive, tty, cidfile, detach_keys, image, command, **o
 
     try:
         code = containers.run(ctx.paths, req, detach=detach, tty=tty, interactive=interactive,
-                              on_started=started, detach_keys=detach_keys)
+                              on_started=started, detach_keys=detach_keys,
+                              ensure_image=lambda ref: runoptions.ensure_image(
+                                  ctx.paths, ref, policy, platform))
     finally:
         if cid_fd:  # the run failed before its container started: the empty file is ours
             os.close(cid_fd.pop())
@@ -360,28 +363,30 @@ def commit(ctx, container, image, name):
 
 
 @click.command()
-@click.option("-f", "--force", is_flag=True, help="Kill a running container first.")
+@click.option("-f", "--force", is_flag=True,
+              help="Kill a running container first; a missing one is no error.")
 @click.option("-v", "--volumes", is_flag=True,
               help="Remove its anonymous volumes too (named volumes stay).")
 @click.argument("refs", nargs=-1, required=True)
 @click.pass_obj
 def rm(ctx, force, volumes, refs):
-    """Remove containers or images (by ID, prefix or name)."""
+    """Remove containers (by ID, prefix or name); an img_ ID removes that image."""
     from bocker.errors import NoSuchContainer
-    from bocker.image import images
     from bocker.runtime import containers
 
     def one(ref):
-        if ref.startswith("img_"):
-            removed = images.remove(ctx.paths, ref)
-        else:
-            try:
-                removed = containers.remove(ctx.paths, ref, force=force, volumes=volumes)
-            except NoSuchContainer as e:
-                try:
-                    removed = images.remove(ctx.paths, ref)
-                except BockerError:
-                    raise e from None
+        if ref.startswith("img_"):  # p8952/bocker's form: only an explicit image ID
+            from bocker.image import removal
+
+            for line in removal.remove(ctx.paths, ref, force=force):
+                click.echo(line)
+            return
+        try:
+            removed = containers.remove(ctx.paths, ref, force=force, volumes=volumes)
+        except NoSuchContainer:
+            if force:  # Docker: rm -f of a missing container is no error
+                return
+            raise
         click.echo(f"Removed: {removed}")
 
     output.each(refs, one)

@@ -1,5 +1,5 @@
-"""The image commands: init, images, rmi, and pull, login, load, save
-for images from elsewhere (with their download progress).
+"""The image commands: init, images, rmi, tag, history, and pull, login,
+logout, load, save for images from elsewhere (with their download progress).
 
 Plain click commands, gathered into the group by app.py; each gets the
 click obj (its .paths is a bocker.state.Paths).  No logic here: parse,
@@ -74,15 +74,30 @@ def images_cmd(ctx, quiet, show_all, filter_, fmt, no_trunc, digests, reference)
 
 @click.command()
 @click.option("-f", "--force", is_flag=True,
-              help="Accepted as Docker's; bocker's rmi removes any image it names, "
+              help="Remove an image containers still use (they keep working); "
               "one whose image.json is corrupt too.")
 @click.argument("refs", nargs=-1, required=True)
 @click.pass_obj
 def rmi(ctx, force, refs):
-    """Remove images."""
-    from bocker.image import images
+    """Remove images (a name of an image with other names: only that name)."""
+    from bocker.image import removal
 
-    output.each(refs, lambda ref: click.echo(f"Removed: {images.remove(ctx.paths, ref)}"))
+    def one(ref):
+        for line in removal.remove(ctx.paths, ref, force=force):
+            click.echo(line)
+
+    output.each(refs, one)
+
+
+@click.command()
+@click.argument("source")
+@click.argument("target")
+@click.pass_obj
+def tag(ctx, source, target):
+    """Give the image SOURCE the name TARGET too (NAME[:TAG])."""
+    from bocker.image import tags
+
+    tags.tag(ctx.paths, source, target)
 
 
 class _Lines:
@@ -199,4 +214,85 @@ def save(ctx, image, output_path):
     archive.save(ctx.paths, image, output_path)
 
 
-COMMANDS = [init, images_cmd, rmi, pull, login, load, save]
+@click.command()
+@click.argument("image")
+@click.option("--no-trunc", is_flag=True, help="Do not cut CREATED BY.")
+@click.option("-q", "--quiet", is_flag=True, help="Only IDs.")
+@click.option("--format", "fmt", help="A Go template per row (.ID, .CreatedBy, ...).")
+@click.pass_obj
+def history(ctx, image, no_trunc, quiet, fmt):
+    """Show the history of an image (newest step first)."""
+    from bocker.image import history as steps
+    from bocker.image import images
+
+    record = images.load(ctx.paths, images.resolve(ctx.paths, image))
+    rows = steps.rows(record, _layer_sizes(ctx.paths, record))
+    for row in rows:
+        row["CreatedSince"] = output.ago(row["Created"]) if row["Created"] else "N/A"
+        row["CreatedAt"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(row["Created"])) \
+            if row["Created"] else ""
+        row["Size"] = "" if row["Size"] is None else human_size(row["Size"])
+    if fmt:
+        render = _template(fmt)
+        for row in rows:
+            click.echo(render(row))
+        return
+    if quiet:
+        for row in rows:
+            click.echo(row["ID"])
+        return
+    table = [("IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT")]
+    for row in rows:
+        by = " ".join(row["CreatedBy"].split()) if not no_trunc else row["CreatedBy"]
+        table.append((row["ID"], row["CreatedSince"], by if no_trunc else output.shorten(by, 45),
+                      row["Size"], row["Comment"]))
+    output.table(table)
+
+
+def _layer_sizes(paths, record):
+    """The sizes of a pulled or loaded image's layers (layer.json, ours), in
+    order; None if any is unknown."""
+    import os
+
+    from bocker import state
+    from bocker.image import layer_store
+
+    sizes = []
+    for chain in record.get("layers") or []:
+        try:
+            layer = state.read_json(os.path.join(os.path.dirname(
+                layer_store.rootfs(paths, chain)), "layer.json"))
+            sizes.append(int(layer["size"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+    return sizes if record.get("layers") else None
+
+
+def _template(fmt):
+    """fmt's renderer (row -> text) from bocker.cli.gotemplate, the output
+    helper's Go-template subset; a one-line refusal where it is absent."""
+    try:
+        from bocker.cli import gotemplate
+    except ImportError:
+        gotemplate = None
+    render = getattr(gotemplate, "render", None)
+    if render is None:
+        raise BockerError("--format is not supported by this bocker")
+    return lambda row: render(fmt, row)
+
+
+@click.command()
+@click.argument("server", required=False, default="docker.io")
+def logout(server):
+    """Log out from a registry (remove its stored credentials)."""
+    from bocker.image import credentials, reference
+
+    registry = reference.normalize_registry(server)
+    key = credentials.remove_credentials(registry)
+    if key is None:
+        click.echo(f"Not logged in to {server}")
+    else:
+        click.echo(f"Removing login credentials for {key}")
+
+
+COMMANDS = [init, images_cmd, rmi, tag, history, pull, login, logout, load, save]

@@ -87,7 +87,44 @@ SECURITY = [
                  "$BOCKER_USERNS)."),
 ]
 
-container_options = _apply(PROCESS + RESOURCES + NETWORK + STORAGE + SECURITY)
+# Where its image comes from (ensure_image consumes these before request()).
+IMAGE = [
+    click.option("--pull", "pull", type=click.Choice(["missing", "always", "never"]),
+                 default="missing", show_default=True,
+                 help="Pull the image first: missing (if not here), always, never."),
+    click.option("--platform", metavar="OS/ARCH[/VARIANT]",
+                 help="The platform to pull (and to accept a local image of)."),
+]
+
+container_options = _apply(PROCESS + RESOURCES + NETWORK + STORAGE + SECURITY + IMAGE)
+
+
+def take_pull(options):
+    """The IMAGE group's values (policy, platform), taken out of options
+    (a dict of every container_options value) before request()."""
+    return options.pop("pull", None), options.pop("platform", None)
+
+
+def ensure_image(paths, image, policy=None, platform=None):
+    """Docker's `--pull` for run and create: pull IMAGE if the policy says
+    so, its progress on stderr (stdout stays the container's).  A bad
+    policy or platform is a RunRefused (125)."""
+    from bocker.cli.images import _Lines
+    from bocker.errors import InvalidArgument, RunRefused
+    from bocker.image import autopull
+
+    def say(text):
+        click.echo(text, err=True)
+
+    try:
+        autopull.check_policy(policy)
+        if platform:
+            from bocker.image import platforms
+
+            platforms.parse_platform(platform)
+    except InvalidArgument as e:
+        raise RunRefused(str(e)) from None
+    autopull.ensure(paths, image, policy, platform=platform, progress=_Lines(say), say=say)
 
 
 def request(image, command, options):
@@ -97,6 +134,7 @@ def request(image, command, options):
     from bocker.runtime import spec
 
     o = options
+    take_pull(o)  # ensure_image's (for a caller that did not take them)
     env = [item for path in o.pop("env_file") for item in spec.parse_env_file(path)]
     env += list(o.pop("env"))
     memory, cpu_shares = spec.limits_from_env(o.pop("memory"), o.pop("cpu_shares"))

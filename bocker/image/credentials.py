@@ -90,3 +90,47 @@ def save_credentials(registry, user, password, path=None):
     with os.fdopen(fd, "w") as f:
         json.dump(config, f, indent="\t")
     os.rename(tmp, path)
+
+
+def remove_credentials(registry, path=None):
+    """Forget registry's credentials, as `docker logout`: its `auths`
+    entries under every key Docker uses for it go (config.json rewritten,
+    mode 0600), and a credential helper configured for it is asked to
+    erase them.  Returns the key it was stored under, or None if there
+    were none."""
+    path = path or docker_config_path()
+    try:
+        with open(path) as f:
+            config = json.load(f)
+    except (FileNotFoundError, ValueError):
+        return None
+    if not isinstance(config, dict):
+        return None
+    keys = _auth_keys(registry)
+    auths = config.get("auths") if isinstance(config.get("auths"), dict) else {}
+    found = [k for k in keys if k in auths]
+    helpers = config.get("credHelpers") if isinstance(config.get("credHelpers"), dict) else {}
+    helper = next((helpers[k] for k in keys if k in helpers), None) or config.get("credsStore")
+    if isinstance(helper, str) and helper and _erase_with_helper(helper, keys[0]):
+        found = found or [keys[0]]
+    if not any(k in auths for k in keys):
+        return found[0] if found else None
+    for key in keys:
+        auths.pop(key, None)
+    tmp = f"{path}.tmp.{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(config, f, indent="\t")
+    os.rename(tmp, path)
+    return found[0]
+
+
+def _erase_with_helper(helper, server):
+    """docker-credential-<helper> erase server; True if it erased something."""
+    import subprocess
+    try:
+        out = subprocess.run([f"docker-credential-{helper}", "erase"], input=server.encode(),
+                             capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0

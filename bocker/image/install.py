@@ -111,6 +111,9 @@ def _create_image(paths, config, config_digest, chains, name, source, extra):
               **(extra or {})}
     if config.get("variant"):
         record["variant"] = config["variant"]
+    from bocker.image import history
+
+    record["history"] = history.from_config(config)  # validated, bounded: `bocker history`
     # No layers at all (a scratch image): an empty rootfs.
     fill = None if chains else (lambda rootfs: None)
     return images.create(paths, source, fill, name=name,

@@ -41,7 +41,7 @@ def start_again(paths, record, attach=False, interactive=False):
 
     cid = record["Id"]
     req = recordshape.request(record)
-    image_config = create.image_config(paths, record["Image"])
+    image_config = recordshape.image_config(record, lambda i: create.image_config(paths, i))
     config = record["Config"]
     with contextlib.ExitStack() as undo:
         started = start_path.launch(paths, record, req, image_config, undo, detach=not attach,
@@ -144,8 +144,8 @@ def commit(paths, ref, image_ref=None, name=None):
         return image_id, image_id
     try:
         config = images.load(paths, record["Image"]).get("config", {})
-    except BockerError:  # its image was removed since: start from nothing
-        config = {}
+    except BockerError:  # its image was removed since: what the container kept of it
+        config = dict(record.get("ImageConfig") or {})
     new_id = images.create(paths, source, None, name=name or image_ref, config=config,
                            snapshot_of=rootfs)
     return None, new_id

@@ -39,7 +39,28 @@ def new_record(cid, req, image_id, image_config):
         "RestartCount": 0, "RestartDelayMs": 0, "HasBeenManuallyStopped": False,
         "NetworkSettings": {},
         "Spec": req.to_dict(),
+        # what a later start needs of the image (User, Env, WorkingDir...):
+        # the image may be removed (rmi -f) while the container stays, and
+        # its start must not then run as root with no environment
+        "ImageConfig": image_config_kept(image_config),
     }
+
+
+# The image config's keys a start (or a later verb) reads again.
+IMAGE_CONFIG_KEPT = ("User", "Env", "WorkingDir", "Entrypoint", "Cmd", "StopSignal",
+                     "ExposedPorts", "Volumes", "Labels")
+
+
+def image_config_kept(image_config):
+    """The part of an image's config a container record keeps."""
+    return {k: image_config[k] for k in IMAGE_CONFIG_KEPT if k in image_config}
+
+
+def image_config(record, load_image):
+    """The image config a start of record uses: the copy kept at create;
+    a record older than that copy asks load_image(image_id) ({} if gone)."""
+    kept = record.get("ImageConfig")
+    return kept if isinstance(kept, dict) else load_image(record["Image"])
 
 
 def stored(record):

@@ -8,7 +8,7 @@ from bocker.runtime.start import create_and_start
 
 
 def run(paths, req, stdout_fd=1, stderr_fd=2, *, stdin_fd=0, detach=False, tty=False,
-        interactive=False, on_started=None, detach_keys=None):
+        interactive=False, on_started=None, detach_keys=None, ensure_image=None):
     """Run a container from req.
 
     Attached: relay its output to stdout_fd/stderr_fd (and, -i, stdin_fd
@@ -17,7 +17,15 @@ def run(paths, req, stdout_fd=1, stderr_fd=2, *, stdin_fd=0, detach=False, tty=F
     Detached (its monitor keeps it): return None once it runs.
     on_started(container_id), if given, is called once it runs (the CLI
     writes --cidfile and prints a detached container's ID there).
+    ensure_image(image_ref), if given, is called once the request's
+    options are checked and before anything is made: `run --pull` (the
+    CLI's runoptions.ensure_image) pulls the image there.
     """
+    if ensure_image is not None:
+        from bocker.runtime import create
+
+        create.check_request(req)  # a refused option says so before any pull, as Docker
+        ensure_image(req.image)
     started = create_and_start(paths, req, detach=detach, tty=tty, interactive=interactive)
     if on_started:
         on_started(started.id)

@@ -263,8 +263,13 @@ def test_one_container_many_rms(paths, bocker):
     for argv, gone, missing in ((("rm", "-f", cid), cid, "container"),
                                 (("rmi", image), image, "image")):
         procs = _all([argv] * 6, workers=6)
-        removed = [p for p in procs if p.returncode == 0]
+        removed = [p for p in procs if p.stdout]
         assert len(removed) == 1 and removed[0].stdout == f"Removed: {gone}\n", procs
         for p in procs:
-            if p.returncode:
+            if p is removed[0]:
+                continue
+            if missing == "container":  # rm -f of a container gone meanwhile: no error (Docker)
+                assert (p.returncode, p.stderr) == (0, ""), p.stderr
+            else:
+                assert p.returncode == 1, p
                 assert p.stderr == f"bocker: No {missing} named '{gone}' exists\n", p.stderr

@@ -81,6 +81,8 @@ ARGS = {"setup": [], "init": ["/tmp"], "images": [], "rmi": ["x"], "pull": ["bus
         "save": ["x", "-o", "/tmp/x"], "run": ["busybox", "true"], "exec": ["x", "true"],
         "stop": ["x"], "kill": ["x"], "wait": ["x"], "start": ["x"], "restart": ["x"], "attach": ["x"], "ps": [],
         "logs": ["x"], "inspect": ["x"], "commit": ["x"], "rm": ["x"],
+        "tag": ["x", "y"], "history": ["x"], "logout": [], "cp": ["x:/a", "/tmp/b"],
+        "diff": ["x"], "export": ["x", "-o", "/tmp/x"], "import": ["/nonexistent"],
         "system": ["df"], "container": ["prune", "-f"], "image": ["prune", "-f"]}
 NOBODY = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
 

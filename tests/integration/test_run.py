@@ -88,7 +88,9 @@ def test_not_executable_is_126(bocker):
 
 
 def test_unknown_image(bocker):
-    proc = bocker("run", "nosuchimage", "true")
+    # --pull never: Docker's default (missing) would ask Docker Hub
+    # (test_pull_verbs.py pulls from a loopback registry)
+    proc = bocker("run", "--pull", "never", "nosuchimage", "true")
     # 125 as Docker's: the run never started
     assert (proc.returncode, proc.stderr) == (125, "bocker: No image named 'nosuchimage' exists\n")
 
@@ -292,7 +294,7 @@ def test_no_device_access_beyond_dev(bocker, tmp_path):
 
 def test_full_registry_reference_finds_short_name(bocker):
     assert bocker("run", "--rm", "docker.io/library/busybox:latest", "echo", "ok").stdout == "ok\n"
-    proc = bocker("run", "--rm", "docker.io/library/nosuch", "true")
+    proc = bocker("run", "--rm", "--pull", "never", "docker.io/library/nosuch", "true")
     assert proc.stderr == "bocker: No image named 'docker.io/library/nosuch' exists\n"
 
 

@@ -173,18 +173,25 @@ def test_each_ref_runs_the_rest_after_a_failure(bocker, monkeypatch):
     assert (code, out, err) == (1, "a\nb\n", "bocker: container 'bad' is not running\n")
 
 
-def test_rm_falls_back_to_an_image_only_for_no_such_container(bocker, monkeypatch):
+def test_rm_removes_containers_only_but_an_img_id(bocker, monkeypatch):
+    """rm never deletes an image that a missing container's name spells
+    (issue 15); only an explicit img_ ID goes to the image removal; rm -f
+    of a missing container is no error (Docker)."""
     from bocker.errors import Ambiguous
-    from bocker.image import images
+    from bocker.image import removal
     from bocker.runtime import containers
 
-    # neither a container nor an image: the container's error is the one shown
-    assert bocker("rm", "nope")[::2] == (1, "bocker: No container named 'nope' exists\n")
-    monkeypatch.setattr(images, "remove", lambda paths, ref: "img_0123456789ab")
-    assert bocker("rm", "busybox")[:2] == (0, "Removed: img_0123456789ab\n")
-    # any other container error stands, whatever images there are
+    calls = []
+    monkeypatch.setattr(removal, "remove",
+                        lambda paths, ref, force=False: calls.append(ref) or [f"Removed: {ref}"])
+    assert bocker("rm", "busybox")[::2] == (1, "bocker: No container named 'busybox' exists\n")
+    assert bocker("rm", "-f", "busybox") == (0, "", "")
+    assert calls == []
+    assert bocker("rm", "img_0123456789ab")[:2] == (0, "Removed: img_0123456789ab\n")
+    assert calls == ["img_0123456789ab"]
+    # any other container error stands, -f or not
     monkeypatch.setattr(containers, "remove", _raise(Ambiguous("p", {"ps_1", "ps_2"})))
-    assert bocker("rm", "p")[::2] == (1, "bocker: 'p' is ambiguous: it matches ps_1, ps_2\n")
+    assert bocker("rm", "-f", "p")[::2] == (1, "bocker: 'p' is ambiguous: it matches ps_1, ps_2\n")
 
 
 def test_inspect_tries_images_when_no_container(bocker, monkeypatch):
@@ -228,3 +235,32 @@ def test_a_refused_option_is_125_even_before_setup(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 125
     assert proc.stderr == "bocker: unknown capability: 'nope'\n"
+
+
+def test_run_pull_options_reach_the_pull_after_the_option_checks(bocker, monkeypatch):
+    """run --pull/--platform: the CLI hands run.run an ensure_image that
+    pulls with them (progress on stderr); a bad policy is a usage error."""
+    from bocker.image import autopull
+    from bocker.runtime import containers
+
+    asked = []
+
+    def ensure(paths, ref, policy=None, platform=None, progress=None, say=None):
+        say(f"Unable to find image '{ref}' locally")
+        asked.append((ref, policy, platform))
+
+    def run(paths, req, ensure_image=None, **kwargs):
+        ensure_image(req.image)
+        return 0
+
+    monkeypatch.setattr(autopull, "ensure", ensure)
+    monkeypatch.setattr(containers, "run", run)
+    code, out, err = bocker("run", "--pull", "always", "--platform", "linux/arm64", "x/y:1",
+                            "true")
+    assert (code, out, err) == (0, "", "Unable to find image 'x/y:1' locally\n")
+    assert asked == [("x/y:1", "always", "linux/arm64")]
+    code, out, err = bocker("run", "x/y:1", "true")
+    assert code == 0 and asked[-1] == ("x/y:1", "missing", None)
+    assert bocker("run", "--pull", "sometimes", "x", "true")[0] in (2, 125)
+    assert bocker("run", "--platform", "nope", "x", "true")[::2] == (
+        125, "bocker: invalid platform 'nope': use os/arch[/variant]\n")

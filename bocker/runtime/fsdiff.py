@@ -1,0 +1,118 @@
+"""`bocker diff`: what a container changed in its filesystem, as Docker's
+A (added), C (changed), D (deleted) lines.
+
+How: the container's rootfs is a btrfs snapshot of its image's, so an
+untouched file is the very same inode in both trees, with the same size,
+mode, owner, mtime and ctime (a snapshot copies inode items as they are;
+any write, chmod, chown or touch moves ctime).  Both trees are walked side
+by side, by name, through directory fds with O_NOFOLLOW (treeio's rules:
+a symlink is compared by its target, never followed; nothing is opened
+but directories); a file or symlink whose (type, mode, uid, gid, size,
+mtime, ctime, symlink target) differ is C, an entry only in the container
+A (with everything below it), one only in the image D (its children are
+not listed, as Docker).  A directory is C when its type, mode or owner
+changed or anything below it did (Docker's overlay copies the parents of
+a change up; its mtime alone says nothing: bocker's own mount targets
+move it).  The files bocker binds into every container (/etc/hostname,
+/etc/hosts, /etc/resolv.conf: placeholders made at start) are left out,
+as Docker leaves out its init layer.  Bounded by treeio.MAX_DEPTH.
+"""
+import os
+import stat
+
+from bocker.errors import BockerError
+from bocker.kernel import treeio
+
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+# bocker's mount targets in every container (runtime/mounts.py binds them)
+HIDDEN = frozenset({"/etc/hostname", "/etc/hosts", "/etc/resolv.conf"})
+
+
+def _key(st, dfd, name):
+    if stat.S_ISDIR(st.st_mode):
+        return (st.st_mode, st.st_uid, st.st_gid)
+    link = os.readlink(name, dir_fd=dfd) if stat.S_ISLNK(st.st_mode) else None
+    return (st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
+            st.st_rdev, link)
+
+
+def changes(container_root, image_root):
+    """[(kind, path)] sorted by path: kind 'A', 'C' or 'D'."""
+    out = []
+    cfd = os.open(container_root, _DIR)
+    try:
+        ifd = os.open(image_root, _DIR)
+        try:
+            _compare(cfd, ifd, "", out, 0)
+        finally:
+            os.close(ifd)
+    finally:
+        os.close(cfd)
+    return sorted(out, key=lambda c: c[1])
+
+
+def _listing(dfd):
+    out = {}
+    for name in os.listdir(dfd):
+        try:
+            out[name] = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+    return out
+
+
+def _compare(cfd, ifd, prefix, out, depth):
+    """Append the changes below the directories cfd (container) and ifd
+    (image) to out; True if there were any."""
+    if depth > treeio.MAX_DEPTH:
+        raise BockerError(f"{prefix or '/'}: deeper than {treeio.MAX_DEPTH} directories")
+    mine, theirs = _listing(cfd), _listing(ifd)
+    start = len(out)
+    for name in theirs.keys() - mine.keys():
+        if f"{prefix}/{name}" not in HIDDEN:
+            out.append(("D", f"{prefix}/{name}"))
+    for name, st in mine.items():
+        path = f"{prefix}/{name}"
+        if path in HIDDEN:
+            continue
+        old = theirs.get(name)
+        if old is None:
+            out.append(("A", path))
+            if stat.S_ISDIR(st.st_mode):
+                _all_added(cfd, name, path, out, depth + 1)
+            continue
+        both_dirs = stat.S_ISDIR(st.st_mode) and stat.S_ISDIR(old.st_mode)
+        here = len(out)
+        below = both_dirs and _compare_dirs(cfd, ifd, name, path, out, depth)
+        if below or _key(st, cfd, name) != _key(old, ifd, name):
+            out.insert(here, ("C", path))
+        if stat.S_ISDIR(st.st_mode) and not both_dirs:  # a file became a directory
+            _all_added(cfd, name, path, out, depth + 1)
+    return len(out) > start
+
+
+def _compare_dirs(cfd, ifd, name, path, out, depth):
+    sub_c = os.open(name, _DIR, dir_fd=cfd)
+    try:
+        sub_i = os.open(name, _DIR, dir_fd=ifd)
+        try:
+            return _compare(sub_c, sub_i, path, out, depth + 1)
+        finally:
+            os.close(sub_i)
+    finally:
+        os.close(sub_c)
+
+
+def _all_added(parent, name, prefix, out, depth):
+    if depth > treeio.MAX_DEPTH:
+        raise BockerError(f"{prefix}: deeper than {treeio.MAX_DEPTH} directories")
+    dfd = os.open(name, _DIR, dir_fd=parent)
+    try:
+        for sub, st in _listing(dfd).items():
+            out.append(("A", f"{prefix}/{sub}"))
+            if stat.S_ISDIR(st.st_mode):
+                _all_added(dfd, sub, f"{prefix}/{sub}", out, depth + 1)
+    finally:
+        os.close(dfd)
