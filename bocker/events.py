@@ -43,6 +43,22 @@ def emit(paths, kind, action, actor_id, attributes=None):
         _warn(e)
 
 
+def container(paths, record, action, **extra):
+    """emit() for a container: its ID, and as Docker's attributes its
+    name, image and labels, with extra (exitCode, signal, oldName)."""
+    try:
+        config = record.get("Config") or {}
+        labels = config.get("Labels") if isinstance(config.get("Labels"), dict) else {}
+        # name and image first: a label never pushes them past MAX_ATTRIBUTES
+        image = record.get("ImageName") or (record.get("Spec") or {}).get("image")
+        attrs = {"image": image or record.get("Image"),
+                 "name": record.get("Name"), **extra}
+        attrs.update((k, v) for k, v in labels.items() if k not in attrs)
+        emit(paths, "container", action, record.get("Id"), attrs)
+    except (AttributeError, TypeError) as e:  # a record not of our shape: no event
+        _warn(e)
+
+
 def event(kind, action, actor_id, attributes=None, now_ns=None):
     """The event as Docker's /events API shapes it (with its legacy
     status/id/from fields for containers and images)."""

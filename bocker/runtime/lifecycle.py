@@ -3,7 +3,7 @@ it, commit its filesystem as an image."""
 import contextlib
 import os
 
-from bocker import faults, trace
+from bocker import events, faults, trace
 from bocker.confine import userns
 from bocker.errors import BockerError, CorruptRecord, NoSuchContainer
 from bocker.kernel import cgroups
@@ -97,6 +97,7 @@ def remove(paths, ref, force=False):
     faults.point("lifecycle.remove.release_ids")
     userns.release(paths.userns, cid)
     names.release(paths, cid, record["Name"])
+    events.container(paths, record, "destroy")
     return cid
 
 
@@ -116,6 +117,7 @@ def remove_by_id(paths, cid):
         remove_dir(paths.container(cid))
     userns.release(paths.userns, cid)
     names.release(paths, cid)
+    events.emit(paths, "container", "destroy", cid)
 
 
 def commit(paths, ref, image_ref=None, name=None):
