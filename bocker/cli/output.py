@@ -73,7 +73,8 @@ def status(st):
     from bocker.runtime.records import parse_iso
 
     if st.get("Running"):
-        return "Up " + ago(parse_iso(st["StartedAt"]))[:-4]
+        up = "Up " + ago(parse_iso(st["StartedAt"]))[:-4]
+        return up + " (Paused)" if st.get("Paused") else up
     if st.get("Status") == "created":
         return "Created"
     from bocker.runtime.records import UNKNOWN_EXIT
