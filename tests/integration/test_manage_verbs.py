@@ -3,8 +3,10 @@ update, pause/unpause, restart, info, version, events, and the
 container/image/system groups."""
 import json
 import os
+import select
 import signal
 import subprocess
+import time
 
 from conftest import BOCKER
 from conftest import wait_for
@@ -232,13 +234,37 @@ def test_events_record_a_containers_life(bocker):
         f"container die {cid} (exitCode=4, image=busybox, name=verbs-life)"
 
 
+def _line_within(stream, timeout=20):
+    # a bound on a hang, not a timing: the line is there or the test fails
+    ready = select.select([stream], [], [], timeout)[0]
+    return stream.readline() if ready else ""
+
+
 def test_events_follows_until_interrupted(bocker, paths):
-    proc = subprocess.Popen([BOCKER, "events", "--filter", "event=die", "--format", "json"],
+    since = f"{time.time():.9f}"  # from before the first run: no race with its start
+    bocker("run", "--rm", "--name", "verbs-follow1", "busybox", "true", check=True)
+    proc = subprocess.Popen([BOCKER, "events", "--since", since, "--filter", "event=die",
+                             "--format", "json"],
                             stdout=subprocess.PIPE, text=True)
     try:
-        bocker("run", "--rm", "busybox", "true", check=True)
-        line = proc.stdout.readline()  # blocks until the die event is followed
-        assert json.loads(line)["Action"] == "die"
+        first = json.loads(_line_within(proc.stdout))  # from the log
+        assert first["Actor"]["Attributes"]["name"] == "verbs-follow1"
+        bocker("run", "--rm", "--name", "verbs-follow2", "busybox", "true", check=True)
+        second = json.loads(_line_within(proc.stdout))  # followed as it was appended
+        assert second["Actor"]["Attributes"]["name"] == "verbs-follow2"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 130
+        proc.stdout.close()
+
+
+def test_stats_streams_a_table_a_second(bocker, cleanup):
+    cid = _detach(bocker, cleanup, "busybox", "sleep", "30")
+    proc = subprocess.Popen([BOCKER, "stats", cid], stdout=subprocess.PIPE, text=True)
+    try:
+        lines = [_line_within(proc.stdout) for _ in range(4)]
+        assert [line.split("  ")[0] for line in lines[::2]] == ["CONTAINER ID"] * 2
+        assert all(line.startswith(cid) for line in lines[1::2])
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=10) == 130
