@@ -108,8 +108,8 @@ def _write_v1(driver, cid, change, spec):
     if change.get("cpuset_cpus"):
         cs = driver.controller_dir(cid, "cpuset")
         if not cs or not os.path.isdir(cs):
-            raise BockerError("the container has no cpuset cgroup: --cpuset-cpus applies "
-                              "from its next start")
+            raise BockerError("cannot change --cpuset-cpus of this running container: it "
+                              "has no cpuset cgroup (nothing was changed)")
         cgroups.write_value(os.path.join(cs, "cpuset.cpus"), change["cpuset_cpus"])
 
 
