@@ -198,8 +198,23 @@ class V1Driver:
 
     def destroy(self, name):
         """Remove the group everywhere (idempotent; kills leftovers)."""
+        self._thaw(name)
         for d in self._dirs(name):
             remove_group(d)
+
+    def _thaw(self, name):
+        # a v1 task that is frozen ignores SIGKILL until thawed: a paused
+        # container's group would never empty
+        d = self.controller_dir(name, "freezer")
+        if d is None:
+            return
+        try:
+            with open(os.path.join(d, "freezer.state")) as f:
+                frozen = f.read(16).strip() != "THAWED"
+            if frozen:
+                write_value(os.path.join(d, "freezer.state"), "THAWED")
+        except OSError:
+            pass  # no group (gone, or never made): nothing frozen
 
     def children(self):
         """Names of the groups under bocker's parent, in any hierarchy."""

@@ -200,6 +200,16 @@ def test_stop_and_kill_of_a_paused_container(bocker, cleanup):
     assert _state(bocker, cid)["Paused"] is False
 
 
+def test_rm_force_of_a_paused_container(bocker, cleanup):
+    cid = _detach(bocker, cleanup, "busybox", "sleep", "30")
+    bocker("pause", cid, check=True)
+    proc = bocker("rm", cid)
+    assert proc.returncode == 1 and "running" in proc.stderr
+    bocker("rm", "-f", cid, check=True)
+    assert bocker("inspect", cid).returncode == 1
+    cleanup.remove(cid)
+
+
 def test_restart_uses_the_stop_signal_and_works_when_exited(bocker, cleanup):
     cid = _detach(bocker, cleanup, "busybox", "sh", "-c",
                   "trap 'echo got TERM; exit 3' TERM; echo up; while :; do sleep 30 & wait; done")
