@@ -21,9 +21,13 @@ def test_emit_appends_docker_shaped_line(tmp_path):
     assert [e["Action"] for e in events.read(paths)] == ["die", "tag"]
 
 
-def test_emit_never_raises(tmp_path):
+def test_emit_never_raises(tmp_path, capsys):
     paths = Paths(str(tmp_path / "missing" / "root"))  # no such directory
     events.emit(paths, "container", "start", "ps_x")  # a warning, not an error
+    assert capsys.readouterr().err == \
+        "bocker: cannot write the event log: No such file or directory\n"
+    events.container(paths, {"Config": "not a dict"}, "start")  # a record not ours: no event
+    assert "cannot write the event log" in capsys.readouterr().err
 
 
 @given(st.dictionaries(st.text(max_size=600), st.text(max_size=2000), max_size=80),
