@@ -40,6 +40,7 @@ COMMAND_MODULES = {
                      "version", "events"), "manage"),
     # Docker's management groups, aliases of the commands above (and prune)
     **dict.fromkeys(("system", "container", "image"), "groups"),
+    "volume": "volumes",
 }
 
 

@@ -27,7 +27,7 @@ ALIASES = {
         "save": "save", "load": "load",
     },
     "system": {"info": "info", "events": "events"},
-    # "volume": the volumes helper's group (cli/volumes.py) is top-level itself
+    # "volume": cli/volumes.py's group is a top-level command of its own
 }
 HELP = {"container": "Manage containers.", "image": "Manage images.",
         "system": "Manage bocker: disk use, pruning, info, events."}

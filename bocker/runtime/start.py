@@ -159,7 +159,7 @@ def _container_mounts(s):
                                        s.net and s.net["ip"], mounts.resolv_conf(s.req))
     if s.id_maps:
         userns.chown_files(own_files, s.id_maps)
-    return own_files + mounts.volume_mounts(s.req.volumes, s.req.tmpfs)
+    return own_files + mounts.volume_mounts(s.paths, s.record, s.req)
 
 
 def _forget_previous_end(s):
