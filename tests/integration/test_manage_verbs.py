@@ -312,3 +312,18 @@ def test_groups_are_aliases(bocker, cleanup):
     assert bocker("container", "nosuch").returncode == 2
     assert "TYPE" in bocker("system", "df", check=True).stdout
     assert bocker("container", "prune", "-f", check=True).returncode == 0
+
+
+def test_events_of_volumes_and_images(bocker, cleanup):
+    bocker("volume", "create", "verbs-vol", check=True)
+    bocker("volume", "rm", "verbs-vol", check=True)
+    mine = _events(bocker, "--filter", "type=volume", "--filter", "volume=verbs-vol")
+    assert [e["Action"] for e in mine][-2:] == ["create", "destroy"]
+    bocker("run", "--name", "verbs-commit", "busybox", "true", check=True)
+    cleanup.append("verbs-commit")
+    bocker("commit", "--name", "verbs-img:1", "verbs-commit", check=True)
+    image_id = _inspect(bocker, "verbs-img:1")["id"]
+    bocker("rmi", "verbs-img:1", check=True)
+    mine = [e for e in _events(bocker, "--filter", "type=image") if e["Actor"]["ID"] == image_id]
+    assert [e["Action"] for e in mine] == ["tag", "untag", "delete"]
+    assert mine[0]["Actor"]["Attributes"]["name"] == "verbs-img:1"
