@@ -1,9 +1,10 @@
 """The bocker click group, its global options, and main(): the one place
 where an error becomes a line on stderr and an exit code.
 
-The commands live in containers.py, images.py, prune.py and setup.py as plain click
-commands (each imports the library it needs inside its body, so `bocker
-run` pays only for what it uses); this module gathers them into the group,
+The commands live in containers.py, images.py, manage.py, groups.py (the
+container/image/system groups, with prune.py's commands) and setup.py as
+plain click commands (each imports the library it needs inside its body,
+so `bocker run` pays only for what it uses); this module gathers them into the group,
 importing a command's module only when that command runs (or for --help).
 """
 import sys
@@ -37,7 +38,10 @@ COMMAND_MODULES = {
     **dict.fromkeys(("cp", "diff", "export", "import"), "files"),
     **dict.fromkeys(("run", "exec", "stop", "kill", "wait", "start", "restart", "attach", "ps",
                      "logs", "inspect", "commit", "rm"), "containers"),
-    **dict.fromkeys(("system", "container", "image"), "prune"),
+    **dict.fromkeys(("rename", "top", "stats", "port", "update", "pause", "unpause", "info",
+                     "version", "events"), "manage"),
+    # Docker's management groups, aliases of the commands above (and prune)
+    **dict.fromkeys(("system", "container", "image"), "groups"),
     "volume": "volumes",
 }
 

@@ -88,9 +88,11 @@ def exec_cmd(ctx, interactive, tty, env, workdir, user, ref, command):
                                 user=user, tty=tty, interactive=interactive))
 
 
-# stop's and restart's grace time, as Docker's -t
-_grace_time = click.option("-t", "--time", "timeout", default=10.0, show_default=True,
-                           type=float, help="Seconds to wait after SIGTERM before SIGKILL.")
+# stop's and restart's grace time, as Docker's -t (default: the container's
+# --stop-timeout, else 10)
+_grace_time = click.option("-t", "--time", "timeout", default=None, type=float,
+                           help="Seconds to wait after the stop signal before SIGKILL "
+                                "(default: the container's --stop-timeout, else 10).")
 
 
 @click.command()

@@ -1,7 +1,8 @@
 """`system prune`, `system df`, `container prune`, `image prune`: what no
 live record owns, removed after a confirmation (or -f), each removal
 printed in Docker's shapes; the library is bocker.runtime.prune and
-bocker.image.prune."""
+bocker.image.prune.  The commands are subcommands only: groups.py puts
+them in the system, container and image groups."""
 import sys
 
 import click
@@ -52,12 +53,7 @@ def _image_what(all_images):
             else "all dangling images")
 
 
-@click.group(name="system")
-def system():
-    """Disk use and pruning of everything at once."""
-
-
-@system.command(name="prune")
+@click.command(name="prune")
 @_all_images
 @click.option("--volumes", is_flag=True, help="Anonymous volumes no container uses, too.")
 @_force
@@ -85,7 +81,7 @@ def system_prune(ctx, all_images, volumes, force):
     _total(csize + vsize + isize)
 
 
-@system.command(name="df")
+@click.command(name="df")
 @click.pass_obj
 def system_df(ctx):
     """Show the images' and containers' disk use (apparent sizes)."""
@@ -100,12 +96,7 @@ def system_df(ctx):
     output.table(rows)
 
 
-@click.group(name="container")
-def container():
-    """Container housekeeping."""
-
-
-@container.command(name="prune")
+@click.command(name="prune")
 @_force
 @click.pass_obj
 def container_prune(ctx, force):
@@ -119,12 +110,7 @@ def container_prune(ctx, force):
     _total(size)
 
 
-@click.group(name="image")
-def image():
-    """Image housekeeping."""
-
-
-@image.command(name="prune")
+@click.command(name="prune")
 @_all_images
 @_force
 @click.pass_obj
@@ -140,4 +126,6 @@ def image_prune_cmd(ctx, all_images, force):
     _total(size)
 
 
-COMMANDS = [system, container, image]
+# (group, subcommand) -> command, for groups.py
+SUBCOMMANDS = {("system", "prune"): system_prune, ("system", "df"): system_df,
+               ("container", "prune"): container_prune, ("image", "prune"): image_prune_cmd}

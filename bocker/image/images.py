@@ -6,8 +6,8 @@ image.json: {"id", "source", "names": ["busybox:latest"], "created",
 import os
 import time
 
-from bocker import faults, ids, state
-from bocker.errors import CorruptRecord, NoSuchImage, NotFound
+from bocker import events, faults, ids, state
+from bocker.errors import BockerError, CorruptRecord, NoSuchImage, NotFound
 from bocker.kernel import store
 
 
@@ -122,6 +122,8 @@ def create(paths, source, fill, name=None, config=None, snapshot_of=None, extra=
     except BaseException:
         _remove_dir(building)
         raise
+    for n in names:
+        events.emit(paths, "image", "tag", image_id, {"name": n})
     return image_id
 
 
@@ -174,8 +176,11 @@ def _take_names(paths, names, new_id):
             continue
         kept = [n for n in other.get("names", []) if n not in names]
         if kept != other.get("names", []):
+            lost = [n for n in other.get("names", []) if n in names]
             other["names"] = kept
             state.write_json(_record_path(paths, other["id"]), other)
+            for n in lost:
+                events.emit(paths, "image", "untag", other["id"], {"name": n})
 
 
 def init(paths, directory, name=None):
@@ -242,6 +247,10 @@ def _forget_registry(record):
 def remove(paths, ref):
     """Delete an image; returns its ID."""
     image_id = resolve(paths, ref)
+    try:
+        names_of = list(load(paths, image_id).get("names") or [])
+    except BockerError:
+        names_of = []
     with locked(paths):  # prune_leftovers never sees it half-removed
         try:
             # of several rmi at once, the one whose unlink takes the record removes it
@@ -249,6 +258,9 @@ def remove(paths, ref):
         except FileNotFoundError:
             raise NoSuchImage(ref) from None
         _remove_dir(paths.image(image_id))
+    for n in names_of:
+        events.emit(paths, "image", "untag", image_id, {"name": n})
+    events.emit(paths, "image", "delete", image_id, {"name": names_of[0] if names_of else ""})
     # Drop pulled layers that no image is built on any more.
     if os.path.isdir(paths.layers):
         from bocker.image import layer_store

@@ -53,4 +53,8 @@ def pull(paths, name, tag=None, *, platform=None, insecure_registries=(), progre
         name=image_name, source=f"{ref.name}@{top}",
         extra={"digest": top, "manifest_digest": manifest_digest,
                "repo_digests": [f"{ref.name}@{top}"]})
+    from bocker import events
+
+    events.emit(paths, "image", "pull", image_name or f"{ref.name}@{top}",
+                {"name": image_name or ref.name})
     return PullResult(image_id, up_to_date, ref, top)

@@ -13,7 +13,9 @@ import time
 
 from bocker import trace
 
-CONTROLLERS = ("cpu", "cpuacct", "memory", "pids")
+# freezer: pause/unpause; blkio: stats' BLOCK I/O (v1 only: v2 has both in
+# every group)
+CONTROLLERS = ("cpu", "cpuacct", "memory", "pids", "freezer", "blkio")
 CFS_PERIOD_US = 100000
 
 
@@ -162,6 +164,12 @@ class V1Driver:
         if limits.pids and has("pids"):
             write_value(os.path.join(self._dir("pids", name), "pids.max"), limits.pids)
 
+    def controller_dir(self, name, controller):
+        """The group's directory in controller's hierarchy, or None if this
+        host has no such v1 hierarchy."""
+        point = self.hierarchies.get(controller)
+        return os.path.join(point, parent_name(), name) if point else None
+
     def procs_paths(self, name):
         """The files the container's child writes "0" into to join.
 
@@ -190,8 +198,23 @@ class V1Driver:
 
     def destroy(self, name):
         """Remove the group everywhere (idempotent; kills leftovers)."""
+        self._thaw(name)
         for d in self._dirs(name):
             remove_group(d)
+
+    def _thaw(self, name):
+        # a v1 task that is frozen ignores SIGKILL until thawed: a paused
+        # container's group would never empty
+        d = self.controller_dir(name, "freezer")
+        if d is None:
+            return
+        try:
+            with open(os.path.join(d, "freezer.state")) as f:
+                frozen = f.read(16).strip() != "THAWED"
+            if frozen:
+                write_value(os.path.join(d, "freezer.state"), "THAWED")
+        except OSError:
+            pass  # no group (gone, or never made): nothing frozen
 
     def children(self):
         """Names of the groups under bocker's parent, in any hierarchy."""
@@ -222,10 +245,12 @@ class V2Driver:
         if os.path.isdir(parent):
             return
         os.makedirs(parent, exist_ok=True)
-        # Delegate the controllers we use to the containers' groups.
-        with open(os.path.join(self.mount, "cgroup.controllers")) as f:
+        # Delegate the controllers we use to the containers' groups: those
+        # the parent got from the root (an io or cpuset the root does not
+        # pass down would fail the whole write).
+        with open(os.path.join(parent, "cgroup.controllers")) as f:
             available = set(f.read().split())
-        wanted = [c for c in ("cpu", "memory", "pids") if c in available]
+        wanted = [c for c in ("cpu", "memory", "pids", "io", "cpuset") if c in available]
         if wanted:
             write_value(os.path.join(parent, "cgroup.subtree_control"),
                    " ".join("+" + c for c in wanted))
@@ -241,6 +266,10 @@ class V2Driver:
         except BaseException:
             remove_group(d)
             raise
+
+    def controller_dir(self, name, controller):
+        """The group's directory (one for every controller in v2)."""
+        return self._dir(name)
 
     def procs_paths(self, name):
         return [os.path.join(self._dir(name), "cgroup.procs")]

@@ -3,7 +3,7 @@ then its directory, rootfs snapshot, user-namespace ids and record, each
 undone on the caller's ExitStack if a later step fails."""
 import os
 
-from bocker import faults, ids, state
+from bocker import events, faults, ids, state
 from bocker.confine import seccomp, userns
 from bocker.errors import BockerError, RunRefused
 from bocker.runtime import names, networking, records, recordshape
@@ -72,6 +72,7 @@ def create(paths, req, image_id, image_config, undo, host=None):
             record["IdMaps"] = _allocate_ids(paths, cid, undo)
         faults.point("create.save_record")
         records.save(paths, record)
+    events.container(paths, record, "create")
     return record
 
 

@@ -22,6 +22,10 @@ def exec_in(paths, ref, argv, env=(), workdir=None, user=None, tty=False,
     checks.check_exec(argv, env, workdir, user)
     faults.point("exec_in.find_running")
     record = running(paths, ref)
+    if record["State"].get("Paused"):  # it would join the frozen group and hang there
+        from bocker.errors import BockerError
+
+        raise BockerError(f"Container {ref} is paused, unpause the container before exec")
     cid, config = record["Id"], record["Config"]
     req = recordshape.request(record)
     conf = confinement_options(req, paths)  # the container's own: its caps and seccomp filter

@@ -10,7 +10,7 @@ that was killed or detached).
 import os
 import sys
 
-from bocker import faults, state, trace
+from bocker import events, faults, state, trace
 from bocker.confine import userns
 from bocker.errors import CorruptRecord
 from bocker.kernel import cgroups, store
@@ -48,6 +48,8 @@ def finish(paths, cid, code=None):
         record = records.refresh(paths, record)
         if cut_short:
             _end_of_a_cut_start(paths, record)
+        if ends_now or cut_short:
+            _died(paths, record)
         removed = _release_and_keep_or_remove(paths, record)
         if ends_now and record["Spec"].get("restart", "no") != "no":
             from bocker.runtime import restarter  # (imported only for a policy)
@@ -57,6 +59,15 @@ def finish(paths, cid, code=None):
         from bocker.volume import volumes
 
         volumes.remove_anonymous(paths, record["Mounts"])  # (outside its lock: volumes.py)
+
+
+def _died(paths, record):
+    """The die event (Docker's, with exitCode), once per end."""
+    st = record["State"]
+    extra = {"exitCode": st.get("ExitCode", 0)}
+    if st.get("OOMKilled"):
+        events.container(paths, record, "oom")
+    events.container(paths, record, "die", **extra)
 
 
 def _end_of_a_cut_start(paths, record):
@@ -90,6 +101,7 @@ def _release_and_keep_or_remove(paths, record):
         remove_dir(paths.container(record["Id"]))
         userns.release(paths.userns, record["Id"])
         names.release(paths, record["Id"], record["Name"])
+        events.container(paths, record, "destroy")
         return True
     with records.unless_full():
         records.save(paths, record)
@@ -126,6 +138,7 @@ def reap_orphan(paths, cid):
         if not st.get("FinishedAt"):  # nobody saw it end: say so, not when
             st.update(ExitCode=records.UNKNOWN_EXIT,
                       Error="the process in charge of the container disappeared")
+        _died(paths, record)
         removed = _release_and_keep_or_remove(paths, record)
     if removed and record.get("Mounts"):
         from bocker.volume import volumes

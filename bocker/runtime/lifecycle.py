@@ -3,7 +3,7 @@ it, commit its filesystem as an image."""
 import contextlib
 import os
 
-from bocker import faults, trace
+from bocker import events, faults, trace
 from bocker.confine import userns
 from bocker.errors import BockerError, CorruptRecord, NoSuchContainer
 from bocker.kernel import cgroups
@@ -103,6 +103,7 @@ def remove(paths, ref, force=False, volumes=False):
         from bocker.volume import volumes as volume_store
 
         volume_store.remove_anonymous(paths, record["Mounts"])
+    events.container(paths, record, "destroy")
     return cid
 
 
@@ -122,6 +123,7 @@ def remove_by_id(paths, cid):
         remove_dir(paths.container(cid))
     userns.release(paths.userns, cid)
     names.release(paths, cid)
+    events.emit(paths, "container", "destroy", cid)
 
 
 def commit(paths, ref, image_ref=None, name=None):

@@ -166,10 +166,10 @@ def refresh(paths, record):
     except (FileNotFoundError, ValueError):
         ended = None
     if ended:
-        st.update(Running=False, Status="exited", Pid=0, **ended)
+        st.update(Running=False, Paused=False, Status="exited", Pid=0, **ended)
     elif not alive(st["Pid"], st.get("PidStartTime")) and \
             not alive(st.get("RunnerPid"), st.get("RunnerStartTime")):
-        st.update(Running=False, Status="exited", Pid=0, ExitCode=UNKNOWN_EXIT,
+        st.update(Running=False, Paused=False, Status="exited", Pid=0, ExitCode=UNKNOWN_EXIT,
                   Error="the process in charge of the container disappeared")
     return record
 

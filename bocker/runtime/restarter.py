@@ -166,14 +166,18 @@ def reset(record):
     record.update(RestartCount=0, RestartDelayMs=0, HasBeenManuallyStopped=False)
 
 
-def restart(paths, ref, timeout=10.0):
-    """`bocker restart`: stop (SIGTERM, SIGKILL after timeout seconds; a
-    stopped container is left as it is), then start it again, detached,
-    as the user's start."""
+def restart(paths, ref, timeout=None):
+    """`bocker restart`: stop (its stop signal, SIGKILL after timeout
+    seconds or its --stop-timeout: signals.stop; a created or exited
+    container is left as it is), then start it again, detached, as the
+    user's start."""
+    from bocker import events
     from bocker.runtime import lifecycle, signals
 
     cid = signals.stop(paths, ref, timeout)
-    return lifecycle.start(paths, cid)
+    started = lifecycle.start(paths, cid)
+    events.container(paths, lifecycle.load(paths, cid), "restart")
+    return started
 
 
 def at_boot(paths, log=print, error=print):

@@ -5,6 +5,7 @@ import select
 import signal
 import time
 
+from bocker import events
 from bocker.errors import BockerError
 from bocker.kernel import native
 from bocker.runtime.records import load, proc_start_time, resolve
@@ -54,32 +55,74 @@ def kill(paths, ref, sig=signal.SIGKILL):
         native.pidfd_send_signal(pidfd, sig)
     finally:
         os.close(pidfd)
+    events.container(paths, record, "kill", signal=str(int(sig)))
+    if sig == signal.SIGKILL:  # as Docker: a paused container killed is thawed to die
+        from bocker.runtime import pause
+
+        pause.thaw_after(paths, record)
     return record["Id"]
 
 
-def stop(paths, ref, timeout=10.0):
-    """SIGTERM, then SIGKILL after timeout seconds; returns when it exited.
-    A container that is not running is left as it is; one waiting to
+def stop_signal(record):
+    """The container's stop signal: its Config.StopSignal (--stop-signal,
+    or the image's), else SIGTERM; one that is not a signal is SIGTERM."""
+    from bocker import units
+
+    value = (record.get("Config") or {}).get("StopSignal")
+    if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value):
+        try:
+            return units.parse_signal(str(value)[:32])
+        except BockerError:
+            pass
+    return signal.SIGTERM
+
+
+def stop_timeout(record, timeout=None):
+    """Seconds stop waits before SIGKILL: the argument (-t), else the
+    container's Config.StopTimeout (--stop-timeout), else 10; a negative
+    one is no bound (Docker's -1: wait for as long as it takes)."""
+    if timeout is None:
+        value = (record.get("Config") or {}).get("StopTimeout")
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        timeout = value if ok else DEFAULT_STOP_TIMEOUT
+    return None if timeout < 0 else timeout
+
+
+DEFAULT_STOP_TIMEOUT = 10
+
+
+def stop(paths, ref, timeout=None):
+    """The stop signal (stop_signal: SIGTERM unless the container says),
+    then SIGKILL after timeout seconds (stop_timeout: -t, else its
+    --stop-timeout, else 10); returns when it exited.  A paused container
+    is thawed after the signal, as Docker does, so that it gets it.  A
+    container that is not running is left as it is; one waiting to
     restart does not.  Its restart policy never undoes this stop
     (restarter.cancel: Docker's HasBeenManuallyStopped)."""
-    from bocker.runtime import restarter
+    from bocker.runtime import pause, restarter
 
     cid = resolve(paths, ref)
     restarter.cancel(paths, cid)
     record = load(paths, cid)
     if record["State"].get("Running"):
+        grace = stop_timeout(record, timeout)
         pidfd = _pidfd_or_none(record)
         if pidfd is not None:
             try:
-                native.pidfd_send_signal(pidfd, signal.SIGTERM)
-                if not select.select([pidfd], [], [], max(timeout, 0))[0]:
+                sig = stop_signal(record)
+                native.pidfd_send_signal(pidfd, sig)
+                events.container(paths, record, "kill", signal=str(int(sig)))
+                pause.thaw_after(paths, record)
+                if not select.select([pidfd], [], [], None if grace is None else max(grace, 0))[0]:
                     native.pidfd_send_signal(pidfd, signal.SIGKILL)
+                    events.container(paths, record, "kill", signal=str(int(signal.SIGKILL)))
                     select.select([pidfd], [], [], 30)
             except OSError:
                 pass  # it exited on its own meanwhile
             finally:
                 os.close(pidfd)
         wait(paths, cid)
+        events.container(paths, record, "stop")
     return cid
 
 

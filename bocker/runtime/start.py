@@ -18,7 +18,7 @@ import select
 import signal
 import sys
 
-from bocker import faults, trace
+from bocker import events, faults, trace
 from bocker.confine import capabilities, seccomp, security, userns
 from bocker.kernel import cgroups, native, store
 from bocker.runtime import create, mounts, networking, protocol, records, reports, spec
@@ -297,11 +297,12 @@ def _mark_running(s):
     faults.point("start.mark_running")
     s.record["Config"].update(Tty=s.tty, OpenStdin=s.interactive, StdinOnce=s.stdin_once)
     s.record["State"].update(
-        Status="running", Running=True, Pid=s.pid,
+        Status="running", Running=True, Paused=False, Pid=s.pid,
         PidStartTime=records.proc_start_time(s.pid), RunnerPid=s.runner,
         RunnerStartTime=records.proc_start_time(s.runner), StartedAt=records.now_iso(),
         FinishedAt="", ExitCode=0, OOMKilled=False, Error="")
     records.save(s.paths, s.record)
+    events.container(s.paths, s.record, "start")
 
 
 def _started(s):

@@ -77,3 +77,28 @@ def test_userns_container_is_born_in_its_v2_group(paths, v2_driver):
     finally:
         code = _kill_and_finish(paths, started)
     assert code == 137
+
+
+def test_pause_top_and_stats_on_a_v2_group(paths, v2_driver):
+    """pause/unpause write cgroup.freeze and wait for cgroup.events; top
+    and stats read the v2 group (what it lacks on a hybrid host reads 0)."""
+    from bocker.kernel import freezer
+    from bocker.runtime import pause, stats, top
+
+    req = containers.RunRequest("busybox", ["sleep", "30"], remove=True, memory=0,
+                                cpu_shares=0, pids_limit=-1)
+    started = containers.create_and_start(paths, req)
+    try:
+        assert top.container_pids(v2_driver, started.id) == [started.pid]
+        pause.pause(paths, started.id)
+        assert freezer.frozen(started.id, v2_driver)
+        with open(os.path.join(v2_driver._dir(started.id), "cgroup.freeze")) as f:
+            assert f.read().strip() == "1"
+        assert containers.load(paths, started.id)["State"]["Paused"] is True
+        pause.unpause(paths, started.id)
+        assert not freezer.frozen(started.id, v2_driver)
+        s = stats.sample(containers.load(paths, started.id), v2_driver)
+        assert s.cpu_ns > 0 and s.mem_limit > 0
+    finally:
+        code = _kill_and_finish(paths, started)
+    assert code == 137
