@@ -115,9 +115,12 @@ def unwire(paths, leases):
         return  # torn down: its tables went with it
     from bocker.net import network
 
+    from bocker.net import ports
+
     for ip, owner in leases.items():
         network.detach(owner, ip, table)
         network.unpublish(owner, table)
+        ports.release(networking.hostports_dir(paths), owner)
 
 
 def disk_usage(paths):
