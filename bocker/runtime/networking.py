@@ -9,7 +9,7 @@ this module is the glue."""
 import os
 
 from bocker import ids, state, trace
-from bocker.errors import BockerError, InvalidArgument
+from bocker.errors import BockerError, InvalidArgument, RunRefused
 
 CONTAINER = "container:"
 JOINED = "netjoined"    # in a container's directory: another joined its netns
@@ -102,7 +102,11 @@ def resolve_mode(paths, req):
     if req.network.startswith(CONTAINER):
         from bocker.runtime import records
 
-        req.network = CONTAINER + records.resolve(paths, req.network[len(CONTAINER):])
+        name = req.network[len(CONTAINER):]
+        try:
+            req.network = CONTAINER + records.resolve(paths, name)
+        except BockerError as e:
+            raise RunRefused(f"--network container:{name}: {e}") from None
 
 
 def join_target(paths, mode):
@@ -117,13 +121,13 @@ def join_target(paths, mode):
     try:
         record = records.load(paths, target)
     except BockerError:
-        raise BockerError(f"cannot join the network of container {target}: "
-                          "it no longer exists") from None
+        raise RunRefused(f"cannot join the network of container {target}: "
+                         "it no longer exists") from None
     st = record["State"]
     pid = st.get("Pid") if st.get("Running") else None
     if not pid or not records.alive(pid, st.get("PidStartTime")):
-        raise BockerError(f"cannot join the network of container {record['Name']}: "
-                          "it is not running")
+        raise RunRefused(f"cannot join the network of container {record['Name']}: "
+                         "it is not running")
     pidfd = native.pidfd_open(pid)
     try:
         fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
@@ -133,8 +137,8 @@ def join_target(paths, mode):
                 raise ProcessLookupError
         except OSError:
             os.close(fd)
-            raise BockerError(f"cannot join the network of container {record['Name']}: "
-                              "it is not running") from None
+            raise RunRefused(f"cannot join the network of container {record['Name']}: "
+                             "it is not running") from None
     finally:
         os.close(pidfd)
     # its release then deletes its veth: the namespace outlives it with us in it
