@@ -94,13 +94,14 @@ def parse_add_host(spec):
     host-gateway) as (name, ip); one line of InvalidArgument otherwise.
     The name must not hold whitespace or '#': it is a line of /etc/hosts."""
     from bocker.errors import InvalidArgument
+    from bocker.net import shown
 
     text = spec if isinstance(spec, str) else ""
     cut = min((i for i in (text.find(":"), text.find("=")) if i >= 0), default=-1)
     name, ip = (text[:cut], text[cut + 1:]) if cut >= 0 else ("", "")
     if (not name or len(text) > 300 or any(c.isspace() or c == "#" or not c.isprintable()
                                            for c in name)):
-        raise InvalidArgument(f"invalid --add-host '{text[:64]}': expected NAME:IP")
+        raise InvalidArgument(f"invalid --add-host '{shown(text)}': expected NAME:IP")
     if ip.startswith("[") and ip.endswith("]"):
         ip = ip[1:-1]
     if ip == HOST_GATEWAY:
@@ -110,7 +111,7 @@ def parse_add_host(spec):
     try:
         return name, str(ipaddress.ip_address(ip))
     except ValueError:
-        raise InvalidArgument(f"invalid --add-host '{text[:64]}': '{ip[:64]}' is not an IP "
+        raise InvalidArgument(f"invalid --add-host '{shown(text)}': '{shown(ip)}' is not an IP "
                               f"address or {HOST_GATEWAY}") from None
 
 

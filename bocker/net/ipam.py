@@ -7,6 +7,7 @@ import ipaddress
 
 from bocker import claims
 from bocker.errors import BockerError, InvalidArgument
+from bocker.net import shown
 
 VETH_PREFIX = "bk"
 IFNAMSIZ = 16                       # including the NUL: names up to 15 chars
@@ -81,7 +82,8 @@ def veth_name(container_id):
 # ----------------------------------------------------------------- leases
 
 class AddressTaken(BockerError):
-    """--ip names an address another container holds (Docker's 125)."""
+    """--ip (or --mac-address) names an address another container holds
+    (Docker's 125)."""
 
     exit_code = 125
 
@@ -93,7 +95,7 @@ def check_fixed(subnet, ip):
     try:
         addr = ipaddress.IPv4Address(ip)
     except ValueError:
-        raise InvalidArgument(f"invalid --ip '{ip}': not an IPv4 address") from None
+        raise InvalidArgument(f"invalid --ip '{shown(ip)}': not an IPv4 address") from None
     if addr not in net or str(addr) == gateway(net) or addr in (
             net.network_address, net.broadcast_address):
         raise InvalidArgument(f"invalid --ip {addr}: not a container address of bocker's "
@@ -152,9 +154,30 @@ def check_mac(text):
     parts = text.replace("-", ":").split(":") if isinstance(text, str) else []
     if len(parts) != 6 or not all(len(p) == 2 and all(c in "0123456789abcdefABCDEF" for c in p)
                                   for p in parts):
-        raise InvalidArgument(f"invalid --mac-address '{str(text)[:32]}': expected "
+        raise InvalidArgument(f"invalid --mac-address '{shown(text, 32)}': expected "
                               "six hex octets such as 02:42:ac:11:00:02")
     octets = [int(p, 16) for p in parts]
     if octets[0] & 1 or not any(octets):
-        raise InvalidArgument(f"invalid --mac-address '{text}': not a unicast address")
+        raise InvalidArgument(f"invalid --mac-address '{shown(text, 32)}': not a unicast address")
     return ":".join(f"{b:02x}" for b in octets)
+
+
+def claim_mac(mac_dir, container_id, mac, subnet):
+    """--mac-address: claim mac for container_id (a symlink mac_dir/<mac>
+    -> <container_id>, as a lease), so no two containers on the bridge
+    send from one MAC (the bridge would learn it on the second one's port
+    and hand it the first one's traffic).  The 02:42 + address MACs of
+    the subnet are bocker's own (mac_for): refused."""
+    net = _net(subnet)
+    if mac.startswith("02:42:"):
+        derived = ipaddress.IPv4Address(bytes(int(b, 16) for b in mac.split(":")[2:]))
+        if derived in net:
+            raise InvalidArgument(f"invalid --mac-address {mac}: bocker gives it to the "
+                                  f"container at {derived}")
+    held = claims.claims(mac_dir)
+    if held.get(mac) == container_id:
+        return mac
+    if claims.claim_first(mac_dir, container_id, [mac], taken=held) is None:
+        owner = claims.claims(mac_dir).get(mac, "another container")
+        raise AddressTaken(f"MAC address {mac} is already in use by {owner}")
+    return mac

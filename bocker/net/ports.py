@@ -18,6 +18,7 @@ from typing import NamedTuple, Optional
 
 from bocker import claims
 from bocker.errors import BockerError, InvalidArgument
+from bocker.net import shown
 
 PROTOS = ("tcp", "udp", "sctp")
 MAX_EXPOSED = 1024        # ports one container may expose (image + --expose)
@@ -49,62 +50,61 @@ def _range(text, what, spec):
     """'80' or '8000-8010' -> (lo, hi), each 1-65535, lo <= hi."""
     m = re.fullmatch(r"(\d{1,5})(?:-(\d{1,5}))?", text)
     if not m:
-        raise InvalidArgument(f"invalid port mapping '{spec}': invalid {what} '{text}'")
+        raise InvalidArgument(f"invalid port mapping '{shown(spec)}': invalid {what} '{shown(text)}'")
     lo, hi = int(m[1]), int(m[2] or m[1])
     for p in (lo, hi):
         if not 1 <= p <= 65535:
-            raise InvalidArgument(f"invalid port {p} in '{spec}': 1-65535")
+            raise InvalidArgument(f"invalid port {p} in '{shown(spec)}': 1-65535")
     if hi < lo:
-        raise InvalidArgument(f"invalid port mapping '{spec}': invalid range '{text}'")
+        raise InvalidArgument(f"invalid port mapping '{shown(spec)}': invalid range '{shown(text)}'")
     return lo, hi
 
 
 def _proto(text, spec):
     proto = text.lower()
     if proto not in PROTOS:
-        raise InvalidArgument(f"invalid protocol '{text}' in '{spec}': tcp, udp or sctp")
+        raise InvalidArgument(f"invalid protocol '{shown(text)}' in '{shown(spec)}': tcp, udp or sctp")
     return proto
 
 
 def _host_ip(text, spec):
     parts = text.split(".")
-    if not (len(parts) == 4 and all(p.isdigit() and len(p) <= 3 and int(p) < 256
+    if not (len(parts) == 4 and all(p.isdigit() and p == str(int(p)) and int(p) < 256
                                     for p in parts)):
-        raise InvalidArgument(f"invalid host address '{text}' in '{spec}': an IPv4 address")
-    ip = ".".join(str(int(p)) for p in parts)
-    return None if ip == "0.0.0.0" else ip
+        raise InvalidArgument(f"invalid host address '{shown(text)}' in '{shown(spec)}': an IPv4 address")
+    return None if text == "0.0.0.0" else text
 
 
 def parse_publish(spec):
     """A -p value as a list of Bindings, one per container port.
 
-    Docker's rules: `80` and `IP::80` take any free host port; `8080:80`,
+    Docker's rules: `80`, `:80` and `IP::80` take any free host port; `8080:80`,
     `IP:8080:80` a fixed one; `8000-8002:80-82` pairs the ranges (their
     sizes must match); `8000-8010:80` takes one free port of the host
     range.  PROTO is tcp (default), udp or sctp; IP is IPv4 (0.0.0.0: every
     address, as if omitted).  One line of InvalidArgument on anything else.
     """
     if not isinstance(spec, str) or len(spec) > 64:
-        raise InvalidArgument(f"invalid port mapping '{str(spec)[:64]}'")
+        raise InvalidArgument(f"invalid port mapping '{shown(spec)}'")
     text, _, proto = spec.strip().partition("/")
     if _ and not proto:
-        raise InvalidArgument(f"invalid port mapping '{spec}': no protocol after '/'")
+        raise InvalidArgument(f"invalid port mapping '{shown(spec)}': no protocol after '/'")
     proto = _proto(proto, spec) if proto else "tcp"
     parts = text.split(":")
     if len(parts) > 3:
-        raise InvalidArgument(f"invalid port mapping '{spec}': expected "
+        raise InvalidArgument(f"invalid port mapping '{shown(spec)}': expected "
                               "[HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTO] (IPv4 only)")
     ip = _host_ip(parts[0], spec) if len(parts) == 3 else None
-    host = parts[-2] if len(parts) >= 2 else ""
-    if len(parts) == 2 and not host:
-        raise InvalidArgument(f"invalid port mapping '{spec}': empty host port")
+    host = parts[-2] if len(parts) >= 2 else ""     # '' (as in ':80'): any free port
     lo, hi = _range(parts[-1], "container port", spec)
+    if hi - lo >= MAX_EXPOSED:
+        raise InvalidArgument(f"invalid port mapping '{shown(spec)}': more than {MAX_EXPOSED} ports")
     if not host:
         return [Binding(p, proto, ip) for p in range(lo, hi + 1)]
     hlo, hhi = _range(host, "host port", spec)
     if hi != lo and hhi - hlo != hi - lo:
         raise InvalidArgument(f"invalid ranges specified for container and host ports: "
-                              f"{parts[-1]} and {host}")
+                              f"{shown(parts[-1])} and {shown(host)}")
     if hi == lo:
         return [Binding(lo, proto, ip, hlo, hhi)]
     return [Binding(lo + i, proto, ip, hlo + i, hlo + i) for i in range(hi - lo + 1)]
@@ -113,14 +113,14 @@ def parse_publish(spec):
 def parse_expose(spec):
     """An --expose value (PORT[-END][/PROTO]) as its port keys: ['80/tcp']."""
     if not isinstance(spec, str) or len(spec) > 32:
-        raise InvalidArgument(f"invalid --expose '{str(spec)[:32]}'")
+        raise InvalidArgument(f"invalid --expose '{shown(spec, 32)}'")
     text, slash, proto = spec.strip().partition("/")
     if slash and not proto:
-        raise InvalidArgument(f"invalid --expose '{spec}': no protocol after '/'")
+        raise InvalidArgument(f"invalid --expose '{shown(spec)}': no protocol after '/'")
     proto = _proto(proto, spec) if proto else "tcp"
     lo, hi = _range(text, "port", spec)
     if hi - lo >= MAX_EXPOSED:
-        raise InvalidArgument(f"invalid --expose '{spec}': more than {MAX_EXPOSED} ports")
+        raise InvalidArgument(f"invalid --expose '{shown(spec)}': more than {MAX_EXPOSED} ports")
     return [f"{p}/{proto}" for p in range(lo, hi + 1)]
 
 

@@ -32,6 +32,11 @@ def hostports_dir(paths):
     return os.path.join(paths.root, "hostports")
 
 
+def macs_dir(paths):
+    """Where --mac-address values are claimed."""
+    return os.path.join(paths.root, "macs")
+
+
 def parse_ports(req):
     """Check req's network flags (one line, before anything is made) and
     return -p's Bindings (net.ports).  Nothing is parsed when none is
@@ -60,10 +65,12 @@ def parse_ports(req):
     if req.ip:
         import ipaddress
 
+        from bocker.net import shown
+
         try:
             ipaddress.IPv4Address(req.ip)
         except ValueError:
-            raise InvalidArgument(f"invalid --ip '{req.ip}': not an IPv4 address") from None
+            raise InvalidArgument(f"invalid --ip '{shown(req.ip)}': not an IPv4 address") from None
     return [b for spec in req.ports for b in ports.parse_publish(spec)]
 
 
@@ -75,7 +82,9 @@ def check_mode(value):
         return value
     if value.startswith(CONTAINER) and len(value) > len(CONTAINER):
         return value
-    raise InvalidArgument(f"invalid --network '{value}': bridge, none, host or "
+    from bocker.net import shown
+
+    raise InvalidArgument(f"invalid --network '{shown(value)}': bridge, none, host or "
                           "container:NAME")
 
 
@@ -106,7 +115,9 @@ def resolve_mode(paths, req):
         try:
             req.network = CONTAINER + records.resolve(paths, name)
         except BockerError as e:
-            raise RunRefused(f"--network container:{name}: {e}") from None
+            from bocker.net import shown
+
+            raise RunRefused(f"--network container:{shown(name)}: {shown(e, 200)}") from None
 
 
 def join_target(paths, mode):
@@ -175,8 +186,25 @@ def lease_address(paths, cid, undo, network=None, req=None):
         sp.set(ip)
     undo.callback(network.release, paths.leases, cid)
     mac = req.mac_address if req is not None else None
-    return dict(config, ip=ip, mac=network.check_mac(mac) if mac else None,
-                hostports=hostports_dir(paths), containers=paths.containers)
+    if mac:
+        mac = _claim_mac(paths, cid, network.check_mac(mac), config["subnet"], network)
+        undo.callback(_release_mac, paths, cid)
+    return dict(config, ip=ip, mac=mac, hostports=hostports_dir(paths),
+                containers=paths.containers)
+
+
+def _claim_mac(paths, cid, mac, subnet, network):
+    try:
+        return network.claim_mac(macs_dir(paths), cid, mac, subnet)
+    except network.AddressTaken:
+        _ports().prune(macs_dir(paths), paths.containers)   # a crash's leftover?
+        return network.claim_mac(macs_dir(paths), cid, mac, subnet)
+
+
+def _release_mac(paths, cid):
+    from bocker import claims
+
+    claims.release(macs_dir(paths), cid)
 
 
 def _reclaim_stale_leases(paths, network):
@@ -309,6 +337,8 @@ def release(paths, record):
     spec = record["Spec"]
     if spec.get("ports") or spec.get("publish_all"):
         _ports().release(hostports_dir(paths), record["Id"])
+    if spec.get("mac_address"):
+        _release_mac(paths, record["Id"])
     joined = os.path.join(paths.container(record["Id"]), JOINED)
     if os.path.exists(joined):
         # another container lives in its netns (or did): the veth would
