@@ -209,6 +209,9 @@ def test_fixed_ip_and_mac_are_the_containers_and_guarded(bocker, paths, net):
         taken = bocker("run", "--rm", "--ip", ip, "busybox", "true")
         assert taken.returncode == 125 and f"address {ip} is already in use by {cid}" \
             in taken.stderr
+        same_mac = bocker("run", "--rm", "--mac-address", mac, "busybox", "true")
+        assert same_mac.returncode == 125 and f"MAC address {mac} is already in use by {cid}" \
+            in same_mac.stderr
     finally:
         bocker("rm", "-f", cid, check=True)
     assert network.veth_name(cid) not in (nat.guarded(net["table"]) or {})
