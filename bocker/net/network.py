@@ -226,10 +226,10 @@ def parse_port(spec):
     return nat.parse_port(spec)
 
 
-def publish(container_id, ip, ports, table):
+def publish(container_id, ip, ports, table, existing=None):
     """Forward each published port (nat.Port or -p spec) to ip; see nat.publish."""
     from bocker.net import nat
-    return nat.publish(container_id, ip, ports, table)
+    return nat.publish(container_id, ip, ports, table, existing)
 
 
 def unpublish(container_id, table):

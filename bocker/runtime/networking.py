@@ -153,8 +153,13 @@ def join_target(paths, mode):
     finally:
         os.close(pidfd)
     # its release then deletes its veth: the namespace outlives it with us in it
-    with open(os.path.join(paths.container(record["Id"]), JOINED), "w"):
-        pass
+    try:
+        with open(os.path.join(paths.container(record["Id"]), JOINED), "w"):
+            pass
+    except FileNotFoundError:   # removed meanwhile
+        os.close(fd)
+        raise RunRefused(f"cannot join the network of container {record['Name']}: "
+                         "it no longer exists") from None
     return record, fd
 
 
@@ -265,8 +270,9 @@ def wire(cid, pid, net, ports, undo, network=None):
     published = []
     if ports:
         with trace.span("nft publish", container=cid, ports=[str(p) for p in ports]):
-            published = _host_ports(cid, net, ports, undo)
-            network.publish(cid, net["ip"], published, net["table"])
+            published, existing = _host_ports(cid, net, ports, undo)
+            network.publish(cid, net["ip"], published, net["table"],
+                            *([existing] if existing is not None else []))
         undo.callback(network.unpublish, cid, net["table"])
     by_port = {}
     for p in published:
@@ -279,16 +285,19 @@ def wire(cid, pid, net, ports, undo, network=None):
 
 
 def _host_ports(cid, net, bindings, undo):
-    """bindings as nat.Ports: the ones with a host port to pick get a free
-    one, claimed (released again by undo, or by release)."""
+    """(bindings as nat.Ports, the table's published ports or None if not
+    listed): the ones with a host port to pick get a free one, claimed
+    (released again by undo, or by release)."""
     from bocker.net import nat
 
     ports = _ports()
     if all(b.host_lo is not None and b.host_lo == b.host_hi for b in bindings):
-        return [nat.Port(b.host_lo, b.container_port, b.proto, b.host_ip) for b in bindings]
+        return [nat.Port(b.host_lo, b.container_port, b.proto, b.host_ip)
+                for b in bindings], None
     ports.prune(net["hostports"], net["containers"])
     undo.callback(ports.release, net["hostports"], cid)
-    return ports.allocate(net["hostports"], cid, bindings, nat.published(net["table"]))
+    existing = nat.published(net["table"])  # one listing, for the pick and the check
+    return ports.allocate(net["hostports"], cid, bindings, existing), existing
 
 
 def start_bindings(req, ports, exposed_ports):
