@@ -317,8 +317,14 @@ def exposed_ports(req, image_config):
 
 
 def port_bindings(req):
-    """Docker's HostConfig.PortBindings of req (-p as asked)."""
-    return _ports().port_bindings(req) if req.ports else {}
+    """Docker's HostConfig.PortBindings of req (-p as asked).  A stored -p
+    that does not parse is a ValueError: its record is corrupt."""
+    if not req.ports:
+        return {}
+    try:
+        return _ports().port_bindings(req)
+    except BockerError as e:
+        raise ValueError(str(e)) from None
 
 
 def extra_hosts(paths, req):

@@ -3,6 +3,7 @@ free host port), ranges, udp, -P with --expose, --ip, --mac-address,
 --add-host (host-gateway too) and --network container:NAME.
 
 Traffic only between the host's loopback and namespaces these tests made."""
+import errno
 import json
 import os
 import socket
@@ -292,3 +293,14 @@ def test_a_joined_container_that_stops_takes_its_veth_with_it(bocker, net):
         if joiner:
             bocker("rm", "-f", joiner, check=True)
         bocker("rm", "-f", target, check=True)
+
+
+def test_the_shim_never_both_joins_and_makes_a_network_namespace():
+    from bocker.kernel import native
+    from netfixtures import netns
+
+    with netns() as fd:
+        for flags in (native.CLONE_NEWNET, native.CLONE_NEWUSER):
+            with pytest.raises(OSError) as e:
+                native.spawn("/", ["/bin/true"], ["PATH=/bin"], clone_flags=flags, netns_fd=fd)
+            assert e.value.errno == errno.EINVAL

@@ -342,3 +342,8 @@ def test_bridge_only_flags(option, message):
 
 def test_no_network_flag_parses_nothing():
     assert networking.parse_ports(spec.RunRequest("img", userns="host")) == []
+
+
+def test_a_stored_port_that_does_not_parse_makes_the_record_corrupt():
+    with pytest.raises(ValueError, match="invalid port mapping"):
+        networking.port_bindings(spec.RunRequest("img", ports=["80:80:80:80"]))
