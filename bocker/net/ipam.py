@@ -98,8 +98,9 @@ def check_fixed(subnet, ip):
         raise InvalidArgument(f"invalid --ip '{shown(ip)}': not an IPv4 address") from None
     if addr not in net or str(addr) == gateway(net) or addr in (
             net.network_address, net.broadcast_address):
+        first = ipaddress.IPv4Address(int(net.network_address) + 2)
         raise InvalidArgument(f"invalid --ip {addr}: not a container address of bocker's "
-                              f"subnet {net} (from {ipaddress.IPv4Address(int(net.network_address) + 2)})")
+                              f"subnet {net} (from {first})")
     return str(addr)
 
 

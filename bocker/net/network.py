@@ -25,8 +25,8 @@ from bocker.errors import BockerError, NotSetUp
 # reach them through this module, the network's one face.
 from bocker.net.etcfiles import DEFAULT_DNS, filter_resolv, hosts_file, resolv_conf
 from bocker.net.ipam import (IFNAMSIZ, VETH_PREFIX, AddressTaken, SubnetFull, _check_ifname, _net,
-                             candidates, check_fixed, check_mac, choose, claim_mac, gateway, lease, leases,
-                             mac_for, prune, release, veth_name)
+                             candidates, check_fixed, check_mac, choose, claim_mac, gateway,
+                             lease, leases, mac_for, prune, release, veth_name)
 
 DEFAULT_BRIDGE = "bridge0"
 DEFAULT_SUBNET = "10.0.0.0/24"
@@ -240,6 +240,7 @@ def unpublish(container_id, table):
 
 __all__ = ["DEFAULT_BRIDGE", "DEFAULT_SUBNET", "DEFAULT_DNS", "IFNAMSIZ", "VETH_PREFIX",
            "SubnetFull", "AddressTaken", "check_fixed", "check_mac", "claim_mac", "candidates",
-           "choose", "gateway", "mac_for", "veth_name", "lease", "release", "prune", "leases", "refuse_router_advertisements", "setup_host",
+           "choose", "gateway", "mac_for", "veth_name", "lease", "release", "prune", "leases",
+           "refuse_router_advertisements", "setup_host",
            "teardown_host", "check_ready", "attach", "detach", "unguard", "parse_port",
            "publish", "unpublish", "filter_resolv", "resolv_conf", "hosts_file"]

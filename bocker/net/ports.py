@@ -43,27 +43,32 @@ class Binding(NamedTuple):
         """HostPort as Docker's PortBindings show it: '', '8080', '8000-8010'."""
         if self.host_lo is None:
             return ""
-        return str(self.host_lo) if self.host_lo == self.host_hi else f"{self.host_lo}-{self.host_hi}"
+        if self.host_lo == self.host_hi:
+            return str(self.host_lo)
+        return f"{self.host_lo}-{self.host_hi}"
 
 
 def _range(text, what, spec):
     """'80' or '8000-8010' -> (lo, hi), each 1-65535, lo <= hi."""
     m = re.fullmatch(r"(\d{1,5})(?:-(\d{1,5}))?", text)
     if not m:
-        raise InvalidArgument(f"invalid port mapping '{shown(spec)}': invalid {what} '{shown(text)}'")
+        raise InvalidArgument(f"invalid port mapping '{shown(spec)}': "
+                              f"invalid {what} '{shown(text)}'")
     lo, hi = int(m[1]), int(m[2] or m[1])
     for p in (lo, hi):
         if not 1 <= p <= 65535:
             raise InvalidArgument(f"invalid port {p} in '{shown(spec)}': 1-65535")
     if hi < lo:
-        raise InvalidArgument(f"invalid port mapping '{shown(spec)}': invalid range '{shown(text)}'")
+        raise InvalidArgument(f"invalid port mapping '{shown(spec)}': "
+                              f"invalid range '{shown(text)}'")
     return lo, hi
 
 
 def _proto(text, spec):
     proto = text.lower()
     if proto not in PROTOS:
-        raise InvalidArgument(f"invalid protocol '{shown(text)}' in '{shown(spec)}': tcp, udp or sctp")
+        raise InvalidArgument(f"invalid protocol '{shown(text)}' in '{shown(spec)}': "
+                              "tcp, udp or sctp")
     return proto
 
 
@@ -71,7 +76,8 @@ def _host_ip(text, spec):
     parts = text.split(".")
     if not (len(parts) == 4 and all(p.isdigit() and p == str(int(p)) and int(p) < 256
                                     for p in parts)):
-        raise InvalidArgument(f"invalid host address '{shown(text)}' in '{shown(spec)}': an IPv4 address")
+        raise InvalidArgument(f"invalid host address '{shown(text)}' in '{shown(spec)}': "
+                              "an IPv4 address")
     return None if text == "0.0.0.0" else text
 
 
@@ -98,7 +104,8 @@ def parse_publish(spec):
     host = parts[-2] if len(parts) >= 2 else ""     # '' (as in ':80'): any free port
     lo, hi = _range(parts[-1], "container port", spec)
     if hi - lo >= MAX_EXPOSED:
-        raise InvalidArgument(f"invalid port mapping '{shown(spec)}': more than {MAX_EXPOSED} ports")
+        raise InvalidArgument(f"invalid port mapping '{shown(spec)}': "
+                              f"more than {MAX_EXPOSED} ports")
     if not host:
         return [Binding(p, proto, ip) for p in range(lo, hi + 1)]
     hlo, hhi = _range(host, "host port", spec)
