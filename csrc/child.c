@@ -86,6 +86,7 @@ static const char *const step_names[STEP_LAST] = {
     [STEP_UMASK] = "umask",
     [STEP_AMBIENT_CAPS] = "raise ambient capabilities",
     [STEP_MAKE_CWD] = "mkdir cwd",
+    [STEP_JOIN_NETNS] = "setns network",
 };
 
 const char *shim_step_name(int step)
@@ -209,6 +210,18 @@ static int join_container(int pidfd, int userns)
     return userns ? become_userns_root() : 0;
 }
 
+/* --network container:NAME: enter that container's network namespace
+ * (the parent opened it; we were cloned without CLONE_NEWNET).  Before
+ * the filesystem, so /sys shows that namespace's devices; its lo is up
+ * already. */
+static int join_netns(int fd)
+{
+    if (setns(fd, CLONE_NEWNET) < 0)
+        return errno;
+    close(fd);
+    return 0;
+}
+
 /* OCI create: the pty's slave is the container's /dev/console too (the
  * runtime spec's default devices), bound over a file made for it. */
 static int bind_console(int master)
@@ -320,7 +333,8 @@ static int internal_fd(const struct child_ctx *c, int fd)
 {
     const struct shim_spawn *req = c->req;
     if (fd == c->status_fd || fd == req->go_fd || fd == req->cgroup_dir_fd ||
-        fd == req->join_pidfd || fd == req->console_sock || fd == req->userns_sock)
+        fd == req->join_pidfd || fd == req->console_sock || fd == req->userns_sock ||
+        fd == req->netns_fd)
         return 1;
     for (int i = 0; i < req->n_cgroup_fds; i++)
         if (fd == req->cgroup_fds[i])
@@ -365,7 +379,7 @@ static int close_inherited_fds(struct child_ctx *c)
 {
     const struct shim_spawn *req = c->req;
     const struct shim_oci *oci = req->oci;
-    int keep[6 + MAX_CGROUP_FDS + SHIM_OCI_MAX_JOIN_NS], n = 0;
+    int keep[7 + MAX_CGROUP_FDS + SHIM_OCI_MAX_JOIN_NS], n = 0;
     int n_join = oci ? oci->n_join_ns : 0, n_preserve = oci ? oci->preserve_fds : 0;
     /* shim_spawn refused these already */
     if (req->n_cgroup_fds > MAX_CGROUP_FDS || n_join > SHIM_OCI_MAX_JOIN_NS ||
@@ -377,6 +391,7 @@ static int close_inherited_fds(struct child_ctx *c)
     keep[n++] = req->join_pidfd;
     keep[n++] = req->console_sock;
     keep[n++] = req->userns_sock;
+    keep[n++] = req->netns_fd;
     for (int i = 0; i < req->n_cgroup_fds; i++)
         keep[n++] = req->cgroup_fds[i];
     for (int i = 0; i < n_join; i++)
@@ -544,7 +559,9 @@ void child_main(struct child_ctx *c)
     } else {
         if (req->clone_flags & CLONE_NEWCGROUP)
             STEP(c, STEP_CGROUP_NS, unshare(CLONE_NEWCGROUP) < 0 ? errno : 0);
-        if (req->clone_flags & CLONE_NEWNET)
+        if (req->netns_fd >= 0)
+            STEP(c, STEP_JOIN_NETNS, join_netns(req->netns_fd));
+        else if (req->clone_flags & CLONE_NEWNET)
             STEP(c, STEP_LO_UP, loopback_up());
         if (req->userns_sock >= 0)
             /* OCI mode: the parent writes our id maps, then one byte

@@ -75,6 +75,7 @@ enum shim_step {
     STEP_UMASK,
     STEP_AMBIENT_CAPS,
     STEP_MAKE_CWD,
+    STEP_JOIN_NETNS,
     STEP_LAST
 };
 
@@ -250,6 +251,9 @@ struct shim_spawn {
                                     is used as it is */
     const struct shim_oci *oci;  /* NULL: bocker's own container; else
                                     OCI mode (see struct shim_oci) */
+    int netns_fd;                /* --network container:NAME: a network
+                                    namespace the child joins (setns)
+                                    instead of making one, or -1 */
 };
 
 struct shim_child {

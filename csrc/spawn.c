@@ -162,6 +162,10 @@ int shim_spawn(const struct shim_spawn *req, struct shim_child *out)
         return -E2BIG;
     if ((rc = check_oci(req->oci)) < 0)
         return rc;
+    /* a network namespace is joined or made, never both; a child born in
+     * a user namespace of its own could not join one the host's owns */
+    if (req->netns_fd >= 0 && (req->clone_flags & (CLONE_NEWNET | CLONE_NEWUSER)))
+        return -EINVAL;
     int pidns = req->join_pidfd >= 0 ? req->join_pidfd
               : req->oci ? req->oci->pidns_fd : -1;
     int saved_ns[SHIM_OCI_MAX_JOIN_NS];

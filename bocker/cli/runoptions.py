@@ -44,13 +44,30 @@ RESOURCES = [
 ]
 
 # How it reaches the network.
+def _network_mode(ctx, param, value):
+    from bocker.runtime import networking
+
+    try:
+        return networking.check_mode(value)
+    except Exception as e:
+        raise click.BadParameter(str(e).split(": ", 1)[-1]) from None
+
+
 NETWORK = [
-    click.option("--network", default="bridge",
-                 type=click.Choice(["bridge", "none", "host"]), show_default=True,
+    click.option("--network", "--net", "network", default="bridge", show_default=True,
+                 callback=_network_mode,
                  help="bridge: own address on bocker's bridge; none: only lo; "
-                 "host: the host's network."),
+                 "host: the host's network; container:NAME: that container's."),
     click.option("-p", "--publish", "ports", multiple=True,
-                 help="[HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp]"),
+                 help="[HOST_IP:][HOST_PORT[-END]:]CONTAINER_PORT[-END][/tcp|udp|sctp]; "
+                 "no HOST_PORT: any free one."),
+    click.option("-P", "--publish-all", "publish_all", is_flag=True,
+                 help="Publish every exposed port on a free host port."),
+    click.option("--expose", multiple=True, help="Expose PORT[-END][/PROTO] (for -P)."),
+    click.option("--ip", help="The container's address on bocker's bridge subnet."),
+    click.option("--mac-address", help="The container's MAC address (eth0)."),
+    click.option("--add-host", "extra_hosts", multiple=True,
+                 help="NAME:IP (or NAME:host-gateway, the bridge's address) in /etc/hosts."),
     click.option("--dns", multiple=True, help="DNS server for the container's resolv.conf."),
 ]
 

@@ -84,3 +84,49 @@ def hosts_file(hostname, ip):
     else:
         lines[0] += f" {hostname}"
     return "\n".join(lines) + "\n"
+
+
+HOST_GATEWAY = "host-gateway"
+
+
+def parse_add_host(spec):
+    """An --add-host value NAME:IP (or NAME=IP; IP may be [v6] or
+    host-gateway) as (name, ip); one line of InvalidArgument otherwise.
+    The name must not hold whitespace or '#': it is a line of /etc/hosts."""
+    from bocker.errors import InvalidArgument
+    from bocker.net import shown
+
+    text = spec if isinstance(spec, str) else ""
+    cut = min((i for i in (text.find(":"), text.find("=")) if i >= 0), default=-1)
+    name, ip = (text[:cut], text[cut + 1:]) if cut >= 0 else ("", "")
+    if (not name or len(text) > 300 or any(c.isspace() or c == "#" or not c.isprintable()
+                                           for c in name)):
+        raise InvalidArgument(f"invalid --add-host '{shown(text)}': expected NAME:IP")
+    if ip.startswith("[") and ip.endswith("]"):
+        ip = ip[1:-1]
+    if ip == HOST_GATEWAY:
+        return name, ip
+    import ipaddress
+
+    try:
+        return name, str(ipaddress.ip_address(ip))
+    except ValueError:
+        raise InvalidArgument(f"invalid --add-host '{shown(text)}': '{shown(ip)}' is not an IP "
+                              f"address or {HOST_GATEWAY}") from None
+
+
+def extra_hosts_text(specs, gateway=None):
+    """The /etc/hosts lines of --add-host values ('IP\\tNAME\\n' each);
+    host-gateway is the bridge's address, gateway."""
+    lines = []
+    for spec in specs:
+        name, ip = parse_add_host(spec)
+        if ip == HOST_GATEWAY:
+            if not gateway:
+                from bocker.errors import NotSetUp
+
+                raise NotSetUp("--add-host host-gateway needs bocker's bridge: "
+                               "run 'bocker setup'")
+            ip = gateway
+        lines.append(f"{ip}\t{name}\n")
+    return "".join(lines)

@@ -7,6 +7,7 @@ import ipaddress
 
 from bocker import claims
 from bocker.errors import BockerError, InvalidArgument
+from bocker.net import shown
 
 VETH_PREFIX = "bk"
 IFNAMSIZ = 16                       # including the NUL: names up to 15 chars
@@ -80,19 +81,49 @@ def veth_name(container_id):
 
 # ----------------------------------------------------------------- leases
 
-def lease(lease_dir, container_id, subnet):
+class AddressTaken(BockerError):
+    """--ip (or --mac-address) names an address another container holds
+    (Docker's 125)."""
+
+    exit_code = 125
+
+
+def check_fixed(subnet, ip):
+    """--ip: an address of subnet a container may hold (not the network,
+    broadcast or gateway address); returned normalized."""
+    net = _net(subnet)
+    try:
+        addr = ipaddress.IPv4Address(ip)
+    except ValueError:
+        raise InvalidArgument(f"invalid --ip '{shown(ip)}': not an IPv4 address") from None
+    if addr not in net or str(addr) == gateway(net) or addr in (
+            net.network_address, net.broadcast_address):
+        first = ipaddress.IPv4Address(int(net.network_address) + 2)
+        raise InvalidArgument(f"invalid --ip {addr}: not a container address of bocker's "
+                              f"subnet {net} (from {first})")
+    return str(addr)
+
+
+def lease(lease_dir, container_id, subnet, want=None):
     """Lease an address of `subnet` to container_id; return it.
 
     A lease is a symlink lease_dir/<ip> -> <container_id>: symlink(2)
     creates it atomically or fails with EEXIST, so concurrent processes
     never hold the same address and no lock file is needed.  A container
     that already holds a lease in the subnet gets the same address back.
+    want (--ip): that address or AddressTaken.
     """
     net = _net(subnet)
     held = leases(lease_dir)
     for ip, owner in held.items():
-        if owner == container_id and ipaddress.IPv4Address(ip) in net:
+        if owner == container_id and ipaddress.IPv4Address(ip) in net and want in (None, ip):
             return ip
+    if want is not None:
+        want = check_fixed(net, want)
+        if claims.claim_first(lease_dir, container_id, [want], taken=held) is None:
+            owner = leases(lease_dir).get(want, "another container")
+            raise AddressTaken(f"address {want} is already in use by {owner}")
+        return want
     ip = claims.claim_first(lease_dir, container_id, candidates(subnet), taken=held)
     if ip is None:
         raise SubnetFull(f"no free address in {net}: the subnet is full, all "
@@ -115,3 +146,39 @@ def prune(lease_dir, keep):
 def leases(lease_dir):
     """{ip: container_id} for every lease in lease_dir."""
     return claims.claims(lease_dir)
+
+
+def check_mac(text):
+    """--mac-address: six hex octets (':' or '-' between), unicast and not
+    all zeros (the kernel refuses those on a veth); returned lowercase
+    with ':'."""
+    parts = text.replace("-", ":").split(":") if isinstance(text, str) else []
+    if len(parts) != 6 or not all(len(p) == 2 and all(c in "0123456789abcdefABCDEF" for c in p)
+                                  for p in parts):
+        raise InvalidArgument(f"invalid --mac-address '{shown(text, 32)}': expected "
+                              "six hex octets such as 02:42:ac:11:00:02")
+    octets = [int(p, 16) for p in parts]
+    if octets[0] & 1 or not any(octets):
+        raise InvalidArgument(f"invalid --mac-address '{shown(text, 32)}': not a unicast address")
+    return ":".join(f"{b:02x}" for b in octets)
+
+
+def claim_mac(mac_dir, container_id, mac, subnet):
+    """--mac-address: claim mac for container_id (a symlink mac_dir/<mac>
+    -> <container_id>, as a lease), so no two containers on the bridge
+    send from one MAC (the bridge would learn it on the second one's port
+    and hand it the first one's traffic).  The 02:42 + address MACs of
+    the subnet are bocker's own (mac_for): refused."""
+    net = _net(subnet)
+    if mac.startswith("02:42:"):
+        derived = ipaddress.IPv4Address(bytes(int(b, 16) for b in mac.split(":")[2:]))
+        if derived in net:
+            raise InvalidArgument(f"invalid --mac-address {mac}: bocker gives it to the "
+                                  f"container at {derived}")
+    held = claims.claims(mac_dir)
+    if held.get(mac) == container_id:
+        return mac
+    if claims.claim_first(mac_dir, container_id, [mac], taken=held) is None:
+        owner = claims.claims(mac_dir).get(mac, "another container")
+        raise AddressTaken(f"MAC address {mac} is already in use by {owner}")
+    return mac

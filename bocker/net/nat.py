@@ -268,18 +268,19 @@ def exists(table):
                for item in nft_json("list", "tables", "ip"))
 
 
-def publish(container_id, ip, ports, table):
+def publish(container_id, ip, ports, table, existing=None):
     """Forward each port (a Port or a -p spec) to ip, tagged with container_id.
 
     Raises BockerError if another container already publishes the same
-    host port and protocol on an overlapping host address.
+    host port and protocol on an overlapping host address (existing: the
+    table's published() as the caller just listed it, else listed here).
     """
     t, cid = _check_name(table), _check_name(container_id)
     ip = str(ipaddress.IPv4Address(ip))
     ports = [p if isinstance(p, Port) else parse_port(p) for p in ports]
     if not ports:
         return
-    for other, owner in _published(t):
+    for other, owner in (_published(t) if existing is None else existing):
         for p in ports:
             if (p.host_port, p.proto) == (other.host_port, other.proto) and (
                     None in (p.host_ip, other.host_ip) or p.host_ip == other.host_ip):

@@ -24,8 +24,9 @@ from bocker.errors import BockerError, NotSetUp
 # The address and file functions live in ipam.py and etcfiles.py; callers
 # reach them through this module, the network's one face.
 from bocker.net.etcfiles import DEFAULT_DNS, filter_resolv, hosts_file, resolv_conf
-from bocker.net.ipam import (IFNAMSIZ, VETH_PREFIX, SubnetFull, _check_ifname, _net, candidates,
-                             choose, gateway, lease, leases, mac_for, prune, release, veth_name)
+from bocker.net.ipam import (IFNAMSIZ, VETH_PREFIX, AddressTaken, SubnetFull, _check_ifname, _net,
+                             candidates, check_fixed, check_mac, choose, claim_mac, gateway,
+                             lease, leases, mac_for, prune, release, veth_name)
 
 DEFAULT_BRIDGE = "bridge0"
 DEFAULT_SUBNET = "10.0.0.0/24"
@@ -125,7 +126,7 @@ def check_ready(bridge=DEFAULT_BRIDGE):
 
 # -------------------------------------------------------------- container
 
-def attach(container_id, netns_fd, ip, subnet, bridge=DEFAULT_BRIDGE, table=None):
+def attach(container_id, netns_fd, ip, subnet, bridge=DEFAULT_BRIDGE, table=None, mac=None):
     """Give the network namespace netns_fd an eth0 on the bridge.
 
     One request creates the veth pair with its peer born inside netns_fd
@@ -136,13 +137,14 @@ def attach(container_id, netns_fd, ip, subnet, bridge=DEFAULT_BRIDGE, table=None
     a thread inside that namespace: eth0 refuses router advertisements
     too, lo and eth0 up, the address, the default route via the gateway.
     Returns dict(ip, prefixlen, mac, gateway, host_veth).  On failure the
-    veth and its admission are removed again.
+    veth and its admission are removed again.  mac (--mac-address)
+    replaces the one derived from the address.
     """
     from bocker.kernel import native
     from bocker.net.rtnl import Rtnl
 
     net = _net(subnet)
-    gw, mac, host = gateway(net), mac_for(ip), veth_name(container_id)
+    gw, mac, host = gateway(net), mac or mac_for(ip), veth_name(container_id)
     table = table or _table(bridge)
     master = check_ready(bridge)
     with Rtnl() as nl:
@@ -163,7 +165,7 @@ def attach(container_id, netns_fd, ip, subnet, bridge=DEFAULT_BRIDGE, table=None
                 inside.wait()
             except BaseException:
                 pass        # the first failure is the one to report
-        detach(container_id, ip, table)
+        detach(container_id, ip, table, mac=mac)
         raise
     return {"ip": ip, "prefixlen": net.prefixlen, "mac": mac, "gateway": gw, "host_veth": host}
 
@@ -187,7 +189,7 @@ def _configure_inside(ip, prefixlen, gw):
         inner.add_default_route(gw)
 
 
-def detach(container_id, ip=None, table=None, bridge=DEFAULT_BRIDGE):
+def detach(container_id, ip=None, table=None, bridge=DEFAULT_BRIDGE, mac=None):
     """Delete the container's host veth (and so its eth0) if it still
     exists, and with ip given, its admission to the guard of `table`
     (default nat.table_for(bridge)).
@@ -205,15 +207,15 @@ def detach(container_id, ip=None, table=None, bridge=DEFAULT_BRIDGE):
             if e.errno != errno.ENODEV:
                 raise
     if ip is not None:
-        unguard(container_id, ip, table or _table(bridge))
+        unguard(container_id, ip, table or _table(bridge), mac)
 
 
-def unguard(container_id, ip, table):
+def unguard(container_id, ip, table, mac=None):
     """Remove container_id's admission to the guard (see nat.expel): the
     nftables side of detach, for a container whose veth went with its
-    namespace.  No-op if it holds none."""
+    namespace.  No-op if it holds none.  mac: its --mac-address, if any."""
     from bocker.net import nat
-    nat.expel(table, veth_name(container_id), mac_for(ip), ip)
+    nat.expel(table, veth_name(container_id), mac or mac_for(ip), ip)
 
 
 # ---------------------------------------------------------------- ports
@@ -224,10 +226,10 @@ def parse_port(spec):
     return nat.parse_port(spec)
 
 
-def publish(container_id, ip, ports, table):
+def publish(container_id, ip, ports, table, existing=None):
     """Forward each published port (nat.Port or -p spec) to ip; see nat.publish."""
     from bocker.net import nat
-    return nat.publish(container_id, ip, ports, table)
+    return nat.publish(container_id, ip, ports, table, existing)
 
 
 def unpublish(container_id, table):
@@ -237,7 +239,8 @@ def unpublish(container_id, table):
 
 
 __all__ = ["DEFAULT_BRIDGE", "DEFAULT_SUBNET", "DEFAULT_DNS", "IFNAMSIZ", "VETH_PREFIX",
-           "SubnetFull", "candidates", "choose", "gateway", "mac_for", "veth_name", "lease",
-           "release", "prune", "leases", "refuse_router_advertisements", "setup_host",
+           "SubnetFull", "AddressTaken", "check_fixed", "check_mac", "claim_mac", "candidates",
+           "choose", "gateway", "mac_for", "veth_name", "lease", "release", "prune", "leases",
+           "refuse_router_advertisements", "setup_host",
            "teardown_host", "check_ready", "attach", "detach", "unguard", "parse_port",
            "publish", "unpublish", "filter_resolv", "resolv_conf", "hosts_file"]

@@ -45,6 +45,7 @@ def create(paths, req, image_id, image_config, undo, host=None):
     and record; returns the record.  No lock is held past the mkdir: the
     name is a claim (names.py), the ids too, the rest is the container's."""
     host = host or Host()
+    networking.resolve_mode(paths, req)  # container:NAME -> container:<ID>
     cid = ids.new_id("ps")
     # The root's lock, shared, from the mkdir until the record is saved:
     # starts go on side by side, while prune_leftovers (which takes it

@@ -186,8 +186,11 @@ def _settings_from_lease(paths, record):
 
     ips = [ip for ip, owner in ipam.leases(paths.leases).items() if owner == record["Id"]]
     if ips:
+        spec = record["Spec"]
         record["NetworkSettings"] = {"IPAddress": ips[0], "Guarded": True,
-                                     "Ports": {"any": []} if record["Spec"].get("ports") else {}}
+                                     "MacAddress": spec.get("mac_address") or ipam.mac_for(ips[0]),
+                                     "Ports": {"any": []} if spec.get("ports") or spec.get(
+                                         "publish_all") else {}}
 
 
 def remove_dir(cdir):

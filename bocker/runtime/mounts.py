@@ -28,11 +28,12 @@ def resolv_conf(req):
     return etcfiles.resolv_conf(req.dns or None)
 
 
-def container_files(cdir, hostname, ip, resolv):
+def container_files(cdir, hostname, ip, resolv, extra_hosts=""):
     """/etc/hostname, /etc/hosts, /etc/resolv.conf for the container, kept
-    beside its rootfs and bind-mounted, so the image is never altered."""
+    beside its rootfs and bind-mounted, so the image is never altered.
+    extra_hosts: --add-host's lines, after the container's own."""
     hosts = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-             f"{ip or '127.0.1.1'}\t{hostname}\n")
+             f"{ip or '127.0.1.1'}\t{hostname}\n{extra_hosts}")
     files = {"hostname": hostname + "\n", "hosts": hosts,
              "resolv.conf": resolv}
     mounts = []

@@ -115,9 +115,13 @@ def unwire(paths, leases):
         return  # torn down: its tables went with it
     from bocker.net import network
 
+    from bocker import claims
+
     for ip, owner in leases.items():
         network.detach(owner, ip, table)
         network.unpublish(owner, table)
+        claims.release(networking.hostports_dir(paths), owner)
+        claims.release(networking.macs_dir(paths), owner)
 
 
 def disk_usage(paths):

@@ -19,6 +19,8 @@ DERIVED = ("ImageName", "Path", "Args", "HostConfig", "Confinement")
 
 def new_record(cid, req, image_id, image_config):
     """The stored record of a container about to be created from req."""
+    from bocker.runtime import networking
+
     argv = spec.build_argv(req.command, image_config, req.entrypoint)
     return {
         "Id": cid,
@@ -28,7 +30,8 @@ def new_record(cid, req, image_id, image_config):
         # Env is filled in at each start (it depends on the user's home)
         "Config": {"Cmd": argv, "Env": [], "Hostname": req.hostname or cid,
                    "WorkingDir": req.workdir or image_config.get("WorkingDir") or "",
-                   "User": req.user or image_config.get("User") or ""},
+                   "User": req.user or image_config.get("User") or "",
+                   "ExposedPorts": networking.exposed_ports(req, image_config)},
         "IdMaps": {},
         "State": {"Status": "created", "Running": False, "Restarting": False, "Pid": 0,
                   "ExitCode": 0, "OOMKilled": False, "StartedAt": "", "FinishedAt": "",
@@ -111,11 +114,14 @@ def request(record):
 def host_config(req, id_maps):
     """Docker's HostConfig: the request's host-side options."""
     from bocker.confine import security
+    from bocker.runtime import networking
 
     return {"RestartPolicy": restart_policy(req.restart), "Memory": req.memory,
             "CpuShares": req.cpu_shares, "NanoCpus": int((req.cpus or 0) * 1e9),
             "PidsLimit": security.pids_limit(req.pids_limit) or 0,
             "NetworkMode": req.network, "AutoRemove": req.remove,
+            "PortBindings": networking.port_bindings(req), "PublishAllPorts": req.publish_all,
+            "ExtraHosts": req.extra_hosts, "Dns": req.dns,
             "Privileged": req.privileged, "Binds": req.volumes, "Tmpfs": req.tmpfs,
             "Mounts": [_mount_view(m) for m in req.mounts], "VolumesFrom": req.volumes_from,
             "UsernsMode": req.userns, "CapAdd": req.cap_add, "CapDrop": req.cap_drop,

@@ -21,14 +21,16 @@ class RunRequest:
               "cpu_shares", "cpus", "pids_limit", "network", "remove", "privileged",
               "entrypoint", "volumes", "tmpfs", "dns", "ports", "cap_add", "cap_drop",
               "security_opt", "sysctls", "ulimits", "read_only", "userns", "restart",
-              "mounts", "volumes_from")
+              "mounts", "volumes_from", "publish_all", "expose", "ip", "mac_address",
+              "extra_hosts")
 
     def __init__(self, image, command=None, *, name=None, hostname=None, env=(),
                  workdir=None, user=None, memory=None, cpu_shares=None, cpus=None,
                  pids_limit=None, network="bridge", remove=False, privileged=False,
                  entrypoint=None, volumes=(), tmpfs=(), dns=(), ports=(), cap_add=(),
                  cap_drop=(), security_opt=(), sysctls=(), ulimits=(), read_only=False,
-                 userns=None, restart="no", mounts=(), volumes_from=()):
+                 userns=None, restart="no", mounts=(), volumes_from=(), publish_all=False,
+                 expose=(), ip=None, mac_address=None, extra_hosts=()):
         self.image, self.command, self.name = image, list(command or []), name
         self.hostname, self.env, self.workdir, self.user = hostname, list(env), workdir, user
         self.memory = DEFAULT_MEMORY if memory is None else memory
@@ -46,6 +48,10 @@ class RunRequest:
         self.security_opt, self.sysctls = list(security_opt), list(sysctls)
         self.ulimits, self.read_only = list(ulimits), bool(read_only)
         self.restart = restart or "no"  # --restart as given (restartpolicy.py reads it)
+        # the network's Docker flags (runtime/networking.py checks them)
+        self.publish_all, self.expose = bool(publish_all), list(expose)
+        self.ip, self.mac_address = ip or None, mac_address or None
+        self.extra_hosts = list(extra_hosts)
         from bocker.confine import userns as userns_mod
 
         self.userns = userns_mod.mode(userns)  # None: $BOCKER_USERNS, else host

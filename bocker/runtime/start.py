@@ -21,7 +21,8 @@ import sys
 from bocker import events, faults, trace
 from bocker.confine import capabilities, seccomp, security, userns
 from bocker.kernel import cgroups, native, store
-from bocker.runtime import create, mounts, networking, protocol, records, reports, spec
+from bocker.runtime import (create, mounts, networking, protocol, records, recordshape, reports,
+                            spec)
 from bocker.runtime.host import Host
 from bocker.runtime.stdio import Fds, Stdio, attach_sockets, cgroup_handles, close_quietly
 
@@ -98,6 +99,8 @@ class _Launch:
         self.id_maps = record.get("IdMaps") or {}
         self.fds = Fds()   # every fd of the start is closed exactly once
         self.net = None    # the lease and network.json, for --network bridge
+        self.netns = -1    # --network container:NAME: that container's netns
+        self.target = None  # ... and its record
         self.ports = []
         self.pid = self.pidfd = self.runner = None
         self.client = -1   # the starter's socket to the monitor, once cloned
@@ -116,6 +119,7 @@ def launch(paths, record, req, image_config, undo, detach=False, tty=False,
     s = _Launch(paths, record, req, image_config, host or Host(), detach, tty, interactive,
                 stdin_once)
     s.ports = networking.parse_ports(req) if ports is None else ports
+    _join_network(s, undo)
     uid, gid, env = _user_and_env(s)
     _lease_address(s, undo)
     container_mounts = _container_mounts(s)
@@ -130,6 +134,18 @@ def launch(paths, record, req, image_config, undo, detach=False, tty=False,
     _let_it_exec(s, child)
     _mark_running(s)
     return _started(s)
+
+
+def _join_network(s, undo):
+    """--network container:NAME: open that running container's netns
+    (the child joins it) and take its hostname, as Docker does."""
+    if not s.req.network.startswith(networking.CONTAINER):
+        return
+    target, fd = networking.join_target(s.paths, s.req.network)
+    s.netns = s.fds.add(fd)[0]
+    undo.callback(s.fds.close, fd)
+    s.target = target
+    s.hostname = s.record["Config"]["Hostname"] = target["Config"]["Hostname"]
 
 
 def _user_and_env(s):
@@ -148,15 +164,22 @@ def _lease_address(s, undo):
     """--network bridge: check the bridge, lease an address."""
     faults.point("start.lease_address")
     if s.req.network == "bridge":
-        s.net = networking.lease_address(s.paths, s.cid, undo, s.host.network)
+        s.net = networking.lease_address(s.paths, s.cid, undo, s.host.network, s.req)
+        s.ports = networking.start_bindings(s.req, s.ports,
+                                            s.record["Config"].get("ExposedPorts"))
 
 
 def _container_mounts(s):
     """The /etc files (owned by the mapped root under --userns auto), then
     -v and --tmpfs."""
     faults.point("start.container_mounts")
-    own_files = mounts.container_files(s.paths.container(s.cid), s.hostname,
-                                       s.net and s.net["ip"], mounts.resolv_conf(s.req))
+    ip, resolv = s.net and s.net["ip"], None
+    if s.netns >= 0:    # the joined container's address and resolvers
+        ip = (s.target.get("NetworkSettings") or {}).get("IPAddress")
+        resolv = mounts.resolv_conf(recordshape.request(s.target))
+    own_files = mounts.container_files(s.paths.container(s.cid), s.hostname, ip,
+                                       resolv or mounts.resolv_conf(s.req),
+                                       networking.extra_hosts(s.paths, s.req))
     if s.id_maps:
         userns.chown_files(own_files, s.id_maps)
     return own_files + mounts.volume_mounts(s.paths, s.record, s.req)
@@ -202,7 +225,7 @@ def _clone(s, uid, gid, env, container_mounts, child, undo):
     to us); the child makes its mounts and then waits for its go byte."""
     faults.point("start.clone")
     req, io, nat = s.req, child["stdio"], s.host.native
-    flags = (NAMESPACES | (0 if req.network == "host" else native.CLONE_NEWNET)
+    flags = (NAMESPACES | (0 if req.network == "host" or s.netns >= 0 else native.CLONE_NEWNET)
              | (native.CLONE_NEWUSER if s.id_maps else 0))
     options = dict(cwd=req.workdir or s.image_config.get("WorkingDir") or "/",
                    hostname=s.hostname, uid=uid, gid=gid, clone_flags=flags,
@@ -211,6 +234,8 @@ def _clone(s, uid, gid, env, container_mounts, child, undo):
                    privileged=req.privileged, trace=trace.enabled(), go_fd=child["go_r"],
                    console_sock=io.console_child, console_size=_console_size(s),
                    userns_sock=child["ns_child"], **confinement_options(req, s.paths))
+    if s.netns >= 0:
+        options["netns_fd"] = s.netns
     s.options = options
     monitor_fds = [*io.reader_ends(), child["listener"], child["monitor_end"]]
     mode = "".join(flag for flag, on in (("t", s.tty), ("i", s.interactive),
@@ -247,7 +272,7 @@ def _close_child_ends(s, child):
     faults.point("start.close_child_ends")
     s.fds.close(child["status_w"], child["go_r"], child["cgroup_dir"], child["ns_child"],
                 *child["procs"], *child["stdio"].child_ends(), *child["stdio"].reader_ends(),
-                child["listener"], child["monitor_end"])
+                child["listener"], child["monitor_end"], s.netns)
 
 
 def _hand_over_userns(s, child):

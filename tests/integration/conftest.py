@@ -276,6 +276,8 @@ def snapshot_kernel_objects(paths):
         "links": _links(paths),
         "nft": _nft_items(paths),
         "leases": _entries(paths.leases),
+        "hostports": _entries(os.path.join(paths.root, "hostports")),
+        "macs": _entries(os.path.join(paths.root, "macs")),
         "containers": _entries(paths.containers),
         "userns": _entries(paths.userns),
         "names": _entries(paths.names),

@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import shutil
-from types import SimpleNamespace
 
 import pytest
 
@@ -175,6 +174,7 @@ class FakeHost(Host):
 
     # network
     SubnetFull = type("SubnetFull", (Exception,), {})
+    AddressTaken = type("AddressTaken", (Exception,), {})
 
     def check_ready(self, bridge):
         pass
@@ -191,7 +191,7 @@ class FakeHost(Host):
         return dict(ip=ip, prefixlen=24, mac="02:00:00:00:00:01", gateway="10.9.0.1",
                     host_veth="veth-fake")
 
-    def detach(self, cid, ip=None, table=None):
+    def detach(self, cid, ip=None, table=None, mac=None):
         self.log.append("undo veth")
 
     def publish(self, cid, ip, ports, table):
@@ -237,7 +237,9 @@ def _start(tmp_path, host):
                                      "table": "bocker"})
     req = spec.RunRequest("busybox", ["true"], network="bridge", userns="host",
                           dns=["192.0.2.53"])
-    port = SimpleNamespace(container_port=80, proto="tcp", host_ip=None, host_port=8080)
+    from bocker.net import ports
+
+    port = ports.Binding(80, "tcp", None, 8080, 8080)  # -p 8080:80, parsed
     with contextlib.ExitStack() as undo:
         record = create.create(paths, req, ids.new_id("img"), {}, undo, host)
         started = start.launch(paths, record, req, {}, undo, ports=[port], host=host)
