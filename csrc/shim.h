@@ -250,6 +250,9 @@ struct shim_spawn {
                                     is used as it is */
     const struct shim_oci *oci;  /* NULL: bocker's own container; else
                                     OCI mode (see struct shim_oci) */
+    const unsigned int *groups;  /* --group-add: supplementary gids set
+                                    with the uid and gid (bocker mode) */
+    int n_groups;
 };
 
 struct shim_child {

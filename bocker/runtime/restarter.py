@@ -166,8 +166,9 @@ def reset(record):
     record.update(RestartCount=0, RestartDelayMs=0, HasBeenManuallyStopped=False)
 
 
-def restart(paths, ref, timeout=10.0):
-    """`bocker restart`: stop (SIGTERM, SIGKILL after timeout seconds; a
+def restart(paths, ref, timeout=None):
+    """`bocker restart`: stop (its stop signal, SIGKILL after timeout
+    seconds, None: its --stop-timeout or 10; a
     stopped container is left as it is), then start it again, detached,
     as the user's start."""
     from bocker.runtime import lifecycle, signals

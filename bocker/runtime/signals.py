@@ -57,8 +57,29 @@ def kill(paths, ref, sig=signal.SIGKILL):
     return record["Id"]
 
 
-def stop(paths, ref, timeout=10.0):
-    """SIGTERM, then SIGKILL after timeout seconds; returns when it exited.
+DEFAULT_STOP_TIMEOUT = 10.0
+
+
+def stop_settings(config, timeout=None):
+    """(signal number, seconds or None for forever) of a stop: the
+    container's StopSignal (--stop-signal, or its image's; SIGTERM) and
+    timeout, else its StopTimeout (-1: forever), else 10 s."""
+    from bocker import units
+
+    try:
+        sig = units.parse_signal(config.get("StopSignal") or "SIGTERM")
+    except BockerError:  # a record from elsewhere: bocker's own check refused it at create
+        sig = signal.SIGTERM
+    if timeout is None:
+        stored = config.get("StopTimeout")
+        timeout = float(stored) if isinstance(stored, int) else DEFAULT_STOP_TIMEOUT
+    return sig, None if timeout < 0 else timeout
+
+
+def stop(paths, ref, timeout=None):
+    """The stop signal (SIGTERM unless --stop-signal or the image said),
+    then SIGKILL after timeout seconds (None: the container's
+    --stop-timeout, else 10; negative: never); returns when it exited.
     A container that is not running is left as it is; one waiting to
     restart does not.  Its restart policy never undoes this stop
     (restarter.cancel: Docker's HasBeenManuallyStopped)."""
@@ -68,11 +89,12 @@ def stop(paths, ref, timeout=10.0):
     restarter.cancel(paths, cid)
     record = load(paths, cid)
     if record["State"].get("Running"):
+        sig, timeout = stop_settings(record["Config"], timeout)
         pidfd = _pidfd_or_none(record)
         if pidfd is not None:
             try:
-                native.pidfd_send_signal(pidfd, signal.SIGTERM)
-                if not select.select([pidfd], [], [], max(timeout, 0))[0]:
+                native.pidfd_send_signal(pidfd, sig)
+                if not select.select([pidfd], [], [], timeout)[0]:
                     native.pidfd_send_signal(pidfd, signal.SIGKILL)
                     select.select([pidfd], [], [], 30)
             except OSError:
