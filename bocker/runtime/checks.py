@@ -249,9 +249,9 @@ def check_stop(stop_signal, stop_timeout):
 
 def check_group(group):
     """--group-add: a gid or a group name (looked up in the container's /etc/group)."""
+    numeric = isinstance(group, str) and group.isascii() and group.isdigit()
     if not isinstance(group, str) or not (
-            (group.isascii() and group.isdigit() and int(group) <= MAX_ID)
-            or _GROUP.match(group)):
+            (int(group) <= MAX_ID) if numeric else _GROUP.match(group)):
         raise InvalidArgument(f"invalid --group-add '{group}': a gid or a group name")
 
 
