@@ -273,7 +273,8 @@ def test_bad_input_to_an_existing_container(paths, tmp_path, bocker):
         cases = [
             (["run", "--name", "badinput-box", "--rm", "busybox", "true"], 125,
              'The container name "/badinput-box" is already in use'),
-            (["start", cid], 1, f"Container '{cid}' is already running"),
+            # (a plain start of it is Docker's no-op: exit 0)
+            (["start", "-a", cid], 1, f"Container '{cid}' is already running"),
             (["rm", cid], 1, "is running: stop it first or use -f"),
             (["kill", "-s", "64000", cid], 1, "invalid signal '64000'"),
             (["exec", cid, "/nonexistent"], 127, "/nonexistent"),
