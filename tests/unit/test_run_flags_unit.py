@@ -225,3 +225,31 @@ def _umask():
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+_key = st.text(st.characters(blacklist_characters="=\n\r\x00", blacklist_categories=("Cs",)),
+               min_size=1, max_size=20).filter(lambda k: k.strip() == k and k[0] != "#")
+
+
+@given(st.dictionaries(_key, st.text(st.characters(blacklist_characters="\n\r\x00",
+                                                   blacklist_categories=("Cs",)),
+                                     max_size=20).filter(lambda v: v.strip() == v)))
+def test_labels_round_trip(labels):
+    items = [f"{k}={v}" for k, v in labels.items()]
+    assert spec.parse_labels(items) == labels
+    checks.check_labels(labels, "--label")
+
+
+@given(st.lists(st.tuples(st.integers(0, (os.cpu_count() or 1) - 1),
+                          st.integers(0, (os.cpu_count() or 1) - 1)), min_size=1, max_size=4))
+def test_cpuset_lists_of_this_hosts_cpus_pass(ranges):
+    value = ",".join(f"{min(a, b)}-{max(a, b)}" if a != b else str(a) for a, b in ranges)
+    checks.check_cpuset(value)
+
+
+@given(st.text(max_size=12))
+def test_cpuset_check_never_crashes(value):
+    try:
+        checks.check_cpuset(value)
+    except InvalidArgument:
+        pass
