@@ -173,6 +173,8 @@ class V1Driver:
             memsw = os.path.join(d, "memory.memsw.limit_in_bytes")
             if os.path.exists(memsw):
                 write_value(memsw, limits.memsw())
+            elif limits.memory_swap not in (None, -1):
+                raise no_swap_accounting()
         if limits.cpu_shares and has("cpu"):
             write_value(os.path.join(self._dir("cpu", name), "cpu.shares"), limits.cpu_shares)
         if limits.cpus and has("cpu"):
@@ -337,6 +339,8 @@ def write_v2_limits(directory, limits):
         if os.path.exists(swap):  # v2's swap limit is swap alone, Docker's memory+swap
             memsw = limits.memsw()
             write_value(swap, "max" if memsw == -1 else max(memsw - limits.memory, 0))
+        elif limits.memory_swap not in (None, -1):
+            raise no_swap_accounting()
     if limits.cpuset_cpus:
         cpuset = os.path.join(directory, "cpuset.cpus")
         if not os.path.exists(cpuset):  # the parent's subtree_control lacks cpuset
@@ -350,6 +354,14 @@ def write_v2_limits(directory, limits):
                f"{int(limits.cpus * CFS_PERIOD_US)} {CFS_PERIOD_US}")
     if limits.pids:
         write_value(os.path.join(directory, "pids.max"), limits.pids)
+
+
+def no_swap_accounting():
+    """The one-line refusal of a --memory-swap this kernel cannot enforce
+    (no swap accounting: Docker warns and limits memory only; bocker says
+    so rather than run a limit it was not given)."""
+    return OSError(errno.EOPNOTSUPP, "--memory-swap: this kernel has no swap accounting "
+                                     "(memory.memsw / memory.swap files): run without it")
 
 
 def find_v2(mounts, needed=("memory", "cpu", "pids")):

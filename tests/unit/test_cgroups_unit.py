@@ -67,6 +67,16 @@ def test_v2_memory_swap(tmp_path, swap, written):
     assert (tmp_path / "memory.swap.max").read_text() == written
 
 
+def test_memory_swap_without_swap_accounting_is_refused(tmp_path):
+    # (no memory.swap.max here); the default and -1 need no file
+    cgroups.write_v2_limits(str(tmp_path), cgroups.Limits(memory=1 << 29, memory_swap=-1))
+    cgroups.write_v2_limits(str(tmp_path), cgroups.Limits(memory=1 << 29))
+    with pytest.raises(OSError) as e:
+        cgroups.write_v2_limits(str(tmp_path), cgroups.Limits(memory=1 << 29,
+                                                              memory_swap=1 << 30))
+    assert "no swap accounting" in e.value.strerror
+
+
 def test_v1_limit_files(tmp_path):
     # memsw: twice the memory unless told; cpuset only when asked (its own hierarchy)
     for ctrl in ("memory", "cpu", "cpuset"):
