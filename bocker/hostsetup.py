@@ -96,7 +96,7 @@ def setup(paths, size=DEFAULT_SIZE, default_image=True, log=print, bridge=None, 
         if not store.is_btrfs(root):
             _mount_loop_btrfs(root, units.parse_size(size), record, log, undo)
         faults.point("setup.make_dirs")
-        for d in (paths.images, paths.containers, paths.layers):
+        for d in (paths.images, paths.containers, paths.layers, paths.volumes):
             os.makedirs(d, 0o711, exist_ok=True)
         _setup_network(paths, record, bridge, subnet, log, undo)
         faults.point("setup.write_record")
@@ -244,6 +244,11 @@ def teardown(paths, containers, log=print):
         log(f"Removed {net['bridge']} and nftables table {net['table']}")
     faults.point("teardown.umount")
     if "backing" in record:
+        with contextlib.suppress(OSError):  # the user's data goes with the filesystem: say so
+            volumes = sorted(os.listdir(paths.volumes))
+            if volumes:
+                log(f"Removing {len(volumes)} volume(s) with the filesystem: "
+                    f"{', '.join(volumes)[:200]}")
         if os.path.ismount(root):
             with trace.span("umount", target=root):
                 native.umount(root)

@@ -12,6 +12,8 @@ directories.
     leases/<ip> -> <ps_id>        address leases (symlinks, see net/network.py)
     userns/<host uid> -> <ps_id>  --userns=auto id blocks (symlinks, see confine/userns.py)
     names/<name> -> <ps_id>       container names (symlinks, see runtime/names.py)
+    volumes/<name>/_data          a volume's subvolume (see bocker/volume)
+    volumes/<name>/volume.json    its metadata, beside the data
     lock                          flock: shared by each container's mkdir,
                                   exclusive for prune of record-less leftovers
 
@@ -52,6 +54,7 @@ class Paths:
         self.leases = os.path.join(self.root, "leases")
         self.userns = os.path.join(self.root, "userns")
         self.names = os.path.join(self.root, "names")
+        self.volumes = os.path.join(self.root, "volumes")
 
     def image(self, image_id):
         """images/<image_id>; only a well-formed image ID becomes that path."""
@@ -60,6 +63,13 @@ class Paths:
     def container(self, container_id):
         """containers/<container_id>; only a well-formed container ID."""
         return os.path.join(self.containers, _checked_id(container_id, "ps"))
+
+
+    def volume(self, name):
+        """volumes/<name>; only a valid volume name becomes that path."""
+        from bocker.volume import names
+
+        return os.path.join(self.volumes, names.check(name))
 
 
 def _checked_id(value, prefix):

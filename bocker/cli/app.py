@@ -38,6 +38,7 @@ COMMAND_MODULES = {
     **dict.fromkeys(("run", "create", "exec", "stop", "kill", "wait", "start", "restart", "attach", "ps",
                      "logs", "inspect", "commit", "rm"), "containers"),
     **dict.fromkeys(("system", "container", "image"), "prune"),
+    "volume": "volumes",
 }
 
 

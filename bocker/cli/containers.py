@@ -297,9 +297,11 @@ def commit(ctx, container, image, name):
 
 @click.command()
 @click.option("-f", "--force", is_flag=True, help="Kill a running container first.")
+@click.option("-v", "--volumes", is_flag=True,
+              help="Remove its anonymous volumes too (named volumes stay).")
 @click.argument("refs", nargs=-1, required=True)
 @click.pass_obj
-def rm(ctx, force, refs):
+def rm(ctx, force, volumes, refs):
     """Remove containers or images (by ID, prefix or name)."""
     from bocker.errors import NoSuchContainer
     from bocker.image import images
@@ -310,7 +312,7 @@ def rm(ctx, force, refs):
             removed = images.remove(ctx.paths, ref)
         else:
             try:
-                removed = containers.remove(ctx.paths, ref, force=force)
+                removed = containers.remove(ctx.paths, ref, force=force, volumes=volumes)
             except NoSuchContainer as e:
                 try:
                     removed = images.remove(ctx.paths, ref)

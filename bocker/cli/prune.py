@@ -59,24 +59,30 @@ def system():
 
 @system.command(name="prune")
 @_all_images
+@click.option("--volumes", is_flag=True, help="Anonymous volumes no container uses, too.")
 @_force
 @click.pass_obj
-def system_prune(ctx, all_images, force):
+def system_prune(ctx, all_images, volumes, force):
     """Remove stopped containers, unused images and layers, and what crashes left."""
     from bocker.image import prune as image_prune
     from bocker.runtime import prune
+    from bocker.volume import volumes as volume_store
 
-    what = (f"all stopped containers, {_image_what(all_images)}, unused layers, and "
+    what = (f"all stopped containers, {'anonymous volumes not used by a container, ' if volumes else ''}"
+            f"{_image_what(all_images)}, unused layers, and "
             "the cgroups, leases and id blocks of containers that no longer exist")
     if not _confirm(force, what):
         return
     cids, csize = prune.prune_containers(ctx.paths)
+    vols, vsize = volume_store.prune(ctx.paths) if volumes else ([], 0)
     imgs, isize = image_prune.prune(ctx.paths, _images_in_use(ctx.paths), all_images)
     _section("Deleted Containers", cids)
+    _section("Deleted Volumes", vols)
     _section("Deleted Images", [f"deleted: {i}" for i in imgs])
     _section("Released leftovers", prune.prune_leftovers(ctx.paths)
-             + image_prune.prune_leftovers(ctx.paths))
-    _total(csize + isize)
+             + image_prune.prune_leftovers(ctx.paths)
+             + volume_store.prune_leftovers(ctx.paths))
+    _total(csize + vsize + isize)
 
 
 @system.command(name="df")

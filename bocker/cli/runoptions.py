@@ -73,7 +73,14 @@ NETWORK = [
 
 # What its filesystem holds beyond the image.
 STORAGE = [
-    click.option("-v", "--volume", "volumes", multiple=True, help="HOST:CONTAINER[:ro]"),
+    click.option("-v", "--volume", "volumes", multiple=True,
+                 help="[NAME|/HOST:]/CONTAINER[:ro|rw|nocopy]: a named volume (made if "
+                 "missing), a host path, or (/CONTAINER alone) an anonymous volume."),
+    click.option("--mount", "mounts", multiple=True,
+                 help="type=volume|bind|tmpfs,source=...,target=...[,readonly,...] "
+                 "(Docker's syntax)."),
+    click.option("--volumes-from", "volumes_from", multiple=True,
+                 help="CONTAINER[:ro|rw]: its volumes and binds, at the same paths."),
     click.option("--tmpfs", multiple=True, help="PATH[:OPTIONS] tmpfs mount."),
     click.option("--shm-size", help="Size of /dev/shm, e.g. 256m (default 64m)."),
     click.option("--read-only", is_flag=True,

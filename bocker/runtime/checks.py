@@ -36,10 +36,10 @@ def check(req):
     check_exec([], req.env, req.workdir, req.user)
     for server in req.dns:
         check_dns(server)
-    for spec in req.volumes:
-        from bocker.runtime.spec import parse_volume
+    if req.volumes or req.mounts or req.volumes_from:
+        from bocker.volume import plan
 
-        check_target(parse_volume(spec)[1], f"volume '{spec}'")
+        plan.check(req)
     for spec in req.tmpfs:
         check_target(parse_tmpfs(spec)[0], f"tmpfs '{spec}'")
     check_labels(req.labels, "--label")

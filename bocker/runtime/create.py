@@ -81,6 +81,7 @@ def create(paths, req, image_id, image_config, undo, host=None):
         faults.point("create.pin_profile")
         req.security_opt = seccomp.pin_profile(cdir, req.security_opt)
         record = recordshape.new_record(cid, req, image_id, image_config)
+        record["Mounts"] = _mounts(paths, cid, req, image_id, image_config, undo)
         # who is creating it: if this process dies before the start marks
         # it running, records.keeper_gone lets the next command finish it
         me = os.getpid()
@@ -99,6 +100,16 @@ def _make_dir(paths, cid, host, undo):
     os.mkdir(cdir, 0o700)  # (under the root's lock, shared: see create)
     undo.callback(host.store.remove_dir, cdir, "container.json")
     return cdir
+
+
+def _mounts(paths, cid, req, image_id, image_config, undo):
+    """The record's Mounts (bocker/volume/plan.py); a run without volumes
+    does not import it."""
+    if not (req.volumes or req.mounts or req.volumes_from or image_config.get("Volumes")):
+        return []
+    from bocker.volume import plan
+
+    return plan.plan(paths, cid, req, image_config, _image_rootfs(paths, image_id), undo)
 
 
 def _image_rootfs(paths, image_id):

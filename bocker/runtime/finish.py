@@ -48,11 +48,15 @@ def finish(paths, cid, code=None):
         record = records.refresh(paths, record)
         if cut_short:
             _end_of_a_cut_start(paths, record)
-        _release_and_keep_or_remove(paths, record)
+        removed = _release_and_keep_or_remove(paths, record)
         if ends_now and record["Spec"].get("restart", "no") != "no":
             from bocker.runtime import restarter  # (imported only for a policy)
 
             restarter.after_exit(paths, record)  # decides; a restart waits in its own process
+    if removed and record.get("Mounts"):  # --rm: its anonymous volumes too, as Docker's
+        from bocker.volume import volumes
+
+        volumes.remove_anonymous(paths, record["Mounts"])  # (outside its lock: volumes.py)
 
 
 def _end_of_a_cut_start(paths, record):
@@ -78,16 +82,18 @@ def _finish_removal(paths, cid):
 
 def _release_and_keep_or_remove(paths, record):
     """Give back the ended container's address, guard entries and ports;
-    then remove it (--rm, with its id block) or save its record."""
+    then remove it (--rm, with its id block) or save its record.  True
+    if it was removed."""
     faults.point("finish.release")
     networking.release(paths, record)
     if record["Spec"].get("remove"):
         remove_dir(paths.container(record["Id"]))
         userns.release(paths.userns, record["Id"])
         names.release(paths, record["Id"], record["Name"])
-    else:
-        with records.unless_full():
-            records.save(paths, record)
+        return True
+    with records.unless_full():
+        records.save(paths, record)
+    return False
 
 
 def reap_orphan(paths, cid):
@@ -120,7 +126,11 @@ def reap_orphan(paths, cid):
         if not st.get("FinishedAt"):  # nobody saw it end: say so, not when
             st.update(ExitCode=records.UNKNOWN_EXIT,
                       Error="the process in charge of the container disappeared")
-        _release_and_keep_or_remove(paths, record)
+        removed = _release_and_keep_or_remove(paths, record)
+    if removed and record.get("Mounts"):
+        from bocker.volume import volumes
+
+        volumes.remove_anonymous(paths, record["Mounts"])
 
 
 def _seen_end(paths, cid):

@@ -57,10 +57,12 @@ def start_again(paths, record, attach=False, interactive=False):
     return started if attach else cid
 
 
-def remove(paths, ref, force=False):
+def remove(paths, ref, force=False, volumes=False):
     """Delete a container: snapshot, cgroup, record (-f kills it first).
     With -f, a container whose record is corrupt goes too (what it holds
-    is found by its ID: cgroup, lease, id block, name)."""
+    is found by its ID: cgroup, lease, id block, name).  volumes (rm -v):
+    its anonymous volumes go too (named ones never), once its own lock is
+    let go (a volume's removal takes the root's lock)."""
     from bocker.runtime import restarter
 
     cid = resolve(paths, ref)
@@ -101,6 +103,10 @@ def remove(paths, ref, force=False):
     faults.point("lifecycle.remove.release_ids")
     userns.release(paths.userns, cid)
     names.release(paths, cid, record["Name"])
+    if volumes and record.get("Mounts"):
+        from bocker.volume import volumes as volume_store
+
+        volume_store.remove_anonymous(paths, record["Mounts"])
     return cid
 
 

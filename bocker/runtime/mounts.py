@@ -1,11 +1,16 @@
 """What a container sees mounted besides its rootfs: its own /etc/hostname,
 /etc/hosts and /etc/resolv.conf (written beside the rootfs, never into the
-image), and the -v and --tmpfs mounts, as the shim's Mount entries."""
+image), and the volumes, binds and tmpfs mounts, as the shim's Mount entries.
+
+The volumes and binds are the record's Mounts (decided at create,
+bocker/volume/plan.py).  Every target is resolved by the shim after
+pivot_root, inside the container (csrc/mounts.c, move_binds): a symlink
+the container planted at a destination resolves within its own root,
+never to the host's."""
 import os
 
 from bocker.errors import InvalidArgument
 from bocker.kernel import native
-from bocker.runtime.spec import parse_volume
 
 
 def resolv_conf(req):
@@ -39,16 +44,37 @@ def container_files(cdir, hostname, ip, resolv):
     return mounts
 
 
-def volume_mounts(volumes, tmpfs):
-    """Mounts for -v and --tmpfs; a missing host path becomes a directory."""
+def volume_mounts(paths, record, req):
+    """The shim's Mounts for the record's volumes and binds (a missing bind
+    source becomes a directory, as -v makes it), --mount's tmpfs and
+    --tmpfs, in the order they are mounted (parents first)."""
     mounts = []
-    for spec in volumes:
-        host, target, readonly = parse_volume(spec)
-        if not os.path.exists(host):
-            os.makedirs(host)
-        mounts.append(native.Mount(host, target, readonly=readonly,
-                                   is_file=os.path.isfile(host)))
-    for spec in tmpfs:
+    stored = record.get("Mounts")
+    if stored is None:  # a record from before volumes: -v was host paths only
+        from bocker.volume import plan
+
+        stored = plan.legacy_binds(req.volumes)
+    for m in stored:
+        if m["Type"] == "volume":
+            from bocker.volume import volumes
+
+            source = volumes.data_dir(paths, m["Name"])  # (the name is checked)
+        elif m["Type"] == "bind":
+            source = m["Source"]
+            if not os.path.exists(source):
+                os.makedirs(source)
+        else:
+            continue  # tmpfs: from the request below
+        mounts.append(native.Mount(source, m["Destination"], readonly=not m["RW"],
+                                   is_file=os.path.isfile(source)))
+    if req.mounts:
+        from bocker.volume import parse
+
+        for spec in map(parse.parse_mount, req.mounts):
+            if spec.kind == "tmpfs":
+                mounts.append(native.Mount(None, spec.target, data=spec.tmpfs_data(),
+                                           readonly=spec.readonly))
+    for spec in req.tmpfs:
         path, _, opts = spec.partition(":")
         if not path.startswith("/"):
             raise InvalidArgument(f"invalid tmpfs '{spec}': the path must be absolute")

@@ -10,6 +10,7 @@ loaded, so there is one source of truth.
 """
 import time
 
+from bocker.errors import InvalidArgument
 from bocker.runtime import spec
 
 # Keys with_view() adds and stored() removes again.
@@ -75,10 +76,26 @@ def with_view(record):
     req = request(record)
     cmd = record["Config"]["Cmd"]
     return dict(record, ImageName=req.image, Path=cmd[0], Args=cmd[1:],
+                Mounts=mounts(record, req),
                 RestartCount=record.get("RestartCount", 0),
                 Config=dict(record["Config"], Image=req.image),
                 HostConfig=host_config(req, record["IdMaps"]),
                 Confinement=confinement(req, record["IdMaps"]))
+
+
+def mounts(record, req):
+    """Docker's Mounts of a record: stored at create; a record from before
+    volumes had -v host paths only, so its binds are derived from them."""
+    if "Mounts" in record:
+        return record["Mounts"]
+    if not req.volumes:  # (ps loads every record: no import for none)
+        return []
+    from bocker.volume import plan
+
+    try:
+        return plan.legacy_binds(req.volumes)
+    except InvalidArgument:
+        return []
 
 
 def request(record):
@@ -95,6 +112,7 @@ def host_config(req, id_maps):
             "PidsLimit": security.pids_limit(req.pids_limit) or 0,
             "NetworkMode": req.network, "AutoRemove": req.remove,
             "Privileged": req.privileged, "Binds": req.volumes, "Tmpfs": req.tmpfs,
+            "Mounts": [_mount_view(m) for m in req.mounts], "VolumesFrom": req.volumes_from,
             "UsernsMode": req.userns, "CapAdd": req.cap_add, "CapDrop": req.cap_drop,
             "SecurityOpt": req.security_opt,
             "Sysctls": dict(s.split("=", 1) for s in req.sysctls),
@@ -111,6 +129,18 @@ def _memory_swap(req):
     if not req.memory:
         return 0
     return 2 * req.memory if req.memory_swap is None else req.memory_swap
+
+
+def _mount_view(text):
+    """Docker's HostConfig.Mounts entry of a --mount value."""
+    from bocker.volume import parse
+
+    try:
+        m = parse.parse_mount(text)
+    except InvalidArgument:  # a record's own field: shown as given, inspect goes on
+        return {"Raw": text}
+    return {"Type": m.kind, "Source": m.source or "", "Target": m.target,
+            "ReadOnly": m.readonly}
 
 
 def restart_policy(value):

@@ -24,6 +24,7 @@ class RunRequest:
               "cpu_shares", "cpus", "pids_limit", "network", "remove", "privileged",
               "entrypoint", "volumes", "tmpfs", "dns", "ports", "cap_add", "cap_drop",
               "security_opt", "sysctls", "ulimits", "read_only", "userns", "restart",
+              "mounts", "volumes_from",
               "memory_swap", "cpuset_cpus", "shm_size", "labels", "stop_signal",
               "stop_timeout", "init", "group_add", "pid", "ipc", "uts")
 
@@ -32,9 +33,9 @@ class RunRequest:
                  pids_limit=None, network="bridge", remove=False, privileged=False,
                  entrypoint=None, volumes=(), tmpfs=(), dns=(), ports=(), cap_add=(),
                  cap_drop=(), security_opt=(), sysctls=(), ulimits=(), read_only=False,
-                 userns=None, restart="no", memory_swap=None, cpuset_cpus=None,
-                 shm_size=None, labels=None, stop_signal=None, stop_timeout=None,
-                 init=False, group_add=(), pid=None, ipc=None, uts=None):
+                 userns=None, restart="no", mounts=(), volumes_from=(), memory_swap=None,
+                 cpuset_cpus=None, shm_size=None, labels=None, stop_signal=None,
+                 stop_timeout=None, init=False, group_add=(), pid=None, ipc=None, uts=None):
         self.image, self.command, self.name = image, list(command or []), name
         self.hostname, self.env, self.workdir, self.user = hostname, list(env), workdir, user
         self.memory = DEFAULT_MEMORY if memory is None else memory
@@ -43,6 +44,8 @@ class RunRequest:
         self.network, self.remove, self.privileged = network, remove, privileged
         self.entrypoint = entrypoint
         self.volumes, self.tmpfs = list(volumes), list(tmpfs)
+        # --mount values and --volumes-from refs as given (bocker/volume)
+        self.mounts, self.volumes_from = list(mounts), list(volumes_from)
         self.dns, self.ports = list(dns), [str(p) for p in ports]
         # confinement (security.py, capabilities.py): as the user gave them;
         # pids_limit None means bocker's default, -1 none
@@ -256,15 +259,11 @@ def _read_db(rootfs, rel):
 
 
 def parse_volume(spec):
-    """'HOST:CONTAINER[:ro|rw]' -> (host path, normalised container path,
-    readonly).  Both paths absolute: bocker has no named volumes, and a
-    relative host path would be made below wherever bocker was run."""
-    parts = spec.split(":")
-    if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
-        raise InvalidArgument(f"invalid volume '{spec}': use HOST_PATH:CONTAINER_PATH[:ro|rw]")
-    if not parts[0].startswith("/") or not parts[1].startswith("/"):
-        which = "host" if not parts[0].startswith("/") else "container"
-        raise InvalidArgument(f"invalid volume '{spec}': the {which} path must be absolute")
-    if len(parts) == 3 and parts[2] not in ("ro", "rw"):
-        raise InvalidArgument(f"invalid volume '{spec}': unknown mode '{parts[2]}' (ro or rw)")
-    return os.path.normpath(parts[0]), os.path.normpath(parts[1]), parts[2:] == ["ro"]
+    """'[NAME|/HOST:]/CONTAINER[:ro|rw]' -> (source, normalised container
+    path, readonly): source is a host path (a bind), a volume name, or ''
+    (an anonymous volume).  A relative host path is refused: it is neither
+    a name nor a path bocker would make below wherever it was run."""
+    from bocker.volume import parse
+
+    m = parse.parse_volume(spec)
+    return m.source, m.target, m.readonly

@@ -202,7 +202,7 @@ def _container_mounts(s):
                                        s.net and s.net["ip"], mounts.resolv_conf(s.req))
     if s.id_maps:
         userns.chown_files(own_files, s.id_maps)
-    return own_files + mounts.volume_mounts(s.req.volumes, s.req.tmpfs) + _own_mounts(s.req)
+    return own_files + mounts.volume_mounts(s.paths, s.record, s.req) + _own_mounts(s.req)
 
 
 def _own_mounts(req):

@@ -5,7 +5,8 @@ The whole session shares one bocker root made by `bocker setup` under a
 temporary directory (its own cgroup parent too), torn down at the end.
 Every test is checked for what it left behind: mounts, loop devices,
 subvolumes, cgroups, this session's links and nftables rules, leases,
-container records, userns blocks, name claims, child processes and detached monitors.
+container records, userns blocks, name claims, volumes, child processes and detached
+monitors.
 """
 import json
 import os
@@ -280,6 +281,7 @@ def snapshot_kernel_objects(paths):
         "containers": _entries(paths.containers),
         "userns": _entries(paths.userns),
         "names": _entries(paths.names),
+        "volumes": _entries(paths.volumes),  # (their _data is in subvolumes too)
         "children": children,
         "monitors": monitors,
     }

@@ -209,25 +209,34 @@ def test_stop_timeout_is_used(bocker, cleanup):
 
 # ------------------------------------------------------------ --init
 
+def _ps(bocker, cid):
+    """[(stat, args)] of the container's processes."""
+    out = bocker("exec", cid, "ps", "-o", "stat,args", check=True).stdout
+    return [tuple(line.split(None, 1)) for line in out.splitlines()[1:] if line.strip()]
+
+
 def _zombies(bocker, cid):
-    out = bocker("exec", cid, "ps", "-o", "stat,comm", check=True).stdout
-    return [line for line in out.splitlines()[1:] if line.split()[0].startswith("Z")]
+    return [p for p in _ps(bocker, cid) if p[0].startswith("Z")]
 
 
 @pytest.mark.parametrize("init", [True, False])
 def test_init_reaps_orphans(bocker, cleanup, init):
-    # the subshell's `sleep 0` is orphaned to PID 1; `sleep 100`, exec'd as
-    # PID 1 without --init, never reaps it
+    # the subshell's `sleep 1` is orphaned to PID 1 while it runs; it ends
+    # after sh has exec'd `sleep 100`, which (PID 1 without --init) never
+    # reaps it
     cid = _detached(bocker, cleanup, *(["--init"] if init else []), "busybox", "sh", "-c",
-                    "(sleep 0 &); exec sleep 100")
+                    "(sleep 1 &); exec sleep 100")
+    # (seen running first, so that its end is what is checked below)
+    assert wait_for(lambda: any(a == "sleep 1" for _, a in _ps(bocker, cid)))
+    orphan_ended = lambda: not any(a == "sleep 1" and not st.startswith("Z")  # noqa: E731
+                                   for st, a in _ps(bocker, cid))
+    assert wait_for(orphan_ended)
     if init:
         cmdline = bocker("exec", cid, "cat", "/proc/1/cmdline", check=True).stdout
         assert cmdline.split("\0")[:3] == ["/dev/init", "--", "sh"]
-        # the zombie is reaped: none shows up (a bounded look, as the
-        # other case's wait that sees one)
-        assert not wait_for(lambda: _zombies(bocker, cid) != [], timeout=2)
+        assert _zombies(bocker, cid) == []
     else:
-        assert wait_for(lambda: _zombies(bocker, cid) != [])
+        assert _zombies(bocker, cid) != []
 
 
 def test_init_forwards_signals_and_exits_with_the_code(bocker, cleanup):

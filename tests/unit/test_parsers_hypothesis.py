@@ -203,8 +203,10 @@ def test_any_volume_spec_is_a_mount_or_refused(text):
     parsed = refused_or(spec.parse_volume, text)
     if parsed is None:
         return
-    host, target, _ = parsed
-    assert host.startswith("/") and target.startswith("/")
+    source, target, _ = parsed
+    # a host path, a volume's name, or '' (anonymous): never a relative path
+    assert target.startswith("/") and (source == "" or source.startswith("/") or
+                                       re.fullmatch(r"[a-zA-Z0-9][\w.-]+", source, re.ASCII))
     allowed = refused_or(lambda t: checks.check_target(t, "volume") or True, target)
     covered = target == "/" or target == "/dev" or any(
         target == t or target.startswith(t + "/") for t in ("/proc", "/sys", "/dev/pts"))
@@ -298,7 +300,7 @@ BAD_FIELDS = [
     dict(cpu_shares=-1), dict(pids_limit=-5), dict(pids_limit=1 << 40), dict(name="a b"),
     dict(name="x" * 300), dict(hostname="a\nb"), dict(hostname=""), dict(workdir="rel"),
     dict(user="99999999999"), dict(env=["=x"]), dict(env=["A=\0"]), dict(dns=["x"]),
-    dict(volumes=["rel:/x"]), dict(volumes=["/x:/proc"]), dict(volumes=["/x:/"]),
+    dict(volumes=["r/el:/x"]), dict(volumes=["/x:/proc"]), dict(volumes=["/x:/"]),
     dict(volumes=["/x\0:/y"]), dict(tmpfs=["/sys"]), dict(tmpfs=["x"]), dict(ports=["0:80"]),
     dict(ports=["80:80"], network="none"), dict(ulimits=["nofile=x"]),
     dict(sysctls=["kernel.core_pattern=|x"]), dict(security_opt=["bogus"]),
@@ -351,8 +353,10 @@ def test_any_request_is_checked_or_refused_never_a_crash(fields, image):
     # what passed is within the ranges the kernel takes
     assert req.memory == 0 or checks.MIN_MEMORY <= req.memory <= checks.MAX_INT64
     assert req.cpus is None or checks.MIN_CPUS <= req.cpus <= (os.cpu_count() or 1)
-    for vol in req.volumes:
-        assert spec.parse_volume(vol)[0].startswith("/")
+    for vol in req.volumes:  # a bind's host path is absolute, a name is a valid one
+        source = spec.parse_volume(vol)[0]
+        assert source == "" or source.startswith("/") or re.fullmatch(r"[a-zA-Z0-9][\w.-]+",
+                                                                      source, re.ASCII)
 
 
 def test_a_run_refusal_is_never_a_plain_bocker_error():
