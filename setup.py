@@ -24,7 +24,8 @@ class BuildShimAndMonitor(build_ext):
         out_dir = "bocker" if self.inplace else os.path.join(self.build_lib, "bocker")
         for source, program, link_flags in PROGRAMS:
             objects = self.compiler.compile([os.path.join("csrc", source)],
-                                            output_dir=self.build_temp, extra_postargs=C_FLAGS)
+                                            output_dir=self.build_temp, extra_postargs=C_FLAGS,
+                                            depends=[os.path.join("csrc", "formats.h")])
             self.compiler.link_executable(objects, program, output_dir=out_dir,
                                           extra_postargs=link_flags)
 

@@ -2,8 +2,8 @@
  * bocker-init: `bocker run --init`'s PID 1.  It runs the container's
  * command as its one child, forwards every signal it gets to that child,
  * reaps whatever else ends up as its child (orphans are reparented to
- * PID 1), and exits with the child's code (128+N for a signal N, as a
- * shell reports it).  Built static (setup.py) and bind-mounted read-only
+ * PID 1), and exits with the child's code (SIGNAL_BASE + N for a signal
+ * N, as a shell reports it; formats.h).  Built static (setup.py) and bind-mounted read-only
  * at /dev/init, so it runs in any image.
  *
  * Usage: bocker-init -- COMMAND [ARG...]
@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "formats.h"
 
 /* The signals that stay ours (a stop of PID 1 itself, or the ones the
  * kernel sends about faults of our own). */
@@ -47,7 +49,7 @@ static pid_t start_child(char **argv, const sigset_t *old)
         execvp(argv[0], argv);
         int err = errno;
         fprintf(stderr, "bocker-init: exec %s: %s\n", argv[0], strerror(err));
-        _exit(err == ENOENT ? 127 : 126);
+        _exit(err == ENOENT ? SHIM_EXIT_NOT_FOUND : SHIM_EXIT_CANNOT_EXECUTE);
     }
     return pid;
 }
@@ -62,7 +64,8 @@ static int reap(pid_t child, int *code)
         if (pid != child)
             continue;
         done = 1;
-        *code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        *code = WIFEXITED(status) ? WEXITSTATUS(status)
+                                  : SHIM_EXIT_SIGNAL_BASE + WTERMSIG(status);
     }
     return done;
 }
@@ -94,18 +97,18 @@ int main(int argc, char **argv)
         first = 2;
     if (first >= argc) {
         fprintf(stderr, "usage: bocker-init -- COMMAND [ARG...]\n");
-        return 125;
+        return SHIM_EXIT_RUNTIME;
     }
     sigset_t set, old;
     int err = block_signals(&set, &old);
     if (err) {
         fprintf(stderr, "bocker-init: sigprocmask: %s\n", strerror(err));
-        return 125;
+        return SHIM_EXIT_RUNTIME;
     }
     pid_t child = start_child(argv + first, &old);
     if (child < 0) {
         fprintf(stderr, "bocker-init: fork: %s\n", strerror((int)-child));
-        return 125;
+        return SHIM_EXIT_RUNTIME;
     }
     return supervise(child, &set);
 }

@@ -117,7 +117,9 @@ def test_refusals(kw, message):
                                 dict(group_add=["wheel", "10"]),
                                 dict(pid="host", ipc="host", uts="host")])
 def test_accepted(kw):
-    checks.check(_req(**kw))
+    req = _req(**kw)
+    assert checks.check(req) is None and all(getattr(req, k) == v for k, v in kw.items()
+                                             if k not in ("group_add",))
 
 
 def test_old_record_loads_with_the_new_defaults():
@@ -244,12 +246,15 @@ def test_labels_round_trip(labels):
                           st.integers(0, (os.cpu_count() or 1) - 1)), min_size=1, max_size=4))
 def test_cpuset_lists_of_this_hosts_cpus_pass(ranges):
     value = ",".join(f"{min(a, b)}-{max(a, b)}" if a != b else str(a) for a, b in ranges)
-    checks.check_cpuset(value)
+    assert checks.check_cpuset(value) is None  # accepted: no InvalidArgument
 
 
 @given(st.text(max_size=12))
 def test_cpuset_check_never_crashes(value):
+    # accepted, or refused in one InvalidArgument line: never another exception
     try:
-        checks.check_cpuset(value)
-    except InvalidArgument:
-        pass
+        accepted = checks.check_cpuset(value) is None
+    except InvalidArgument as e:
+        accepted = False
+        assert "\n" not in str(e).replace(value, "")
+    assert not accepted or checks._CPUSET.match(value)  # only the kernel's list form passes
