@@ -7,19 +7,31 @@ from setuptools.command.build_ext import build_ext
 C_FLAGS = ["-Wall", "-Wextra", "-Werror", "-O2"]
 
 
+# (source, program, extra link flags): the programs beside the shim.
+# bocker-init runs inside containers (`run --init`, bind-mounted at
+# /dev/init), so it is static: it needs no libc of the image's
+# (libc6-dev's libc.a, see scripts/provision.sh).
+PROGRAMS = (("monitor.c", "bocker-monitor", []), ("init.c", "bocker-init", ["-static"]))
+
+
 class BuildShimAndMonitor(build_ext):
-    """Build the cffi shim, then csrc/monitor.c as bocker/bocker-monitor:
-    the small program that keeps a detached container."""
+    """Build the cffi shim, then csrc/monitor.c as bocker/bocker-monitor
+    (the small program that keeps a detached container) and csrc/init.c
+    as bocker/bocker-init (`run --init`'s reaping PID 1)."""
 
     def run(self):
         super().run()
         out_dir = "bocker" if self.inplace else os.path.join(self.build_lib, "bocker")
-        objects = self.compiler.compile([os.path.join("csrc", "monitor.c")],
-                                        output_dir=self.build_temp, extra_postargs=C_FLAGS)
-        self.compiler.link_executable(objects, "bocker-monitor", output_dir=out_dir)
+        for source, program, link_flags in PROGRAMS:
+            objects = self.compiler.compile([os.path.join("csrc", source)],
+                                            output_dir=self.build_temp, extra_postargs=C_FLAGS,
+                                            depends=[os.path.join("csrc", "formats.h")])
+            self.compiler.link_executable(objects, program, output_dir=out_dir,
+                                          extra_postargs=link_flags)
 
     def get_outputs(self):
-        return super().get_outputs() + [os.path.join(self.build_lib, "bocker", "bocker-monitor")]
+        return super().get_outputs() + [os.path.join(self.build_lib, "bocker", program)
+                                        for _, program, _ in PROGRAMS]
 
 
 setup(

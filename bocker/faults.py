@@ -36,6 +36,7 @@ STEPS = {
     "create.save_record": ("run",),
     # start.launch: one point at the top of each step function
     "start.user_and_env": ("run",),
+    "start.make_workdir": ("run",),
     "start.lease_address": ("run",),
     "start.container_mounts": ("run",),
     "start.forget_previous_end": ("run",),

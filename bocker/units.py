@@ -6,18 +6,27 @@ MAX_SIZE = (1 << 63) - 1  # an int64, as Docker and the kernel's limits hold siz
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
-def parse_size(text, default_unit=""):
-    """'10G', '512m', '64kb', '1048576' -> bytes (binary units, as Docker)."""
+def parse_size(text, default_unit="", zero=False):
+    """'10G', '512m', '1.5g', '64kb', '1048576' -> bytes (binary units, as
+    Docker; a fraction is rounded down to a byte).  zero: '0' is allowed
+    (-m 0, Docker's "no limit")."""
     t = str(text).strip().lower()
     if t.endswith("b") and len(t) > 1 and t[-2] in "kmgt":
         t = t[:-1]
     digits = t.rstrip("bkmgt")
     unit = t[len(digits):] or default_unit
+    whole, dot, frac = digits.partition(".")
     # isascii: str.isdigit() is true for '²', which int() refuses
-    if not (digits.isascii() and digits.isdigit()) or unit not in _UNITS \
-            or int(digits) == 0 or int(digits) * _UNITS[unit] > MAX_SIZE:
+    ok = (whole.isascii() and whole.isdigit() and len(digits) <= 40
+          and (not dot or (frac.isascii() and frac.isdigit())))
+    if not ok or unit not in _UNITS:
         raise InvalidArgument(f"invalid size '{text}'")
-    return int(digits) * _UNITS[unit]
+    # integers only: exact (no float rounding of 1.5g), and no import
+    size = int(whole) * _UNITS[unit] + (int(frac) * _UNITS[unit] // 10 ** len(frac)
+                                        if frac else 0)
+    if (size == 0 and not (zero and not (whole + frac).strip("0"))) or size > MAX_SIZE:
+        raise InvalidArgument(f"invalid size '{text}'")
+    return size
 
 
 def parse_cpus(text):

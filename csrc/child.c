@@ -521,7 +521,7 @@ static void bocker_credentials(struct child_ctx *c)
     const struct shim_spawn *req = c->req;
     if (!req->privileged)
         STEP(c, STEP_CAPS, drop_bounding_caps(req->cap_keep));
-    STEP(c, STEP_SET_IDS, set_ids(req->uid, req->gid));
+    STEP(c, STEP_SET_IDS, set_ids(req->uid, req->gid, req->groups, req->n_groups));
     if (!req->privileged)
         STEP(c, STEP_SET_CAPS, set_caps(req->cap_keep, req->uid));
     STEP(c, STEP_NO_NEW_PRIVS, req->privileged ? 0 : set_no_new_privs());

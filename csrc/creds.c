@@ -42,10 +42,12 @@ int set_rlimits(struct child_ctx *c)
     return 0;
 }
 
-/* No supplementary groups, then the container's gid and uid. */
-int set_ids(unsigned uid, unsigned gid)
+/* The supplementary groups (--group-add's, else none), then the
+ * container's gid and uid. */
+int set_ids(unsigned uid, unsigned gid, const unsigned *groups, int n_groups)
 {
-    if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
+    if (setgroups((size_t)n_groups, (const gid_t *)groups) < 0 || setgid(gid) < 0 ||
+        setuid(uid) < 0)
         return errno;
     return 0;
 }

@@ -114,7 +114,7 @@ extern const int n_default_readonly_paths;
 int become_userns_root(void);
 int set_rlimits(struct child_ctx *c);
 int drop_bounding_caps(uint64_t keep);
-int set_ids(unsigned uid, unsigned gid);
+int set_ids(unsigned uid, unsigned gid, const unsigned *groups, int n_groups);
 int set_caps(uint64_t keep, unsigned uid);
 int set_no_new_privs(void);
 

@@ -254,6 +254,9 @@ struct shim_spawn {
     int netns_fd;                /* --network container:NAME: a network
                                     namespace the child joins (setns)
                                     instead of making one, or -1 */
+    const unsigned int *groups;  /* --group-add: supplementary gids set
+                                    with the uid and gid (bocker mode) */
+    int n_groups;
 };
 
 struct shim_child {

@@ -14,9 +14,11 @@ import click
 from bocker.errors import BockerError
 
 # Docker's exit code when `docker run` itself fails (not the container's own
-# code): an OSError, a usage error or a plain BockerError out of a run is
-# bocker failing to start it.
-OS_ERROR_EXIT = {"run": 125}
+# code): an OSError or a plain BockerError out of a run (or a create) is
+# bocker failing to start it.  A usage error is 125 in every command, as
+# Docker's CLI exits for a bad flag.
+OS_ERROR_EXIT = {"run": 125, "create": 125}
+USAGE_EXIT = 125
 
 
 class Session:
@@ -36,8 +38,8 @@ COMMAND_MODULES = {
     **dict.fromkeys(("init", "images", "rmi", "tag", "history", "pull", "login", "logout",
                      "load", "save"), "images"),
     **dict.fromkeys(("cp", "diff", "export", "import"), "files"),
-    **dict.fromkeys(("run", "exec", "stop", "kill", "wait", "start", "restart", "attach", "ps",
-                     "logs", "inspect", "commit", "rm"), "containers"),
+    **dict.fromkeys(("run", "create", "exec", "stop", "kill", "wait", "start", "restart",
+                     "attach", "ps", "logs", "inspect", "commit", "rm"), "containers"),
     **dict.fromkeys(("rename", "top", "stats", "port", "update", "pause", "unpause", "info",
                      "version", "events"), "manage"),
     # Docker's management groups, aliases of the commands above (and prune)
@@ -66,9 +68,10 @@ class BockerGroup(click.Group):
         """Run the command line args (default sys.argv[1:]) and exit: 0, a
         container's own code, or the code of the error that ended it.
 
-        click's own errors (usage) exit 2, an interrupt 130, a BockerError
-        its exit_code, an OSError 1; in `run` (OS_ERROR_EXIT) a usage error,
-        an OSError and a BockerError without a code of its own exit 125.  Other
+        click's usage errors exit 125 (Docker's), an interrupt 130, a
+        BockerError its exit_code, an OSError 1; in `run` and `create`
+        (OS_ERROR_EXIT) an OSError and a BockerError without a code of its
+        own exit 125.  Other
         exceptions are bugs and keep their traceback.  CliRunner.invoke
         comes through here too, so tests see what a user sees.
         """
@@ -79,8 +82,8 @@ class BockerGroup(click.Group):
                                 standalone_mode=False, obj=session, **extra)
         except click.ClickException as e:
             e.show()
-            if isinstance(e, click.UsageError) and session.command in OS_ERROR_EXIT:
-                sys.exit(OS_ERROR_EXIT[session.command])
+            if isinstance(e, click.UsageError):
+                sys.exit(USAGE_EXIT)
             sys.exit(e.exit_code if e.exit_code != 1 else 2)
         except (click.exceptions.Abort, KeyboardInterrupt):
             sys.exit(130)

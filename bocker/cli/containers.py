@@ -14,7 +14,11 @@ from bocker.cli import output, runoptions
 from bocker.errors import BockerError
 
 
-@click.command(context_settings={"allow_interspersed_args": False})
+# run's and create's: -h is --hostname (Docker's), so only --help is help
+RUN_SETTINGS = {"allow_interspersed_args": False, "help_option_names": ["--help"]}
+
+
+@click.command(context_settings=RUN_SETTINGS)
 @click.option("-d", "--detach", is_flag=True, help="Run in the background; print the ID.")
 @click.option("-i", "--interactive", is_flag=True, help="Keep stdin attached.")
 @click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-terminal.")
@@ -59,6 +63,34 @@ def run(ctx, detach, interactive, tty, cidfile, detach_keys, image, command, **o
         sys.exit(code or 0)  # None: the user detached, it runs on
 
 
+@click.command(context_settings=RUN_SETTINGS)
+@click.option("-i", "--interactive", is_flag=True, help="Keep stdin open (for start -a -i).")
+@click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-terminal.")
+@runoptions.container_options
+@click.option("--cidfile", type=click.Path(dir_okay=False), help="Write the container ID here.")
+@click.argument("image")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.pass_obj
+def create(ctx, interactive, tty, cidfile, image, command, **options):
+    """Create a container from IMAGE without starting it; print its ID
+    (`bocker start` starts it)."""
+    from bocker.runtime import start as start_path
+
+    req = runoptions.request(image, command, options)
+    cid_fd = _create_cidfile(cidfile) if cidfile else None
+    try:
+        cid = start_path.create_only(ctx.paths, req, tty=tty, interactive=interactive)
+    except BaseException:
+        if cid_fd is not None:
+            os.close(cid_fd)
+            os.unlink(cidfile)
+        raise
+    if cid_fd is not None:
+        os.write(cid_fd, cid.encode())
+        os.close(cid_fd)
+    click.echo(cid)
+
+
 def _create_cidfile(path):
     """--cidfile made before anything else, as Docker does: a file that
     exists already is refused (another container may own it)."""
@@ -72,20 +104,28 @@ def _create_cidfile(path):
 
 
 @click.command("exec", context_settings={"allow_interspersed_args": False})
+@click.option("-d", "--detach", is_flag=True, help="Run it in the background; return at once.")
 @click.option("-i", "--interactive", is_flag=True, help="Keep stdin attached.")
 @click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-terminal.")
 @click.option("-e", "--env", "env", multiple=True, help="KEY=VAL")
+@click.option("--env-file", multiple=True, help="File of KEY=VAL lines.")
 @click.option("-w", "--workdir", help="Working directory.")
 @click.option("-u", "--user", help="UID[:GID] or NAME[:GROUP].")
+@click.option("--privileged", is_flag=True,
+              help="Every capability and no seccomp filter for this command.")
 @click.argument("ref")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_obj
-def exec_cmd(ctx, interactive, tty, env, workdir, user, ref, command):
+def exec_cmd(ctx, detach, interactive, tty, env, env_file, workdir, user, privileged, ref,
+             command):
     """Run COMMAND inside a running container."""
-    from bocker.runtime import containers
+    from bocker.runtime import containers, spec
 
+    env = [item for path in env_file for item in spec.parse_env_file(path)] + list(env)
     sys.exit(containers.exec_in(ctx.paths, ref, list(command), env=env, workdir=workdir,
-                                user=user, tty=tty, interactive=interactive))
+                                user=user, tty=tty and not detach,
+                                interactive=interactive and not detach, detach=detach,
+                                privileged=privileged))
 
 
 # stop's and restart's grace time, as Docker's -t (default: the container's
@@ -394,5 +434,5 @@ def rm(ctx, force, volumes, refs):
     output.each(refs, one)
 
 
-COMMANDS = [run, exec_cmd, stop, kill, wait, start, restart, attach, ps, logs, inspect, commit,
+COMMANDS = [run, create, exec_cmd, stop, kill, wait, start, restart, attach, ps, logs, inspect, commit,
             rm]

@@ -20,12 +20,24 @@ def _apply(decorators):
 # What runs and as whom: the process, its identity, its environment.
 PROCESS = [
     click.option("--name", help="Name for the container."),
-    click.option("--hostname", help="Hostname (default: the container ID)."),
+    # -h is the hostname, as Docker's (run and create take only --help)
+    click.option("-h", "--hostname", help="Hostname (default: the container ID)."),
     click.option("-e", "--env", "env", multiple=True, help="KEY=VAL (or KEY to pass ours)."),
     click.option("--env-file", multiple=True, help="File of KEY=VAL lines."),
     click.option("-w", "--workdir", help="Working directory inside the container."),
     click.option("-u", "--user", help="UID[:GID] or NAME[:GROUP]."),
-    click.option("--entrypoint", help="Override the image's entrypoint."),
+    click.option("--entrypoint", help="Override the image's entrypoint ('' clears it)."),
+    click.option("-l", "--label", "labels", multiple=True, help="KEY=VAL metadata."),
+    click.option("--label-file", multiple=True, help="File of KEY=VAL label lines."),
+    click.option("--stop-signal", help="Signal that stops it (default SIGTERM, or the image's)."),
+    click.option("--stop-timeout", type=int,
+                 help="Seconds stop waits before SIGKILL (default 10; -1: forever)."),
+    click.option("--init", is_flag=True,
+                 help="Run a reaping init as PID 1 (signals forwarded, zombies reaped)."),
+    click.option("--group-add", multiple=True, help="Supplementary group (name or gid)."),
+    click.option("--pid", help="host: share the host's PID namespace."),
+    click.option("--ipc", help="host: share the host's IPC namespace (and /dev/shm)."),
+    click.option("--uts", help="host: share the host's UTS namespace (its hostname)."),
     click.option("--rm", "remove", is_flag=True, help="Remove the container when it exits."),
     click.option("--restart", default="no", show_default=True,
                  help="When it exits: no, always, unless-stopped, on-failure[:MAX_RETRIES]."),
@@ -34,8 +46,13 @@ PROCESS = [
 # What it may use: cgroup limits and rlimits.
 RESOURCES = [
     click.option("-m", "--memory",
-                 help="Memory limit, e.g. 512m (default 512m, $BOCKER_MEM_LIMIT in MB)."),
-    click.option("--cpu-shares", type=int, help="CPU shares (default 512, $BOCKER_CPU_SHARE)."),
+                 help="Memory limit, e.g. 512m, 1.5g; 0: none (default none, or "
+                 "$BOCKER_MEM_LIMIT in MB)."),
+    click.option("--memory-swap",
+                 help="Memory plus swap, e.g. 1g; -1: unlimited (default twice --memory)."),
+    click.option("-c", "--cpu-shares", type=int,
+                 help="CPU shares (relative weight; default none, or $BOCKER_CPU_SHARE)."),
+    click.option("--cpuset-cpus", help="CPUs it may run on, e.g. 0-2,4."),
     click.option("--cpus", help="CPU quota in CPUs, e.g. 1.5."),
     click.option("--pids-limit", type=int,
                  help="Maximum number of processes (default 2048; -1 for no limit)."),
@@ -82,6 +99,7 @@ STORAGE = [
     click.option("--volumes-from", "volumes_from", multiple=True,
                  help="CONTAINER[:ro|rw]: its volumes and binds, at the same paths."),
     click.option("--tmpfs", multiple=True, help="PATH[:OPTIONS] tmpfs mount."),
+    click.option("--shm-size", help="Size of /dev/shm, e.g. 256m (default 64m)."),
     click.option("--read-only", is_flag=True,
                  help="Mount the container's root filesystem read-only."),
 ]
@@ -156,9 +174,15 @@ def request(image, command, options):
     env += list(o.pop("env"))
     memory, cpu_shares = spec.limits_from_env(o.pop("memory"), o.pop("cpu_shares"))
     cpus, entrypoint = o.pop("cpus"), o.pop("entrypoint")
+    swap, shm = o.pop("memory_swap"), o.pop("shm_size")
+    labels = spec.parse_labels(o.pop("labels"), o.pop("label_file"))
     return spec.RunRequest(
         image, list(command), env=env,
-        memory=units.parse_size(memory, "b") if memory else None,
+        # -m 0 is Docker's "no limit"; 1.5g is 1.5 GiB
+        memory=units.parse_size(memory, "b", zero=True) if memory else None,
+        memory_swap=(-1 if str(swap).strip() == "-1" else units.parse_size(swap, "b"))
+        if swap else None,
+        shm_size=units.parse_size(shm, "b") if shm else None, labels=labels,
         cpu_shares=cpu_shares, cpus=units.parse_cpus(cpus) if cpus else None,
         # --entrypoint '' clears the image's entrypoint, as Docker's does
         entrypoint=None if entrypoint is None else [entrypoint] if entrypoint else [],

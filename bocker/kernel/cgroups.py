@@ -20,12 +20,26 @@ CFS_PERIOD_US = 100000
 
 
 class Limits:
-    """Resource limits for one container; None means unlimited."""
+    """Resource limits for one container; None means unlimited.
 
-    __slots__ = ("memory", "cpu_shares", "cpus", "pids")
+    memory_swap is Docker's --memory-swap: memory plus swap in bytes, -1
+    unlimited, None Docker's default (twice the memory: as much swap as
+    memory); it applies only with a memory limit.  cpuset_cpus: the
+    kernel's list form ("0-2,4"), or None.
+    """
 
-    def __init__(self, memory=None, cpu_shares=None, cpus=None, pids=None):
+    __slots__ = ("memory", "cpu_shares", "cpus", "pids", "memory_swap", "cpuset_cpus")
+
+    def __init__(self, memory=None, cpu_shares=None, cpus=None, pids=None, memory_swap=None,
+                 cpuset_cpus=None):
         self.memory, self.cpu_shares, self.cpus, self.pids = memory, cpu_shares, cpus, pids
+        self.memory_swap, self.cpuset_cpus = memory_swap, cpuset_cpus
+
+    def memsw(self):
+        """memory+swap in bytes for a memory limit (-1: unlimited)."""
+        if self.memory_swap is None:
+            return 2 * self.memory
+        return self.memory_swap
 
 
 def parent_name():
@@ -119,9 +133,13 @@ class V1Driver:
 
     version = 1
 
-    def __init__(self, hierarchies):
+    def __init__(self, hierarchies, cpuset=None):
         # controller -> mount point, e.g. {"memory": "/sys/fs/cgroup/memory"}
         self.hierarchies = hierarchies
+        # the cpuset hierarchy's mount point: used only by a container that
+        # asks for --cpuset-cpus (a group there for every one would cost
+        # each start its mkdir and two writes)
+        self.cpuset = cpuset
 
     def _dirs(self, name):
         mounts = dict.fromkeys(self.hierarchies.values())  # dedupe, keep order
@@ -143,6 +161,8 @@ class V1Driver:
         except BaseException:
             for d in reversed(made):
                 remove_group(d)
+            if limits.cpuset_cpus and self.cpuset:
+                remove_group(self._cpuset_dir(name))
             raise
 
     def _write_limits(self, name, limits):
@@ -150,11 +170,13 @@ class V1Driver:
         if limits.memory and has("memory"):
             d = self._dir("memory", name)
             write_value(os.path.join(d, "memory.limit_in_bytes"), limits.memory)
-            # Same limit for memory+swap: a container never swaps instead of
-            # being OOM-killed (the file is absent without swap accounting).
+            # memory+swap as Docker sets it (the file is absent without
+            # swap accounting: then only memory is limited, as Docker warns)
             memsw = os.path.join(d, "memory.memsw.limit_in_bytes")
             if os.path.exists(memsw):
-                write_value(memsw, limits.memory)
+                write_value(memsw, limits.memsw())
+            elif limits.memory_swap not in (None, -1):
+                raise no_swap_accounting()
         if limits.cpu_shares and has("cpu"):
             write_value(os.path.join(self._dir("cpu", name), "cpu.shares"), limits.cpu_shares)
         if limits.cpus and has("cpu"):
@@ -163,6 +185,32 @@ class V1Driver:
             write_value(os.path.join(d, "cpu.cfs_quota_us"), int(limits.cpus * CFS_PERIOD_US))
         if limits.pids and has("pids"):
             write_value(os.path.join(self._dir("pids", name), "pids.max"), limits.pids)
+        if limits.cpuset_cpus:
+            self._make_cpuset(name, limits.cpuset_cpus)
+
+    def _cpuset_dir(self, name):
+        return os.path.join(self.cpuset, parent_name(), name) if self.cpuset else None
+
+    def _make_cpuset(self, name, cpus):
+        """A cpuset group for --cpuset-cpus: a v1 cpuset group starts with
+        no CPUs and no memory nodes, so the parent gets its parent's, and
+        the container's group the parent's nodes and the CPUs asked for."""
+        d = self._cpuset_dir(name)
+        if d is None:
+            raise OSError(errno.ENOENT, "--cpuset-cpus: no cpuset cgroup hierarchy is mounted")
+        parent = os.path.dirname(d)
+        if not os.path.isdir(parent):
+            os.makedirs(parent, exist_ok=True)
+        for key in ("cpuset.cpus", "cpuset.mems"):
+            with open(os.path.join(parent, key)) as f:
+                if not f.read().strip():
+                    with open(os.path.join(os.path.dirname(parent), key)) as up:
+                        write_value(os.path.join(parent, key), up.read().strip())
+        with trace.span("cgroup mkdir", path=d):
+            os.mkdir(d)
+        with open(os.path.join(parent, "cpuset.mems")) as f:
+            write_value(os.path.join(d, "cpuset.mems"), f.read().strip())
+        write_value(os.path.join(d, "cpuset.cpus"), cpus)
 
     def controller_dir(self, name, controller):
         """The group's directory in controller's hierarchy, or None if this
@@ -179,7 +227,11 @@ class V1Driver:
         lock (cgroup_procs_write_start()).  The child is single-threaded
         until execve, so moving its thread moves the process.
         """
-        return [os.path.join(d, "tasks") for d in self._dirs(name)]
+        paths = [os.path.join(d, "tasks") for d in self._dirs(name)]
+        cpuset = self._cpuset_dir(name)
+        if cpuset and os.path.isdir(cpuset):  # --cpuset-cpus only
+            paths.append(os.path.join(cpuset, "tasks"))
+        return paths
 
     def clone_into(self, name):
         """v1 has no CLONE_INTO_CGROUP: the child joins by procs_paths()."""
@@ -201,6 +253,9 @@ class V1Driver:
         self._thaw(name)
         for d in self._dirs(name):
             remove_group(d)
+        cpuset = self._cpuset_dir(name)
+        if cpuset:
+            remove_group(cpuset)
 
     def _thaw(self, name):
         # a v1 task that is frozen ignores SIGKILL until thawed: a paused
@@ -218,11 +273,13 @@ class V1Driver:
 
     def children(self):
         """Names of the groups under bocker's parent, in any hierarchy."""
-        return _children(self._dirs(""))
+        cpuset = self._cpuset_dir("")
+        return _children(self._dirs("") + ([cpuset] if cpuset else []))
 
     def remove_parent(self):
         """Remove the empty parent groups (at `setup --teardown`)."""
-        for d in self._dirs(""):
+        cpuset = self._cpuset_dir("")
+        for d in self._dirs("") + ([cpuset] if cpuset else []):
             try:
                 os.rmdir(d.rstrip("/"))
             except (FileNotFoundError, OSError):
@@ -308,8 +365,17 @@ def write_v2_limits(directory, limits):
     if limits.memory:
         write_value(os.path.join(directory, "memory.max"), limits.memory)
         swap = os.path.join(directory, "memory.swap.max")
-        if os.path.exists(swap):
-            write_value(swap, 0)
+        if os.path.exists(swap):  # v2's swap limit is swap alone, Docker's memory+swap
+            memsw = limits.memsw()
+            write_value(swap, "max" if memsw == -1 else max(memsw - limits.memory, 0))
+        elif limits.memory_swap not in (None, -1):
+            raise no_swap_accounting()
+    if limits.cpuset_cpus:
+        cpuset = os.path.join(directory, "cpuset.cpus")
+        if not os.path.exists(cpuset):  # the parent's subtree_control lacks cpuset
+            control = os.path.join(os.path.dirname(directory), "cgroup.subtree_control")
+            write_value(control, "+cpuset")
+        write_value(cpuset, limits.cpuset_cpus)
     if limits.cpu_shares:
         write_value(os.path.join(directory, "cpu.weight"), shares_to_weight(limits.cpu_shares))
     if limits.cpus:
@@ -317,6 +383,14 @@ def write_v2_limits(directory, limits):
                f"{int(limits.cpus * CFS_PERIOD_US)} {CFS_PERIOD_US}")
     if limits.pids:
         write_value(os.path.join(directory, "pids.max"), limits.pids)
+
+
+def no_swap_accounting():
+    """The one-line refusal of a --memory-swap this kernel cannot enforce
+    (no swap accounting: Docker warns and limits memory only; bocker says
+    so rather than run a limit it was not given)."""
+    return OSError(errno.EOPNOTSUPP, "--memory-swap: this kernel has no swap accounting "
+                                     "(memory.memsw / memory.swap files): run without it")
 
 
 def find_v2(mounts, needed=("memory", "cpu", "pids")):
@@ -358,7 +432,7 @@ def choose_driver(mounts):
         return V2Driver(point)
     hierarchies = v1_hierarchies(mounts)
     if hierarchies:
-        return V1Driver(hierarchies)
+        return V1Driver(hierarchies, v1_hierarchies(mounts, ("cpuset",)).get("cpuset"))
     raise OSError(errno.ENOENT, "no usable cgroup hierarchy is mounted")
 
 

@@ -505,7 +505,8 @@ def _request(keep, rootfs, argv, env, cwd="/", hostname=None, uid=0, gid=0,
              clone_flags=0, cgroup_fds=(), cgroup_dir_fd=-1, stdio=(-1, -1, -1),
              mounts=(), privileged=False, trace=False, go_fd=-1, join_pidfd=-1,
              status_fd=-1, console_sock=-1, console_size=(0, 0), cap_keep=None, seccomp_filter=None, sysctls=(),
-             rlimits=(), readonly_rootfs=False, userns_sock=-1, oci=None, netns_fd=-1):
+             rlimits=(), readonly_rootfs=False, userns_sock=-1, oci=None, netns_fd=-1,
+             groups=()):
     """Fill a struct shim_spawn; keep collects every buffer it points to."""
     if len(mounts) > MAX_BINDS:
         from bocker.errors import RunRefused
@@ -573,6 +574,9 @@ def _request(keep, rootfs, argv, env, cwd="/", hostname=None, uid=0, gid=0,
     req.userns_sock = userns_sock
     req.netns_fd = netns_fd  # (0 would be stdin: ffi zero-fills the struct)
     req.oci = _oci_struct(oci, keep, cstr) if oci is not None else ffi.NULL
+    gids = ffi.new("unsigned int[]", list(groups) or [0])
+    keep.append(gids)
+    req.groups, req.n_groups = (gids, len(groups)) if groups else (ffi.NULL, 0)
     return req
 
 

@@ -42,6 +42,13 @@ def check(req):
         plan.check(req)
     for spec in req.tmpfs:
         check_target(parse_tmpfs(spec)[0], f"tmpfs '{spec}'")
+    check_labels(req.labels, "--label")
+    check_stop(req.stop_signal, req.stop_timeout)
+    if len(req.group_add) > MAX_GROUPS:
+        raise InvalidArgument(f"too many --group-add: at most {MAX_GROUPS}")
+    for group in req.group_add:
+        check_group(group)
+    check_namespaces(req)
 
 
 def check_exec(argv, env, workdir, user):
@@ -86,7 +93,7 @@ def check_limits(req):
     """Memory, CPU shares and quota, pids: each in the range the kernel takes."""
     if not isinstance(req.memory, int) or req.memory < 0 or req.memory > MAX_INT64:
         raise InvalidArgument(f"invalid memory limit {req.memory!r}")
-    if 0 < req.memory < MIN_MEMORY:   # 0: no limit (the library's; the CLI refuses -m 0)
+    if 0 < req.memory < MIN_MEMORY:   # 0: no limit (Docker's -m 0)
         raise InvalidArgument("minimum memory limit allowed is 6MB")
     if not isinstance(req.cpu_shares, int) or req.cpu_shares < 0:
         raise InvalidArgument(f"invalid --cpu-shares {req.cpu_shares!r}: 0 or more")
@@ -95,6 +102,21 @@ def check_limits(req):
         if not isinstance(req.cpus, (int, float)) or not MIN_CPUS <= req.cpus <= count:
             raise InvalidArgument(f"range of CPUs is from {MIN_CPUS} to {count}.00, as there "
                                   f"are only {count} CPUs available")
+    swap = req.memory_swap
+    if swap is not None:
+        if not isinstance(swap, int) or swap < -1 or swap > MAX_INT64:
+            raise InvalidArgument(f"invalid --memory-swap {swap!r}")
+        if not req.memory and swap != -1:
+            raise InvalidArgument("you should always set the memory limit when using "
+                                  "the memoryswap limit")
+        if swap != -1 and swap < req.memory:
+            raise InvalidArgument("minimum memoryswap limit should be larger than the "
+                                  "memory limit, see usage")
+    if req.cpuset_cpus is not None:
+        check_cpuset(req.cpuset_cpus)
+    shm = req.shm_size
+    if shm is not None and (not isinstance(shm, int) or not 0 < shm <= MAX_INT64):
+        raise InvalidArgument(f"invalid --shm-size {shm!r}")
     pids = req.pids_limit
     if pids is not None and (not isinstance(pids, int) or pids > MAX_PIDS):
         raise InvalidArgument(f"invalid --pids-limit {pids}: at most {MAX_PIDS}, or -1")
@@ -170,3 +192,80 @@ def check_target(target, what):
                                          for t in _CONFINED_TREES):
         raise InvalidArgument(f"invalid {what}: {target} cannot be mounted over "
                               f"(it is {'the root' if target == '/' else 'bocker confinement'})")
+
+
+MAX_CPU = 8191                # CONFIG_NR_CPUS' largest; a CPU past the host's is the kernel's refusal
+MAX_GROUPS = 64              # --group-add values (the kernel takes 65536; nobody needs them)
+MAX_LABELS = 1024             # labels per container (image's and run's together)
+MAX_LABEL_BYTES = 64 << 10    # one key or value
+_CPUSET = re.compile(r"[0-9]{1,4}(-[0-9]{1,4})?(,[0-9]{1,4}(-[0-9]{1,4})?)*\Z", re.ASCII)
+_IPC_SYSCTLS = ("kernel.shm", "kernel.msg", "kernel.sem", "fs.mqueue.")
+_GROUP = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\Z", re.ASCII)
+
+
+def check_cpuset(value):
+    """--cpuset-cpus: '0-2,4' (the kernel's list form), each CPU one this
+    host has (else the kernel refuses the write mid-start)."""
+    count = os.cpu_count() or 1
+    if not isinstance(value, str) or not _CPUSET.match(value):
+        raise InvalidArgument(f"invalid --cpuset-cpus '{value}': use a list such as 0-2,4")
+    for part in value.split(","):
+        low, _, high = part.partition("-")
+        if int(low) > int(high or low) or int(high or low) >= min(count, MAX_CPU + 1):
+            raise InvalidArgument(f"invalid --cpuset-cpus '{value}': this host has "
+                                  f"CPUs 0-{count - 1}")
+
+
+def check_labels(labels, what):
+    """Labels: a dict of str -> str, at most MAX_LABELS, each key non-empty,
+    keys and values at most MAX_LABEL_BYTES, no NUL (an image's Labels are
+    hostile input: this runs before they are stored)."""
+    if not isinstance(labels, dict):
+        raise InvalidArgument(f"invalid {what}: not a map of strings")
+    if len(labels) > MAX_LABELS:
+        raise InvalidArgument(f"invalid {what}: more than {MAX_LABELS} labels")
+    for key, value in labels.items():
+        if not isinstance(key, str) or not isinstance(value, str) or not key:
+            raise InvalidArgument(f"invalid {what}: not a map of strings")
+        if len(key) > MAX_LABEL_BYTES or len(value) > MAX_LABEL_BYTES:
+            raise InvalidArgument(f"invalid {what}: a label longer than {MAX_LABEL_BYTES}")
+        if "\0" in key or "\0" in value:
+            raise InvalidArgument(f"invalid {what}: it contains a NUL byte")
+
+
+def check_stop(stop_signal, stop_timeout):
+    """--stop-signal (a name or number) and --stop-timeout (seconds, -1: wait forever)."""
+    if stop_signal is not None:
+        from bocker import units
+
+        if not isinstance(stop_signal, str):
+            raise InvalidArgument(f"invalid --stop-signal {stop_signal!r}")
+        if units.parse_signal(stop_signal) == 0:
+            raise InvalidArgument(f"invalid signal '{stop_signal}'")
+    if stop_timeout is not None and (not isinstance(stop_timeout, int)
+                                     or not -1 <= stop_timeout <= 1 << 31):
+        raise InvalidArgument(f"invalid --stop-timeout {stop_timeout!r}")
+
+
+def check_group(group):
+    """--group-add: a gid or a group name (looked up in the container's /etc/group)."""
+    numeric = isinstance(group, str) and group.isascii() and group.isdigit()
+    if not isinstance(group, str) or not (
+            (int(group) <= MAX_ID) if numeric else _GROUP.match(group)):
+        raise InvalidArgument(f"invalid --group-add '{group}': a gid or a group name")
+
+
+def check_namespaces(req):
+    """--pid/--ipc/--uts: '' or host; what cannot go with them refused, as Docker does."""
+    for flag in ("pid", "ipc", "uts"):
+        value = getattr(req, flag)
+        if value not in (None, "host"):
+            raise InvalidArgument(f"invalid --{flag} '{value}': only 'host' is supported")
+    if req.uts == "host" and req.hostname is not None:
+        raise InvalidArgument("conflicting options: hostname and the UTS mode")
+    if req.ipc == "host" and any(s.split("=")[0].startswith(_IPC_SYSCTLS) for s in req.sysctls):
+        raise InvalidArgument("an IPC --sysctl is not allowed with --ipc host (it would "
+                              "change the host's)")
+    if req.userns == "auto" and (req.pid or req.ipc or req.uts):
+        raise InvalidArgument("--userns auto cannot share the host's pid, ipc or uts "
+                              "namespace")

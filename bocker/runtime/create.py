@@ -40,12 +40,29 @@ def check_request(req):
         raise RunRefused(str(e)) from None
 
 
+def image_fields(image_config):
+    """Refuse an image whose Labels or StopSignal a container would take
+    (hostile input: a dict of strings, bounded; a signal bocker knows)."""
+    from bocker.runtime import checks
+
+    try:
+        checks.check_labels(image_config.get("Labels") or {}, "image config Labels")
+        sig = image_config.get("StopSignal")
+        if sig is not None:
+            if not isinstance(sig, str) or len(sig) > 32:
+                raise BockerError("invalid image config StopSignal")
+            checks.check_stop(sig, None)
+    except BockerError as e:
+        raise RunRefused(str(e)) from None
+
+
 def create(paths, req, image_id, image_config, undo, host=None):
     """The container's directory, name, rootfs snapshot, user-namespace ids
     and record; returns the record.  No lock is held past the mkdir: the
     name is a claim (names.py), the ids too, the rest is the container's."""
     host = host or Host()
     networking.resolve_mode(paths, req)  # container:NAME -> container:<ID>
+    image_fields(image_config)
     cid = ids.new_id("ps")
     # The root's lock, shared, from the mkdir until the record is saved:
     # starts go on side by side, while prune_leftovers (which takes it
@@ -54,10 +71,12 @@ def create(paths, req, image_id, image_config, undo, host=None):
     with state.locked(paths.lock, shared=True):
         faults.point("create.make_dir")
         cdir = _make_dir(paths, cid, host, undo)
+        faults.point("create.claim_name")
         if req.name:
-            faults.point("create.claim_name")
             names.claim(paths, req.name, cid)
-            undo.callback(names.release, paths, cid, req.name)
+        else:  # Docker's adjective_surname, claimed as a --name would be
+            req.name = names.claim_generated(paths, cid)
+        undo.callback(names.release, paths, cid, req.name)
         faults.point("create.snapshot")
         host.store.snapshot(_image_rootfs(paths, image_id), os.path.join(cdir, "rootfs"))
         faults.point("create.pin_profile")

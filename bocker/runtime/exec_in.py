@@ -14,9 +14,13 @@ from bocker.runtime.stdio import Fds, Stdio, cgroup_handles, close_quietly
 
 
 def exec_in(paths, ref, argv, env=(), workdir=None, user=None, tty=False,
-            interactive=False, stdout_fd=1, stderr_fd=2):
+            interactive=False, stdout_fd=1, stderr_fd=2, detach=False, privileged=False):
     """Run argv inside a running container (its namespaces via its pidfd,
-    and its cgroup); return the command's exit status."""
+    and its cgroup); return the command's exit status.  detach (exec -d):
+    0 once it runs, its stdio /dev/null; it runs on as a child of the
+    container's PID 1, which reaps it.  privileged: every capability and
+    no seccomp filter for this command (Docker's exec --privileged; the
+    container's mounts stay as they are)."""
     from bocker.runtime import attach, checks
 
     checks.check_exec(argv, env, workdir, user)
@@ -28,10 +32,13 @@ def exec_in(paths, ref, argv, env=(), workdir=None, user=None, tty=False,
         raise BockerError(f"Container {ref} is paused, unpause the container before exec")
     cid, config = record["Id"], record["Config"]
     req = recordshape.request(record)
+    if privileged:
+        req.privileged = True
     conf = confinement_options(req, paths)  # the container's own: its caps and seccomp filter
     pidfd = pidfd_of(record)
     rootfs = os.path.join(paths.container(cid), "rootfs")
     uid, gid, home = spec.resolve_user(rootfs, user or config.get("User"))
+    groups = spec.resolve_groups(rootfs, req.group_add) if req.group_add else []
     full_env = spec.build_env(config["Env"], env, config["Hostname"], home)
     if tty:
         full_env.append("TERM=" + os.environ.get("TERM", "xterm"))
@@ -42,27 +49,31 @@ def exec_in(paths, ref, argv, env=(), workdir=None, user=None, tty=False,
         cleanup.callback(fds.close_all)
         faults.point("exec_in.open_fds")
         procs, cgroup_dir_fd = fds.add(*cgroup_handles(cg, cid))
-        io = Stdio(tty, interactive, fds)
+        io = None if detach else Stdio(tty, interactive, fds)
         faults.point("exec_in.spawn")
         with trace.span("clone", join=f"pidfd of pid {record['State']['Pid']}",
                         argv=argv) as sp:
             child = native.spawn("/", argv, full_env,
                                  cwd=workdir or config["WorkingDir"] or "/",
                                  uid=uid, gid=gid, join_pidfd=pidfd, cgroup_fds=procs,
-                                 cgroup_dir_fd=cgroup_dir_fd, stdio=io.child_stdio(),
-                                 privileged=req.privileged,
+                                 cgroup_dir_fd=cgroup_dir_fd,
+                                 stdio=io.child_stdio() if io else (-1, -1, -1),
+                                 privileged=req.privileged, groups=groups,
                                  clone_flags=native.CLONE_NEWUSER if record["IdMaps"] else 0,
-                                 trace=trace.enabled(), console_sock=io.console_child,
+                                 trace=trace.enabled(),
+                                 console_sock=io.console_child if io else -1,
                                  **{k: conf[k] for k in ("cap_keep", "seccomp_filter")})
             sp.set(f"pid {child.pid}")
         cleanup.callback(close_quietly, child.pidfd)
-        fds.close(cgroup_dir_fd, *procs, *io.child_ends())
+        fds.close(cgroup_dir_fd, *procs, *(io.child_ends() if io else ()))
         faults.point("exec_in.check_reports")
         try:
             reports.check(child.status_fd, child.pid, argv)
         except StartError:
             os.waitpid(child.pid, 0)
             raise
+        if detach:  # it runs on; our exit hands it to the container's PID 1
+            return 0
         faults.point("exec_in.pump")
         log = attach.LogWriter(os.devnull)  # exec output is not the container's log
         try:

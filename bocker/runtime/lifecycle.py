@@ -19,7 +19,9 @@ def start(paths, ref, attach=False, interactive=False):
     run.wait_attached), with our stdin if interactive (else a container
     made with -i reads /dev/null: nobody would ever end its input).  The
     user's start: a pending policy restart gives way, and restarts are
-    counted from 0 again."""
+    counted from 0 again.  A running container is left as it is (its ID
+    returned, as Docker's no-op), unless attach asks for a start.  A
+    created one (`bocker create`) starts for the first time."""
     from bocker.runtime import restarter
 
     cid = resolve(paths, ref)
@@ -27,6 +29,8 @@ def start(paths, ref, attach=False, interactive=False):
     restarter.settle(paths, cid)  # a `stop` just before: its keeper may still be releasing
     record = load(paths, cid)
     if record["State"].get("Running"):
+        if not attach:  # Docker: starting a running container is a no-op
+            return cid
         raise BockerError(f"Container '{ref}' is already running")
     restarter.reset(record)
     return start_again(paths, record, attach, interactive)

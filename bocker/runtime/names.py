@@ -36,6 +36,50 @@ def claim(paths, name, cid):
             os.unlink(link)  # its container is gone (a crash): stale
 
 
+# Generated names: Docker's adjective_surname form (our own short lists:
+# 48 x 48 names; a taken one is drawn again, then a digit is appended, as
+# Docker does after its retries).
+ADJECTIVES = ("admiring", "agile", "amazing", "bold", "brave", "bright", "busy", "calm",
+              "clever", "cool", "crisp", "dazzling", "eager", "elated", "epic", "fervent",
+              "fond", "gentle", "happy", "hopeful", "jolly", "keen", "kind", "lucid",
+              "merry", "modest", "nifty", "noble", "patient", "peaceful", "plucky", "proud",
+              "quick", "quiet", "relaxed", "serene", "sharp", "sleepy", "steady", "stoic",
+              "sunny", "swift", "tender", "upbeat", "vibrant", "vivid", "witty", "zealous")
+SURNAMES = ("agnesi", "archimedes", "babbage", "banach", "bohr", "boole", "cantor", "curie",
+            "darwin", "dijkstra", "euler", "faraday", "fermat", "feynman", "franklin",
+            "galileo", "gauss", "germain", "goodall", "hamilton", "hertz", "hopper",
+            "hypatia", "kepler", "knuth", "kovalevskaya", "lamarr", "leavitt", "lovelace",
+            "maxwell", "meitner", "mendel", "newton", "noether", "pascal", "planck",
+            "ramanujan", "riemann", "shannon", "somerville", "tesla", "thompson", "turing",
+            "volta", "wiles", "wright", "yalow", "zuse")
+_DRAWS = 10
+
+
+def generate(draw=None):
+    """A random adjective_surname (draw(n) -> index below n; default os.urandom)."""
+    draw = draw or (lambda n: int.from_bytes(os.urandom(2), "little") % n)
+    return f"{ADJECTIVES[draw(len(ADJECTIVES))]}_{SURNAMES[draw(len(SURNAMES))]}"
+
+
+def claim_generated(paths, cid, draw=None):
+    """Claim a generated name for cid and return it: drawn again while
+    taken, then with a random digit appended (never more than a few
+    tries: names are claims, so two creates never get the same one)."""
+    draw = draw or (lambda n: int.from_bytes(os.urandom(2), "little") % n)
+    for attempt in range(2 * _DRAWS):
+        name = generate(draw)
+        if attempt >= _DRAWS:
+            name += str(draw(10))
+        try:
+            claim(paths, name, cid)
+            return name
+        except Conflict:
+            continue
+    name = f"{generate(draw)}_{cid[-8:]}"  # every draw taken: unique by the ID
+    claim(paths, name, cid)
+    return name
+
+
 def release(paths, cid, name=None):
     """Drop cid's claim on name (or on every name it holds); a no-op if it holds none."""
     with state.locked(paths.names, directory=True) as here:

@@ -22,16 +22,23 @@ def new_record(cid, req, image_id, image_config):
     from bocker.runtime import networking
 
     argv = spec.build_argv(req.command, image_config, req.entrypoint)
+    config = {"Cmd": argv, "Env": [], "Hostname": req.hostname or _hostname(req, cid),
+              "WorkingDir": req.workdir or image_config.get("WorkingDir") or "",
+              "User": req.user or image_config.get("User") or "",
+              # the image's labels (checked by create.image_fields) under the run's
+              "Labels": {**(image_config.get("Labels") or {}), **req.labels},
+              "ExposedPorts": networking.exposed_ports(req, image_config)}
+    if req.stop_signal or image_config.get("StopSignal"):  # stop's signal, SIGTERM if none
+        config["StopSignal"] = req.stop_signal or image_config["StopSignal"]
+    if req.stop_timeout is not None:
+        config["StopTimeout"] = req.stop_timeout
     return {
         "Id": cid,
         "Name": req.name or cid,
         "Created": time.time(),
         "Image": image_id,
         # Env is filled in at each start (it depends on the user's home)
-        "Config": {"Cmd": argv, "Env": [], "Hostname": req.hostname or cid,
-                   "WorkingDir": req.workdir or image_config.get("WorkingDir") or "",
-                   "User": req.user or image_config.get("User") or "",
-                   "ExposedPorts": networking.exposed_ports(req, image_config)},
+        "Config": config,
         "IdMaps": {},
         "State": {"Status": "created", "Running": False, "Restarting": False, "Pid": 0,
                   "ExitCode": 0, "OOMKilled": False, "StartedAt": "", "FinishedAt": "",
@@ -64,6 +71,15 @@ def image_config(record, load_image):
     a record older than that copy asks load_image(image_id) ({} if gone)."""
     kept = record.get("ImageConfig")
     return kept if isinstance(kept, dict) else load_image(record["Image"])
+
+
+def _hostname(req, cid):
+    # --uts host: the host's own name (it is the container's too)
+    if req.uts == "host":
+        import os
+
+        return os.uname().nodename
+    return cid
 
 
 def stored(record):
@@ -127,7 +143,19 @@ def host_config(req, id_maps):
             "UsernsMode": req.userns, "CapAdd": req.cap_add, "CapDrop": req.cap_drop,
             "SecurityOpt": req.security_opt,
             "Sysctls": dict(s.split("=", 1) for s in req.sysctls),
-            "Ulimits": req.ulimits, "ReadonlyRootfs": req.read_only, **id_maps}
+            "Ulimits": req.ulimits, "ReadonlyRootfs": req.read_only,
+            "MemorySwap": _memory_swap(req), "CpusetCpus": req.cpuset_cpus or "",
+            "ShmSize": req.shm_size or 64 << 20, "Init": req.init or None,
+            "GroupAdd": req.group_add or None, "PidMode": req.pid or "",
+            "IpcMode": req.ipc or "private", "UTSMode": req.uts or "", **id_maps}
+
+
+def _memory_swap(req):
+    """HostConfig.MemorySwap as Docker shows it: 0 without a memory limit,
+    else the memory+swap limit (twice the memory unless --memory-swap)."""
+    if not req.memory:
+        return 0
+    return 2 * req.memory if req.memory_swap is None else req.memory_swap
 
 
 def _mount_view(text):

@@ -168,9 +168,9 @@ def reset(record):
 
 def restart(paths, ref, timeout=None):
     """`bocker restart`: stop (its stop signal, SIGKILL after timeout
-    seconds or its --stop-timeout: signals.stop; a created or exited
-    container is left as it is), then start it again, detached, as the
-    user's start."""
+    seconds, None: its --stop-timeout or 10: signals.stop; a created or
+    exited container is left as it is), then start it again, detached, as
+    the user's start."""
     from bocker import events
     from bocker.runtime import lifecycle, signals
 

@@ -63,57 +63,47 @@ def kill(paths, ref, sig=signal.SIGKILL):
     return record["Id"]
 
 
-def stop_signal(record):
-    """The container's stop signal: its Config.StopSignal (--stop-signal,
-    or the image's), else SIGTERM; one that is not a signal is SIGTERM."""
+DEFAULT_STOP_TIMEOUT = 10.0
+
+
+def stop_settings(config, timeout=None):
+    """(signal number, seconds or None for forever) of a stop: the
+    container's StopSignal (--stop-signal, or its image's; SIGTERM) and
+    timeout, else its StopTimeout (-1: forever), else 10 s."""
     from bocker import units
 
-    value = (record.get("Config") or {}).get("StopSignal")
-    if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value):
-        try:
-            return units.parse_signal(str(value)[:32])
-        except BockerError:
-            pass
-    return signal.SIGTERM
-
-
-def stop_timeout(record, timeout=None):
-    """Seconds stop waits before SIGKILL: the argument (-t), else the
-    container's Config.StopTimeout (--stop-timeout), else 10; a negative
-    one is no bound (Docker's -1: wait for as long as it takes)."""
+    try:
+        sig = units.parse_signal(str(config.get("StopSignal") or "SIGTERM")[:32])
+    except BockerError:  # a record from elsewhere: bocker's own check refused it at create
+        sig = signal.SIGTERM
     if timeout is None:
-        value = (record.get("Config") or {}).get("StopTimeout")
-        ok = isinstance(value, int) and not isinstance(value, bool)
-        timeout = value if ok else DEFAULT_STOP_TIMEOUT
-    return None if timeout < 0 else timeout
-
-
-DEFAULT_STOP_TIMEOUT = 10
+        stored = config.get("StopTimeout")
+        timeout = float(stored) if isinstance(stored, int) else DEFAULT_STOP_TIMEOUT
+    return sig, None if timeout < 0 else timeout
 
 
 def stop(paths, ref, timeout=None):
-    """The stop signal (stop_signal: SIGTERM unless the container says),
-    then SIGKILL after timeout seconds (stop_timeout: -t, else its
-    --stop-timeout, else 10); returns when it exited.  A paused container
-    is thawed after the signal, as Docker does, so that it gets it.  A
-    container that is not running is left as it is; one waiting to
-    restart does not.  Its restart policy never undoes this stop
-    (restarter.cancel: Docker's HasBeenManuallyStopped)."""
+    """The stop signal (SIGTERM unless --stop-signal or the image said),
+    then SIGKILL after timeout seconds (None: the container's
+    --stop-timeout, else 10; negative: never); returns when it exited.
+    A paused container is thawed after the signal, as Docker does, so
+    that it gets it.  A container that is not running is left as it is;
+    one waiting to restart does not.  Its restart policy never undoes this
+    stop (restarter.cancel: Docker's HasBeenManuallyStopped)."""
     from bocker.runtime import pause, restarter
 
     cid = resolve(paths, ref)
     restarter.cancel(paths, cid)
     record = load(paths, cid)
     if record["State"].get("Running"):
-        grace = stop_timeout(record, timeout)
+        sig, grace = stop_settings(record["Config"], timeout)
         pidfd = _pidfd_or_none(record)
         if pidfd is not None:
             try:
-                sig = stop_signal(record)
                 native.pidfd_send_signal(pidfd, sig)
                 events.container(paths, record, "kill", signal=str(int(sig)))
                 pause.thaw_after(paths, record)
-                if not select.select([pidfd], [], [], None if grace is None else max(grace, 0))[0]:
+                if not select.select([pidfd], [], [], grace)[0]:
                     native.pidfd_send_signal(pidfd, signal.SIGKILL)
                     events.container(paths, record, "kill", signal=str(int(signal.SIGKILL)))
                     select.select([pidfd], [], [], 30)

@@ -5,8 +5,11 @@ import os
 
 from bocker.errors import InvalidArgument
 
-DEFAULT_MEMORY = 512 * 1024 * 1024  # p8952/bocker's default
-DEFAULT_CPU_SHARES = 512
+# Docker's defaults: no memory limit and no cpu.shares write unless asked
+# (p8952/bocker's 512 MB / 512 shares live on as $BOCKER_MEM_LIMIT and
+# $BOCKER_CPU_SHARE); 0 means "none" in both, as in Docker's HostConfig.
+DEFAULT_MEMORY = 0
+DEFAULT_CPU_SHARES = 0
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -22,7 +25,8 @@ class RunRequest:
               "entrypoint", "volumes", "tmpfs", "dns", "ports", "cap_add", "cap_drop",
               "security_opt", "sysctls", "ulimits", "read_only", "userns", "restart",
               "mounts", "volumes_from", "publish_all", "expose", "ip", "mac_address",
-              "extra_hosts")
+              "extra_hosts", "memory_swap", "cpuset_cpus", "shm_size", "labels",
+              "stop_signal", "stop_timeout", "init", "group_add", "pid", "ipc", "uts")
 
     def __init__(self, image, command=None, *, name=None, hostname=None, env=(),
                  workdir=None, user=None, memory=None, cpu_shares=None, cpus=None,
@@ -30,7 +34,9 @@ class RunRequest:
                  entrypoint=None, volumes=(), tmpfs=(), dns=(), ports=(), cap_add=(),
                  cap_drop=(), security_opt=(), sysctls=(), ulimits=(), read_only=False,
                  userns=None, restart="no", mounts=(), volumes_from=(), publish_all=False,
-                 expose=(), ip=None, mac_address=None, extra_hosts=()):
+                 expose=(), ip=None, mac_address=None, extra_hosts=(), memory_swap=None,
+                 cpuset_cpus=None, shm_size=None, labels=None, stop_signal=None,
+                 stop_timeout=None, init=False, group_add=(), pid=None, ipc=None, uts=None):
         self.image, self.command, self.name = image, list(command or []), name
         self.hostname, self.env, self.workdir, self.user = hostname, list(env), workdir, user
         self.memory = DEFAULT_MEMORY if memory is None else memory
@@ -52,6 +58,15 @@ class RunRequest:
         self.publish_all, self.expose = bool(publish_all), list(expose)
         self.ip, self.mac_address = ip or None, mac_address or None
         self.extra_hosts = list(extra_hosts)
+        # Docker's: memory_swap bytes (-1 unlimited, None: Docker's 2x memory),
+        # cpuset_cpus as given ("0-2,4"), shm_size bytes (None: 64 MB),
+        # labels {str: str} of the run (the image's are merged at create)
+        self.memory_swap, self.cpuset_cpus, self.shm_size = memory_swap, cpuset_cpus, shm_size
+        self.labels = dict(labels or {})
+        self.stop_signal, self.stop_timeout = stop_signal, stop_timeout
+        self.init, self.group_add = bool(init), [str(g) for g in group_add]
+        # "host": share the host's namespace of that kind; None: its own
+        self.pid, self.ipc, self.uts = pid or None, ipc or None, uts or None
         from bocker.confine import userns as userns_mod
 
         self.userns = userns_mod.mode(userns)  # None: $BOCKER_USERNS, else host
@@ -178,6 +193,45 @@ def resolve_user(rootfs, user):
                 raise InvalidArgument(f"unable to find group {group}")
             gid = int(match[0][2])
     return uid, gid, home
+
+
+def resolve_groups(rootfs, groups):
+    """--group-add values (gids or names in the container's /etc/group) -> gids."""
+    gids = []
+    table = None
+    for group in groups:
+        if group.isascii() and group.isdigit():
+            gids.append(int(group))
+            continue
+        if table is None:
+            table = {f[0]: int(f[2]) for f in _read_db(rootfs, "etc/group") if len(f) > 2}
+        if group not in table:
+            raise InvalidArgument(f"unable to find group {group}: no matching entries in "
+                                  f"group file")
+        gids.append(table[group])
+    return gids
+
+
+def parse_labels(items, files=()):
+    """--label KEY=VAL (KEY alone: an empty value, as Docker) and
+    --label-file lines (blank and # lines skipped) -> {key: value}."""
+    out = {}
+    for item in [line for path in files for line in _label_lines(path)] + list(items):
+        key, _, value = item.partition("=")
+        if not key:
+            raise InvalidArgument(f"invalid label '{item}': empty name")
+        out[key] = value
+    return out
+
+
+def _label_lines(path):
+    try:
+        with open(path) as f:
+            text = f.read(1 << 20)  # bounded: a label file is small
+    except OSError as e:
+        raise InvalidArgument(f"cannot read label file {path}: {e.strerror}") from None
+    return [ln.strip() for ln in text.splitlines()
+            if ln.strip() and not ln.lstrip().startswith("#")]
 
 
 def _read_db(rootfs, rel):

@@ -29,8 +29,15 @@ from bocker.runtime.stdio import Fds, Stdio, attach_sockets, cgroup_handles, clo
 NAMESPACES = (native.CLONE_NEWNS | native.CLONE_NEWPID | native.CLONE_NEWUTS
               | native.CLONE_NEWIPC | native.CLONE_NEWCGROUP)
 # built by setup.py beside the compiled shim, at the package's top
-MONITOR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                       "bocker-monitor")
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MONITOR = os.path.join(_PACKAGE, "bocker-monitor")
+# `run --init`'s PID 1 (csrc/init.c, static), bind-mounted read-only into
+# the container's own /dev (a fresh tmpfs: the image is never written)
+INIT = os.path.join(_PACKAGE, "bocker-init")
+INIT_TARGET = "/dev/init"
+# which namespace each of --pid/--ipc/--uts host leaves out
+_SHARED = (("pid", native.CLONE_NEWPID), ("ipc", native.CLONE_NEWIPC),
+           ("uts", native.CLONE_NEWUTS))
 
 
 class Started:
@@ -82,6 +89,24 @@ def create_and_start(paths, req, detach=False, tty=False, interactive=False, hos
     return started
 
 
+def create_only(paths, req, tty=False, interactive=False, host=None):
+    """`bocker create`: the container of req made (checked, snapshot,
+    name, record) but not started; returns its ID.  Its -t and -i are
+    kept for the `start` that starts it (lifecycle.start)."""
+    create.check_request(req)
+    store.require_btrfs(paths.root)
+    image_id = create.image_id(paths, req.image)
+    image_config = create.image_config(paths, image_id)
+    with contextlib.ExitStack() as undo:
+        record = create.create(paths, req, image_id, image_config, undo, host)
+        record["Config"].update(Tty=tty, OpenStdin=interactive, StdinOnce=interactive)
+        # nobody keeps a created container: no keeper that could be gone
+        record["State"].update(RunnerPid=0, RunnerStartTime=None)
+        records.save(paths, record)
+        undo.pop_all()
+    return record["Id"]
+
+
 # ------------------------------------------------------------- launch
 
 class _Launch:
@@ -95,6 +120,8 @@ class _Launch:
         self.cid = record["Id"]
         self.rootfs = os.path.join(paths.container(self.cid), "rootfs")
         self.argv = record["Config"]["Cmd"]
+        if req.init:  # the command runs as the init's child
+            self.argv = [INIT_TARGET, "--", *self.argv]
         self.hostname = record["Config"]["Hostname"]
         self.id_maps = record.get("IdMaps") or {}
         self.fds = Fds()   # every fd of the start is closed exactly once
@@ -121,6 +148,7 @@ def launch(paths, record, req, image_config, undo, detach=False, tty=False,
     s.ports = networking.parse_ports(req) if ports is None else ports
     _join_network(s, undo)
     uid, gid, env = _user_and_env(s)
+    _make_workdir(s)
     _lease_address(s, undo)
     container_mounts = _container_mounts(s)
     _forget_previous_end(s)
@@ -160,6 +188,21 @@ def _user_and_env(s):
     return uid, gid, env
 
 
+def _make_workdir(s):
+    """A working directory the image lacks is made (root's, 0755), as
+    Docker makes it, resolved inside the rootfs (workdir.py)."""
+    faults.point("start.make_workdir")
+    cwd = _cwd(s)
+    if cwd != "/":
+        from bocker.runtime import workdir
+
+        workdir.ensure(s.rootfs, cwd)
+
+
+def _cwd(s):
+    return s.req.workdir or s.image_config.get("WorkingDir") or "/"
+
+
 def _lease_address(s, undo):
     """--network bridge: check the bridge, lease an address."""
     faults.point("start.lease_address")
@@ -182,7 +225,20 @@ def _container_mounts(s):
                                        networking.extra_hosts(s.paths, s.req))
     if s.id_maps:
         userns.chown_files(own_files, s.id_maps)
-    return own_files + mounts.volume_mounts(s.paths, s.record, s.req)
+    return own_files + mounts.volume_mounts(s.paths, s.record, s.req) + _own_mounts(s.req)
+
+
+def _own_mounts(req):
+    """--init's binary, --ipc host's /dev/shm (the host's, as Docker) or
+    --shm-size's /dev/shm (a tmpfs of that size over the default 64 MB one)."""
+    out = []
+    if req.init:
+        out.append(native.Mount(INIT, INIT_TARGET, readonly=True, is_file=True))
+    if req.ipc == "host":
+        out.append(native.Mount("/dev/shm", "/dev/shm"))
+    elif req.shm_size:
+        out.append(native.Mount(None, "/dev/shm", data=f"mode=1777,size={req.shm_size}"))
+    return out
 
 
 def _forget_previous_end(s):
@@ -195,7 +251,8 @@ def _create_cgroup(s, undo):
     faults.point("start.create_cgroup")
     req = s.req
     limits = cgroups.Limits(memory=req.memory, cpu_shares=req.cpu_shares,
-                            cpus=req.cpus, pids=security.pids_limit(req.pids_limit))
+                            cpus=req.cpus, pids=security.pids_limit(req.pids_limit),
+                            memory_swap=req.memory_swap, cpuset_cpus=req.cpuset_cpus)
     s.host.cgroups.create(s.cid, limits)
     undo.callback(s.host.cgroups.destroy, s.cid)
 
@@ -227,8 +284,14 @@ def _clone(s, uid, gid, env, container_mounts, child, undo):
     req, io, nat = s.req, child["stdio"], s.host.native
     flags = (NAMESPACES | (0 if req.network == "host" or s.netns >= 0 else native.CLONE_NEWNET)
              | (native.CLONE_NEWUSER if s.id_maps else 0))
-    options = dict(cwd=req.workdir or s.image_config.get("WorkingDir") or "/",
-                   hostname=s.hostname, uid=uid, gid=gid, clone_flags=flags,
+    for field, bit in _SHARED:  # --pid/--ipc/--uts host: the host's own
+        if getattr(req, field) == "host":
+            flags &= ~bit
+    groups = spec.resolve_groups(s.rootfs, req.group_add) if req.group_add else []
+    options = dict(cwd=_cwd(s),
+                   # never a sethostname in the host's UTS namespace
+                   hostname=None if req.uts == "host" else s.hostname,
+                   uid=uid, gid=gid, groups=groups, clone_flags=flags,
                    cgroup_fds=child["procs"], cgroup_dir_fd=child["cgroup_dir"],
                    stdio=io.child_stdio(), mounts=container_mounts,
                    privileged=req.privileged, trace=trace.enabled(), go_fd=child["go_r"],

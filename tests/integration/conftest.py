@@ -108,7 +108,9 @@ def _loop_devices(base):
 def _cgroups():
     cg = cgroups.driver()
     groups = set()
-    dirs = cg._dirs("") if cg.version == 1 else [cg._dir("")]
+    # v1: cpuset's too (a --cpuset-cpus container's group there)
+    dirs = (cg._dirs("") + ([cg._cpuset_dir("")] if cg.cpuset else [])
+            if cg.version == 1 else [cg._dir("")])
     for d in dirs:
         if os.path.isdir(d):
             groups.update(os.path.join(d, e) for e in os.listdir(d)

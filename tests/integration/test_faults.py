@@ -154,7 +154,7 @@ RUN = ("--name", f"faulted-{os.getpid()}", "--userns=auto",
 # one; from there on its container lives under a monitor, whose finish
 # takes the finish.* steps; run.* are an attached run's own.
 _SAME_UNTIL_CLONE = {s for s in faults.STEPS if s.startswith("create.")} | {
-    "start.user_and_env", "start.lease_address", "start.container_mounts",
+    "start.user_and_env", "start.make_workdir", "start.lease_address", "start.container_mounts",
     "start.forget_previous_end", "start.create_cgroup"}
 RUN_CASES = [pytest.param(*p.values, "attached", id=p.id + "-attached") for p in cases("run")] + [
     pytest.param(*p.values, "detached", id=p.id + "-detached")

@@ -96,9 +96,11 @@ def test_unknown_image(bocker):
 
 
 def test_bad_workdir_is_125(bocker):
-    proc = bocker("run", "--rm", "-w", "/no/such/dir", "busybox", "true")
+    # a missing one is made (Docker's); one below a file cannot be
+    proc = bocker("run", "--rm", "-w", "/bin/sh/dir", "busybox", "true")
     assert proc.returncode == 125
-    assert proc.stderr == "bocker: chdir: No such file or directory\n"
+    assert proc.stderr == ("bocker: cannot create the working directory '/bin/sh/dir': "
+                           "Not a directory\n")
 
 
 def test_env_workdir_user(bocker):
@@ -223,7 +225,7 @@ def test_ps_and_inspect(bocker):
         assert info["Name"] == "/listed" and info["State"]["ExitCode"] == 3
         assert "A=1" in info["Config"]["Env"]
         assert info["Config"]["Cmd"] == ["sh", "-c", "exit 3"]
-        assert info["HostConfig"]["CpuShares"] == 512
+        assert info["HostConfig"]["CpuShares"] == 0  # Docker's default: none written
     finally:
         bocker("rm", "listed", check=True)
 
@@ -298,7 +300,7 @@ def test_full_registry_reference_finds_short_name(bocker):
     assert proc.stderr == "bocker: No image named 'docker.io/library/nosuch' exists\n"
 
 
-def test_child_failing_before_parent_says_go(paths, monkeypatch, capfd):
+def test_child_failing_before_parent_says_go(paths, monkeypatch, capfd, tmp_path):
     """The child can fail a step before the parent writes its go byte: the
     write then meets EPIPE, and the child's report must still win (click
     would turn a stray EPIPE into a silent exit 1)."""
@@ -314,7 +316,10 @@ def test_child_failing_before_parent_says_go(paths, monkeypatch, capfd):
 
     monkeypatch.setattr(os, "write", late_go)
     with pytest.raises(StartError) as e:
-        containers.run(paths, spec.RunRequest("busybox", ["true"], workdir="/no/such", remove=True))
+        # the working directory is made in the rootfs, below the volume
+        # that then covers it: the child's chdir fails
+        containers.run(paths, spec.RunRequest("busybox", ["true"], workdir="/vol/no/such",
+                                              volumes=[f"{tmp_path}:/vol"], remove=True))
     assert (e.value.exit_code, str(e.value)) == (125, "chdir: No such file or directory")
 
 

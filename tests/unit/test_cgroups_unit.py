@@ -52,10 +52,57 @@ def test_v2_limit_files(tmp_path):
                                                           cpus=1.5, pids=64))
     read = lambda n: (tmp_path / n).read_text()  # noqa: E731
     assert read("memory.max") == str(1 << 29)
-    assert read("memory.swap.max") == "0"
+    assert read("memory.swap.max") == str(1 << 29)  # Docker's: as much swap as memory
     assert read("cpu.weight") == str(cgroups.shares_to_weight(1024))
     assert read("cpu.max") == "150000 100000"
     assert read("pids.max") == "64"
+
+
+@pytest.mark.parametrize("swap, written", [(-1, "max"), (3 << 28, str(1 << 28)),
+                                           (1 << 29, "0")])
+def test_v2_memory_swap(tmp_path, swap, written):
+    # Docker's --memory-swap is memory+swap; v2's swap.max is the swap alone
+    (tmp_path / "memory.swap.max").write_text("max\n")
+    cgroups.write_v2_limits(str(tmp_path), cgroups.Limits(memory=1 << 29, memory_swap=swap))
+    assert (tmp_path / "memory.swap.max").read_text() == written
+
+
+def test_memory_swap_without_swap_accounting_is_refused(tmp_path):
+    # (no memory.swap.max here); the default and -1 need no file
+    cgroups.write_v2_limits(str(tmp_path), cgroups.Limits(memory=1 << 29, memory_swap=-1))
+    cgroups.write_v2_limits(str(tmp_path), cgroups.Limits(memory=1 << 29))
+    with pytest.raises(OSError) as e:
+        cgroups.write_v2_limits(str(tmp_path), cgroups.Limits(memory=1 << 29,
+                                                              memory_swap=1 << 30))
+    assert "no swap accounting" in e.value.strerror
+
+
+def test_v1_limit_files(tmp_path):
+    # memsw: twice the memory unless told; cpuset only when asked (its own hierarchy)
+    for ctrl in ("memory", "cpu", "cpuset"):
+        (tmp_path / ctrl / "p" / "c").mkdir(parents=True)
+    (tmp_path / "memory" / "p" / "c" / "memory.memsw.limit_in_bytes").write_text("")
+    for key, value in (("cpuset.cpus", "0-3"), ("cpuset.mems", "0")):
+        (tmp_path / "cpuset" / key).write_text(value)
+        (tmp_path / "cpuset" / "p" / key).write_text("")
+    d = cgroups.V1Driver({"memory": str(tmp_path / "memory"), "cpu": str(tmp_path / "cpu")},
+                         str(tmp_path / "cpuset"))
+    os.environ["BOCKER_CGROUP_PARENT"], saved = "p", os.environ.get("BOCKER_CGROUP_PARENT")
+    try:
+        (tmp_path / "cpuset" / "p" / "c").rmdir()
+        d._write_limits("c", cgroups.Limits(memory=1 << 29, cpuset_cpus="1"))
+        assert d.procs_paths("c")[-1] == str(tmp_path / "cpuset" / "p" / "c" / "tasks")
+    finally:
+        os.environ.pop("BOCKER_CGROUP_PARENT")
+        if saved is not None:
+            os.environ["BOCKER_CGROUP_PARENT"] = saved
+    mem = tmp_path / "memory" / "p" / "c"
+    assert (mem / "memory.memsw.limit_in_bytes").read_text() == str(1 << 30)
+    cpuset = tmp_path / "cpuset" / "p"
+    assert (cpuset / "cpuset.cpus").read_text() == "0-3"   # the parent got its parent's
+    assert (cpuset / "c" / "cpuset.cpus").read_text() == "1"
+    assert (cpuset / "c" / "cpuset.mems").read_text() == "0"
+    assert not (tmp_path / "cpu" / "p" / "c" / "cpu.shares").exists()  # none asked
 
 
 def test_v2_no_limits_writes_nothing(tmp_path):

@@ -73,8 +73,7 @@ def test_limits_from_env():
     for empty in ({}, {"BOCKER_MEM_LIMIT": "", "BOCKER_CPU_SHARE": ""}):
         assert containers.limits_from_env(None, None, empty) == (None, None)
     req = containers.RunRequest("img", memory=None, cpu_shares=None)
-    assert (req.memory, req.cpu_shares) == (containers.DEFAULT_MEMORY,
-                                            containers.DEFAULT_CPU_SHARES)
+    assert (req.memory, req.cpu_shares) == (0, 0)  # Docker's: no limit, no shares written
 
 
 def test_limits_from_env_reads_os_environ(monkeypatch):

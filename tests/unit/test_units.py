@@ -14,7 +14,7 @@ def test_parse_size(text, expected):
     assert units.parse_size(text) == expected
 
 
-@pytest.mark.parametrize("bad", ["", "m", "0", "-1m", "1.5g", "12x", "g12"])
+@pytest.mark.parametrize("bad", ["", "m", "0", "-1m", "1.", ".5g", "1e3", "12x", "g12"])
 def test_parse_size_rejects(bad):
     with pytest.raises(InvalidArgument):
         units.parse_size(bad)
