@@ -61,7 +61,9 @@ def ensure(paths, ref, policy=None, *, platform=None, progress=None, say=None):
     if not _pullable(ref):
         raise NoSuchImage(ref)
     from bocker.image import pull
+    from bocker.kernel import store
 
+    store.require_btrfs(paths.root)  # a root not set up says so, not a registry's error
     if policy == "missing" and say:
         say(f"Unable to find image '{ref}' locally")
     return pull.pull(paths, ref, platform=platform, progress=progress).image_id

@@ -30,8 +30,12 @@ def pull(paths, name, tag=None, *, platform=None, insecure_registries=(), progre
     from an index (default this host's); insecure_registries names hosts
     allowed plain HTTP or unverified TLS.
     """
+    from bocker.kernel import store
+
     progress = progress or Progress()
     ref = reference.parse(name, tag)
+    # a root that is not set up says so before any registry is asked
+    store.require_btrfs(paths.root)
     want = platforms.parse_platform(platform) if platform else None
     insecure = ref.registry in insecure_registries or ref.api_host in insecure_registries
     client = registry.Client(ref.registry, insecure=insecure)

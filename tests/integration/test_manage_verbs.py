@@ -309,7 +309,7 @@ def test_groups_are_aliases(bocker, cleanup):
     assert bocker("container", "stop", "-t", "0", cid, check=True).stdout == f"{cid}\n"
     assert bocker("container", "rm", cid, check=True).returncode == 0
     cleanup.remove(cid)
-    assert bocker("container", "nosuch").returncode == 2
+    assert bocker("container", "nosuch").returncode == 125
     assert "TYPE" in bocker("system", "df", check=True).stdout
     assert bocker("container", "prune", "-f", check=True).returncode == 0
 
