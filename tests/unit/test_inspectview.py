@@ -32,7 +32,7 @@ def test_container_shape():
     assert out["Created"].endswith("Z") and len(out["Created"]) == len("2026-01-02T03:04:05.") + 10
     assert out["Path"] == "/entry" and out["Args"] == ["sleep", "5"]
     assert out["Config"]["Entrypoint"] == ["/entry"] and out["Config"]["Cmd"] == ["sleep", "5"]
-    assert out["Config"]["Labels"] == {"from": "image"}  # before runflags stores its own
+    assert out["Config"]["Labels"] == {}  # the record's own (merged at create), not the image's now
     assert out["Config"]["Image"] == "busybox" and out["Config"]["StopSignal"] == "SIGTERM"
     assert out["Config"]["Tty"] is False and out["Config"]["OpenStdin"] is False
     st = out["State"]
