@@ -61,7 +61,7 @@ static int open_binds(struct child_ctx *c)
         struct mount_attr attr;
         memset(&attr, 0, sizeof attr);
         attr.attr_set = (req->mounts[i].readonly ? MOUNT_ATTR_RDONLY : 0) |
-                        (req->privileged ? 0 : MOUNT_ATTR_NODEV);
+                        (req->privileged || req->mounts[i].device ? 0 : MOUNT_ATTR_NODEV);
         if (attr.attr_set &&
             syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
                     sizeof attr) < 0)

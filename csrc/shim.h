@@ -105,6 +105,8 @@ struct shim_mount {
     const char *data;    /* tmpfs options, or NULL */
     int readonly;
     int is_file;         /* create the target as a file, not a directory */
+    int device;          /* a --device node: bound without nodev (the devices
+                            cgroup, v1, decides what may be opened) */
 };
 
 /* One --ulimit: setrlimit(resource, {soft, hard}) in the child. */

@@ -151,15 +151,21 @@ def port(ctx, container, private):
 @click.option("--pids-limit", type=int, help="Maximum number of processes (-1: none).")
 @click.option("--restart", help="Restart policy: no, always, unless-stopped, on-failure[:N].")
 @click.option("--cpuset-cpus", help="CPUs it may run on (0-3, 0,1).")
+@click.option("--memory-reservation", help="Soft memory limit (e.g. 256m; 0: none).")
+@click.option("--cpu-period", type=int, help="CFS period in microseconds.")
+@click.option("--cpu-quota", type=int, help="CFS quota in microseconds (-1: none).")
+@click.option("--cpuset-mems", help="Memory nodes it may use (0-1).")
+@click.option("--blkio-weight", type=int, help="Block I/O weight, 10-1000.")
 @click.argument("refs", nargs=-1, required=True)
 @click.pass_obj
-def update(ctx, memory, memory_swap, cpu_shares, cpus, pids_limit, restart, cpuset_cpus, refs):
+def update(ctx, memory, memory_swap, cpu_shares, cpus, pids_limit, restart, cpuset_cpus, refs,
+           **resources):
     """Change the limits of containers (running ones at once; kept across restarts)."""
     from bocker.runtime import update as update_mod
 
     change = parse_update(memory=memory, memory_swap=memory_swap, cpu_shares=cpu_shares,
                           cpus=cpus, pids_limit=pids_limit, restart=restart,
-                          cpuset_cpus=cpuset_cpus)
+                          cpuset_cpus=cpuset_cpus, **resources)
     try:
         update_mod.check(change)
     except InvalidArgument as e:
@@ -169,7 +175,8 @@ def update(ctx, memory, memory_swap, cpu_shares, cpus, pids_limit, restart, cpus
 
 
 def parse_update(memory=None, memory_swap=None, cpu_shares=None, cpus=None, pids_limit=None,
-                 restart=None, cpuset_cpus=None):
+                 restart=None, cpuset_cpus=None, memory_reservation=None, cpu_period=None,
+                 cpu_quota=None, cpuset_mems=None, blkio_weight=None):
     """update's flags as a change dict (update.FIELDS; only those given)."""
     from bocker import units
 
@@ -183,10 +190,14 @@ def parse_update(memory=None, memory_swap=None, cpu_shares=None, cpus=None, pids
                 units.parse_size(memory_swap, "b")
         if cpus is not None:
             change["cpus"] = 0.0 if str(cpus).strip() in ("0", "0.0") else units.parse_cpus(cpus)
+        if memory_reservation is not None:
+            change["memory_reservation"] = units.parse_size(memory_reservation, "b", zero=True)
     except InvalidArgument as e:
         raise _Usage(str(e)) from None
     for key, value in (("cpu_shares", cpu_shares), ("pids_limit", pids_limit),
-                       ("restart", restart), ("cpuset_cpus", cpuset_cpus)):
+                       ("restart", restart), ("cpuset_cpus", cpuset_cpus),
+                       ("cpu_period", cpu_period), ("cpu_quota", cpu_quota),
+                       ("cpuset_mems", cpuset_mems), ("blkio_weight", blkio_weight)):
         if value is not None:
             change[key] = value
     return change

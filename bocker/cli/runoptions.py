@@ -58,6 +58,30 @@ RESOURCES = [
                  help="Maximum number of processes (default 2048; -1 for no limit)."),
     click.option("--ulimit", "ulimits", multiple=True,
                  help="NAME=SOFT[:HARD], e.g. nofile=1024:2048."),
+    # Docker's further cgroup and device flags (bocker/runtime/resources.py)
+    click.option("--memory-reservation", help="Soft memory limit, e.g. 256m."),
+    click.option("--memory-swappiness", type=int, help="Swappiness 0-100 (cgroup v1 only)."),
+    click.option("--oom-kill-disable", is_flag=True,
+                 help="Disable the OOM killer (cgroup v1 only)."),
+    click.option("--oom-score-adj", type=int, help="OOM score adjustment, -1000 to 1000."),
+    click.option("--cpu-period", type=int, help="CFS period in microseconds."),
+    click.option("--cpu-quota", type=int, help="CFS quota in microseconds (-1: none)."),
+    click.option("--cpuset-mems", help="Memory nodes it may use, e.g. 0-1."),
+    click.option("--cpu-rt-period", type=int, help="Real-time period in microseconds."),
+    click.option("--cpu-rt-runtime", type=int, help="Real-time runtime in microseconds."),
+    click.option("--blkio-weight", type=int, help="Block I/O weight, 10-1000."),
+    click.option("--blkio-weight-device", multiple=True, help="DEVICE:WEIGHT."),
+    click.option("--device-read-bps", multiple=True, help="DEVICE:RATE, e.g. /dev/vda:1mb."),
+    click.option("--device-write-bps", multiple=True, help="DEVICE:RATE."),
+    click.option("--device-read-iops", multiple=True, help="DEVICE:IOPS."),
+    click.option("--device-write-iops", multiple=True, help="DEVICE:IOPS."),
+    click.option("--kernel-memory", help="Deprecated by Docker: accepted, no effect."),
+    click.option("--cgroupns", type=click.Choice(["host", "private"]),
+                 help="private: its own cgroup namespace (default); host: the host's."),
+    click.option("--device", "devices", multiple=True,
+                 help="HOST[:CONTAINER[:PERMS]], e.g. /dev/loop3:/dev/loop3:rw."),
+    click.option("--device-cgroup-rule", "device_cgroup_rules", multiple=True,
+                 help="'TYPE MAJOR:MINOR PERMS' allowed in the devices cgroup, e.g. 'c 7:* rwm'."),
 ]
 
 # How it reaches the network.
@@ -176,6 +200,10 @@ def request(image, command, options):
     cpus, entrypoint = o.pop("cpus"), o.pop("entrypoint")
     swap, shm = o.pop("memory_swap"), o.pop("shm_size")
     labels = spec.parse_labels(o.pop("labels"), o.pop("label_file"))
+    reservation, kmem = o.pop("memory_reservation"), o.pop("kernel_memory")
+    if kmem:  # Docker's deprecation: kept for inspect, never written
+        click.echo("bocker: warning: --kernel-memory is deprecated (as in Docker) and has "
+                   "no effect", err=True)
     return spec.RunRequest(
         image, list(command), env=env,
         # -m 0 is Docker's "no limit"; 1.5g is 1.5 GiB
@@ -183,6 +211,8 @@ def request(image, command, options):
         memory_swap=(-1 if str(swap).strip() == "-1" else units.parse_size(swap, "b"))
         if swap else None,
         shm_size=units.parse_size(shm, "b") if shm else None, labels=labels,
+        memory_reservation=units.parse_size(reservation, "b", zero=True) if reservation
+        else None, kernel_memory=units.parse_size(kmem, "b", zero=True) if kmem else None,
         cpu_shares=cpu_shares, cpus=units.parse_cpus(cpus) if cpus else None,
         # --entrypoint '' clears the image's entrypoint, as Docker's does
         entrypoint=None if entrypoint is None else [entrypoint] if entrypoint else [],

@@ -25,15 +25,44 @@ class Limits:
     memory_swap is Docker's --memory-swap: memory plus swap in bytes, -1
     unlimited, None Docker's default (twice the memory: as much swap as
     memory); it applies only with a memory limit.  cpuset_cpus: the
-    kernel's list form ("0-2,4"), or None.
+    kernel's list form ("0-2,4"), or None.  The rest (None / empty: not
+    written) are Docker's further flags: memory_reservation (bytes),
+    swappiness (0-100), oom_kill_disable, cpu_period/cpu_quota (us; a
+    quota of -1 is none), cpuset_mems, cpu_rt_period/cpu_rt_runtime (us),
+    blkio_weight (10-1000), weight_device [(major, minor, weight)],
+    throttles {runtime.resources.THROTTLES field: [(major, minor, rate)]},
+    device_rules: devices-cgroup allow rules ("c 7:3 rwm") for --device
+    and --device-cgroup-rule (None: no devices group, bocker's default).
     """
 
-    __slots__ = ("memory", "cpu_shares", "cpus", "pids", "memory_swap", "cpuset_cpus")
+    __slots__ = ("memory", "cpu_shares", "cpus", "pids", "memory_swap", "cpuset_cpus",
+                 "memory_reservation", "swappiness", "oom_kill_disable", "cpu_period",
+                 "cpu_quota", "cpuset_mems", "cpu_rt_period", "cpu_rt_runtime", "blkio_weight",
+                 "weight_device", "throttles", "device_rules")
+    _EXTRA = __slots__[6:]
 
     def __init__(self, memory=None, cpu_shares=None, cpus=None, pids=None, memory_swap=None,
-                 cpuset_cpus=None):
+                 cpuset_cpus=None, **extra):
         self.memory, self.cpu_shares, self.cpus, self.pids = memory, cpu_shares, cpus, pids
         self.memory_swap, self.cpuset_cpus = memory_swap, cpuset_cpus
+        for key in self._EXTRA:
+            setattr(self, key, extra.pop(key, None))
+        if extra:
+            raise TypeError(f"Limits: unknown {', '.join(extra)}")
+
+    def extra(self):
+        """True if any of the further flags is set (else nothing more to write)."""
+        return self.device_rules is not None or any(getattr(self, key) for key in self._EXTRA)
+
+    def cfs(self):
+        """(quota, period) in us for cpu.cfs_* / cpu.max, or None: --cpus
+        (of the default period), or --cpu-quota/--cpu-period."""
+        if self.cpus:
+            return int(self.cpus * CFS_PERIOD_US), CFS_PERIOD_US
+        if self.cpu_quota or self.cpu_period:
+            quota = self.cpu_quota if self.cpu_quota and self.cpu_quota > 0 else -1
+            return quota, self.cpu_period or CFS_PERIOD_US
+        return None
 
     def memsw(self):
         """memory+swap in bytes for a memory limit (-1: unlimited)."""
@@ -133,13 +162,24 @@ class V1Driver:
 
     version = 1
 
-    def __init__(self, hierarchies, cpuset=None):
+    def __init__(self, hierarchies, cpuset=None, devices=None):
         # controller -> mount point, e.g. {"memory": "/sys/fs/cgroup/memory"}
         self.hierarchies = hierarchies
         # the cpuset hierarchy's mount point: used only by a container that
         # asks for --cpuset-cpus (a group there for every one would cost
         # each start its mkdir and two writes)
         self.cpuset = cpuset
+        # the devices hierarchy's: only for --device / --device-cgroup-rule
+        # (bocker's default confinement has no device to fence: no MKNOD,
+        # nodev everywhere but its fresh /dev)
+        self.devices = devices
+
+    def _devices_dir(self, name):
+        return os.path.join(self.devices, parent_name(), name) if self.devices else None
+
+    def _optional_dirs(self, name):
+        """The cpuset and devices groups' paths (made only when asked for)."""
+        return [d for d in (self._cpuset_dir(name), self._devices_dir(name)) if d]
 
     def _dirs(self, name):
         mounts = dict.fromkeys(self.hierarchies.values())  # dedupe, keep order
@@ -161,8 +201,9 @@ class V1Driver:
         except BaseException:
             for d in reversed(made):
                 remove_group(d)
-            if limits.cpuset_cpus and self.cpuset:
-                remove_group(self._cpuset_dir(name))
+            for extra in (self._cpuset_dir(name), self._devices_dir(name)):
+                if extra and os.path.isdir(extra):
+                    remove_group(extra)
             raise
 
     def _write_limits(self, name, limits):
@@ -179,22 +220,27 @@ class V1Driver:
                 raise no_swap_accounting()
         if limits.cpu_shares and has("cpu"):
             write_value(os.path.join(self._dir("cpu", name), "cpu.shares"), limits.cpu_shares)
-        if limits.cpus and has("cpu"):
+        cfs = limits.cfs()
+        if cfs and has("cpu"):
             d = self._dir("cpu", name)
-            write_value(os.path.join(d, "cpu.cfs_period_us"), CFS_PERIOD_US)
-            write_value(os.path.join(d, "cpu.cfs_quota_us"), int(limits.cpus * CFS_PERIOD_US))
+            write_value(os.path.join(d, "cpu.cfs_period_us"), cfs[1])
+            write_value(os.path.join(d, "cpu.cfs_quota_us"), cfs[0])
         if limits.pids and has("pids"):
             write_value(os.path.join(self._dir("pids", name), "pids.max"), limits.pids)
-        if limits.cpuset_cpus:
-            self._make_cpuset(name, limits.cpuset_cpus)
+        if limits.extra():
+            from bocker.kernel import cgroupextra
+
+            cgroupextra.write_v1(self, name, limits)
+        if limits.cpuset_cpus or limits.cpuset_mems:
+            self._make_cpuset(name, limits.cpuset_cpus, limits.cpuset_mems)
 
     def _cpuset_dir(self, name):
         return os.path.join(self.cpuset, parent_name(), name) if self.cpuset else None
 
-    def _make_cpuset(self, name, cpus):
-        """A cpuset group for --cpuset-cpus: a v1 cpuset group starts with
-        no CPUs and no memory nodes, so the parent gets its parent's, and
-        the container's group the parent's nodes and the CPUs asked for."""
+    def _make_cpuset(self, name, cpus, mems=None):
+        """A cpuset group for --cpuset-cpus/--cpuset-mems: a v1 cpuset group
+        starts with no CPUs and no memory nodes, so the parent gets its
+        parent's, and the container's group the parent's (or those asked for)."""
         d = self._cpuset_dir(name)
         if d is None:
             raise OSError(errno.ENOENT, "--cpuset-cpus: no cpuset cgroup hierarchy is mounted")
@@ -208,13 +254,17 @@ class V1Driver:
                         write_value(os.path.join(parent, key), up.read().strip())
         with trace.span("cgroup mkdir", path=d):
             os.mkdir(d)
-        with open(os.path.join(parent, "cpuset.mems")) as f:
-            write_value(os.path.join(d, "cpuset.mems"), f.read().strip())
-        write_value(os.path.join(d, "cpuset.cpus"), cpus)
+        for key, value in (("cpuset.mems", mems), ("cpuset.cpus", cpus)):
+            if not value:
+                with open(os.path.join(parent, key)) as f:
+                    value = f.read().strip()
+            write_value(os.path.join(d, key), value)
 
     def controller_dir(self, name, controller):
         """The group's directory in controller's hierarchy, or None if this
         host has no such v1 hierarchy."""
+        if controller in ("cpuset", "devices"):  # made only for a container asking
+            return self._cpuset_dir(name) if controller == "cpuset" else self._devices_dir(name)
         point = self.hierarchies.get(controller)
         return os.path.join(point, parent_name(), name) if point else None
 
@@ -228,9 +278,9 @@ class V1Driver:
         until execve, so moving its thread moves the process.
         """
         paths = [os.path.join(d, "tasks") for d in self._dirs(name)]
-        cpuset = self._cpuset_dir(name)
-        if cpuset and os.path.isdir(cpuset):  # --cpuset-cpus only
-            paths.append(os.path.join(cpuset, "tasks"))
+        for d in self._optional_dirs(name):
+            if os.path.isdir(d):  # --cpuset-cpus/-mems, --device only
+                paths.append(os.path.join(d, "tasks"))
         return paths
 
     def clone_into(self, name):
@@ -251,11 +301,8 @@ class V1Driver:
     def destroy(self, name):
         """Remove the group everywhere (idempotent; kills leftovers)."""
         self._thaw(name)
-        for d in self._dirs(name):
+        for d in self._dirs(name) + self._optional_dirs(name):
             remove_group(d)
-        cpuset = self._cpuset_dir(name)
-        if cpuset:
-            remove_group(cpuset)
 
     def _thaw(self, name):
         # a v1 task that is frozen ignores SIGKILL until thawed: a paused
@@ -273,13 +320,11 @@ class V1Driver:
 
     def children(self):
         """Names of the groups under bocker's parent, in any hierarchy."""
-        cpuset = self._cpuset_dir("")
-        return _children(self._dirs("") + ([cpuset] if cpuset else []))
+        return _children(self._dirs("") + self._optional_dirs(""))
 
     def remove_parent(self):
         """Remove the empty parent groups (at `setup --teardown`)."""
-        cpuset = self._cpuset_dir("")
-        for d in self._dirs("") + ([cpuset] if cpuset else []):
+        for d in self._dirs("") + self._optional_dirs(""):
             try:
                 os.rmdir(d.rstrip("/"))
             except (FileNotFoundError, OSError):
@@ -378,11 +423,16 @@ def write_v2_limits(directory, limits):
         write_value(cpuset, limits.cpuset_cpus)
     if limits.cpu_shares:
         write_value(os.path.join(directory, "cpu.weight"), shares_to_weight(limits.cpu_shares))
-    if limits.cpus:
+    cfs = limits.cfs()
+    if cfs:
         write_value(os.path.join(directory, "cpu.max"),
-               f"{int(limits.cpus * CFS_PERIOD_US)} {CFS_PERIOD_US}")
+                    f"{'max' if cfs[0] < 0 else cfs[0]} {cfs[1]}")
     if limits.pids:
         write_value(os.path.join(directory, "pids.max"), limits.pids)
+    if limits.extra():
+        from bocker.kernel import cgroupextra
+
+        cgroupextra.write_v2(directory, limits)
 
 
 def no_swap_accounting():
@@ -432,7 +482,8 @@ def choose_driver(mounts):
         return V2Driver(point)
     hierarchies = v1_hierarchies(mounts)
     if hierarchies:
-        return V1Driver(hierarchies, v1_hierarchies(mounts, ("cpuset",)).get("cpuset"))
+        optional = v1_hierarchies(mounts, ("cpuset", "devices"))
+        return V1Driver(hierarchies, optional.get("cpuset"), optional.get("devices"))
     raise OSError(errno.ENOENT, "no usable cgroup hierarchy is mounted")
 
 

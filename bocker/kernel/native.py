@@ -216,13 +216,14 @@ def step_name(step):
 
 
 class Mount:
-    """A volume (source set) or tmpfs (source None) for spawn()."""
+    """A volume (source set) or tmpfs (source None) for spawn(); device:
+    a --device node's bind (kept openable: not nodev)."""
 
-    __slots__ = ("source", "target", "data", "readonly", "is_file")
+    __slots__ = ("source", "target", "data", "readonly", "is_file", "device")
 
-    def __init__(self, source, target, data=None, readonly=False, is_file=False):
+    def __init__(self, source, target, data=None, readonly=False, is_file=False, device=False):
         self.source, self.target, self.data = source, target, data
-        self.readonly, self.is_file = readonly, is_file
+        self.readonly, self.is_file, self.device = readonly, is_file, device
 
 
 class OciMount:
@@ -551,6 +552,7 @@ def _request(keep, rootfs, argv, env, cwd="/", hostname=None, uid=0, gid=0,
     for i, m in enumerate(mounts):
         mnt[i].source, mnt[i].target, mnt[i].data = cstr(m.source), cstr(m.target), cstr(m.data)
         mnt[i].readonly, mnt[i].is_file = int(m.readonly), int(m.is_file)
+        mnt[i].device = int(getattr(m, "device", False))
     req.mounts, req.n_mounts = mnt, len(mounts)
     req.privileged, req.trace, req.go_fd = int(privileged), int(trace), go_fd
     req.join_pidfd, req.status_fd, req.console_sock = join_pidfd, status_fd, console_sock

@@ -51,7 +51,12 @@ def exec_in(paths, ref, argv, env=(), workdir=None, user=None, tty=False,
         procs, cgroup_dir_fd = fds.add(*cgroup_handles(cg, cid))
         io = None if detach else Stdio(tty, interactive, fds)
         faults.point("exec_in.spawn")
-        with trace.span("clone", join=f"pidfd of pid {record['State']['Pid']}",
+        adj = contextlib.nullcontext()
+        if req.oom_score_adj is not None:  # the container's, inherited through our clone
+            from bocker.runtime import resources
+
+            adj = resources.own_oom_score_adj(req.oom_score_adj)
+        with adj, trace.span("clone", join=f"pidfd of pid {record['State']['Pid']}",
                         argv=argv) as sp:
             child = native.spawn("/", argv, full_env,
                                  cwd=workdir or config["WorkingDir"] or "/",

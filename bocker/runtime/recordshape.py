@@ -147,7 +147,29 @@ def host_config(req, id_maps):
             "MemorySwap": _memory_swap(req), "CpusetCpus": req.cpuset_cpus or "",
             "ShmSize": req.shm_size or 64 << 20, "Init": req.init or None,
             "GroupAdd": req.group_add or None, "PidMode": req.pid or "",
-            "IpcMode": req.ipc or "private", "UTSMode": req.uts or "", **id_maps}
+            "IpcMode": req.ipc or "private", "UTSMode": req.uts or "", **id_maps,
+            **_resources_view(req)}
+
+
+# Docker's HostConfig keys of those flags as it shows them when unset
+_RESOURCE_DEFAULTS = {
+    "MemoryReservation": 0, "MemorySwappiness": None, "OomKillDisable": False,
+    "OomScoreAdj": 0, "CpuPeriod": 0, "CpuQuota": 0, "CpusetMems": "",
+    "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "BlkioWeight": 0,
+    "BlkioWeightDevice": [], "BlkioDeviceReadBps": [], "BlkioDeviceWriteBps": [],
+    "BlkioDeviceReadIOps": [], "BlkioDeviceWriteIOps": [], "KernelMemory": 0,
+    "CgroupnsMode": "private", "Devices": [], "DeviceCgroupRules": None,
+}
+
+
+def _resources_view(req):
+    """HostConfig's keys of Docker's further resource and device flags
+    (runtime/resources.py is loaded only for a request that has them)."""
+    if not spec.has_resources(req):
+        return {k: list(v) if isinstance(v, list) else v for k, v in _RESOURCE_DEFAULTS.items()}
+    from bocker.runtime import resources
+
+    return resources.host_config(req)
 
 
 def _memory_swap(req):

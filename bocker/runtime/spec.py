@@ -13,6 +13,24 @@ DEFAULT_CPU_SHARES = 0
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
+# The resource and device flags of runtime/resources.py, each with its
+# default (a tuple: a list field); a record from before them loads with these.
+RESOURCE_DEFAULTS = {
+    "memory_reservation": None, "memory_swappiness": None, "oom_kill_disable": False,
+    "oom_score_adj": None, "cpu_period": None, "cpu_quota": None, "cpuset_mems": None,
+    "cpu_rt_period": None, "cpu_rt_runtime": None, "blkio_weight": None,
+    "blkio_weight_device": (), "device_read_bps": (), "device_write_bps": (),
+    "device_read_iops": (), "device_write_iops": (), "kernel_memory": None,
+    "cgroupns": None, "devices": (), "device_cgroup_rules": (),
+}
+
+
+def has_resources(req):
+    """True if req asks for any of RESOURCE_DEFAULTS' flags (the start
+    path loads runtime/resources.py only then)."""
+    return any(getattr(req, key) for key in RESOURCE_DEFAULTS)
+
+
 class RunRequest:
     """Everything `bocker run` can be asked for, already validated by type.
 
@@ -26,7 +44,8 @@ class RunRequest:
               "security_opt", "sysctls", "ulimits", "read_only", "userns", "restart",
               "mounts", "volumes_from", "publish_all", "expose", "ip", "mac_address",
               "extra_hosts", "memory_swap", "cpuset_cpus", "shm_size", "labels",
-              "stop_signal", "stop_timeout", "init", "group_add", "pid", "ipc", "uts")
+              "stop_signal", "stop_timeout", "init", "group_add", "pid", "ipc", "uts",
+              *RESOURCE_DEFAULTS)
 
     def __init__(self, image, command=None, *, name=None, hostname=None, env=(),
                  workdir=None, user=None, memory=None, cpu_shares=None, cpus=None,
@@ -36,7 +55,8 @@ class RunRequest:
                  userns=None, restart="no", mounts=(), volumes_from=(), publish_all=False,
                  expose=(), ip=None, mac_address=None, extra_hosts=(), memory_swap=None,
                  cpuset_cpus=None, shm_size=None, labels=None, stop_signal=None,
-                 stop_timeout=None, init=False, group_add=(), pid=None, ipc=None, uts=None):
+                 stop_timeout=None, init=False, group_add=(), pid=None, ipc=None, uts=None,
+                 **resources):
         self.image, self.command, self.name = image, list(command or []), name
         self.hostname, self.env, self.workdir, self.user = hostname, list(env), workdir, user
         self.memory = DEFAULT_MEMORY if memory is None else memory
@@ -67,6 +87,13 @@ class RunRequest:
         self.init, self.group_add = bool(init), [str(g) for g in group_add]
         # "host": share the host's namespace of that kind; None: its own
         self.pid, self.ipc, self.uts = pid or None, ipc or None, uts or None
+        # Docker's further resource and device flags (runtime/resources.py)
+        for key in resources:
+            if key not in RESOURCE_DEFAULTS:
+                raise TypeError(f"RunRequest: unknown field {key}")
+        for key, default in RESOURCE_DEFAULTS.items():
+            value = resources.get(key, default)
+            setattr(self, key, list(value) if isinstance(default, tuple) else value)
         from bocker.confine import userns as userns_mod
 
         self.userns = userns_mod.mode(userns)  # None: $BOCKER_USERNS, else host
@@ -77,6 +104,10 @@ class RunRequest:
         from bocker.runtime import checks
 
         checks.check(self)
+        if has_resources(self):
+            from bocker.runtime import resources
+
+            resources.check(self)
         capabilities.effective(self.cap_add, self.cap_drop, self.privileged)
         profile = security.parse_security_opts(self.security_opt)["seccomp"]
         if profile not in ("default", "unconfined"):

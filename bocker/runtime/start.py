@@ -37,7 +37,7 @@ INIT = os.path.join(_PACKAGE, "bocker-init")
 INIT_TARGET = "/dev/init"
 # which namespace each of --pid/--ipc/--uts host leaves out
 _SHARED = (("pid", native.CLONE_NEWPID), ("ipc", native.CLONE_NEWIPC),
-           ("uts", native.CLONE_NEWUTS))
+           ("uts", native.CLONE_NEWUTS), ("cgroupns", native.CLONE_NEWCGROUP))
 
 
 class Started:
@@ -238,6 +238,11 @@ def _own_mounts(req):
         out.append(native.Mount("/dev/shm", "/dev/shm"))
     elif req.shm_size:
         out.append(native.Mount(None, "/dev/shm", data=f"mode=1777,size={req.shm_size}"))
+    if req.devices:  # --device: the host's node bound at its path in /dev
+        from bocker.runtime import resources
+
+        out += [native.Mount(d.host, d.target, is_file=True, device=True)
+                for d in resources.devices(req)]
     return out
 
 
@@ -250,9 +255,14 @@ def _forget_previous_end(s):
 def _create_cgroup(s, undo):
     faults.point("start.create_cgroup")
     req = s.req
+    extra = {}
+    if spec.has_resources(req) or req.cap_add:  # Docker's further flags (resources.py)
+        from bocker.runtime import resources
+
+        extra = resources.limits(req, s.host.cgroups.version)
     limits = cgroups.Limits(memory=req.memory, cpu_shares=req.cpu_shares,
                             cpus=req.cpus, pids=security.pids_limit(req.pids_limit),
-                            memory_swap=req.memory_swap, cpuset_cpus=req.cpuset_cpus)
+                            memory_swap=req.memory_swap, cpuset_cpus=req.cpuset_cpus, **extra)
     s.host.cgroups.create(s.cid, limits)
     undo.callback(s.host.cgroups.destroy, s.cid)
 
@@ -368,6 +378,10 @@ def _wire_network(s, child, undo):
 def _let_it_exec(s, child):
     """Write the go byte; the child's reports then say how far it got."""
     faults.point("start.let_it_exec")
+    if s.req.oom_score_adj is not None:  # before it execs: its children inherit it
+        from bocker.runtime import resources
+
+        resources.set_oom_score_adj(s.pid, s.req.oom_score_adj)
     try:
         os.write(child["go_w"], b"g")
     except BrokenPipeError:

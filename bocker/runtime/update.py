@@ -4,7 +4,9 @@ or restart keeps them (the start path builds its cgroup from the Spec).
 
 Limits (a Change): memory (bytes, 0 none), memory_swap (memory+swap
 bytes, -1 unlimited), cpu_shares, cpus, pids_limit (-1/0 none),
-cpuset_cpus ("0-2,4"), restart (a --restart policy).
+cpuset_cpus ("0-2,4"), restart (a --restart policy), memory_reservation
+(bytes, 0 none), cpu_period/cpu_quota (us; a quota of -1 none),
+cpuset_mems ("0-1"), blkio_weight (10-1000).
 """
 import os
 import re
@@ -15,7 +17,9 @@ from bocker.kernel import cgroups
 from bocker.runtime import records
 
 _CPUSET = re.compile(r"^[0-9]{1,4}(-[0-9]{1,4})?(,[0-9]{1,4}(-[0-9]{1,4})?){0,63}$")
-FIELDS = ("memory", "memory_swap", "cpu_shares", "cpus", "pids_limit", "cpuset_cpus", "restart")
+FIELDS = ("memory", "memory_swap", "cpu_shares", "cpus", "pids_limit", "cpuset_cpus", "restart",
+          # Docker's further flags (runtime/resources.py's checks)
+          "memory_reservation", "cpu_period", "cpu_quota", "cpuset_mems", "blkio_weight")
 
 
 def check(change):
@@ -36,10 +40,38 @@ def check(change):
     cs = change.get("cpuset_cpus")
     if cs is not None and cs != "" and not _CPUSET.match(cs):
         raise InvalidArgument(f"invalid --cpuset-cpus '{cs[:40]}'")
+    _check_resources(change)
     if change.get("restart") is not None:
         from bocker.runtime import restartpolicy
 
         restartpolicy.parse(change["restart"])
+
+
+def _check_resources(change):
+    """Docker's further flags, checked as run checks them."""
+    keys = ("memory_reservation", "cpu_period", "cpu_quota", "cpuset_mems", "blkio_weight")
+    if not any(k in change for k in keys):
+        return
+    from bocker.runtime import resources, spec
+
+    req = spec.RunRequest("busybox", **{k: change[k] for k in keys if k in change})
+    resources.check(req)
+    if change.get("cpus") and ("cpu_period" in change or "cpu_quota" in change):
+        raise InvalidArgument("Conflicting options: Nano CPUs and CPU Period/Quota cannot "
+                              "both be set")
+
+
+def _conflicts(change, spec):
+    """A change that the stored limits contradict (as run refuses them)."""
+    if change.get("cpu_period") or change.get("cpu_quota") not in (None, -1, 0):
+        if change.get("cpus", spec.get("cpus")):
+            raise InvalidArgument("Conflicting options: Nano CPUs and CPU Period/Quota "
+                                  "cannot both be set")
+    memory = change.get("memory", spec.get("memory") or 0)
+    reservation = change.get("memory_reservation", spec.get("memory_reservation") or 0)
+    if memory and reservation and reservation > memory:
+        raise InvalidArgument("Minimum memory limit can not be less than memory reservation "
+                              "limit, see usage")
 
 
 def update(paths, ref, change, driver=None):
@@ -56,6 +88,7 @@ def update(paths, ref, change, driver=None):
         if change.get("restart") is not None and spec.get("remove") \
                 and change["restart"] not in ("", "no"):
             raise InvalidArgument("Conflicting options: --restart and --rm")
+        _conflicts(change, spec)
         if record["State"].get("Running"):
             write(driver or cgroups.driver(), cid, change, spec)
         for key, value in change.items():
@@ -105,12 +138,27 @@ def _write_v1(driver, cid, change, spec):
     if pids and "pids_limit" in change:
         value = change["pids_limit"]
         cgroups.write_value(os.path.join(pids, "pids.max"), value if value > 0 else "max")
-    if change.get("cpuset_cpus"):
-        cs = driver.controller_dir(cid, "cpuset")
-        if not cs or not os.path.isdir(cs):
-            raise BockerError("cannot change --cpuset-cpus of this running container: it "
-                              "has no cpuset cgroup (nothing was changed)")
-        cgroups.write_value(os.path.join(cs, "cpuset.cpus"), change["cpuset_cpus"])
+    for key in ("cpuset_cpus", "cpuset_mems"):
+        if change.get(key):
+            cs = driver.controller_dir(cid, "cpuset")
+            if not cs or not os.path.isdir(cs):
+                raise BockerError(f"cannot change --{key.replace('_', '-')} of this running "
+                                  f"container: it has no cpuset cgroup (nothing was changed)")
+            cgroups.write_value(os.path.join(cs, key.replace("_", ".")), change[key])
+    if mem and change.get("memory_reservation") is not None:
+        cgroups.write_value(os.path.join(mem, "memory.soft_limit_in_bytes"),
+                            change["memory_reservation"] or -1)
+    if cpu and ("cpu_period" in change or "cpu_quota" in change):
+        period = change.get("cpu_period", spec.get("cpu_period")) or cgroups.CFS_PERIOD_US
+        quota = change.get("cpu_quota", spec.get("cpu_quota"))
+        cgroups.write_value(os.path.join(cpu, "cpu.cfs_period_us"), period)
+        cgroups.write_value(os.path.join(cpu, "cpu.cfs_quota_us"),
+                            quota if quota and quota > 0 else -1)
+    if change.get("blkio_weight"):
+        from bocker.kernel import cgroupextra
+
+        limits = cgroups.Limits(blkio_weight=change["blkio_weight"])
+        cgroupextra.write_v1(driver, cid, limits)
 
 
 def _write_v2(d, change, spec):
@@ -133,11 +181,23 @@ def _write_v2(d, change, spec):
     if "pids_limit" in change:
         value = change["pids_limit"]
         cgroups.write_value(os.path.join(d, "pids.max"), value if value > 0 else "max")
-    if change.get("cpuset_cpus"):
-        path = os.path.join(d, "cpuset.cpus")
-        if not os.path.exists(path):
-            raise BockerError("the container's cgroup has no cpuset controller")
-        cgroups.write_value(path, change["cpuset_cpus"])
+    for key in ("cpuset_cpus", "cpuset_mems"):
+        if change.get(key):
+            path = os.path.join(d, key.replace("_", "."))
+            if not os.path.exists(path):
+                raise BockerError("the container's cgroup has no cpuset controller")
+            cgroups.write_value(path, change[key])
+    if change.get("memory_reservation") is not None:
+        cgroups.write_value(os.path.join(d, "memory.low"), change["memory_reservation"])
+    if "cpu_period" in change or "cpu_quota" in change:
+        period = change.get("cpu_period", spec.get("cpu_period")) or cgroups.CFS_PERIOD_US
+        quota = change.get("cpu_quota", spec.get("cpu_quota"))
+        cgroups.write_value(os.path.join(d, "cpu.max"),
+                            f"{quota if quota and quota > 0 else 'max'} {period}")
+    if change.get("blkio_weight"):
+        from bocker.kernel import cgroupextra
+
+        cgroupextra.write_v2(d, cgroups.Limits(blkio_weight=change["blkio_weight"]))
 
 
 def _int(path):

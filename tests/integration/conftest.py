@@ -109,7 +109,7 @@ def _cgroups():
     cg = cgroups.driver()
     groups = set()
     # v1: cpuset's too (a --cpuset-cpus container's group there)
-    dirs = (cg._dirs("") + ([cg._cpuset_dir("")] if cg.cpuset else [])
+    dirs = (cg._dirs("") + cg._optional_dirs("")
             if cg.version == 1 else [cg._dir("")])
     for d in dirs:
         if os.path.isdir(d):
