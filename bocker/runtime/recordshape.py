@@ -166,7 +166,9 @@ def _resources_view(req):
     """HostConfig's keys of Docker's further resource and device flags
     (runtime/resources.py is loaded only for a request that has them)."""
     if not spec.has_resources(req):
-        return {k: list(v) if isinstance(v, list) else v for k, v in _RESOURCE_DEFAULTS.items()}
+        return dict(_RESOURCE_DEFAULTS, BlkioWeightDevice=[], BlkioDeviceReadBps=[],
+                    BlkioDeviceWriteBps=[], BlkioDeviceReadIOps=[], BlkioDeviceWriteIOps=[],
+                    Devices=[])
     from bocker.runtime import resources
 
     return resources.host_config(req)
