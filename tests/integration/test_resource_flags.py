@@ -354,3 +354,58 @@ def test_v2_refusals(tmp_path, limits, message):
 def test_v2_oom_kill_disable_warns(tmp_path, capsys):
     cgroups.write_v2_limits(str(tmp_path), cgroups.Limits(oom_kill_disable=True))
     assert "--oom-kill-disable: not supported on cgroup v2" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------ v2 driver, real containers
+
+@pytest.fixture
+def v2_driver(monkeypatch):
+    """The v2 driver on the host's cgroup2 mount (on this hybrid host it
+    has none of memory/cpu/io: containers there run without those limits)."""
+    mount = next((p for p, fstype, _ in cgroups.read_mounts() if fstype == "cgroup2"), None)
+    if not mount:
+        pytest.skip("no cgroup2 mount on this host")
+    driver = cgroups.V2Driver(mount)
+    monkeypatch.setattr(cgroups, "_driver", driver)
+    yield driver
+    driver.remove_parent()
+
+
+def _v2_run(paths, req):
+    from bocker.runtime import containers
+
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        started = containers.create_and_start(paths, req)
+        return containers.wait_attached(paths, started, null, null)
+    finally:
+        os.close(null)
+
+
+def test_v2_device_node_made_without_a_devices_program(paths, v2_driver, loop_device):
+    from bocker.runtime import containers
+
+    dev, major, minor = loop_device
+    req = containers.RunRequest("busybox", ["sh", "-c", "head -c 18 /dev/xdisk | grep -q "
+                                            "bocker-device-test"],
+                                remove=True, memory=0, cpu_shares=0, pids_limit=-1,
+                                devices=[f"{dev}:/dev/xdisk:r"])
+    assert _v2_run(paths, req) == 0
+
+
+def test_v2_device_cgroup_rule_refused(paths, v2_driver):
+    from bocker.runtime import containers
+
+    req = containers.RunRequest("busybox", ["true"], remove=True, memory=0, cpu_shares=0,
+                                pids_limit=-1, device_cgroup_rules=["c 7:* rwm"])
+    with pytest.raises(OSError, match="--device-cgroup-rule"):
+        _v2_run(paths, req)
+
+
+def test_v2_oom_kill_disable_warns_and_runs(paths, v2_driver, capfd):
+    from bocker.runtime import containers
+
+    req = containers.RunRequest("busybox", ["true"], remove=True, memory=0, cpu_shares=0,
+                                pids_limit=-1, oom_kill_disable=True)
+    assert _v2_run(paths, req) == 0
+    assert "--oom-kill-disable: not supported on cgroup v2" in capfd.readouterr().err
