@@ -201,10 +201,7 @@ def request(image, command, options):
     swap, shm = o.pop("memory_swap"), o.pop("shm_size")
     labels = spec.parse_labels(o.pop("labels"), o.pop("label_file"))
     reservation, kmem = o.pop("memory_reservation"), o.pop("kernel_memory")
-    if kmem:  # Docker's deprecation: kept for inspect, never written
-        click.echo("bocker: warning: --kernel-memory is deprecated (as in Docker) and has "
-                   "no effect", err=True)
-    return spec.RunRequest(
+    req = spec.RunRequest(
         image, list(command), env=env,
         # -m 0 is Docker's "no limit"; 1.5g is 1.5 GiB
         memory=units.parse_size(memory, "b", zero=True) if memory else None,
@@ -217,3 +214,10 @@ def request(image, command, options):
         # --entrypoint '' clears the image's entrypoint, as Docker's does
         entrypoint=None if entrypoint is None else [entrypoint] if entrypoint else [],
         **o)
+    if req.oom_kill_disable and not req.memory:  # Docker's warning too
+        click.echo("bocker: warning: disabling the OOM killer on a container without a "
+                   "-m/--memory limit may be dangerous", err=True)
+    if req.kernel_memory is not None:  # Docker's deprecation: kept for inspect, never written
+        click.echo("bocker: warning: --kernel-memory is deprecated (as in Docker) and has "
+                   "no effect", err=True)
+    return req

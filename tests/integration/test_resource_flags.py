@@ -409,3 +409,11 @@ def test_v2_oom_kill_disable_warns_and_runs(paths, v2_driver, capfd):
                                 pids_limit=-1, oom_kill_disable=True)
     assert _v2_run(paths, req) == 0
     assert "--oom-kill-disable: not supported on cgroup v2" in capfd.readouterr().err
+
+
+def test_oom_kill_disable_without_memory_warns(bocker):
+    proc = bocker("run", "--rm", "--oom-kill-disable", "busybox", "true", check=True)
+    assert "without a -m/--memory limit may be dangerous" in proc.stderr
+    quiet = bocker("run", "--rm", "-m", "64m", "--oom-kill-disable", "busybox", "true",
+                   check=True)
+    assert "dangerous" not in quiet.stderr

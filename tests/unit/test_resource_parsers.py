@@ -174,3 +174,33 @@ def test_io_max_lines_one_per_device(throttles):
     for line in lines:
         numbers, *keys = line.split(" ")
         assert keys and all(k.split("=")[0] in resources.V2_THROTTLE.values() for k in keys)
+
+
+# ------------------------------------------------------------ update
+
+def test_update_parses_and_checks_the_new_flags():
+    from bocker.cli import manage
+    from bocker.runtime import update
+
+    change = manage.parse_update(memory_reservation="64m", cpu_period=40000, cpu_quota=20000,
+                                 cpuset_mems="0", blkio_weight=300)
+    assert change == {"memory_reservation": 64 << 20, "cpu_period": 40000,
+                      "cpu_quota": 20000, "cpuset_mems": "0", "blkio_weight": 300}
+    update.check(change)
+    assert manage.parse_update(memory_reservation="0") == {"memory_reservation": 0}
+    for bad in ({"cpu_period": 10}, {"cpu_quota": 5}, {"cpuset_mems": "0;1"},
+                {"blkio_weight": 2000}, {"cpus": 1.0, "cpu_quota": 20000}):
+        with pytest.raises(InvalidArgument):
+            update.check(bad)
+
+
+@pytest.mark.parametrize("change, stored", [
+    ({"cpu_quota": 20000}, {"cpus": 1.0}),
+    ({"memory_reservation": 128 << 20}, {"memory": 64 << 20}),
+    ({"memory": 32 << 20}, {"memory_reservation": 64 << 20}),
+])
+def test_update_conflicts_with_what_is_stored(change, stored):
+    from bocker.runtime import update
+
+    with pytest.raises(InvalidArgument):
+        update._conflicts(change, stored)
