@@ -76,6 +76,8 @@ RESOURCES = [
     click.option("--device-read-iops", multiple=True, help="DEVICE:IOPS."),
     click.option("--device-write-iops", multiple=True, help="DEVICE:IOPS."),
     click.option("--kernel-memory", help="Deprecated by Docker: accepted, no effect."),
+    click.option("--cgroup-parent",
+                 help="Parent cgroup: relative (below bocker's parent group) or absolute."),
     click.option("--cgroupns", type=click.Choice(["host", "private"]),
                  help="private: its own cgroup namespace (default); host: the host's."),
     click.option("--device", "devices", multiple=True,

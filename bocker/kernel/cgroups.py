@@ -8,6 +8,7 @@ being $BOCKER_CGROUP_PARENT or "bocker".
 """
 import errno
 import os
+import re
 import signal
 import time
 
@@ -74,6 +75,59 @@ class Limits:
 def parent_name():
     """The parent group all containers live under."""
     return os.environ.get("BOCKER_CGROUP_PARENT", "bocker")
+
+
+# --cgroup-parent: container name -> its group's path below each
+# hierarchy's root, for the containers this process has placed (start) or
+# read the record of (runtime/records.py); every other container's group
+# is <parent_name()>/<name>
+_placed = {}
+_PARENT_PART = re.compile(r"[A-Za-z0-9_.@:+-]{1,200}\Z")
+
+
+def check_parent(text):
+    """A --cgroup-parent as given -> its normal form: 'a/b' (relative: below
+    bocker's parent group) or '/a/b' (absolute: below each hierarchy's
+    root, as Docker's).  Names only: no '.', '..' or empty path; ValueError
+    (one line) otherwise."""
+    parts = [p for p in str(text).split("/") if p]
+    if not parts or len(parts) > 16 or any(p in (".", "..") or not _PARENT_PART.match(p)
+                                           for p in parts):
+        raise ValueError(f"invalid --cgroup-parent '{str(text)[:80]}': a cgroup path of names "
+                         f"(letters, digits, _.@:+-), without '.' or '..'")
+    return ("/" if str(text).startswith("/") else "") + "/".join(parts)
+
+
+def place(name, cgroup_parent):
+    """Put container name's group below cgroup_parent (check_parent's
+    forms); None or '' leaves it below bocker's parent."""
+    if not cgroup_parent:
+        _placed.pop(name, None)
+        return
+    parent = check_parent(cgroup_parent)
+    base = parent[1:] if parent.startswith("/") else os.path.join(parent_name(), parent)
+    _placed[name] = os.path.join(base, name)
+
+
+def group_path(name):
+    """The group's path below a hierarchy's root ('' name: bocker's parent)."""
+    return _placed.get(name) or os.path.join(parent_name(), name)
+
+
+def _remove_placed_parents(point, name):
+    """After destroy: the empty groups a relative --cgroup-parent made below
+    bocker's parent go too (an absolute one's stay, as Docker leaves them)."""
+    path = _placed.get(name)
+    own = parent_name() + "/"
+    if not path or not path.startswith(own):
+        return
+    level = os.path.dirname(path)
+    while level.startswith(own):
+        try:
+            os.rmdir(os.path.join(point, level))
+        except OSError:
+            return  # not empty (another container's), or gone
+        level = os.path.dirname(level)
 
 
 def read_mounts(mountinfo="/proc/self/mountinfo"):
@@ -175,7 +229,7 @@ class V1Driver:
         self.devices = devices
 
     def _devices_dir(self, name):
-        return os.path.join(self.devices, parent_name(), name) if self.devices else None
+        return os.path.join(self.devices, group_path(name)) if self.devices else None
 
     def _optional_dirs(self, name):
         """The cpuset and devices groups' paths (made only when asked for)."""
@@ -183,10 +237,10 @@ class V1Driver:
 
     def _dirs(self, name):
         mounts = dict.fromkeys(self.hierarchies.values())  # dedupe, keep order
-        return [os.path.join(m, parent_name(), name) for m in mounts]
+        return [os.path.join(m, group_path(name)) for m in mounts]
 
     def _dir(self, controller, name):
-        return os.path.join(self.hierarchies[controller], parent_name(), name)
+        return os.path.join(self.hierarchies[controller], group_path(name))
 
     def create(self, name, limits):
         """Make the group in every hierarchy and write its limits."""
@@ -204,6 +258,9 @@ class V1Driver:
             for extra in (self._cpuset_dir(name), self._devices_dir(name)):
                 if extra and os.path.isdir(extra):
                     remove_group(extra)
+            if name in _placed:
+                for point in set(self.hierarchies.values()) | {self.cpuset, self.devices} - {None}:
+                    _remove_placed_parents(point, name)
             raise
 
     def _write_limits(self, name, limits):
@@ -235,7 +292,7 @@ class V1Driver:
             self._make_cpuset(name, limits.cpuset_cpus, limits.cpuset_mems)
 
     def _cpuset_dir(self, name):
-        return os.path.join(self.cpuset, parent_name(), name) if self.cpuset else None
+        return os.path.join(self.cpuset, group_path(name)) if self.cpuset else None
 
     def _make_cpuset(self, name, cpus, mems=None):
         """A cpuset group for --cpuset-cpus/--cpuset-mems: a v1 cpuset group
@@ -245,13 +302,18 @@ class V1Driver:
         if d is None:
             raise OSError(errno.ENOENT, "--cpuset-cpus: no cpuset cgroup hierarchy is mounted")
         parent = os.path.dirname(d)
-        if not os.path.isdir(parent):
-            os.makedirs(parent, exist_ok=True)
-        for key in ("cpuset.cpus", "cpuset.mems"):
-            with open(os.path.join(parent, key)) as f:
-                if not f.read().strip():
-                    with open(os.path.join(os.path.dirname(parent), key)) as up:
-                        write_value(os.path.join(parent, key), up.read().strip())
+        # every level down to the parent (one: bocker's; more under a
+        # --cgroup-parent) gets what it lacks from the level above
+        level = self.cpuset
+        for part in os.path.dirname(group_path(name)).split("/"):
+            up, level = level, os.path.join(level, part)
+            if not os.path.isdir(level):
+                os.makedirs(level, exist_ok=True)
+            for key in ("cpuset.cpus", "cpuset.mems"):
+                with open(os.path.join(level, key)) as f:
+                    if not f.read().strip():
+                        with open(os.path.join(up, key)) as src:
+                            write_value(os.path.join(level, key), src.read().strip())
         with trace.span("cgroup mkdir", path=d):
             os.mkdir(d)
         for key, value in (("cpuset.mems", mems), ("cpuset.cpus", cpus)):
@@ -266,7 +328,7 @@ class V1Driver:
         if controller in ("cpuset", "devices"):  # made only for a container asking
             return self._cpuset_dir(name) if controller == "cpuset" else self._devices_dir(name)
         point = self.hierarchies.get(controller)
-        return os.path.join(point, parent_name(), name) if point else None
+        return os.path.join(point, group_path(name)) if point else None
 
     def procs_paths(self, name):
         """The files the container's child writes "0" into to join.
@@ -303,6 +365,9 @@ class V1Driver:
         self._thaw(name)
         for d in self._dirs(name) + self._optional_dirs(name):
             remove_group(d)
+        if name in _placed:
+            for point in set(self.hierarchies.values()) | {self.cpuset, self.devices} - {None}:
+                _remove_placed_parents(point, name)
 
     def _thaw(self, name):
         # a v1 task that is frozen ignores SIGKILL until thawed: a paused
@@ -340,13 +405,24 @@ class V2Driver:
         self.mount = mount
 
     def _dir(self, name):
-        return os.path.join(self.mount, parent_name(), name)
+        return os.path.join(self.mount, group_path(name))
 
-    def _ensure_parent(self):
+    def _ensure_parent(self, name=""):
         parent = os.path.join(self.mount, parent_name())
+        if name in _placed:  # --cgroup-parent: each level down to the group's parent
+            level = self.mount
+            for part in os.path.dirname(_placed[name]).split("/"):
+                level = os.path.join(level, part)
+                os.makedirs(level, exist_ok=True)
+                self._delegate(level)
+            return
         if os.path.isdir(parent):
             return
         os.makedirs(parent, exist_ok=True)
+        self._delegate(parent)
+
+    @staticmethod
+    def _delegate(parent):
         # Delegate the controllers we use to the containers' groups: those
         # the parent got from the root (an io or cpuset the root does not
         # pass down would fail the whole write).
@@ -355,11 +431,11 @@ class V2Driver:
         wanted = [c for c in ("cpu", "memory", "pids", "io", "cpuset") if c in available]
         if wanted:
             write_value(os.path.join(parent, "cgroup.subtree_control"),
-                   " ".join("+" + c for c in wanted))
+                        " ".join("+" + c for c in wanted))
 
     def create(self, name, limits):
         """Make the group and write its limits."""
-        self._ensure_parent()
+        self._ensure_parent(name)
         d = self._dir(name)
         with trace.span("cgroup mkdir", path=d):
             os.mkdir(d)
@@ -367,6 +443,7 @@ class V2Driver:
             write_v2_limits(d, limits)
         except BaseException:
             remove_group(d)
+            _remove_placed_parents(self.mount, name)
             raise
 
     def controller_dir(self, name, controller):
@@ -393,6 +470,7 @@ class V2Driver:
         except OSError:
             pass
         remove_group(d)
+        _remove_placed_parents(self.mount, name)
 
     def children(self):
         """Names of the groups under bocker's parent."""

@@ -202,7 +202,9 @@ def main(argv):
     """Entry point; exits 0 even when there is nothing left to release."""
     from bocker.state import Paths
 
-    root, cid = argv
+    root, cid, *placed = argv  # placed: a --cgroup-parent (the monitor's argv)
+    if placed:
+        cgroups.place(cid, placed[0])
     finish(Paths(root), cid)
     return 0
 

@@ -34,6 +34,10 @@ def read_stored(paths, cid):
     try:
         record = recordshape.stored(state.read_json(path))
         _check_shape(record, cid)
+        if record["Spec"].get("cgroup_parent"):  # --cgroup-parent: where its group is
+            from bocker.kernel import cgroups
+
+            cgroups.place(cid, record["Spec"]["cgroup_parent"])
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise CorruptRecord("container", cid, path, e) from None
     return record

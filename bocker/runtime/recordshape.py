@@ -158,7 +158,7 @@ _RESOURCE_DEFAULTS = {
     "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "BlkioWeight": 0,
     "BlkioWeightDevice": [], "BlkioDeviceReadBps": [], "BlkioDeviceWriteBps": [],
     "BlkioDeviceReadIOps": [], "BlkioDeviceWriteIOps": [], "KernelMemory": 0,
-    "CgroupnsMode": "private", "Devices": [], "DeviceCgroupRules": None,
+    "CgroupnsMode": "private", "CgroupParent": "", "Devices": [], "DeviceCgroupRules": None,
 }
 
 

@@ -5,7 +5,8 @@ resolution of device paths to major:minor (at start).
 --memory-reservation, --memory-swappiness, --oom-kill-disable,
 --oom-score-adj, --cpu-period, --cpu-quota, --cpuset-mems,
 --cpu-rt-period/--cpu-rt-runtime, --blkio-weight, --blkio-weight-device,
---device-{read,write}-{bps,iops}, --kernel-memory, --cgroupns, --device
+--device-{read,write}-{bps,iops}, --kernel-memory, --cgroup-parent,
+--cgroupns, --device
 and --device-cgroup-rule.  The request stores them as given
 (paths, not numbers: a device's numbers are the host's at each start).
 """
@@ -144,6 +145,13 @@ def check(req):
         parse_device(item)
     for rule in req.device_cgroup_rules:
         parse_rule(rule)
+    if req.cgroup_parent is not None:
+        from bocker.kernel import cgroups
+
+        try:
+            cgroups.check_parent(req.cgroup_parent)
+        except ValueError as e:
+            raise InvalidArgument(str(e)) from None
     if req.cgroupns not in (None, "private", "host"):
         raise InvalidArgument(f"invalid --cgroupns '{req.cgroupns}': host or private")
 
@@ -307,5 +315,6 @@ def host_config(req):
         "BlkioDeviceReadIOps": throttle["device_read_iops"],
         "BlkioDeviceWriteIOps": throttle["device_write_iops"],
         "KernelMemory": req.kernel_memory or 0, "CgroupnsMode": req.cgroupns or "private",
+        "CgroupParent": req.cgroup_parent or "",
         "Devices": devs(), "DeviceCgroupRules": list(req.device_cgroup_rules) or None,
     }

@@ -21,7 +21,7 @@ RESOURCE_DEFAULTS = {
     "cpu_rt_period": None, "cpu_rt_runtime": None, "blkio_weight": None,
     "blkio_weight_device": (), "device_read_bps": (), "device_write_bps": (),
     "device_read_iops": (), "device_write_iops": (), "kernel_memory": None,
-    "cgroupns": None, "devices": (), "device_cgroup_rules": (),
+    "cgroup_parent": None, "cgroupns": None, "devices": (), "device_cgroup_rules": (),
 }
 
 

@@ -256,6 +256,8 @@ def _create_cgroup(s, undo):
     faults.point("start.create_cgroup")
     req = s.req
     extra = {}
+    if req.cgroup_parent:  # where the driver makes (and later finds) its group
+        cgroups.place(s.cid, req.cgroup_parent)
     if spec.has_resources(req) or req.cap_add:  # Docker's further flags (resources.py)
         from bocker.runtime import resources
 
@@ -317,7 +319,9 @@ def _clone(s, uid, gid, env, container_mounts, child, undo):
     monitor_argv = [MONITOR, *map(str, monitor_fds), mode, records.log_path(s.paths, s.cid),
                     records.exit_path(s.paths, s.cid), s.host.cgroups.oom_file(s.cid) or "-",
                     os.path.join(cdir, protocol.SOCKET_NAME),
-                    sys.executable, "-m", "bocker.runtime.finish", s.paths.root, s.cid]
+                    sys.executable, "-m", "bocker.runtime.finish", s.paths.root, s.cid,
+                    # --cgroup-parent: where finish finds the group (before the record)
+                    *([req.cgroup_parent] if req.cgroup_parent else [])]
     with trace.span("clone", flags=_flag_names(flags), argv=s.argv) as sp:
         s.pid, s.runner = nat.spawn_monitored(s.rootfs, s.argv, env, monitor_argv,
                                               [fd for fd in monitor_fds if fd >= 0],

@@ -417,3 +417,90 @@ def test_oom_kill_disable_without_memory_warns(bocker):
     quiet = bocker("run", "--rm", "-m", "64m", "--oom-kill-disable", "busybox", "true",
                    check=True)
     assert "dangerous" not in quiet.stderr
+
+
+# ------------------------------------------------------------ --cgroup-parent
+
+def _group_line(pid, controller):
+    with open(f"/proc/{pid}/cgroup") as f:
+        for line in f.read().splitlines():
+            _, names, path = line.split(":", 2)
+            if controller in names.split(",") or (controller == "" and names == ""):
+                return path
+    return None
+
+
+def _all_points():
+    cg = cgroups.driver()
+    if cg.version == 2:
+        return [cg.mount]
+    return sorted(set(cg.hierarchies.values()) | {p for p in (cg.cpuset, cg.devices) if p})
+
+
+def test_cgroup_parent_relative(bocker, cleanup):
+    parent = cgroups.parent_name()
+    cid = _detached(bocker, cleanup, "--cgroup-parent", "web/tier", "-m", "64m",
+                    "--cpuset-cpus", "0", "busybox", "sleep", "60")
+    pid = _inspect(bocker, cid)["State"]["Pid"]
+    want = f"/{parent}/web/tier/{cid}"
+    assert _inspect(bocker, cid)["HostConfig"]["CgroupParent"] == "web/tier"
+    if V1:
+        assert _group_line(pid, "memory") == want and _group_line(pid, "cpuset") == want
+        mem = os.path.join(cgroups.driver().hierarchies["memory"], want[1:])
+        with open(os.path.join(mem, "memory.limit_in_bytes")) as f:
+            assert f.read().strip() == str(64 << 20)
+    # the verbs find it where it is
+    bocker("update", "-m", "128m", cid, check=True)
+    if V1:
+        with open(os.path.join(mem, "memory.limit_in_bytes")) as f:
+            assert f.read().strip() == str(128 << 20)
+    assert bocker("exec", cid, "true").returncode == 0
+    bocker("restart", "-t", "0", cid, check=True)
+    pid = _inspect(bocker, cid)["State"]["Pid"]
+    if V1:
+        assert _group_line(pid, "memory") == want
+    bocker("rm", "-f", cid, check=True)
+    for point in _all_points():  # its own parents go with it
+        assert not os.path.exists(os.path.join(point, parent, "web")), point
+
+
+def test_cgroup_parent_absolute(bocker, cleanup):
+    parent = cgroups.parent_name()
+    absolute = f"/{parent}/abs-parent"  # below the session's group: the leak check sees it
+    try:
+        cid = _detached(bocker, cleanup, "--cgroup-parent", absolute, "busybox", "sleep", "60")
+        pid = _inspect(bocker, cid)["State"]["Pid"]
+        if V1:
+            assert _group_line(pid, "memory") == f"{absolute}/{cid}"
+        bocker("rm", "-f", cid, check=True)
+        for point in _all_points():
+            assert not os.path.exists(os.path.join(point, absolute[1:], cid))
+    finally:
+        for point in _all_points():  # an absolute parent stays, as Docker leaves it
+            try:
+                os.rmdir(os.path.join(point, absolute[1:]))
+            except FileNotFoundError:
+                pass
+
+
+@pytest.mark.parametrize("value", ["../escape", "a/../../b", "a/./b", "x y", "/", "a\nb"])
+def test_cgroup_parent_refused(bocker, value):
+    assert "--cgroup-parent" in _refused(bocker, "--cgroup-parent", value)
+
+
+def test_v2_cgroup_parent_relative(paths, v2_driver):
+    from bocker.runtime import containers
+
+    req = containers.RunRequest("busybox", ["sleep", "30"], remove=True, memory=0,
+                                cpu_shares=0, pids_limit=-1, cgroup_parent="web/tier")
+    started = containers.create_and_start(paths, req)
+    try:
+        with open(f"/proc/{started.pid}/cgroup") as f:
+            line = [ln for ln in f.read().splitlines() if ln.startswith("0::")][0]
+        assert line == f"0::/{cgroups.parent_name()}/web/tier/{started.id}"
+    finally:
+        os.kill(started.pid, 9)
+        null = os.open(os.devnull, os.O_WRONLY)
+        containers.wait_attached(paths, started, null, null)
+        os.close(null)
+    assert not os.path.exists(os.path.join(v2_driver.mount, cgroups.parent_name(), "web"))

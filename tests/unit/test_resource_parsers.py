@@ -204,3 +204,36 @@ def test_update_conflicts_with_what_is_stored(change, stored):
 
     with pytest.raises(InvalidArgument):
         update._conflicts(change, stored)
+
+
+# ------------------------------------------------------------ --cgroup-parent
+
+@pytest.mark.parametrize("text, want", [
+    ("web", "web"), ("web//tier/", "web/tier"), ("/system.slice/x", "/system.slice/x"),
+    ("a_b.c@d:e+f-g", "a_b.c@d:e+f-g"),
+])
+def test_cgroup_parent_forms(text, want):
+    assert cgroups.check_parent(text) == want
+
+
+@given(st.text(max_size=40))
+def test_cgroup_parent_never_escapes(text):
+    try:
+        norm = cgroups.check_parent(text)
+    except ValueError:
+        return
+    parts = norm.strip("/").split("/")
+    assert parts and all(p not in ("", ".", "..") for p in parts)
+    assert "\n" not in norm and "\0" not in norm
+
+
+def test_cgroup_parent_placement(monkeypatch):
+    monkeypatch.setenv("BOCKER_CGROUP_PARENT", "bk")
+    monkeypatch.setattr(cgroups, "_placed", {})
+    cgroups.place("ps_1", "web/tier")
+    cgroups.place("ps_2", "/abs")
+    assert cgroups.group_path("ps_1") == "bk/web/tier/ps_1"
+    assert cgroups.group_path("ps_2") == "abs/ps_2"
+    assert cgroups.group_path("ps_3") == "bk/ps_3"
+    with pytest.raises(ValueError):
+        cgroups.place("ps_4", "../up")
