@@ -53,7 +53,8 @@ class Limits:
 
     def extra(self):
         """True if any of the further flags is set (else nothing more to write)."""
-        return self.device_rules is not None or any(getattr(self, key) for key in self._EXTRA)
+        return (self.device_rules is not None or self.swappiness is not None
+                or any(getattr(self, key) for key in self._EXTRA))
 
     def cfs(self):
         """(quota, period) in us for cpu.cfs_* / cpu.max, or None: --cpus

@@ -28,7 +28,12 @@ RESOURCE_DEFAULTS = {
 def has_resources(req):
     """True if req asks for any of RESOURCE_DEFAULTS' flags (the start
     path loads runtime/resources.py only then)."""
-    return any(getattr(req, key) for key in RESOURCE_DEFAULTS)
+    # `is not None`: --memory-swappiness 0 and --oom-score-adj 0 are asked for
+    for key in RESOURCE_DEFAULTS:
+        value = getattr(req, key)
+        if value is not None and value is not False and value != []:
+            return True
+    return False
 
 
 class RunRequest:

@@ -62,6 +62,12 @@ def test_memory_reservation_swappiness_oom_kill_disable(bocker, cleanup):
         assert "oom_kill_disable 1" in _cgroup(cid, "memory", "memory.oom_control")
 
 
+@v1_only
+def test_memory_swappiness_zero_is_written(bocker, cleanup):
+    cid = _detached(bocker, cleanup, "--memory-swappiness", "0", "busybox", "sleep", "60")
+    assert _cgroup(cid, "memory", "memory.swappiness") == "0"
+
+
 def test_defaults_write_nothing_new(bocker, cleanup):
     cid = _detached(bocker, cleanup, "busybox", "sleep", "60")
     host = _inspect(bocker, cid)["HostConfig"]

@@ -116,7 +116,11 @@ def test_request_refusals(kw):
     dict(device_cgroup_rules=["c 7:* rwm"]), dict(oom_kill_disable=True),
 ])
 def test_request_accepted(kw):
-    _req(**kw).check()
+    req = _req(**kw)
+    req.check()
+    assert spec.has_resources(req)
+    stored = spec.RunRequest.from_dict(req.to_dict())
+    assert all(getattr(stored, k) == v or getattr(stored, k) == list(v) for k, v in kw.items())
 
 
 def test_old_record_loads_with_defaults():
@@ -160,6 +164,7 @@ def test_limits_extra():
     assert not cgroups.Limits(memory=1 << 30, cpus=1.0).extra()
     assert cgroups.Limits(device_rules=[]).extra()  # a devices group with the defaults
     assert cgroups.Limits(oom_kill_disable=True).extra()
+    assert cgroups.Limits(swappiness=0).extra()  # 0 is asked for, as Docker's
     with pytest.raises(TypeError):
         cgroups.Limits(bogus=1)
 
