@@ -203,8 +203,19 @@ def test_volume_verbs(bocker, cleanup, vols):
     proc = bocker("volume", "inspect", "tv-a", "tv-missing")
     assert proc.returncode == 1 and "No such volume: tv-missing" in proc.stderr
     assert [v["Name"] for v in json.loads(proc.stdout)] == ["tv-a"]
-    assert bocker("volume", "inspect", "-f", "{{.Labels}}", "tv-a",
-                  check=True).stdout == "app=db\n"
+    # inspect's template runs on the JSON (a map prints as Go's), ls's on a row
+    assert bocker("volume", "inspect", "-f", "{{.Labels}} {{index .Labels \"app\"}}", "tv-a",
+                  check=True).stdout == "map[app:db] db\n"
+    assert json.loads(bocker("volume", "inspect", "-f", "{{json .}}", "tv-a",
+                             check=True).stdout)["Name"] == "tv-a"
+    assert bocker("volume", "inspect", "-f", "{{.Nope", "tv-a").returncode == 125
+    assert bocker("volume", "ls", "--filter", "name=^tv-", "--format",
+                  'table {{.Name}}\\t{{.Label "app"}}', check=True).stdout.splitlines() == [
+        "VOLUME NAME   LABEL", "tv-a          db", "tv-b" + " " * 10]
+    [row] = [json.loads(line) for line in bocker("volume", "ls", "--format", "json", "--filter",
+                                                 "label=app", check=True).stdout.splitlines()]
+    assert (row["Name"], row["Labels"], row["Driver"]) == ("tv-a", "app=db", "local")
+    assert bocker("volume", "ls", "--filter", "bogus=1").returncode == 125
     assert bocker("volume", "rm", "-f", "tv-missing").returncode == 0
     assert bocker("volume", "rm", "tv-missing").returncode == 1
     for bad in ("a", "../x", "x/y", "-x"):
