@@ -214,6 +214,11 @@ def save(ctx, image, output_path):
     archive.save(ctx.paths, image, output_path)
 
 
+# Docker's column names of `history --format 'table ...'`
+HISTORY_HEADERS = {"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT",
+                   "CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT"}
+
+
 @click.command()
 @click.argument("image")
 @click.option("--no-trunc", is_flag=True, help="Do not cut CREATED BY.")
@@ -232,10 +237,14 @@ def history(ctx, image, no_trunc, quiet, fmt):
         row["CreatedAt"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(row["Created"])) \
             if row["Created"] else ""
         row["Size"] = "" if row["Size"] is None else human_size(row["Size"])
-    if fmt:
-        render = _template(fmt)
-        for row in rows:
-            click.echo(render(row))
+    template, table_ = output.listing_format(fmt or "")
+    if template:
+        # Docker's fields; .CreatedBy cut as the table's unless --no-trunc
+        shown = [output.Struct({
+            **{k: v for k, v in row.items() if k not in ("Created", "EmptyLayer")},
+            "CreatedBy": row["CreatedBy"] if no_trunc else
+            output.shorten(" ".join(row["CreatedBy"].split()), 45)}) for row in rows]
+        output.print_template(template, shown, HISTORY_HEADERS, table_)
         return
     if quiet:
         for row in rows:
@@ -266,19 +275,6 @@ def _layer_sizes(paths, record):
         except (OSError, ValueError, KeyError, TypeError):
             return None
     return sizes if record.get("layers") else None
-
-
-def _template(fmt):
-    """fmt's renderer (row -> text) from bocker.cli.gotemplate, the output
-    helper's Go-template subset; a one-line refusal where it is absent."""
-    try:
-        from bocker.cli import gotemplate
-    except ImportError:
-        gotemplate = None
-    render = getattr(gotemplate, "render", None)
-    if render is None:
-        raise BockerError("--format is not supported by this bocker")
-    return lambda row: render(fmt, row)
 
 
 @click.command()
