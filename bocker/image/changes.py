@@ -28,6 +28,8 @@ def parse(text):
     for ONBUILD/HEALTHCHECK, see the module's docstring)."""
     if not isinstance(text, str) or len(text.encode()) > MAX_CHANGE:
         raise InvalidArgument(f"--change longer than {MAX_CHANGE} bytes")
+    if any(c in text for c in "\n\r\0"):
+        raise InvalidArgument("a --change is one instruction on one line (no newline or NUL)")
     word, _, rest = text.strip().partition(" ")
     if "\t" in word:
         word, _, more = word.partition("\t")

@@ -122,9 +122,11 @@ def test_json_form_round_trips(argv):
 def test_any_text_is_parsed_or_refused_never_a_crash(text):
     for kind in changes.ALLOWED + ("ONBUILD", "BOGUS"):
         try:
-            changes.apply({}, [f"{kind} {text}"])
-        except InvalidArgument:
-            pass
+            config = changes.apply({}, [f"{kind} {text}"])
+        except InvalidArgument as e:
+            assert "\n" not in str(e)  # one line, whatever the text held
+        else:
+            assert kind in changes.ALLOWED and len(config) == 1
 
 
 _key = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,10}", fullmatch=True)
@@ -162,7 +164,10 @@ def test_annotations():
 
 @pytest.mark.parametrize("good", [["example.com"], ["."], ["a.b.c", "corp-1.local."]])
 def test_dns_search_accepts(good):
-    runextras.check_dns_search(good)
+    assert runextras.check_dns_search(good) is None
+    req = spec.RunRequest("busybox", dns_search=good)
+    req.check()
+    assert "search" in etcfiles.filter_resolv("", search=good) or good == ["."]
 
 
 @pytest.mark.parametrize("bad", [["a b"], ["x\nnameserver 1.1.1.1"], ["-x.com"], [""],
