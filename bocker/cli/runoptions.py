@@ -97,7 +97,7 @@ NETWORK = [
     click.option("--dns", multiple=True, help="DNS server for the container's resolv.conf."),
     click.option("--dns-search", multiple=True,
                  help="DNS search domain for its resolv.conf ('.': none)."),
-    click.option("--dns-option", "dns_options", multiple=True,
+    click.option("--dns-option", "--dns-opt", "dns_options", multiple=True,
                  help="resolv.conf option, e.g. ndots:2, edns0."),
     click.option("--domainname", help="The container's NIS (UTS) domain name."),
 ]
