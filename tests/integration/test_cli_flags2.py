@@ -355,3 +355,26 @@ def test_domainname_is_the_uts_domain(bocker, cleanup):
                   "true").returncode == 125
     with open("/proc/sys/kernel/domainname") as f:  # the host's is not touched
         assert f.read().strip() != "example.org"
+
+
+def test_exec_it_default_detach_keys_keep_the_command_alive(bocker, cleanup):
+    import pty
+
+    cid = _detached(bocker, cleanup, "busybox", "sleep", "60")
+    master, slave = pty.openpty()
+    try:
+        client = subprocess.Popen([BOCKER, "exec", "-it", cid, "sh", "-c",
+                                   "echo go; sleep 0.5; echo ran > /tmp/after-tty"],
+                                  stdin=slave, stdout=slave, stderr=subprocess.PIPE)
+        seen = b""
+        while b"go" not in seen:  # it runs: now ctrl-p ctrl-q
+            chunk = os.read(master, 1024)
+            assert chunk, "the exec ended before it printed"
+            seen += chunk
+        os.write(master, b"\x10\x11")
+        assert client.wait(timeout=30) == 0, client.stderr.read()
+        # its pty was not closed under it (no SIGHUP): it finishes its work
+        assert wait_for(lambda: bocker("exec", cid, "cat", "/tmp/after-tty").stdout == "ran\n")
+    finally:
+        os.close(master)
+        os.close(slave)
