@@ -11,7 +11,12 @@ import signal
 import subprocess
 import tempfile
 
+import conftest_pull
+import test_pull
 from conftest import BOCKER, wait_for
+
+# the local registry's fixtures (test_pull's), for -q's pulls
+registries, docker_env, pushed = conftest_pull.registries, test_pull.docker_env, test_pull.pushed
 
 
 def _inspect(bocker, ref, *more):
@@ -378,3 +383,22 @@ def test_exec_it_default_detach_keys_keep_the_command_alive(bocker, cleanup):
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_pull_and_run_quiet_say_nothing_of_the_pull(bocker, pushed, paths):
+    from bocker.image import images
+
+    ref = f"{pushed['host']}/bkp/single:other"
+    try:
+        proc = bocker("run", "--rm", "-q", ref, "/bin/sh", "-c", "echo out")
+        assert (proc.returncode, proc.stdout, proc.stderr) == (0, "out\n", "")
+        images.remove(paths, ref)
+        proc = bocker("pull", "-q", ref)
+        assert (proc.returncode, proc.stdout, proc.stderr) == (0, ref + "\n", "")
+        loud = bocker("pull", ref, check=True).stdout
+        assert "Digest:" in loud  # without -q: the usual lines
+    finally:
+        try:
+            images.remove(paths, ref)
+        except Exception:
+            pass
