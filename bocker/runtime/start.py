@@ -302,6 +302,7 @@ def _clone(s, uid, gid, env, container_mounts, child, undo):
     options = dict(cwd=_cwd(s),
                    # never a sethostname in the host's UTS namespace
                    hostname=None if req.uts == "host" else s.hostname,
+                   domainname=None if req.uts == "host" else req.domainname,
                    uid=uid, gid=gid, groups=groups, clone_flags=flags,
                    cgroup_fds=child["procs"], cgroup_dir_fd=child["cgroup_dir"],
                    stdio=io.child_stdio(), mounts=container_mounts,
