@@ -578,6 +578,8 @@ void child_main(struct child_ctx *c)
             STEP(c, STEP_HOSTNAME, set_hostname(req->hostname));
         if (oci && oci->domainname)
             STEP(c, STEP_DOMAINNAME, set_domainname(oci->domainname));
+        else if (!oci && req->domainname)
+            STEP(c, STEP_DOMAINNAME, set_domainname(req->domainname));
     }
     if (req->console_sock >= 0)
         STEP(c, STEP_CONSOLE, setup_console(req));

@@ -202,6 +202,8 @@ struct shim_spawn {
     const char *const *envp;     /* NULL-terminated; its PATH is searched */
     const char *cwd;
     const char *hostname;        /* NULL: keep the namespace's */
+    const char *domainname;      /* NULL: keep the namespace's (run
+                                    --domainname; OCI mode: oci's) */
     unsigned int uid;
     unsigned int gid;
     int clone_flags;             /* CLONE_NEW* namespaces to create; with

@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from bocker.cli import output, runoptions
+from bocker.cli import boolflags, output, runoptions
 from bocker.errors import BockerError
 
 
@@ -18,7 +18,8 @@ from bocker.errors import BockerError
 RUN_SETTINGS = {"allow_interspersed_args": False, "help_option_names": ["--help"]}
 
 
-@click.command(context_settings=RUN_SETTINGS)
+@click.command(context_settings=RUN_SETTINGS, cls=boolflags.DockerBools,
+               bool_flags=runoptions.BOOL_FLAGS)
 @click.option("-d", "--detach", is_flag=True, help="Run in the background; print the ID.")
 @click.option("-i", "--interactive", is_flag=True, help="Keep stdin attached.")
 @click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-terminal.")
@@ -40,7 +41,12 @@ def run(ctx, detach, interactive, tty, cidfile, detach_keys, image, command, **o
         except InvalidArgument as e:
             raise RunRefused(str(e)) from None
     policy, platform = runoptions.take_pull(options)
+    quiet = runoptions.take_quiet(options)
     req = runoptions.request(image, command, options)
+    if detach and req.attach:
+        from bocker.errors import RunRefused
+
+        raise RunRefused("conflicting options: cannot specify both --attach and --detach")
     cid_fd = [_create_cidfile(cidfile)] if cidfile else []
 
     def started(cid):
@@ -54,7 +60,7 @@ def run(ctx, detach, interactive, tty, cidfile, detach_keys, image, command, **o
         code = containers.run(ctx.paths, req, detach=detach, tty=tty, interactive=interactive,
                               on_started=started, detach_keys=detach_keys,
                               ensure_image=lambda ref: runoptions.ensure_image(
-                                  ctx.paths, ref, policy, platform))
+                                  ctx.paths, ref, policy, platform, quiet))
     finally:
         if cid_fd:  # the run failed before its container started: the empty file is ours
             os.close(cid_fd.pop())
@@ -63,7 +69,8 @@ def run(ctx, detach, interactive, tty, cidfile, detach_keys, image, command, **o
         sys.exit(code or 0)  # None: the user detached, it runs on
 
 
-@click.command(context_settings=RUN_SETTINGS)
+@click.command(context_settings=RUN_SETTINGS, cls=boolflags.DockerBools,
+               bool_flags=runoptions.BOOL_FLAGS)
 @click.option("-i", "--interactive", is_flag=True, help="Keep stdin open (for start -a -i).")
 @click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-terminal.")
 @runoptions.container_options
@@ -73,10 +80,16 @@ def run(ctx, detach, interactive, tty, cidfile, detach_keys, image, command, **o
 @click.pass_obj
 def create(ctx, interactive, tty, cidfile, image, command, **options):
     """Create a container from IMAGE without starting it; print its ID
-    (`bocker start` starts it)."""
+    (`bocker start` starts it); a missing image is pulled first (--pull), as
+    run's."""
+    from bocker.runtime import create as creating
     from bocker.runtime import start as start_path
 
+    policy, platform = runoptions.take_pull(options)
+    quiet = runoptions.take_quiet(options)
     req = runoptions.request(image, command, options)
+    creating.check_request(req)  # a refused option says so before any pull, as run's
+    runoptions.ensure_image(ctx.paths, req.image, policy, platform, quiet)
     cid_fd = _create_cidfile(cidfile) if cidfile else None
     try:
         cid = start_path.create_only(ctx.paths, req, tty=tty, interactive=interactive)
@@ -113,11 +126,14 @@ def _create_cidfile(path):
 @click.option("-u", "--user", help="UID[:GID] or NAME[:GROUP].")
 @click.option("--privileged", is_flag=True,
               help="Every capability and no seccomp filter for this command.")
+@click.option("--detach-keys",
+              help="Keys that detach from the command, which runs on (default with -it: "
+              "ctrl-p,ctrl-q).")
 @click.argument("ref")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_obj
-def exec_cmd(ctx, detach, interactive, tty, env, env_file, workdir, user, privileged, ref,
-             command):
+def exec_cmd(ctx, detach, interactive, tty, env, env_file, workdir, user, privileged,
+             detach_keys, ref, command):
     """Run COMMAND inside a running container."""
     from bocker.runtime import containers, spec
 
@@ -125,26 +141,39 @@ def exec_cmd(ctx, detach, interactive, tty, env, env_file, workdir, user, privil
     sys.exit(containers.exec_in(ctx.paths, ref, list(command), env=env, workdir=workdir,
                                 user=user, tty=tty and not detach,
                                 interactive=interactive and not detach, detach=detach,
-                                privileged=privileged))
+                                privileged=privileged, detach_keys=detach_keys))
 
 
-# stop's and restart's grace time, as Docker's -t (default: the container's
-# --stop-timeout, else 10)
-_grace_time = click.option("-t", "--time", "timeout", default=None, type=float,
+# stop's and restart's grace time: Docker 28's -t/--timeout (and the older
+# --time), default the container's --stop-timeout, else 10
+_grace_time = click.option("-t", "--timeout", "--time", "timeout", default=None, type=float,
                            help="Seconds to wait after the stop signal before SIGKILL "
                                 "(default: the container's --stop-timeout, else 10).")
+_stop_signal = click.option("-s", "--signal", "sig", metavar="SIGNAL",
+                            help="Signal to stop it with (default: its --stop-signal, "
+                                 "else SIGTERM).")
+
+
+def _signal_number(sig):
+    """stop/restart -s as a number (None: the container's stop signal)."""
+    from bocker import units
+
+    return None if sig is None else units.parse_signal(sig)
 
 
 @click.command()
 @_grace_time
+@_stop_signal
 @click.argument("refs", nargs=-1, required=True)
 @click.pass_obj
-def stop(ctx, timeout, refs):
+def stop(ctx, timeout, sig, refs):
     """Stop running containers (SIGTERM, then SIGKILL)."""
     from bocker.runtime import containers
 
+    number = _signal_number(sig)
     # Docker echoes each argument as given once it is done
-    output.each(refs, lambda ref: containers.stop(ctx.paths, ref, timeout) and click.echo(ref))
+    output.each(refs, lambda ref: containers.stop(ctx.paths, ref, timeout, number)
+                and click.echo(ref))
 
 
 @click.command()
@@ -192,7 +221,7 @@ def start(ctx, attach, interactive, detach_keys, refs):
     sys.exit(containers.wait_attached(ctx.paths, started, detach_keys=detach_keys) or 0)
 
 
-@click.command()
+@click.command(cls=boolflags.DockerBools, bool_flags=boolflags.bools("--sig-proxy"))
 @click.option("--detach-keys", help="Keys that detach from the container (default ctrl-p,ctrl-q).")
 @click.option("--no-stdin", is_flag=True, help="Do not attach stdin.")
 @click.option("--sig-proxy/--no-sig-proxy", default=True, show_default=True,
@@ -210,16 +239,19 @@ def attach(ctx, detach_keys, no_stdin, sig_proxy, ref):
 
 @click.command()
 @_grace_time
+@_stop_signal
 @click.argument("refs", nargs=-1, required=True)
 @click.pass_obj
-def restart(ctx, timeout, refs):
+def restart(ctx, timeout, sig, refs):
     """Stop containers (if running), then start them again."""
     from bocker.runtime import containers
 
-    output.each(refs, lambda ref: containers.restart(ctx.paths, ref, timeout) and click.echo(ref))
+    number = _signal_number(sig)
+    output.each(refs, lambda ref: containers.restart(ctx.paths, ref, timeout, number)
+                and click.echo(ref))
 
 
-_filter = click.option("--filter", "filter_", multiple=True, metavar="KEY=VALUE",
+_filter = click.option("-f", "--filter", "filter_", multiple=True, metavar="KEY=VALUE",
                        help="Only those that match (repeatable; Docker's keys).")
 _format = click.option("--format", "fmt", metavar="TEMPLATE",
                        help="A Go template ('table ...' aligned, 'json' one object a line).")
@@ -310,9 +342,12 @@ def _sizer(paths):
               help="Only lines since TIME (RFC 3339, a Unix timestamp, or 10m ago).")
 @click.option("--until", metavar="TIME", help="Only lines before TIME (same forms).")
 @click.option("-t", "--timestamps", is_flag=True, help="Prefix each line with its time.")
+@click.option("--details", is_flag=True,
+              help="Accepted as Docker's: bocker's logs have no extra attributes "
+              "(--log-opt), so the output is the same.")
 @click.argument("ref")
 @click.pass_obj
-def logs(ctx, follow, tail, since, until, timestamps, ref):
+def logs(ctx, follow, tail, since, until, timestamps, details, ref):
     """Print a container's log (stdout and stderr kept apart)."""
     from bocker import units
     from bocker.runtime import attach, containers
@@ -389,16 +424,25 @@ def _inspect_one(paths, ref, kind, size):
         raise NotFound(f"No container or image named '{ref}' exists") from None
 
 
-@click.command()
+@click.command(cls=boolflags.DockerBools, bool_flags=boolflags.bools("-p/--pause"))
 @click.argument("container")
 @click.argument("image", required=False)
 @click.option("--name", help="NAME[:TAG] for a new image.")
+@click.option("-a", "--author", help='Author (e.g. "Jane Doe <jane@example.com>").')
+@click.option("-m", "--message", help="Commit message (the image's Comment).")
+@click.option("-c", "--change", "changes", multiple=True, metavar="INSTRUCTION",
+              help="Dockerfile instruction for the image's config: CMD, ENTRYPOINT, ENV, "
+              "EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR.")
+@click.option("-p", "--pause/--no-pause", default=True,
+              help="Freeze a running container during the commit (default true; "
+              "-p=false: do not).")
 @click.pass_obj
-def commit(ctx, container, image, name):
+def commit(ctx, container, image, name, author, message, changes, pause):
     """Save a container's filesystem as an image (IMAGE: replace its content)."""
     from bocker.runtime import containers
 
-    removed, created = containers.commit(ctx.paths, container, image, name)
+    removed, created = containers.commit(ctx.paths, container, image, name, author=author,
+                                         message=message, changes=changes, pause=pause)
     if removed:
         click.echo(f"Removed: {removed}")
     click.echo(f"Created: {created}")

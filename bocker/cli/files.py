@@ -23,10 +23,12 @@ def _record(paths, ref):
 @click.option("-a", "--archive", is_flag=True, help="Keep owners (uid/gid) of the files.")
 @click.option("-L", "--follow-link", "follow", is_flag=True,
               help="Copy what a symlink SRC points to (inside the container).")
+@click.option("-q", "--quiet", is_flag=True,
+              help="Accepted as Docker's: bocker's cp prints no progress to suppress.")
 @click.argument("src")
 @click.argument("dest")
 @click.pass_obj
-def cp(ctx, archive, follow, src, dest):
+def cp(ctx, archive, follow, quiet, src, dest):
     """Copy files between a container and the host: CONTAINER:SRC DEST or
     SRC CONTAINER:DEST ('-': a tar stream on stdout or stdin)."""
     from bocker.runtime import cp as copying
@@ -95,16 +97,28 @@ def export(ctx, output_path, ref):
 
 @click.command("import")
 @click.option("-m", "--message", help="The image's history comment.")
+@click.option("-c", "--change", "changes", multiple=True, metavar="INSTRUCTION",
+              help="Dockerfile instruction for the image's config: CMD, ENTRYPOINT, ENV, "
+              "EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR.")
+@click.option("--platform", metavar="OS/ARCH[/VARIANT]",
+              help="Only this host's platform: the tarball's files are taken as the host's "
+              "(a bocker image has one platform).")
 @click.argument("source", metavar="FILE|-")
 @click.argument("repository", metavar="[REPOSITORY[:TAG]]", required=False)
 @click.pass_obj
-def import_cmd(ctx, message, source, repository):
+def import_cmd(ctx, message, changes, platform, source, repository):
     """Create an image from a tarball (a file, or '-' for stdin)."""
-    from bocker.image import importing, tags
+    from bocker.image import changes as changing
+    from bocker.image import importing, platforms, tags
 
+    if platform:
+        platforms.require(platforms.host_platform(), platform, "this host")
+    for change in changes:  # refused before the tarball is read
+        changing.parse(change)
     name = tags.check_name(repository) if repository else None
     if source == "-":
-        image_id = importing.import_tar(ctx.paths, sys.stdin.buffer, "-", name, message)
+        image_id = importing.import_tar(ctx.paths, sys.stdin.buffer, "-", name, message,
+                                        changes)
     else:
         try:
             f = open(source, "rb")
@@ -112,7 +126,7 @@ def import_cmd(ctx, message, source, repository):
             raise BockerError(f"{source}: {e.strerror}") from None
         with f:
             image_id = importing.import_tar(ctx.paths, f, os.path.abspath(source), name,
-                                            message)
+                                            message, changes)
     click.echo(image_id)
 
 

@@ -1,6 +1,7 @@
 """Docker's management command groups as aliases: `bocker container ls`
 is `bocker ps`, `bocker image rm` is `bocker rmi`, `bocker system info`
-is `bocker info`; and the prune commands (cli/prune.py), which exist only
+is `bocker info` (`container inspect` and `image inspect` are inspect
+with its --type set); and the prune commands (cli/prune.py), which exist only
 inside their group.
 
 Each subcommand is resolved when it runs (or for --help), through the
@@ -65,7 +66,27 @@ class AliasGroup(click.Group):
         top = ALIASES[self.name].get(name)
         if top is None:
             return None
-        return self._top(ctx).get_command(ctx, top)
+        command = self._top(ctx).get_command(ctx, top)
+        if name == "inspect" and command is not None:
+            return _of_kind(command, self.name)
+        return command
+
+
+def _of_kind(command, kind):
+    """`container inspect` / `image inspect`: the inspect command (its own
+    callback) with --type set to the group's kind, as Docker's look only
+    for that kind (a container named like an image is not shown)."""
+    import copy
+
+    params = []
+    for param in command.params:
+        if param.name == "kind":
+            param = copy.copy(param)
+            param.default = kind
+        params.append(param)
+    grouped = copy.copy(command)
+    grouped.params = params
+    return grouped
 
 
 def _group(name):

@@ -10,7 +10,7 @@ import time
 
 import click
 
-from bocker.cli import output
+from bocker.cli import boolflags, output
 from bocker.errors import BockerError
 from bocker.units import human_size
 
@@ -30,7 +30,7 @@ def init(ctx, directory, name):
 @click.option("-q", "--quiet", is_flag=True, help="Only IDs.")
 @click.option("-a", "--all", "show_all", is_flag=True,
               help="Accepted as Docker's (bocker has no intermediate images to hide).")
-@click.option("--filter", "filter_", multiple=True, metavar="KEY=VALUE",
+@click.option("-f", "--filter", "filter_", multiple=True, metavar="KEY=VALUE",
               help="Only those that match: dangling, label, reference, before, since.")
 @click.option("--format", "fmt", metavar="TEMPLATE",
               help="A Go template ('table ...' aligned, 'json' one object a line).")
@@ -76,13 +76,21 @@ def images_cmd(ctx, quiet, show_all, filter_, fmt, no_trunc, digests, reference)
 @click.option("-f", "--force", is_flag=True,
               help="Remove an image containers still use (they keep working); "
               "one whose image.json is corrupt too.")
+@click.option("--platform", "platforms_", multiple=True, metavar="OS/ARCH[/VARIANT]",
+              help="Remove only this platform: a bocker image has one, so another is "
+              "refused.")
 @click.argument("refs", nargs=-1, required=True)
 @click.pass_obj
-def rmi(ctx, force, refs):
+def rmi(ctx, force, platforms_, refs):
     """Remove images (a name of an image with other names: only that name)."""
     from bocker.image import removal
 
+    for text in platforms_:  # a bad one is refused before anything is removed
+        _platform(text)
+
     def one(ref):
+        if platforms_:
+            _require_platform(ctx.paths, ref, platforms_)
         for line in removal.remove(ctx.paths, ref, force=force):
             click.echo(line)
 
@@ -98,6 +106,43 @@ def tag(ctx, source, target):
     from bocker.image import tags
 
     tags.tag(ctx.paths, source, target)
+
+
+def _platform(text):
+    """--platform os/arch[/variant] parsed (InvalidArgument, 125, if not)."""
+    from bocker.image import platforms
+
+    return platforms.parse_platform(text)
+
+
+def _require_platform(paths, ref, texts):
+    """Refuse ref's image unless it is of one of the platforms texts (a
+    bocker image has one platform: Docker's per-variant selection is
+    either all of it or nothing)."""
+    from bocker.errors import InvalidArgument
+    from bocker.image import images, platforms
+
+    have = platforms.of_record(images.load(paths, images.resolve(paths, ref)))
+    error = None
+    for text in texts:
+        try:
+            return platforms.require(have, text, f"image {ref}")
+        except InvalidArgument as e:
+            error = e
+    raise error
+
+
+class _Quiet:
+    """-q: no progress at all."""
+
+    def layer(self, digest, size, status):
+        pass
+
+    def advance(self, digest, n):
+        pass
+
+    def done(self, digest, status):
+        pass
 
 
 class _Lines:
@@ -153,13 +198,19 @@ class _Bars(_Lines):
               help="Pick this platform from a multi-arch image (default: this host's).")
 @click.option("--insecure-registry", "insecure", multiple=True, metavar="HOST[:PORT]",
               help="Allow plain HTTP (and unverified fallback) for this registry.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="No progress: print only the image's full name (as Docker).")
 @click.pass_obj
-def pull(ctx, name, tag, platform, insecure):
+def pull(ctx, name, tag, platform, insecure, quiet):
     """Pull an image: NAME[:TAG|@DIGEST], or NAME TAG."""
     from bocker.image import pull as pulling
-    progress = _Bars(click.echo) if sys.stdout.isatty() else _Lines(click.echo)
+    progress = _Quiet() if quiet else _Bars(click.echo) if sys.stdout.isatty() \
+        else _Lines(click.echo)
     result = pulling.pull(ctx.paths, name, tag, platform=platform,
                           insecure_registries=insecure, progress=progress)
+    if quiet:
+        click.echo(str(result.reference))
+        return
     click.echo(f"Digest: {result.digest}")
     if result.up_to_date:
         click.echo(f"Image is up to date for {result.reference.familiar()}")
@@ -192,50 +243,82 @@ def login(registry_name, username, password, password_stdin, insecure):
 @click.option("-i", "--input", "path", required=True, metavar="FILE",
               help="A docker save archive or an OCI layout (directory or tar).")
 @click.option("--platform", metavar="OS/ARCH[/VARIANT]")
+@click.option("-q", "--quiet", is_flag=True,
+              help="No progress: only the 'Loaded image' lines (as Docker).")
 @click.pass_obj
-def load(ctx, path, platform):
+def load(ctx, path, platform, quiet):
     """Load images from an archive."""
     from bocker.image import archive
-    progress = _Lines(click.echo) if not sys.stdout.isatty() else _Bars(click.echo)
+    progress = _Quiet() if quiet else _Lines(click.echo) if not sys.stdout.isatty() \
+        else _Bars(click.echo)
     loaded = archive.load(ctx.paths, path, progress=progress, platform=platform)
     for image_id, name, up_to_date in loaded:
         if name:
             click.echo(f"Loaded image: {name}")
-        click.echo(f"{'Exists' if up_to_date else 'Created'}: {image_id}")
+        elif quiet:  # Docker: an untagged image is named by its ID
+            click.echo(f"Loaded image ID: {image_id}")
+        if not quiet:
+            click.echo(f"{'Exists' if up_to_date else 'Created'}: {image_id}")
 
 
 @click.command()
 @click.argument("image")
 @click.option("-o", "--output", "output_path", required=True, metavar="FILE")
+@click.option("--platform", metavar="OS/ARCH[/VARIANT]",
+              help="Save only this platform: a bocker image has one, so another is refused.")
 @click.pass_obj
-def save(ctx, image, output_path):
+def save(ctx, image, output_path, platform):
     """Save an image to a docker-archive tar (docker/podman load it)."""
     from bocker.image import archive
+
+    if platform:
+        _require_platform(ctx.paths, image, [platform])
     archive.save(ctx.paths, image, output_path)
 
 
-@click.command()
+# Docker's column names of `history --format 'table ...'`
+HISTORY_HEADERS = {"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT",
+                   "CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT"}
+
+
+@click.command(cls=boolflags.DockerBools, bool_flags=boolflags.bools("-H/--human"))
 @click.argument("image")
+@click.option("-H", "--human/--no-human", default=True,
+              help="Sizes and dates for people (default true; -H=false: bytes and "
+              "RFC 3339 times).")
 @click.option("--no-trunc", is_flag=True, help="Do not cut CREATED BY.")
 @click.option("-q", "--quiet", is_flag=True, help="Only IDs.")
 @click.option("--format", "fmt", help="A Go template per row (.ID, .CreatedBy, ...).")
+@click.option("--platform", metavar="OS/ARCH[/VARIANT]",
+              help="The history of this platform: a bocker image has one, so another "
+              "is refused.")
 @click.pass_obj
-def history(ctx, image, no_trunc, quiet, fmt):
+def history(ctx, image, human, no_trunc, quiet, fmt, platform):
     """Show the history of an image (newest step first)."""
     from bocker.image import history as steps
     from bocker.image import images
 
+    if platform:
+        _require_platform(ctx.paths, image, [platform])
     record = images.load(ctx.paths, images.resolve(ctx.paths, image))
     rows = steps.rows(record, _layer_sizes(ctx.paths, record))
     for row in rows:
-        row["CreatedSince"] = output.ago(row["Created"]) if row["Created"] else "N/A"
-        row["CreatedAt"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(row["Created"])) \
-            if row["Created"] else ""
-        row["Size"] = "" if row["Size"] is None else human_size(row["Size"])
-    if fmt:
-        render = _template(fmt)
-        for row in rows:
-            click.echo(render(row))
+        created = row["Created"]
+        row["CreatedAt"] = steps.rfc3339_local(created) if created else ""
+        if human:
+            row["CreatedSince"] = output.ago(created) if created else "N/A"
+            row["Size"] = "" if row["Size"] is None else human_size(row["Size"])
+        else:  # Docker's -H=false: RFC 3339 and bytes
+            row["CreatedSince"] = row["CreatedAt"] or "N/A"
+            row["Size"] = "" if row["Size"] is None else str(row["Size"])
+    template, table_ = output.listing_format(fmt or "")
+    if template:
+        # Docker's fields; .CreatedBy cut as the table's unless --no-trunc
+        shown = [output.Struct({
+            **{k: v for k, v in row.items() if k not in ("Created", "EmptyLayer")},
+            "CreatedBy": row["CreatedBy"] if no_trunc else
+            output.shorten(" ".join(row["CreatedBy"].split()), 45)}) for row in rows]
+        output.print_template(template, shown, HISTORY_HEADERS, table_)
         return
     if quiet:
         for row in rows:
@@ -266,19 +349,6 @@ def _layer_sizes(paths, record):
         except (OSError, ValueError, KeyError, TypeError):
             return None
     return sizes if record.get("layers") else None
-
-
-def _template(fmt):
-    """fmt's renderer (row -> text) from bocker.cli.gotemplate, the output
-    helper's Go-template subset; a one-line refusal where it is absent."""
-    try:
-        from bocker.cli import gotemplate
-    except ImportError:
-        gotemplate = None
-    render = getattr(gotemplate, "render", None)
-    if render is None:
-        raise BockerError("--format is not supported by this bocker")
-    return lambda row: render(fmt, row)
 
 
 @click.command()

@@ -3,8 +3,7 @@ port, update, pause, unpause, info, version, events.
 
 Plain click commands gathered by app.py; parse, call the library
 (bocker.runtime.*, bocker.eventquery), print.  --format goes through the
-output helper's Go-template printer (output.print_template) when this
-build has it; without bocker.cli.gotemplate only `--format json` works.
+shared Go-template printer (output.listing_format, output.print_template).
 """
 import json
 import sys
@@ -13,7 +12,7 @@ import time
 import click
 
 from bocker.cli import output
-from bocker.errors import BockerError, InvalidArgument
+from bocker.errors import InvalidArgument
 
 
 class _Usage(click.UsageError):
@@ -23,28 +22,14 @@ class _Usage(click.UsageError):
 
 
 def print_formatted(fmt, items, headers):
-    """Print items (dicts) through --format fmt; False if fmt asks for the
-    default table (empty, or 'table' alone)."""
-    stripped = fmt.strip(" ")
-    if stripped == "json":
-        for item in items:
-            click.echo(json.dumps(item, separators=(",", ":")))
-        return True
-    if hasattr(output, "listing_format") and hasattr(output, "print_template"):
-        text, is_table = output.listing_format(fmt)
-        if text is None:
-            return False
-        output.print_template(text, items, headers, is_table)
-        return True
-    try:
-        from bocker.cli import gotemplate
-    except ImportError:
-        raise BockerError("--format with a template needs bocker.cli.gotemplate, which this "
-                          "build lacks (--format json works)") from None
-    if stripped in ("", "table"):
+    """Print items (dicts, each a struct to the template: a field it lacks
+    is an error) through --format fmt with the shared Go-template printer
+    (output.listing_format, output.print_template); False if fmt
+    asks for the default table (empty, or 'table' alone)."""
+    text, is_table = output.listing_format(fmt)
+    if text is None:
         return False
-    for item in items:
-        click.echo(gotemplate.render(fmt.replace("\\t", "\t").replace("\\n", "\n"), item))
+    output.print_template(text, [output.Struct(i) for i in items], headers, is_table)
     return True
 
 
@@ -99,7 +84,7 @@ def stats(ctx, show_all, no_stream, no_trunc, fmt, refs):
         return [r for r in containers.list_all(ctx.paths, on_broken=output.warn)
                 if show_all or r["State"].get("Running")]
 
-    headers = dict(stats_mod.HEADERS)
+    headers = {"ID": "CONTAINER ID", **dict(stats_mod.HEADERS)}
     previous = {}
     tty = sys.stdout.isatty()
     interval = 1.0
@@ -295,10 +280,20 @@ def events(ctx, since, until, filters, fmt):
         wanted = eventquery.parse_filters(filters)
     except InvalidArgument as e:
         raise _Usage(str(e)) from None
+    # one template for the stream: a bad one fails (125) before any event;
+    # a stream has no table to align, so `table` is only left out
+    template = None
+    text, _ = output.listing_format(fmt)
+    if text is not None and fmt.strip() != "json":
+        from bocker.cli import gotemplate
+
+        template = gotemplate.Template(text)
     for e in eventquery.stream(ctx.paths, since=since_ns, until=until_ns, filters=wanted):
         if fmt.strip() == "json":
             click.echo(json.dumps(e, separators=(",", ":")))
-        elif not (fmt and print_formatted(fmt, [eventquery.template_view(e)], {})):
+        elif template is not None:
+            click.echo(template.render(output.Struct(eventquery.template_view(e))))
+        else:
             click.echo(eventquery.text_line(e))
         sys.stdout.flush()
 

@@ -93,6 +93,27 @@ def status(st):
     return f"{verb} ({'unknown' if code == UNKNOWN_EXIT else code}){ended}"
 
 
+class Struct:
+    """A dict as a Go struct for a template: its keys are the fields, a
+    missing one an error (as Docker's rows are structs), where a plain dict
+    is a map (a missing key <no value>); {{json .}} is the dict."""
+
+    def __init__(self, fields):
+        self._fields = dict(fields)
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self._fields[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def as_json(self):
+        """What {{json .}} prints: the fields as given."""
+        return self._fields
+
+
 class HeaderText(str):
     """A column's header where a listing's field would be: calling it (a
     method such as .Label "k") gives the header too."""

@@ -41,6 +41,15 @@ PROCESS = [
     click.option("--rm", "remove", is_flag=True, help="Remove the container when it exits."),
     click.option("--restart", default="no", show_default=True,
                  help="When it exits: no, always, unless-stopped, on-failure[:MAX_RETRIES]."),
+    click.option("-a", "--attach", "attach", multiple=True, metavar="STDIN|STDOUT|STDERR",
+                 help="The streams an attached run relays (repeatable; default all, stdin "
+                 "with -i)."),
+    # --sig-proxy=false too: the commands are boolflags.DockerBools
+    click.option("--sig-proxy/--no-sig-proxy", default=True,
+                 help="An attached run forwards the signals it gets (default true; "
+                 "=false: it does not)."),
+    click.option("--annotation", "annotations", multiple=True, metavar="KEY=VALUE",
+                 help="Metadata for the runtime (stored; inspect's HostConfig.Annotations)."),
 ]
 
 # What it may use: cgroup limits and rlimits.
@@ -112,6 +121,11 @@ NETWORK = [
     click.option("--add-host", "extra_hosts", multiple=True,
                  help="NAME:IP (or NAME:host-gateway, the bridge's address) in /etc/hosts."),
     click.option("--dns", multiple=True, help="DNS server for the container's resolv.conf."),
+    click.option("--dns-search", multiple=True,
+                 help="DNS search domain for its resolv.conf ('.': none)."),
+    click.option("--dns-option", "--dns-opt", "dns_options", multiple=True,
+                 help="resolv.conf option, e.g. ndots:2, edns0."),
+    click.option("--domainname", help="The container's NIS (UTS) domain name."),
 ]
 
 # What its filesystem holds beyond the image.
@@ -155,22 +169,37 @@ IMAGE = [
                  help="Pull the image first: missing (if not here), always, never."),
     click.option("--platform", metavar="OS/ARCH[/VARIANT]",
                  help="The platform to pull (and to accept a local image of)."),
+    click.option("-q", "--quiet", is_flag=True, help="No pull progress (nor 'Unable to find')."),
+    click.option("--disable-content-trust", is_flag=True, default=True,
+                 help="Accepted as Docker's: bocker has no content trust, it is always off."),
 ]
+
+# Docker's boolean flags of these groups that take =BOOL (boolflags.DockerBools)
+BOOL_FLAGS = {"--sig-proxy": ("--sig-proxy", "--no-sig-proxy"),
+              "--disable-content-trust": ("--disable-content-trust",
+                                          "--disable-content-trust")}
 
 container_options = _apply(PROCESS + RESOURCES + NETWORK + STORAGE + SECURITY + IMAGE)
 
 
 def take_pull(options):
     """The IMAGE group's values (policy, platform), taken out of options
-    (a dict of every container_options value) before request()."""
+    (a dict of every container_options value) before request(); -q is
+    taken by take_quiet, --disable-content-trust dropped (always off)."""
+    options.pop("disable_content_trust", None)
     return options.pop("pull", None), options.pop("platform", None)
 
 
-def ensure_image(paths, image, policy=None, platform=None):
+def take_quiet(options):
+    """run's/create's -q (no pull output), taken out of options."""
+    return bool(options.pop("quiet", False))
+
+
+def ensure_image(paths, image, policy=None, platform=None, quiet=False):
     """Docker's `--pull` for run and create: pull IMAGE if the policy says
-    so, its progress on stderr (stdout stays the container's).  A bad
-    policy or platform is a RunRefused (125)."""
-    from bocker.cli.images import _Lines
+    so, its progress on stderr (stdout stays the container's; -q: none).
+    A bad policy or platform is a RunRefused (125)."""
+    from bocker.cli.images import _Lines, _Quiet
     from bocker.errors import InvalidArgument, RunRefused
     from bocker.image import autopull
 
@@ -185,7 +214,8 @@ def ensure_image(paths, image, policy=None, platform=None):
             platforms.parse_platform(platform)
     except InvalidArgument as e:
         raise RunRefused(str(e)) from None
-    autopull.ensure(paths, image, policy, platform=platform, progress=_Lines(say), say=say)
+    autopull.ensure(paths, image, policy, platform=platform,
+                    progress=_Quiet() if quiet else _Lines(say), say=None if quiet else say)
 
 
 def request(image, command, options):
@@ -196,12 +226,16 @@ def request(image, command, options):
 
     o = options
     take_pull(o)  # ensure_image's (for a caller that did not take them)
+    take_quiet(o)
+    from bocker.runtime import runextras
     env = [item for path in o.pop("env_file") for item in spec.parse_env_file(path)]
     env += list(o.pop("env"))
     memory, cpu_shares = spec.limits_from_env(o.pop("memory"), o.pop("cpu_shares"))
     cpus, entrypoint = o.pop("cpus"), o.pop("entrypoint")
     swap, shm = o.pop("memory_swap"), o.pop("shm_size")
     labels = spec.parse_labels(o.pop("labels"), o.pop("label_file"))
+    attach = runextras.parse_attach(o.pop("attach"))
+    annotations = runextras.parse_annotations(o.pop("annotations"))
     reservation, kmem = o.pop("memory_reservation"), o.pop("kernel_memory")
     req = spec.RunRequest(
         image, list(command), env=env,
@@ -212,6 +246,7 @@ def request(image, command, options):
         shm_size=units.parse_size(shm, "b") if shm else None, labels=labels,
         memory_reservation=units.parse_size(reservation, "b", zero=True) if reservation
         else None, kernel_memory=units.parse_size(kmem, "b", zero=True) if kmem else None,
+        attach=attach, annotations=annotations,
         cpu_shares=cpu_shares, cpus=units.parse_cpus(cpus) if cpus else None,
         # --entrypoint '' clears the image's entrypoint, as Docker's does
         entrypoint=None if entrypoint is None else [entrypoint] if entrypoint else [],

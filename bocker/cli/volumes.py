@@ -1,5 +1,6 @@
 """`volume create/ls/inspect/rm/prune`: the CLI of bocker.volume."""
 import json
+import sys
 
 import click
 
@@ -42,50 +43,59 @@ def create(ctx, name, labels, opts, driver):
 
 @volume.command(name="ls")
 @click.option("-q", "--quiet", is_flag=True, help="Only the names.")
-@click.option("-f", "--filter", "filters", multiple=True,
-              help="name=, label=KEY[=VALUE], label!=, dangling=true|false, driver=.")
-@click.option("--format", "fmt", help="Go template subset: {{.Name}}, {{json .}}, table.")
+@click.option("-f", "--filter", "filters_", multiple=True,
+              help="name=, label=KEY[=VALUE], dangling=true|false, driver=.")
+@click.option("--format", "fmt",
+              help="A Go template per volume ({{.Name}}, table, json).")
 @click.pass_obj
-def ls(ctx, quiet, filters, fmt):
+def ls(ctx, quiet, filters_, fmt):
     """List volumes."""
-    from bocker.volume import listing, usage, volumes
+    from bocker.cli import filters
+    from bocker.volume import listing, volumes
 
-    wanted = listing.parse_filters(filters)
-    used = usage.all_used(ctx.paths) if any(k == "dangling" for k, _ in wanted) else set()
-    vols = [v for v in volumes.list_all(ctx.paths) if listing.matches(v, wanted, used)]
+    wanted = filters.parse(filters_, filters.VOLUME_KEYS)
+    template, table_ = output.listing_format(fmt or "")
+    used = ()
+    if "dangling" in wanted:
+        from bocker.runtime import records
+
+        used = filters.volume_names_in_use(records.list_all(ctx.paths))
+    match = filters.volumes(wanted, used)
+    vols = [v for v in volumes.list_all(ctx.paths) if match(v)]
     if quiet:
         for v in vols:
             click.echo(v["Name"])
-    elif fmt:
-        if fmt.startswith("table"):
-            click.echo(listing.header(fmt))
-        for v in vols:
-            click.echo(listing.render(fmt, v))
+    elif template:
+        output.print_template(template, [listing.VolumeRow(v) for v in vols],
+                              listing.HEADERS, table_)
     else:
         output.table([("DRIVER", "VOLUME NAME")] + [(v["Driver"], v["Name"]) for v in vols])
 
 
 @volume.command(name="inspect")
-@click.option("-f", "--format", "fmt", help="Go template subset: {{.Mountpoint}}, {{json .}}.")
+@click.option("-f", "--format", "fmt",
+              help="A Go template run on each volume's JSON ('json': the JSON).")
 @click.argument("names_", metavar="VOLUME...", nargs=-1, required=True)
 @click.pass_obj
 def inspect(ctx, fmt, names_):
     """Docker's JSON of each volume (a missing one says so; the rest print)."""
-    from bocker.volume import listing, volumes
+    from bocker.volume import volumes
 
+    template = None
+    if fmt and fmt.strip() != "json":
+        from bocker.cli import gotemplate
+
+        template = gotemplate.Template(fmt)  # a bad template fails before any lookup
     found = []
-
-    def one(name):
-        found.append(volumes.load(ctx.paths, name))
-
-    try:
-        output.each(names_, one)
-    finally:
-        if fmt:
-            for v in found:
-                click.echo(listing.render(fmt, v))
-        else:
-            click.echo(json.dumps(found, indent=4))
+    failed = output.each_collect(names_, lambda name: found.append(
+        volumes.load(ctx.paths, name)))
+    if template is None:
+        click.echo(json.dumps(found, indent=4))
+    else:
+        for v in found:
+            click.echo(template.render(v))
+    if failed:
+        sys.exit(1)
 
 
 @volume.command(name="rm")
@@ -112,15 +122,16 @@ def rm(ctx, force, names_):
 def prune(ctx, everything, filters, force):
     """Remove unused anonymous volumes (-a: every unused volume)."""
     from bocker.cli.prune import _confirm, _section, _total
+    from bocker.cli import filters as filters_mod
     from bocker.volume import listing, volumes
 
-    wanted = listing.parse_filters(filters)
+    keep = listing.prune_keep(filters_mod.parse(filters, listing.PRUNE_KEYS))
     what = "all local volumes not used by at least one container" if everything else \
         "all anonymous local volumes not used by at least one container"
     if not _confirm(force, what):
         return
     removed, size = volumes.prune(ctx.paths, everything,
-                                  keep=lambda v: not listing.matches(v, wanted, set()))
+                                  keep=keep)
     _section("Deleted Volumes", removed)
     _section("Released leftovers", volumes.prune_leftovers(ctx.paths))
     _total(size)

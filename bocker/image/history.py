@@ -85,3 +85,16 @@ def parse_rfc3339(text):
     offset = 0 if m.group(8) or not m.group(9) else (
         (int(m.group(10)) * 60 + int(m.group(11))) * 60 * (1 if m.group(9) == "+" else -1))
     return secs - offset + (float(m.group(7)) if m.group(7) else 0.0)
+
+
+def rfc3339_local(epoch):
+    """Go's time.Unix(epoch).Format(time.RFC3339): local time, whole
+    seconds, 'Z' in UTC else the offset (+01:00), as Docker's history
+    prints CreatedAt (and CREATED with -H=false)."""
+    import time
+
+    t = time.localtime(int(epoch))
+    off = t.tm_gmtoff or 0
+    zone = "Z" if off == 0 else "%s%02d:%02d" % ("+" if off > 0 else "-",
+                                               abs(off) // 3600, abs(off) % 3600 // 60)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", t) + zone

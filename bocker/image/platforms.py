@@ -60,3 +60,25 @@ def select_platform(index, want):
         name = "/".join(p for p in want if p)
         raise NotFound(f"no image for platform {name}")
     return min(found, key=lambda f: f[0])[1]
+
+
+def of_record(record):
+    """(os, architecture, variant) of an image record: what pull or load
+    stored; an image made here (init, commit, import) is the host's."""
+    if not record.get("os") and not record.get("architecture"):
+        return host_platform()
+    return (record.get("os") or "linux", record.get("architecture") or host_platform()[1],
+            record.get("variant") or None)
+
+
+def require(have, text, what="image"):
+    """Refuse (InvalidArgument, 125) a --platform text that is not have
+    (os, arch, variant): a bocker image has one platform, so save, rmi,
+    history or import of another is refused in one line.  A text without
+    a variant matches any variant.  Returns have."""
+    want = parse_platform(text)
+    if want[:2] != tuple(have[:2]) or (want[2] is not None and want[2] != have[2]):
+        shown = "/".join(p for p in have if p)
+        raise InvalidArgument(f"{what} is {shown}, not {text} (a bocker image has "
+                              f"one platform)")
+    return have

@@ -58,6 +58,5 @@ def remove(paths, ref, force=False):
         for n in record["names"]:
             tags.untag(paths, image_id, n)
         return [f"Untagged: {n}" for n in record["names"]]
-    removed = images.remove(paths, image_id)
-    tags.emit(paths, "delete", removed)
+    removed = images.remove(paths, image_id)  # its untag and delete events are its own
     return [f"Removed: {removed}"]

@@ -56,14 +56,8 @@ def save(paths, record):
 
 
 def emit(paths, action, image_id, name=None):
-    """An image event (tag, untag, delete) for `bocker events`, if this
-    bocker has the event log (bocker/events.py, the verbs helper's); never
-    fails the command."""
-    try:
-        from bocker import events
-    except ImportError:
-        return
-    try:
-        events.emit(paths, "image", action, image_id, {"name": name} if name else {})
-    except OSError:  # the log is a side channel: a command never fails for it
-        pass
+    """An image event (tag, untag) for `bocker events`; events.emit never
+    fails the command (the log is a side channel)."""
+    from bocker import events
+
+    events.emit(paths, "image", action, image_id, {"name": name} if name else {})

@@ -502,7 +502,7 @@ def _strv(items, keep):
     return vec
 
 
-def _request(keep, rootfs, argv, env, cwd="/", hostname=None, uid=0, gid=0,
+def _request(keep, rootfs, argv, env, cwd="/", hostname=None, domainname=None, uid=0, gid=0,
              clone_flags=0, cgroup_fds=(), cgroup_dir_fd=-1, stdio=(-1, -1, -1),
              mounts=(), privileged=False, trace=False, go_fd=-1, join_pidfd=-1,
              status_fd=-1, console_sock=-1, console_size=(0, 0), cap_keep=None, seccomp_filter=None, sysctls=(),
@@ -540,6 +540,7 @@ def _request(keep, rootfs, argv, env, cwd="/", hostname=None, uid=0, gid=0,
     req.envp = _strv(env, keep)
     req.cwd = cstr(cwd)
     req.hostname = cstr(hostname)
+    req.domainname = cstr(domainname)  # after the hostname, in the container's UTS ns
     req.uid, req.gid = uid, gid
     req.clone_flags = clone_flags
     fds = ffi.new("int[]", list(cgroup_fds) or [0])
@@ -585,7 +586,8 @@ def _request(keep, rootfs, argv, env, cwd="/", hostname=None, uid=0, gid=0,
 def spawn(rootfs, argv, env, **options):
     """clone() a container child that runs the shim's child steps.
 
-    options: cwd, hostname, uid, gid, clone_flags, cgroup_fds (cgroup
+    options: cwd, hostname, domainname (setdomainname after the hostname),
+    uid, gid, clone_flags, cgroup_fds (cgroup
     files the child writes "0" into to join), cgroup_dir_fd (v2: born in
     that group), stdio, mounts (at most MAX_BINDS: more raises RunRefused),
     privileged, trace, go_fd (the child waits for a byte on it; it closes

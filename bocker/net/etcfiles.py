@@ -24,17 +24,22 @@ def _is_stub(server):
         return False
 
 
-def filter_resolv(text, dns=None):
+def filter_resolv(text, dns=None, search=None, options=None):
     """resolv.conf text for a container from the host's text.
 
     Nameservers on 127.0.0.0/8 or ::1 (stub resolvers such as
     systemd-resolved or dnsmasq) are unreachable from a container and are
     dropped.  `dns` (a list, from --dns) replaces all nameservers; if none
-    is left, DEFAULT_DNS is used.  search/options lines are kept.
+    is left, DEFAULT_DNS is used.  search/options lines are kept, unless
+    `search` (--dns-search; ['.']: none at all) or `options` (--dns-option)
+    replace them with one line each, as Docker's.
     """
     kept, servers = [], []
     for line in text.splitlines():
         words = line.split()
+        if (search and words[:1] in (["search"], ["domain"])) or \
+                (options and words[:1] == ["options"]):
+            continue
         if words[:1] == ["nameserver"] and len(words) > 1:
             if not _is_stub(words[1]):
                 servers.append(words[1])
@@ -46,10 +51,14 @@ def filter_resolv(text, dns=None):
         servers = list(DEFAULT_DNS)
     while kept and not kept[-1].strip():
         kept.pop()
+    if search and search != ["."]:
+        kept.append("search " + " ".join(search))
+    if options:
+        kept.append("options " + " ".join(options))
     return "\n".join(kept + [f"nameserver {s}" for s in servers]) + "\n"
 
 
-def resolv_conf(dns=None, path="/etc/resolv.conf"):
+def resolv_conf(dns=None, path="/etc/resolv.conf", search=None, options=None):
     """The container's /etc/resolv.conf text (see filter_resolv).
 
     When the host's file lists only a stub resolver and systemd-resolved
@@ -68,7 +77,7 @@ def resolv_conf(dns=None, path="/etc/resolv.conf"):
         if servers and all(_is_stub(s) for s in servers):
             with open(upstream) as f:
                 text = f.read()
-    return filter_resolv(text, dns)
+    return filter_resolv(text, dns, search, options)
 
 
 def hosts_file(hostname, ip):

@@ -2,6 +2,7 @@
 run (terminal and log at once), a terminal in raw mode for -t, and reading
 or following the log."""
 import collections
+import contextlib
 import fcntl
 import os
 import select
@@ -76,13 +77,16 @@ class LogWriter:
         self.f.close()
 
 
-def pump_pipes(streams, log, stdin=None):
+def pump_pipes(streams, log, stdin=None, scanner=None):
     """Until every output stream reaches EOF, pass each chunk through at
     once and feed it to the log.  streams maps a read fd to (dest fd,
     b'stdout').  stdin, for -i, is (our fd, the container's stdin pipe):
     our input is relayed through that pipe, never handed over itself (a
     host file passed as fd 0 could be reopened read-write through
-    /proc/self/fd/0 inside the container)."""
+    /proc/self/fd/0 inside the container).  scanner (exec --detach-keys, a
+    protocol.DetachScanner) watches our input: once the user types the
+    keys, returns True (the streams still open go to drain_detached);
+    else None at the end."""
     open_fds = list(streams)
     src, sink = stdin if stdin else (-1, -1)
     pending = b""
@@ -98,7 +102,14 @@ def pump_pipes(streams, log, stdin=None):
         if writable or src in ready:
             if src in ready:
                 pending = os.read(src, 65536)
-                if not pending:  # our EOF is the container's
+                if pending and scanner is not None:
+                    pending, detached = scanner.feed(pending)
+                    if detached:
+                        _write_quietly(sink, pending)
+                        os.close(sink)
+                        drain_detached(open_fds)
+                        return True
+                elif not pending:  # our EOF is the container's
                     src = -1
                     os.close(sink)
                     sink = -1
@@ -137,10 +148,44 @@ def set_winsize(master, from_fd):
         pass
 
 
-def pump_tty(master, log, stdin_fd=0, stdout_fd=1):
+def _write_quietly(fd, data):
+    with contextlib.suppress(OSError):
+        if data:
+            os.write(fd, data)
+
+
+def drain_detached(fds):
+    """After exec's detach keys: a child of ours, in its own session, reads
+    fds (the exec's pty master or output pipes) to their end and drops
+    what they carry, so that the exec runs on as Docker's (no SIGHUP from a
+    closed master, no SIGPIPE from a closed pipe) while we return."""
+    pid = os.fork()
+    if pid:
+        for fd in fds:
+            os.close(fd)
+        return pid
+    try:  # the child: only os calls, then _exit
+        os.setsid()
+        watch = list(fds)
+        while watch:
+            ready, _, _ = select.select(watch, [], [])
+            for fd in ready:
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    watch.remove(fd)
+    finally:
+        os._exit(0)
+
+
+def pump_tty(master, log, stdin_fd=0, stdout_fd=1, scanner=None):
     """-t: our terminal in raw mode, keystrokes to the pty (Ctrl-C becomes
     the container's SIGINT), its output to ours and to the log; window
-    size kept in sync.  Returns when the container side closes."""
+    size kept in sync.  Returns when the container side closes (None), or
+    True once scanner (exec --detach-keys) sees the detach keys: the
+    master is then handed to drain_detached, not closed."""
     import termios
     import tty
 
@@ -177,6 +222,12 @@ def pump_tty(master, log, stdin_fd=0, stdout_fd=1):
                     watch.remove(stdin_fd)
                     write_all(master, b"\x04")  # EOF for a canonical-mode reader
                 else:
+                    if scanner is not None:
+                        data, detached = scanner.feed(data)
+                        if detached:
+                            _write_quietly(master, data)
+                            drain_detached([os.dup(master)])
+                            return True
                     write_all(master, data)
     finally:
         if saved is not None:

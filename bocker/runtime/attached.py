@@ -26,16 +26,20 @@ class MonitorGone(BockerError):
     exit_code = 125
 
 
-def attach_and_wait(paths, started, stdout_fd=1, stderr_fd=2, stdin_fd=0, detach_keys=None):
+def attach_and_wait(paths, started, stdout_fd=1, stderr_fd=2, stdin_fd=0, detach_keys=None,
+                    sig_proxy=True):
     """Relay an attached start (Started, whose client is connected) until
     its container exits: returns its exit code, or None if the user
     detached.  Our stdin is relayed only for -i; SIGINT (without a pty:
     with one it is a byte the pty turns into the container's SIGINT),
-    SIGTERM and SIGHUP are forwarded to it."""
+    SIGTERM and SIGHUP are forwarded to it, unless sig_proxy is False
+    (run --sig-proxy=false).  An fd of -1 is a stream not relayed (run -a:
+    its output is dropped here; the log still has it)."""
     with trace.span("wait", pid=started.pid) as sp:
         code = relay(started.client, started.pidfd, tty=started.tty,
                      stdin_fd=stdin_fd if started.interactive else -1,
-                     stdout_fd=stdout_fd, stderr_fd=stderr_fd, detach_keys=detach_keys)
+                     stdout_fd=stdout_fd, stderr_fd=stderr_fd, detach_keys=detach_keys,
+                     sig_proxy=sig_proxy)
         sp.set("detached" if code is None else f"exit {code}")
     return code
 
@@ -89,9 +93,9 @@ def _pump(sock, stdin_fd, stdout_fd, stderr_fd, tty, scanner):
             if not msg:
                 raise MonitorGone("the container's monitor went away before it ended")
             kind, value = protocol.decode(msg)
-            if kind == protocol.STDOUT:
+            if kind == protocol.STDOUT and stdout_fd >= 0:
                 write_all(stdout_fd, value)
-            elif kind == protocol.STDERR:
+            elif kind == protocol.STDERR and stderr_fd >= 0:
                 write_all(stderr_fd, value)
             elif kind == protocol.EXIT:
                 os.set_blocking(sock, True)

@@ -49,6 +49,9 @@ def check(req):
     for group in req.group_add:
         check_group(group)
     check_namespaces(req)
+    from bocker.runtime import runextras  # -a, --annotation, --dns-search/-option, --domainname
+
+    runextras.check(req)
 
 
 def check_exec(argv, env, workdir, user):

@@ -14,16 +14,21 @@ from bocker.runtime.stdio import Fds, Stdio, cgroup_handles, close_quietly
 
 
 def exec_in(paths, ref, argv, env=(), workdir=None, user=None, tty=False,
-            interactive=False, stdout_fd=1, stderr_fd=2, detach=False, privileged=False):
+            interactive=False, stdout_fd=1, stderr_fd=2, detach=False, privileged=False,
+            detach_keys=None):
     """Run argv inside a running container (its namespaces via its pidfd,
     and its cgroup); return the command's exit status.  detach (exec -d):
     0 once it runs, its stdio /dev/null; it runs on as a child of the
     container's PID 1, which reaps it.  privileged: every capability and
     no seccomp filter for this command (Docker's exec --privileged; the
-    container's mounts stay as they are)."""
+    container's mounts stay as they are).  detach_keys (exec
+    --detach-keys; with -it ctrl-p,ctrl-q by default, as Docker's): typed
+    on our stdin, they end this client with 0 and the command runs on,
+    its output read and dropped (attach.drain_detached)."""
     from bocker.runtime import attach, checks
 
     checks.check_exec(argv, env, workdir, user)
+    scanner = _detach_scanner(detach_keys, tty, interactive)
     faults.point("exec_in.find_running")
     record = running(paths, ref)
     if record["State"].get("Paused"):  # it would join the frozen group and hang there
@@ -83,13 +88,32 @@ def exec_in(paths, ref, argv, env=(), workdir=None, user=None, tty=False,
         log = attach.LogWriter(os.devnull)  # exec output is not the container's log
         try:
             if tty:
-                attach.pump_tty(io.receive_master(), log, 0, stdout_fd)
+                detached = attach.pump_tty(io.receive_master(), log, 0, stdout_fd,
+                                           scanner=scanner)
             else:
-                attach.pump_pipes({fds.release(io.out_r): (stdout_fd, b"stdout"),
-                                   fds.release(io.err_r): (stderr_fd, b"stderr")}, log,
-                                  stdin=(0, fds.release(io.in_w)) if io.in_w >= 0 else None)
+                detached = attach.pump_pipes(
+                    {fds.release(io.out_r): (stdout_fd, b"stdout"),
+                     fds.release(io.err_r): (stderr_fd, b"stderr")}, log,
+                    stdin=(0, fds.release(io.in_w)) if io.in_w >= 0 else None,
+                    scanner=scanner)
         finally:
             log.close()
+        if detached:  # it runs on; our exit hands it to the container's PID 1
+            return 0
         faults.point("exec_in.wait")
         _, status = os.waitpid(child.pid, 0)
     return native.exit_code(status)
+
+
+def _detach_scanner(keys, tty, interactive):
+    """The DetachScanner of exec's input: --detach-keys (checked here,
+    before anything runs), else Docker's ctrl-p,ctrl-q for -it; None when
+    there is no input to watch (Docker: detaching needs stdin)."""
+    from bocker.runtime import protocol
+
+    if not interactive or not (keys or tty):
+        if keys:
+            protocol.parse_detach_keys(keys)
+        return None
+    return protocol.DetachScanner(protocol.parse_detach_keys(
+        keys or protocol.DEFAULT_DETACH_KEYS))

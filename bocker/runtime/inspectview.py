@@ -111,7 +111,7 @@ def container(record, image=None):
     }
     if exposed:
         out["Config"]["ExposedPorts"] = exposed
-    for key in ("StopTimeout",):
+    for key in ("StopTimeout", "Domainname", "AttachStdin", "AttachStdout", "AttachStderr"):
         if key in config:
             out["Config"][key] = config[key]
     for key in ("Confinement", "Spec", "IdMaps", "SizeRw", "SizeRootFs"):
@@ -152,6 +152,9 @@ def image(record, size_rw=None):
         "RepoTags": names,
         "RepoDigests": digests,
         "Created": rfc3339(record.get("created")),
+        # commit -a/-m (and import -m): Docker's Author and Comment
+        "Author": record.get("author") if isinstance(record.get("author"), str) else "",
+        "Comment": record.get("comment") if isinstance(record.get("comment"), str) else "",
         "Config": {**config, "Labels": _dict(config.get("Labels")) or None},
         "Os": record.get("os") or "linux",
         "Architecture": record.get("architecture") or _host_arch(),

@@ -130,13 +130,20 @@ def remove_by_id(paths, cid):
     events.emit(paths, "container", "destroy", cid)
 
 
-def commit(paths, ref, image_ref=None, name=None):
+def commit(paths, ref, image_ref=None, name=None, *, author=None, message=None, changes=(),
+           pause=True):
     """Make an image of a container's filesystem.
 
     With image_ref (p8952/bocker's form) the image's content is replaced
     and its ID kept: returns (removed_id, created_id), both that ID.
-    Otherwise a new image is created: returns (None, new_id).
+    Otherwise a new image is created: returns (None, new_id), its config
+    the container's image's with changes (commit -c, image.changes)
+    applied, and author and message (-a, -m) in its record and its new
+    history step.  pause (Docker's default): a running container is
+    frozen while its filesystem is snapshotted, and thawed after, even
+    if the commit fails.
     """
+    from bocker.image import changes as changing
     from bocker.image import images
 
     faults.point("lifecycle.commit")
@@ -145,13 +152,62 @@ def commit(paths, ref, image_ref=None, name=None):
     rootfs = os.path.join(paths.container(cid), "rootfs")
     source = f"container {cid}"
     if image_ref and not name:
+        if author or message or changes:
+            raise BockerError("-a, -m and -c make a new image: name it with --name, not "
+                              "by the image whose content this replaces")
         image_id = images.resolve(paths, image_ref)
-        images.replace_rootfs(paths, image_id, rootfs, source)
+        with _paused(paths, record, pause):
+            images.replace_rootfs(paths, image_id, rootfs, source)
         return image_id, image_id
     try:
-        config = images.load(paths, record["Image"]).get("config", {})
+        base = images.load(paths, record["Image"])
     except BockerError:  # its image was removed since: what the container kept of it
-        config = dict(record.get("ImageConfig") or {})
-    new_id = images.create(paths, source, None, name=name or image_ref, config=config,
-                           snapshot_of=rootfs)
+        base = {"config": dict(record.get("ImageConfig") or {})}
+    config = changing.apply(base.get("config") or {}, changes)  # refused before the pause
+    extra = {"history": _history(base, record, author, message)}
+    if author:
+        extra["author"] = author[:256]
+    if message:
+        extra["comment"] = message[:1024]
+    with _paused(paths, record, pause):
+        new_id = images.create(paths, source, None, name=name or image_ref, config=config,
+                               snapshot_of=rootfs, extra=extra)
     return None, new_id
+
+
+@contextlib.contextmanager
+def _paused(paths, record, pause):
+    """commit -p: a running container not paused yet is frozen (pause.py)
+    for the block and thawed after it, whatever the block raised."""
+    from bocker.runtime import pause as pausing
+
+    st = record["State"]
+    if not (pause and st.get("Running") and not st.get("Paused")):
+        yield
+        return
+    pausing.pause(paths, record["Id"])
+    try:
+        yield
+    finally:
+        pausing.unpause(paths, record["Id"])
+
+
+def _history(base, record, author, message):
+    """The new image's history: its base's steps (or one naming the base,
+    for an image made here without one), then this commit's."""
+    import time
+
+    from bocker.runtime import inspectview
+
+    steps = [dict(s) for s in base.get("history") or [] if isinstance(s, dict)]
+    if not steps and base.get("source"):
+        steps = [{"created": inspectview.rfc3339(base.get("created")),
+                  "created_by": f"bocker: {base['source']}"}]
+    argv = record.get("Config", {}).get("Cmd") or []
+    step = {"created": inspectview.rfc3339(time.time()),
+            "created_by": " ".join(str(a) for a in argv)[:8192]}
+    if author:
+        step["author"] = author[:256]
+    if message:
+        step["comment"] = message[:1024]
+    return steps + [step]

@@ -17,7 +17,7 @@ def resolv_conf(req):
     """The container's resolv.conf text.  With the host's network, the
     host's own file as it is (its stub resolver on 127.0.0.53 is reachable
     there); otherwise without loopback resolvers, or with --dns."""
-    if req.network == "host" and not req.dns:
+    if req.network == "host" and not (req.dns or req.dns_search or req.dns_options):
         try:
             with open("/etc/resolv.conf") as f:
                 return f.read()
@@ -25,7 +25,8 @@ def resolv_conf(req):
             return ""
     from bocker.net import etcfiles  # not network: --network none needs only the text
 
-    return etcfiles.resolv_conf(req.dns or None)
+    return etcfiles.resolv_conf(req.dns or None, search=req.dns_search or None,
+                                options=req.dns_options or None)
 
 
 def container_files(cdir, hostname, ip, resolv, extra_hosts=""):

@@ -23,6 +23,11 @@ def new_record(cid, req, image_id, image_config):
 
     argv = spec.build_argv(req.command, image_config, req.entrypoint)
     config = {"Cmd": argv, "Env": [], "Hostname": req.hostname or _hostname(req, cid),
+              "Domainname": req.domainname or "",
+              # -a: Docker's flags (every stream when -a is not given; stdin: -i)
+              "AttachStdin": "stdin" in req.attach if req.attach else False,
+              "AttachStdout": "stdout" in req.attach if req.attach else True,
+              "AttachStderr": "stderr" in req.attach if req.attach else True,
               "WorkingDir": req.workdir or image_config.get("WorkingDir") or "",
               "User": req.user or image_config.get("User") or "",
               # the image's labels (checked by create.image_fields) under the run's
@@ -138,6 +143,8 @@ def host_config(req, id_maps):
             "NetworkMode": req.network, "AutoRemove": req.remove,
             "PortBindings": networking.port_bindings(req), "PublishAllPorts": req.publish_all,
             "ExtraHosts": req.extra_hosts, "Dns": req.dns,
+            "DnsSearch": req.dns_search, "DnsOptions": req.dns_options,
+            "Annotations": req.annotations or None,
             "Privileged": req.privileged, "Binds": req.volumes, "Tmpfs": req.tmpfs,
             "Mounts": [_mount_view(m) for m in req.mounts], "VolumesFrom": req.volumes_from,
             "UsernsMode": req.userns, "CapAdd": req.cap_add, "CapDrop": req.cap_drop,

@@ -166,15 +166,15 @@ def reset(record):
     record.update(RestartCount=0, RestartDelayMs=0, HasBeenManuallyStopped=False)
 
 
-def restart(paths, ref, timeout=None):
+def restart(paths, ref, timeout=None, sig=None):
     """`bocker restart`: stop (its stop signal, SIGKILL after timeout
     seconds, None: its --stop-timeout or 10: signals.stop; a created or
     exited container is left as it is), then start it again, detached, as
-    the user's start."""
+    the user's start.  sig: restart -s (a number), else its stop signal."""
     from bocker import events
     from bocker.runtime import lifecycle, signals
 
-    cid = signals.stop(paths, ref, timeout)
+    cid = signals.stop(paths, ref, timeout, sig)
     started = lifecycle.start(paths, cid)
     events.container(paths, lifecycle.load(paths, cid), "restart")
     return started

@@ -66,14 +66,16 @@ def kill(paths, ref, sig=signal.SIGKILL):
 DEFAULT_STOP_TIMEOUT = 10.0
 
 
-def stop_settings(config, timeout=None):
-    """(signal number, seconds or None for forever) of a stop: the
-    container's StopSignal (--stop-signal, or its image's; SIGTERM) and
-    timeout, else its StopTimeout (-1: forever), else 10 s."""
+def stop_settings(config, timeout=None, sig=None):
+    """(signal number, seconds or None for forever) of a stop: sig (stop
+    -s, a number), else the container's StopSignal (--stop-signal, or its
+    image's; SIGTERM) and timeout, else its StopTimeout (-1: forever),
+    else 10 s."""
     from bocker import units
 
     try:
-        sig = units.parse_signal(str(config.get("StopSignal") or "SIGTERM")[:32])
+        if sig is None:
+            sig = units.parse_signal(str(config.get("StopSignal") or "SIGTERM")[:32])
     except BockerError:  # a record from elsewhere: bocker's own check refused it at create
         sig = signal.SIGTERM
     if timeout is None:
@@ -82,8 +84,9 @@ def stop_settings(config, timeout=None):
     return sig, None if timeout < 0 else timeout
 
 
-def stop(paths, ref, timeout=None):
-    """The stop signal (SIGTERM unless --stop-signal or the image said),
+def stop(paths, ref, timeout=None, sig=None):
+    """The stop signal (sig, a number: stop -s; else SIGTERM unless
+    --stop-signal or the image said),
     then SIGKILL after timeout seconds (None: the container's
     --stop-timeout, else 10; negative: never); returns when it exited.
     A paused container is thawed after the signal, as Docker does, so
@@ -96,7 +99,7 @@ def stop(paths, ref, timeout=None):
     restarter.cancel(paths, cid)
     record = load(paths, cid)
     if record["State"].get("Running"):
-        sig, grace = stop_settings(record["Config"], timeout)
+        sig, grace = stop_settings(record["Config"], timeout, sig)
         pidfd = _pidfd_or_none(record)
         if pidfd is not None:
             try:

@@ -50,6 +50,7 @@ class RunRequest:
               "mounts", "volumes_from", "publish_all", "expose", "ip", "mac_address",
               "extra_hosts", "memory_swap", "cpuset_cpus", "shm_size", "labels",
               "stop_signal", "stop_timeout", "init", "group_add", "pid", "ipc", "uts",
+              "attach", "sig_proxy", "annotations", "dns_search", "dns_options", "domainname",
               *RESOURCE_DEFAULTS)
 
     def __init__(self, image, command=None, *, name=None, hostname=None, env=(),
@@ -61,7 +62,8 @@ class RunRequest:
                  expose=(), ip=None, mac_address=None, extra_hosts=(), memory_swap=None,
                  cpuset_cpus=None, shm_size=None, labels=None, stop_signal=None,
                  stop_timeout=None, init=False, group_add=(), pid=None, ipc=None, uts=None,
-                 **resources):
+                 attach=(), sig_proxy=True, annotations=None, dns_search=(), dns_options=(),
+                 domainname=None, **resources):
         self.image, self.command, self.name = image, list(command or []), name
         self.hostname, self.env, self.workdir, self.user = hostname, list(env), workdir, user
         self.memory = DEFAULT_MEMORY if memory is None else memory
@@ -92,6 +94,14 @@ class RunRequest:
         self.init, self.group_add = bool(init), [str(g) for g in group_add]
         # "host": share the host's namespace of that kind; None: its own
         self.pid, self.ipc, self.uts = pid or None, ipc or None, uts or None
+        # -a: the streams an attached run relays (lower case; empty: all);
+        # --sig-proxy: it forwards our signals; --annotation {str: str};
+        # --dns-search/--dns-option: resolv.conf's search and options lines;
+        # --domainname: the UTS domain name (runextras.py checks them all)
+        self.attach, self.sig_proxy = [str(a).lower() for a in attach], bool(sig_proxy)
+        self.annotations = dict(annotations or {})
+        self.dns_search, self.dns_options = list(dns_search), list(dns_options)
+        self.domainname = domainname or None
         # Docker's further resource and device flags (runtime/resources.py)
         for key in resources:
             if key not in RESOURCE_DEFAULTS:

@@ -14,6 +14,7 @@ in which a failed start undoes its steps.
 """
 import contextlib
 import os
+import posixpath
 import select
 import signal
 import sys
@@ -148,9 +149,9 @@ def launch(paths, record, req, image_config, undo, detach=False, tty=False,
     s.ports = networking.parse_ports(req) if ports is None else ports
     _join_network(s, undo)
     uid, gid, env = _user_and_env(s)
-    _make_workdir(s)
     _lease_address(s, undo)
     container_mounts = _container_mounts(s)
+    _make_workdir(s, container_mounts)
     _forget_previous_end(s)
     _create_cgroup(s, undo)
     undo.callback(s.fds.close_all)
@@ -188,15 +189,25 @@ def _user_and_env(s):
     return uid, gid, env
 
 
-def _make_workdir(s):
+def _make_workdir(s, container_mounts):
     """A working directory the image lacks is made (root's, 0755), as
-    Docker makes it, resolved inside the rootfs (workdir.py)."""
+    Docker makes it, resolved inside the rootfs (workdir.py).  One at or
+    below a mount's target is left to the child, which makes it after the
+    mounts (csrc/mounts.c make_cwd): in the volume, not under its mount
+    point in the image's tree."""
     faults.point("start.make_workdir")
-    cwd = _cwd(s)
-    if cwd != "/":
-        from bocker.runtime import workdir
+    cwd = posixpath.normpath(_cwd(s))
+    if cwd == "/" or any(_below(cwd, m.target) for m in container_mounts):
+        return
+    from bocker.runtime import workdir
 
-        workdir.ensure(s.rootfs, cwd)
+    workdir.ensure(s.rootfs, cwd)
+
+
+def _below(path, target):
+    """True if the normalized absolute path is target or inside it."""
+    target = posixpath.normpath(target)
+    return path == target or path.startswith(target.rstrip("/") + "/")
 
 
 def _cwd(s):
@@ -303,6 +314,7 @@ def _clone(s, uid, gid, env, container_mounts, child, undo):
     options = dict(cwd=_cwd(s),
                    # never a sethostname in the host's UTS namespace
                    hostname=None if req.uts == "host" else s.hostname,
+                   domainname=None if req.uts == "host" else req.domainname,
                    uid=uid, gid=gid, groups=groups, clone_flags=flags,
                    cgroup_fds=child["procs"], cgroup_dir_fd=child["cgroup_dir"],
                    stdio=io.child_stdio(), mounts=container_mounts,

@@ -93,7 +93,16 @@ def cgroup_handles(cg, cid):
     group = cg.clone_into(cid)
     if group:
         return [], os.open(group, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    return [os.open(p, os.O_WRONLY | os.O_CLOEXEC) for p in cg.procs_paths(cid)], -1
+    fds = []
+    try:
+        for path in cg.procs_paths(cid):
+            fds.append(os.open(path, os.O_WRONLY | os.O_CLOEXEC))
+    except OSError:
+        # one open failed (EMFILE at a low fd limit): the others must not
+        # stay open, the undo that follows needs fds of its own
+        close_quietly(*fds)
+        raise
+    return fds, -1
 
 
 def attach_sockets(nat, cdir):

@@ -281,10 +281,7 @@ def prune_leftovers(paths):
 
 
 def _emit(paths, action, name):
-    # bocker.events (the verbs helper's) when it exists; never fails a command
-    try:
-        from bocker import events
-    except ImportError:
-        return
-    with contextlib.suppress(Exception):
-        events.emit(paths, "volume", action, name, {"driver": "local"})
+    # events.emit never fails a command (a failed write is a warning)
+    from bocker import events
+
+    events.emit(paths, "volume", action, name, {"driver": "local"})

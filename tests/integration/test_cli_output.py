@@ -206,17 +206,11 @@ def test_logs_tail_since_until(bocker, two):
     assert proc.returncode == 125 and "--since" in proc.stderr
 
 
-def _run_has(bocker, flag):
-    return flag in bocker("run", "--help").stdout
-
-
 def test_a_docker_users_script_finds_its_server(bocker, cleanup):
     """Issue 15's script: a labelled server with a published port, found by
     ps --filter label=... --format '{{.ID}}', its address read with inspect -f."""
     from netfixtures import free_port
 
-    if not _run_has(bocker, "--label"):
-        pytest.skip("run --label is not on this branch yet (runflags builds it)")
     port = free_port()
     cid = bocker("run", "-d", "--label", f"app=script-{TAG}", "-p", f"{port}:80", "busybox",
                  "sleep", "60", check=True).stdout.strip()
@@ -232,6 +226,9 @@ def test_a_docker_users_script_finds_its_server(bocker, cleanup):
                   check=True).stdout == f"script-{TAG} 0.0.0.0:{port}->80/tcp\n"
     assert bocker("inspect", "-f", '{{index .Config.Labels "app"}}', cid,
                   check=True).stdout == f"script-{TAG}\n"
+    assert json.loads(bocker("inspect", "-f", "{{json .Config.Labels}}", cid,
+                             check=True).stdout) == {"app": f"script-{TAG}"}
+    assert cid in bocker("ps", "-q", "--filter", "label=app", check=True).stdout.split()
     ip = bocker("inspect", "-f", "{{.NetworkSettings.IPAddress}}", cid, check=True).stdout
     assert ip.strip() and ip.strip() in bocker("ps", "--filter", f"id={cid}",
                                                check=True).stdout

@@ -3,6 +3,7 @@ update, pause/unpause, restart, info, version, events, and the
 container/image/system groups."""
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -322,8 +323,50 @@ def test_events_of_volumes_and_images(bocker, cleanup):
     bocker("run", "--name", "verbs-commit", "busybox", "true", check=True)
     cleanup.append("verbs-commit")
     bocker("commit", "--name", "verbs-img:1", "verbs-commit", check=True)
-    image_id = _inspect(bocker, "verbs-img:1")["id"]
+    image_id = _inspect(bocker, "verbs-img:1")["Id"]  # Docker's image inspect shape
     bocker("rmi", "verbs-img:1", check=True)
     mine = [e for e in _events(bocker, "--filter", "type=image") if e["Actor"]["ID"] == image_id]
     assert [e["Action"] for e in mine] == ["tag", "untag", "delete"]
     assert mine[0]["Actor"]["Attributes"]["name"] == "verbs-img:1"
+
+
+def test_the_verbs_formats_are_the_shared_go_templates(bocker, cleanup):
+    cid = _detach(bocker, cleanup, "--name", "verbs-fmt", "busybox", "sleep", "30")
+    assert bocker("stats", "--no-stream", "--format", "{{.ID}}", cid,
+                  check=True).stdout == cid[:15] + "\n"
+    lines = bocker("stats", "--no-stream", "--format", "table {{.Name}}\\t{{.CPUPerc}}", cid,
+                   check=True).stdout.splitlines()
+    assert lines[0] == "NAME        CPU %"  # Docker's header, tabwriter's columns
+    assert re.fullmatch(r"verbs-fmt   \d+\.\d\d%", lines[1]) and len(lines) == 2
+    fields = json.loads(bocker("stats", "--no-stream", "--format", "{{json .}}", cid,
+                               check=True).stdout)
+    assert fields["Name"] == "verbs-fmt" and fields["PIDs"] == "1"
+    assert bocker("stats", "--no-stream", "--format", "{{.Nope", cid).returncode == 125
+    # info and version: Docker's nested fields
+    info = json.loads(bocker("info", "--format", "{{json .}}", check=True).stdout)
+    assert bocker("info", "--format", "{{.Name}} {{.ContainersRunning}}",
+                  check=True).stdout == f"{info['Name']} {info['ContainersRunning']}\n"
+    assert info["ContainersRunning"] >= 1
+    assert bocker("version", "--format", "{{.Server.Os}}", check=True).stdout == "linux\n"
+    assert bocker("version", "--format", "{{.Client.Version}}", check=True).stdout.strip()
+    # events: each event through the template, Go's Message names too
+    out = bocker("events", "--since", "0", "--until", "0s", "--filter", f"container={cid}",
+                 "--format", "{{.ID}} {{.Status}} {{.Actor.Attributes.name}}",
+                 check=True).stdout.splitlines()
+    assert f"{cid} start verbs-fmt" in out
+    assert bocker("events", "--since", "0", "--until", "0s", "--format", "{{if}}").returncode \
+        == 125
+
+
+def test_history_format_is_the_shared_go_template(bocker):
+    image_id = json.loads(bocker("image", "inspect", "busybox", check=True).stdout)[0]["Id"]
+    out = bocker("history", "--format", "{{.ID}}", "busybox", check=True).stdout.splitlines()
+    assert out[0] == image_id and all(x == "<missing>" for x in out[1:])
+    lines = bocker("history", "--format", "table {{.ID}}\\t{{.Size}}", "busybox",
+                   check=True).stdout.splitlines()
+    assert lines[0].split() == ["IMAGE", "SIZE"] and lines[1].split()[0] == image_id
+    rows = [json.loads(line) for line in bocker("history", "--format", "{{json .}}", "busybox",
+                                                check=True).stdout.splitlines()]
+    assert rows[0]["ID"] == image_id and set(rows[0]) == {
+        "Comment", "CreatedAt", "CreatedBy", "CreatedSince", "ID", "Size"}
+    assert bocker("history", "--format", "{{.Nope}}", "busybox").returncode == 125

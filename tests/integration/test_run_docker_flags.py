@@ -302,9 +302,10 @@ def test_generated_names(bocker, cleanup):
     a = _detached(bocker, cleanup, "busybox", "sleep", "60")
     b = _detached(bocker, cleanup, "busybox", "sleep", "60")
     names = [_inspect(bocker, c)["Name"] for c in (a, b)]
-    assert all(re.fullmatch(r"[a-z]+_[a-z]+[0-9]?", n) for n in names), names
+    # inspect's Name is Docker's: "/" then the name
+    assert all(re.fullmatch(r"/[a-z]+_[a-z]+[0-9]?", n) for n in names), names
     assert names[0] != names[1]
-    assert _inspect(bocker, names[0])["Id"] == a  # the name finds it
+    assert _inspect(bocker, names[0][1:])["Id"] == a  # the name finds it
 
 
 def test_start_of_a_running_container_is_a_no_op(bocker, cleanup):
@@ -322,7 +323,7 @@ def test_create_then_start(bocker, cleanup):
     cleanup.append(cid)
     info = _inspect(bocker, cid)
     assert info["State"]["Status"] == "created" and info["Config"]["Labels"] == {"k": "v"}
-    assert info["Name"] == "rf-created"
+    assert info["Name"] == "/rf-created"
     # a later command does not take it for a crashed create
     assert _inspect(bocker, cid)["State"]["Status"] == "created"
     proc = bocker("start", "-a", "rf-created")

@@ -203,8 +203,19 @@ def test_volume_verbs(bocker, cleanup, vols):
     proc = bocker("volume", "inspect", "tv-a", "tv-missing")
     assert proc.returncode == 1 and "No such volume: tv-missing" in proc.stderr
     assert [v["Name"] for v in json.loads(proc.stdout)] == ["tv-a"]
-    assert bocker("volume", "inspect", "-f", "{{.Labels}}", "tv-a",
-                  check=True).stdout == "app=db\n"
+    # inspect's template runs on the JSON (a map prints as Go's), ls's on a row
+    assert bocker("volume", "inspect", "-f", "{{.Labels}} {{index .Labels \"app\"}}", "tv-a",
+                  check=True).stdout == "map[app:db] db\n"
+    assert json.loads(bocker("volume", "inspect", "-f", "{{json .}}", "tv-a",
+                             check=True).stdout)["Name"] == "tv-a"
+    assert bocker("volume", "inspect", "-f", "{{.Nope", "tv-a").returncode == 125
+    assert bocker("volume", "ls", "--filter", "name=^tv-", "--format",
+                  'table {{.Name}}\\t{{.Label "app"}}', check=True).stdout.splitlines() == [
+        "VOLUME NAME   LABEL", "tv-a          db", "tv-b" + " " * 10]
+    [row] = [json.loads(line) for line in bocker("volume", "ls", "--format", "json", "--filter",
+                                                 "label=app", check=True).stdout.splitlines()]
+    assert (row["Name"], row["Labels"], row["Driver"]) == ("tv-a", "app=db", "local")
+    assert bocker("volume", "ls", "--filter", "bogus=1").returncode == 125
     assert bocker("volume", "rm", "-f", "tv-missing").returncode == 0
     assert bocker("volume", "rm", "tv-missing").returncode == 1
     for bad in ("a", "../x", "x/y", "-x"):
@@ -369,3 +380,27 @@ def test_a_failed_run_removes_only_the_volumes_it_made(bocker, vols):
     bocker("volume", "create", "tv-kept", check=True)
     proc = bocker("run", "--rm", "-v", "tv-kept:/d", "busybox", "true", env=fault)
     assert proc.returncode != 0 and "tv-kept" in _volumes(bocker)
+
+
+def test_workdir_below_a_volume_is_made_in_the_volume(bocker, cleanup, vols, tmp_path):
+    vols.append("tv-wd")
+    out = bocker("run", "--name", "tv-wd-c", "-v", "tv-wd:/data", "-w", "/data/sub/deeper",
+                 "busybox", "sh", "-c", "pwd; stat -c '%u %a' .", check=True).stdout
+    cleanup.append("tv-wd-c")
+    assert out == "/data/sub/deeper\n0 755\n"
+    # in the volume (a second container sees it), not under the image's /data
+    assert bocker("run", "--rm", "-v", "tv-wd:/v", "busybox", "ls", "/v/sub",
+                  check=True).stdout == "deeper\n"
+    assert "/data/sub" not in bocker("diff", "tv-wd-c", check=True).stdout
+    # a bind's source and a tmpfs likewise; a read-only volume refuses it
+    bound = tmp_path / "bound"
+    bound.mkdir()
+    assert bocker("run", "--rm", "-v", f"{bound}:/b", "-w", "/b/made", "busybox", "pwd",
+                  check=True).stdout == "/b/made\n"
+    assert (bound / "made").is_dir()
+    assert bocker("run", "--rm", "--tmpfs", "/t", "-w", "/t/x", "busybox", "pwd",
+                  check=True).stdout == "/t/x\n"
+    proc = bocker("run", "--rm", "-v", "tv-wd:/ro:ro", "-w", "/ro/new", "busybox", "true")
+    assert (proc.returncode, proc.stderr) == (125, "bocker: mkdir cwd: Read-only file system\n")
+    assert bocker("run", "--rm", "-v", "tv-wd:/v", "busybox", "ls", "/v",
+                  check=True).stdout == "sub\n"

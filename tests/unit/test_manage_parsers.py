@@ -284,3 +284,14 @@ def test_groups_leave_out_commands_this_build_lacks(monkeypatch):
 def test_print_formatted_json(capsys):
     assert manage.print_formatted("json", [{"a": 1}], {})
     assert capsys.readouterr().out == '{"a":1}\n'
+
+
+def test_print_formatted_rows_are_structs(capsys):
+    from bocker.cli import gotemplate
+
+    rows = [{"Name": "a", "CPUPerc": "1.00%"}, {"Name": "bb", "CPUPerc": "0.00%"}]
+    assert manage.print_formatted("table {{.Name}}\\t{{.CPUPerc}}", rows, {"CPUPerc": "CPU %"})
+    assert capsys.readouterr().out == "NAME      CPU %\na         1.00%\nbb        0.00%\n"
+    assert not manage.print_formatted("table", rows, {})
+    with pytest.raises(gotemplate.TemplateError):  # a struct's missing field: Docker's error
+        manage.print_formatted("{{.Nope}}", rows, {})

@@ -2,6 +2,7 @@
 volume ls's filters and format; hypothesis where the input varies."""
 import csv
 import io
+import json
 import re
 
 import pytest
@@ -159,23 +160,48 @@ def test_names_are_docker_s_and_anonymous_ones_are_64_hex(text):
     assert re.fullmatch(r"[0-9a-f]{64}", names.anonymous())
 
 
-def test_filters_and_format():
-    vol = {"Name": "pgdata", "Driver": "local", "Labels": {"app": "db"},
-           "Mountpoint": "/r/volumes/pgdata/_data"}
-    used = {"pgdata"}
-    f = listing.parse_filters
-    assert listing.matches(vol, f(["name=pg", "label=app=db", "dangling=false"]), used)
-    assert not listing.matches(vol, f(["label=app=web"]), used)
-    assert not listing.matches(vol, f(["label!=app"]), used)
-    assert not listing.matches(vol, f(["dangling=true"]), used)
-    assert listing.matches(vol, f(["name=zz", "name=pgd"]), used)  # either value of a key
-    assert listing.render("{{.Name}}\\t{{.Labels}}", vol) == "pgdata\tapp=db"
-    assert listing.render("{{json .Labels}}", vol) == '{"app": "db"}'
-    assert listing.header("table {{.Driver}}\\t{{.Name}}") == "DRIVER\tVOLUME NAME"
-    for bad in (["bogus=1"], ["name"], ["dangling=maybe"]):
-        with pytest.raises(InvalidArgument):
-            f(bad)
-    with pytest.raises(InvalidArgument):
-        listing.render("{{.Nope}}", vol)
-    with pytest.raises(InvalidArgument):
-        listing.render("{{range .}}{{end}}", vol)
+def test_filters_and_format_through_the_shared_code(capsys):
+    from bocker.cli import filters, gotemplate, output
+
+    vol = {"Name": "pgdata", "Driver": "local", "Labels": {"app": "db", "tier": "1"},
+           "Mountpoint": "/r/volumes/pgdata/_data", "Scope": "local"}
+    used = filters.volume_names_in_use([{"Mounts": [{"Type": "volume", "Name": "pgdata"}]}])
+
+    def f(values):
+        return filters.volumes(filters.parse(values, filters.VOLUME_KEYS), used)(vol)
+    assert f(["name=pg", "label=app=db", "dangling=false", "driver=local"])
+    assert not f(["label=app=web"])
+    assert not f(["dangling=true"])
+    assert f(["name=zz", "name=pgd"])  # either value of a key
+    assert f(["name=^pg.*a$"])  # Docker's name= is a regular expression
+    for bad in (["bogus=1"], ["name"], ["label!=app"]):
+        with pytest.raises(filters.FilterError):
+            filters.parse(bad, filters.VOLUME_KEYS)
+    with pytest.raises(filters.FilterError):
+        f(["dangling=maybe"])
+    row = listing.VolumeRow(vol)
+    assert gotemplate.render('{{.Name}}\t{{.Labels}}\t{{.Label "app"}}', row) == \
+        "pgdata\tapp=db,tier=1\tdb"
+    assert json.loads(gotemplate.render("{{json .}}", row)) == {
+        "Availability": "N/A", "Driver": "local", "Group": "N/A", "Labels": "app=db,tier=1",
+        "Links": "N/A", "Mountpoint": "/r/volumes/pgdata/_data", "Name": "pgdata",
+        "Scope": "local", "Size": "N/A", "Status": "N/A"}
+    fmt, table_ = output.listing_format("table {{.Driver}}\\t{{.Name}}")
+    output.print_template(fmt, [row], listing.HEADERS, table_)
+    assert capsys.readouterr().out == "DRIVER    VOLUME NAME\nlocal     pgdata\n"
+    with pytest.raises(gotemplate.TemplateError):
+        gotemplate.render("{{.Nope}}", row)
+
+
+def test_prune_filters_keep_what_they_do_not_name():
+    from bocker.cli import filters
+
+    def keep(values, labels):
+        return listing.prune_keep(filters.parse(values, listing.PRUNE_KEYS))(
+            {"Name": "v", "Labels": labels})
+    assert not keep([], {})
+    assert not keep(["label=app=db"], {"app": "db"}) and keep(["label=app=db"], {"app": "x"})
+    assert keep(["label!=app"], {"app": "db"}) and not keep(["label!=app"], {})
+    assert keep(["label!=app=db"], {"app": "db"}) and not keep(["label!=app=db"], {"app": "x"})
+    with pytest.raises(filters.FilterError):
+        filters.parse(["name=x"], listing.PRUNE_KEYS)
