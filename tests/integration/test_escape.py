@@ -278,7 +278,10 @@ def test_workdir_cannot_go_through_a_caller_fd(probe_image, host_marker, verb):
         with detached(IMAGE, "probe", "sleep") as cid:
             proc = _with_fd_9(bocker_argv("exec", *command[:2], cid, *command[3:]))
     assert "host secret" not in proc.stdout, said(proc)
-    assert (proc.returncode, proc.stderr) == (125, "bocker: chdir: No such file or directory\n")
+    # (run makes a missing -w in the child, walking no magic link: mkdir cwd)
+    assert proc.returncode == 125, said(proc)
+    assert proc.stderr in ("bocker: chdir: No such file or directory\n",
+                           "bocker: mkdir cwd: No such file or directory\n"), said(proc)
 
 
 @pytest.mark.parametrize("verb", ["run", "exec"])
@@ -301,11 +304,17 @@ def test_workdir_cannot_go_through_bockers_own_fds(probe_image, verb):
     else:
         with detached(IMAGE, "probe", "sleep") as cid:
             results = [attempt(n, cid) for n in range(3, 20)]
+    # run makes a missing -w in the child first (mkdir cwd), walking no
+    # magic link at all: an fd still open there is refused as a link
+    # (ELOOP), whatever it is, so none can lead out
     refused = {"bocker: chdir: No such file or directory\n": "closed",
-               "bocker: chdir: Not a directory\n": "open"}
+               "bocker: mkdir cwd: No such file or directory\n": "closed",
+               "bocker: chdir: Not a directory\n": "open",
+               "bocker: mkdir cwd: Too many levels of symbolic links\n": "a link"}
     kinds = [refused.get(p.stderr) if p.returncode == 125 else said(p) for p in results]
-    assert set(kinds) <= {"closed", "open"}, [said(p) for p in results if p.stderr not in refused]
-    assert kinds.count("open") <= 2, kinds
+    allowed = {"closed", "a link"} if verb == "run" else {"closed", "open"}
+    assert set(kinds) <= allowed, [said(p) for p in results if p.stderr not in refused]
+    assert kinds.count("open") <= 2, [n for n, k in enumerate(kinds, 3) if k == "open"]
 
 
 # ------------------------------------------- the caller's terminal and group

@@ -311,16 +311,16 @@ def test_child_failing_before_parent_says_go(paths, monkeypatch, capfd, tmp_path
 
     def late_go(fd, data):
         if data == b"g":
-            time.sleep(0.2)  # the child reaches chdir and dies meanwhile
+            time.sleep(0.2)  # the child reaches its mkdir and dies meanwhile
         return real_write(fd, data)
 
     monkeypatch.setattr(os, "write", late_go)
     with pytest.raises(StartError) as e:
-        # the working directory is made in the rootfs, below the volume
-        # that then covers it: the child's chdir fails
+        # the working directory is made by the child, below a read-only
+        # bind: its mkdir fails
         containers.run(paths, spec.RunRequest("busybox", ["true"], workdir="/vol/no/such",
-                                              volumes=[f"{tmp_path}:/vol"], remove=True))
-    assert (e.value.exit_code, str(e.value)) == (125, "chdir: No such file or directory")
+                                              volumes=[f"{tmp_path}:/vol:ro"], remove=True))
+    assert (e.value.exit_code, str(e.value)) == (125, "mkdir cwd: Read-only file system")
 
 
 def test_child_never_execs_if_parent_goes_away_before_go(paths):
