@@ -93,6 +93,7 @@ int make_target(const char *target, int is_file);
 void setup_oci_filesystem(struct child_ctx *c);
 int oci_open(int dirfd, const char *path, int flags, mode_t mode);
 int oci_open_dir_made(const char *path);
+int oci_make_cwd(const char *cwd);
 
 /* kernfs.c */
 int open_kernfs(struct child_ctx *c);

@@ -183,20 +183,6 @@ static int mount_tmpfses(struct child_ctx *c)
 
 /* Make the container's filesystem view: a new root with fresh /proc,
  * /dev and /sys, and the volumes.  A step that fails ends the child. */
-/* The working directory, made if missing once everything is mounted (as
- * runc does): one below a volume's target is made in the volume, not
- * under its mount point in the image's tree.  Resolved from the
- * container's own root (after pivot_root), so no link leads out of it;
- * a read-only volume refuses it (EROFS). */
-static int make_cwd(const char *cwd)
-{
-    int fd = oci_open_dir_made(cwd);
-    if (fd < 0)
-        return -fd;
-    close(fd);
-    return 0;
-}
-
 void setup_filesystem(struct child_ctx *c)
 {
     const struct shim_spawn *req = c->req;
@@ -233,7 +219,7 @@ void setup_filesystem(struct child_ctx *c)
         STEP(c, STEP_MOUNT_TMPFS, mount_tmpfses(c));
     }
     if (req->cwd && req->cwd[0] == '/' && req->cwd[1])
-        STEP(c, STEP_MAKE_CWD, make_cwd(req->cwd));
+        STEP(c, STEP_MAKE_CWD, oci_make_cwd(req->cwd));
     if (req->readonly_rootfs)
         STEP(c, STEP_READONLY_ROOT, readonly_root(!req->privileged));
 }

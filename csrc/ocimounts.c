@@ -307,6 +307,20 @@ int oci_open_dir_made(const char *path)
     return fd;
 }
 
+/* The working directory (process.cwd; run's -w), made if the image lacks
+ * it, as runc does, after everything is mounted: one below a volume's
+ * target is made in the volume.  Resolved from the container's own root
+ * (after pivot_root) by oci_open_dir_made, so no link leads out of it; a
+ * read-only mount refuses it (EROFS).  Returns 0 or an errno. */
+int oci_make_cwd(const char *cwd)
+{
+    int fd = oci_open_dir_made(cwd);
+    if (fd < 0)
+        return -fd;
+    close(fd);
+    return 0;
+}
+
 /* Make target inside the container if it is missing (a directory, or an
  * empty file if is_file) and return an O_PATH fd on it (or -errno),
  * following no magic link on the way. */
@@ -516,16 +530,6 @@ static int readonly_oci_root(void)
     return mount(NULL, "/", NULL, flags, NULL) < 0 ? errno : 0;
 }
 
-/* process.cwd, made if the image lacks it (as runc does). */
-static int make_cwd(const char *cwd)
-{
-    int fd = oci_open_dir_made(cwd);
-    if (fd < 0)
-        return -fd;
-    close(fd);
-    return 0;
-}
-
 /* linux.rootfsPropagation: the container's / becomes shared, slave, ...
  * once everything is mounted (until then it is private, so nothing of the
  * setup reaches the host). */
@@ -595,7 +599,7 @@ void setup_oci_filesystem(struct child_ctx *c)
     if (oci->n_readonly)
         STEP(c, STEP_READONLY_PATHS, readonly_paths(c, oci->readonly, oci->n_readonly));
     if (req->cwd && req->cwd[0] == '/' && req->cwd[1])
-        STEP(c, STEP_MAKE_CWD, make_cwd(req->cwd));
+        STEP(c, STEP_MAKE_CWD, oci_make_cwd(req->cwd));
     if (oci->rootfs_propagation)
         STEP(c, STEP_ROOTFS_PROPAGATION, rootfs_propagation(oci->rootfs_propagation));
     if (req->readonly_rootfs)

@@ -375,8 +375,6 @@ def logs(ctx, follow, tail, since, until, timestamps, details, ref):
 @click.pass_obj
 def inspect(ctx, fmt, kind, size, refs):
     """Show containers or images as JSON (Docker's shape), or -f TEMPLATE of each."""
-    import json
-
     template = None
     if fmt and fmt != "json":
         from bocker.cli import gotemplate
@@ -385,14 +383,8 @@ def inspect(ctx, fmt, kind, size, refs):
     found = []
     failed = output.each_collect(refs, lambda ref: found.append(
         _inspect_one(ctx.paths, ref, kind, size)))
-    if template is None:
-        if found or not failed:  # none found: only the error lines (Docker adds a "[]")
-            click.echo(json.dumps(found, indent=4))
-    else:
-        for item in found:
-            click.echo(template.render(item))
-    if failed:
-        sys.exit(1)
+    # none found: only the error lines (Docker adds a "[]")
+    output.print_inspected(found, failed, template, json_if_none_found=False)
 
 
 def _inspect_one(paths, ref, kind, size):

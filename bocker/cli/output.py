@@ -30,6 +30,23 @@ def each_collect(refs, action):
     return failed
 
 
+def print_inspected(found, failed, template, json_if_none_found=True):
+    """An inspect command's output: the objects found as one indented JSON
+    array, or each through template (a gotemplate.Template) if given;
+    then exit 1 if any ref failed (its error line is already out).  With
+    json_if_none_found False, no "[]" is printed when every ref failed."""
+    import json
+
+    if template is None:
+        if found or not failed or json_if_none_found:
+            click.echo(json.dumps(found, indent=4))
+    else:
+        for item in found:
+            click.echo(template.render(item))
+    if failed:
+        sys.exit(1)
+
+
 def error(message):
     """'bocker: MESSAGE' on stderr, always one line: a newline or control
     character (from a name or path the user gave) is shown escaped."""

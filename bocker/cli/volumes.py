@@ -1,7 +1,4 @@
 """`volume create/ls/inspect/rm/prune`: the CLI of bocker.volume."""
-import json
-import sys
-
 import click
 
 from bocker.cli import output
@@ -89,13 +86,7 @@ def inspect(ctx, fmt, names_):
     found = []
     failed = output.each_collect(names_, lambda name: found.append(
         volumes.load(ctx.paths, name)))
-    if template is None:
-        click.echo(json.dumps(found, indent=4))
-    else:
-        for v in found:
-            click.echo(template.render(v))
-    if failed:
-        sys.exit(1)
+    output.print_inspected(found, failed, template)
 
 
 @volume.command(name="rm")

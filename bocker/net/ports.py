@@ -72,6 +72,24 @@ def _proto(text, spec):
     return proto
 
 
+def _split_proto(spec, kind):
+    """spec's ports part and its protocol (tcp without a /PROTO); kind
+    ('port mapping', '--expose') names the flag in a refusal."""
+    text, slash, proto = spec.strip().partition("/")
+    if slash and not proto:
+        raise InvalidArgument(f"invalid {kind} '{shown(spec)}': no protocol after '/'")
+    return text, (_proto(proto, spec) if proto else "tcp")
+
+
+def _bounded_range(text, what, spec, kind):
+    """_range, refused if it names more than MAX_EXPOSED ports (each is a
+    rule and a record entry)."""
+    lo, hi = _range(text, what, spec)
+    if hi - lo >= MAX_EXPOSED:
+        raise InvalidArgument(f"invalid {kind} '{shown(spec)}': more than {MAX_EXPOSED} ports")
+    return lo, hi
+
+
 def _host_ip(text, spec):
     parts = text.split(".")
     if not (len(parts) == 4 and all(p.isdigit() and p == str(int(p)) and int(p) < 256
@@ -92,20 +110,14 @@ def parse_publish(spec):
     """
     if not isinstance(spec, str) or len(spec) > 64:
         raise InvalidArgument(f"invalid port mapping '{shown(spec)}'")
-    text, _, proto = spec.strip().partition("/")
-    if _ and not proto:
-        raise InvalidArgument(f"invalid port mapping '{shown(spec)}': no protocol after '/'")
-    proto = _proto(proto, spec) if proto else "tcp"
+    text, proto = _split_proto(spec, "port mapping")
     parts = text.split(":")
     if len(parts) > 3:
         raise InvalidArgument(f"invalid port mapping '{shown(spec)}': expected "
                               "[HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTO] (IPv4 only)")
     ip = _host_ip(parts[0], spec) if len(parts) == 3 else None
     host = parts[-2] if len(parts) >= 2 else ""     # '' (as in ':80'): any free port
-    lo, hi = _range(parts[-1], "container port", spec)
-    if hi - lo >= MAX_EXPOSED:
-        raise InvalidArgument(f"invalid port mapping '{shown(spec)}': "
-                              f"more than {MAX_EXPOSED} ports")
+    lo, hi = _bounded_range(parts[-1], "container port", spec, "port mapping")
     if not host:
         return [Binding(p, proto, ip) for p in range(lo, hi + 1)]
     hlo, hhi = _range(host, "host port", spec)
@@ -121,13 +133,8 @@ def parse_expose(spec):
     """An --expose value (PORT[-END][/PROTO]) as its port keys: ['80/tcp']."""
     if not isinstance(spec, str) or len(spec) > 32:
         raise InvalidArgument(f"invalid --expose '{shown(spec, 32)}'")
-    text, slash, proto = spec.strip().partition("/")
-    if slash and not proto:
-        raise InvalidArgument(f"invalid --expose '{shown(spec)}': no protocol after '/'")
-    proto = _proto(proto, spec) if proto else "tcp"
-    lo, hi = _range(text, "port", spec)
-    if hi - lo >= MAX_EXPOSED:
-        raise InvalidArgument(f"invalid --expose '{shown(spec)}': more than {MAX_EXPOSED} ports")
+    text, proto = _split_proto(spec, "--expose")
+    lo, hi = _bounded_range(text, "port", spec, "--expose")
     return [f"{p}/{proto}" for p in range(lo, hi + 1)]
 
 

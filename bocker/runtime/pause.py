@@ -2,7 +2,7 @@
 (kernel/freezer.py), and its record saying so (State.Paused, Status
 "paused", as Docker's), under the container's lock."""
 from bocker import events
-from bocker.errors import BockerError, NoSuchContainer
+from bocker.errors import BockerError
 from bocker.kernel import freezer
 from bocker.runtime import records
 
@@ -18,11 +18,7 @@ def unpause(paths, ref):
 
 
 def _set(paths, ref, on):
-    cid = records.resolve(paths, ref)
-    with records.locked(paths, cid) as here:
-        if not here:
-            raise NoSuchContainer(ref)
-        record = records.refresh(paths, records.read_stored(paths, cid))
+    with records.locked_current(paths, ref) as (cid, record):
         st = record["State"]
         if not st.get("Running"):
             raise BockerError(f"Container {ref} is not running")

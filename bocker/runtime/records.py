@@ -84,6 +84,18 @@ def locked(paths, cid):
     return state.locked(paths.container(cid), directory=True)
 
 
+@contextlib.contextmanager
+def locked_current(paths, ref):
+    """The container ref names under its lock, for a read-modify-write:
+    yields (cid, record), the record read while locked and refreshed
+    (exit.json folded in).  NoSuchContainer if it is gone."""
+    cid = resolve(paths, ref)
+    with locked(paths, cid) as here:
+        if not here:
+            raise NoSuchContainer(ref)
+        yield cid, refresh(paths, read_stored(paths, cid))
+
+
 def save(paths, record):
     """Write a container's record (atomically; see state.write_json): its
     stored part only, the derived fields are rebuilt on load."""

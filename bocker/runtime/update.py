@@ -12,7 +12,7 @@ import os
 import re
 
 from bocker import events
-from bocker.errors import BockerError, InvalidArgument, NoSuchContainer
+from bocker.errors import BockerError, InvalidArgument
 from bocker.kernel import cgroups
 from bocker.runtime import records
 
@@ -79,11 +79,7 @@ def update(paths, ref, change, driver=None):
     its ID.  A running container's cgroup is written first: a limit the
     kernel refuses (memory below what it uses) changes nothing stored."""
     check(change)
-    cid = records.resolve(paths, ref)
-    with records.locked(paths, cid) as here:
-        if not here:
-            raise NoSuchContainer(ref)
-        record = records.refresh(paths, records.read_stored(paths, cid))
+    with records.locked_current(paths, ref) as (cid, record):
         spec = record["Spec"]
         if change.get("restart") is not None and spec.get("remove") \
                 and change["restart"] not in ("", "no"):

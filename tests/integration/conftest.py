@@ -308,3 +308,24 @@ def cleanup(bocker):
     yield made
     for cid in made:
         bocker("rm", "-f", cid)
+
+
+@pytest.fixture
+def net(paths):
+    """The session's bridge network record (bridge, subnet, gateway)."""
+    return state.read_json(paths.network)
+
+
+@pytest.fixture
+def v2_driver(monkeypatch):
+    """The v2 driver on the host's cgroup2 mount, made the driver every
+    container of the test runs under (on a hybrid host it has few or none
+    of memory/cpu/io: containers there run without those limits); skips
+    where there is no cgroup2 mount."""
+    mount = next((p for p, fstype, _ in cgroups.read_mounts() if fstype == "cgroup2"), None)
+    if not mount:
+        pytest.skip("no cgroup2 mount on this host")
+    driver = cgroups.V2Driver(mount)
+    monkeypatch.setattr(cgroups, "_driver", driver)
+    yield driver
+    driver.remove_parent()

@@ -7,28 +7,8 @@ is the default one and every run test exercises it with limits too.
 import os
 import signal
 
-import pytest
-
 from bocker.kernel import cgroups
 from bocker.runtime import containers, protocol
-
-
-def _cgroup2_mount():
-    for point, fstype, _ in cgroups.read_mounts():
-        if fstype == "cgroup2":
-            return point
-    return None
-
-
-@pytest.fixture
-def v2_driver(monkeypatch):
-    mount = _cgroup2_mount()
-    if not mount:
-        pytest.skip("no cgroup2 mount on this host")
-    driver = cgroups.V2Driver(mount)
-    monkeypatch.setattr(cgroups, "_driver", driver)
-    yield driver
-    driver.remove_parent()
 
 
 def _kill_and_finish(paths, started):

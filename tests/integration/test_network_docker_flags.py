@@ -4,7 +4,6 @@ free host port), ranges, udp, -P with --expose, --ip, --mac-address,
 
 Traffic only between the host's loopback and namespaces these tests made."""
 import errno
-import json
 import os
 import socket
 import subprocess
@@ -13,26 +12,13 @@ import urllib.request
 
 import pytest
 
-from bocker import state
 from bocker.net import nat, network, ports
 
 from conftest import BOCKER, wait_for
 from netfixtures import free_port
+from runfixtures import detach as _detach, inspect as _inspect
 
 SERVE = ("mkdir -p /www && echo {text} > /www/index.html && exec httpd -f -p {port} -h /www")
-
-
-@pytest.fixture
-def net(paths):
-    return state.read_json(paths.network)
-
-
-def _detach(bocker, *args):
-    return bocker("run", "-d", *args, check=True).stdout.strip()
-
-
-def _inspect(bocker, cid):
-    return json.loads(bocker("inspect", cid, check=True).stdout)[0]
 
 
 def _get(url):

@@ -1,32 +1,17 @@
 """bocker run on the bridge network: addresses, reachability, NAT, ports.
 
 Traffic only between the host and the namespaces these tests made."""
-import json
 import os
 import subprocess
 import time
 import urllib.request
-
-import pytest
 
 from bocker import state
 from bocker.net import nat, network
 
 from conftest import BOCKER
 from netfixtures import free_port, ping
-
-
-@pytest.fixture
-def net(paths):
-    return state.read_json(paths.network)
-
-
-def _detach(bocker, *args):
-    return bocker("run", "-d", *args, check=True).stdout.strip()
-
-
-def _inspect(bocker, cid):
-    return json.loads(bocker("inspect", cid, check=True).stdout)[0]
+from runfixtures import detach as _detach, inspect as _inspect
 
 
 def test_eth0_has_its_address_and_mac(bocker, net):

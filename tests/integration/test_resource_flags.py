@@ -3,7 +3,6 @@ the cgroup files they write (v1 here; the v2 driver against the host's
 cgroup2 mount where it has the controllers, else into a directory laid
 out as one), the refusals a host that cannot enforce one gives, and
 --device / the devices cgroup under attack."""
-import json
 import os
 import subprocess
 import tempfile
@@ -11,34 +10,10 @@ import tempfile
 import pytest
 
 from bocker.kernel import cgroupextra, cgroups
+from runfixtures import cgroup_file as _cgroup, detached as _detached, inspect as _inspect
 
 V1 = cgroups.driver().version == 1
 v1_only = pytest.mark.skipif(not V1, reason="a cgroup v1 controller's file")
-
-
-def _inspect(bocker, ref):
-    return json.loads(bocker("inspect", ref, check=True).stdout)[0]
-
-
-def _cgroup(cid, controller, name):
-    cg = cgroups.driver()
-    if cg.version == 2:
-        directory = cg._dir(cid)
-    elif controller == "cpuset":
-        directory = cg._cpuset_dir(cid)
-    elif controller == "devices":
-        directory = cg._devices_dir(cid)
-    else:
-        directory = cg._dir(controller, cid)
-    with open(os.path.join(directory, name)) as f:
-        return f.read().strip()
-
-
-def _detached(bocker, cleanup, *args):
-    proc = bocker("run", "-d", *args, check=True)
-    cid = proc.stdout.strip()
-    cleanup.append(cid)
-    return cid
 
 
 def _refused(bocker, *args):
@@ -363,18 +338,6 @@ def test_v2_oom_kill_disable_warns(tmp_path, capsys):
 
 
 # ------------------------------------------------------------ v2 driver, real containers
-
-@pytest.fixture
-def v2_driver(monkeypatch):
-    """The v2 driver on the host's cgroup2 mount (on this hybrid host it
-    has none of memory/cpu/io: containers there run without those limits)."""
-    mount = next((p for p, fstype, _ in cgroups.read_mounts() if fstype == "cgroup2"), None)
-    if not mount:
-        pytest.skip("no cgroup2 mount on this host")
-    driver = cgroups.V2Driver(mount)
-    monkeypatch.setattr(cgroups, "_driver", driver)
-    yield driver
-    driver.remove_parent()
 
 
 def _v2_run(paths, req):

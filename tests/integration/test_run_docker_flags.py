@@ -4,39 +4,16 @@
 signal and timeout, --init, --group-add, --pid/--ipc/--uts host,
 generated names, start of a running container, create, exec -d,
 exec --env-file, exec --privileged and the 125 of a usage error."""
-import json
 import os
 import re
 
 import pytest
 
 from conftest import wait_for
+from runfixtures import cgroup_file as _cgroup, detached as _detached, inspect as _inspect
 from bocker.kernel import cgroups
 
 UNLIMITED = 1 << 62  # v1 shows "no limit" as 2^63 - a page; anything this large is none
-
-
-def _inspect(bocker, ref):
-    return json.loads(bocker("inspect", ref, check=True).stdout)[0]
-
-
-def _cgroup(cid, controller, name):
-    cg = cgroups.driver()
-    if cg.version == 2:
-        directory = cg._dir(cid)
-    elif controller == "cpuset":
-        directory = cg._cpuset_dir(cid)
-    else:
-        directory = cg._dir(controller, cid)
-    with open(os.path.join(directory, name)) as f:
-        return f.read().strip()
-
-
-def _detached(bocker, cleanup, *args):
-    proc = bocker("run", "-d", *args, check=True)
-    cid = proc.stdout.strip()
-    cleanup.append(cid)
-    return cid
 
 
 def _v1():
