@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from bocker import hostsetup, state
+from bocker import hostsetup
 from bocker.kernel import native
 from bocker.net import nat, network
 from bocker.state import Paths
@@ -258,11 +258,6 @@ def test_guard_admission_follows_attach_and_detach(host_net, netleak):
 
 
 # ------------------------------------------------- real containers
-
-@pytest.fixture
-def net(paths):
-    return state.read_json(paths.network)
-
 
 def _inspect(bocker, cid):
     return json.loads(bocker("inspect", cid, check=True).stdout)[0]
