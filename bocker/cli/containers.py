@@ -1,5 +1,6 @@
 """The container commands: run, exec, stop, kill, wait, start, restart,
-attach, ps, logs, inspect, commit, rm (containers only, but an img_ ID).
+attach, ps, logs, inspect, commit, rm (containers only, but an img_ ID);
+create has a module of its own (create.py).
 
 Plain click commands, gathered into the group by app.py; each gets the
 click obj (its .paths is a bocker.state.Paths).  No logic here: parse,
@@ -67,41 +68,6 @@ def run(ctx, detach, interactive, tty, cidfile, detach_keys, image, command, **o
             os.unlink(cidfile)
     if not detach:
         sys.exit(code or 0)  # None: the user detached, it runs on
-
-
-@click.command(context_settings=RUN_SETTINGS, cls=boolflags.DockerBools,
-               bool_flags=runoptions.BOOL_FLAGS)
-@click.option("-i", "--interactive", is_flag=True, help="Keep stdin open (for start -a -i).")
-@click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-terminal.")
-@runoptions.container_options
-@click.option("--cidfile", type=click.Path(dir_okay=False), help="Write the container ID here.")
-@click.argument("image")
-@click.argument("command", nargs=-1, type=click.UNPROCESSED)
-@click.pass_obj
-def create(ctx, interactive, tty, cidfile, image, command, **options):
-    """Create a container from IMAGE without starting it; print its ID
-    (`bocker start` starts it); a missing image is pulled first (--pull), as
-    run's."""
-    from bocker.runtime import create as creating
-    from bocker.runtime import start as start_path
-
-    policy, platform = runoptions.take_pull(options)
-    quiet = runoptions.take_quiet(options)
-    req = runoptions.request(image, command, options)
-    creating.check_request(req)  # a refused option says so before any pull, as run's
-    runoptions.ensure_image(ctx.paths, req.image, policy, platform, quiet)
-    cid_fd = _create_cidfile(cidfile) if cidfile else None
-    try:
-        cid = start_path.create_only(ctx.paths, req, tty=tty, interactive=interactive)
-    except BaseException:
-        if cid_fd is not None:
-            os.close(cid_fd)
-            os.unlink(cidfile)
-        raise
-    if cid_fd is not None:
-        os.write(cid_fd, cid.encode())
-        os.close(cid_fd)
-    click.echo(cid)
 
 
 def _create_cidfile(path):
@@ -470,5 +436,5 @@ def rm(ctx, force, volumes, refs):
     output.each(refs, one)
 
 
-COMMANDS = [run, create, exec_cmd, stop, kill, wait, start, restart, attach, ps, logs, inspect, commit,
+COMMANDS = [run, exec_cmd, stop, kill, wait, start, restart, attach, ps, logs, inspect, commit,
             rm]

@@ -199,7 +199,6 @@ def ensure_image(paths, image, policy=None, platform=None, quiet=False):
     """Docker's `--pull` for run and create: pull IMAGE if the policy says
     so, its progress on stderr (stdout stays the container's; -q: none).
     A bad policy or platform is a RunRefused (125)."""
-    from bocker.cli.images import _Lines, _Quiet
     from bocker.errors import InvalidArgument, RunRefused
     from bocker.image import autopull
 
@@ -214,8 +213,13 @@ def ensure_image(paths, image, policy=None, platform=None, quiet=False):
             platforms.parse_platform(platform)
     except InvalidArgument as e:
         raise RunRefused(str(e)) from None
-    autopull.ensure(paths, image, policy, platform=platform,
-                    progress=_Quiet() if quiet else _Lines(say), say=None if quiet else say)
+    def progress():  # the printer, imported only when a pull happens
+        from bocker.cli.images import _Lines, _Quiet
+
+        return _Quiet() if quiet else _Lines(say)
+
+    autopull.ensure(paths, image, policy, platform=platform, progress=progress,
+                    say=None if quiet else say)
 
 
 def request(image, command, options):

@@ -45,7 +45,9 @@ def _matches(record, platform):
 
 def ensure(paths, ref, policy=None, *, platform=None, progress=None, say=None):
     """The ID of the image a run of ref uses under policy; pulls it (with
-    progress, an install.Progress) when the policy says so.  say(text)
+    progress, an install.Progress, or a function making one: called only
+    if a pull happens, so a run of a local image imports no printer)
+    when the policy says so.  say(text)
     gets Docker's "Unable to find image ... locally" line first.  Raises
     NoSuchImage (policy never, or ref not a pullable reference), or the
     pull's own error."""
@@ -66,6 +68,8 @@ def ensure(paths, ref, policy=None, *, platform=None, progress=None, say=None):
     store.require_btrfs(paths.root)  # a root not set up says so, not a registry's error
     if policy == "missing" and say:
         say(f"Unable to find image '{ref}' locally")
+    if callable(progress):
+        progress = progress()
     return pull.pull(paths, ref, platform=platform, progress=progress).image_id
 
 

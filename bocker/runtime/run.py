@@ -22,12 +22,14 @@ def run(paths, req, stdout_fd=1, stderr_fd=2, *, stdin_fd=0, detach=False, tty=F
     options are checked and before anything is made: `run --pull` (the
     CLI's runoptions.ensure_image) pulls the image there.
     """
+    checked = None
     if ensure_image is not None:
         from bocker.runtime import create
 
-        create.check_request(req)  # a refused option says so before any pull, as Docker
+        checked = create.check_request(req)  # a refused option says so before any pull
         ensure_image(req.image)
-    started = create_and_start(paths, req, detach=detach, tty=tty, interactive=interactive)
+    started = create_and_start(paths, req, detach=detach, tty=tty, interactive=interactive,
+                               checked=checked)
     if on_started:
         on_started(started.id)
     if detach:

@@ -73,11 +73,14 @@ class Started:
 
 # ------------------------------------------------------------- create
 
-def create_and_start(paths, req, detach=False, tty=False, interactive=False, host=None):
+def create_and_start(paths, req, detach=False, tty=False, interactive=False, host=None,
+                     checked=None):
     """Create a container from req and start it; returns Started.  -i
     without -d is Docker's StdinOnce: the attached client's end of input
-    (or its going away) closes the container's stdin."""
-    ports = create.check_request(req)  # a refused option says so first, as Docker
+    (or its going away) closes the container's stdin.  checked: what
+    create.check_request(req) returned, if the caller ran it already."""
+    # a refused option says so first, as Docker
+    ports = create.check_request(req) if checked is None else checked
     store.require_btrfs(paths.root)
     image_id = create.image_id(paths, req.image)
     image_config = create.image_config(paths, image_id)

@@ -59,7 +59,9 @@ def test_sizes_swap_and_labels(tmp_path):
 def test_help_is_long_only():
     with pytest.raises(click.exceptions.Exit):
         cli_containers.run.make_context("run", ["--help"])
-    assert cli_containers.create.context_settings["help_option_names"] == ["--help"]
+    from bocker.cli import create
+
+    assert create.create.context_settings["help_option_names"] == ["--help"]
 
 
 @pytest.mark.parametrize("text, size", [("1.5g", 3 << 29), ("0.5k", 512), ("2.25m", 9 << 18),
