@@ -30,11 +30,12 @@ def create(ctx, interactive, tty, cidfile, image, command, **options):
     policy, platform = runoptions.take_pull(options)
     quiet = runoptions.take_quiet(options)
     req = runoptions.request(image, command, options)
-    creating.check_request(req)  # a refused option says so before any pull, as run's
+    checked = creating.check_request(req)  # a refused option says so before any pull
     runoptions.ensure_image(ctx.paths, req.image, policy, platform, quiet)
     cid_fd = _create_cidfile(cidfile) if cidfile else None
     try:
-        cid = start_path.create_only(ctx.paths, req, tty=tty, interactive=interactive)
+        cid = start_path.create_only(ctx.paths, req, tty=tty, interactive=interactive,
+                                     checked=checked)
     except BaseException:
         if cid_fd is not None:
             os.close(cid_fd)

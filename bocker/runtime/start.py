@@ -79,11 +79,7 @@ def create_and_start(paths, req, detach=False, tty=False, interactive=False, hos
     without -d is Docker's StdinOnce: the attached client's end of input
     (or its going away) closes the container's stdin.  checked: what
     create.check_request(req) returned, if the caller ran it already."""
-    # a refused option says so first, as Docker
-    ports = create.check_request(req) if checked is None else checked
-    store.require_btrfs(paths.root)
-    image_id = create.image_id(paths, req.image)
-    image_config = create.image_config(paths, image_id)
+    ports, image_id, image_config = _checked_image(paths, req, checked)
     with contextlib.ExitStack() as undo:
         record = create.create(paths, req, image_id, image_config, undo, host)
         started = launch(paths, record, req, image_config, undo, detach=detach, tty=tty,
@@ -93,14 +89,12 @@ def create_and_start(paths, req, detach=False, tty=False, interactive=False, hos
     return started
 
 
-def create_only(paths, req, tty=False, interactive=False, host=None):
+def create_only(paths, req, tty=False, interactive=False, host=None, checked=None):
     """`bocker create`: the container of req made (checked, snapshot,
     name, record) but not started; returns its ID.  Its -t and -i are
-    kept for the `start` that starts it (lifecycle.start)."""
-    create.check_request(req)
-    store.require_btrfs(paths.root)
-    image_id = create.image_id(paths, req.image)
-    image_config = create.image_config(paths, image_id)
+    kept for the `start` that starts it (lifecycle.start).  checked: as
+    create_and_start's."""
+    _, image_id, image_config = _checked_image(paths, req, checked)
     with contextlib.ExitStack() as undo:
         record = create.create(paths, req, image_id, image_config, undo, host)
         record["Config"].update(Tty=tty, OpenStdin=interactive, StdinOnce=interactive)
@@ -109,6 +103,17 @@ def create_only(paths, req, tty=False, interactive=False, host=None):
         records.save(paths, record)
         undo.pop_all()
     return record["Id"]
+
+
+def _checked_image(paths, req, checked):
+    """(published ports, image ID, image config) of req: the request
+    checked first (a refused option says so before anything, as Docker;
+    checked: what check_request returned, if the caller ran it), then the
+    root and the image."""
+    ports = create.check_request(req) if checked is None else checked
+    store.require_btrfs(paths.root)
+    image_id = create.image_id(paths, req.image)
+    return ports, image_id, create.image_config(paths, image_id)
 
 
 # ------------------------------------------------------------- launch
