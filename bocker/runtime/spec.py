@@ -206,12 +206,19 @@ def build_env(image_env, user_env, hostname, home="/root"):
 
 def parse_env_file(path):
     """KEY=VAL lines of an --env-file; blank lines and # comments skipped."""
+    return _item_lines(path, "env file")
+
+
+def _item_lines(path, what, limit=-1):
+    """The stripped lines of an --env-file or --label-file (what), blank
+    lines and # comments skipped; read up to limit bytes (-1: all)."""
     try:
         with open(path) as f:
-            lines = f.read().splitlines()
+            text = f.read(limit)
     except OSError as e:
-        raise InvalidArgument(f"cannot read env file {path}: {e.strerror}") from None
-    return [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+        raise InvalidArgument(f"cannot read {what} {path}: {e.strerror}") from None
+    return [ln.strip() for ln in text.splitlines()
+            if ln.strip() and not ln.lstrip().startswith("#")]
 
 
 def resolve_user(rootfs, user):
@@ -262,22 +269,14 @@ def parse_labels(items, files=()):
     """--label KEY=VAL (KEY alone: an empty value, as Docker) and
     --label-file lines (blank and # lines skipped) -> {key: value}."""
     out = {}
-    for item in [line for path in files for line in _label_lines(path)] + list(items):
+    # (bounded: a label file is small)
+    for item in [line for path in files for line in _item_lines(path, "label file", 1 << 20)] \
+            + list(items):
         key, _, value = item.partition("=")
         if not key:
             raise InvalidArgument(f"invalid label '{item}': empty name")
         out[key] = value
     return out
-
-
-def _label_lines(path):
-    try:
-        with open(path) as f:
-            text = f.read(1 << 20)  # bounded: a label file is small
-    except OSError as e:
-        raise InvalidArgument(f"cannot read label file {path}: {e.strerror}") from None
-    return [ln.strip() for ln in text.splitlines()
-            if ln.strip() and not ln.lstrip().startswith("#")]
 
 
 def _read_db(rootfs, rel):
