@@ -172,10 +172,8 @@ _RESOURCE_DEFAULTS = {
 def _resources_view(req):
     """HostConfig's keys of Docker's further resource and device flags
     (runtime/resources.py is loaded only for a request that has them)."""
-    if not spec.has_resources(req):
-        return dict(_RESOURCE_DEFAULTS, BlkioWeightDevice=[], BlkioDeviceReadBps=[],
-                    BlkioDeviceWriteBps=[], BlkioDeviceReadIOps=[], BlkioDeviceWriteIOps=[],
-                    Devices=[])
+    if not spec.has_resources(req):  # (fresh lists: a caller may change its copy)
+        return {k: list(v) if isinstance(v, list) else v for k, v in _RESOURCE_DEFAULTS.items()}
     from bocker.runtime import resources
 
     return resources.host_config(req)
@@ -186,7 +184,9 @@ def _memory_swap(req):
     else the memory+swap limit (twice the memory unless --memory-swap)."""
     if not req.memory:
         return 0
-    return 2 * req.memory if req.memory_swap is None else req.memory_swap
+    from bocker.kernel import cgroups
+
+    return cgroups.Limits(memory=req.memory, memory_swap=req.memory_swap).memsw()
 
 
 def _mount_view(text):
