@@ -14,6 +14,7 @@ directories.
     names/<name> -> <ps_id>       container names (symlinks, see runtime/names.py)
     volumes/<name>/_data          a volume's subvolume (see bocker/volume)
     volumes/<name>/volume.json    its metadata, beside the data
+    pool/<img_id>.<pid>.<n>       rootfs snapshots made ahead (runtime/pool.py)
     lock                          flock: shared by each container's mkdir,
                                   exclusive for prune of record-less leftovers
 
@@ -55,6 +56,7 @@ class Paths:
         self.userns = os.path.join(self.root, "userns")
         self.names = os.path.join(self.root, "names")
         self.volumes = os.path.join(self.root, "volumes")
+        self.pool = os.path.join(self.root, "pool")
 
     def image(self, image_id):
         """images/<image_id>; only a well-formed image ID becomes that path."""

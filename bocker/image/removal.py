@@ -58,5 +58,8 @@ def remove(paths, ref, force=False):
         for n in record["names"]:
             tags.untag(paths, image_id, n)
         return [f"Untagged: {n}" for n in record["names"]]
+    from bocker.runtime import pool
+
+    pool.drop_image(paths, image_id)  # no snapshot made ahead outlives its image
     removed = images.remove(paths, image_id)  # its untag and delete events are its own
     return [f"Removed: {removed}"]

@@ -6,7 +6,7 @@ import os
 from bocker import events, faults, ids, state
 from bocker.confine import seccomp, userns
 from bocker.errors import BockerError, RunRefused
-from bocker.runtime import names, networking, records, recordshape
+from bocker.runtime import names, networking, pool, records, recordshape
 from bocker.runtime.host import Host
 
 
@@ -78,10 +78,14 @@ def create(paths, req, image_id, image_config, undo, host=None):
             req.name = names.claim_generated(paths, cid)
         undo.callback(names.release, paths, cid, req.name)
         faults.point("create.snapshot")
-        host.store.snapshot(_image_rootfs(paths, image_id), os.path.join(cdir, "rootfs"))
+        rootfs = os.path.join(cdir, "rootfs")
+        # a snapshot made ahead (runtime/pool.py), else one made now
+        if not pool.take_rootfs(paths, image_id, rootfs):
+            host.store.snapshot(_image_rootfs(paths, image_id), rootfs)
         faults.point("create.pin_profile")
         req.security_opt = seccomp.pin_profile(cdir, req.security_opt)
         record = recordshape.new_record(cid, req, image_id, image_config)
+        pool.note_use(paths, image_id, record["Config"]["Cmd"][0])  # what to prewarm
         record["Mounts"] = _mounts(paths, cid, req, image_id, image_config, undo)
         # who is creating it: if this process dies before the start marks
         # it running, records.keeper_gone lets the next command finish it
