@@ -536,7 +536,7 @@ def elf_interp(read_at):
     phoff, = struct.unpack_from(order + ("Q" if wide else "I"), head, 32 if wide else 28)
     phentsize, phnum = struct.unpack_from(order + "HH", head, 54 if wide else 42)
     need = 56 if wide else 32
-    if phentsize < need or phnum > 64 or phoff > FILE_LIMIT:
+    if not need <= phentsize <= 256 or phnum > 64 or phoff > FILE_LIMIT:
         return None
     table = read_at(phoff, phentsize * phnum)
     for at in range(0, phentsize * phnum, phentsize):
