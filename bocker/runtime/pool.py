@@ -94,6 +94,8 @@ def _transient(pid=None):
 def take_rootfs(paths, image_id, dest):
     """Rename an entry of image_id to dest (a writable subvolume of the
     image's content); False if there is none.  Never raises."""
+    if not isinstance(image_id, str) or not ids.is_id(image_id, "img"):
+        return False
     with trace.span("pool take rootfs", image=image_id, target=dest) as sp:
         _tell("W", paths.root, image_id)
         try:
@@ -209,7 +211,7 @@ def refill_some(budget_ms=20):
     budget_ms; returns how many were made.  Never raises."""
     deadline = time.monotonic() + budget_ms / 1000
     made = 0
-    for pool in list(_pools.values()):
+    for pool in list(_pools.values()):  # (none: nothing to do, at once)
         try:
             made += pool.refill_some(max(0.0, (deadline - time.monotonic()) * 1000))
         except Exception:  # noqa: BLE001 - a root torn down, a full disk: try later
@@ -261,8 +263,9 @@ class LocalPool:
 
     def refill_some(self, budget_ms=None):
         """Sweep stale entries, then make entries of the wanted images up
-        to TARGET each, until budget_ms is spent (None: all of them, now);
-        returns how many were made."""
+        to TARGET each, until budget_ms is spent (None: all of them, now;
+        one entry, about 2 ms, is made whatever the budget); returns how
+        many were made."""
         deadline = None if budget_ms is None else time.monotonic() + budget_ms / 1000
         me = os.getpid()
         mine = collections.Counter()
@@ -273,8 +276,8 @@ class LocalPool:
         made = 0
         for image_id in reversed(list(self.wanted)):  # most recent first
             while mine[image_id] < TARGET:
-                if deadline is not None and time.monotonic() >= deadline:
-                    return made
+                if made and deadline is not None and time.monotonic() >= deadline:
+                    return made  # (the first always: each call makes progress)
                 if not self._make(image_id):
                     self.wanted.pop(image_id, None)  # gone, or not an image here
                     break
@@ -329,9 +332,14 @@ class LocalPool:
             config = images.load(self.paths, image_id).get("config") or {}
         except BockerError:
             return False
-        if not os.path.isdir(self.paths.images):
-            return False  # a root not set up (or torn down): make nothing
-        os.makedirs(self.paths.pool, 0o700, exist_ok=True)
+        from bocker.kernel import store
+
+        if not os.path.isdir(self.paths.pool):
+            # a root being torn down (or not set up): no pool directory
+            # left behind on the host's filesystem
+            if not store.is_btrfs(self.paths.images):
+                return False
+            os.makedirs(self.paths.pool, 0o700, exist_ok=True)
         self._write_owner()
         tmp = os.path.join(self.paths.pool, _transient())
         try:

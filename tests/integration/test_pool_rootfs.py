@@ -224,3 +224,33 @@ def test_teardown_removes_the_pool(tmp_path, monkeypatch):
         if (tmp_path / "root.setup.json").exists():
             hostsetup.teardown(other, [], log=lambda *_: None)
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_the_server_flow_worker_notes_then_idle_refill(paths, scratch):
+    """A worker (a fork of the process that imported pool) tells what it
+    started; after_command takes it in, refill_some makes prewarmed entries
+    of that image, drain_all removes them."""
+    image_id = _busybox(paths)
+    pid = os.fork()
+    if pid == 0:  # the worker: a miss, then its command
+        try:
+            pool.take_rootfs(paths, image_id, os.path.join(scratch, "miss"))
+            pool.note_use(paths, image_id, "/bin/true")
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    try:
+        pool.after_command()
+        assert list(pool._pools[paths.root].wanted[image_id]) == ["/bin/true"]
+        made = 0
+        while made < pool.TARGET:  # each call a small budget, as the server's idle ticks
+            got = pool.refill_some(1)
+            assert got  # a budget of 1 ms still makes one entry per call
+            made += got
+        assert pool.refill_some(1) == 0  # full: nothing more
+        assert len(_entries(paths, image_id, os.getpid())) == pool.TARGET
+    finally:
+        pool.drain_all()
+        pool._pools.pop(paths.root, None)
+    assert not _entries(paths, pid=os.getpid())
+    assert not os.path.exists(os.path.join(paths.pool, f"{pool.OWNER}{os.getpid()}"))
