@@ -33,7 +33,6 @@ interpreter, the commands note_use saw) are read once when it is made.
 import collections
 import itertools
 import os
-import struct
 import time
 
 from bocker import ids, trace
@@ -534,6 +533,8 @@ PT_INTERP = 3
 def elf_interp(read_at):
     """The PT_INTERP path of an ELF file (read_at(offset, size) -> bytes),
     None if it is not ELF, static, or its headers are out of bounds."""
+    import struct
+
     head = read_at(0, 64)
     if len(head) < 52 or head[:4] != b"\x7fELF" or head[4] not in (1, 2) \
             or head[5] not in (1, 2):
