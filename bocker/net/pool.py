@@ -389,7 +389,7 @@ def decode_reply(data):
         raise ValueError("bad reply")
     try:
         fields = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
         raise ValueError("bad reply") from None
     return _checked_fields(fields)
 
