@@ -6,12 +6,13 @@ holder), lo up, eth0 (the veth peer, 02:42 + address MAC) with a leased
 address and the default route via the bridge's gateway, and the host veth
 enslaved to the root's bridge but DOWN, under a pool name (bp...).
 
-A start takes one (take_slot): the lease moves to the container's ID,
-the host veth gets the container's name (ipam.veth_name: everything that
-finds a container's veth by its ID finds it) and comes up in the same
-request (a link can be renamed only while down), and is admitted to the
-anti-spoofing guard; the child joins the namespace (netns_fd) instead of
-CLONE_NEWNET and the parent skips wire().  A slot whose bridge is gone or
+A start takes one before the clone (take_slot: the lease moves to the
+container's ID) and the child joins its namespace (netns_fd) instead of
+CLONE_NEWNET; the parent skips wire() and instead, while the child makes
+its mounts, activates it (activate): the host veth gets the container's
+name (ipam.veth_name: everything that finds a container's veth by its ID
+finds it) and comes up in the same request (a link can be renamed only
+while down), and is admitted to the anti-spoofing guard.  A slot whose bridge is gone or
 was replaced, or whose root's network changed, is never handed out.
 
 A pool is held by one process (NetPool); the bocker server holds its
@@ -175,11 +176,14 @@ def _valid(paths, slot):
         index = socket.if_nametoindex(slot.bridge)
     except (OSError, BockerError):
         return False
+    try:
+        owner = os.readlink(os.path.join(paths.leases, slot.ip))
+    except OSError:
+        return False
     return (slot.root == paths.root and config["bridge"] == slot.bridge
             and config["table"] == slot.table
             and str(ipaddress.IPv4Network(config["subnet"], strict=False)) == slot.subnet
-            and index == slot.bridge_index
-            and ipam.leases(paths.leases).get(slot.ip) == slot.owner)
+            and index == slot.bridge_index and owner == slot.owner)
 
 
 def _move_lease(paths, slot, cid):
@@ -193,51 +197,47 @@ def _move_lease(paths, slot, cid):
 
 
 def _claim(paths, slot, cid):
-    """Make slot cid's: lease, veth name (and up, on the bridge it was
-    made on), guard admission.  False (slot destroyed) if it may not be
-    handed out or a step failed."""
-    from bocker.net import nat
-    from bocker.net.rtnl import Rtnl
-
+    """Make slot's lease cid's.  False (slot destroyed) if it may not be
+    handed out or the move failed."""
     if not _valid(paths, slot):
         destroy_slot(slot, paths.leases)
         return False
-    name = ipam.veth_name(cid)
     try:
         _move_lease(paths, slot, cid)
-        slot.owner = cid
-        with Rtnl() as nl:
-            # one request: the name first (the link is down), then up
-            nl.set_link(slot.veth, name=name, up=True)
-        slot.veth = name
-        master = _master(name)
-        if master != slot.bridge_index:
-            raise OSError(errno.ENODEV, f"{name} is no longer on {slot.bridge}")
-        nat.admit(slot.table, name, slot.mac, slot.ip)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            nat.expel(slot.table, name, slot.mac, slot.ip)
+    except OSError:
         destroy_slot(slot, paths.leases)
-        if slot.owner == cid:
-            ipam.release(paths.leases, cid)
-        raise
+        return False
+    slot.owner = cid
     return True
 
 
-def _master(name):
-    """The ifindex of the bridge the link name is enslaved to (0: none)."""
+def activate(slot, cid):
+    """The second half of a take, after the clone (while the child makes
+    its mounts, as wire() ran): the host veth gets cid's name and comes
+    up in one request (a link is renamed only while down), is checked to
+    be on the slot's bridge still, and is admitted to the guard.  On
+    failure the caller's undo (network.detach) removes the veth."""
+    from bocker.net import nat
     from bocker.net.rtnl import Rtnl
 
-    with Rtnl() as nl:
-        return nl.get_link(name).get("master") or 0
+    name = ipam.veth_name(cid)
+    with trace.span("netpool activate", container=cid, veth=slot.veth) as sp, Rtnl() as nl:
+        # one request: the name first (the link is down), then up
+        nl.set_link(slot.veth, name=name, up=True)
+        slot.veth = name
+        if (nl.get_link(name).get("master") or 0) != slot.bridge_index:
+            raise OSError(errno.ENODEV, f"{name} is no longer on {slot.bridge}")
+        nat.admit(slot.table, name, slot.mac, slot.ip)
+        sp.set(name)
 
 
 def take_slot(paths, cid):
-    """A slot made for this root, now cid's (its lease, its veth named
-    ipam.veth_name(cid), up and guarded), or None (none ready, or the
-    ones there were are stale: they are destroyed).  From this process's
-    own NetPool if it has one for the root, else from the bocker server
-    (in a worker).  The caller owns slot.fd and undoes as for wire()."""
+    """A slot made for this root, its lease now cid's, or None (none
+    ready, or the ones there were are stale: they are destroyed).  From
+    this process's own NetPool if it has one for the root, else from the
+    bocker server (in a worker).  The caller owns slot.fd, calls
+    activate(slot, cid) before the container runs (its veth then has
+    cid's name, up and guarded) and undoes as for wire()."""
     pool = _pools.get(paths.root)
     if (pool is None or pool.pid != os.getpid()) and _server_sock < 0:
         return None     # no pool here: nothing on the start path

@@ -296,9 +296,13 @@ def lease_slot(paths, cid, undo, req):
 
 
 def wire_slot(cid, slot, net, ports, undo, network=None):
-    """wire() for a container on a slot: its eth0 is there already; only
-    its published ports (the address is the slot's); returns the
+    """wire() for a container on a slot: its eth0 is there already; its
+    host veth is named for cid, up and guarded now (pool.activate), and
+    its ports published (the address is the slot's); returns the
     record's NetworkSettings."""
+    from bocker.net import pool
+
+    pool.activate(slot, cid)
     settings = slot.settings(cid)
     settings["Ports"] = _publish(cid, net, ports, undo, network or _network())
     return settings

@@ -91,7 +91,9 @@ def test_slot_veth_named_for_container(paths, netpool):
     netpool.refill()
     slot = pool.take_slot(paths, "ps_" + "a" * 12)
     try:
-        assert slot is not None and slot.veth == ipam.veth_name("ps_" + "a" * 12)
+        assert slot is not None and slot.veth.startswith(pool.VETH_PREFIX)
+        pool.activate(slot, "ps_" + "a" * 12)
+        assert slot.veth == ipam.veth_name("ps_" + "a" * 12)
         assert ipam.leases(paths.leases)[slot.ip] == "ps_" + "a" * 12
         with Rtnl() as nl:
             link = nl.get_link(slot.veth)
@@ -182,6 +184,7 @@ def test_server_hands_a_slot_to_a_forked_worker(paths, netpool):
             pool.use_server(worker.fileno())
             slot = pool.take_slot(paths, cid)
             if slot is not None:
+                pool.activate(slot, cid)
                 os.write(w, f"{slot.ip} {slot.veth} {_netns_inode(slot.fd)}".encode())
                 os.close(slot.fd)
                 code = 0
