@@ -69,8 +69,10 @@ def test_container_on_slot_has_its_address(paths, netpool, net):
     ip, mac = slot.ip, slot.mac
     code, out = _run(paths, "sh", "-c",
                      "cat /sys/class/net/eth0/address; ip -4 addr show eth0; ip route;"
-                     f"ping -c 1 -W 2 {net['gateway'] if 'gateway' in net else ipam.gateway(net['subnet'])}")
+                     f"ping -c 1 -W 2 {ipam.gateway(net['subnet'])} && "
+                     "ping -c 1 -W 2 127.0.0.1 >/dev/null && echo lo-ok")
     assert code == 0, out
+    assert "lo-ok" in out
     assert mac in out and f"inet {ip}/" in out
     assert f"default via {ipam.gateway(net['subnet'])}" in out
     assert "1 packets received" in out
