@@ -10,6 +10,9 @@ from bocker.errors import BockerError, InvalidArgument
 from bocker.net import shown
 
 VETH_PREFIX = "bk"
+# a network slot's lease (net/pool.py): pool-<pid>-<starttime>-<n>, kept
+# by prune while that process lives
+POOL_OWNER_PREFIX = "pool-"
 IFNAMSIZ = 16                       # including the NUL: names up to 15 chars
 
 
@@ -139,8 +142,27 @@ def release(lease_dir, container_id):
 def prune(lease_dir, keep):
     """Drop every lease whose container ID is not in `keep` (the containers
     that still exist), e.g. after a crash between lease and release.
+    A network slot's lease is kept while its pool's process lives.
     Returns {ip: container_id} of the leases dropped."""
+    keep = set(keep) | {owner for owner in claims.claims(lease_dir).values()
+                        if pool_owner_alive(owner)}
     return claims.prune(lease_dir, keep)
+
+
+def pool_owner_alive(owner):
+    """True if owner names a network slot whose pool's process (pid and
+    start time) still runs."""
+    if not owner.startswith(POOL_OWNER_PREFIX):
+        return False
+    parts = owner[len(POOL_OWNER_PREFIX):].split("-")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        return False
+    try:
+        with open(f"/proc/{int(parts[0])}/stat", "rb") as f:
+            stat = f.read(4096)
+        return stat.rsplit(b")", 1)[1].split()[19] == parts[1].encode()
+    except (OSError, IndexError):
+        return False
 
 
 def leases(lease_dir):

@@ -267,6 +267,50 @@ def wire(cid, pid, net, ports, undo, network=None):
     finally:
         os.close(netns)
     undo.callback(network.detach, cid, net["ip"], net["table"], mac=settings["mac"])
+    return {"IPAddress": settings["ip"], "IPPrefixLen": settings["prefixlen"],
+            "MacAddress": settings["mac"], "Gateway": settings["gateway"],
+            "Bridge": net["bridge"], "HostVeth": settings["host_veth"], "Guarded": True,
+            "Ports": _publish(cid, net, ports, undo, network)}
+
+
+def lease_slot(paths, cid, undo, req):
+    """--network bridge from a network slot made ahead (net/pool.py), or
+    None: the start then leases and wires as ever.  Only for what a slot
+    is the same as: no --ip or --mac-address (a slot's address and MAC
+    are its own), no user namespace (the caller's check: the slot's netns
+    is the host user namespace's).  Returns (net as lease_address's, the
+    slot); the slot's lease and veth are now cid's, undone as wire's."""
+    if req.ip or req.mac_address:
+        return None
+    from bocker.net import pool
+
+    slot = pool.take_slot(paths, cid)
+    if slot is None:
+        return None
+    network = _network()
+    undo.callback(network.release, paths.leases, cid)
+    undo.callback(network.detach, cid, slot.ip, slot.table, mac=slot.mac)
+    net = dict(bridge=slot.bridge, subnet=slot.subnet, table=slot.table, ip=slot.ip,
+               mac=None, hostports=hostports_dir(paths), containers=paths.containers)
+    return net, slot
+
+
+def wire_slot(cid, slot, net, ports, undo, network=None):
+    """wire() for a container on a slot: its eth0 is there already; its
+    host veth is named for cid, up and guarded now (pool.activate), and
+    its ports published (the address is the slot's); returns the
+    record's NetworkSettings."""
+    from bocker.net import pool
+
+    pool.activate(slot, cid)
+    settings = slot.settings(cid)
+    settings["Ports"] = _publish(cid, net, ports, undo, network or _network())
+    return settings
+
+
+def _publish(cid, net, ports, undo, network):
+    """Publish ports (Bindings) to net's address; returns the record's
+    NetworkSettings.Ports."""
     published = []
     if ports:
         with trace.span("nft publish", container=cid, ports=[str(p) for p in ports]):
@@ -278,10 +322,7 @@ def wire(cid, pid, net, ports, undo, network=None):
     for p in published:
         by_port.setdefault(f"{p.container_port}/{p.proto}", []).append(
             {"HostIp": p.host_ip or "0.0.0.0", "HostPort": str(p.host_port)})
-    return {"IPAddress": settings["ip"], "IPPrefixLen": settings["prefixlen"],
-            "MacAddress": settings["mac"], "Gateway": settings["gateway"],
-            "Bridge": net["bridge"], "HostVeth": settings["host_veth"], "Guarded": True,
-            "Ports": by_port}
+    return by_port
 
 
 def _host_ports(cid, net, bindings, undo):

@@ -136,6 +136,7 @@ class _Launch:
         self.fds = Fds()   # every fd of the start is closed exactly once
         self.net = None    # the lease and network.json, for --network bridge
         self.netns = -1    # --network container:NAME: that container's netns
+        self.slot = None   # --network bridge from a network slot (net/pool.py)
         self.target = None  # ... and its record
         self.ports = []
         self.pid = self.pidfd = self.runner = None
@@ -226,7 +227,12 @@ def _lease_address(s, undo):
     """--network bridge: check the bridge, lease an address."""
     faults.point("start.lease_address")
     if s.req.network == "bridge":
-        s.net = networking.lease_address(s.paths, s.cid, undo, s.host.network, s.req)
+        taken = None if s.id_maps else networking.lease_slot(s.paths, s.cid, undo, s.req)
+        if taken:   # a network made ahead: the child joins it (_clone)
+            s.net, s.slot = taken
+            s.fds.add(s.slot.fd)
+        else:
+            s.net = networking.lease_address(s.paths, s.cid, undo, s.host.network, s.req)
         s.ports = networking.start_bindings(s.req, s.ports,
                                             s.record["Config"].get("ExposedPorts"))
 
@@ -313,7 +319,8 @@ def _clone(s, uid, gid, env, container_mounts, child, undo):
     to us); the child makes its mounts and then waits for its go byte."""
     faults.point("start.clone")
     req, io, nat = s.req, child["stdio"], s.host.native
-    flags = (NAMESPACES | (0 if req.network == "host" or s.netns >= 0 else native.CLONE_NEWNET)
+    joins = s.netns >= 0 or s.slot is not None   # a container's netns, or a slot's
+    flags = (NAMESPACES | (0 if req.network == "host" or joins else native.CLONE_NEWNET)
              | (native.CLONE_NEWUSER if s.id_maps else 0))
     for field, bit in _SHARED:  # --pid/--ipc/--uts host: the host's own
         if getattr(req, field) == "host":
@@ -331,6 +338,8 @@ def _clone(s, uid, gid, env, container_mounts, child, undo):
                    userns_sock=child["ns_child"], **confinement_options(req, s.paths))
     if s.netns >= 0:
         options["netns_fd"] = s.netns
+    elif s.slot is not None:
+        options["netns_fd"] = s.slot.fd
     s.options = options
     monitor_fds = [*io.reader_ends(), child["listener"], child["monitor_end"]]
     mode = "".join(flag for flag, on in (("t", s.tty), ("i", s.interactive),
@@ -387,6 +396,11 @@ def _wire_network(s, child, undo):
     parallel (eth0, guard, published ports)."""
     faults.point("start.wire_network")
     if not s.net:
+        return
+    if s.slot is not None:   # its eth0 is made: the child has the netns
+        s.fds.close(s.slot.fd)
+        s.slot.fd = -1
+        s.record["NetworkSettings"] = networking.wire_slot(s.cid, s.slot, s.net, s.ports, undo)
         return
     try:
         s.record["NetworkSettings"] = networking.wire(s.cid, s.pid, s.net, s.ports, undo,
