@@ -200,3 +200,39 @@ def test_phases_of_unknown_front_steps():
     assert phases.phase_of("server pool hand-over") == "server fork"
     assert phases.phase_of("client wait for ack") is None
     assert phases.phase_of("client connect", in_child=True) == "client"
+
+
+def test_blocks_alternate_and_summarize():
+    """Blocks run forward then reversed; a block's failures are counted,
+    not timed; best / median block are over the blocks' own medians and
+    the percentiles over every sample."""
+    from benchmarks import blocks
+
+    assert blocks.order("abc", 0) == ["a", "b", "c"]
+    assert blocks.order("abc", 1) == ["c", "b", "a"]
+    results = iter([(5, 0), (7, 1), (9, 0), (1, "timeout")])
+    after = []
+    samples, failed = blocks.run_block(lambda: next(results), 4, lambda: after.append(1))
+    assert samples == [5, 9] and failed == 2 and len(after) == 4
+    ms = 1_000_000
+    got = blocks.summarize([[1 * ms, 2 * ms, 30 * ms], [4 * ms, 5 * ms, 6 * ms], []])
+    assert got["blocks"] == 2 and got["n"] == 6
+    assert got["block_medians"] == [2.0, 5.0]
+    assert got["best_block"] == 2.0 and got["median_block"] == 3.5
+    assert got["min"] == 1.0 and got["max"] == 30.0 and got["p50"] == 4.5
+    assert blocks.summarize([[], []]) is None
+
+
+def test_run_pool_runs_every_command_and_reports_failures(tmp_path):
+    """run_pool starts every argv (width at a time) and returns each exit
+    code in order, with the first failure's last stderr line."""
+    from benchmarks import measure
+
+    sh = "/bin/sh"
+    argvs = [[sh, "-c", "exit 0"], [sh, "-c", "echo broken >&2; exit 3"],
+             [sh, "-c", "exit 0"], ["/nonexistent-bkb-binary"], [sh, "-c", "exit 0"]]
+    wall_ns, codes, first = measure.run_pool(argvs, None, 2, str(tmp_path))
+    assert codes[0] == 0 and codes[1] == 3 and codes[2] == 0 and codes[4] == 0
+    assert codes[3] != 0
+    assert first == "broken"
+    assert wall_ns > 0
