@@ -133,6 +133,10 @@ def main(argv=None):
         results = blocks.sustained(chosen, opts.starts, opts.rounds, opts.warmup,
                                    opts.settle, log) if chosen else {}
         record["method"]["seconds"] = round(time.monotonic() - t0, 1)
+        if ctx.notes.get("server_socket"):
+            # Did the CLI rows go through a warm server (once the C client
+            # is in), or all through the Python fallback?
+            ctx.notes["server_pid_after_blocks"] = systems.server_pid(ctx.notes["server_socket"])
         interleaved = None
         if opts.interleaved and chosen:
             log(f"interleaved (secondary): {opts.runs} rounds of one start each...")

@@ -444,7 +444,7 @@ def server_socket(bindir):
         return f"/run/bocker/cli-{h:016x}.sock"
 
 
-def _server_pid(sock):
+def server_pid(sock):
     """The pid in SOCK.pid if that process is a bocker-server, else None."""
     try:
         with open(sock + ".pid") as f:
@@ -463,7 +463,7 @@ def _note_server(ctx):
     bindir = os.path.realpath(os.path.dirname(ctx.bocker))
     sock = server_socket(bindir)
     ctx.notes["server_socket"] = sock
-    ctx.notes["server_pid_before"] = _server_pid(sock)
+    ctx.notes["server_pid_before"] = server_pid(sock)
 
 
 def _bocker_api(ctx, paths, image, why):
