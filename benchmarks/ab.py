@@ -16,25 +16,15 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 
-
-def _one(argv, env):
-    pid = os.posix_spawn(argv[0], argv, env, file_actions=[
-        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-        (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
-        (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)])
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
+from benchmarks import blocks
+from benchmarks.measure import spawn_timed
 
 
 def block(argv, env, starts):
-    """ms per start over starts back-to-back runs of argv; failures count."""
-    failed = 0
-    t0 = time.perf_counter_ns()
-    for _ in range(starts):
-        failed += _one(argv, env) != 0
-    return (time.perf_counter_ns() - t0) / starts / 1e6, failed
+    """Mean ms per start over `starts` back-to-back runs of argv; failures."""
+    samples, failed = blocks.run_block(lambda: spawn_timed(argv, env), starts)
+    return (sum(samples) / len(samples) / 1e6 if samples else float("nan")), failed
 
 
 def main(args=None):
@@ -59,15 +49,14 @@ def main(args=None):
     results = {name: [] for name, _ in trees}
     failures = dict.fromkeys(results, 0)
     for i in range(opts.blocks):
-        order = trees if i % 2 == 0 else trees[::-1]
-        for name, _ in order:
+        for name, _ in blocks.order(trees, i):
             ms, failed = block(argv, envs[name], opts.starts)
             results[name].append(ms)
             failures[name] += failed
             print(f"block {i + 1} {name}: {ms:.1f} ms/start", file=sys.stderr)
     print(f"{' '.join(opts.command)}: {opts.blocks} x {opts.starts} starts")
-    for name, blocks in results.items():
-        print(f"  {name:10s} best {min(blocks):7.2f}  median {statistics.median(blocks):7.2f}"
+    for name, per_block in results.items():
+        print(f"  {name:10s} best {min(per_block):7.2f}  median {statistics.median(per_block):7.2f}"
               f" ms/start  failures {failures[name]}")
     (a, blocks_a), (b, blocks_b) = list(results.items())[:2]
     print(f"  median {b} / {a} = {statistics.median(blocks_b) / statistics.median(blocks_a):.3f}")

@@ -29,6 +29,8 @@ import statistics
 import sys
 import time
 
+from benchmarks.blocks import order
+
 VARIANTS = {
     # name: RunRequest keyword arguments on top of the default container
     "default": {},
@@ -81,8 +83,7 @@ def blocks(paths, image, variants, starts, rounds):
     """{variant: [median ms of each block]} from alternating sustained blocks."""
     out = {name: [] for name in variants}
     for r in range(rounds):
-        order = list(variants) if r % 2 == 0 else list(reversed(variants))
-        for name in order:
+        for name in order(variants, r):
             req_args = variants[name]
             samples = []
             for _ in range(starts):

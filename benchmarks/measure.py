@@ -86,3 +86,73 @@ def summarize(samples_ns):
         "mean": statistics.fmean(ms),
         "stdev": statistics.stdev(ms) if len(ms) > 1 else 0.0,
     }
+
+
+def _spawn_quiet(argv, env, stderr_path):
+    actions = [(os.POSIX_SPAWN_OPEN, 0, DEVNULL, os.O_RDONLY, 0),
+               (os.POSIX_SPAWN_OPEN, 1, DEVNULL, os.O_WRONLY, 0),
+               (os.POSIX_SPAWN_OPEN, 2, stderr_path or DEVNULL,
+                os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)]
+    return os.posix_spawn(argv[0], argv, os.environ if env is None else env,
+                          file_actions=actions, setsid=True)
+
+
+def run_pool(argvs, env=None, width=20, stderr_dir=None, timeout=300.0):
+    """Run every argv, at most `width` at once (a new one as soon as one
+    exits); returns (wall_ns, [exit code per argv], first error text).
+
+    Children are waited for by pidfd only, so no other child of the caller
+    (a helper it keeps) is ever reaped here.  At the deadline whatever
+    still runs is killed by its process group and counts as "timeout".
+    """
+    codes = [None] * len(argvs)
+    running = {}          # pidfd -> (index, pid)
+    poller = select.poll()
+    deadline = time.monotonic() + timeout
+    nxt = 0
+    t0 = time.perf_counter_ns()
+    try:
+        while nxt < len(argvs) or running:
+            while nxt < len(argvs) and len(running) < width:
+                err = os.path.join(stderr_dir, f"{nxt}.err") if stderr_dir else None
+                try:
+                    pid = _spawn_quiet(argvs[nxt], env, err)
+                except OSError as e:
+                    codes[nxt] = f"spawn: {e}"
+                    nxt += 1
+                    continue
+                fd = os.pidfd_open(pid)
+                running[fd] = (nxt, pid)
+                poller.register(fd, select.POLLIN)
+                nxt += 1
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            for fd, _ in poller.poll(left * 1000):
+                i, pid = running.pop(fd)
+                poller.unregister(fd)
+                os.close(fd)
+                _, status = os.waitpid(pid, 0)
+                codes[i] = os.waitstatus_to_exitcode(status)
+    finally:
+        for fd, (i, pid) in running.items():
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+            os.waitpid(pid, 0)
+            os.close(fd)
+            codes[i] = "timeout"
+    wall = time.perf_counter_ns() - t0
+    first_error = ""
+    failed = [i for i, c in enumerate(codes) if c != 0]
+    if failed and isinstance(codes[failed[0]], str):
+        first_error = codes[failed[0]]
+    elif failed and stderr_dir:
+        try:
+            with open(os.path.join(stderr_dir, f"{failed[0]}.err"), errors="replace") as f:
+                lines = [ln.strip() for ln in f if ln.strip()]
+            first_error = lines[-1] if lines else ""
+        except OSError:
+            pass
+    return wall, codes, first_error

@@ -19,6 +19,10 @@ p8952:  p8952/bocker hard-codes a btrfs /var/bocker and a bridge `bridge0`
 
     unshare -m [-n] -- python -m benchmarks.nsrunner MODE [ARGS]
 
+A request is one JSON line: {"argv", "env", "stderr"} times one start;
+{"op": "run", "argv"} runs one untimed; {"op": "pool", "argvs", "width"}
+runs many, `width` at a time (the concurrent-starts benchmark).
+
 unshare(1) makes the new namespace's mounts private, so nothing done in
 the helper propagates to the host.
 """
@@ -27,7 +31,7 @@ import os
 import subprocess
 import sys
 
-from benchmarks.measure import spawn_timed
+from benchmarks.measure import run_pool, spawn_timed
 
 UNIFIED = "/sys/fs/cgroup/unified"
 P8952_ROOT = "/var/bocker"
@@ -72,6 +76,12 @@ class NsRunner:
         """(ns, exit_code) of one start timed inside the helper."""
         reply = self._ask({"argv": argv, "env": env, "stderr": stderr_path})
         return reply["ns"], reply["code"]
+
+    def pool(self, argvs, width, stderr_dir=None):
+        """run_pool() inside the helper: (wall_ns, codes, first_error)."""
+        reply = self._ask({"op": "pool", "argvs": argvs, "width": width,
+                           "stderr_dir": stderr_dir})
+        return reply["ns"], reply["codes"], reply["first_error"]
 
     def run(self, argv):
         """(exit_code, output) of an untimed command inside the helper."""
@@ -133,6 +143,10 @@ def main(argv):
                 done = subprocess.run(req["argv"], capture_output=True, text=True,
                                       stdin=subprocess.DEVNULL)
                 reply = {"code": done.returncode, "out": done.stdout + done.stderr}
+            elif req.get("op") == "pool":
+                ns, codes, first = run_pool(req["argvs"], None, req["width"],
+                                            req.get("stderr_dir"))
+                reply = {"ns": ns, "codes": codes, "first_error": first}
             else:
                 ns, code = spawn_timed(req["argv"], req.get("env"), req.get("stderr"))
                 reply = {"ns": ns, "code": code}

@@ -19,26 +19,17 @@ import sys
 import tempfile
 import time
 
-
-def _one(argv):
-    pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=[
-        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-        (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
-        (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)])
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
+from benchmarks import blocks
+from benchmarks.measure import spawn_timed
 
 
 def _block(argv, bundle, starts, ids):
     """Median ms of `starts` back-to-back runs."""
-    times = []
-    for _ in range(starts):
-        t = time.perf_counter()
-        code = _one(argv + ["run", "--bundle", bundle, f"bkb-oci-{os.getpid()}-{next(ids)}"])
-        times.append((time.perf_counter() - t) * 1000)
-        if code != 0:
-            sys.exit(f"ociblocks: {argv[0]} run exited {code}")
-    return statistics.median(times)
+    samples, failed = blocks.run_block(lambda: spawn_timed(
+        argv + ["run", "--bundle", bundle, f"bkb-oci-{os.getpid()}-{next(ids)}"]), starts)
+    if failed:
+        sys.exit(f"ociblocks: {argv[0]} run failed {failed} times")
+    return statistics.median(samples) / 1e6
 
 
 def main(argv=None):
@@ -62,7 +53,7 @@ def main(argv=None):
             cmds[name] = [path, "--root", os.path.join(work, os.path.basename(name))]
         medians = {name: [] for name in cmds}
         for b in range(args.blocks):
-            for name in (list(cmds) if b % 2 == 0 else list(cmds)[::-1]):
+            for name in blocks.order(cmds, b):
                 medians[name].append(_block(cmds[name], os.path.abspath(args.bundle),
                                             args.starts, ids))
                 time.sleep(args.settle)

@@ -22,13 +22,35 @@ path (claim()):
    pumps its output).
 
 Whatever no step covers is "untraced": interpreter start and imports for
-the CLI, Python glue between the steps for both.
+the Python CLI, Python glue between the steps for every row, and for the
+C client with its warm server (issue 16) the Python the worker runs
+(click's parsing, bocker's command code) between "server setup" and the
+engine's first step, and after its last.
+
+The client's and the server's steps (SPEED.md) are phases of their own,
+told by name, whichever process reports them: "client start" (exec of
+the client to its connect), "client connect", "client request" -> client;
+"server fork", "server setup" -> server fork.  "client wait" spans the
+whole worker (request sent to its exit code) and so is credited nothing
+itself: what the steps inside it leave is untraced.  A trace without
+these steps (the Python CLI, the API) maps as before.
 """
 import json
 import statistics
 
-PHASES = ("snapshot", "cgroup", "netns+veth", "clone to exec", "wait", "teardown",
+PHASES = ("client", "server fork", "snapshot", "cgroup", "netns+veth", "clone to exec", "wait", "teardown",
           "other steps", "untraced")
+
+# The C client's and the warm server's steps (csrc/client.c, bocker/server/).
+FRONT_STEPS = {
+    "client start": "client",
+    "client connect": "client",
+    "client request": "client",
+    "client wait": None,          # spans the worker: its inside is credited elsewhere
+    "server fork": "server fork",
+    "server setup": "server fork",
+}
+FRONT_PREFIXES = (("client ", "client"), ("server ", "server fork"))
 
 # bocker's step names (bocker/runtime/start.py, bocker/kernel/cgroups.py) -> phase.
 PARENT_STEPS = {
@@ -69,8 +91,20 @@ RULES = (
 CHILD_RULE_PHASES = ("cgroup", "netns+veth")
 
 
+def is_front(step):
+    """Is this a step of the client or the server (not of the engine)?"""
+    name = step or ""
+    return name in FRONT_STEPS or any(name.startswith(p) for p, _ in FRONT_PREFIXES)
+
+
 def phase_of(step, in_child=False):
-    """The phase a step name belongs to (None: the child idling)."""
+    """The phase a step name belongs to (None: idle, credited nothing)."""
+    if is_front(step):
+        if step in FRONT_STEPS:
+            return FRONT_STEPS[step]
+        if "wait" in step:
+            return None
+        return next(phase for p, phase in FRONT_PREFIXES if step.startswith(p))
     table = CHILD_STEPS if in_child else PARENT_STEPS
     if step in table:
         return table[step]
@@ -102,7 +136,10 @@ def parse_trace(text):
 
 
 def main_pid(steps):
-    """The pid of the process that started the container: the earliest step's."""
+    """The pid of the process that started the container: the earliest
+    engine step's (the client's and server's steps come before it and
+    belong to other processes)."""
+    steps = [s for s in steps if not is_front(s.get("step"))] or steps
     timed = [s for s in steps if isinstance(s.get("start_us"), (int, float))]
     first = min(timed, key=lambda s: s["start_us"]) if timed else (steps or [{}])[0]
     return first.get("pid")
@@ -148,14 +185,16 @@ def claim(steps):
     priority in the module docstring.  Without start times nesting is
     unknowable: every step counts in full."""
     parent = main_pid(steps)
+    front = [s for s in steps if is_front(s["step"])]
     if not all(isinstance(s.get("start_us"), (int, float)) for s in steps):
         return [(s["step"], phase_of(s["step"], s.get("pid") != parent) or "clone to exec",
-                 s["dur_us"] / 1000.0) for s in steps]
-    child = [s for s in steps if s.get("pid") != parent]
-    mine = [s for s in steps if s.get("pid") == parent]
+                 s["dur_us"] / 1000.0) for s in steps
+                if phase_of(s["step"]) or not is_front(s["step"])]
+    child = [s for s in steps if s.get("pid") != parent and not is_front(s["step"])]
+    mine = [s for s in steps if s.get("pid") == parent and not is_front(s["step"])]
     layers = [
         [(s, phase_of(s["step"], True)) for s in child if phase_of(s["step"], True)],
-        [(s, phase_of(s["step"])) for s in mine],
+        [(s, phase_of(s["step"])) for s in mine + front if phase_of(s["step"])],
     ]
     clone = next((s for s in mine if s["step"] == "clone"), None)
     execve = next((s for s in child if s["step"] == "execve"), None)
@@ -172,7 +211,8 @@ def claim(steps):
     for layer in layers:
         for s, phase in sorted(layer, key=lambda sp: (sp[0]["start_us"], -sp[0]["dur_us"])):
             us = claimed.take(s["start_us"], _end(s))
-            label = s["step"] if s.get("pid", parent) == parent else f"child: {s['step']}"
+            label = s["step"] if s.get("pid", parent) == parent or is_front(s["step"]) \
+                else f"child: {s['step']}"
             out.append((label, phase, us / 1000.0))
     return out
 
@@ -199,7 +239,7 @@ def summarize(runs):
         seen, parent = {}, main_pid(steps)
         for s in steps:
             # The same name in the parent and the child is two different steps.
-            in_child = s.get("pid") != parent
+            in_child = s.get("pid") != parent and not is_front(s["step"])
             key = f"child: {s['step']}" if in_child else s["step"]
             seen[key] = seen.get(key, 0.0) + s["dur_us"] / 1000.0
             phase[key] = phase_of(s["step"], in_child) or "(idle)"

@@ -1,8 +1,10 @@
-"""Run the systems side by side: probe, warm up, then N interleaved rounds.
+"""Probe the systems, the secondary interleaved view, the traced starts.
 
-Each round starts every system once, the order rotated by one each round,
-so drift (other load, frequency, page cache) hits every system alike and no
-system always follows the same neighbour.
+The headline (sustained blocks) is benchmarks/blocks.py.  interleaved()
+is the old mode, kept for `--interleaved`: each round starts every system
+once, the order rotated by one each round.  It spreads drift evenly but
+charges the kernel work one system's start defers (snapshot cleaning,
+netns teardown, cgroup removal) to the system that runs next.
 """
 import os
 import sys

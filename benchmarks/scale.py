@@ -1,6 +1,7 @@
-"""Scale benchmarks: concurrent starts, start latency with detached
-containers running, a detached container's monitor memory, and sequential
-API throughput.
+"""Scale benchmarks (issue 16, item 4): 200 concurrent CLI starts, 20 at a
+time, against crun doing the same; start latency in sustained blocks with
+0 and with 100 detached containers running; a detached container's
+monitor memory; sequential API throughput.
 
 Each function returns a dict with "status" ("ok" or "skipped") and a
 "note"; a bocker feature that has not landed yet (run -d, rm -f, ...) makes
@@ -8,21 +9,21 @@ it skip with a note, never fail.  Every detached container is removed with
 `bocker rm -f` by the ID bocker printed, on every path.
 """
 import os
-import select
-import signal
 import statistics
 import subprocess
 import tempfile
 import time
 
+from benchmarks import blocks
+
 
 class ScaleContext:
     """What the scale benchmarks need from the main run."""
 
-    def __init__(self, systems, bocker, env, image, quick, log):
+    def __init__(self, systems, bocker, env, image, opts, log):
         self.systems = {s.name: s for s in systems}
         self.bocker, self.env, self.image = bocker, env, image
-        self.quick, self.log = quick, log
+        self.opts, self.quick, self.log = opts, opts.quick, log
         self._help = {}
 
     def help_text(self, verb):
@@ -46,58 +47,20 @@ def _skipped(note):
     return {"status": "skipped", "note": note}
 
 
-def _spawn_quiet(argv, env, errpath):
-    actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-               (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
-               (os.POSIX_SPAWN_OPEN, 2, errpath, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)]
-    return os.posix_spawn(argv[0], argv, env, file_actions=actions, setsid=True)
-
-
-def _wait_all(pids, timeout):
-    """Exit codes of pids; any still running at the deadline is killed."""
-    deadline = time.monotonic() + timeout
-    codes = []
-    for pid in pids:
-        pidfd = os.pidfd_open(pid)
-        try:
-            left = max(0.0, deadline - time.monotonic())
-            if not select.select([pidfd], [], [], left)[0]:
-                os.killpg(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                codes.append("timeout")
-                continue
-        finally:
-            os.close(pidfd)
-        _, status = os.waitpid(pid, 0)
-        codes.append(os.waitstatus_to_exitcode(status))
-    return codes
-
-
-def concurrent(ctx, n):
-    """n `bocker run --rm` at once: wall time until all exit, failures."""
-    system = ctx.cli()
+def concurrent(system, total, width):
+    """`total` starts of a system, at most `width` at once (a new one as
+    soon as one exits): wall time, containers per second, failures."""
     if not system:
-        return _skipped("needs `bocker run` (CLI) working")
-    argv = system.argv
+        return _skipped("the system did not run here")
+    if not system.pool:
+        return _skipped(f"{system.name} cannot be started concurrently by the suite")
     with tempfile.TemporaryDirectory(prefix=f"bkb-conc-{os.getpid()}-") as tmp:
-        errs = [os.path.join(tmp, f"{i}.err") for i in range(n)]
-        t0 = time.perf_counter_ns()
-        pids = []
-        try:
-            for i in range(n):
-                pids.append(_spawn_quiet(argv, ctx.env, errs[i]))
-        finally:
-            codes = _wait_all(pids, timeout=120)
-        wall_ms = (time.perf_counter_ns() - t0) / 1e6
-        failed = [i for i, c in enumerate(codes) if c != 0]
-        first_error = ""
-        if failed:
-            with open(errs[failed[0]], errors="replace") as f:
-                first_error = f.read().strip().splitlines()[-1:] or [""]
-                first_error = first_error[0]
-    return {"status": "ok", "system": system.name, "n": n, "wall_ms": wall_ms,
-            "failures": len(failed) + (n - len(pids)), "first_error": first_error,
-            "note": f"{n} x `{' '.join(argv[1:])}` spawned at once"}
+        wall_ns, codes, first_error = system.pool(total, width, tmp)
+    wall_s = wall_ns / 1e9
+    return {"status": "ok", "system": system.name, "n": total, "width": width,
+            "wall_ms": wall_ns / 1e6, "per_second": total / wall_s if wall_s else None,
+            "failures": sum(1 for c in codes if c != 0), "first_error": first_error,
+            "note": f"{total} starts of {system.name}, {width} at a time"}
 
 
 def _detach_supported(ctx):
@@ -143,19 +106,20 @@ def _remove(ctx, ids):
     return stuck
 
 
-def _median_ms(system, runs):
-    samples = []
-    for _ in range(runs):
-        ns, code = system.timer(None)
-        if code == 0:
-            samples.append(ns / 1e6)
-    return (statistics.median(samples) if samples else None), runs - len(samples)
+def _blocks(system, starts, count):
+    """`count` sustained blocks of `starts` starts: (blocks_ns, failures)."""
+    out, failures = [], 0
+    for _ in range(count):
+        samples, failed = blocks.run_block(lambda: system.timer(None), starts, system.after)
+        out.append(samples)
+        failures += failed
+    return out, failures
 
 
 def with_detached(ctx, count):
-    """Start latency of the CLI (bridge, the default, if it works) with 0,
-    then `count` detached containers running on the same network; also the
-    mean PSS of their monitors, which share their pages."""
+    """Start latency of the CLI (bridge, the default, if it works) in
+    sustained blocks with 0, then with `count` detached containers running
+    on the same network; also the mean PSS of their monitors."""
     system = ctx.cli()
     if not system:
         return _skipped("needs `bocker run` (CLI) working")
@@ -163,8 +127,9 @@ def with_detached(ctx, count):
     if why:
         return _skipped(why)
     network = _network(system)
-    runs = 5 if ctx.quick else 30
-    idle_ms, idle_fail = _median_ms(system, runs)
+    starts = ctx.opts.starts
+    rounds = max(1, ctx.opts.rounds // 2) if not ctx.quick else 1
+    idle_blocks, idle_fail = _blocks(system, starts, rounds)
     ids, error, pss = [], None, []
     t0 = time.perf_counter_ns()
     try:
@@ -174,7 +139,7 @@ def with_detached(ctx, count):
         time.sleep(0.5)   # let the last monitors settle
         pss = [r.get("Pss", 0) for r in (_smaps_rollup_or_none(p)
                                          for p in _monitors(ctx.bocker_root())) if r]
-        busy_ms, busy_fail = _median_ms(system, runs)
+        busy_blocks, busy_fail = _blocks(system, starts, rounds)
     except (OSError, subprocess.TimeoutExpired) as e:
         error = str(e)
     finally:
@@ -183,14 +148,19 @@ def with_detached(ctx, count):
         remove_s = (time.perf_counter_ns() - t1) / 1e9
     if error:
         return {"status": "skipped", "note": error, "started": len(ids), "leftover": stuck}
-    return {"status": "ok", "system": system.name, "detached": count, "runs": runs,
-            "median_ms_with_0": idle_ms, "median_ms_with_n": busy_ms,
+    idle, busy = blocks.summarize(idle_blocks), blocks.summarize(busy_blocks)
+    return {"status": "ok", "system": system.name, "detached": count,
+            "starts_per_block": starts, "blocks": rounds,
+            "median_block_ms_with_0": idle and idle["median_block"],
+            "median_block_ms_with_n": busy and busy["median_block"],
+            "block_medians_ms_with_0": idle and idle["block_medians"],
+            "block_medians_ms_with_n": busy and busy["block_medians"],
             "failures": idle_fail + busy_fail, "leftover": stuck,
             "detach_starts_s": detach_s, "rm_force_s": remove_s,
             "monitors_seen": len(pss),
             "monitor_pss_kib_mean": statistics.fmean(pss) if pss else None,
-            "note": f"median of {runs} `{' '.join(system.argv[1:])}` before and with "
-                    f"{count} detached `sleep 3600` (--network {network}); "
+            "note": f"{rounds} block(s) of {starts} `{' '.join(system.argv[1:])}` before and "
+                    f"with {count} detached `sleep 3600` (--network {network}); "
                     f"monitor_pss_kib_mean: the {len(pss)} monitors, which share pages"}
 
 
@@ -291,11 +261,12 @@ def api_rate(ctx, n):
 
 def run_all(ctx):
     """Every scale benchmark, in order; each result carries its own note."""
-    detached = 10 if ctx.quick else 100
+    total, width = (10, 5) if ctx.quick else (200, 20)
+    detached = 5 if ctx.quick else 100
     plan = (
-        ("concurrent_10", lambda: concurrent(ctx, 10)),
-        ("concurrent_50", lambda: concurrent(ctx, 50)),
-        (f"latency_with_{detached}_detached", lambda: with_detached(ctx, detached)),
+        ("concurrent_cli", lambda: concurrent(ctx.cli(), total, width)),
+        ("concurrent_crun", lambda: concurrent(ctx.systems.get("crun"), total, width)),
+        ("latency_with_detached", lambda: with_detached(ctx, detached)),
         ("monitor_pss", lambda: monitor_pss(ctx)),
         ("api_sequential_rate", lambda: api_rate(ctx, 10 if ctx.quick else 100)),
     )

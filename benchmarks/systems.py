@@ -12,7 +12,7 @@ import sys
 import tempfile
 
 from benchmarks import fixtures
-from benchmarks.measure import call_timed, spawn_timed
+from benchmarks.measure import call_timed, run_pool, spawn_timed
 
 
 class Skip(Exception):
@@ -25,13 +25,15 @@ class System:
     timer(stderr_path) -> (ns, exit_code) times one start.  traced() (bocker
     only) -> (ns, exit_code, trace_text) times one start with BOCKER_TRACE.
     after() runs untimed after each start (cleanup a system leaves to us).
+    pool(count, width, stderr_dir) -> (wall_ns, codes, first_error) starts
+    `count`, `width` at a time (the concurrent benchmark; CLI rows and crun).
     """
 
     def __init__(self, name, group, what, timer, *, argv=None, traced=None,
-                 after=None, note=""):
+                 after=None, note="", pool=None):
         self.name, self.group, self.what = name, group, what
         self.timer, self.traced, self.after = timer, traced, after
-        self.argv, self.note = argv, note
+        self.argv, self.note, self.pool = argv, note, pool
 
     def describe(self):
         return {"name": self.name, "group": self.group, "what": self.what,
@@ -44,7 +46,7 @@ class Context:
     def __init__(self, opts, ws, stack, repo_root):
         self.opts, self.ws, self.stack, self.repo_root = opts, ws, stack, repo_root
         self.bocker = find_bocker(opts.bocker)
-        self.bocker_python = script_interpreter(self.bocker) if self.bocker else None
+        self.bocker_python = bocker_interpreter(self.bocker)
         self.bocker_root = None
         self.bocker_env = None     # environment for the bocker CLI (BOCKER_ROOT set)
         self.image = None          # the image bocker runs
@@ -68,6 +70,16 @@ def find_bocker(explicit=None):
     if os.access(beside, os.X_OK):
         return beside
     return shutil.which("bocker")
+
+
+def bocker_interpreter(bocker):
+    """The interpreter of the Python CLI: the #! of `bocker` while it is the
+    Python script, else of `bocker-py` beside it (once `bocker` is the C
+    client, issue 16), else None."""
+    if not bocker:
+        return None
+    return script_interpreter(bocker) or \
+        script_interpreter(os.path.join(os.path.dirname(bocker), "bocker-py"))
 
 
 def script_interpreter(script):
@@ -183,11 +195,19 @@ def crun(ctx):
         def timer(stderr_path=None):
             return runner.time([path, "run", "--bundle", bundle, next_id()],
                                None, stderr_path)
+
+        def pool(count, width, stderr_dir=None):
+            return runner.pool([[path, "run", "--bundle", bundle, next_id()]
+                                for _ in range(count)], width, stderr_dir)
     else:
         def timer(stderr_path=None):
             return spawn_timed([path, "run", "--bundle", bundle, next_id()], None, stderr_path)
+
+        def pool(count, width, stderr_dir=None):
+            return run_pool([[path, "run", "--bundle", bundle, next_id()]
+                             for _ in range(count)], None, width, stderr_dir)
     yield System("crun", "comparator", "crun run (OCI bundle, its default spec)", timer,
-                 argv=[path, "run", "--bundle", "BUNDLE", "ID"], note=note)
+                 argv=[path, "run", "--bundle", "BUNDLE", "ID"], note=note, pool=pool)
 
 
 def _oci_runtime(ctx, name, missing, description):
@@ -304,7 +324,7 @@ def _read_and_remove(path):
 
 def bocker_systems(ctx):
     """bocker run through the CLI and the library API, --network none and bridge."""
-    names = ["bocker-cli-none", "bocker-cli-bridge", "bocker-api-none", "bocker-api-bridge"]
+    names = [v[0] for v in CLI_VARIANTS] + ["bocker-api-none", "bocker-api-bridge"]
     try:
         import bocker  # noqa: F401  (the benchmark must run with bocker's venv)
     except ImportError:
@@ -365,24 +385,85 @@ def _api_missing():
     return None
 
 
+CLI_VARIANTS = (
+    # name, extra run options, extra environment, what
+    ("bocker-cli-none", ["--network", "none"], {},
+     "bocker run --rm --network none ($BIN/bocker as installed)"),
+    ("bocker-cli-bridge", ["--network", "bridge"], {},
+     "bocker run --rm --network bridge ($BIN/bocker as installed: the C client and "
+     "its warm server once they are in)"),
+    ("bocker-cli-direct-bridge", ["--network", "bridge"], {"BOCKER_NO_SERVER": "1"},
+     "the same with BOCKER_NO_SERVER=1: the Python CLI itself, no server"),
+)
+
+
 def _bocker_cli(ctx, env, image, why):
-    variants = (("bocker-cli-none", ["--network", "none"], "bocker run --rm --network none"),
-                ("bocker-cli-bridge", ["--network", "bridge"],
-                 "bocker run --rm --network bridge (veth, address, route)"))
     if why:
-        for name, _, _ in variants:
+        for name, _, _, _ in CLI_VARIANTS:
             yield Skip(name, why)
         return
     script = ctx.bocker
-    trace_env = dict(env, BOCKER_TRACE="json")
-    for name, extra, what in variants:
+    kind = "C client" if is_client(script) else "Python console script"
+    _note_server(ctx)
+    for name, extra, extra_env, what in CLI_VARIANTS:
         argv = [script, "run", "--rm", *extra, image, "true"]
+        row_env = dict(env, **extra_env)
+        trace_env = dict(row_env, BOCKER_TRACE="json")
 
-        def traced(argv=argv):
+        def traced(argv=argv, trace_env=trace_env):
             path = _trace_file()
             ns, code = spawn_timed(argv, trace_env, path)
             return ns, code, _read_and_remove(path)
-        yield System(name, "bocker", what, _cmd(argv, env), argv=argv, traced=traced)
+
+        def pool(count, width, stderr_dir=None, argv=argv, row_env=row_env):
+            return run_pool([argv] * count, row_env, width, stderr_dir)
+        yield System(name, "bocker", what, _cmd(argv, row_env), argv=argv, traced=traced,
+                     pool=pool, note=f"$BIN/bocker is the {kind}" +
+                     (" (BOCKER_NO_SERVER=1)" if extra_env else ""))
+
+
+def is_client(path):
+    """Is `path` the C client (an ELF file) rather than a #! script?"""
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"\x7fELF"
+    except OSError:
+        return False
+
+
+def server_socket(bindir):
+    """The warm server's socket for a $BIN (SPEED.md: FNV-1a 64 of $BIN):
+    bocker.server.address's when it is there, else the same arithmetic."""
+    try:
+        from bocker.server import address
+        return address.socket_path(bindir)
+    except (ImportError, AttributeError):
+        h = 0xcbf29ce484222325
+        for byte in bindir.encode():
+            h = ((h ^ byte) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+        return f"/run/bocker/cli-{h:016x}.sock"
+
+
+def server_pid(sock):
+    """The pid in SOCK.pid if that process is a bocker-server, else None."""
+    try:
+        with open(sock + ".pid") as f:
+            pid = int(f.read().strip())
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmdline = f.read()
+    except (OSError, ValueError):
+        return None
+    return pid if b"bocker-server" in cmdline else None
+
+
+def _note_server(ctx):
+    """Record whether the warm server of this $BIN ran before the suite.
+    A server the suite's starts bring up is left to its idle exit: on a
+    shared machine a server that appeared meanwhile may be anyone's."""
+    bindir = os.path.realpath(os.path.dirname(ctx.bocker))
+    sock = server_socket(bindir)
+    ctx.notes["server_socket"] = sock
+    ctx.notes["server_pid_before"] = server_pid(sock)
 
 
 def _bocker_api(ctx, paths, image, why):
@@ -473,8 +554,8 @@ MAKERS = (
     (bwrap, ("bwrap",)),
     (unshare_chroot, ("unshare-chroot",)),
     (p8952, ("p8952",)),
-    (bocker_systems, ("bocker-cli-none", "bocker-cli-bridge", "bocker-api-none",
-                      "bocker-api-bridge")),
+    (bocker_systems, ("bocker-cli-none", "bocker-cli-bridge", "bocker-cli-direct-bridge",
+                      "bocker-api-none", "bocker-api-bridge")),
 )
 ALL_NAMES = [name for _, names in MAKERS for name in names]
 
