@@ -242,9 +242,8 @@ def teardown(paths, containers, log=print):
         with trace.span("network teardown", **net):
             network.teardown_host(net["bridge"], net["subnet"], net["table"])
         log(f"Removed {net['bridge']} and nftables table {net['table']}")
-    from bocker.runtime import pool
-
-    pool.remove_all(paths)  # snapshots made ahead: none survives the root
+    # the rootfs pool's snapshots made ahead (runtime/pool.py): none survives the root
+    store.remove_directory_of_subvolumes(paths.pool)
     faults.point("teardown.umount")
     if "backing" in record:
         with contextlib.suppress(OSError):  # the user's data goes with the filesystem: say so

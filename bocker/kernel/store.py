@@ -4,6 +4,7 @@ Images, layers and containers are subvolumes; a container's rootfs is a
 writable snapshot of its image, which costs about a millisecond whatever
 the image's size.
 """
+import contextlib
 import os
 
 import btrfsutil
@@ -92,6 +93,24 @@ def remove_dir(directory, record="record.json"):
         os.rmdir(directory)
     except FileNotFoundError:
         pass
+
+
+def remove_directory_of_subvolumes(directory):
+    """Remove directory and everything in it, subvolumes and plain files
+    (the rootfs pool at teardown); a missing directory is fine."""
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return
+    for name in names:
+        path = os.path.join(directory, name)
+        if is_subvolume(path):
+            delete(path)
+        else:
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                os.unlink(path)
+    with contextlib.suppress(FileNotFoundError):
+        os.rmdir(directory)
 
 
 def list_subvolumes(root):

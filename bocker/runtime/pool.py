@@ -422,22 +422,6 @@ def drop_image(paths, image_id):
             _remove(paths, name)
 
 
-def remove_all(paths):
-    """Remove the pool directory and everything in it (teardown)."""
-    from bocker.kernel import store
-
-    for name in _listdir(paths.pool):
-        path = os.path.join(paths.pool, name)
-        if store.is_subvolume(path):
-            store.delete(path)
-        else:
-            _unlink(path)
-    try:
-        os.rmdir(paths.pool)
-    except FileNotFoundError:
-        pass
-
-
 # ------------------------------------------------------------ prewarm
 
 PREWARM = True
