@@ -246,6 +246,8 @@ static int connect_server(const struct paths *p)
     while (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
         if (errno == EINTR)
             continue;
+        if (errno == EISCONN)   /* an interrupted connect that completed */
+            break;
         err = -errno;
         close(fd);
         return err;
@@ -319,7 +321,7 @@ static ssize_t build_payload(char *buf, char **argv)
     mode_t mask = umask(0);
     int err;
 
-    umask(mask);    /* only the read; single-threaded, so no window matters */
+    (void)umask(mask);  /* only a read (umask cannot fail); single-threaded, so no window */
     for (char **a = argv; *a; a++)
         if ((err = add_record(buf, &len, 'A', *a)) < 0)
             return err;
@@ -358,6 +360,22 @@ static void put_u32(unsigned char *p, uint32_t v)
     p[3] = (unsigned char)(v >> 24);
 }
 
+/* send() all of BUF (no SIGPIPE: a server gone is an error returned). */
+static int send_all(int sock, const void *buf, size_t n)
+{
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t w = send(sock, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -errno;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
 /* Step 4b: send header + payload, the fds of FD_MASK (and CWD) riding on
  * the first sendmsg; the rest of a long payload follows with send(). */
 static int send_request(int sock, const char *payload, size_t len, unsigned fd_mask, int cwd)
@@ -372,8 +390,8 @@ static int send_request(int sock, const char *payload, size_t len, unsigned fd_m
     struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2,
                          .msg_control = control.buf};
     struct cmsghdr *cmsg;
-    size_t sent_total = sizeof(header) + len, done;
     ssize_t sent;
+    int err;
 
     memcpy(header, "BKR1", 4);
     put_u32(header + 4, PROTO_VERSION);
@@ -394,20 +412,14 @@ static int send_request(int sock, const char *payload, size_t len, unsigned fd_m
         ;
     if (sent < 0)
         return -errno;
-    for (done = (size_t)sent; done < sent_total;) {
-        /* only payload bytes can be left: the header is 16 of the first */
-        size_t off = done < sizeof(header) ? 0 : done - sizeof(header);
-        const void *from = done < sizeof(header) ? (const void *)(header + done)
-                                                 : (const void *)(payload + off);
-        size_t n = done < sizeof(header) ? sizeof(header) - done : len - off;
-        sent = send(sock, from, n, MSG_NOSIGNAL);
-        if (sent < 0 && errno == EINTR)
-            continue;
-        if (sent < 0)
-            return -errno;
-        done += (size_t)sent;
+    /* a stream socket may take less at once: the rest follows, fd-less */
+    if ((size_t)sent < sizeof(header)) {
+        if ((err = send_all(sock, header + sent, sizeof(header) - (size_t)sent)) < 0)
+            return err;
+        sent = sizeof(header);
     }
-    return 0;
+    sent -= (ssize_t)sizeof(header);
+    return send_all(sock, payload + sent, len - (size_t)sent);
 }
 
 /* Read one 8-byte reply: 1 (with *TYPE and *VALUE set), 0 at EOF (also mid-reply),
@@ -438,8 +450,7 @@ static void send_kill(int sock, int signo)
 {
     unsigned char k[8] = {'K', 0, 0, 0};
     put_u32(k + 4, (uint32_t)signo);
-    while (send(sock, k, sizeof(k), MSG_NOSIGNAL) < 0 && errno == EINTR)
-        ;
+    (void)send_all(sock, k, sizeof(k));
 }
 
 /* The handler of every forwarded signal: one byte into the self-pipe. */
@@ -472,13 +483,15 @@ static void die_by_signal(int signo)
     struct rlimit no_core = {0, 0};
     sigset_t set;
 
+    /* each step is best effort: should one fail, the exit below still
+     * tells a shell which signal it was */
     if (signo > 0 && signo < NSIG) {
-        setrlimit(RLIMIT_CORE, &no_core);  /* a core of the client would tell nothing */
-        signal(signo, SIG_DFL);
+        (void)setrlimit(RLIMIT_CORE, &no_core);  /* a core of the client tells nothing */
+        (void)signal(signo, SIG_DFL);
         sigemptyset(&set);
         sigaddset(&set, signo);
-        sigprocmask(SIG_UNBLOCK, &set, NULL);
-        raise(signo);
+        (void)sigprocmask(SIG_UNBLOCK, &set, NULL);
+        (void)raise(signo);
     }
     exit(128 + (signo & 0x7f));
 }
@@ -493,7 +506,7 @@ static void forward_signals(int sock)
         for (ssize_t i = 0; i < n; i++) {
             if (sigs[i] == SIGTSTP) {
                 send_kill(sock, SIGSTOP);
-                raise(SIGSTOP);
+                (void)raise(SIGSTOP);   /* cannot fail for a valid signal */
             } else {
                 send_kill(sock, sigs[i]);
             }
@@ -567,16 +580,16 @@ static void try_server(const struct paths *p, char **argv, unsigned fd_mask, lon
         close(cwd);
     t_sent = now_us();
     trace("client request", NULL, NULL, 0, 0, -err, t_request, t_sent);
-    if (err < 0)
-        goto fallback;
     /* 'S' first: anything else before it (R, EOF, junk) means fallback */
-    if (read_reply(sock, &type, &value) <= 0 || type != 'S')
-        goto fallback;
-    /* the worker runs already: should catching fail, still wait for it
-     * (only signal forwarding is lost) */
-    (void)catch_signals();
-    wait_worker(sock, t_sent);
-fallback:
+    if (err == 0 && read_reply(sock, &type, &value) == 1 && type == 'S') {
+        /* The worker runs now: catch the signals to forward.  One arriving
+         * in the microseconds before this has its default action here (for
+         * SIGINT: we die, the server sees EOF and kills the worker), as it
+         * would early in the Python CLI's start.  Should catching fail,
+         * still wait for the worker: only forwarding is lost. */
+        (void)catch_signals();
+        wait_worker(sock, t_sent);
+    }
     close(sock);
 }
 
