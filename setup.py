@@ -4,6 +4,11 @@ import os
 from setuptools import find_packages, setup
 from setuptools.command.build_ext import build_ext
 
+# setuptools has no build_scripts of its own: this is its copy of distutils'
+from distutils.ccompiler import new_compiler  # noqa: E402
+from distutils.command.build_scripts import build_scripts  # noqa: E402
+from distutils.sysconfig import customize_compiler  # noqa: E402
+
 C_FLAGS = ["-Wall", "-Wextra", "-Werror", "-O2"]
 
 
@@ -34,6 +39,34 @@ class BuildShimAndMonitor(build_ext):
                                         for _, program, _ in PROGRAMS]
 
 
+CLIENT_SOURCE = os.path.join("csrc", "client.c")
+
+
+class BuildClient(build_scripts):
+    """Compile csrc/client.c as the script `bocker`: the native client of
+    the warm server (SPEED.md section 1).  The stock build_scripts cannot
+    carry a compiled program (it reads every script as text, for its
+    shebang), so this one compiles instead of copying; install_scripts then
+    puts it beside the console scripts, in $BIN, as a real file, for a
+    wheel (`pip install .`) and an editable install (which runs
+    install_scripts too) alike."""
+
+    def run(self):
+        compiler = new_compiler()
+        customize_compiler(compiler)
+        self.mkpath(self.build_dir)
+        temp = os.path.join(self.get_finalized_command("build").build_temp, "client")
+        objects = compiler.compile([CLIENT_SOURCE], output_dir=temp, extra_postargs=C_FLAGS)
+        compiler.link_executable(objects, "bocker", output_dir=self.build_dir)
+        self._change_modes([os.path.join(self.build_dir, "bocker")])
+
+    def get_outputs(self):
+        return [os.path.join(self.build_dir, "bocker")]
+
+    def get_source_files(self):
+        return [CLIENT_SOURCE]
+
+
 setup(
     name="bocker",
     version="0.1.0",
@@ -43,7 +76,9 @@ setup(
     python_requires=">=3.9",
     setup_requires=["cffi>=1.15"],
     cffi_modules=["csrc/build_shim.py:ffibuilder"],
-    cmdclass={"build_ext": BuildShimAndMonitor},
+    # the one "script" is the C client, compiled by BuildClient into `bocker`
+    scripts=[CLIENT_SOURCE],
+    cmdclass={"build_ext": BuildShimAndMonitor, "build_scripts": BuildClient},
     install_requires=["cffi>=1.15", "click>=8.0", "btrfsutil", "requests>=2.25",
                       "zstandard>=0.18"],
     # atheris: tests/fuzz (x86-64 Linux wheels only; elsewhere the fuzz
@@ -52,7 +87,10 @@ setup(
                              "atheris; platform_system == 'Linux' and "
                              "platform_machine == 'x86_64'"],
                     "bench": ["matplotlib"]},
-    entry_points={"console_scripts": ["bocker=bocker.cli:main",
+    # `bocker` is the C client (scripts above); it execs bocker-py when no
+    # server serves it, and spawns bocker-server on first use
+    entry_points={"console_scripts": ["bocker-py=bocker.cli:main",
+                                        "bocker-server=bocker.server.main:main",
                                         "bocker-oci=bocker.oci.cli:main"]},
     zip_safe=False,
 )

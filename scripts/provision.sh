@@ -49,9 +49,19 @@ extra=${BOCKER_EXTRA:+[$BOCKER_EXTRA]}
 # compat mode: a plain path entry; the default editable finder costs ~20 ms per start
 "$venv/bin/pip" install -q --disable-pip-version-check -e "$repo$extra" --config-settings editable_mode=compat
 "$venv/bin/python" -c 'import bocker._shim, btrfsutil'
+# $venv/bin/bocker is the C client (setup.py's BuildClient puts it there in
+# either install mode), bocker-py the Python CLI it falls back to, and
+# bocker-server the warm server it starts on first use (SPEED.md section 1).
+# Checked: a Python script there instead (an older setuptools, a hand-made
+# venv) would still work, silently without the server.
+if [ "$(head -c 4 "$venv/bin/bocker")" != $'\x7fELF' ] || [ ! -x "$venv/bin/bocker-py" ]; then
+    echo "provision.sh: $venv/bin/bocker is not the C client" >&2
+    exit 1
+fi
 # Bytecode now: with PYTHONDONTWRITEBYTECODE set, an editable install would
 # recompile the package on every command (~12 ms per start).
 "$venv/bin/python" -m compileall -q "$repo/bocker"
+# a symlink is fine: the client finds its bin dir through /proc/self/exe
 ln -sf "$venv/bin/bocker" /usr/local/bin/bocker
 ln -sf "$venv/bin/bocker-oci" /usr/local/bin/bocker-oci  # the OCI runtime (podman --runtime, containerd BinaryName)
 
