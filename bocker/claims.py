@@ -22,6 +22,18 @@ def claims(directory):
     return out
 
 
+def owner_of(directory, name):
+    """The owner of one claim, or None if it is not claimed (or name is
+    not one entry's name: it comes from records, which may be hostile)."""
+    if not isinstance(name, str) or not name or "/" in name or "\0" in name \
+            or name in (".", ".."):
+        return None
+    try:
+        return os.readlink(os.path.join(directory, name))
+    except OSError:
+        return None  # not claimed, or not a claim
+
+
 def claim_first(directory, owner, names, taken=()):
     """Claim the first of names (in order) not in taken and not claimed by
     another process meanwhile; returns it, or None when all are taken."""

@@ -7,11 +7,12 @@ Image names follow Docker's grammar, defined once in bocker.image.names.
 import os
 import re
 
+from bocker import patterns
 from bocker.errors import Ambiguous, InvalidArgument
 from bocker.image import names
 
 ID_RE = re.compile(r"^(img|ps)_[0-9a-f]{12}\Z")  # \Z: no trailing newline
-CONTAINER_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*\Z")
+CONTAINER_NAME_RE = patterns.lazy(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*\Z")
 CONTAINER_NAME_MAX = 255  # a file name's bound: Docker has none, a name must have one
 
 

@@ -95,7 +95,9 @@ def write_json(path, data, durable=True):
     rename, so a crash leaves the old state or the new one.
     """
     tmp = f"{path}.tmp.{os.getpid()}"
-    data = memoryview(json.dumps(data, indent=1, sort_keys=True).encode())
+    # one line: json's C encoder takes no indent, and the pure-Python one
+    # it falls back to costs about 0.2 ms per container record, twice a start
+    data = memoryview(json.dumps(data, sort_keys=True, separators=(",", ":")).encode())
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     try:
         try:

@@ -7,6 +7,7 @@ import json
 import os
 import re
 
+from bocker import patterns
 from bocker.errors import InvalidArgument
 
 try:  # CPython's own SHA-256: hashlib would load OpenSSL, 2.5 ms of every start
@@ -51,10 +52,10 @@ ARCHES = {f"SCMP_ARCH_{a.upper()}": a for a in (
 # uname machine -> (SCMP_ARCH_*, Go's name, which Docker's includes.arches use)
 NATIVE = {"x86_64": ("SCMP_ARCH_X86_64", "amd64"), "aarch64": ("SCMP_ARCH_AARCH64", "arm64")}
 
-_NAME = re.compile(r"[a-z_][a-z0-9_]{0,63}\Z")
-_CAP = re.compile(r"(CAP_)?[A-Z][A-Z0-9_]{0,39}\Z")
-_GOARCH = re.compile(r"[a-z][a-z0-9_]{0,19}\Z")
-_KERNEL = re.compile(r"(\d{1,5})\.(\d{1,5})(?:\.(\d{1,5}))?")
+_NAME = patterns.lazy(r"[a-z_][a-z0-9_]{0,63}\Z")
+_CAP = patterns.lazy(r"(CAP_)?[A-Z][A-Z0-9_]{0,39}\Z")
+_GOARCH = patterns.lazy(r"[a-z][a-z0-9_]{0,19}\Z")
+_KERNEL = patterns.lazy(r"(\d{1,5})\.(\d{1,5})(?:\.(\d{1,5}))?")
 
 TOP_KEYS = {"defaultAction", "defaultErrnoRet", "architectures", "archMap", "syscalls",
             "comment", "flags"}

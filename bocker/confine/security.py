@@ -2,8 +2,7 @@
 shim applies: --sysctl (only the kernel's namespaced keys), --ulimit,
 --security-opt, and the summary `inspect` shows.  Pure: no kernel calls.
 Capabilities live in capabilities.py, the seccomp filter in seccomp.py."""
-import re
-
+from bocker import patterns
 from bocker.errors import InvalidArgument
 
 # Sysctls the kernel keeps per namespace, as Docker allows them: IPC ones
@@ -11,7 +10,7 @@ from bocker.errors import InvalidArgument
 # namespace; not with --network host, where they would be the host's).
 IPC_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
                "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced")
-SYSCTL_KEY = re.compile(r"^[a-z0-9_]+(\.[a-zA-Z0-9_-]+)+$")
+SYSCTL_KEY = patterns.lazy(r"^[a-z0-9_]+(\.[a-zA-Z0-9_-]+)+$")
 
 # setrlimit(2) resources by Docker's --ulimit names
 RLIMITS = {"cpu": 0, "fsize": 1, "data": 2, "stack": 3, "core": 4, "rss": 5, "nproc": 6,

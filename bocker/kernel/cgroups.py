@@ -8,11 +8,10 @@ being $BOCKER_CGROUP_PARENT or "bocker".
 """
 import errno
 import os
-import re
 import signal
 import time
 
-from bocker import trace
+from bocker import patterns, trace
 
 # freezer: pause/unpause; blkio: stats' BLOCK I/O (v1 only: v2 has both in
 # every group)
@@ -83,7 +82,7 @@ def parent_name():
 # read the record of (runtime/records.py); every other container's group
 # is <parent_name()>/<name>
 _placed = {}
-_PARENT_PART = re.compile(r"[A-Za-z0-9_.@:+-]{1,200}\Z")
+_PARENT_PART = patterns.lazy(r"[A-Za-z0-9_.@:+-]{1,200}\Z")
 
 
 def check_parent(text):

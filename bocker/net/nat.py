@@ -51,6 +51,7 @@ import re
 import subprocess
 from typing import NamedTuple, Optional
 
+from bocker import patterns
 from bocker.errors import BockerError, InvalidArgument, NotSetUp
 
 NFT = "nft"
@@ -68,7 +69,7 @@ class Port(NamedTuple):
         return f"{host}{self.host_port}:{self.container_port}/{self.proto}"
 
 
-_PORT_RE = re.compile(r"^(?:(?P<ip>[0-9.]+):)?(?P<host>\d+):(?P<ctr>\d+)(?:/(?P<proto>[a-z]+))?$")
+_PORT_RE = patterns.lazy(r"^(?:(?P<ip>[0-9.]+):)?(?P<host>\d+):(?P<ctr>\d+)(?:/(?P<proto>[a-z]+))?$")
 
 
 def parse_port(spec):

@@ -7,7 +7,7 @@ file is read, nothing is imported that a start does not already load
 import os
 import re
 
-from bocker import ids
+from bocker import ids, patterns
 from bocker.errors import InvalidArgument
 
 MIN_MEMORY = 6 << 20          # Docker's minimum: below it the container's own start is OOM
@@ -17,7 +17,7 @@ MAX_PIDS = 1 << 22            # PID_MAX_LIMIT: the kernel refuses a higher pids.
 MAX_ID = 2 ** 32 - 2          # (uid_t)-1 means "unchanged" to the kernel
 HOST_NAME_MAX = 64            # sethostname(2)
 # One hostname label (RFC 1123, and '_' which the world uses anyway).
-_LABEL = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9_-]{0,61}[a-zA-Z0-9])?\Z")
+_LABEL = patterns.lazy(r"[a-zA-Z0-9](?:[a-zA-Z0-9_-]{0,61}[a-zA-Z0-9])?\Z")
 # What bocker mounts to confine a container: a -v or --tmpfs over one of
 # these (or below /proc, /sys, /dev/pts) would replace the confinement
 # itself (masked and read-only /proc paths, read-only /sys, the device
@@ -201,9 +201,9 @@ MAX_CPU = 8191                # CONFIG_NR_CPUS' largest; a CPU past the host's i
 MAX_GROUPS = 64              # --group-add values (the kernel takes 65536; nobody needs them)
 MAX_LABELS = 1024             # labels per container (image's and run's together)
 MAX_LABEL_BYTES = 64 << 10    # one key or value
-_CPUSET = re.compile(r"[0-9]{1,4}(-[0-9]{1,4})?(,[0-9]{1,4}(-[0-9]{1,4})?)*\Z", re.ASCII)
+_CPUSET = patterns.lazy(r"[0-9]{1,4}(-[0-9]{1,4})?(,[0-9]{1,4}(-[0-9]{1,4})?)*\Z", re.ASCII)
 _IPC_SYSCTLS = ("kernel.shm", "kernel.msg", "kernel.sem", "fs.mqueue.")
-_GROUP = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\Z", re.ASCII)
+_GROUP = patterns.lazy(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\Z", re.ASCII)
 
 
 def check_cpuset(value):

@@ -26,7 +26,9 @@ def finish(paths, cid, code=None):
     """
     faults.point("finish.destroy_cgroup")
     cg = cgroups.driver()
-    oom = cg.oom_killed(cid)
+    # (read before the group goes; only a caller's code needs it: else
+    # exit.json is the monitor's, which read the counter itself)
+    oom = cg.oom_killed(cid) if code is not None else False
     with trace.span("cgroup remove", name=cid, driver=f"v{cg.version}"):
         cg.destroy(cid)
     with records.locked(paths, cid) as here:

@@ -85,9 +85,12 @@ def release(paths, cid, name=None):
     with state.locked(paths.names, directory=True) as here:
         if not here:
             return
-        held = claims.claims(paths.names)
-        for n in ([name] if name else list(held)):
-            if held.get(n) == cid:
+        if name:  # one readlink, not every claim's: a start's end stays flat
+            held = {name: claims.owner_of(paths.names, name)}  # with many containers
+        else:
+            held = claims.claims(paths.names)
+        for n, owner in held.items():
+            if owner == cid:
                 claims.drop(paths.names, n)
 
 

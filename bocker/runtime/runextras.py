@@ -6,8 +6,7 @@ value.  What passes goes into a file or a syscall as it is: a search
 domain or option with a space or newline would add lines to the
 container's resolv.conf, so those are refused here.
 """
-import re
-
+from bocker import patterns
 from bocker.errors import InvalidArgument
 
 STREAMS = ("stdin", "stdout", "stderr")
@@ -16,8 +15,8 @@ MAX_SEARCH_TEXT = 256    # glibc's bound on the search line's names
 MAX_OPTIONS = 32
 DOMAIN_NAME_MAX = 64     # setdomainname(2): __NEW_UTS_LEN
 MAX_ANNOTATIONS = 256
-_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
-_OPTION = re.compile(r"[A-Za-z0-9_.-]{1,64}(:[0-9]{1,5})?\Z")
+_LABEL = patterns.lazy(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
+_OPTION = patterns.lazy(r"[A-Za-z0-9_.-]{1,64}(:[0-9]{1,5})?\Z")
 
 
 def parse_attach(values):

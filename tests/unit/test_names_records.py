@@ -47,6 +47,18 @@ def test_one_claim_per_name_and_it_comes_back_after_release(tmp_path):
     assert names.claimed(p) == {"web": b}
 
 
+@pytest.mark.parametrize("name", ["../containers/x", "..", ".", "a/b", "a\0b"])
+def test_releasing_a_name_no_entry_has_drops_nothing(tmp_path, name):
+    # a record's Name is hostile input: release never leaves the names directory
+    p = _paths(tmp_path)
+    a = _container(p, "ps_00000000000a")
+    names.claim(p, "web", a)
+    os.symlink(a, os.path.join(p.root, "containers", "x"))  # a link owned by a, outside
+    names.release(p, a, name)
+    assert names.claimed(p) == {"web": a}
+    assert os.path.islink(os.path.join(p.root, "containers", "x"))
+
+
 def test_a_stale_claim_is_taken_over(tmp_path):
     p = _paths(tmp_path)
     names.claim(p, "db", "ps_0000000000de")  # its directory never existed: a crash
