@@ -53,6 +53,8 @@ setup(
                              "platform_machine == 'x86_64'"],
                     "bench": ["matplotlib"]},
     entry_points={"console_scripts": ["bocker=bocker.cli:main",
+                                        "bocker-py=bocker.cli:main",
+                                        "bocker-server=bocker.server.main:main",
                                         "bocker-oci=bocker.oci.cli:main"]},
     zip_safe=False,
 )
