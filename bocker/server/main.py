@@ -149,15 +149,21 @@ class Server:
         st = os.lstat(directory)
         if st.st_uid != os.geteuid() or st.st_mode & 0o022:
             raise SystemExit(f"bocker-server: {directory} is not ours alone")
-        fd = os.open(address.lock_path(self.sock_path),
-                     os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        path = address.lock_path(self.sock_path)
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return False
+            # the server before may have unlinked the file we opened as it
+            # exited: only a lock on the file still at path counts
+            st, now = os.fstat(fd), _identity(path)
+            if (st.st_dev, st.st_ino) == now:
+                self.lock_fd = fd
+                return True
             os.close(fd)
-            return False
-        self.lock_fd = fd
-        return True
 
     def listen(self):
         """Bind the socket (a leftover of a dead server is replaced: we
@@ -184,10 +190,13 @@ class Server:
             f.write(f"{os.getpid()}\n")
         os.rename(tmp, pid_file)
 
-    def stop_listening(self):
+    def stop_listening(self, reason=wire.BUSY):
         """Close and unlink the socket (if it is still ours), remove the pid
-        file (if it is ours) and release the lock, so a new server may start."""
+        file (if it is ours) and release the lock, so a new server may start.
+        Clients already in the backlog are refused with reason (they fall
+        back at once instead of seeing their connection reset)."""
         if self.listener is not None:
+            self._refuse_backlog(reason)
             self.selector.unregister(self.listener)
             self.listener.close()
             self.listener = None
@@ -205,9 +214,25 @@ class Server:
         except FileNotFoundError:
             pass
         if self.lock_fd >= 0:
+            # unlinked while held: a server that opened it meanwhile sees
+            # it is not at the path any more and opens the new one
+            try:
+                os.unlink(address.lock_path(self.sock_path))
+            except FileNotFoundError:
+                pass
             os.close(self.lock_fd)
             self.lock_fd = -1
         self.stopping = True
+
+    def _refuse_backlog(self, reason):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError:
+                return
+            self._refuse(conn, reason, [])
 
     # -- connections
 
@@ -225,17 +250,23 @@ class Server:
             conn.settimeout(REQUEST_TIMEOUT)
             try:
                 peer.check(conn, ours)
+                trusted = True
             except (peer.Untrusted, OSError):
-                self._refuse(conn, wire.UNTRUSTED, fds)
-                return
+                trusted = False
+            # the request is read (bounded) even from a peer to refuse: a
+            # reply before the client has sent would fail its send with
+            # EPIPE, and the client should see why it falls back
             try:
                 request, fds, mask = self._read_request(conn)
             except (wire.WireError, OSError, EOFError):
-                self._refuse(conn, wire.BAD_REQUEST, fds)
+                self._refuse(conn, wire.UNTRUSTED if not trusted else wire.BAD_REQUEST, fds)
+                return
+            if not trusted:
+                self._refuse(conn, wire.UNTRUSTED, fds)
                 return
             if self.watch.stale():
                 self._refuse(conn, wire.STALE, fds)
-                self.stop_listening()
+                self.stop_listening(wire.STALE)
                 return
             if self.stopping:
                 self._refuse(conn, wire.BUSY, fds)
@@ -405,7 +436,7 @@ class Server:
                     self.accept(ours)
                 elif what == "watch":
                     if self.watch.stale() and not self.stopping:
-                        self.stop_listening()
+                        self.stop_listening(wire.STALE)
                     if self.stopping:
                         self.selector.unregister(self.watch.fileno())
                 elif what == "wakeup":
@@ -445,6 +476,14 @@ class Server:
             rootfs_pool = None
         if rootfs_pool is not None and hasattr(rootfs_pool, "drain_all"):
             _guarded(rootfs_pool.drain_all)
+
+
+def _identity(path):
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _killpg(pid, signo):

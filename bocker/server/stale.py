@@ -44,11 +44,13 @@ def package_dirs(root):
 
 
 def relevant(mask, name):
-    """Whether one event means new code: anything but a byte-code file,
+    """Whether one event means new code: anything but byte code,
     and always a lost event (overflow) or a watch gone (dir removed)."""
     if mask & (IN_Q_OVERFLOW | IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF):
         return True
-    return not name.endswith(b".pyc")
+    # the import system makes __pycache__ (and writes .pyc files into it)
+    # the first time a module is imported: that is no new code
+    return not (name.endswith(b".pyc") or name == b"__pycache__")
 
 
 def parse_events(data):

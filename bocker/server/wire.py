@@ -104,9 +104,9 @@ def decode_payload(data):
         elif tag == b"E":
             name, eq, value = text.partition(b"=")
             # an entry without '=' or with an empty name: Python's own
-            # os.environ skips those too
+            # os.environ skips those too; and the first of two entries wins, as there
             if eq and name:
-                env[os.fsdecode(name)] = os.fsdecode(value)
+                env.setdefault(os.fsdecode(name), os.fsdecode(value))
         elif tag == b"U":
             if not text or not set(text) <= set(b"01234567") or int(text, 8) > 0o777:
                 raise WireError("bad umask")

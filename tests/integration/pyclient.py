@@ -67,7 +67,11 @@ def run(sock_path, argv):
     except OSError:
         return NO_SERVER
     data, fds = request(argv, dict(os.environ))
-    sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack(f"{len(fds)}i", *fds))])
+    try:
+        sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                               struct.pack(f"{len(fds)}i", *fds))])
+    except BrokenPipeError:
+        pass  # refused already (its backlog drained): the reply is waiting
     os.close(fds[-1])
     message = read_message(sock)
     if message is None:
