@@ -322,3 +322,32 @@ def test_a_bad_request_is_refused(server):
     finally:
         sock.close()
     assert through_server(server, "ps").returncode == 0  # served on
+
+
+def test_setup_starts_a_server_only_for_the_c_client(code, paths, tmp_path, monkeypatch):
+    from bocker.server import launch
+
+    sdir = tempfile.mkdtemp(prefix="bocker-test-srv-")
+    monkeypatch.setenv("BOCKER_SERVER_DIR", sdir)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "bocker").write_text("#!/bin/sh\n")  # the Python script's kind: no server
+    (bin_dir / "bocker-server").write_text(
+        f"#!/bin/sh\nPYTHONPATH={code} exec {sys.executable} -m bocker.server.main \"$1\"\n")
+    os.chmod(bin_dir / "bocker-server", 0o755)
+    sock = address.socket_path(str(bin_dir))
+    try:
+        assert not launch.ensure_running(str(bin_dir))
+        shutil.copy("/bin/true", bin_dir / "bocker")  # an ELF: the C client
+        assert launch.ensure_running(str(bin_dir))
+        assert wait_for(lambda: launch.running(sock), timeout=30)
+        assert not launch.ensure_running(str(bin_dir))  # one runs: no second
+        assert subprocess.run([sys.executable, PYCLIENT, sock, "ps"]).returncode == 0
+    finally:
+        if os.path.exists(address.pid_path(sock)):
+            with open(address.pid_path(sock)) as f:
+                pid = int(f.read())
+            os.kill(pid, signal.SIGTERM)
+            wait_for(lambda: not os.path.exists(f"/proc/{pid}"), timeout=30)
+        assert os.listdir(sdir) == []
+        os.rmdir(sdir)
