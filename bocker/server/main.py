@@ -327,7 +327,8 @@ class Server:
         fds = [c.conn.fileno() for c in self.clients.values()]
         if self.listener is not None:
             fds.append(self.listener.fileno())
-        fds += [self.watch.fileno(), self.wakeup_r, self.wakeup_w, self.lock_fd]
+        fds += [self.watch.fileno(), self.wakeup_r, self.wakeup_w, self.lock_fd,
+                self.selector.fileno()]
         return [fd for fd in fds if fd >= 0]
 
     def _fork(self, conn, request, fds, mask, accepted_ns):

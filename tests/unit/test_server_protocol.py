@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bocker.server import address, peer, stale, wire
+from bocker.server import address, launch, peer, stale, wire
 
 # ---------------------------------------------------------------- address
 
@@ -190,3 +190,15 @@ def test_a_watch_sees_a_touch_but_not_a_pyc(tmp_path):
         assert w.stale()
     finally:
         w.close()
+
+
+# ---------------------------------------------------------------- launch
+
+def test_setup_starts_no_server_beside_the_python_script(tmp_path):
+    (tmp_path / "bocker").write_text("#!/usr/bin/python3\n")
+    (tmp_path / "bocker-server").write_text("#!/bin/sh\nexit 99\n")
+    os.chmod(tmp_path / "bocker-server", 0o755)
+    assert not launch.is_c_client(str(tmp_path / "bocker"))
+    assert launch.is_c_client("/bin/sh")
+    assert not launch.is_c_client(str(tmp_path / "missing"))
+    assert launch.ensure_running(str(tmp_path)) is False
