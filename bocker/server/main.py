@@ -40,37 +40,29 @@ def idle_timeout():
 
 # ------------------------------------------------------------- preloading
 
-# packages whose every module a command may import; bocker.oci is the
-# other CLI (bocker-oci), never imported by bocker's commands
-PRELOAD_PACKAGES = ("bocker.runtime", "bocker.net", "bocker.image", "bocker.kernel",
-                    "bocker.confine", "bocker.volume")
+# bocker.oci is the other CLI (bocker-oci), never imported by bocker's
+# commands; a __main__ module runs a CLI as it is imported
+SKIPPED_PACKAGES = ("bocker.oci",)
 
 
 def preload():
-    """Import what any command needs, so a worker imports nothing: the
-    click group, every command module (app.COMMAND_MODULES) and every
-    module of the library packages.  A module that fails to import is
-    left for the worker to fail on, exactly as bocker-py would."""
+    """Import what any command needs, so a worker imports nothing: click,
+    the click group, every command module (app.COMMAND_MODULES) and every
+    other module of the package.  A module that fails to import is left
+    for the worker to fail on, exactly as bocker-py would."""
     import importlib
     import pkgutil
 
+    import bocker
     from bocker.cli import app
 
     importlib.import_module("click")  # the 28 ms the server exists to pay once
-
     names = {f"bocker.cli.{m}" for m in app.COMMAND_MODULES.values()}
-    names.update(f"bocker.cli.{m.name}" for m in pkgutil.iter_modules(
-        importlib.import_module("bocker.cli").__path__))
-    for package in PRELOAD_PACKAGES:
-        try:
-            module = importlib.import_module(package)
-        except Exception:
-            continue
-        names.update(m.name for m in pkgutil.walk_packages(module.__path__, package + "."))
-    names.update(("bocker.faults", "bocker.trace", "bocker.state", "bocker.events",
-                  "bocker.hostsetup", "bocker.bootunit", "bocker.eventquery", "bocker.claims"))
+    names.update(m.name for m in pkgutil.walk_packages(bocker.__path__, "bocker.",
+                                                       onerror=lambda name: None))
     for name in sorted(names):
-        if name.endswith(".__main__"):  # runs a CLI on import
+        if name.endswith(".__main__") or any(name == p or name.startswith(p + ".")
+                                             for p in SKIPPED_PACKAGES):
             continue
         try:
             importlib.import_module(name)
