@@ -87,8 +87,9 @@ class Server:
 def server(code, paths):
     s = Server(code)
     yield s
-    assert s.proc.poll() is None, "the server died during the test"
-    err = s.stop()
+    alive = s.proc.poll() is None
+    err = s.stop()  # first: its dir goes whatever the checks below say
+    assert alive, "the server died during the test"
     assert s.proc.returncode == 0, err
     assert not err, err.decode(errors="replace")
 
