@@ -7,6 +7,26 @@
 # bocker_bkt<N> tables, /bocker-test-* cgroups); it runs alone, after the
 # suite (.ci/run).
 set -u
+# bocker servers (bocker/server): the one of the venv this cleans (its
+# socket is named by the FNV-1a-64 of the venv's bin dir, as
+# bocker/server/address.py names it) and those of the tests' own socket
+# dirs (/tmp/bocker-test-srv-*), by their .pid file, and only if that PID's
+# argv is a bocker server's (a stale .pid may name another process by now)
+venv_bin=$(realpath "${BOCKER_VENV:-/opt/bocker/venv}/bin" 2>/dev/null)
+venv_sock=$(python3 -c '
+import sys
+h = 0xcbf29ce484222325
+for b in sys.argv[1].encode():
+    h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+print("/run/bocker/cli-%016x.sock" % h)' "$venv_bin")
+for pidfile in "$venv_sock.pid" /tmp/bocker-test-srv-*/cli-*.sock.pid; do
+    [ -f "$pidfile" ] || continue
+    read -r pid < "$pidfile" 2>/dev/null || continue
+    [[ $pid =~ ^[0-9]+$ ]] || continue
+    { tr '\0' ' ' < "/proc/$pid/cmdline"; } 2>/dev/null \
+        | grep -qE '(^|[ /])(bocker-server|-m bocker\.server\.main)( |$)' \
+        && kill "$pid" 2>/dev/null
+done
 # the pull tests' docker-registry servers, by the PID whose config lives in
 # a test directory (never by name: another registry on the host is not ours)
 for cmdline in /proc/[0-9]*/cmdline; do

@@ -34,6 +34,11 @@ def setup(ctx, size, bridge, subnet, teardown, systemd):
 
         restarter.at_boot(ctx.paths, log=click.echo, error=lambda m: click.echo(m, err=True))
     hostsetup.remember_boot(ctx.paths)
+    # the warm server for the C client (`bocker`), so the first command is
+    # fast too; a server that cannot start is no failure of setup
+    from bocker.server import launch
+
+    launch.ensure_running()
 
 
 COMMANDS = [setup]

@@ -28,6 +28,21 @@ if os.geteuid() != 0:
     pytest.skip("integration tests need root", allow_module_level=True)
 
 BOCKER = os.path.join(os.path.dirname(sys.executable), "bocker")
+# which path run_bocker tests: "server" ($BIN/bocker, the C client, through
+# the warm server) or "direct" (the same client told BOCKER_NO_SERVER=1, so
+# it execs the Python CLI); scripts/test.sh runs the suite both ways
+CLI_MODE = os.environ.get("BOCKER_TEST_CLI", "server")
+if CLI_MODE not in ("server", "direct"):
+    raise SystemExit(f"BOCKER_TEST_CLI={CLI_MODE!r}: use server or direct")
+
+
+def is_c_client(path=BOCKER):
+    """Whether path is the C client (an ELF file), not the Python script."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"\x7fELF"
+    except OSError:
+        return False
 
 
 @pytest.fixture(scope="session")
@@ -53,9 +68,11 @@ def paths():
 
 
 def run_bocker(*args, input=None, timeout=60, check=False, env=None):
-    """Run the bocker CLI; returns CompletedProcess with text output."""
+    """Run the bocker CLI ($BIN/bocker, by the path CLI_MODE names);
+    returns CompletedProcess with text output."""
+    mode_env = {"BOCKER_NO_SERVER": "1"} if CLI_MODE == "direct" else {}
     proc = subprocess.run([BOCKER, *args], input=input, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+                          timeout=timeout, env={**os.environ, **mode_env, **(env or {})})
     if check and proc.returncode != 0:
         raise AssertionError(f"bocker {' '.join(args)} -> {proc.returncode}\n{proc.stderr}")
     return proc
@@ -74,8 +91,41 @@ def wait_for(predicate, timeout=10.0):
     return False
 
 
+@pytest.fixture(scope="session")
+def cli_path(paths):
+    """The CLI path this session tests, checked to be the one it claims: in
+    server mode a command must really run in a server's worker (its
+    `server fork` trace record, from another PID than the client's, and
+    the server's .pid file), or the pass would silently test the
+    fallback only.  Until $BIN/bocker is the C client there is no server
+    path: the Python script runs as before, and a warning says so."""
+    if CLI_MODE == "direct" or not is_c_client():
+        if CLI_MODE == "server":
+            import warnings
+
+            warnings.warn(f"{BOCKER} is not the C client: the server path is not tested")
+        return CLI_MODE
+    from bocker.server import address
+
+    sock = address.socket_path(os.path.realpath(os.path.dirname(sys.executable)))
+    forks = []
+
+    def served():
+        # the first call may find no server: it starts one and falls back
+        proc = run_bocker("version", env={"BOCKER_TRACE": "json"})
+        forks[:] = [json.loads(line) for line in proc.stderr.splitlines()
+                    if line.startswith("{") and '"server fork"' in line]
+        return bool(forks) and os.path.exists(address.pid_path(sock))
+
+    assert wait_for(served, timeout=20), f"no command ran in a bocker server ({sock})"
+    with open(address.pid_path(sock)) as f:
+        server_pid = int(f.read())
+    assert forks[0]["pid"] != server_pid, "the command ran in the server itself"
+    return CLI_MODE
+
+
 @pytest.fixture
-def bocker(paths):
+def bocker(paths, cli_path):
     return run_bocker
 
 
