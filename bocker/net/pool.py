@@ -309,17 +309,19 @@ class NetPool:
 
 
 def refill_some(budget_ms=5):
-    """Refill this process's pools within about budget_ms; never raises
-    (a failed refill leaves the pool short: starts then go without)."""
-    start = time.monotonic()
+    """Refill this process's pools within about budget_ms; returns how
+    many slots were made.  Never raises (a failed refill leaves the pool
+    short: starts then go without)."""
+    start, made = time.monotonic(), 0
     for pool in [p for p in _pools.values() if p.pid == os.getpid()]:
         left = budget_ms - (time.monotonic() - start) * 1000
         if left <= 0:
-            return
+            break
         try:
-            pool.refill(left)
+            made += pool.refill(left)
         except Exception:
             pass
+    return made
 
 
 def drain_all():

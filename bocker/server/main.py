@@ -22,8 +22,7 @@ import time
 from bocker.server import address, peer, stale, wire
 
 IDLE_DEFAULT = 600.0
-REFILL_AFTER = 0.05  # idle this long before a pool may refill (off any start path)
-REFILL_BUDGET_MS = 20
+REFILL_BUDGET_MS = 5  # one slice of refill between events: about one entry or slot
 REQUEST_TIMEOUT = 10.0  # a client that connects but never sends is dropped
 MAX_FDS = 4
 
@@ -129,6 +128,8 @@ class Server:
         self.last_activity = time.monotonic()
         self.refill_pending = False
         self.after_hooks, self.refill_hooks = [], []
+        self.pool_channels = []  # (fd, what) the loop also reads: pools' requests and notes
+        self.net_pool = self.net_pool_end = None
 
     # -- start and stop
 
@@ -320,7 +321,8 @@ class Server:
         if self.listener is not None:
             fds.append(self.listener.fileno())
         fds += [self.watch.fileno(), self.wakeup_r, self.wakeup_w, self.lock_fd,
-                self.selector.fileno()]
+                self.selector.fileno()] + [fd for fd, what in self.pool_channels
+                                           if what == "netpool"]
         return [fd for fd in fds if fd >= 0]
 
     def _fork(self, conn, request, fds, mask, accepted_ns):
@@ -411,22 +413,35 @@ class Server:
         ours = peer.ourselves()
         self.selector.register(self.watch.fileno(), selectors.EVENT_READ, "watch")
         self.selector.register(self.wakeup_r, selectors.EVENT_READ, "wakeup")
+        for fd, what in self.pool_channels:
+            self.selector.register(fd, selectors.EVENT_READ, what)
         while True:
             if self.terminate:
                 break
             if self.stopping and not self.clients:
                 break
             timeout = self._timeout()
-            if timeout is not None and timeout <= 0:
-                if self.refill_pending and not self.clients and self.refill_hooks:
-                    self._refill()
-                    continue
+            if timeout is not None and timeout <= 0 and not self.refill_pending:
                 if not self.clients:
                     break  # idle
-            for key, _ in self.selector.select(timeout):
+            events = self.selector.select(timeout)
+            if not events and self.refill_pending and self.refill_hooks:
+                # nothing else to do this instant: make one slice of what a
+                # start took (beside the worker still running it, on the
+                # other CPU: off every start's path)
+                self._refill()
+                continue
+            for key, _ in events:
                 what = key.data
                 if what == "accept" and self.listener is not None:
                     self.accept(ours)
+                elif what == "pool notes":   # a worker took a rootfs / ran a command
+                    for hook in self.after_hooks:
+                        _guarded(hook)
+                    self.refill_pending = True
+                elif what == "netpool":      # a worker asks for a network slot
+                    _guarded(self.net_pool.serve_take, self.net_pool_end)
+                    self.refill_pending = True
                 elif what == "watch":
                     if self.watch.stale() and not self.stopping:
                         self.stop_listening(wire.STALE)
@@ -443,12 +458,11 @@ class Server:
         self.shutdown()
 
     def _timeout(self):
+        if self.refill_pending and self.refill_hooks:
+            return 0.0  # refill as soon as nothing else waits
         if self.clients:
             return None
-        quiet = time.monotonic() - self.last_activity
-        if self.refill_pending and self.refill_hooks:
-            return max(0.0, REFILL_AFTER - quiet)
-        return self.idle - quiet
+        return self.idle - (time.monotonic() - self.last_activity)
 
     def _refill(self):
         # one slice per hook; a hook returning true has more to do
@@ -456,8 +470,6 @@ class Server:
         for hook in self.refill_hooks:
             more = bool(_guarded(hook, REFILL_BUDGET_MS)) or more
         self.refill_pending = more
-        if not more:
-            self.last_activity = time.monotonic() - REFILL_AFTER  # idle time counts on
 
     def shutdown(self):
         """Unlink, drop the pools, leave the workers running to their end."""
@@ -469,6 +481,30 @@ class Server:
             rootfs_pool = None
         if rootfs_pool is not None and hasattr(rootfs_pool, "drain_all"):
             _guarded(rootfs_pool.drain_all)
+        if self.net_pool is not None:
+            _guarded(self.net_pool.drain_all)
+
+
+def _open_pool_channels(server):
+    """The pools' ways in: the rootfs pool's notes pipe (workers say what
+    they took and ran) and the network pool's socketpair (a worker asks
+    for a slot; its netns fd comes back over SCM_RIGHTS).  The worker
+    inherits its ends at fork; the server reads its own in the loop."""
+    try:
+        from bocker.runtime import pool as rootfs_pool
+
+        server.pool_channels.append((rootfs_pool._chan_r, "pool notes"))
+    except (ImportError, AttributeError):
+        pass
+    try:
+        from bocker.net import pool as net_pool
+    except ImportError:
+        return
+    ours, theirs = net_pool.server_pair()
+    net_pool.use_server(theirs.fileno())
+    server.net_pool, server.net_pool_end = net_pool, ours
+    server._net_pool_theirs = theirs  # kept open: every worker inherits it
+    server.pool_channels.append((ours.fileno(), "netpool"))
 
 
 def _identity(path):
@@ -518,6 +554,7 @@ def main(argv=None):
     server.watch = stale.watch_installation(address.bindir())
     preload()
     server.after_hooks, server.refill_hooks = pool_hooks()
+    _open_pool_channels(server)
     _install_signals(server)
     server.listen()
     gc.collect()
