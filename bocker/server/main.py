@@ -22,7 +22,7 @@ import time
 from bocker.server import address, peer, stale, wire
 
 IDLE_DEFAULT = 600.0
-REFILL_BUDGET_MS = 5  # one slice of refill between events: about one entry or slot
+SLOTS_PER_ROOT = 4  # network slots the server keeps ready per root (the filler makes them)
 REQUEST_TIMEOUT = 10.0  # a client that connects but never sends is dropped
 MAX_FDS = 4
 
@@ -69,27 +69,6 @@ def preload():
             pass
 
 
-def pool_hooks():
-    """(after_command, refills): the pools' optional hooks (SPEED.md
-    section 2), whichever modules exist; each is called guarded."""
-    after, refills = [], []
-    try:
-        from bocker.runtime import pool as rootfs_pool
-    except ImportError:
-        rootfs_pool = None
-    try:
-        from bocker.net import pool as net_pool
-    except ImportError:
-        net_pool = None
-    if rootfs_pool is not None:
-        for name, into in (("after_command", after), ("refill_some", refills)):
-            if hasattr(rootfs_pool, name):
-                into.append(getattr(rootfs_pool, name))
-    if net_pool is not None and hasattr(net_pool, "refill_some"):
-        refills.append(net_pool.refill_some)
-    return after, refills
-
-
 def _guarded(fn, *args):
     # a pool is an optimisation: its failure must never take the server down
     try:
@@ -126,10 +105,12 @@ class Server:
         self.stopping = False
         self.terminate = False
         self.last_activity = time.monotonic()
-        self.refill_pending = False
-        self.after_hooks, self.refill_hooks = [], []
-        self.pool_channels = []  # (fd, what) the loop also reads: pools' requests and notes
+        self.pool_channels = []  # (fd, what) the loop also reads: slot requests, the filler
         self.net_pool = self.net_pool_end = None
+        self.filler_pid, self.filler = None, None  # filler.py: makes the pools' contents
+        self.slots_asked = {}  # root -> slots asked of the filler, not yet received
+        self.spare = None      # (pid, channel): a worker forked ahead (worker.spare)
+        self.retired = []      # spares let go of, to reap
 
     # -- start and stop
 
@@ -216,6 +197,7 @@ class Server:
             os.close(self.lock_fd)
             self.lock_fd = -1
         self.stopping = True
+        self._retire_spare()  # forked from code that may be stale now
 
     def _refuse_backlog(self, reason):
         while True:
@@ -322,16 +304,31 @@ class Server:
             fds.append(self.listener.fileno())
         fds += [self.watch.fileno(), self.wakeup_r, self.wakeup_w, self.lock_fd,
                 self.selector.fileno()] + [fd for fd, what in self.pool_channels
-                                           if what == "netpool"]
+                                           if what in ("netpool", "filler")]
+        if self.spare is not None:
+            fds.append(self.spare[1].fileno())
         return [fd for fd in fds if fd >= 0]
 
     def _fork(self, conn, request, fds, mask, accepted_ns):
+        """Hand the request to the spare worker (or, with none, fork one
+        for it now)."""
         from bocker.server import worker
 
-        close = self._server_fds() + [conn.fileno()]
-        pid = os.fork()
-        if pid == 0:  # never returns
-            worker.become(request, fds, mask, close, accepted_ns)
+        pid = None
+        if self.spare is not None:
+            pid, channel = self.spare
+            self.spare = None
+            try:
+                worker.hand_over(channel, request, fds, mask, accepted_ns)
+            except OSError:  # the spare died: retire it, fork as ever
+                self.retired.append(pid)
+                pid = None
+            channel.close()
+        if pid is None:
+            close = self._server_fds() + [conn.fileno()]
+            pid = os.fork()
+            if pid == 0:  # never returns
+                worker.become(request, fds, mask, close, accepted_ns)
         for fd in fds:
             os.close(fd)
         try:
@@ -402,9 +399,7 @@ class Server:
             client.conn.close()
             del self.clients[fd]
             self.last_activity = time.monotonic()
-            for hook in self.after_hooks:
-                _guarded(hook)
-            self.refill_pending = True
+        self.retired = [pid for pid in self.retired if not _reaped(pid)]
 
     # -- the loop
 
@@ -421,27 +416,19 @@ class Server:
             if self.stopping and not self.clients:
                 break
             timeout = self._timeout()
-            if timeout is not None and timeout <= 0 and not self.refill_pending:
-                if not self.clients:
-                    break  # idle
-            events = self.selector.select(timeout)
-            if not events and self.refill_pending and self.refill_hooks:
-                # nothing else to do this instant: make one slice of what a
-                # start took (beside the worker still running it, on the
-                # other CPU: off every start's path)
-                self._refill()
-                continue
-            for key, _ in events:
+            if timeout is not None and timeout <= 0 and not self.clients:
+                break  # idle
+            if self.spare is None and self.listener is not None:
+                self._fork_spare()  # between requests: never on a start's path
+            for key, _ in self.selector.select(timeout):
                 what = key.data
                 if what == "accept" and self.listener is not None:
                     self.accept(ours)
-                elif what == "pool notes":   # a worker took a rootfs / ran a command
-                    for hook in self.after_hooks:
-                        _guarded(hook)
-                    self.refill_pending = True
                 elif what == "netpool":      # a worker asks for a network slot
                     _guarded(self.net_pool.serve_take, self.net_pool_end)
-                    self.refill_pending = True
+                    self._top_up_slots()
+                elif what == "filler":       # a slot the filler made
+                    self._receive_slot()
                 elif what == "watch":
                     if self.watch.stale() and not self.stopping:
                         self.stop_listening(wire.STALE)
@@ -458,53 +445,130 @@ class Server:
         self.shutdown()
 
     def _timeout(self):
-        if self.refill_pending and self.refill_hooks:
-            return 0.0  # refill as soon as nothing else waits
         if self.clients:
             return None
         return self.idle - (time.monotonic() - self.last_activity)
 
-    def _refill(self):
-        # one slice per hook; a hook returning true has more to do
-        more = False
-        for hook in self.refill_hooks:
-            more = bool(_guarded(hook, REFILL_BUDGET_MS)) or more
-        self.refill_pending = more
+    # -- the pools' network slots: held here, made by the filler
+
+    def _top_up_slots(self):
+        """Ask the filler for the slots each root's pool lacks (a root gets
+        a pool the first time a worker asks: serve_take)."""
+        from bocker.server import filler
+
+        if self.filler is None:
+            return
+        for root, pool in list(self.net_pool._pools.items()):
+            if pool.pid != os.getpid():
+                continue
+            lacking = SLOTS_PER_ROOT - len(pool.slots) - self.slots_asked.get(root, 0)
+            if lacking > 0:
+                filler.ask_slots(self.filler, root, lacking)
+                self.slots_asked[root] = self.slots_asked.get(root, 0) + lacking
+
+    def _receive_slot(self):
+        from bocker.server import filler
+
+        try:
+            slot = filler.receive_slot(self.filler)
+        except (EOFError, OSError, ValueError) as e:
+            if isinstance(e, EOFError):  # the filler is gone: no more slots
+                self.selector.unregister(self.filler)
+                self.filler.close()
+                self.filler = None
+            return
+        if slot is None:
+            return
+        self.slots_asked[slot.root] = max(0, self.slots_asked.get(slot.root, 0) - 1)
+        pool = self.net_pool._pools.get(slot.root)
+        if pool is None or pool.pid != os.getpid():
+            self.net_pool.destroy_slot(slot)
+        else:
+            pool.slots.append(slot)
+
+    # -- the spare worker
+
+    def _fork_spare(self):
+        """Fork the next worker ahead of its request (worker.spare): the
+        fork of this big process (~1 ms, and the child's first page
+        faults) is paid while nobody waits."""
+        from bocker.server import worker
+
+        ours, theirs = socket.socketpair(socket.AF_UNIX,
+                                         socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        close = self._server_fds() + [ours.fileno()]
+        pid = os.fork()
+        if pid == 0:  # never returns
+            worker.spare(theirs, close)
+        theirs.close()
+        try:
+            os.setpgid(pid, pid)
+        except OSError:
+            pass
+        self.spare = (pid, ours)
+
+    def _retire_spare(self):
+        if self.spare is not None:
+            pid, channel = self.spare
+            channel.close()  # its EOF: it exits
+            self.retired.append(pid)
+            self.spare = None
 
     def shutdown(self):
-        """Unlink, drop the pools, leave the workers running to their end."""
+        """Unlink, drop the pools (the slots held here, then the filler,
+        which removes its rootfs entries and leases), leave the workers
+        running to their end."""
         if not self.stopping or self.lock_fd >= 0:
             self.stop_listening()
-        try:
-            from bocker.runtime import pool as rootfs_pool
-        except ImportError:
-            rootfs_pool = None
-        if rootfs_pool is not None and hasattr(rootfs_pool, "drain_all"):
-            _guarded(rootfs_pool.drain_all)
+        self._retire_spare()
         if self.net_pool is not None:
             _guarded(self.net_pool.drain_all)
+        if self.filler is not None:
+            self.filler.close()
+            self.filler = None
+        if self.filler_pid is not None:
+            _wait_gone(self.filler_pid, 10.0)
+        for pid in self.retired:
+            _wait_gone(pid, 1.0)
 
 
 def _open_pool_channels(server):
-    """The pools' ways in: the rootfs pool's notes pipe (workers say what
-    they took and ran) and the network pool's socketpair (a worker asks
-    for a slot; its netns fd comes back over SCM_RIGHTS).  The worker
-    inherits its ends at fork; the server reads its own in the loop."""
-    try:
-        from bocker.runtime import pool as rootfs_pool
+    """The pools' ways in: the network pool's socketpair (a worker asks for
+    a slot; its netns fd comes back over SCM_RIGHTS) and the filler (a
+    child that makes rootfs entries from the workers' notes, and network
+    slots on request).  The workers inherit their ends at fork."""
+    from bocker.net import pool as net_pool
+    from bocker.server import filler
 
-        server.pool_channels.append((rootfs_pool._chan_r, "pool notes"))
-    except (ImportError, AttributeError):
-        pass
-    try:
-        from bocker.net import pool as net_pool
-    except ImportError:
-        return
     ours, theirs = net_pool.server_pair()
     net_pool.use_server(theirs.fileno())
     server.net_pool, server.net_pool_end = net_pool, ours
     server._net_pool_theirs = theirs  # kept open: every worker inherits it
     server.pool_channels.append((ours.fileno(), "netpool"))
+    server.filler_pid, server.filler = filler.start(server._server_fds() + [ours.fileno()])
+    server.pool_channels.append((server.filler.fileno(), "filler"))
+
+
+def _reaped(pid):
+    """True once pid (a child) has been reaped (now or before)."""
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] != 0
+    except ChildProcessError:
+        return True
+
+
+def _wait_gone(pid, timeout):
+    """Reap the child pid, waiting at most timeout seconds (then SIGKILL)."""
+    deadline = time.monotonic() + timeout
+    while not _reaped(pid):
+        if time.monotonic() >= deadline:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            _wait_gone(pid, 60.0) if timeout < 60 else None
+            return
+        time.sleep(0.005)
 
 
 def _identity(path):
@@ -553,13 +617,12 @@ def main(argv=None):
     gc.disable()  # no collections while the heap is built: freeze() keeps it shared
     server.watch = stale.watch_installation(address.bindir())
     preload()
-    server.after_hooks, server.refill_hooks = pool_hooks()
-    _open_pool_channels(server)
     _install_signals(server)
     server.listen()
     gc.collect()
     gc.freeze()
     gc.enable()
+    _open_pool_channels(server)  # forks the filler: from the frozen heap
     server.serve()
     return 0
 

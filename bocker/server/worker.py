@@ -7,10 +7,14 @@ resets what bocker's modules read from the environment or cached once
 per process, so the command runs as a fresh `bocker-py` started by the
 client would (tests/integration/test_server.py compares the two).
 """
+import array
 import io
 import os
+import pickle
 import resource
 import signal
+import socket
+import struct
 import sys
 import time
 
@@ -167,19 +171,73 @@ def _flush():
     return True
 
 
+def prepare(close_fds):
+    """What a worker does before it knows its request: its own process
+    group (the parent signals the whole command by it), Python's signal
+    dispositions, and none of the server's fds (close_fds: the listening
+    socket, the client connections, inotify, the pools' channels)."""
+    os.setpgid(0, 0)
+    reset_signals()
+    for fd in close_fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+# a spare's hand-over: accepted_ns, fd mask, length of the pickled request
+_HAND_OVER = struct.Struct("<QII")
+_MAX_HAND_OVER = 8 << 20
+
+
+def hand_over(channel, request, fds, mask, accepted_ns):
+    """Server side: give a spare (worker.spare) its request and fds."""
+    data = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
+    channel.setblocking(True)
+    channel.sendmsg([_HAND_OVER.pack(accepted_ns, mask, len(data))],
+                    [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
+    channel.sendall(data)
+
+
+def spare(channel, close_fds):
+    """A worker forked ahead of its request: prepared, it waits on channel
+    (its end of a socketpair with the server) for the request the server
+    read and checked, then becomes it.  The server's end closing (stale
+    code, idle exit) ends it.  Never returns."""
+    try:
+        prepare(close_fds)
+        head, anc, _, _ = channel.recvmsg(_HAND_OVER.size, socket.CMSG_SPACE(8 * 4))
+        if len(head) != _HAND_OVER.size:
+            os._exit(0)  # the server let us go
+        fds = array.array("i")
+        for level, kind, cdata in anc:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.frombytes(cdata[:len(cdata) - len(cdata) % fds.itemsize])
+        accepted_ns, mask, length = _HAND_OVER.unpack(head)
+        if length > _MAX_HAND_OVER:
+            os._exit(1)
+        data = bytearray()
+        while len(data) < length:
+            chunk = channel.recv(length - len(data))
+            if not chunk:
+                os._exit(1)
+            data += chunk
+        channel.close()
+        # pickle from our own parent only: the server made this socketpair
+        request = pickle.loads(bytes(data))
+    except BaseException:  # noqa: BLE001 - the server sees the worker end, the client falls back
+        os._exit(1)
+    become(request, list(fds), mask, None, accepted_ns)
+
+
 def become(request, fds, mask, close_fds, accepted_ns):
     """Run request in this (forked) process and never return: os._exit with
-    the command's exit status.  close_fds: the server's fds to drop (the
-    listening socket, the client connections, inotify)."""
+    the command's exit status.  close_fds: the server's fds to drop (None:
+    a spare, prepared already)."""
     code = 1
     try:
-        os.setpgid(0, 0)  # the parent signals the whole command by its group
-        reset_signals()
-        for fd in close_fds:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        if close_fds is not None:
+            prepare(close_fds)
         setup_start = time.monotonic_ns()
         install_fds(fds, mask)
         apply_limits(request.umask, request.rlimits)
