@@ -16,6 +16,7 @@ the only program run is `nft`, for the firewall (bocker.net.nat).  Leases
 and names are in ipam.py, the /etc file texts in etcfiles.py; this module
 re-exports them so callers have one face of the network.
 """
+import contextlib
 import errno
 import os
 import socket
@@ -106,11 +107,28 @@ def teardown_host(bridge=DEFAULT_BRIDGE, subnet=DEFAULT_SUBNET, table=None):
     _net(subnet)
     nat.teardown(table or nat.table_for(bridge))
     with Rtnl() as nl:
+        # the host ends of network slots made ahead (net/pool.py) go with
+        # the bridge: a bridge's deletion only frees its ports
+        for port in _ports(bridge, POOL_VETH_PREFIX):
+            with contextlib.suppress(OSError):
+                nl.delete_link(port)
         try:
             nl.delete_link(bridge)
         except OSError as e:
             if e.errno != errno.ENODEV:
                 raise
+
+
+POOL_VETH_PREFIX = "bp"  # net/pool.py's host veths (a container's are ipam's "bk")
+
+
+def _ports(bridge, prefix):
+    """Names of the links enslaved to bridge that start with prefix."""
+    try:
+        names = os.listdir(f"/sys/class/net/{bridge}/brif")
+    except OSError:
+        return []
+    return [n for n in names if n.startswith(prefix)]
 
 
 def check_ready(bridge=DEFAULT_BRIDGE):

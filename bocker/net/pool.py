@@ -38,7 +38,7 @@ import time
 from bocker import trace
 from bocker.net import ipam
 
-VETH_PREFIX = "bp"           # pooled host veths (containers' are ipam's "bk")
+VETH_PREFIX = "bp"           # pooled host veths (network.POOL_VETH_PREFIX; containers are "bk")
 OWNER_PREFIX = ipam.POOL_OWNER_PREFIX
 MAX_ROOT = 4096
 MAX_REPLY = 4096
