@@ -44,7 +44,7 @@ CLIENT_SOURCE = os.path.join("csrc", "client.c")
 
 class BuildClient(build_scripts):
     """Compile csrc/client.c as the script `bocker`: the native client of
-    the warm server (SPEED.md section 1).  The stock build_scripts cannot
+    the warm server (docs/architecture.md, "The CLI").  The stock build_scripts cannot
     carry a compiled program (it reads every script as text, for its
     shebang), so this one compiles instead of copying; install_scripts then
     puts it beside the console scripts, in $BIN, as a real file, for a

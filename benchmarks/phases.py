@@ -27,7 +27,7 @@ C client with its warm server (issue 16) the Python the worker runs
 (click's parsing, bocker's command code) between "server setup" and the
 engine's first step, and after its last.
 
-The client's and the server's steps (SPEED.md) are phases of their own,
+The client's and the server's steps (docs/architecture.md, "The CLI") are phases of their own,
 told by name, whichever process reports them: "client start" (exec of
 the client to its connect), "client connect", "client request" -> client;
 "server fork", "server setup" -> server fork.  "client wait" spans the

@@ -432,7 +432,7 @@ def is_client(path):
 
 
 def server_socket(bindir):
-    """The warm server's socket for a $BIN (SPEED.md: FNV-1a 64 of $BIN):
+    """The warm server's socket for a $BIN (FNV-1a 64 of $BIN, as csrc/client.c):
     bocker.server.address's when it is there, else the same arithmetic."""
     try:
         from bocker.server import address

@@ -7,7 +7,7 @@
  * and ends as the worker ended: the same exit code, or death by the same
  * signal.  Whenever there is no usable server it execs the Python CLI
  * ($BIN/bocker-py) with the same argv, so behaviour never depends on the
- * server being there (docs: /work/notes/SPEED.md section 1).
+ * server being there (docs/architecture.md, "The CLI").
  *
  *   $BIN         dirname of /proc/self/exe
  *   socket       $BOCKER_SERVER_DIR (default /run/bocker)/cli-<FNV-1a of $BIN>.sock

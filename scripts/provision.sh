@@ -51,7 +51,7 @@ extra=${BOCKER_EXTRA:+[$BOCKER_EXTRA]}
 "$venv/bin/python" -c 'import bocker._shim, btrfsutil'
 # $venv/bin/bocker is the C client (setup.py's BuildClient puts it there in
 # either install mode), bocker-py the Python CLI it falls back to, and
-# bocker-server the warm server it starts on first use (SPEED.md section 1).
+# bocker-server the warm server it starts on first use (docs/architecture.md, "The CLI").
 # Checked: a Python script there instead (an older setuptools, a hand-made
 # venv) would still work, silently without the server.
 if [ "$(head -c 4 "$venv/bin/bocker")" != $'\x7fELF' ] || [ ! -x "$venv/bin/bocker-py" ]; then

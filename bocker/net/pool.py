@@ -1,4 +1,4 @@
-"""Network slots made ahead, off the start path (issue 16, SPEED.md s. 2).
+"""Network slots made ahead, off the start path (issue 16; docs/architecture.md, "Pools").
 
 A slot is a bridge container's network minus the container: a new network
 namespace held by an fd only (never bind-mounted: it vanishes with its

@@ -4,5 +4,5 @@ pays the interpreter start and bocker's imports once, not per command.
 
 address.py names the socket, wire.py is the protocol, peer.py decides whom
 to serve, stale.py notices new code, worker.py becomes the command, and
-main.py is the loop (docs: /work/notes/SPEED.md section 1).
+main.py is the loop (docs/architecture.md, "The CLI").
 """

@@ -1,4 +1,4 @@
-"""The client/server protocol (SPEED.md section 1), encoded and decoded.
+"""The client/server protocol (docs/architecture.md, "The CLI"), encoded and decoded.
 
 Request: a 16-byte header (`BKR1`, proto, payload length, fd mask, each a
 little-endian u32) then the payload: NUL-terminated records of one tag

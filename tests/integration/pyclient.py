@@ -1,5 +1,5 @@
 """A small Python client of the bocker server, for tests: it speaks the
-protocol of SPEED.md section 1 as csrc/client.c does (argv, env, umask,
+protocol of docs/architecture.md ("The CLI") and bocker/server/wire.py as csrc/client.c does (argv, env, umask,
 limits, fds 0-2 and the cwd over SCM_RIGHTS, signals as 'K'), so the
 server is tested without depending on the C client.
 

@@ -1,5 +1,5 @@
 """csrc/client.c builds warning-free with the project's flags, and its
-socket name is the FNV-1a hash SPEED.md specifies (the Python server must
+socket name is the FNV-1a hash docs/architecture.md specifies (the Python server must
 compute the same name from the same bin directory, or no client ever
 finds its server)."""
 import ast
@@ -31,7 +31,7 @@ def project_c_flags():
 
 
 def fnv1a64(data):
-    """The 64-bit FNV-1a hash, as SPEED.md gives it."""
+    """The 64-bit FNV-1a hash, as docs/architecture.md gives it."""
     h = 0xcbf29ce484222325
     for byte in data:
         h = ((h ^ byte) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF

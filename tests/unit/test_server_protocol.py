@@ -1,5 +1,5 @@
 """The server's pure parts: socket naming, the wire format (round-tripped
-against a reference encoder written here from SPEED.md, not from
+against a reference encoder written here from the protocol description, not from
 wire.py), the peer comparison, inotify event parsing."""
 import os
 import resource
@@ -33,7 +33,7 @@ def test_socket_path_names_the_bin_dir_hash(monkeypatch):
 # ---------------------------------------------------------- reference encoder
 
 def ref_request(argv, env, umask, limits, mask=0b1111):
-    """SPEED.md's request, written independently of wire.py."""
+    """The protocol's request, written independently of wire.py."""
     records = [b"A" + a for a in argv] + [b"E" + e for e in env]
     if umask is not None:
         records.append(b"U" + oct(umask)[2:].encode())
