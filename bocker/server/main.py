@@ -307,6 +307,9 @@ class Server:
                                            if what in ("netpool", "filler")]
         if self.spare is not None:
             fds.append(self.spare[1].fileno())
+        if self.net_pool is not None:  # the slots held here: a worker gets one only by asking
+            fds += [slot.fd for pool in self.net_pool._pools.values()
+                    if pool.pid == os.getpid() for slot in pool.slots if slot.fd >= 0]
         return [fd for fd in fds if fd >= 0]
 
     def _fork(self, conn, request, fds, mask, accepted_ns):
