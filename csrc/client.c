@@ -40,6 +40,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "formats.h"   /* the exit codes: SHIM_EXIT_* */
+
 #define PROTO_VERSION 1
 #define MAX_PAYLOAD (4u << 20)   /* the server refuses more */
 #define NUM_RLIMITS 16           /* RLIMIT 0..15, as the wire format says */
@@ -47,7 +49,7 @@
 #define DEFAULT_SERVER_DIR "/run/bocker"
 #define SERVER_PATH_ENV "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define SERVER_GONE "bocker: the bocker server went away\n"
-#define EXIT_GONE 125
+#define EXIT_GONE SHIM_EXIT_RUNTIME   /* as the Python CLI's runtime failures */
 
 extern char **environ;
 
@@ -283,17 +285,17 @@ static void spawn_server(const struct paths *p)
         int null = open("/dev/null", O_RDWR | O_CLOEXEC);
         sigset_t none;
         if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
-            _exit(127);
+            _exit(SHIM_EXIT_NOT_FOUND);
         /* nothing of our caller's (a test harness's pipe...) outlives it */
         if (close_range(3, ~0U, 0) < 0)
-            _exit(127);
+            _exit(SHIM_EXIT_NOT_FOUND);
         for (int s = 1; s < NSIG; s++)
             signal(s, SIG_DFL);             /* EINVAL for SIGKILL etc.: fine */
         sigemptyset(&none);
         if (sigprocmask(SIG_SETMASK, &none, NULL) < 0 || chdir("/") < 0)
-            _exit(127);
+            _exit(SHIM_EXIT_NOT_FOUND);
         execve(p->server, server_argv, server_env);
-        _exit(127);
+        _exit(SHIM_EXIT_NOT_FOUND);
     }
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
@@ -493,7 +495,7 @@ static void die_by_signal(int signo)
         (void)sigprocmask(SIG_UNBLOCK, &set, NULL);
         (void)raise(signo);
     }
-    exit(128 + (signo & 0x7f));
+    exit(SHIM_EXIT_SIGNAL_BASE + (signo & 0x7f));
 }
 
 /* Step 6b: the pending signals in the self-pipe, forwarded; SIGTSTP stops
@@ -606,11 +608,11 @@ int main(int argc, char **argv)
     trace_on = tr && strcmp(tr, "json") == 0;
     if ((err = find_paths(&p)) < 0) {
         fprintf(stderr, "bocker: cannot find my own directory: %s\n", strerror(-err));
-        return 127;
+        return SHIM_EXIT_NOT_FOUND;
     }
     if (!(no_server && *no_server) && geteuid() == 0)
         try_server(&p, argv, fd_mask, t_main);
     run_fallback(&p, argv);
     fprintf(stderr, "bocker: cannot run %s: %s\n", p.fallback, strerror(errno));
-    return 127;
+    return SHIM_EXIT_NOT_FOUND;
 }

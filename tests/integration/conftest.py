@@ -1,6 +1,12 @@
 """Integration fixtures: a real loop-mounted btrfs root, real cgroups,
 and a leak check after every test.
 
+Commands run through a bocker server of the session's own (its socket in
+a private BOCKER_SERVER_DIR), which keeps pools (rootfs snapshots under
+<root>/pool, network slots: bp* veths and pool-* leases) between tests:
+those of a live server are not leaks, a dead owner's are; at the
+session's end the servers are stopped and must leave no pool object.
+
 The whole session shares one bocker root made by `bocker setup` under a
 temporary directory (its own cgroup parent too), torn down at the end.
 Every test is checked for what it left behind: mounts, loop devices,
@@ -10,6 +16,7 @@ monitors.
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -18,8 +25,10 @@ import pytest
 
 from bocker import hostsetup, ids, state
 from bocker.kernel import cgroups, store
-from bocker.net import network
+from bocker.net import ipam, network
+from bocker.net import pool as netpool
 from bocker.runtime import containers
+from bocker.runtime import pool as rootfs_pool
 from bocker.state import Paths
 
 from netfixtures import NetWatch
@@ -34,6 +43,13 @@ BOCKER = os.path.join(os.path.dirname(sys.executable), "bocker")
 CLI_MODE = os.environ.get("BOCKER_TEST_CLI", "server")
 if CLI_MODE not in ("server", "direct"):
     raise SystemExit(f"BOCKER_TEST_CLI={CLI_MODE!r}: use server or direct")
+
+
+# the session's own socket dir (0700): the suite never talks to a server
+# another session or user started, and its servers are the session's to
+# stop (scripts/cleanup-test-leftovers.sh knows the prefix)
+SERVER_DIR = tempfile.mkdtemp(prefix="bocker-test-srv-")
+os.environ["BOCKER_SERVER_DIR"] = SERVER_DIR
 
 
 def is_c_client(path=BOCKER):
@@ -52,6 +68,7 @@ def paths():
     os.environ["BOCKER_ROOT"] = root = os.path.join(base, "root")
     os.environ["BOCKER_CGROUP_PARENT"] = f"bocker-test-{os.getpid()}"
     p = Paths(root)
+    failures = []
     # a bridge, subnet and nft table of the session's own
     tag = os.getpid() % 100000
     try:
@@ -61,10 +78,125 @@ def paths():
                         subnet=f"10.{200 + tag % 50}.{tag % 250}.0/24")
         yield p
     finally:
-        if os.path.exists(root + ".setup.json"):
-            hostsetup.teardown(p, containers.list_all(p), log=lambda *_: None)
-        cgroups.driver().remove_parent()
-        os.rmdir(base)
+        try:
+            # before the root goes: the servers drain their pools on exit
+            failures += stop_servers(SERVER_DIR)
+            failures += _pool_leftovers(p)
+        finally:
+            if os.path.exists(root + ".setup.json"):
+                hostsetup.teardown(p, containers.list_all(p), log=lambda *_: None)
+            cgroups.driver().remove_parent()
+            os.rmdir(base)
+            shutil.rmtree(SERVER_DIR, ignore_errors=True)
+    assert not failures, "bocker servers at the session's end: " + "; ".join(failures)
+
+
+# ------------------------------------------------------------ servers
+
+def is_server(pid):
+    """Whether the live process pid is a bocker server (or one of its
+    workers, which are its forks): its argv runs bocker-server or
+    `python -m bocker.server.main`."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read(65536).decode(errors="replace").split("\0")
+    except OSError:
+        return False
+    return any(os.path.basename(a) == "bocker-server" for a in argv[:2]) or \
+        argv[1:3] == ["-m", "bocker.server.main"]
+
+
+def stop_servers(directory, timeout=30.0):
+    """SIGTERM every server whose .pid file is in directory and wait
+    (pidfd, bounded) for it to exit; returns what went wrong, as text.
+    A server that outlives the bound is killed (and reported)."""
+    import glob
+    import select
+    import signal
+
+    problems = []
+    for pidfile in sorted(glob.glob(os.path.join(directory, "cli-*.sock.pid"))):
+        try:
+            with open(pidfile) as f:
+                pid = int(f.read(32))
+            fd = os.pidfd_open(pid)
+        except (OSError, ValueError):
+            continue        # gone meanwhile (it removes its .pid on exit)
+        try:
+            if not is_server(pid):
+                continue    # a stale .pid naming another process by now
+            os.kill(pid, signal.SIGTERM)
+            if not select.select([fd], [], [], timeout)[0]:
+                problems.append(f"server {pid} did not exit {timeout:.0f} s after SIGTERM")
+                signal.pidfd_send_signal(fd, signal.SIGKILL)
+                select.select([fd], [], [], timeout)
+        finally:
+            os.close(fd)
+    return problems
+
+
+def _pool_leftovers(paths, timeout=20.0):
+    """What the pools left once no server runs: pool entries, bp* veths
+    on the session's bridge, pool-* leases (texts; [] when none).  The
+    veths go with their netns, which the kernel removes asynchronously."""
+    def left():
+        links = sorted(n for n in _links(paths) if _pool_veth_pid(n) is not None)
+        leases = sorted(ip for ip, owner in _lease_owners(paths).items()
+                        if owner.startswith(ipam.POOL_OWNER_PREFIX))
+        return _entries(paths.pool), links, leases
+
+    wait_for(lambda: not any(left()), timeout)
+    entries, links, leases = left()
+    return ([f"pool entries left: {sorted(entries)}"] if entries else []) + \
+        ([f"pool veths left: {links}"] if links else []) + \
+        ([f"pool leases left: {leases}"] if leases else [])
+
+
+def _pool_veth_pid(name):
+    """The maker's PID of a pooled host veth (bp + 7 hex PID + 5 hex
+    number, bocker.net.pool); None for any other name."""
+    tail = name[len(netpool.VETH_PREFIX):]
+    if not name.startswith(netpool.VETH_PREFIX) or len(tail) != 12:
+        return None
+    try:
+        return int(tail[:7], 16)
+    except ValueError:
+        return None
+
+
+def _lease_owners(paths):
+    """{address: owner} of the root's leases (owner None if unreadable)."""
+    out = {}
+    for name in _entries(paths.leases):
+        try:
+            out[name] = os.readlink(os.path.join(paths.leases, name))
+        except OSError:
+            out[name] = None
+    return out
+
+
+class _Servers:
+    """Memo of which PIDs are live bocker servers, for one snapshot."""
+
+    def __init__(self):
+        self.seen = {}
+
+    def __call__(self, pid):
+        if pid not in self.seen:
+            self.seen[pid] = bool(pid) and is_server(pid)
+        return self.seen[pid]
+
+
+def _pool_entry_pid(name):
+    """The owner PID a pool dir name carries (an entry, one being made or
+    deleted, an owner file); None for a name of no owner."""
+    entry = rootfs_pool.parse_entry(name)
+    if entry:
+        return entry[1]
+    pid = rootfs_pool.parse_transient(name)
+    if pid:
+        return pid
+    return rootfs_pool._owner_pid(name)
 
 
 def run_bocker(*args, input=None, timeout=60, check=False, env=None):
@@ -187,10 +319,12 @@ def _session_network(paths):
     return net["bridge"], net["table"]
 
 
-def _links(paths):
+def _links(paths, servers=None):
     """Host links this session made: its bridge, every link enslaved to
     it (the veths of its containers), the veth of every container it has
-    a record of, and the names netfixtures.NetWatch derives from our PID."""
+    a record of, and the names netfixtures.NetWatch derives from our PID;
+    but a pooled veth (bp*) a live server made: the server's until it
+    exits (with servers, a _Servers)."""
     names = os.listdir("/sys/class/net")
     net = _session_network(paths)
     bridge = net[0] if net else None
@@ -208,7 +342,8 @@ def _links(paths):
                 master = os.readlink(f"/sys/class/net/{name}/master")
             except OSError:
                 continue
-            if os.path.basename(master) == bridge:
+            if os.path.basename(master) == bridge and not (
+                    servers and servers(_pool_veth_pid(name))):
                 out.add(name)
     return out
 
@@ -222,10 +357,10 @@ def _settled_links(paths, before, timeout=20.0):
     import time
 
     deadline = time.monotonic() + timeout
-    links = _links(paths)
+    links = _links(paths, _Servers())
     while links - before and time.monotonic() < deadline:
         time.sleep(0.02)
-        links = _links(paths)
+        links = _links(paths, _Servers())
     return links
 
 
@@ -320,14 +455,26 @@ def pids_whose_argv(match):
 def snapshot_kernel_objects(paths):
     """Everything a bocker command could leak, as comparable sets."""
     children, monitors = _processes(paths.root)
+    servers = _Servers()
+    # a live server's pool objects are its own, not a test's leaks; a
+    # dead owner's are (the server drains its pools when it exits)
+    pool = [n for n in _entries(paths.pool) if not servers(_pool_entry_pid(n))]
+    pool_dir = os.path.relpath(paths.pool, paths.root) + "/"
+    subvolumes = [s for s in store.list_subvolumes(paths.root)
+                  if not (s.startswith(pool_dir) and servers(_pool_entry_pid(s[len(pool_dir):])))]
+    leases = [ip for ip, owner in _lease_owners(paths).items()
+              if not (owner and owner.startswith(ipam.POOL_OWNER_PREFIX)
+                      and ipam.pool_owner_alive(owner)
+                      and servers(int(owner[len(ipam.POOL_OWNER_PREFIX):].split("-")[0])))]
     return {
         "mounts": _mounts_under(paths.root),
         "loops": _loop_devices(os.path.dirname(paths.root)),
-        "subvolumes": store.list_subvolumes(paths.root),
+        "subvolumes": subvolumes,
         "cgroups": _cgroups(),
-        "links": _links(paths),
+        "links": _links(paths, servers),
         "nft": _nft_items(paths),
-        "leases": _entries(paths.leases),
+        "pool": pool,
+        "leases": leases,
         "hostports": _entries(os.path.join(paths.root, "hostports")),
         "macs": _entries(os.path.join(paths.root, "macs")),
         "containers": _entries(paths.containers),
