@@ -19,13 +19,55 @@ h = 0xcbf29ce484222325
 for b in sys.argv[1].encode():
     h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
 print("/run/bocker/cli-%016x.sock" % h)' "$venv_bin")
+is_server() {  # PID: is it a bocker server (or a worker, its fork)?
+    { tr '\0' ' ' < "/proc/$1/cmdline"; } 2>/dev/null \
+        | grep -qE '(^|[ /])(bocker-server|-m bocker\.server\.main)( |$)'
+}
+stopping=()
 for pidfile in "$venv_sock.pid" /tmp/bocker-test-srv-*/cli-*.sock.pid; do
     [ -f "$pidfile" ] || continue
     read -r pid < "$pidfile" 2>/dev/null || continue
     [[ $pid =~ ^[0-9]+$ ]] || continue
-    { tr '\0' ' ' < "/proc/$pid/cmdline"; } 2>/dev/null \
-        | grep -qE '(^|[ /])(bocker-server|-m bocker\.server\.main)( |$)' \
-        && kill "$pid" 2>/dev/null
+    is_server "$pid" && kill "$pid" 2>/dev/null && stopping+=("$pid")
+done
+# a server drains its pools (rootfs entries, network slots) as it exits:
+# let it, before the roots go (bounded: 30 s, then SIGKILL; what it left
+# is removed below as a dead owner's)
+for pid in ${stopping[@]+"${stopping[@]}"}; do
+    for _ in $(seq 300); do
+        is_server "$pid" || break
+        sleep 0.1
+    done
+    is_server "$pid" && kill -9 "$pid" 2>/dev/null
+done
+rmdir /tmp/bocker-test-srv-* 2>/dev/null
+for d in /tmp/bocker-test-srv-*; do
+    [ -d "$d" ] && rm -rf --one-file-system "$d"
+done
+# pool leftovers: rootfs pool entries (<root>/pool/<image>.<pid>.<n>, and
+# .<pid>.<n> half-made ones, .owner.<pid>) of a dead owner in every test
+# root still mounted, and pooled host veths (bp + 7 hex PID + 5 hex) whose
+# maker is no live server (a live one's are its own, under any root)
+for pooldir in /tmp/bocker-test-*/root/pool /tmp/bocker-test-*/*/root/pool /tmp/bkp-*/root/pool; do
+    [ -d "$pooldir" ] || continue
+    for entry in "$pooldir"/* "$pooldir"/.[!.]*; do
+        [ -e "$entry" ] || continue
+        name=${entry##*/}
+        if [[ $name =~ ^[^.]+\.([0-9]+)\.[0-9]+$ || $name =~ ^\.([0-9]+)\.[0-9]+$ \
+              || $name =~ ^\.owner\.([0-9]+)$ ]]; then
+            is_server "${BASH_REMATCH[1]}" && continue
+        fi
+        if [ -d "$entry" ]; then
+            btrfs subvolume delete "$entry" >/dev/null 2>&1 || rm -rf --one-file-system "$entry"
+        else
+            rm -f "$entry"
+        fi
+    done
+done
+for link in /sys/class/net/bp*; do
+    name=${link##*/}
+    [[ $name =~ ^bp([0-9a-f]{7})[0-9a-f]{5}$ ]] || continue
+    is_server $((16#${BASH_REMATCH[1]})) || ip link delete "$name" 2>/dev/null
 done
 # the pull tests' docker-registry servers, by the PID whose config lives in
 # a test directory (never by name: another registry on the host is not ours)
