@@ -452,29 +452,45 @@ def pids_whose_argv(match):
     return out
 
 
+# A live server's pool objects are its own, not a test's leaks (they come
+# and go as its filler refills); a dead owner's are (a server drains its
+# pools when it exits).  Tests that compare subvolumes or leases before
+# and after a command use these.
+
+def own_subvolumes(paths, servers=None):
+    """The root's subvolumes (relative paths, sorted) but the pool
+    entries of a live bocker server."""
+    servers = servers or _Servers()
+    pool_dir = os.path.relpath(paths.pool, paths.root) + "/"
+    return [s for s in store.list_subvolumes(paths.root)
+            if not (s.startswith(pool_dir) and servers(_pool_entry_pid(s[len(pool_dir):])))]
+
+
+def own_leases(paths, servers=None):
+    """The root's leased addresses but those of a live server's pools."""
+    servers = servers or _Servers()
+    out = []
+    for ip, owner in _lease_owners(paths).items():
+        if owner and owner.startswith(ipam.POOL_OWNER_PREFIX) and ipam.pool_owner_alive(owner) \
+                and servers(int(owner[len(ipam.POOL_OWNER_PREFIX):].split("-")[0])):
+            continue
+        out.append(ip)
+    return sorted(out)
+
+
 def snapshot_kernel_objects(paths):
     """Everything a bocker command could leak, as comparable sets."""
     children, monitors = _processes(paths.root)
     servers = _Servers()
-    # a live server's pool objects are its own, not a test's leaks; a
-    # dead owner's are (the server drains its pools when it exits)
-    pool = [n for n in _entries(paths.pool) if not servers(_pool_entry_pid(n))]
-    pool_dir = os.path.relpath(paths.pool, paths.root) + "/"
-    subvolumes = [s for s in store.list_subvolumes(paths.root)
-                  if not (s.startswith(pool_dir) and servers(_pool_entry_pid(s[len(pool_dir):])))]
-    leases = [ip for ip, owner in _lease_owners(paths).items()
-              if not (owner and owner.startswith(ipam.POOL_OWNER_PREFIX)
-                      and ipam.pool_owner_alive(owner)
-                      and servers(int(owner[len(ipam.POOL_OWNER_PREFIX):].split("-")[0])))]
     return {
         "mounts": _mounts_under(paths.root),
         "loops": _loop_devices(os.path.dirname(paths.root)),
-        "subvolumes": subvolumes,
+        "subvolumes": own_subvolumes(paths, servers),
         "cgroups": _cgroups(),
         "links": _links(paths, servers),
         "nft": _nft_items(paths),
-        "pool": pool,
-        "leases": leases,
+        "pool": [n for n in _entries(paths.pool) if not servers(_pool_entry_pid(n))],
+        "leases": own_leases(paths, servers),
         "hostports": _entries(os.path.join(paths.root, "hostports")),
         "macs": _entries(os.path.join(paths.root, "macs")),
         "containers": _entries(paths.containers),

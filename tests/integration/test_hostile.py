@@ -13,10 +13,9 @@ import tarfile
 import pytest
 
 from bocker.image import images
-from bocker.kernel import store
 from bocker.runtime import attach, records
 
-from conftest import BOCKER
+from conftest import BOCKER, own_subvolumes
 from conftest_pull import busybox_layer
 
 CAP = attach.LINE_MAX_BYTES
@@ -50,7 +49,7 @@ def _docker_archive(path, diff_ids, layers=("l/layer.tar",), extra=()):
 
 
 def _state(paths):
-    return ({r["id"] for r in images.list_all(paths)}, store.list_subvolumes(paths.root),
+    return ({r["id"] for r in images.list_all(paths)}, own_subvolumes(paths),
             sorted(os.listdir(paths.layers)) if os.path.isdir(paths.layers) else [])
 
 
