@@ -16,7 +16,7 @@ from bocker.cli.app import COMMAND_MODULES
 from bocker.runtime import containers
 from bocker.state import Paths
 
-from conftest import BOCKER, own_subvolumes, run_bocker, wait_for
+from conftest import BOCKER, CLI_MODE, own_subvolumes, run_bocker, wait_for
 from conftest_pull import registries  # noqa: F401
 from test_pull import pushed  # noqa: F401
 
@@ -298,8 +298,10 @@ def test_full_subnet():
 def _with_nofile(n, *args):
     def limit():
         resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+    # (through the path the session tests: run_bocker's environment)
+    env = {**os.environ, **({"BOCKER_NO_SERVER": "1"} if CLI_MODE == "direct" else {})}
     return subprocess.run([BOCKER, *args], preexec_fn=limit, capture_output=True, text=True,
-                          timeout=60)
+                          timeout=60, env=env)
 
 
 def _fds(pid):
