@@ -381,8 +381,9 @@ def test_systemd_unit_is_installed_enabled_and_removed(own_root, tmp_path):
     for line in ("Type=oneshot", "RemainAfterExit=yes", "After=local-fs.target network.target",
                  "WantedBy=multi-user.target"):
         assert line in text.splitlines()
-    # the interpreter of the bocker that wrote it (the CLI's own), with its package
-    with open(BOCKER) as f:
+    # the interpreter of the bocker that wrote it (the Python CLI's own,
+    # bocker-py: $BIN/bocker is the C client), with its package
+    with open(os.path.join(os.path.dirname(BOCKER), "bocker-py")) as f:
         python = f.readline()[2:].strip()
     assert f"ExecStart={python} -m bocker.cli --root {own_root.root} setup" in text
     package_dir = os.path.dirname(os.path.dirname(os.path.abspath(containers.__file__)))
