@@ -43,6 +43,12 @@ BOCKER = os.path.join(os.path.dirname(sys.executable), "bocker")
 CLI_MODE = os.environ.get("BOCKER_TEST_CLI", "server")
 if CLI_MODE not in ("server", "direct"):
     raise SystemExit(f"BOCKER_TEST_CLI={CLI_MODE!r}: use server or direct")
+if CLI_MODE == "direct":
+    # for every bocker this session starts, run_bocker's or not (tests
+    # that Popen $BIN/bocker themselves, in a pty, with a low rlimit...)
+    os.environ["BOCKER_NO_SERVER"] = "1"
+else:
+    os.environ.pop("BOCKER_NO_SERVER", None)
 
 
 # the session's own socket dir (0700): the suite never talks to a server
