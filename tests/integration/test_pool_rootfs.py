@@ -57,6 +57,20 @@ def tree_image(paths, tmp_path):
             images.remove(paths, image_id)
 
 
+@pytest.fixture
+def bare_image(paths, tmp_path):
+    """A second image of our own, that no pool was ever told of (a live
+    server's pool keeps busybox entries: a take of busybox may win)."""
+    d = tmp_path / "bare"
+    (d / "etc").mkdir(parents=True)
+    image_id = images.init(paths, str(d))
+    try:
+        yield image_id
+    finally:
+        if os.path.exists(paths.image(image_id)):
+            images.remove(paths, image_id)
+
+
 def _busybox(paths):
     return images.resolve(paths, "busybox")
 
@@ -86,11 +100,13 @@ def _listing(root):
     return found
 
 
-def test_fill_then_take_gives_a_writable_copy_of_the_image(paths, local, scratch, tree_image):
+def test_fill_then_take_gives_a_writable_copy_of_the_image(paths, local, scratch, tree_image,
+                                                           bare_image):
     local.want(tree_image)
     assert local.refill_some() == pool.TARGET
     assert len(_entries(paths, tree_image, os.getpid())) == pool.TARGET
-    assert not [n for n in os.listdir(paths.pool) if pool.parse_transient(n)]  # none half-made
+    # none of ours half-made
+    assert not [n for n in os.listdir(paths.pool) if pool.parse_transient(n) == os.getpid()]
     dest = os.path.join(scratch, "rootfs")
     assert pool.take_rootfs(paths, tree_image, dest)
     assert len(_entries(paths, tree_image)) == pool.TARGET - 1
@@ -100,13 +116,13 @@ def test_fill_then_take_gives_a_writable_copy_of_the_image(paths, local, scratch
         f.write("mine")  # writable, and the image unchanged by it
     assert not os.path.exists(os.path.join(images.rootfs(paths, tree_image), "etc", "new"))
     # another image's entries are never taken for this one
-    assert not pool.take_rootfs(paths, _busybox(paths), os.path.join(scratch, "other"))
+    assert not pool.take_rootfs(paths, bare_image, os.path.join(scratch, "other"))
 
 
-def test_take_of_an_empty_or_missing_pool_is_false(paths, scratch):
+def test_take_of_an_empty_or_missing_pool_is_false(paths, scratch, bare_image):
     assert not pool.take_rootfs(Paths(os.path.join(scratch, "no-root")), _busybox(paths),
                                 os.path.join(scratch, "x"))
-    assert not pool.take_rootfs(paths, _busybox(paths), os.path.join(scratch, "x"))
+    assert not pool.take_rootfs(paths, bare_image, os.path.join(scratch, "x"))
     assert not os.path.exists(os.path.join(scratch, "x"))
 
 
