@@ -340,9 +340,17 @@ def use_server(fd):
     _server_sock = fd
 
 
-def server_pair():
-    """(server end, worker end): the socketpair of serve_take/request_slot."""
+def server_pair(low=0):
+    """(server end, worker end): the socketpair of serve_take/request_slot;
+    the worker's end at fd low or above (a worker under a client's small
+    RLIMIT_NOFILE keeps its low fds free, as a bocker-py would)."""
+    import fcntl
+
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    if b.fileno() < low:
+        moved = socket.socket(fileno=fcntl.fcntl(b.fileno(), fcntl.F_DUPFD_CLOEXEC, low))
+        b.close()
+        b = moved
     return a, b
 
 

@@ -151,7 +151,7 @@ def note_use(paths, image_id, exec_path):
 
 def _tell(kind, root, image_id, arg=""):
     try:
-        if os.getpid() != _chan_pid:  # a worker: its parent fills
+        if _chan_w >= 0 and os.getpid() != _chan_pid:  # a server's worker: its filler fills
             line = f"{kind}\t{root}\t{image_id}\t{arg}\n".encode("utf-8", "surrogateescape")
             if len(line) <= LINE_MAX:
                 os.write(_chan_w, line)
@@ -161,12 +161,31 @@ def _tell(kind, root, image_id, arg=""):
         pass
 
 
-def _open_channel():
+def open_channel(low=0):
+    """The server's: open the notes pipe its workers write to (they
+    inherit it at fork) and its filler reads; its fds are moved to low or
+    above, so that a worker under a client's small RLIMIT_NOFILE has its
+    low fds free as a bocker-py would.  Returns the read end."""
+    global _chan_pid, _chan_r, _chan_w
     r, w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
-    return os.getpid(), r, w
+    _chan_pid, _chan_r, _chan_w = os.getpid(), _moved(r, low), _moved(w, low)
+    return _chan_r
 
 
-_chan_pid, _chan_r, _chan_w = _open_channel()
+def _moved(fd, low):
+    import fcntl
+
+    if fd >= low:
+        return fd
+    try:
+        return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, low)
+    finally:
+        os.close(fd)
+
+
+# no channel unless a server opened one (a bocker-py or API process fills
+# its own LocalPool, if it has one, directly)
+_chan_pid, _chan_r, _chan_w = None, -1, -1
 _pending = b""
 _pools = {}  # root -> LocalPool of this process
 
@@ -175,6 +194,8 @@ def after_command():
     """The server's hook after each worker exits: take in what workers
     told (images used, commands run).  Cheap, never raises."""
     global _pending
+    if _chan_r < 0:
+        return
     try:
         while len(_pending) < 1 << 20:
             chunk = os.read(_chan_r, 65536)

@@ -397,14 +397,15 @@ def _wire_network(s, child, undo):
     faults.point("start.wire_network")
     if not s.net:
         return
-    if s.slot is not None:   # its eth0 is made: the child has the netns
-        s.fds.close(s.slot.fd)
-        s.slot.fd = -1
-        s.record["NetworkSettings"] = networking.wire_slot(s.cid, s.slot, s.net, s.ports, undo)
-        return
     try:
-        s.record["NetworkSettings"] = networking.wire(s.cid, s.pid, s.net, s.ports, undo,
-                                                      s.host.network)
+        if s.slot is not None:   # its eth0 is made: the child has the netns
+            s.fds.close(s.slot.fd)
+            s.slot.fd = -1
+            s.record["NetworkSettings"] = networking.wire_slot(s.cid, s.slot, s.net, s.ports,
+                                                               undo)
+        else:
+            s.record["NetworkSettings"] = networking.wire(s.cid, s.pid, s.net, s.ports, undo,
+                                                          s.host.network)
     except OSError:
         # a child that failed a step early is gone with its netns: its
         # report, not our ENOENT, says what went wrong

@@ -22,6 +22,7 @@ import time
 from bocker.server import address, peer, stale, wire
 
 IDLE_DEFAULT = 600.0
+HIGH_FDS = 1000  # the workers' channels to the server sit above a client's small fd limit
 SLOTS_PER_ROOT = 4  # network slots the server keeps ready per root (the filler makes them)
 REQUEST_TIMEOUT = 10.0  # a client that connects but never sends is dropped
 MAX_FDS = 4
@@ -541,9 +542,11 @@ def _open_pool_channels(server):
     child that makes rootfs entries from the workers' notes, and network
     slots on request).  The workers inherit their ends at fork."""
     from bocker.net import pool as net_pool
+    from bocker.runtime import pool as rootfs_pool
     from bocker.server import filler
 
-    ours, theirs = net_pool.server_pair()
+    rootfs_pool.open_channel(HIGH_FDS)
+    ours, theirs = net_pool.server_pair(HIGH_FDS)
     net_pool.use_server(theirs.fileno())
     server.net_pool, server.net_pool_end = net_pool, ours
     server._net_pool_theirs = theirs  # kept open: every worker inherits it
@@ -606,6 +609,23 @@ def _install_signals(server):
     signal.signal(signal.SIGCHLD, lambda signo, frame: None)  # wakes select; reap() follows
 
 
+def _enough_fds():
+    """RLIMIT_NOFILE's soft limit raised to its hard one; True if that
+    leaves room for the channels at HIGH_FDS and a connection per client.
+    A server spawned by a client with a small hard limit (prlimit) cannot
+    raise it: it does not serve (its clients run bocker-py themselves), and
+    the next client with a usual limit spawns one that does.  Each worker
+    takes its own client's limit."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (OSError, ValueError):
+        return False
+    return hard == resource.RLIM_INFINITY or hard >= 2 * HIGH_FDS
+
+
 def main(argv=None):
     """Console entry point `bocker-server [SOCKPATH]` (default: this
     installation's socket, address.socket_path())."""
@@ -614,6 +634,8 @@ def main(argv=None):
     if os.geteuid() != 0:
         raise SystemExit("bocker-server: runs as root only (its clients are root)")
     os.chdir("/")  # hold no directory of anyone's
+    if not _enough_fds():
+        return 0
     server = Server(sock_path)
     if not server.lock():
         return 0  # one runs already: nothing to do
@@ -621,12 +643,16 @@ def main(argv=None):
     server.watch = stale.watch_installation(address.bindir())
     preload()
     _install_signals(server)
-    server.listen()
-    gc.collect()
-    gc.freeze()
-    gc.enable()
-    _open_pool_channels(server)  # forks the filler: from the frozen heap
-    server.serve()
+    try:
+        server.listen()
+        gc.collect()
+        gc.freeze()
+        gc.enable()
+        _open_pool_channels(server)  # forks the filler: from the frozen heap
+        server.serve()
+    except BaseException:
+        server.shutdown()  # no socket, pid file or pool left by a server that failed
+        raise
     return 0
 
 

@@ -260,6 +260,7 @@ def test_the_server_flow_worker_notes_then_idle_refill(paths, scratch):
     started; after_command takes it in, refill_some makes prewarmed entries
     of that image, drain_all removes them."""
     image_id = _busybox(paths)
+    pool.open_channel()  # as the server does before it forks its workers
     pid = os.fork()
     if pid == 0:  # the worker: a miss, then its command
         try:
