@@ -131,9 +131,9 @@ def _take(args):
     return dest if pool.take_rootfs(Paths(root), image_id, dest) else None
 
 
-def test_an_entry_is_never_handed_out_twice(paths, local, scratch, monkeypatch):
+def test_an_entry_is_never_handed_out_twice(paths, local, scratch, monkeypatch, tree_image):
     monkeypatch.setattr(pool, "TARGET", 6)
-    image_id = _busybox(paths)
+    image_id = tree_image  # an image no server's pool was told of: only our 6 entries
     local.want(image_id)
     assert local.refill_some() == 6
     jobs = [(paths.root, image_id, os.path.join(scratch, f"t{i}")) for i in range(16)]

@@ -115,6 +115,7 @@ def test_notes_of_a_forked_worker_reach_the_parent():
         root = "/tmp/bocker-pool-unit-root"
         pool = os.path.join(root, "pool")
 
+    pool.open_channel()  # as the server does before it forks its workers
     pid = os.fork()
     if pid == 0:
         try:
