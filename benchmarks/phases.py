@@ -55,6 +55,9 @@ FRONT_PREFIXES = (("client ", "client"), ("server ", "server fork"))
 # bocker's step names (bocker/runtime/start.py, bocker/kernel/cgroups.py) -> phase.
 PARENT_STEPS = {
     "btrfs snapshot": "snapshot",
+    "pool take rootfs": "snapshot",     # a snapshot made ahead (runtime/pool.py)
+    "netpool take": "netns+veth",       # a network slot made ahead (net/pool.py) ...
+    "netpool activate": "netns+veth",   # ... its veth renamed, up and guarded
     "ipam lease": "netns+veth",
     "netlink veth+addr+route": "netns+veth",
     "nft publish": "netns+veth",
