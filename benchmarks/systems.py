@@ -402,8 +402,10 @@ def _bocker_cli(ctx, env, image, why):
         for name, _, _, _ in CLI_VARIANTS:
             yield Skip(name, why)
         return
+    from bocker.server import launch
+
     script = ctx.bocker
-    kind = "C client" if is_client(script) else "Python console script"
+    kind = "C client" if launch.is_c_client(script) else "Python console script"
     _note_server(ctx)
     for name, extra, extra_env, what in CLI_VARIANTS:
         argv = [script, "run", "--rm", *extra, image, "true"]
@@ -420,15 +422,6 @@ def _bocker_cli(ctx, env, image, why):
         yield System(name, "bocker", what, _cmd(argv, row_env), argv=argv, traced=traced,
                      pool=pool, note=f"$BIN/bocker is the {kind}" +
                      (" (BOCKER_NO_SERVER=1)" if extra_env else ""))
-
-
-def is_client(path):
-    """Is `path` the C client (an ELF file) rather than a #! script?"""
-    try:
-        with open(path, "rb") as f:
-            return f.read(4) == b"\x7fELF"
-    except OSError:
-        return False
 
 
 def server_socket(bindir):

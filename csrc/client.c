@@ -92,12 +92,14 @@ uint64_t bocker_fnv1a64(const char *data, size_t n)
     return h;
 }
 
-/* write() all of BUF, retrying on EINTR and short writes. */
-static int write_all(int fd, const void *buf, size_t n)
+/* Write all of BUF to FD, retrying on EINTR and short writes; to a
+ * socket with send(MSG_NOSIGNAL), so a server gone is an error returned,
+ * not a SIGPIPE. */
+static int put_all(int fd, const void *buf, size_t n, int is_socket)
 {
     const char *p = buf;
     while (n > 0) {
-        ssize_t w = write(fd, p, n);
+        ssize_t w = is_socket ? send(fd, p, n, MSG_NOSIGNAL) : write(fd, p, n);
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0)
@@ -106,6 +108,11 @@ static int write_all(int fd, const void *buf, size_t n)
         n -= (size_t)w;
     }
     return 0;
+}
+
+static int write_all(int fd, const void *buf, size_t n)
+{
+    return put_all(fd, buf, n, 0);
 }
 
 /* Append S to the JSON line in BUF (at *LEN, capacity CAP) as a JSON
@@ -362,20 +369,9 @@ static void put_u32(unsigned char *p, uint32_t v)
     p[3] = (unsigned char)(v >> 24);
 }
 
-/* send() all of BUF (no SIGPIPE: a server gone is an error returned). */
 static int send_all(int sock, const void *buf, size_t n)
 {
-    const char *p = buf;
-    while (n > 0) {
-        ssize_t w = send(sock, p, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -errno;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
+    return put_all(sock, buf, n, 1);
 }
 
 /* Step 4b: send header + payload, the fds of FD_MASK (and CWD) riding on

@@ -76,38 +76,24 @@ def remove_dir(directory, record="record.json"):
     faults.point("store.remove_dir.delete_rootfs")
     delete(os.path.join(directory, "rootfs"))
     faults.point("store.remove_dir.delete_rest")
-    try:
-        entries = os.listdir(directory)
-    except FileNotFoundError:
-        return
-    for entry in entries:
-        path = os.path.join(directory, entry)
-        try:
-            if is_subvolume(path):  # a second rootfs (an image's replace cut short)
-                delete(path)
-            else:
-                os.unlink(path)
-        except FileNotFoundError:
-            pass
-    try:
-        os.rmdir(directory)
-    except FileNotFoundError:
-        pass
+    # the rest: metadata, or a second rootfs (an image's replace cut short)
+    remove_directory_of_subvolumes(directory)
 
 
 def remove_directory_of_subvolumes(directory):
     """Remove directory and everything in it, subvolumes and plain files
-    (the rootfs pool at teardown); a missing directory is fine."""
+    (a container's or image's rest, the rootfs pool at teardown); what is
+    gone already is fine."""
     try:
         names = os.listdir(directory)
     except FileNotFoundError:
         return
     for name in names:
         path = os.path.join(directory, name)
-        if is_subvolume(path):
-            delete(path)
-        else:
-            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+        with contextlib.suppress(FileNotFoundError):
+            if is_subvolume(path):
+                delete(path)
+            else:
                 os.unlink(path)
     with contextlib.suppress(FileNotFoundError):
         os.rmdir(directory)

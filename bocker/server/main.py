@@ -569,10 +569,10 @@ def _wait_gone(pid, timeout):
     while not _reaped(pid):
         if time.monotonic() >= deadline:
             try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
+                os.kill(pid, signal.SIGKILL)  # our own child, not yet reaped: its PID
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
                 pass
-            _wait_gone(pid, 60.0) if timeout < 60 else None
             return
         time.sleep(0.005)
 
