@@ -155,9 +155,16 @@ def test_unless_stopped_restarts_a_crash(bocker, paths, cleanup):
     assert wait_for(lambda: bocker("logs", cid).stdout == "up\n")
     first = _record(paths, cid)["State"]["Pid"]
     os.kill(first, signal.SIGKILL)  # not a user's kill: a crash, as far as bocker knows
-    assert wait_for(lambda: (_record(paths, cid)["State"]["Running"]
-                             and _record(paths, cid)["State"]["Pid"] != first), 30)
+    # one read of the record per look: two reads could see "Running" in
+    # the old run's record and a changed Pid in the ended one (its end
+    # recorded, its restart not yet), whose RestartCount is still 0
+    assert wait_for(lambda: _running_again(_record(paths, cid), first), 30)
     assert _record(paths, cid)["RestartCount"] == 1
+
+
+def _running_again(record, first_pid):
+    """The record of a run after the first: running, another PID."""
+    return record["State"]["Running"] and record["State"]["Pid"] != first_pid
 
 
 def test_rm_without_force_of_a_restarting_container_is_refused(bocker, paths, cleanup):
