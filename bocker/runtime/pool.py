@@ -15,15 +15,14 @@ rename the taker checks the snapshot's parent is the image's rootfs as it
 is now (an image replaced in place by `commit`, or removed, keeps its ID
 for a moment): no entry is used for other content or after its image is gone.
 
-Who fills: the server (its worker processes take entries; the server makes
-them when idle).  A worker tells the server which images and commands it
-used through a pipe this module opens at import: the server imports it
-before forking its workers, so each worker inherits the write end (a
-module global, O_CLOEXEC, O_NONBLOCK, lines under PIPE_BUF so each write
-is whole); after_command() drains the read end.  No environment variable is
-needed, since a worker is a fork, not an exec.  A process that is not a
-fork of the one that imported this module keeps its notes to itself
-(LocalPool, for API users and the benchmark).
+Who fills: the server's filler (bocker/server/filler.py); the server's
+workers take entries.  A worker tells the filler which images and commands
+it used through a pipe the server opens (open_channel) before it forks the
+filler and its workers, so each inherits its end (module globals,
+O_CLOEXEC, O_NONBLOCK, lines under PIPE_BUF so each write is whole);
+after_command() drains the read end.  No environment variable is needed,
+since a worker is a fork, not an exec.  A process with no such channel
+keeps its notes to itself (LocalPool, for API users and the benchmark).
 
 Prewarm: a snapshot's inodes share no page cache with the image's, so the
 first execve of a container reads its binary from disk.  An entry's files a
@@ -123,8 +122,10 @@ def _of_image(paths, image_id, rootfs):
     """True if rootfs is a snapshot of the image's rootfs as it is now."""
     import btrfsutil
 
+    from bocker.image import images
+
     try:
-        image = btrfsutil.subvolume_info(os.path.join(paths.image(image_id), "rootfs"))
+        image = btrfsutil.subvolume_info(images.rootfs(paths, image_id))
         return btrfsutil.subvolume_info(rootfs).parent_uuid == image.uuid
     except Exception:  # noqa: BLE001 - any doubt: not this image's
         return False
@@ -363,7 +364,7 @@ class LocalPool:
         self._write_owner()
         tmp = os.path.join(self.paths.pool, _transient())
         try:
-            btrfsutil.create_snapshot(images.rootfs(self.paths, image_id), tmp)
+            store.snapshot(images.rootfs(self.paths, image_id), tmp)
         except btrfsutil.BtrfsUtilError:
             return False
         try:
