@@ -171,7 +171,7 @@ def attach(container_id, netns_fd, ip, subnet, bridge=DEFAULT_BRIDGE, table=None
     try:
         # The inside runs in its own thread while this one does the host side.
         inside = native.start_in_netns(netns_fd,
-                                       lambda: _configure_inside(ip, net.prefixlen, gw))
+                                       lambda: configure_inside(ip, net.prefixlen, gw))
         refuse_router_advertisements(host)
         from bocker.net import nat
 
@@ -193,7 +193,7 @@ def _table(bridge):
     return nat.table_for(bridge)
 
 
-def _configure_inside(ip, prefixlen, gw):
+def configure_inside(ip, prefixlen, gw):
     """eth0 and lo of the calling thread's namespace, before eth0 is up:
     no router advertisement is ever taken, not even one in flight."""
     from bocker.net.rtnl import Rtnl
@@ -216,16 +216,22 @@ def detach(container_id, ip=None, table=None, bridge=DEFAULT_BRIDGE, mac=None):
     does that asynchronously; this makes it certain.  Safe to call twice,
     and on a half-made attach.
     """
+    delete_link(veth_name(container_id))
+    if ip is not None:
+        unguard(container_id, ip, table or _table(bridge), mac)
+
+
+def delete_link(name):
+    """Delete the host link name (a veth: its peer goes with it); one that
+    is gone already is fine."""
     from bocker.net.rtnl import Rtnl
 
     with Rtnl() as nl:
         try:
-            nl.delete_link(veth_name(container_id))
+            nl.delete_link(name)
         except OSError as e:
             if e.errno != errno.ENODEV:
                 raise
-    if ip is not None:
-        unguard(container_id, ip, table or _table(bridge), mac)
 
 
 def unguard(container_id, ip, table, mac=None):

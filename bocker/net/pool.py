@@ -67,32 +67,22 @@ class Slot:
         """The slot's fields as a dict (what the reply carries)."""
         return {name: getattr(self, name) for name in self.FIELDS}
 
-    def settings(self, cid):
-        """The record's NetworkSettings of the container cid on this slot."""
-        return {"IPAddress": self.ip, "IPPrefixLen": self.prefixlen, "MacAddress": self.mac,
-                "Gateway": self.gateway, "Bridge": self.bridge,
-                "HostVeth": ipam.veth_name(cid), "Guarded": True, "Ports": {}}
-
 
 # ------------------------------------------------------------ owners
 
-def _start_time(pid):
-    """Field 22 of /proc/PID/stat (None if the process is gone)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read(4096)
-    except OSError:
-        return None
-    return int(data.rsplit(b")", 1)[1].split()[19])
+def _owner_prefix():
+    """pool-<pid>-<start time>-: this process's lease owners start so."""
+    me = os.getpid()
+    return f"{OWNER_PREFIX}{me}-{ipam.process_start_time(me)}-"
 
 
 def _owner(n):
-    return f"{OWNER_PREFIX}{os.getpid()}-{_start_time(os.getpid())}-{n}"
+    return f"{_owner_prefix()}{n}"
 
 
 def _mine(owner):
     """True for the lease owners of this process's pools."""
-    return owner.startswith(f"{OWNER_PREFIX}{os.getpid()}-{_start_time(os.getpid())}-")
+    return owner.startswith(_owner_prefix())
 
 
 def _veth(n):
@@ -128,9 +118,9 @@ def make_slot(paths):
             nl.create_veth(veth, "eth0", fd, master=index, up=False, peer_mac=mac)
         network.refuse_router_advertisements(veth)
         # eth0 up, its address and route now; its carrier comes with the host end
-        native.run_in_netns(fd, lambda: network._configure_inside(ip, net.prefixlen, gw))
+        native.run_in_netns(fd, lambda: network.configure_inside(ip, net.prefixlen, gw))
     except BaseException:
-        _delete_link(veth)
+        network.delete_link(veth)
         if fd >= 0:
             os.close(fd)
         ipam.release(paths.leases, owner)
@@ -140,22 +130,13 @@ def make_slot(paths):
                 veth=veth, owner=owner)
 
 
-def _delete_link(name):
-    from bocker.net.rtnl import Rtnl
-
-    with Rtnl() as nl:
-        try:
-            nl.delete_link(name)
-        except OSError as e:
-            if e.errno != errno.ENODEV:
-                raise
-
-
 def destroy_slot(slot, leases_dir=None):
     """Give a slot back: its veth, its netns fd, its lease (never raises
     for what is gone already)."""
+    from bocker.net import network
+
     with contextlib.suppress(OSError):
-        _delete_link(slot.veth)
+        network.delete_link(slot.veth)
     if slot.fd >= 0:
         os.close(slot.fd)
         slot.fd = -1
@@ -260,7 +241,7 @@ def take_slot(paths, cid):
 
 class NetPool:
     """This process's slots for one root: up to size of them, refilled by
-    refill() / refill_some(); registered so take_slot finds them."""
+    refill(); registered so take_slot finds them."""
 
     def __init__(self, paths, size=4):
         self.paths, self.size, self.slots, self.pid = paths, size, [], os.getpid()
@@ -293,11 +274,7 @@ class NetPool:
         them); unregistered."""
         while self.slots:
             destroy_slot(self.slots.pop(), self.paths.leases)
-        for ip, owner in ipam.leases(self.paths.leases).items():
-            if _mine(owner):
-                from bocker import claims
-
-                claims.drop(self.paths.leases, ip)
+        drop_own_leases(self.paths.leases)
         if _pools.get(self.paths.root) is self:
             del _pools[self.paths.root]
 
@@ -308,20 +285,14 @@ class NetPool:
         self.drain()
 
 
-def refill_some(budget_ms=5):
-    """Refill this process's pools within about budget_ms; returns how
-    many slots were made.  Never raises (a failed refill leaves the pool
-    short: starts then go without)."""
-    start, made = time.monotonic(), 0
-    for pool in [p for p in _pools.values() if p.pid == os.getpid()]:
-        left = budget_ms - (time.monotonic() - start) * 1000
-        if left <= 0:
-            break
-        try:
-            made += pool.refill(left)
-        except Exception:
-            pass
-    return made
+def drop_own_leases(leases_dir):
+    """Drop the leases this process's slots still own in leases_dir (slots
+    handed to a worker that never took them)."""
+    from bocker import claims
+
+    for ip, owner in ipam.leases(leases_dir).items():
+        if _mine(owner):
+            claims.drop(leases_dir, ip)
 
 
 def drain_all():
@@ -448,7 +419,7 @@ def _recv(sock, size, maxfds):
 def serve_take(sock, make_paths=None):
     """Server side: answer one worker's request waiting on sock (the
     server's end): pop a slot of that root's pool (made for it if the
-    root has none yet: refill_some fills it) and send it with its fd on
+    root has none yet: the server then asks its filler for slots) and send it with its fd on
     the worker's private socket, or 'none'.  Never raises."""
     try:
         msg, fds = _recv(sock, _HEAD.size + MAX_ROOT, 1)

@@ -149,15 +149,11 @@ def _fds(fd):
 def _drop_leases():
     """The leases of slots the filler made and nobody took: theirs to drop
     (the server destroys the slots it still holds before it closes us)."""
-    from bocker import claims
-    from bocker.net import ipam, pool as net_pool
+    from bocker.net import pool as net_pool
     from bocker.state import Paths
 
     for root in _made:
-        leases = Paths(root).leases
         try:
-            for ip, owner in ipam.leases(leases).items():
-                if net_pool._mine(owner):
-                    claims.drop(leases, ip)
+            net_pool.drop_own_leases(Paths(root).leases)
         except OSError:
             pass

@@ -76,7 +76,7 @@ def test_pool_owner_alive_only_for_a_live_process():
     import os
 
     me = os.getpid()
-    start = pool._start_time(me)
+    start = ipam.process_start_time(me)
     assert ipam.pool_owner_alive(f"pool-{me}-{start}-3")
     assert not ipam.pool_owner_alive(f"pool-{me}-{start + 1}-3")
     assert not ipam.pool_owner_alive("ps_0123456789ab")
