@@ -267,10 +267,15 @@ def wire(cid, pid, net, ports, undo, network=None):
     finally:
         os.close(netns)
     undo.callback(network.detach, cid, net["ip"], net["table"], mac=settings["mac"])
-    return {"IPAddress": settings["ip"], "IPPrefixLen": settings["prefixlen"],
-            "MacAddress": settings["mac"], "Gateway": settings["gateway"],
-            "Bridge": net["bridge"], "HostVeth": settings["host_veth"], "Guarded": True,
-            "Ports": _publish(cid, net, ports, undo, network)}
+    return _network_settings(settings["ip"], settings["prefixlen"], settings["mac"],
+                             settings["gateway"], net["bridge"], settings["host_veth"],
+                             _publish(cid, net, ports, undo, network))
+
+
+def _network_settings(ip, prefixlen, mac, gateway, bridge, host_veth, ports):
+    """The record's NetworkSettings of a bridge container."""
+    return {"IPAddress": ip, "IPPrefixLen": prefixlen, "MacAddress": mac, "Gateway": gateway,
+            "Bridge": bridge, "HostVeth": host_veth, "Guarded": True, "Ports": ports}
 
 
 def lease_slot(paths, cid, undo, req):
@@ -302,10 +307,9 @@ def wire_slot(cid, slot, net, ports, undo, network=None):
     record's NetworkSettings."""
     from bocker.net import pool
 
-    pool.activate(slot, cid)
-    settings = slot.settings(cid)
-    settings["Ports"] = _publish(cid, net, ports, undo, network or _network())
-    return settings
+    pool.activate(slot, cid)   # its veth is named for cid now: slot.veth
+    return _network_settings(slot.ip, slot.prefixlen, slot.mac, slot.gateway, slot.bridge,
+                             slot.veth, _publish(cid, net, ports, undo, network or _network()))
 
 
 def _publish(cid, net, ports, undo, network):
