@@ -1,0 +1,403 @@
+"""`bocker build`: a Dockerfile built step by step, each step's result a
+cache entry (build/cache.py) standing on its parent's, the last stage's
+top entry snapshotted into a new image.
+
+build(paths, options, out) parses the Dockerfile, builds the stages up to
+--target in order (FROM an image, `scratch` or a previous stage), runs
+each instruction or takes its cache hit, and commits the image."""
+import copy
+import dataclasses
+import os
+
+from bocker.build import cache, instructions, stages, words
+from bocker.build.errors import BuildError
+
+MAX_IGNORE = 1 << 20  # .dockerignore's bound (as the Dockerfile's)
+
+
+@dataclasses.dataclass
+class BuildOptions:
+    """What `bocker build` was asked for (the CLI checks the types)."""
+    context: str
+    dockerfile_text: str
+    tags: tuple = ()
+    build_args: dict = dataclasses.field(default_factory=dict)
+    target: str = None
+    no_cache: bool = False
+    pull: bool = False
+    platform: str = None
+    labels: dict = dataclasses.field(default_factory=dict)
+    network: str = "bridge"
+
+
+def build(paths, options, out):
+    """Build options' Dockerfile in its context with the printer out
+    (build/output.py); returns the image ID."""
+    from bocker.build import dockerfile
+    from bocker.kernel import store
+
+    store.require_btrfs(paths.root)
+    parsed = dockerfile.parse(options.dockerfile_text)
+    if parsed.syntax:
+        out.line(f"note: '# syntax={parsed.syntax}' is ignored (bocker has one builder)")
+    b = _Build(paths, options, out, parsed)
+    return b.run()
+
+
+class _Build:
+    """One build's state: the parsed file, the stages built so far."""
+
+    def __init__(self, paths, options, out, parsed):
+        self.paths, self.options, self.out, self.parsed = paths, options, out, parsed
+        self.escape = parsed.escape
+        self.done = []          # StageState of every stage built, by index
+        self.global_args = {}
+        self.used_args = set()
+        self._matcher = None
+
+    def run(self):
+        for ins in self.parsed.global_args:
+            instructions.declare_global(ins, self.global_args, self.options.build_args,
+                                        self.escape)
+            self.used_args.update(k for k, _ in words.pairs(ins.args, {}, self.escape, "ARG"))
+        todo = self.parsed.stages[:self._target_index() + 1]
+        for stage in todo:
+            self.done.append(self._stage(stage, len(todo)))
+        final = self.done[-1]
+        if self.options.labels:
+            self._labels(final)
+        unused = sorted(set(self.options.build_args) - self.used_args
+                        - set(stages.PREDEFINED_ARGS))
+        if unused:
+            self.out.line(f"[Warning] one or more build args were not consumed: "
+                          f"{', '.join(unused)}")
+        return self._commit(final)
+
+    def _target_index(self):
+        target = self.options.target
+        if target is None:
+            return len(self.parsed.stages) - 1
+        for s in self.parsed.stages:
+            if s.name == target.lower():
+                return s.index
+        raise BuildError(f"target stage '{target}' could not be found")
+
+    # ------------------------------------------------------------ a stage
+
+    def _stage(self, stage, count):
+        steps = len(stage.instructions) + 1
+        base_text = words.expand(stage.base, self.global_args, self.escape)
+        as_part = f" AS {stage.name}" if stage.name else ""
+        self.out.step(stage.index + 1, count, 1, steps, f"FROM {base_text}{as_part}")
+        state = self._from(stage, base_text)
+        for n, ins in enumerate(stage.instructions, 2):
+            self.out.step(stage.index + 1, count, n, steps, ins.original)
+            self._instruction(state, ins)
+        return state
+
+    def _from(self, stage, base):
+        platform = stage.platform and words.expand(stage.platform, self.global_args, self.escape)
+        platform = platform or self.options.platform
+        if not base:
+            raise BuildError(f"Dockerfile:{stage.from_line}: FROM names no base image",
+                             line=stage.from_line)
+        other = self._previous_stage(base, stage.index)
+        if other is not None:
+            return stages.from_stage(stage.index, stage.name, other)
+        state = stages.StageState(stage.index, stage.name)
+        if base == "scratch":
+            key = cache.step_key(None, "FROM", "scratch", (), {"platform": platform})
+            self._entry(key, state, "FROM scratch", lambda target: None, fs=True, empty=True)
+            state.config = {"Env": [stages.DEFAULT_PATH]}
+            state.os, state.architecture = self._platform(platform, {})
+            return state
+        image_id, record = self._base_image(base, platform, stage.from_line)
+        from bocker.image import images
+
+        key = cache.step_key(None, "FROM", image_id, (),
+                             {"platform": platform, "created": record.get("created")})
+        self._entry(key, state, f"FROM {base}", None, fs=True,
+                    rootfs_from=images.rootfs(self.paths, image_id))
+        state.config = copy.deepcopy(record.get("config") or {})
+        state.history = [dict(h) for h in record.get("history") or [] if isinstance(h, dict)]
+        build = record.get("build")
+        if isinstance(build, dict) and isinstance(build.get("layers"), list):
+            state.base = dict(build.get("base") or {})
+            state.layers = [k for k in build["layers"] if cache.is_key(k)]
+        elif isinstance(record.get("layers"), list) and record["layers"]:
+            state.base = {"layers": list(record["layers"])}
+        else:
+            state.base = {"entry": key}
+        state.os, state.architecture = self._platform(platform, record)
+        return state
+
+    def _previous_stage(self, ref, index):
+        """The StageState ref names (a stage name or index before index), or None."""
+        for s in self.done:
+            if s.name is not None and s.name == ref.lower():
+                return s
+        if ref.isdigit():
+            n = int(ref)
+            if n >= index:
+                raise BuildError(f"stage {n} is not a previous stage")
+            return self.done[n]
+        return None
+
+    def _base_image(self, ref, platform, line):
+        from bocker.errors import NoSuchImage
+        from bocker.image import autopull, images
+
+        try:
+            image_id = autopull.ensure(self.paths, ref, "always" if self.options.pull else "missing",
+                                       platform=platform)
+        except NoSuchImage:
+            raise BuildError(f"Dockerfile:{line}: FROM {ref}: no such image", line=line) from None
+        record = images.load(self.paths, image_id)
+        if (record.get("config") or {}).get("OnBuild"):
+            raise BuildError(f"Dockerfile:{line}: FROM {ref}: the image has ONBUILD triggers, "
+                             "which bocker does not run", line=line)
+        return image_id, record
+
+    @staticmethod
+    def _platform(platform, record):
+        from bocker.image import platforms
+
+        if platform:
+            os_, arch, _ = platforms.parse_platform(platform)
+            return os_, arch
+        host = platforms.host_platform()
+        return record.get("os") or host[0], record.get("architecture") or host[1]
+
+    # ------------------------------------------------------------ steps
+
+    def _instruction(self, state, ins):
+        kw = ins.keyword
+        if kw == "ARG":
+            self.used_args.update(k for k, _ in words.pairs(ins.args, {}, self.escape, "ARG"))
+        if kw == "RUN":
+            return self._run(state, ins)
+        if kw in ("COPY", "ADD"):
+            return self._copy(state, ins)
+        if kw in instructions.CONFIG_ONLY:
+            return self._config_step(state, ins)
+        raise BuildError(f"Dockerfile:{ins.line}: unknown instruction {kw}", line=ins.line)
+
+    def _config_step(self, state, ins):
+        trial = copy.deepcopy(state)
+        created_by = instructions.apply(trial, ins, self.options.build_args, self.global_args,
+                                        self.escape)
+        extra = {"config": trial.config, "args": list(trial.args.items()),
+                 "author": trial.author, "cmd_set": trial.cmd_set}
+        key = cache.step_key(state.key, ins.keyword, ins.args, ins.flags, extra)
+        state.config, state.args = trial.config, trial.args
+        state.author, state.cmd_set = trial.author, trial.cmd_set
+        fill = None
+        if ins.keyword == "WORKDIR" and not self._has_dir(state, state.config["WorkingDir"]):
+            from bocker.runtime import workdir
+
+            path = state.config["WorkingDir"]
+            fill = lambda target: workdir.ensure(target, path)  # noqa: E731
+        self._entry(key, state, created_by, fill, fs=fill is not None)
+
+    def _has_dir(self, state, path):
+        from bocker.runtime import workdir
+
+        root = os.open(cache.rootfs(self.paths, state.rootfs_key), os.O_PATH | os.O_DIRECTORY)
+        try:
+            return workdir._exists(root, path.lstrip("/"))
+        finally:
+            os.close(root)
+
+    def _run(self, state, ins):
+        from bocker.build import runstep
+
+        for name, _ in ins.flags:
+            raise BuildError(f"Dockerfile:{ins.line}: RUN --{name} is not supported",
+                             line=ins.line)
+        argv = instructions.command_form(state, ins)
+        args = [(k, v) for k, v in state.args.items() if v is not None]
+        key = cache.step_key(state.key, "RUN", argv, ins.flags,
+                             {"args": args, "shell": state.shell()})
+        shown = " ".join(argv)
+        prefix = f"|{len(args)} " + " ".join(f"{k}={v}" for k, v in args) + " " if args else ""
+        created_by = f"RUN {prefix}{shown} # buildkit"
+        parent = cache.rootfs(self.paths, state.rootfs_key)
+
+        def execute():
+            return runstep.run(
+                self.paths, parent, argv, env=state.run_env(), user=state.config.get("User"),
+                workdir=state.config.get("WorkingDir"), network=self.options.network,
+                printer=self.out, what=ins.original, line=ins.line,
+                store=lambda rootfs: self._store(key, state, created_by, rootfs_from=rootfs))
+        self._entry(key, state, created_by, None, fs=True, execute=execute)
+
+    def _copy(self, state, ins):
+        from bocker.build import copying
+
+        kw = ins.keyword
+        flags = {}
+        for name, value in ins.flags:
+            if name not in ("from", "chown", "chmod", "link") or (name == "from" and kw == "ADD"):
+                raise BuildError(f"Dockerfile:{ins.line}: {kw} --{name} is not supported",
+                                 line=ins.line)
+            flags[name] = words.expand(value or "", state.scope(), self.escape)
+        items = (list(ins.json) if ins.json is not None
+                 else words.split_words(ins.args, state.scope(), self.escape))
+        if len(items) < 2:
+            raise BuildError(f"Dockerfile:{ins.line}: {kw} requires at least two arguments",
+                             line=ins.line)
+        srcs, dest = items[:-1], items[-1]
+        tree = self._tree(flags.get("from"), ins)
+        try:
+            sources = tree.sources(srcs, keyword=kw)
+            digest = tree.digest(sources)
+            workdir = state.config.get("WorkingDir") or "/"
+            key = cache.step_key(state.key, kw, [srcs, dest], sorted(flags.items()),
+                                 {"digest": digest, "workdir": workdir})
+            created_by = f"{kw} {' '.join(srcs)} {dest} # buildkit"
+
+            def fill(target):
+                copying.copy(tree, sources, target, dest, chown=flags.get("chown") or None,
+                             chmod=flags.get("chmod") or None, workdir=workdir, keyword=kw)
+            self._entry(key, state, created_by, fill, fs=True)
+        finally:
+            tree.close()
+
+    def _tree(self, source, ins):
+        from bocker.build import context
+
+        if not source:
+            return context.Tree.context(self.options.context, self._ignore())
+        other = None
+        for s in self.done:
+            if s.name is not None and s.name == source.lower():
+                other = s
+        if other is None and source.isdigit():
+            if int(source) >= len(self.done):
+                raise BuildError(f"Dockerfile:{ins.line}: --from={source}: not a previous stage",
+                                 line=ins.line)
+            other = self.done[int(source)]
+        if other is not None:
+            return context.Tree.rootfs(cache.rootfs(self.paths, other.rootfs_key))
+        from bocker.image import images
+
+        image_id, _ = self._base_image(source, self.options.platform, ins.line)
+        return context.Tree.rootfs(images.rootfs(self.paths, image_id))
+
+    def _ignore(self):
+        if self._matcher is None:
+            from bocker.build import ignore
+
+            path = os.path.join(self.options.context, ".dockerignore")
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except FileNotFoundError:
+                text = ""
+            except OSError as e:
+                raise BuildError(f"cannot read .dockerignore: {e.strerror}") from None
+            else:
+                with os.fdopen(fd, "rb") as f:
+                    data = f.read(MAX_IGNORE + 1)
+                if len(data) > MAX_IGNORE:
+                    raise BuildError(".dockerignore is larger than 1 MiB")
+                text = data.decode(errors="replace")
+            self._matcher = ignore.Matcher(ignore.parse(text))
+        return self._matcher
+
+    def _labels(self, state):
+        """--label: the image's labels over the Dockerfile's (a config step
+        of its own, so the final key says which labels the image has)."""
+        labels = dict(state.config.get("Labels") or {})
+        labels.update(self.options.labels)
+        state.config["Labels"] = labels
+        key = cache.step_key(state.key, "LABEL", sorted(self.options.labels.items()), (),
+                             {"config": state.config})
+        state.key = key
+        if cache.lookup(self.paths, key) is None:
+            cache.store_entry(self.paths, key, self._record(state, None))
+
+    # ------------------------------------------------------------ entries
+
+    def _record(self, state, created_by):
+        return {"parent": state.key, "instruction": created_by, "config": state.config,
+                "history": state.history[-1] if created_by and state.history else None,
+                "args": list(state.args.items()), "author": state.author,
+                "cmd_set": state.cmd_set}
+
+    def _entry(self, key, state, created_by, fill, fs, rootfs_from=None, execute=None,
+               empty=False):
+        """Take key's cache hit (unless --no-cache), or make the entry:
+        execute() (RUN), else store with fill/rootfs_from.  Leaves state
+        on the step's result."""
+        is_from = created_by.startswith("FROM ")
+        hit = None if (self.options.no_cache and not is_from) else cache.lookup(self.paths, key)
+        if hit is not None:
+            if not is_from:
+                self.out.cached(key)
+            self._adopt(state, key, hit, is_from)
+            return
+        if execute is not None:
+            record = execute()
+        elif is_from:
+            record = cache.store_entry(self.paths, key, {"parent": None,
+                                                         "instruction": created_by,
+                                                         "config": {}, "history": None},
+                                       rootfs_from=rootfs_from,
+                                       fill=(lambda t: None) if empty else None)
+        else:
+            record = self._store(key, state, created_by, rootfs_from=rootfs_from, fill=fill)
+        if not is_from:
+            self.out.done(key)
+        self._adopt(state, key, record, is_from)
+
+    def _store(self, key, state, created_by, rootfs_from=None, fill=None):
+        """Store the step's entry; state holds the config after the step."""
+        trial = copy.copy(state)
+        trial.history = list(state.history)
+        trial.add_history(created_by, empty_layer=rootfs_from is None and fill is None)
+        parent = cache.rootfs(self.paths, state.rootfs_key) if state.rootfs_key else None
+        if fill is not None and rootfs_from is None:
+            rootfs_from = parent
+        return cache.store_entry(self.paths, key, self._record(trial, created_by),
+                                 rootfs_from=rootfs_from, fill=fill,
+                                 replace=self.options.no_cache)
+
+    def _adopt(self, state, key, record, is_from):
+        """state becomes what the entry record says the step left."""
+        if record.get("has_rootfs"):
+            state.rootfs_key = key
+            if not is_from:
+                state.layers.append(key)
+        if not is_from:
+            state.config = copy.deepcopy(record["config"])
+            if isinstance(record.get("history"), dict):
+                state.history.append(record["history"])
+            state.args = {k: v for k, v in record.get("args") or []}
+            state.author, state.cmd_set = record.get("author"), bool(record.get("cmd_set"))
+        state.key = key
+
+    # ------------------------------------------------------------ commit
+
+    def _commit(self, state):
+        from bocker.image import images, tags
+
+        names = [tags.check_name(t) for t in self.options.tags]
+        reusable = [] if self.options.no_cache else images.list_all(self.paths)
+        for r in reusable:  # a rebuild of the same steps is the same image, as Docker's
+            if (r.get("build") or {}).get("key") == state.key and r.get("source") == "build":
+                image_id = r["id"]
+                break
+        else:
+            extra = {"history": state.history, "os": state.os,
+                     "architecture": state.architecture,
+                     "build": {"key": state.key, "base": state.base, "layers": state.layers}}
+            if state.author:
+                extra["author"] = state.author
+            image_id = images.create(self.paths, "build", None, name=names[0] if names else None,
+                                     config=state.config,
+                                     snapshot_of=cache.rootfs(self.paths, state.rootfs_key),
+                                     extra=extra)
+        for name in names:
+            tags.tag(self.paths, image_id, name)
+        self.out.committed(names, image_id)
+        return image_id
