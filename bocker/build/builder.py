@@ -108,7 +108,8 @@ class _Build:
         if base == "scratch":
             key = cache.step_key(None, "FROM", "scratch", (), {"platform": platform})
             self._entry(key, state, "FROM scratch", lambda target: None, fs=True, empty=True)
-            state.config = {"Env": [stages.DEFAULT_PATH]}
+            # BuildKit's empty image: PATH and WorkingDir "/"
+            state.config = {"Env": [stages.DEFAULT_PATH], "WorkingDir": "/"}
             state.os, state.architecture = self._platform(platform, {})
             return state
         image_id, record = self._base_image(base, platform, stage.from_line)
@@ -119,6 +120,8 @@ class _Build:
         self._entry(key, state, f"FROM {base}", None, fs=True,
                     rootfs_from=images.rootfs(self.paths, image_id))
         state.config = copy.deepcopy(record.get("config") or {})
+        if "PATH" not in state.env():  # BuildKit makes sure PATH is always set
+            state.config["Env"] = list(state.config.get("Env") or []) + [stages.DEFAULT_PATH]
         state.history = [dict(h) for h in record.get("history") or [] if isinstance(h, dict)]
         build = record.get("build")
         if isinstance(build, dict) and isinstance(build.get("layers"), list):
