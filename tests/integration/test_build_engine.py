@@ -113,6 +113,10 @@ def test_failing_run_leaves_nothing(bocker, paths, tmp_path, built):
     assert os.listdir(paths.containers) == [] or all(
         not n.startswith("ps_") for n in os.listdir(paths.containers))
     assert not any(n.startswith(".tmp-") for n in os.listdir(paths.buildcache))
+    # entries no image uses go with `image prune`
+    out = bocker("image", "prune", "-f", check=True).stdout
+    assert "Deleted build cache objects:" in out
+    assert not set(cache.keys(paths)) & new
     # (the suite's leak check: no cgroup, lease, mount or subvolume beyond the cache's)
 
 
@@ -193,3 +197,34 @@ def test_bad_input_is_one_line(bocker, tmp_path):
         proc = _build(bocker, ctx, *args, check=False)
         assert proc.returncode == 1 and message in proc.stderr, (args, proc.stderr)
         assert len(proc.stderr.splitlines()) == 1
+
+
+def test_scratch_user_tty_and_onbuild(bocker, paths, tmp_path, built):
+    ctx = _context(tmp_path, """\
+FROM busybox AS tools
+RUN echo 'builder:x:1234:1234::/:/bin/sh' >> /etc/passwd
+USER builder
+RUN id -u > /tmp/uid && echo one && echo two
+FROM scratch
+COPY --from=tools /bin/busybox /bin/
+COPY --from=tools /tmp/uid /uid
+""")
+    proc = bocker("build", "--progress", "tty", "-t", "engine-scratch", str(ctx), timeout=180)
+    built.append("engine-scratch")
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b[" in proc.stdout and "one" in proc.stdout  # shown dimmed, then folded
+    record = _image(paths, "engine-scratch")
+    assert record["config"] == {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
+                                        "/sbin:/bin"], "WorkingDir": "/"}
+    root = images.rootfs(paths, record["id"])
+    assert sorted(os.listdir(root)) == ["bin", "uid"]
+    assert open(os.path.join(root, "uid")).read() == "1234\n"
+    # an image with ONBUILD triggers as a base: refused, in one line
+    ctx2 = tmp_path / "ctx2"
+    ctx2.mkdir()
+    (ctx2 / "Dockerfile").write_text("FROM busybox\nONBUILD RUN echo child\n")
+    _build(bocker, ctx2, "-t", "engine-parent")
+    built.append("engine-parent")
+    (ctx2 / "Dockerfile").write_text("FROM engine-parent\n")
+    proc = _build(bocker, ctx2, check=False)
+    assert proc.returncode == 1 and "ONBUILD" in proc.stderr
