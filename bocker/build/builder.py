@@ -40,8 +40,8 @@ def build(paths, options, out):
     parsed = dockerfile.parse(options.dockerfile_text)
     if parsed.syntax:
         out.line(f"note: '# syntax={parsed.syntax}' is ignored (bocker has one builder)")
-    b = _Build(paths, options, out, parsed)
-    return b.run()
+    with cache.building(paths):
+        return _Build(paths, options, out, parsed).run()
 
 
 class _Build:

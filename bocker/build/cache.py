@@ -11,6 +11,8 @@ Entries are made in buildcache/.tmp-<pid>-<key> and renamed whole into
 place: of two builds racing to store a key one rename wins and the
 other's copy is removed; a killed build's temporary is removed by prune.
 """
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -140,10 +142,40 @@ def chain(paths, key):
     return out
 
 
+@contextlib.contextmanager
+def building(paths):
+    """Held by a build from its first lookup to its image's commit (a
+    shared flock on buildcache/): a prune meanwhile would take the entries
+    it made but no image uses yet."""
+    os.makedirs(paths.buildcache, exist_ok=True)
+    fd = os.open(paths.buildcache, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)
+
+
 def prune(paths, keep=(), everything=False):
     """Remove the entries not in keep (the keys built images use, and
     their chains), or every entry with everything; and the temporaries of
-    builds that are gone.  Returns (removed keys, bytes reclaimed)."""
+    builds that are gone.  Returns (removed keys, bytes reclaimed).  While
+    a build runs nothing is removed (its entries are no image's yet)."""
+    try:
+        fd = os.open(paths.buildcache, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return [], 0
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return [], 0
+        return _prune(paths, keep, everything)
+    finally:
+        os.close(fd)
+
+
+def _prune(paths, keep, everything):
     from bocker.image.images import _pid_alive
 
     kept = set()

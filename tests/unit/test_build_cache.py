@@ -134,3 +134,12 @@ def test_build_args_and_their_scope():
     assert s.args == {"A": "default", "B": "given", "E": "arg"}
     assert s.scope()["E"] == "env"  # ENV wins over an ARG of the same name
     assert s.run_env() == ["A=default", "B=given", "E=env"]
+
+
+def test_prune_leaves_the_cache_of_a_running_build(tmp_path):
+    paths = Paths(str(tmp_path))
+    a = cache.step_key(None, "X", [], ())
+    _fake_entry(paths, a, None)
+    with cache.building(paths):
+        assert cache.prune(paths, (), everything=True) == ([], 0)
+    assert cache.prune(paths, (), everything=True)[0] == [a]
