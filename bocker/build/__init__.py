@@ -1,0 +1,1 @@
+"""`bocker build`: Dockerfiles built step by step on btrfs snapshots."""
