@@ -270,7 +270,10 @@ class Tree:
         try:
             pfd = self._open(parts, os.O_DIRECTORY)
         except OSError as e:
-            if e.errno in (errno.ENOENT, errno.ENOTDIR):
+            # a directory on a glob's way that is a symlink out of the
+            # context holds no match inside it (a final match that leads
+            # out is refused: _source)
+            if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.EXDEV, errno.ELOOP):
                 return []
             raise self._failed(e, pattern, keyword) from None
         try:
