@@ -248,7 +248,7 @@ class Tree:
 
     def _glob(self, parts, pattern, keyword):
         """Candidate paths for a glob, one component at a time (sorted)."""
-        candidates = [()]
+        candidates, literal = [()], True
         for comp in parts:
             if not has_meta(comp):
                 candidates = [c + (comp,) for c in candidates]
@@ -256,24 +256,28 @@ class Tree:
             regex = compile_match(comp)
             grown = []
             for c in candidates:
-                for name in self._list(c, pattern, keyword):
+                for name in self._list(c, pattern, keyword, strict=literal):
                     if regex.fullmatch(name):
                         grown.append(c + (name,))
                         if len(grown) > MAX_MATCHES:
                             raise BuildError(f"{keyword} {pattern}: more than {MAX_MATCHES} "
                                              f"matches")
-            candidates = grown
+            candidates, literal = grown, False
         return candidates
 
-    def _list(self, parts, pattern, keyword):
-        """Names in the directory parts ([] if it is none or missing)."""
+    def _list(self, parts, pattern, keyword, strict=False):
+        """Names in the directory parts ([] if it is none or missing).
+        strict: parts is the pattern's literal head (`lnk/*`), whose escape
+        is refused as a plain path's is."""
         try:
             pfd = self._open(parts, os.O_DIRECTORY)
         except OSError as e:
-            # a directory on a glob's way that is a symlink out of the
+            # a directory a wildcard matched that is a symlink out of the
             # context holds no match inside it (a final match that leads
             # out is refused: _source)
-            if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.EXDEV, errno.ELOOP):
+            quiet = (errno.ENOENT, errno.ENOTDIR) if strict else \
+                (errno.ENOENT, errno.ENOTDIR, errno.EXDEV, errno.ELOOP)
+            if e.errno in quiet:
                 return []
             raise self._failed(e, pattern, keyword) from None
         try:

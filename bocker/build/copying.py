@@ -238,9 +238,13 @@ def _extract(tree, source, base, kind):
                     mine, theirs = os.fstat(base), os.fstat(ex.root_fd)
                     if (mine.st_dev, mine.st_ino) != (theirs.st_dev, theirs.st_ino):
                         raise BuildError(f"ADD {source.pattern}: the destination changed")
-                    with tarfile.open(fileobj=_opened(f, kind), mode="r|",
-                                      errorlevel=2) as tf:
+                    stream = _opened(f, kind)
+                    with tarfile.open(fileobj=stream, mode="r|", errorlevel=2) as tf:
                         ex.apply(tf)
+                    # to the end: a truncated compressed stream fails here
+                    # (tarfile ends quietly at a torn header)
+                    while stream.read(1 << 20):
+                        pass
             except LayerError as err:
                 raise BuildError(f"ADD {source.pattern}: {str(err).replace('layer ', '')}") \
                     from None
