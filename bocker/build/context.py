@@ -190,6 +190,13 @@ class Tree:
             prefix = "/".join(parts[:k])
             if self.matcher.ignored(prefix) and not self.matcher.may_include_below(prefix):
                 return False
+        return self._visible_here(parts, is_dir)
+
+    def _visible_here(self, parts, is_dir):
+        """visible() for a path whose parent directories are known visible
+        (a walk below a source checks each name once, not each prefix)."""
+        if self.matcher is None or not parts:
+            return True
         rel = "/".join(parts)
         if not self.matcher.ignored(rel):
             return True
@@ -351,7 +358,7 @@ class Tree:
             except FileNotFoundError:
                 continue  # gone meanwhile
             mode = st.st_mode
-            if not self.visible(base + sub, stat.S_ISDIR(mode)):
+            if not self._visible_here(base + sub, stat.S_ISDIR(mode)):
                 continue
             meta = _meta(st)
             if stat.S_ISLNK(mode):

@@ -68,10 +68,13 @@ def test_semantics(dirs):
     os.utime(ctx / "src" / "run.sh", ns=(10**18, 10**18))
     (ctx / "a.txt").write_text("A")
     (ctx / "b.txt").write_text("B")
+    os.link(ctx / "src" / "sub" / "x.c", ctx / "src" / "hard")
 
     do_copy(ctx, rootfs, ["src"], "/app")                       # a dir: its contents
     got = listing(rootfs / "app")
-    assert set(got) == {"sub", "sub/x.c", "run.sh", "alias"}
+    assert set(got) == {"sub", "sub/x.c", "run.sh", "alias", "hard"}
+    app = rootfs / "app"
+    assert os.stat(app / "hard").st_ino == os.stat(app / "sub" / "x.c").st_ino  # a hard link
     assert got["run.sh"][:4] == ("file", 0o750, 0, 0)            # owner 0:0, mode kept
     assert got["alias"][0::4] == ("link", "run.sh")               # a symlink as a symlink
     assert os.stat(rootfs / "app" / "run.sh").st_mtime_ns == 10**18   # mtime kept
