@@ -254,6 +254,12 @@ def test_dest_symlinks_stay_in_rootfs(dirs):
 def test_dest_dotdot_stays_in_rootfs(dirs, tmp_path):
     ctx, rootfs, _ = dirs
     (ctx / "a.txt").write_text("A")
+    # a dangling relative symlink climbing out: made inside, at the rootfs's /out
+    os.symlink("../../../../../../../../out", rootfs / "etc" / "up")
+    assert os.path.realpath(rootfs / "etc" / "up") == "/out"     # control: the host's /out
+    do_copy(ctx, rootfs, ["a.txt"], "/etc/up/")
+    assert (rootfs / "out" / "a.txt").read_text() == "A"
+    assert not os.path.exists("/out/a.txt")
     do_copy(ctx, rootfs, ["a.txt"], "../../../../escaped", workdir="/w")
     assert (rootfs / "escaped").read_text() == "A"
     assert not (tmp_path / "escaped").exists()
