@@ -99,7 +99,7 @@ class _Build:
         platform = stage.platform and words.expand(stage.platform, self.global_args, self.escape)
         platform = platform or self.options.platform
         if not base:
-            raise BuildError(f"Dockerfile:{stage.from_line}: FROM names no base image",
+            raise BuildError("FROM names no base image",
                              line=stage.from_line)
         other = self._previous_stage(base, stage.index)
         if other is not None:
@@ -154,10 +154,10 @@ class _Build:
             image_id = autopull.ensure(self.paths, ref, "always" if self.options.pull else "missing",
                                        platform=platform)
         except NoSuchImage:
-            raise BuildError(f"Dockerfile:{line}: FROM {ref}: no such image", line=line) from None
+            raise BuildError(f"FROM {ref}: no such image", line=line) from None
         record = images.load(self.paths, image_id)
         if (record.get("config") or {}).get("OnBuild"):
-            raise BuildError(f"Dockerfile:{line}: FROM {ref}: the image has ONBUILD triggers, "
+            raise BuildError(f"FROM {ref}: the image has ONBUILD triggers, "
                              "which bocker does not run", line=line)
         return image_id, record
 
@@ -174,6 +174,12 @@ class _Build:
     # ------------------------------------------------------------ steps
 
     def _instruction(self, state, ins):
+        try:
+            return self._dispatch(state, ins)
+        except BuildError as e:  # (a copy's or a word's error: placed at its line)
+            raise e.at(ins.line) from None
+
+    def _dispatch(self, state, ins):
         kw = ins.keyword
         if kw == "ARG":
             self.used_args.update(k for k, _ in words.pairs(ins.args, {}, self.escape, "ARG"))
@@ -183,7 +189,7 @@ class _Build:
             return self._copy(state, ins)
         if kw in instructions.CONFIG_ONLY:
             return self._config_step(state, ins)
-        raise BuildError(f"Dockerfile:{ins.line}: unknown instruction {kw}", line=ins.line)
+        raise BuildError(f"unknown instruction {kw}", line=ins.line)
 
     def _config_step(self, state, ins):
         trial = copy.deepcopy(state)
@@ -215,7 +221,7 @@ class _Build:
         from bocker.build import runstep
 
         for name, _ in ins.flags:
-            raise BuildError(f"Dockerfile:{ins.line}: RUN --{name} is not supported",
+            raise BuildError(f"RUN --{name} is not supported",
                              line=ins.line)
         argv = instructions.command_form(state, ins)
         args = [(k, v) for k, v in state.args.items() if v is not None]
@@ -241,13 +247,13 @@ class _Build:
         flags = {}
         for name, value in ins.flags:
             if name not in ("from", "chown", "chmod", "link") or (name == "from" and kw == "ADD"):
-                raise BuildError(f"Dockerfile:{ins.line}: {kw} --{name} is not supported",
+                raise BuildError(f"{kw} --{name} is not supported",
                                  line=ins.line)
             flags[name] = words.expand(value or "", state.scope(), self.escape)
         items = (list(ins.json) if ins.json is not None
                  else words.split_words(ins.args, state.scope(), self.escape))
         if len(items) < 2:
-            raise BuildError(f"Dockerfile:{ins.line}: {kw} requires at least two arguments",
+            raise BuildError(f"{kw} requires at least two arguments",
                              line=ins.line)
         srcs, dest = items[:-1], items[-1]
         tree = self._tree(flags.get("from"), ins)
@@ -277,15 +283,16 @@ class _Build:
                 other = s
         if other is None and source.isdigit():
             if int(source) >= len(self.done):
-                raise BuildError(f"Dockerfile:{ins.line}: --from={source}: not a previous stage",
+                raise BuildError(f"--from={source}: not a previous stage",
                                  line=ins.line)
             other = self.done[int(source)]
         if other is not None:
-            return context.Tree.rootfs(cache.rootfs(self.paths, other.rootfs_key))
+            return context.Tree.rootfs(cache.rootfs(self.paths, other.rootfs_key),
+                                       where=f"stage {source}")
         from bocker.image import images
 
         image_id, _ = self._base_image(source, self.options.platform, ins.line)
-        return context.Tree.rootfs(images.rootfs(self.paths, image_id))
+        return context.Tree.rootfs(images.rootfs(self.paths, image_id), where=f"image {source}")
 
     def _ignore(self):
         if self._matcher is None:

@@ -15,7 +15,7 @@ MAX_PORT = 65535
 
 
 def _fail(ins, what):
-    raise BuildError(f"Dockerfile:{ins.line}: {ins.keyword} {what}", line=ins.line)
+    raise BuildError(f"{ins.keyword} {what}", line=ins.line)
 
 
 def apply(stage, ins, build_args, global_args, escape="\\"):

@@ -20,7 +20,7 @@ def run(paths, base_rootfs, argv, *, env, user, workdir, network, printer, store
     from bocker.runtime.run import wait_attached
 
     if not argv or not argv[0]:
-        raise BuildError(f"Dockerfile:{line}: RUN needs a command", line=line)
+        raise BuildError("RUN needs a command", line=line)
     config = {"Env": list(env), "User": user or "", "WorkingDir": workdir or "/"}
     req = spec.RunRequest("bocker-build", argv[1:], entrypoint=argv[:1], network=network)
     out_fd = printer.output_fd()
@@ -35,8 +35,10 @@ def run(paths, base_rootfs, argv, *, env, user, workdir, network, printer, store
         if relay:
             relay.finish(keep=code != 0)
         if code != 0:
-            raise BuildError(f'building at STEP "{what}" (Dockerfile:{line}): exit status '
-                             f'{code}', line=line)
+            error = BuildError(f'building at STEP "{what}" (Dockerfile:{line}): exit status '
+                               f'{code}')
+            error.line = line  # (the message names it already, in buildah's words)
+            raise error
         return store(os.path.join(paths.container(started.id), "rootfs"))
     finally:
         if relay:
