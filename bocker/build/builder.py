@@ -231,10 +231,14 @@ class _Build:
         prefix = f"|{len(args)} " + " ".join(f"{k}={v}" for k, v in args) + " " if args else ""
         created_by = f"RUN {prefix}{shown} # buildkit"
         parent = cache.rootfs(self.paths, state.rootfs_key)
+        # Docker's proxy args reach every RUN undeclared, and stay out of its key
+        proxies = [f"{k}={v}" for k, v in self.options.build_args.items()
+                   if k in stages.PREDEFINED_ARGS and k not in state.args]
 
         def execute():
             return runstep.run(
-                self.paths, parent, argv, env=state.run_env(), user=state.config.get("User"),
+                self.paths, parent, argv, env=state.run_env() + proxies,
+                user=state.config.get("User"),
                 workdir=state.config.get("WorkingDir"), network=self.options.network,
                 printer=self.out, what=ins.original, line=ins.line,
                 store=lambda rootfs: self._store(key, state, created_by, rootfs_from=rootfs))
