@@ -180,6 +180,7 @@ class _Build:
             raise e.at(ins.line) from None
 
     def _dispatch(self, state, ins):
+        self._original = ins.original  # the entry's "instruction"
         kw = ins.keyword
         if kw == "ARG":
             self.used_args.update(k for k, _ in words.pairs(ins.args, {}, self.escape, "ARG"))
@@ -327,13 +328,15 @@ class _Build:
         key = cache.step_key(state.key, "LABEL", sorted(self.options.labels.items()), (),
                              {"config": state.config})
         state.key = key
+        self._original = "--label"
         if cache.lookup(self.paths, key) is None:
             cache.store_entry(self.paths, key, self._record(state, None))
 
     # ------------------------------------------------------------ entries
 
     def _record(self, state, created_by):
-        return {"parent": state.key, "instruction": created_by, "config": state.config,
+        return {"parent": state.key, "instruction": getattr(self, "_original", None),
+                "config": state.config,
                 "history": state.history[-1] if created_by and state.history else None,
                 "args": list(state.args.items()), "author": state.author,
                 "cmd_set": state.cmd_set}
@@ -343,7 +346,7 @@ class _Build:
         """Take key's cache hit (unless --no-cache), or make the entry:
         execute() (RUN), else store with fill/rootfs_from.  Leaves state
         on the step's result."""
-        is_from = created_by.startswith("FROM ")
+        is_from = (created_by or "").startswith("FROM ")
         hit = None if (self.options.no_cache and not is_from) else cache.lookup(self.paths, key)
         if hit is not None:
             if not is_from:
@@ -368,7 +371,8 @@ class _Build:
         """Store the step's entry; state holds the config after the step."""
         trial = copy.copy(state)
         trial.history = list(state.history)
-        trial.add_history(created_by, empty_layer=rootfs_from is None and fill is None)
+        if created_by is not None:  # (ONBUILD has no history entry, as BuildKit's)
+            trial.add_history(created_by, empty_layer=rootfs_from is None and fill is None)
         parent = cache.rootfs(self.paths, state.rootfs_key) if state.rootfs_key else None
         if fill is not None and rootfs_from is None:
             rootfs_from = parent

@@ -21,10 +21,65 @@ def _fail(ins, what):
 def apply(stage, ins, build_args, global_args, escape="\\"):
     """Apply the config-only instruction ins to stage (in place).
     build_args: --build-arg's {name: value}; global_args: the values of
-    the ARGs before the first FROM.  Returns the history's created_by."""
+    the ARGs before the first FROM.  Returns the history's created_by
+    (BuildKit's text for it; None for ONBUILD, which BuildKit records in
+    no history entry)."""
+    before = dict(stage.args)
     handler = _HANDLERS[ins.keyword]
     handler(stage, ins, build_args, global_args, escape)
-    return ins.original
+    return _created_by(stage, ins, before)
+
+
+def _go_list(items, quoted=True):
+    """Go's %q (quoted) or %v of a []string."""
+    if quoted:
+        return "[" + " ".join(json.dumps(i) for i in items) + "]"
+    return "[" + " ".join(items) + "]"
+
+
+def _go_duration(ns):
+    """Go's time.Duration String() of whole seconds or less (what a
+    healthcheck's history shows)."""
+    if not ns:
+        return "0s"
+    if ns % 10**9 == 0:
+        sec = ns // 10**9
+        h, rest = divmod(sec, 3600)
+        m, sec = divmod(rest, 60)
+        return (f"{h}h" if h else "") + (f"{m}m" if h or m else "") + f"{sec}s"
+    return f"{ns / 10**9:g}s"
+
+
+def _created_by(stage, ins, args_before):
+    """BuildKit's history text of a config step (dispatch*'s commit messages)."""
+    c, kw = stage.config, ins.keyword
+    if kw in ("CMD", "ENTRYPOINT"):
+        return f"{kw} {_go_list(c.get('Cmd' if kw == 'CMD' else 'Entrypoint') or [])}"
+    if kw == "WORKDIR":
+        return f"WORKDIR {c['WorkingDir']}"
+    if kw in ("USER", "STOPSIGNAL"):
+        return f"{kw} {c['User' if kw == 'USER' else 'StopSignal']}"
+    if kw == "SHELL":
+        return f"SHELL {_go_list(c['Shell'], quoted=False)}"
+    if kw == "VOLUME":
+        return ins.original if ins.json is None else f"VOLUME {_go_list(ins.json, quoted=False)}"
+    if kw == "EXPOSE":
+        return "EXPOSE map[" + " ".join(f"{p}:{{}}" for p in sorted(c["ExposedPorts"])) + "]"
+    if kw == "ARG":
+        names = [k for k, _ in words.pairs(ins.args, {}, keyword="ARG")]
+        return "ARG " + " ".join(k if stage.args.get(k) is None else f"{k}={stage.args[k]}"
+                                 for k in names)
+    if kw == "MAINTAINER":
+        return f"MAINTAINER {stage.author}"
+    if kw == "HEALTHCHECK":
+        h = c["Healthcheck"]
+        return (f"HEALTHCHECK &{{{_go_list(h['Test'])} "
+                + " ".join(json.dumps(_go_duration(h.get(f))) for f in
+                           ("Interval", "Timeout", "StartPeriod", "StartInterval"))
+                + f" '\\x{h.get('Retries', 0):02x}'}}")
+    if kw == "ONBUILD":
+        return None
+    return ins.original  # ENV, LABEL: as written
 
 
 def _env(stage, ins, build_args, global_args, escape):
@@ -120,6 +175,7 @@ def command_form(stage, ins):
 
 def _cmd(stage, ins, build_args, global_args, escape):
     stage.config["Cmd"] = command_form(stage, ins)
+    stage.config["ArgsEscaped"] = True  # BuildKit sets it for every CMD (Docker's image spec)
     stage.cmd_set = True
 
 

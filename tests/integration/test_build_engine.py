@@ -141,7 +141,13 @@ def test_multi_stage_copy_from_and_args(bocker, paths, tmp_path, built):
     assert "[2/2] STEP 4/5: RUN echo \"base $BASE\" > /base" in out
     run = bocker("run", "--rm", "engine-multi", check=True).stdout
     assert run == "made by tester\nbase busybox\n"
-    assert _image(paths, "engine-multi")["config"]["Cmd"] == ["/bin/sh", "-c", "cat /file /base"]
+    multi = _image(paths, "engine-multi")
+    assert multi["config"]["Cmd"] == ["/bin/sh", "-c", "cat /file /base"]
+    assert multi["config"]["ArgsEscaped"] is True  # as BuildKit sets for every CMD
+    assert multi["history"][-1]["created_by"] == 'CMD ["/bin/sh" "-c" "cat /file /base"]'
+    assert multi["history"][-2]["created_by"] == \
+        'RUN |1 BASE=busybox /bin/sh -c echo "base $BASE" > /base # buildkit'
+
     # --target: only the first stage, its config
     out = _build(bocker, ctx, "-t", "engine-first", "--target", "first",
                  "--build-arg", "WHO=tester").stdout
@@ -186,6 +192,15 @@ ONBUILD RUN echo child
                                 "Interval": 30 * 10**9, "Timeout": 3 * 10**9, "Retries": 2}
     assert c["OnBuild"] == ["RUN echo child"]
     assert record["author"] == "someone@example.com"
+    # BuildKit's history texts; ONBUILD has no entry
+    texts = [h["created_by"] for h in record["history"]][-9:]
+    assert texts == ["MAINTAINER someone@example.com", 'LABEL a=1 "b c"="d e"',
+                     "EXPOSE map[53/udp:{} 80/tcp:{} 8000/tcp:{} 8001/tcp:{}]", "VOLUME [/data]",
+                     "USER 1000:1000", "STOPSIGNAL SIGINT", "SHELL [/bin/sh -xc]",
+                     'ENTRYPOINT ["/bin/sh" "-xc" "echo hi"]',
+                     'HEALTHCHECK &{["CMD-SHELL" "wget -q localhost || exit 1"] "30s" "3s" "0s" '
+                     '"0s" \'\\x02\'}']
+    assert all(h.get("empty_layer") for h in record["history"][-9:])
 
 
 def test_bad_input_is_one_line(bocker, tmp_path):
