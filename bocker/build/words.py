@@ -193,6 +193,8 @@ class _Lexer:
             self.pos += 1
             return self.lookup(name) or ""
         mod = next((m for m in _MODIFIERS if self.text.startswith(m, self.pos)), None)
+        if not self.peek():
+            raise BuildError("missing '}' in variable substitution")
         if mod is None:
             got = self.peek() or "end of text"
             raise BuildError(f"unsupported modifier ({got}) in substitution of {name}")
