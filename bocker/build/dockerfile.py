@@ -135,7 +135,7 @@ def parse(text):
         else:
             df.stages[-1].instructions.append(ins)
     if not df.stages:
-        raise BuildError("the Dockerfile has no FROM instruction", max(1, len(lines)))
+        raise BuildError("the Dockerfile has no FROM instruction", 1)
     return df
 
 
