@@ -199,7 +199,7 @@ def _instruction(number, text, escape):
     flags, args = _flags(number, keyword, rest)
     if not args and keyword not in ("CMD", "ENTRYPOINT"):
         raise BuildError(f"{keyword} requires at least one argument", number)
-    parsed = _json(args) if keyword in _JSON_FORM else None
+    parsed = exec_form(args) if keyword in _JSON_FORM else None
     if keyword in ("RUN", "COPY", "ADD") and parsed is None and _HEREDOC.search(args):
         raise BuildError(f"heredocs (<<EOF) in {keyword} are not supported", number)
     if keyword in ("RUN", "COPY", "ADD", "SHELL") and parsed == ():
@@ -254,8 +254,9 @@ def _flags(number, keyword, rest):
     return tuple(flags), rest
 
 
-def _json(args):
-    """The exec form's strings as a tuple, or None (shell form)."""
+def exec_form(args):
+    """The exec form's strings as a tuple, or None (shell form: not a
+    JSON array of strings, invalid JSON included)."""
     if not args.startswith("["):
         return None
     try:
@@ -279,7 +280,7 @@ def _healthcheck(number, args):
         raise BuildError("HEALTHCHECK is NONE or [OPTIONS] CMD command", number)
     if not rest:
         raise BuildError("HEALTHCHECK CMD requires a command", number)
-    return _json(rest)
+    return exec_form(rest)
 
 
 def _stage(ins, index, names):

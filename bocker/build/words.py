@@ -290,7 +290,7 @@ def pairs(text, env, escape="\\", keyword="ENV"):
 
 def _key(keyword, key):
     if not key:
-        raise BuildError(f"{keyword} names an empty key")
+        raise BuildError(f"{keyword} has an empty or invalid name ''")
     if "\0" in key or (keyword != "LABEL" and ("=" in key or any(c in _SPACE for c in key))):
         raise BuildError(f"{keyword} has an invalid name {key!r}")
     return key

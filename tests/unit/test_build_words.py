@@ -90,7 +90,7 @@ def test_arg_pairs():
 
 @pytest.mark.parametrize("text,keyword,fragment", [
     ("", "ENV", "at least one"), ("K", "ENV", "no value"), ("A=1 B", "ENV", "can't find ="),
-    ("=v", "ENV", "empty key"), ("=v", "ARG", "empty key"), ('"a b"=1', "ENV", "invalid name"),
+    ("=v", "ENV", "empty or invalid"), ("=v", "ARG", "empty or invalid"), ('"a b"=1', "ENV", "invalid name"),
     ('A="x', "ENV", "double-quote"),
 ])
 def test_pair_errors(text, keyword, fragment):
