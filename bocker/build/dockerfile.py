@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 
 from bocker.build.errors import BuildError
+from bocker.build.words import pairs, split_words
 
 MAX_TEXT = 1 << 20         # bytes of a Dockerfile (the caller reads at most this)
 MAX_LINES = 100_000        # physical lines
@@ -207,6 +208,14 @@ def _instruction(number, text, escape):
     if keyword == "SHELL" and parsed is None:
         raise BuildError('SHELL requires the JSON form: SHELL ["executable", "parameters"]',
                          number)
+    if keyword in ("COPY", "ADD"):
+        count = len(parsed) if parsed is not None else len(_checked(number, split_words,
+                                                                    args, None, escape))
+        if count < 2:
+            raise BuildError(f"{keyword} requires at least two arguments (SOURCE... DEST)",
+                             number)
+    if keyword in ("ENV", "LABEL", "ARG"):
+        _checked(number, pairs, args, None, escape, keyword)  # syntax now, values at the step
     if keyword == "HEALTHCHECK":
         parsed = _healthcheck(number, args)
     elif keyword == "ONBUILD":
@@ -217,6 +226,14 @@ def _instruction(number, text, escape):
             raise BuildError(f"unknown instruction in ONBUILD: {inner}", number)
     return Instruction(line=number, keyword=keyword, flags=flags, args=args,
                        json=parsed, original=text)
+
+
+def _checked(number, fn, *args):
+    """fn(*args), its BuildError placed at the line."""
+    try:
+        return fn(*args)
+    except BuildError as e:
+        raise e.at(number) from None
 
 
 def _split_first(text):

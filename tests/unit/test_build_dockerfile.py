@@ -100,6 +100,12 @@ def test_directives_only_at_the_top():
     ("FROM a\nONBUILD FROM b\n", 2, "isn't allowed"),
     ("FROM a\nONBUILD NOPE b\n", 2, "unknown instruction in ONBUILD"),
     ("FROM a\nRUN a\0b\n", 2, "NUL"),
+    ("FROM a\nCOPY onlyone\n", 2, "at least two"),
+    ("FROM a\nADD [\"x\"]\n", 2, "at least two"),
+    ("FROM a\nCOPY 'a b\n", 2, "single-quote"),
+    ("FROM a\nENV A=1 B\n", 2, "can't find ="),
+    ("FROM a\nLABEL a=\"x\n", 2, "double-quote"),
+    ("ARG =x\nFROM a\n", 1, "empty or invalid"),
     ("FROM a\nADD --checksum=sha256:00 http://x /y\n", 2, "not supported"),
 ])
 def test_errors_name_the_line(text, line, fragment):
