@@ -9,6 +9,9 @@ What Docker's lexer does, not what a POSIX shell does:
 - $NAME, ${NAME}, ${NAME:-word} ${NAME-word} ${NAME:+word} ${NAME+word}
   ${NAME:?word} ${NAME?word}; `word` is itself expanded; an unset name is
   empty; a `$` not followed by a name is a literal `$`;
+- ${NAME#pat} ${NAME##pat} ${NAME%pat} ${NAME%%pat} ${NAME/pat/r}
+  ${NAME//pat/r} (shortest/longest prefix, suffix; first/every match) with
+  `*` and `?` wildcards, matched by an automaton (no backtracking);
 - split_words splits on unquoted whitespace, also inside what an unquoted
   expansion produced (as Docker's lexer does); expand keeps whitespace.
 Every failure is a BuildError without a line (the caller adds it with
@@ -20,7 +23,8 @@ from bocker.build.errors import BuildError
 MAX_RESULT = 1 << 20  # characters one expansion may produce
 MAX_WORDS = 65536     # words one instruction may have
 _SPACE = " \t\n\r\v\f"
-_MODIFIERS = (":-", ":+", ":?", "-", "+", "?")
+_MODIFIERS = (":-", ":+", ":?", "-", "+", "?", "##", "#", "%%", "%", "//", "/")
+MAX_PATTERN_VALUE = 4096  # characters of a value that # % / patterns work on
 
 
 def _is_name_start(ch):
@@ -46,6 +50,7 @@ class _Lexer:
         self.word = []
         self.in_word = False
         self.size = 0
+        self.glob = None  # a list of pattern tokens when reading a # % / pattern
 
     # -- output -------------------------------------------------------
     def _grow(self, n):
@@ -58,10 +63,29 @@ class _Lexer:
         self._grow(len(s))
         self.word.append(s)
         self.in_word = True
+        if self.glob is not None:
+            self.glob.extend(("c", ch) for ch in s)
+
+    def globbing(self, s):
+        """Unquoted text of a pattern: `*` and `?` are wildcards, the
+        escape char makes the next literal (also in a variable's value,
+        as Docker's)."""
+        self._grow(len(s))
+        i = 0
+        while i < len(s):
+            ch = s[i]
+            if ch == self.escape and i + 1 < len(s):
+                i += 1
+                self.glob.append(("c", s[i]))
+            else:
+                self.glob.append((ch,) if ch in "*?" else ("c", ch))
+            i += 1
 
     def expanded(self, s):
         """An unquoted expansion's value: split on whitespace in split mode."""
-        if not self.split:
+        if self.glob is not None:
+            self.globbing(s)
+        elif not self.split:
             self.raw(s)
             return
         self._grow(len(s))
@@ -86,12 +110,13 @@ class _Lexer:
         return self.text[i] if i < len(self.text) else ""
 
     def run(self, stop=None):
-        """Scan to the end (or to an unquoted `stop` char, consumed)."""
+        """Scan to the end (or to an unquoted char of `stop`, consumed and
+        returned)."""
         while self.pos < len(self.text):
             ch = self.text[self.pos]
-            if stop is not None and ch == stop:
+            if stop is not None and ch in stop:
                 self.pos += 1
-                return
+                return ch
             if self.split and stop is None and ch in _SPACE:
                 self.pos += 1
                 self.end_word()
@@ -109,11 +134,15 @@ class _Lexer:
             elif ch == "$":
                 self.pos += 1
                 self.expanded(self.dollar())
+            elif self.glob is not None:
+                self.globbing(ch)
+                self.pos += 1
             else:
                 self.raw(ch)
                 self.pos += 1
         if stop is not None:
-            raise BuildError(f"missing '{stop}' in variable substitution")
+            raise BuildError("missing '}' in variable substitution")
+        return None
 
     def single_quote(self):
         end = self.text.find("'", self.pos)
@@ -185,6 +214,44 @@ class _Lexer:
                 return self.text[start:self.pos]
         raise BuildError("missing '}' in variable substitution")
 
+    def sub_word(self, stop, glob=False):
+        """The word from here to an unquoted char of `stop`: (text, the
+        pattern tokens if glob, the stop char)."""
+        sub = _Lexer(self.text, self.env, self.escape, split=False)
+        sub.pos, sub.size = self.pos, self.size
+        if glob:
+            sub.glob = []
+        ended = sub.run(stop=stop)
+        self.pos = sub.pos
+        return "".join(sub.word), sub.glob, ended
+
+    def pattern_op(self, name, mod):
+        """${V#p} ${V##p} ${V%p} ${V%%p} ${V/p/r} ${V//p/r}."""
+        _, tokens, ended = self.sub_word("/}" if mod[0] == "/" else "}", glob=True)
+        replacement = ""
+        if mod[0] == "/":
+            if ended != "/":
+                raise BuildError(f"bad substitution: ${{{name}{mod}...}} needs a"
+                                 " /replacement")
+            replacement = self.sub_word("}")[0]
+        value = self.lookup(name) or ""
+        if not tokens or not value:
+            return value
+        if len(value) > MAX_PATTERN_VALUE or len(tokens) > MAX_PATTERN_VALUE:
+            raise BuildError(f"{name} is too long for a pattern substitution"
+                             f" (at most {MAX_PATTERN_VALUE} characters)")
+        if mod[0] == "#":
+            ends = _prefix_matches(tokens, value)
+            if not ends:
+                return value
+            return value[(max(ends) if mod == "##" else min(ends)):]
+        if mod[0] == "%":
+            starts = [len(value) - k for k in _prefix_matches(tokens[::-1], value[::-1])]
+            if not starts:
+                return value
+            return value[:(min(starts) if mod == "%%" else max(starts))]
+        return _replace(tokens, value, replacement, every=mod == "//")
+
     def braces(self):
         name = self.name()
         if not name or not (_is_name_start(name[0]) or name.isdigit()):
@@ -199,11 +266,9 @@ class _Lexer:
             got = self.peek() or "end of text"
             raise BuildError(f"unsupported modifier ({got}) in substitution of {name}")
         self.pos += len(mod)
-        sub = _Lexer(self.text, self.env, self.escape, split=False)
-        sub.pos, sub.size = self.pos, self.size
-        sub.run(stop="}")
-        self.pos = sub.pos
-        word = "".join(sub.word)
+        if mod[0] in "#%/":
+            return self.pattern_op(name, mod)
+        word = self.sub_word("}")[0]
         value = self.lookup(name)
         unset = value is None or (mod.startswith(":") and value == "")
         if mod.endswith("-"):
@@ -213,6 +278,57 @@ class _Lexer:
         if unset:  # ? and :?
             raise BuildError(f"{name}: {word or 'is not allowed to be unset'}")
         return value
+
+
+def _prefix_matches(tokens, value):
+    """The lengths k for which value[:k] matches the pattern tokens
+    (`*`, `?`, ("c", ch)): one pass of a set-of-states automaton, so
+    O(len(value) * len(tokens)) whatever the pattern."""
+    def closure(states):
+        out, todo = set(), list(states)
+        while todo:
+            i = todo.pop()
+            if i in out:
+                continue
+            out.add(i)
+            if i < len(tokens) and tokens[i] == ("*",):
+                todo.append(i + 1)
+        return out
+
+    states = closure({0})
+    found = [0] if len(tokens) in states else []
+    for k, ch in enumerate(value, 1):
+        nxt = set()
+        for i in states:
+            if i == len(tokens):
+                continue
+            tok = tokens[i]
+            if tok == ("*",):
+                nxt.add(i)
+            elif tok == ("?",) or tok[1] == ch:
+                nxt.add(i + 1)
+        states = closure(nxt)
+        if not states:
+            break
+        if len(tokens) in states:
+            found.append(k)
+    return found
+
+
+def _replace(tokens, value, replacement, every):
+    """The first (or every) longest match of the pattern replaced."""
+    out, i, done = [], 0, False
+    while i < len(value):
+        ends = [] if done else _prefix_matches(tokens, value[i:])
+        longest = max(ends) if ends else 0
+        if longest:
+            out.append(replacement)
+            i += longest
+            done = not every
+        else:
+            out.append(value[i])
+            i += 1
+    return "".join(out)
 
 
 def expand(text, env, escape="\\"):

@@ -5,13 +5,20 @@ from hypothesis import given, settings, strategies as st
 from bocker.build.errors import BuildError
 from bocker.build.words import MAX_RESULT, expand, pairs, split_words
 
-ENV = {"A": "x y", "E": "", "N": "1"}
+ENV = {"A": "x y", "E": "", "N": "1", "V": "v1.2.3", "X": "xxyy", "P": "/tmp/tmp/bar.txt",
+       "D": "/tmp", "S": "/foo*/*/*.txt", "G": "\\*/"}
 
 
 @pytest.mark.parametrize("text,want", [
     ("$A", "x y"), ("${A}b", "x yb"), ("pre$N.post", "pre1.post"),
     ("$U", ""), ("${U}", ""), ("$", "$"), ("a$", "a$"), ("$-", "$-"),
     ("${E:-d}", "d"), ("${E-d}", ""), ("${U-d}", "d"), ("${U:-$N$N}", "11"),
+    ("${V#v}", "1.2.3"), ("${V%.*}", "v1.2"), ("${V%%.*}", "v1"), ("${V##*.}", "3"),
+    ("${X#*x*y}", "y"), ("${X#*}", "xxyy"), ("${X##*x}", "yy"), ("${X%y*}", "xxy"),
+    ("${X%%y*}", "xx"), ("${X#$U}", "xxyy"), ('${X%"y"}', "xxy"), ("${X#\\x}", "xyy"),
+    ("${X#?}", "xyy"), ("${U#x}", ""), ("${X/y/Z}", "xxZy"), ("${X//y/Z}", "xxZZ"),
+    ("${X/x*/-}", "-"), ("${X///}", "xxyy"), ("${P//$D/}", "/bar.txt"),
+    ("${S/$G/.}", "/foo.*/*.txt"),  # an escape in a variable's value is literal, as Docker's
     ("${A:+w}", "w"), ("${E:+w}", ""), ("${E+w}", "w"), ("${U+w}", ""),
     ("${A:?no}", "x y"), ("${E?no}", ""),
     ("'$A'", "$A"), ('"$A"', "x y"), ('"${A}"', "x y"),
@@ -31,9 +38,10 @@ def test_expand_backtick_escape():
 
 @pytest.mark.parametrize("text,fragment", [
     ("'abc", "single-quote"), ('"abc', "double-quote"), ("${A", "missing '}'"),
-    ("${}", "bad substitution"), ("${A%x}", "unsupported modifier"),
+    ("${}", "bad substitution"), ("${A^x}", "unsupported modifier"),
     ("${U:?is required}", "U: is required"), ("${E:?}", "E: is not allowed to be unset"),
-    ("${U?}", "U:"),
+    ("${U?}", "U:"), ("${X:#x}", "unsupported modifier"), ("${X//y}", "/replacement"),
+    ("${X#x", "missing '}'"),
 ])
 def test_expand_errors(text, fragment):
     with pytest.raises(BuildError) as e:
@@ -98,7 +106,25 @@ def test_pair_errors(text, keyword, fragment):
         pairs(text, ENV, keyword=keyword)
 
 
+def test_pattern_values_are_bounded():
+    with pytest.raises(BuildError, match="too long"):
+        expand("${A#x}", {"A": "x" * 5000})
+
+
 # -- properties ---------------------------------------------------------
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ab*?", max_size=6), st.text(alphabet="ab", max_size=8))
+def test_prefix_removal_matches_fnmatch(pattern, value):
+    import fnmatch
+
+    prefixes = [k for k in range(len(value) + 1)
+                if fnmatch.fnmatchcase(value[:k], pattern)]
+    env = {"V": value}
+    want_short = value[min(prefixes):] if prefixes else value
+    want_long = value[max(prefixes):] if prefixes else value
+    assert expand("${V#" + pattern + "}", env) == want_short
+    assert expand("${V##" + pattern + "}", env) == want_long
 
 _TEXT = st.text(alphabet=st.sampled_from(list("ab $\\'\"{}:-+?=`\t_1")), max_size=40)
 
