@@ -86,6 +86,11 @@ def test_single_stage_build_runs_and_caches(bocker, paths, tmp_path, built):
     assert again.count("--> Using cache") == 5
     assert "from the context" not in again
     assert again.splitlines()[-1] == image_id
+    # an ignored file changed: still every step a hit
+    (ctx / ".dockerignore").write_text("ignored.txt\n")
+    (ctx / "ignored.txt").write_text("secret\n")
+    again = _build(bocker, ctx, "-t", "engine-simple").stdout
+    assert again.count("--> Using cache") == 5 and again.splitlines()[-1] == image_id
     # a changed context file: COPY and what follows miss, ENV still hits
     (ctx / "hello.txt").write_text("changed\n")
     third = _build(bocker, ctx, "-t", "engine-simple").stdout
@@ -243,3 +248,16 @@ COPY --from=tools /tmp/uid /uid
     (ctx2 / "Dockerfile").write_text("FROM engine-parent\n")
     proc = _build(bocker, ctx2, check=False)
     assert proc.returncode == 1 and "ONBUILD" in proc.stderr
+
+
+def test_dockerignore_and_platform(bocker, paths, tmp_path, built):
+    ctx = _context(tmp_path, "FROM busybox\nCOPY . /ctx/\n", **{
+        ".dockerignore": "*.log\n!keep.log\n", "a.log": "x", "keep.log": "y", "sub/b.txt": "z"})
+    out = _build(bocker, ctx, "-q", "--platform", "linux/arm64").stdout
+    image_id = out.strip()
+    built.append(image_id)
+    record = _image(paths, image_id)
+    assert (record["os"], record["architecture"]) == ("linux", "arm64")
+    root = images.rootfs(paths, image_id)
+    assert sorted(os.listdir(os.path.join(root, "ctx"))) == [".dockerignore", "Dockerfile",
+                                                              "keep.log", "sub"]
