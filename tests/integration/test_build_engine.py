@@ -76,6 +76,11 @@ def test_single_stage_build_runs_and_caches(bocker, paths, tmp_path, built):
     assert "GREETING=hello" in config["Env"] and "NAME=world" in config["Env"]
     assert bocker("run", "--rm", "engine-simple", check=True).stdout == "hello world\n"
     assert os.path.isdir(os.path.join(images.rootfs(paths, image_id), "app"))
+    # RUN's container's /etc files (bound over) leave nothing in the image
+    base = images.rootfs(paths, images.resolve(paths, "busybox"))
+    for name in ("etc/hosts", "etc/hostname", "etc/resolv.conf"):
+        assert os.path.lexists(os.path.join(images.rootfs(paths, image_id), name)) == \
+            os.path.lexists(os.path.join(base, name)), name
     # five steps after FROM in the history, COPY and RUN (and WORKDIR, which made /app) layers
     steps = record["history"][-5:]
     assert [bool(s.get("empty_layer")) for s in steps] == [True, False, False, False, True]

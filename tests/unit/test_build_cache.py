@@ -143,3 +143,38 @@ def test_prune_leaves_the_cache_of_a_running_build(tmp_path):
     with cache.building(paths):
         assert cache.prune(paths, (), everything=True) == ([], 0)
     assert cache.prune(paths, (), everything=True)[0] == [a]
+
+
+def test_run_stubs_removed_inside_the_rootfs_only(tmp_path):
+    from bocker.build import runstep
+
+    before, after, outside = tmp_path / "before", tmp_path / "after", tmp_path / "outside"
+    before.mkdir()
+    (before / "etc").mkdir()
+    assert runstep.missing_stubs(str(before)) == ["etc/hosts", "etc/hostname",
+                                                  "etc/resolv.conf", "proc", "dev", "sys"]
+    (after / "etc").mkdir(parents=True)
+    (after / "etc" / "hosts").write_text("")           # a stub: goes
+    (after / "etc" / "hostname").write_text("mine\n")  # the RUN wrote it: stays
+    (after / "proc").mkdir()
+    (after / "dev").mkdir()
+    (after / "dev" / "x").write_text("")                # not empty: stays
+    outside.mkdir()
+    (outside / "resolv.conf").write_text("")
+    os.symlink(str(outside), after / "sys")             # a symlink out: not followed
+    runstep.remove_stubs(str(after), runstep.missing_stubs(str(before)))
+    assert sorted(os.listdir(after)) == ["dev", "etc", "sys"]
+    assert os.listdir(after / "etc") == ["hostname"]
+    assert (outside / "resolv.conf").exists()
+
+
+def test_run_stubs_never_through_a_symlinked_parent(tmp_path):
+    from bocker.build import runstep
+
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (outside / "hosts").write_text("")
+    os.symlink(str(outside), root / "etc")
+    runstep.remove_stubs(str(root), ["etc/hosts"])
+    assert (outside / "hosts").exists()
