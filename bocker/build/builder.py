@@ -61,8 +61,11 @@ class _Build:
                                         self.escape)
             self.used_args.update(k for k, _ in words.pairs(ins.args, {}, self.escape, "ARG"))
         todo = self.parsed.stages[:self._target_index() + 1]
+        needed = self._needed(todo)
+        self._todo = todo
         for stage in todo:
-            self.done.append(self._stage(stage, len(todo)))
+            # a stage the target does not need is skipped, as BuildKit does
+            self.done.append(self._stage(stage, len(todo)) if stage.index in needed else None)
         final = self.done[-1]
         if self.options.labels:
             self._labels(final)
@@ -72,6 +75,31 @@ class _Build:
             self.out.line(f"[Warning] one or more build args were not consumed: "
                           f"{', '.join(unused)}")
         return self._commit(final)
+
+    def _needed(self, todo):
+        """The indexes of the stages the last of todo needs: itself and,
+        transitively, the stages its FROM and COPY --from name."""
+        by_name = {s.name: s.index for s in todo if s.name}
+
+        def ref(text, before):
+            text = words.expand(text or "", self.global_args, self.escape).lower()
+            if text in by_name and by_name[text] < before:
+                return by_name[text]
+            if text.isdigit() and int(text) < before:
+                return int(text)
+            return None
+
+        needed, queue = set(), [todo[-1].index]
+        while queue:
+            i = queue.pop()
+            if i in needed:
+                continue
+            needed.add(i)
+            stage = todo[i]
+            deps = [ref(stage.base, i)] + [ref(ins.flag("from"), i) for ins in stage.instructions
+                                           if ins.keyword == "COPY" and ins.flag("from")]
+            queue.extend(d for d in deps if d is not None)
+        return needed
 
     def _target_index(self):
         target = self.options.target
@@ -135,16 +163,22 @@ class _Build:
         return state
 
     def _previous_stage(self, ref, index):
-        """The StageState ref names (a stage name or index before index), or None."""
-        for s in self.done:
+        """The StageState ref names (a stage name or index before index), or
+        None (an image).  A stage skipped as unneeded (a reference the first
+        look could not expand) is built now."""
+        found = None
+        for s in self._todo[:index]:
             if s.name is not None and s.name == ref.lower():
-                return s
-        if ref.isdigit():
-            n = int(ref)
-            if n >= index:
-                raise BuildError(f"stage {n} is not a previous stage")
-            return self.done[n]
-        return None
+                found = s.index
+        if found is None and ref.isdigit():
+            if int(ref) >= index:
+                raise BuildError(f"stage {ref} is not a previous stage")
+            found = int(ref)
+        if found is None:
+            return None
+        if self.done[found] is None:
+            self.done[found] = self._stage(self._todo[found], len(self._todo))
+        return self.done[found]
 
     def _base_image(self, ref, platform, line):
         from bocker.errors import NoSuchImage
@@ -282,15 +316,7 @@ class _Build:
 
         if not source:
             return context.Tree.context(self.options.context, self._ignore())
-        other = None
-        for s in self.done:
-            if s.name is not None and s.name == source.lower():
-                other = s
-        if other is None and source.isdigit():
-            if int(source) >= len(self.done):
-                raise BuildError(f"--from={source}: not a previous stage",
-                                 line=ins.line)
-            other = self.done[int(source)]
+        other = self._previous_stage(source, len(self.done))
         if other is not None:
             return context.Tree.rootfs(cache.rootfs(self.paths, other.rootfs_key),
                                        where=f"stage {source}")

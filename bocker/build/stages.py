@@ -75,11 +75,6 @@ class StageState:
             entry["empty_layer"] = True
         self.history.append(entry)
 
-    def snapshot(self):
-        """The fields a cache entry keeps (restored by restore)."""
-        return {"config": self.config, "history_entry": self.history[-1] if self.history else None,
-                "cmd_set": self.cmd_set, "author": self.author}
-
 
 def from_stage(index, name, other):
     """A stage FROM a previous stage: its config, history, entries, base."""

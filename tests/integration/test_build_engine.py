@@ -266,3 +266,22 @@ def test_dockerignore_and_platform(bocker, paths, tmp_path, built):
     root = images.rootfs(paths, image_id)
     assert sorted(os.listdir(os.path.join(root, "ctx"))) == [".dockerignore", "Dockerfile",
                                                               "keep.log", "sub"]
+
+
+def test_unneeded_stages_are_skipped(bocker, paths, tmp_path, built):
+    ctx = _context(tmp_path, """\
+FROM busybox AS base
+RUN echo base > /base
+FROM busybox AS unused
+RUN false
+FROM base
+RUN cat /base
+""")
+    out = _build(bocker, ctx).stdout
+    built.append(out.splitlines()[-1])
+    assert "RUN false" not in out
+    assert "[1/3] STEP 2/2: RUN echo base > /base" in out
+    assert "[3/3] STEP 2/2: RUN cat /base" in out
+    # --target names the unused stage: now it is built (and fails)
+    proc = _build(bocker, ctx, "--target", "unused", check=False)
+    assert proc.returncode == 1 and 'STEP "RUN false"' in proc.stderr
