@@ -7,12 +7,9 @@ build(paths, options, out) parses the Dockerfile, builds the stages up to
 each instruction or takes its cache hit, and commits the image."""
 import copy
 import dataclasses
-import os
 
-from bocker.build import cache, instructions, stages, words
+from bocker.build import cache, instructions, stages, steps, words
 from bocker.build.errors import BuildError
-
-MAX_IGNORE = 1 << 20  # .dockerignore's bound (as the Dockerfile's)
 
 
 @dataclasses.dataclass
@@ -53,7 +50,7 @@ class _Build:
         self.done = []          # StageState of every stage built, by index
         self.global_args = {}
         self.used_args = set()
-        self._matcher = None
+        self.matcher = None
 
     def run(self):
         for ins in self.parsed.global_args:
@@ -129,23 +126,23 @@ class _Build:
         if not base:
             raise BuildError("FROM names no base image",
                              line=stage.from_line)
-        other = self._previous_stage(base, stage.index)
+        other = self.previous_stage(base, stage.index)
         if other is not None:
             return stages.from_stage(stage.index, stage.name, other)
         state = stages.StageState(stage.index, stage.name)
         if base == "scratch":
             key = cache.step_key(None, "FROM", "scratch", (), {"platform": platform})
-            self._entry(key, state, "FROM scratch", lambda target: None, fs=True, empty=True)
+            self.entry(key, state, "FROM scratch", lambda target: None, fs=True, empty=True)
             # BuildKit's empty image: PATH and WorkingDir "/"
             state.config = {"Env": [stages.DEFAULT_PATH], "WorkingDir": "/"}
             state.os, state.architecture = self._platform(platform, {})
             return state
-        image_id, record = self._base_image(base, platform, stage.from_line)
+        image_id, record = self.base_image(base, platform, stage.from_line)
         from bocker.image import images
 
         key = cache.step_key(None, "FROM", image_id, (),
                              {"platform": platform, "created": record.get("created")})
-        self._entry(key, state, f"FROM {base}", None, fs=True,
+        self.entry(key, state, f"FROM {base}", None, fs=True,
                     rootfs_from=images.rootfs(self.paths, image_id))
         state.config = copy.deepcopy(record.get("config") or {})
         if "PATH" not in state.env():  # BuildKit makes sure PATH is always set
@@ -162,7 +159,7 @@ class _Build:
         state.os, state.architecture = self._platform(platform, record)
         return state
 
-    def _previous_stage(self, ref, index):
+    def previous_stage(self, ref, index):
         """The StageState ref names (a stage name or index before index), or
         None (an image).  A stage skipped as unneeded (a reference the first
         look could not expand) is built now."""
@@ -180,7 +177,7 @@ class _Build:
             self.done[found] = self._stage(self._todo[found], len(self._todo))
         return self.done[found]
 
-    def _base_image(self, ref, platform, line):
+    def base_image(self, ref, platform, line):
         from bocker.errors import NoSuchImage
         from bocker.image import autopull, images
 
@@ -219,131 +216,12 @@ class _Build:
         if kw == "ARG":
             self.used_args.update(k for k, _ in words.pairs(ins.args, {}, self.escape, "ARG"))
         if kw == "RUN":
-            return self._run(state, ins)
+            return steps.run(self, state, ins)
         if kw in ("COPY", "ADD"):
-            return self._copy(state, ins)
+            return steps.copy(self, state, ins)
         if kw in instructions.CONFIG_ONLY:
-            return self._config_step(state, ins)
+            return steps.config_step(self, state, ins)
         raise BuildError(f"unknown instruction {kw}", line=ins.line)
-
-    def _config_step(self, state, ins):
-        trial = copy.deepcopy(state)
-        created_by = instructions.apply(trial, ins, self.options.build_args, self.global_args,
-                                        self.escape)
-        extra = {"config": trial.config, "args": list(trial.args.items()),
-                 "author": trial.author, "cmd_set": trial.cmd_set}
-        key = cache.step_key(state.key, ins.keyword, ins.args, ins.flags, extra)
-        state.config, state.args = trial.config, trial.args
-        state.author, state.cmd_set = trial.author, trial.cmd_set
-        fill = None
-        if ins.keyword == "WORKDIR" and not self._has_dir(state, state.config["WorkingDir"]):
-            from bocker.runtime import workdir
-
-            path = state.config["WorkingDir"]
-            fill = lambda target: workdir.ensure(target, path)  # noqa: E731
-        self._entry(key, state, created_by, fill, fs=fill is not None)
-
-    def _has_dir(self, state, path):
-        from bocker.runtime import workdir
-
-        root = os.open(cache.rootfs(self.paths, state.rootfs_key), os.O_PATH | os.O_DIRECTORY)
-        try:
-            return workdir._exists(root, path.lstrip("/"))
-        finally:
-            os.close(root)
-
-    def _run(self, state, ins):
-        from bocker.build import runstep
-
-        for name, _ in ins.flags:
-            raise BuildError(f"RUN --{name} is not supported",
-                             line=ins.line)
-        argv = instructions.command_form(state, ins)
-        args = [(k, v) for k, v in state.args.items() if v is not None]
-        key = cache.step_key(state.key, "RUN", argv, ins.flags,
-                             {"args": args, "shell": state.shell()})
-        shown = " ".join(argv)
-        prefix = f"|{len(args)} " + " ".join(f"{k}={v}" for k, v in args) + " " if args else ""
-        created_by = f"RUN {prefix}{shown} # buildkit"
-        parent = cache.rootfs(self.paths, state.rootfs_key)
-        # Docker's proxy args reach every RUN undeclared, and stay out of its key
-        proxies = [f"{k}={v}" for k, v in self.options.build_args.items()
-                   if k in stages.PREDEFINED_ARGS and k not in state.args]
-
-        def execute():
-            return runstep.run(
-                self.paths, parent, argv, env=state.run_env() + proxies,
-                user=state.config.get("User"),
-                workdir=state.config.get("WorkingDir"), network=self.options.network,
-                printer=self.out, what=ins.original, line=ins.line,
-                store=lambda rootfs: self._store(key, state, created_by, rootfs_from=rootfs))
-        self._entry(key, state, created_by, None, fs=True, execute=execute)
-
-    def _copy(self, state, ins):
-        from bocker.build import copying
-
-        kw = ins.keyword
-        flags = {}
-        for name, value in ins.flags:
-            if name not in ("from", "chown", "chmod", "link") or (name == "from" and kw == "ADD"):
-                raise BuildError(f"{kw} --{name} is not supported",
-                                 line=ins.line)
-            flags[name] = words.expand(value or "", state.scope(), self.escape)
-        items = (list(ins.json) if ins.json is not None
-                 else words.split_words(ins.args, state.scope(), self.escape))
-        if len(items) < 2:
-            raise BuildError(f"{kw} requires at least two arguments",
-                             line=ins.line)
-        srcs, dest = items[:-1], items[-1]
-        tree = self._tree(flags.get("from"), ins)
-        try:
-            sources = tree.sources(srcs, keyword=kw)
-            digest = tree.digest(sources)
-            workdir = state.config.get("WorkingDir") or "/"
-            key = cache.step_key(state.key, kw, [srcs, dest], sorted(flags.items()),
-                                 {"digest": digest, "workdir": workdir})
-            created_by = f"{kw} {' '.join(srcs)} {dest} # buildkit"
-
-            def fill(target):
-                copying.copy(tree, sources, target, dest, chown=flags.get("chown") or None,
-                             chmod=flags.get("chmod") or None, workdir=workdir, keyword=kw)
-            self._entry(key, state, created_by, fill, fs=True)
-        finally:
-            tree.close()
-
-    def _tree(self, source, ins):
-        from bocker.build import context
-
-        if not source:
-            return context.Tree.context(self.options.context, self._ignore())
-        other = self._previous_stage(source, len(self.done))
-        if other is not None:
-            return context.Tree.rootfs(cache.rootfs(self.paths, other.rootfs_key),
-                                       where=f"stage {source}")
-        from bocker.image import images
-
-        image_id, _ = self._base_image(source, self.options.platform, ins.line)
-        return context.Tree.rootfs(images.rootfs(self.paths, image_id), where=f"image {source}")
-
-    def _ignore(self):
-        if self._matcher is None:
-            from bocker.build import ignore
-
-            path = os.path.join(self.options.context, ".dockerignore")
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            except FileNotFoundError:
-                text = ""
-            except OSError as e:
-                raise BuildError(f"cannot read .dockerignore: {e.strerror}") from None
-            else:
-                with os.fdopen(fd, "rb") as f:
-                    data = f.read(MAX_IGNORE + 1)
-                if len(data) > MAX_IGNORE:
-                    raise BuildError(".dockerignore is larger than 1 MiB")
-                text = data.decode(errors="replace")
-            self._matcher = ignore.Matcher(ignore.parse(text))
-        return self._matcher
 
     def _labels(self, state):
         """--label: the image's labels over the Dockerfile's (a config step
@@ -367,7 +245,7 @@ class _Build:
                 "args": list(state.args.items()), "author": state.author,
                 "cmd_set": state.cmd_set}
 
-    def _entry(self, key, state, created_by, fill, fs, rootfs_from=None, execute=None,
+    def entry(self, key, state, created_by, fill, fs, rootfs_from=None, execute=None,
                empty=False):
         """Take key's cache hit (unless --no-cache), or make the entry:
         execute() (RUN), else store with fill/rootfs_from.  Leaves state
@@ -388,12 +266,12 @@ class _Build:
                                        rootfs_from=rootfs_from,
                                        fill=(lambda t: None) if empty else None)
         else:
-            record = self._store(key, state, created_by, rootfs_from=rootfs_from, fill=fill)
+            record = self.store(key, state, created_by, rootfs_from=rootfs_from, fill=fill)
         if not is_from:
             self.out.done(key)
         self._adopt(state, key, record, is_from)
 
-    def _store(self, key, state, created_by, rootfs_from=None, fill=None):
+    def store(self, key, state, created_by, rootfs_from=None, fill=None):
         """Store the step's entry; state holds the config after the step."""
         trial = copy.copy(state)
         trial.history = list(state.history)
