@@ -11,6 +11,7 @@ import stat
 import threading
 
 from bocker.build.errors import BuildError
+from bocker.errors import BockerError
 
 
 def run(paths, base_rootfs, argv, *, env, user, workdir, network, printer, store, what, line):
@@ -33,7 +34,14 @@ def run(paths, base_rootfs, argv, *, env, user, workdir, network, printer, store
     started = None
     stubs = missing_stubs(base_rootfs)
     try:
-        started = start.create_and_start(paths, req, base=(base_rootfs, config))
+        try:
+            started = start.create_and_start(paths, req, base=(base_rootfs, config))
+        except BuildError:
+            raise
+        except BockerError as e:  # (a USER the rootfs lacks, no network set up...)
+            error = BuildError(f'building at STEP "{what}" (Dockerfile:{line}): {e}')
+            error.line = line
+            raise error from None
         code = wait_attached(paths, started, out_fd, out_fd, -1)
         if relay:
             relay.finish(keep=code != 0)

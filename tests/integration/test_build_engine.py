@@ -128,6 +128,11 @@ def test_failing_run_leaves_nothing(bocker, paths, tmp_path, built):
     assert "Deleted build cache objects:" in out
     assert not set(cache.keys(paths)) & new
     # (the suite's leak check: no cgroup, lease, mount or subvolume beyond the cache's)
+    # a RUN that cannot start says which step, in one line
+    (ctx / "Dockerfile").write_text("FROM busybox\nUSER nosuchuser\nRUN true\n")
+    proc = _build(bocker, ctx, check=False)
+    assert proc.returncode == 1 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith('bocker: building at STEP "RUN true" (Dockerfile:3): ')
 
 
 MULTI = """\
