@@ -16,6 +16,11 @@ a change up; its mtime alone says nothing: bocker's own mount targets
 move it).  The files bocker binds into every container (/etc/hostname,
 /etc/hosts, /etc/resolv.conf: placeholders made at start) are left out,
 as Docker leaves out its init layer.  Bounded by treeio.MAX_DEPTH.
+
+The walk itself (compare) is shared with the layers `bocker save` writes
+(image/layerdiff.py): there nothing is hidden, an empty lower tree makes
+everything added, and a directory whose lower entries are all gone is
+marked opaque (one whiteout for them all).
 """
 import os
 import stat

@@ -237,3 +237,46 @@ def test_symlinks_never_followed(tmp_path):
     assert all(m.issym() for m in got.values())
     assert b"host secret" not in data
     assert got["dir"].linkname == str(outside)
+
+
+# ---------------------------------------------------------------- the plan save and history follow
+
+def test_plan_of_a_built_image_and_its_sizes(tmp_path):
+    from bocker import state
+    from bocker.image import history, layerplan
+
+    paths = state.Paths(str(tmp_path))
+    keys = {"base": "a" * 64, "from": "b" * 64, "copy": "c" * 64, "gone": "d" * 64}
+    for what, key in keys.items():
+        if what != "gone":
+            os.makedirs(tmp_path / "buildcache" / key / "rootfs")
+            state.write_json(str(tmp_path / "buildcache" / key / "step.json"),
+                             {"instruction": "FROM x" if what == "from" else "COPY a /",
+                              "size": 7 if what == "copy" else 1})
+    record = {"id": "img_0123456789ab", "build": {"base": {"entry": keys["base"]}, "layers": [
+        keys["from"], keys["copy"], "../../etc", keys["gone"]]}}
+    layers = layerplan.plan(paths, record)
+    assert [la.rootfs for la in layers] == [
+        str(tmp_path / "buildcache" / keys["base"] / "rootfs"),
+        str(tmp_path / "buildcache" / keys["copy"] / "rootfs"), None,
+        str(tmp_path / "buildcache" / keys["gone"] / "rootfs")]
+    assert history.layer_sizes(paths, record) == [1, 7, None, None]
+    tops = layerplan.snapshots(paths, record["id"], layers)
+    assert tops[2] is None and tops[-1] == str(tmp_path / "images" / record["id"] / "rootfs")
+    assert history.layer_sizes(paths, {"id": record["id"]}) is None  # init: one squashed layer
+
+
+def test_saved_history_pairs_with_the_layers_written():
+    from bocker.image.archive import _history
+
+    steps = [{"created_by": "base"}, {"created_by": "ENV", "empty_layer": True},
+             {"created_by": "RUN"}]
+    record = {"history": steps}
+    assert _history(record, "img_x", "T", 2, [0, 1]) == steps
+    merged = _history(record, "img_x", "T", 2, [1])      # layer 0 gone: merged into 1
+    assert [bool(h.get("empty_layer")) for h in merged] == [True, True, False]
+    unpaired = _history(record, "img_x", "T", 3, [0, 1, 2])
+    assert [h["created_by"] for h in unpaired if not h.get("empty_layer")] == [
+        "bocker save img_x (layer 1 of 3)", "bocker save img_x (layer 2 of 3)",
+        "bocker save img_x (layer 3 of 3)"]
+    assert len(unpaired) == 6
