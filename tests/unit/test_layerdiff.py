@@ -120,6 +120,36 @@ def test_layer_over_lower_applied_gives_upper(tmp_path_factory, lower_spec, uppe
     shutil.rmtree(tmp)
 
 
+def mutate(spec, data):
+    """upper drawn from lower: each entry kept, dropped, replaced, or (a
+    directory) its contents mutated or swapped for entries of other names."""
+    out = {}
+    for name, node in spec.items():
+        how = data.draw(st.sampled_from(["keep", "drop", "replace", "inside", "swap"]))
+        if how == "keep" or (how in ("inside", "swap") and node[0] != "dir"):
+            out[name] = node
+        elif how == "replace":
+            out[name] = data.draw(st.one_of(_FILE, _SYM))
+        elif how == "inside":
+            out[name] = ("dir", mutate(node[1], data), node[2])
+        elif how == "swap":
+            out[name] = ("dir", data.draw(st.dictionaries(st.sampled_from(["x", "y"]), _FILE,
+                                                          max_size=2)), node[2])
+    return out
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lower_spec=_TREE, data=st.data())
+def test_layer_over_a_mutated_lower_applied_gives_upper(tmp_path_factory, lower_spec, data):
+    tmp = tmp_path_factory.mktemp("mut")
+    build(tmp / "lower", lower_spec)
+    build(tmp / "upper", mutate(lower_spec, data))
+    apply(layer(tmp / "upper", tmp / "lower"), tmp / "lower", tmp / "out")
+    assert snapshot(tmp / "out") == snapshot(tmp / "upper")
+    shutil.rmtree(tmp)
+
+
 # ---------------------------------------------------------------- whiteouts, minimality
 
 def clone(src, dst):
@@ -218,8 +248,14 @@ def test_xattrs_of_a_layer_namespace_kept(tmp_path):
 def test_special_files(tmp_path):
     build(tmp_path / "upper", {})
     os.mkfifo(tmp_path / "upper" / "fifo")
-    kinds = {m.name: m.type for m in members(layer(tmp_path / "upper"))}
-    assert kinds == {"fifo": tarfile.FIFOTYPE}
+    want = {"fifo": tarfile.FIFOTYPE}
+    if ROOT:
+        os.mknod(tmp_path / "upper" / "null", stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        want["null"] = tarfile.CHRTYPE
+    got = {m.name: m for m in members(layer(tmp_path / "upper"))}
+    assert {n: m.type for n, m in got.items()} == want
+    if ROOT:
+        assert (got["null"].devmajor, got["null"].devminor) == (1, 3)
 
 
 # ---------------------------------------------------------------- hostile trees
