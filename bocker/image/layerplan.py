@@ -44,7 +44,9 @@ def plan(paths, record):
     chain nor a build (one squashed layer).  The top is not the image's
     rootfs yet: snapshots(plan) puts it there."""
     build = record.get("build")
-    if isinstance(build, dict):
+    if isinstance(build, dict) and record.get("source") == "build":
+        # (a commit into a built image replaces its rootfs and its source,
+        # not this record: then its steps are not what it holds)
         return _built(paths, build)
     return _chain(paths, record.get("layers"))
 

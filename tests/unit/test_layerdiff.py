@@ -289,7 +289,7 @@ def test_plan_of_a_built_image_and_its_sizes(tmp_path):
             state.write_json(str(tmp_path / "buildcache" / key / "step.json"),
                              {"instruction": "FROM x" if what == "from" else "COPY a /",
                               "size": 7 if what == "copy" else 1})
-    record = {"id": "img_0123456789ab", "build": {"base": {"entry": keys["base"]}, "layers": [
+    record = {"id": "img_0123456789ab", "source": "build", "build": {"base": {"entry": keys["base"]}, "layers": [
         keys["from"], keys["copy"], "../../etc", keys["gone"]]}}
     layers = layerplan.plan(paths, record)
     assert [la.rootfs for la in layers] == [
@@ -300,6 +300,8 @@ def test_plan_of_a_built_image_and_its_sizes(tmp_path):
     tops = layerplan.snapshots(paths, record["id"], layers)
     assert tops[2] is None and tops[-1] == str(tmp_path / "images" / record["id"] / "rootfs")
     assert history.layer_sizes(paths, {"id": record["id"]}) is None  # init: one squashed layer
+    # committed into since: its steps are no longer what it holds
+    assert layerplan.plan(paths, dict(record, source="commit")) == []
 
 
 def test_saved_history_pairs_with_the_layers_written():
