@@ -156,6 +156,11 @@ class _Build:
             state.base = {"layers": list(record["layers"])}
         else:
             state.base = {"entry": key}
+            if not state.history:  # one entry for its one layer (history lines up with layers)
+                from bocker.runtime import inspectview
+
+                state.history = [{"created": inspectview.rfc3339(record.get("created")),
+                                  "created_by": f"bocker: {record.get('source') or 'image'}"}]
         state.os, state.architecture = self._platform(platform, record)
         return state
 
@@ -280,9 +285,11 @@ class _Build:
         parent = cache.rootfs(self.paths, state.rootfs_key) if state.rootfs_key else None
         if fill is not None and rootfs_from is None:
             rootfs_from = parent
+        below = cache.lookup(self.paths, state.rootfs_key) if state.rootfs_key else None
         return cache.store_entry(self.paths, key, self._record(trial, created_by),
                                  rootfs_from=rootfs_from, fill=fill,
-                                 replace=self.options.no_cache)
+                                 replace=self.options.no_cache,
+                                 parent_total=(below or {}).get("total") or 0)
 
     def _adopt(self, state, key, record, is_from):
         """state becomes what the entry record says the step left."""

@@ -69,13 +69,15 @@ def lookup(paths, key):
     return record
 
 
-def store_entry(paths, key, record, rootfs_from=None, fill=None, replace=False):
+def store_entry(paths, key, record, rootfs_from=None, fill=None, replace=False, parent_total=0):
     """Store the entry of key: record (step.json's fields but key and
     created) and, with rootfs_from, a read-only snapshot of that subvolume;
     with fill, a writable snapshot of rootfs_from (or a new empty
     subvolume if None) is made, fill(path) changes it, and it is then made
     read-only.  Returns the stored record (another build's if it stored the
-    same key first; with replace, --no-cache's, this one replaces it)."""
+    same key first; with replace, --no-cache's, this one replaces it).
+    The record's total is the rootfs's size, its size what it adds over
+    parent_total (the parent filesystem's total: a layer's size)."""
     os.makedirs(paths.buildcache, exist_ok=True)
     tmp = os.path.join(paths.buildcache, f"{TMP}{os.getpid()}-{key}")
     os.mkdir(tmp, 0o700)
@@ -88,15 +90,15 @@ def store_entry(paths, key, record, rootfs_from=None, fill=None, replace=False):
             else:
                 store.snapshot(rootfs_from, target)
             fill(target)
-            size = store.tree_size(target)
+            total = store.tree_size(target)
             store.set_readonly(target)
         elif rootfs_from is not None:
             store.snapshot(rootfs_from, target, readonly=True)
-            size = store.tree_size(target)
+            total = store.tree_size(target)
         else:
-            size = 0
+            total = parent_total
         full = {**record, "key": key, "created": time.time(), "has_rootfs": has_rootfs,
-                "size": size}
+                "total": total, "size": max(0, total - parent_total)}
         state.write_json(os.path.join(tmp, RECORD), full)
         final = entry_dir(paths, key)
         if replace and os.path.isdir(final):

@@ -86,6 +86,12 @@ def test_single_stage_build_runs_and_caches(bocker, paths, tmp_path, built):
     assert [bool(s.get("empty_layer")) for s in steps] == [True, False, False, False, True]
     assert steps[2]["created_by"].startswith("RUN /bin/sh -c echo")
     assert len(record["build"]["layers"]) == 3
+    # history lines up with the layers save writes (the base's one, then the steps')
+    from bocker.image import layerplan
+
+    layers = layerplan.plan(paths, record)
+    assert len(layers) == sum(not h.get("empty_layer") for h in record["history"]) == 4
+    assert layers[1].size is not None and 0 < layers[1].size < layers[0].size  # what COPY added
     # an unchanged rebuild: every step a cache hit, the same image
     again = _build(bocker, ctx, "-t", "engine-simple").stdout
     assert again.count("--> Using cache") == 5
