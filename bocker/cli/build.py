@@ -65,10 +65,15 @@ def _read_dockerfile(path):
 @click.option("--network", default="bridge", help="RUN's network: bridge, none or host.")
 @click.option("--progress", type=click.Choice(["plain", "tty", "auto"]), default="auto",
               help="plain lines, or tty (finished steps folded).")
+@click.option("--iidfile", metavar="FILE", help="Write the image ID to FILE.")
+@click.option("--rm", "remove", is_flag=True,
+              help="Accepted (Docker's default): every RUN's container is always removed.")
+@click.option("--force-rm", is_flag=True,
+              help="Accepted: a failed RUN's container is always removed too.")
 @click.argument("context")
 @click.pass_obj
 def build(ctx, tags, dockerfile, build_args, target, no_cache, pull, platform, labels, quiet,
-          network, progress, context):
+          network, progress, iidfile, remove, force_rm, context):
     """Build an image from a Dockerfile."""
     from bocker.build import builder, output
     from bocker.image import tags as tag_names
@@ -92,7 +97,10 @@ def build(ctx, tags, dockerfile, build_args, target, no_cache, pull, platform, l
         target=target, no_cache=no_cache, pull=pull, platform=platform,
         labels=_pairs(labels, "label"),
         network="bridge" if network == "default" else network)
-    builder.build(ctx.paths, options, output.make(progress, quiet))
+    image_id = builder.build(ctx.paths, options, output.make(progress, quiet))
+    if iidfile:
+        with open(iidfile, "w") as f:
+            f.write(image_id)
 
 
 @click.group()

@@ -176,10 +176,12 @@ def test_multi_stage_copy_from_and_args(bocker, paths, tmp_path, built):
     assert "[2/2]" not in out and out.count("--> Using cache") == 2
     assert bocker("run", "--rm", "engine-first", "cat", "/out/file").stdout == "made by tester\n"
     # another build arg: the RUN that reads it misses
-    out = _build(bocker, ctx, "--build-arg", "WHO=other", "-q").stdout
+    out = _build(bocker, ctx, "--build-arg", "WHO=other", "-q", "--iidfile",
+                 str(tmp_path / "iid"), "--rm", "--force-rm").stdout
     image_id = out.strip()
     built.append(image_id)
     assert out == image_id + "\n" and image_id.startswith("img_")
+    assert (tmp_path / "iid").read_text() == image_id
     assert bocker("run", "--rm", image_id, check=True).stdout.startswith("made by other\n")
 
 
