@@ -555,4 +555,6 @@ def v2_driver(monkeypatch):
 # Registered here so any module can ask for them by name (imported last:
 # they import run_bocker from this module).  debian_image: the debian-gcc
 # image the build tests compile in (debootstrap, cached on the host).
-from buildfixtures import debian_image, debian_rootfs  # noqa: E402,F401
+import buildfixtures  # noqa: E402
+
+debian_rootfs, debian_image = buildfixtures.debian_rootfs, buildfixtures.debian_image
