@@ -29,8 +29,6 @@ import time
 
 import pytest
 
-from conftest import run_bocker
-
 DEBIAN_IMAGE = "debian-gcc"
 SUITE = "bookworm"
 VARIANT = "minbase"
@@ -130,7 +128,7 @@ def debian_rootfs():
     once per session, removed at its end).  Skips where debootstrap is
     missing, but in CI, where that fails."""
     if shutil.which("debootstrap") is None:
-        message = "debootstrap is not installed (scripts/provision.sh installs it)"
+        message = "debootstrap is not installed (scripts/test.sh installs it with apt)"
         if in_ci():
             pytest.fail(message + ": the build tests cannot run in CI without it")
         pytest.skip(message)
@@ -152,6 +150,9 @@ def debian_image(paths, debian_rootfs):
     removed at its end: other modules see only their own images (some
     remove every image but busybox), and the leak check, which runs after
     every test, sees it made before the first test and gone after the last."""
+    # here, not at the top: conftest imports this module to register it
+    from conftest import run_bocker
+
     run_bocker("init", debian_rootfs, "--name", DEBIAN_IMAGE, check=True, timeout=600)
     yield DEBIAN_IMAGE
     run_bocker("rmi", "-f", DEBIAN_IMAGE, check=True, timeout=120)
