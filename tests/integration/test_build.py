@@ -100,6 +100,12 @@ def steps(proc):
     return [s for s in out if s["step"]]
 
 
+def printed(proc, line):
+    """Whether the build printed line as a line of its own (a RUN's output,
+    not the STEP line that names the command)."""
+    return line in (proc.stdout + "\n" + proc.stderr).splitlines()
+
+
 def hit(step):
     """Whether a step was a cache hit (`--> Using cache <12 hex>`)."""
     return any(re.fullmatch(r"--> Using cache [0-9a-f]{12}", line) for line in step["lines"])
@@ -161,14 +167,14 @@ def test_unchanged_rebuild_is_all_cache_hits(bocker, built, debian_image, tmp_pa
     ctx = context(tmp_path, dockerfile, {"hello.c": HELLO_C})
     first = build(bocker, ctx, "-t", "build-cached")
     built.extend(["build-cached", last_line(first.stdout)])  # --no-cache's build takes the tag
-    assert "compiling-now" in first.stdout + first.stderr
+    assert printed(first, "compiling-now")
     again = build(bocker, ctx, "-t", "build-cached")
     rebuilt = steps(again)
     assert len(rebuilt) == 6
     missed = [s["instruction"] for s in rebuilt
               if not s["instruction"].startswith("FROM ") and not hit(s)]
     assert not missed, f"cache misses on an unchanged rebuild: {missed}\n{again.stdout}"
-    assert "compiling-now" not in again.stdout + again.stderr   # the RUN did not run
+    assert not printed(again, "compiling-now")                   # the RUN did not run
     assert last_line(again.stdout) == last_line(first.stdout)    # the same image
     # -q: the ID alone
     quiet = build(bocker, ctx, "-q", "-t", "build-cached")
@@ -176,7 +182,7 @@ def test_unchanged_rebuild_is_all_cache_hits(bocker, built, debian_image, tmp_pa
     # --no-cache runs every step again
     cold = build(bocker, ctx, "--no-cache", "-t", "build-cached")
     assert not any(hit(s) for s in steps(cold)), cold.stdout
-    assert "compiling-now" in cold.stdout + cold.stderr
+    assert printed(cold, "compiling-now")
 
 
 def test_a_changed_context_file_misses_from_its_copy_on(bocker, built, tmp_path):
@@ -218,7 +224,7 @@ def test_a_failing_run_leaves_nothing(bocker, built, paths, tmp_path):
     containers = sorted(os.listdir(paths.containers))
     proc = build(bocker, ctx, "-t", "build-fails", ok=False)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "output-of-the-failing-step" in proc.stdout + proc.stderr   # the RUN's output shown
+    assert printed(proc, "output-of-the-failing-step")    # the RUN's output shown
     errors = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
     assert errors == ['Error: building at STEP "RUN echo output-of-the-failing-step && exit 3"'
                       ' (Dockerfile:3): exit status 3'], proc.stderr
@@ -251,8 +257,8 @@ def test_hostile_copy_sources_are_refused(bocker, built, paths, tmp_path):
         proc = build(bocker, ctx, "-t", "build-hostile", ok=False)
         assert proc.returncode == 1, (source, proc.stdout, proc.stderr)
         assert "host-secret-marker" not in proc.stdout + proc.stderr, source
-        errors = [line for line in proc.stderr.splitlines() if line.startswith("Error")]
-        assert len(errors) == 1 and "Traceback" not in proc.stderr, (source, proc.stderr)
+        # BuildError: one line, naming the Dockerfile's line
+        assert proc.stderr.count("\n") == 1 and "Dockerfile:2" in proc.stderr, (source, proc.stderr)
         assert image_ids(bocker) == images, source
 
 
@@ -397,11 +403,11 @@ def test_history_lists_each_instruction(bocker, built, tmp_path):
             ("CMD", "/made"), ("LABEL", "stage=history"), ("echo made >/made",),
             ("COPY", "/data.bin"), ("ENV", "GREETING=hi")),
             (False, False, True, True, False)):
-        assert all(w in by for w in words), (words, by)
+        assert all(w in by for w in words), (words, by, out)
         if layer:
-            assert size.isdigit() and int(size) >= (4096 if "COPY" in by else 5), (by, size)
+            assert size.isdigit() and int(size) >= (4096 if "COPY" in by else 5), (by, size, out)
         else:
-            assert size == "0", (by, size)
+            assert size == "0", (by, size, out)
 
 
 @pytest.fixture
