@@ -152,6 +152,6 @@ def test_may_include_below_is_safe(patterns, path):
 @given(st.text(max_size=60))
 def test_parse_raises_only_build_errors(text):
     try:
-        Matcher(parse(text)).ignored("a/b")
+        assert Matcher(parse(text)).ignored("a/b") in (True, False)
     except BuildError:
         pass
