@@ -476,3 +476,84 @@ def test_saved_build_loads_in_podman_with_a_layer_per_step(bocker, built, tmp_pa
         assert os.path.exists(os.path.join(mounted, "bin/busybox"))
     finally:
         podman("image", "unmount", image)
+
+
+# ------------------------------------------------------------ instructions as Docker runs them
+
+INSTRUCTIONS_DOCKERFILE = r"""FROM busybox
+ARG X=5
+ENV E=env-value
+COPY a.glob /early.glob
+RUN echo "arg=$X env=$E" >/obs-args
+RUN ["/bin/sh", "-c", "echo exec-form >/obs-exec"]
+WORKDIR /w
+RUN pwd >/obs-pwd
+USER 1000:1000
+RUN id -u >/tmp/obs-uid
+USER root
+SHELL ["/bin/sh", "-ec", "echo shell-used >/obs-shell; eval \"$1\"", "-"]
+RUN true
+SHELL ["/bin/sh", "-c"]
+COPY --chown=1000:1000 --chmod=640 f.txt /owned
+COPY *.glob /globbed/
+COPY dir /dircontents/
+ADD arch.tar.gz /extracted/
+ENTRYPOINT echo hi
+"""
+
+OBSERVE = ("cat /obs-args /obs-exec /obs-pwd /tmp/obs-uid /obs-shell; "
+           "stat -c '%u:%g %a' /owned; ls /globbed; ls /dircontents; ls /extracted")
+
+
+def test_instructions_run_as_docker_runs_them(bocker, built, tmp_path):
+    """RUN sees ARG and ENV, the WORKDIR, the USER, the SHELL; exec form;
+    COPY --chown/--chmod, globs, a directory's contents; ADD extracts a
+    local archive; a shell-form ENTRYPOINT runs under /bin/sh -c."""
+    import tarfile
+
+    ctx = context(tmp_path, INSTRUCTIONS_DOCKERFILE, {
+        "f.txt": "owned\n", "a.glob": "a\n", "b.glob": "b\n", "c.other": "c\n",
+        "dir/inner.txt": "inner\n", "payload/packed.txt": "packed\n"})
+    with tarfile.open(os.path.join(ctx, "arch.tar.gz"), "w:gz") as tar:
+        tar.add(os.path.join(ctx, "payload/packed.txt"), arcname="packed.txt")
+    first = build(bocker, ctx, "-t", "build-instr")
+    built.append("build-instr")
+    run = bocker("run", "--rm", "--entrypoint", "sh", "build-instr", "-c", OBSERVE, check=True)
+    assert run.stdout.split("\n") == [
+        "arg=5 env=env-value", "exec-form", "/w", "1000", "shell-used", "1000:1000 640",
+        "a.glob", "b.glob", "inner.txt", "packed.txt", ""], run.stdout
+    config = image_config(bocker, "build-instr")
+    assert config["Entrypoint"] == ["/bin/sh", "-c", "echo hi"] and not config.get("Cmd")
+    assert all(not e.startswith("X=") for e in config["Env"]), config["Env"]  # ARG is not ENV
+    # another build arg: the RUN steps miss (it is in their environment);
+    # the reference: "a cache miss occurs upon its first usage, not its
+    # definition", so the COPY between the ARG and the RUN hits
+    again = build(bocker, ctx, "-t", "build-instr", "--build-arg", "X=6")
+    built.append(last_line(first.stdout))
+    run = bocker("run", "--rm", "--entrypoint", "cat", "build-instr", "/obs-args", check=True)
+    assert run.stdout == "arg=6 env=env-value\n"
+    got = {s["instruction"]: hit(s) for s in steps(again)}
+    assert not got['RUN echo "arg=$X env=$E" >/obs-args'], again.stdout
+    assert got["COPY a.glob /early.glob"], again.stdout
+
+
+def test_add_of_a_url_is_refused(bocker, built, tmp_path):
+    ctx = context(tmp_path, "FROM busybox\nADD http://127.0.0.1:9/x /x\n")
+    images = image_ids(bocker)
+    proc = build(bocker, ctx, "-t", "build-url", ok=False)
+    built.append("build-url")
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "ADD from a URL is not supported" in proc.stderr and "Dockerfile:2" in proc.stderr
+    assert image_ids(bocker) == images
+
+
+def test_target_and_a_dockerfile_on_stdin(bocker, built, tmp_path):
+    dockerfile = ("FROM busybox AS first\nRUN echo first >/stage\n"
+                  "FROM busybox\nRUN echo second >/stage\n")
+    ctx = context(tmp_path, "")
+    proc = bocker("build", "-f", "-", "-t", "build-stdin", "--target", "first", ctx,
+                  input=dockerfile, timeout=BUILD_TIMEOUT)
+    built.append("build-stdin")
+    assert proc.returncode == 0, proc.stderr
+    run = bocker("run", "--rm", "build-stdin", "cat", "/stage", check=True)
+    assert run.stdout == "first\n"
