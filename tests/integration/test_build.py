@@ -557,3 +557,27 @@ def test_target_and_a_dockerfile_on_stdin(bocker, built, tmp_path):
     assert proc.returncode == 0, proc.stderr
     run = bocker("run", "--rm", "build-stdin", "cat", "/stage", check=True)
     assert run.stdout == "first\n"
+
+
+def test_two_builds_racing_both_succeed_and_leave_one_cache(bocker, built, paths, tmp_path):
+    """The same Dockerfile built twice at once: both succeed (each makes
+    its entries in a temp dir and renames them; the loser's are removed),
+    and a third build is all hits."""
+    from conftest import BOCKER
+
+    ctx = context(tmp_path, "FROM busybox\nRUN echo raced >/raced\nCOPY f.txt /f.txt\n",
+                  {"f.txt": "f\n"})
+    env = dict(os.environ)
+    procs = [subprocess.Popen([BOCKER, "build", ctx], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    results = [p.communicate(timeout=BUILD_TIMEOUT) + (p.returncode,) for p in procs]
+    for out, err, status in results:
+        built.append(last_line(out))
+        assert status == 0 and IMAGE_ID.match(last_line(out)), (out, err)
+    third = build(bocker, ctx, "-t", "build-raced")
+    built.insert(0, "build-raced")
+    assert all(hit(s) for s in steps(third)[1:]), third.stdout
+    assert not [n for n in buildcache(paths) if not re.fullmatch(r"[0-9a-f]{64}", n)], \
+        buildcache(paths)    # no temp dir of the loser left
+    run = bocker("run", "--rm", "build-raced", "cat", "/raced", "/f.txt", check=True)
+    assert run.stdout == "raced\nf\n"
