@@ -301,7 +301,8 @@ class _Build:
             state.config = copy.deepcopy(record["config"])
             if isinstance(record.get("history"), dict):
                 state.history.append(record["history"])
-            state.args = {k: v for k, v in record.get("args") or []}
+            # (state.args stay the walk's: a key holds no arg's value but
+            # a RUN's, so an entry's could be another build's)
             state.author, state.cmd_set = record.get("author"), bool(record.get("cmd_set"))
         state.key = key
 

@@ -231,9 +231,9 @@ def test_a_failing_run_leaves_nothing(bocker, built, paths, tmp_path):
     assert image_ids(bocker) == images
     assert own_subvolumes(paths) == subvolumes
     assert sorted(os.listdir(paths.containers)) == containers
-    # the error line as BUILD.md gives it (buildah's)
+    # buildah's words, with bocker's one error prefix
     errors = [line for line in proc.stderr.splitlines() if "building at STEP" in line]
-    assert errors == ['Error: building at STEP "RUN echo output-of-the-failing-step && exit 3"'
+    assert errors == ['bocker: building at STEP "RUN echo output-of-the-failing-step && exit 3"'
                       ' (Dockerfile:3): exit status 3'], proc.stderr
 
 
