@@ -274,14 +274,27 @@ COPY --from=tools /tmp/uid /uid
 def test_dockerignore_and_platform(bocker, paths, tmp_path, built):
     ctx = _context(tmp_path, "FROM busybox\nCOPY . /ctx/\n", **{
         ".dockerignore": "*.log\n!keep.log\n", "a.log": "x", "keep.log": "y", "sub/b.txt": "z"})
-    out = _build(bocker, ctx, "-q", "--platform", "linux/arm64").stdout
+    from bocker.image import platforms
+
+    host = platforms.host_platform()
+    out = _build(bocker, ctx, "-q", "--platform", f"{host[0]}/{host[1]}").stdout
     image_id = out.strip()
     built.append(image_id)
     record = _image(paths, image_id)
-    assert (record["os"], record["architecture"]) == ("linux", "arm64")
+    assert (record["os"], record["architecture"]) == host[:2]
     root = images.rootfs(paths, image_id)
     assert sorted(os.listdir(os.path.join(root, "ctx"))) == [".dockerignore", "Dockerfile",
                                                               "keep.log", "sub"]
+    # an image is never relabelled: a base of another platform is refused
+    other = "linux/s390x" if host[1] != "s390x" else "linux/amd64"
+    proc = _build(bocker, ctx, "--platform", other, check=False)
+    assert proc.returncode == 1 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert f"FROM busybox: the image is {host[0]}/{host[1]}, not {other}" in proc.stderr
+    # scratch is the platform asked for
+    (ctx / "Dockerfile").write_text("FROM scratch\nCOPY keep.log /\n")
+    out = _build(bocker, ctx, "-q", "--platform", other).stdout
+    built.append(out.strip())
+    assert _image(paths, out.strip())["architecture"] == other.split("/")[1]
 
 
 def test_unneeded_stages_are_skipped(bocker, paths, tmp_path, built):
