@@ -35,6 +35,19 @@ def _db(rootfs, rel):
         raise BuildError(f"--chown: {e}") from None
 
 
+def _lookup(rootfs, rel, name, what, fields):
+    """The numeric fields (e.g. (2, 3): uid and gid) of name's entry in
+    the rootfs's rel; its ids are the image's text, checked here."""
+    match = [f for f in _db(rootfs, rel) if len(f) > max(fields) and f[0] == name]
+    if not match:
+        raise BuildError(f"--chown: unable to find {what} {name}: no matching entries "
+                         f"in {rel.rsplit('/', 1)[-1]} file")
+    ids = [_number(match[0][i]) for i in fields]
+    if None in ids:
+        raise BuildError(f"--chown: {what} {name} has no numeric id in {rel}")
+    return ids
+
+
 def resolve(rootfs, spec):
     """(uid, gid) of a --chown value in the rootfs at path rootfs."""
     if not isinstance(spec, str) or not spec or spec.count(":") > 1:
@@ -46,21 +59,9 @@ def resolve(rootfs, spec):
     if uid is not None:
         gid = uid
     else:
-        match = [f for f in _db(rootfs, "etc/passwd") if len(f) >= 4 and f[0] == user]
-        if not match:
-            raise BuildError(f"--chown: unable to find user {user}: no matching entries "
-                             f"in passwd file")
-        uid, gid = int(match[0][2]), int(match[0][3])
+        uid, gid = _lookup(rootfs, "etc/passwd", user, "user", (2, 3))
     if group:
-        number = _number(group)
-        if number is not None:
-            gid = number
-        else:
-            match = [f for f in _db(rootfs, "etc/group") if len(f) >= 3 and f[0] == group]
-            if not match:
-                raise BuildError(f"--chown: unable to find group {group}: no matching "
-                                 f"entries in group file")
-            gid = int(match[0][2])
-    if uid > MAX_ID or gid > MAX_ID:
-        raise BuildError(f"--chown: {spec}: id out of range")
+        gid = _number(group)
+        if gid is None:
+            (gid,) = _lookup(rootfs, "etc/group", group, "group", (2,))
     return uid, gid
