@@ -105,7 +105,7 @@ def parse_args(argv):
                    help="let the C client hand builds to its warm server (default: "
                         "BOCKER_NO_SERVER=1, the CLI of the tree on PYTHONPATH)")
     p.add_argument("--buildah", default=shutil.which("buildah"), help="the buildah command")
-    p.add_argument("--storage-driver", default="overlay", choices=("overlay", "vfs", "btrfs"),
+    p.add_argument("--storage-driver", default="overlay", choices=("overlay", "vfs"),
                    help="buildah's storage driver (default overlay, its default on a host)")
     p.add_argument("--runtime", help="buildah's OCI runtime (default: crun if it runs on this "
                                      "host's cgroups, else runc)")
@@ -385,20 +385,26 @@ def main(argv=None):
         with open(os.path.join(context, "hello.c"), "w") as f:
             f.write(HELLO_C)
         log("setting up: the Debian rootfs (debootstrap, cached), bocker init, bocker save...")
-        names = dict(zip(("debian", "busybox"), side.import_bases(ws, log)))
-        record["dockerfile"] = dockerfile = DOCKERFILE.format(**names)
-        with open(os.path.join(context, "Dockerfile"), "w") as f:
-            f.write(dockerfile)
-        why = side.supports_build()
+        try:
+            names = dict(zip(("debian", "busybox"), side.import_bases(ws, log)))
+        except (OSError, RuntimeError, subprocess.CalledProcessError) as e:
+            # no debootstrap, no busybox, a root not set up: every row
+            # needs these bases, so every row is skipped with the reason
+            names, why = None, f"set-up failed: {e}"
+        else:
+            record["dockerfile"] = dockerfile = DOCKERFILE.format(**names)
+            with open(os.path.join(context, "Dockerfile"), "w") as f:
+                f.write(dockerfile)
+            why = side.supports_build()
         for r in bocker_rows(opts, side, context, env):
             if wanted(opts.only, r.name) and why:
                 skipped.append({"name": r.name, "note": why})
             elif wanted(opts.only, r.name):
                 rows.append(r)
         wanted_buildah = [n for n in SYSTEMS if n.startswith("buildah") and wanted(opts.only, n)]
-        if wanted_buildah and not bside:
-            skipped += [{"name": n, "note": "buildah not installed (apt-get install buildah)"}
-                        for n in wanted_buildah]
+        if wanted_buildah and (not bside or not names):
+            note = "buildah not installed (apt-get install buildah)" if not bside else why
+            skipped += [{"name": n, "note": note} for n in wanted_buildah]
         elif wanted_buildah:
             log("loading the bases into buildah's private storage (docker-archive)...")
             bside.pull(ws, names)
