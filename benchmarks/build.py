@@ -21,9 +21,9 @@ tools build with `--network none` (the RUN needs no network, and a bridge
 per RUN would measure the network set-up instead).
 
 After each block, untimed, the deferred kernel work it left is drained
-and timed: `btrfs subvolume sync` of the bocker root (the btrfs cleaner
-deleting the subvolumes the block dropped) and sync(2) (dirty pages of
-both tools' stores), so a block never pays for the previous one's.  The
+and timed (drain() below: the btrfs cleaner's deletion of the subvolumes
+the block dropped, then sync(2) for both tools' dirty pages), so a block
+never pays for the previous one's.  The
 drain times are recorded too: they are work the timed builds did not pay
 for within their block.
 
@@ -148,12 +148,23 @@ def bocker_command(opts):
 class BockerSide:
     """The bocker root's images for the run, and cleaning up after them."""
 
-    def __init__(self, bocker, env, tag):
-        self.bocker, self.env, self.tag = bocker, env, tag
+    def __init__(self, bocker, env, tag, root):
+        self.bocker, self.env, self.tag, self.root = bocker, env, tag, root
         self.before = None
+        self.cache_before = self.cache_keys()
 
     def cmd(self, *args, **kw):
         return _run([self.bocker, *args], self.env, **kw)
+
+    def cache_keys(self):
+        """The root's build cache keys, or None where this bocker has no
+        build cache (bocker.build.cache: the tree on PYTHONPATH)."""
+        try:
+            from bocker import state
+            from bocker.build import cache
+        except ImportError:
+            return None
+        return set(cache.keys(state.Paths(self.root)))
 
     def image_ids(self):
         return set(self.cmd("images", "-q", "--no-trunc").split())
@@ -182,18 +193,24 @@ class BockerSide:
         return None if out.returncode == 0 else "this bocker has no `build` command"
 
     def cleanup(self, log):
-        """Remove every image the run made (by ID), then the cache entries
-        no image uses any more (`bocker builder prune -f`)."""
+        """Remove every image the run made (by ID), then the build cache
+        entries it made: those no image uses that were not there before
+        (`bocker builder prune` would also take other users' unused ones)."""
         if self.before is None:
             return
         for image in sorted(self.image_ids() - self.before):
             with contextlib.suppress(RuntimeError):
                 self.cmd("rmi", "-f", image)
-        if self.supports_build() is None:
-            try:
-                self.cmd("builder", "prune", "-f")
-            except RuntimeError as e:
-                log(f"  bocker builder prune: {e}")
+        if self.cache_before is None:
+            return
+        from bocker import state
+        from bocker.build import cache
+        from bocker.image import images
+
+        paths = state.Paths(self.root)
+        keep = cache.used_keys(images.list_all(paths)) | self.cache_before
+        removed, _ = cache.prune(paths, keep)
+        log(f"  removed {len(removed)} build cache entries of this run")
 
 
 def bocker_rows(opts, side, context, env):
@@ -284,13 +301,26 @@ def buildah_rows(opts, side, context, runtime):
 
 # ------------------------------------------------------------------ the run
 
-def drain(bocker_root):
-    """Wait for the deferred kernel work a block left; returns ms it took."""
+def drain(bocker_root, timeout=300.0):
+    """Wait for the deferred kernel work a block left; returns the ms it took.
+
+    btrfs cleans a deleted subvolume in its cleaner thread, which wakes at
+    a transaction commit: every 30 s (the default commit interval) unless
+    something commits sooner.  `btrfs filesystem sync` commits now and wakes
+    it; then we poll until no deleted subvolume is left to clean.  sync(2)
+    last: the dirty pages of both tools' stores (and ext4's journal).
+    """
     t0 = time.perf_counter_ns()
     if bocker_root and os.path.isdir(bocker_root):
-        # the btrfs cleaner deletes dropped subvolumes in the background
-        subprocess.run(["btrfs", "subvolume", "sync", bocker_root],
-                       capture_output=True, timeout=300)
+        subprocess.run(["btrfs", "filesystem", "sync", bocker_root], capture_output=True,
+                       timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            out = subprocess.run(["btrfs", "subvolume", "list", "-d", bocker_root],
+                                 capture_output=True, text=True, timeout=timeout)
+            if out.returncode != 0 or not out.stdout.strip():
+                break
+            time.sleep(0.02)
     os.sync()
     return (time.perf_counter_ns() - t0) / 1e6
 
@@ -365,8 +395,9 @@ def main(argv=None):
                    "builds_per_block": opts.builds, "warmup": opts.warmup,
                    "settle_s": opts.settle, "quick": opts.quick,
                    "storage_driver": opts.storage_driver,
-                   "drain": "after each block, untimed: btrfs subvolume sync of the bocker "
-                            "root, then sync(2); drain_ms records how long it took",
+                   "drain": "after each block, untimed: btrfs filesystem sync of the bocker "
+                            "root (a commit: wakes the cleaner), a wait until no deleted "
+                            "subvolume is left, then sync(2); drain_ms records how long",
                    "timing": "perf_counter_ns around posix_spawn + waitpid of the build "
                              "command; stdout/stderr to /dev/null"},
         "skipped": [], "notes": {"bocker": bocker, "bocker_root": root,
@@ -374,7 +405,7 @@ def main(argv=None):
     }
     rows, skipped = [], record["skipped"]
     ws = tempfile.mkdtemp(prefix=f"bkb-build-{os.getpid()}-")
-    side = BockerSide(bocker, env, tag)
+    side = BockerSide(bocker, env, tag, root)
     bside = BuildahSide(opts.buildah, os.path.join(ws, "buildah"), opts.storage_driver) \
         if opts.buildah else None
     runtime = pick_runtime(opts, log)
