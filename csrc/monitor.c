@@ -33,7 +33,8 @@
  *   STDIN       the write end of its stdin pipe (-i without -t), or -1
  *   LISTEN      the listening attach socket; CLIENT the starter's, or -1
  *   MODE        letters: t (a pty), i (stdin open), o (StdinOnce: the first
- *               client's end of stdin, or its going away, closes it), or -
+ *               client's end of stdin, or its going away, closes it),
+ *               p (no PID namespace of its own: PID 1's exit ends it), or -
  *   SOCKET      LISTEN's path, removed once the container has exited
  */
 #define _GNU_SOURCE
@@ -62,6 +63,9 @@
 #define CLIENT_SNDBUF (2 << 20)
 
 #define MONITOR_NOFILE 1024 /* its clients, log, pidfd and the cleanup's imports */
+/* Reads of what a shared-PID container (--pid host) wrote before its PID
+ * 1 exited: bounded, since a process it left behind may write for ever. */
+#define DRAIN_READS 64
 
 struct stream {
     int fd;
@@ -82,7 +86,7 @@ struct client {
 
 static struct stream streams[2];
 static struct client clients[MAX_CLIENTS];
-static int tty, stdin_once, cleaned;
+static int tty, stdin_once, shared_pid, cleaned;
 /* in_fd: the stdin pipe, the pty master, IN_PTY_PENDING (the master has
  * not come yet: input waits in in_buf) or -1 (none, or closed) */
 #define IN_PTY_PENDING (-2)
@@ -325,6 +329,45 @@ static struct client *add_client(int fd, int primary)
     return NULL;
 }
 
+/* Stop reading one of the container's streams (at EOF, or at its end). */
+static void close_stream(struct stream *s)
+{
+    if (s->fd == master) {
+        if (in_fd == master)
+            in_fd = -1, in_len = 0;
+        master = -1;
+    }
+    close(s->fd);
+    s->fd = -1;
+}
+
+/* A container without a PID namespace of its own (--pid host) has ended
+ * when its PID 1 has: only a namespace's end makes the kernel kill the
+ * rest, so a process left behind could hold the output open for ever
+ * (finish's cgroup kill ends it).  Pass on what is written already, a
+ * bounded amount, log a partial last line, and stop reading. */
+static void drain_after_exit(int log)
+{
+    for (int n = 0; n < DRAIN_READS; n++) {
+        struct pollfd pfd[2];
+        for (int i = 0; i < 2; i++)
+            pfd[i] = (struct pollfd){ .fd = streams[i].fd, .events = POLLIN };
+        if (poll(pfd, 2, 0) <= 0)
+            break;
+        for (int i = 0; i < 2; i++)
+            if (streams[i].fd >= 0 && pfd[i].revents && !pump(&streams[i], log))
+                close_stream(&streams[i]);
+    }
+    for (int i = 0; i < 2; i++) {
+        if (streams[i].fd < 0)
+            continue;
+        if (streams[i].used)
+            log_line(log, streams[i].name, streams[i].buf, streams[i].used);
+        streams[i].used = 0;
+        close_stream(&streams[i]);
+    }
+}
+
 /* The container's life: move bytes until it has exited and its output
  * has reached EOF.  pfd slots: the two streams, console, pidfd, listen,
  * stdin, then the clients. */
@@ -358,15 +401,8 @@ static void supervise(int console, int pidfd, int listener, int log)
             return;
         }
         for (int i = 0; i < 2; i++) {
-            if (streams[i].fd >= 0 && pfd[i].revents && !pump(&streams[i], log)) {
-                if (streams[i].fd == master) {
-                    if (in_fd == master)
-                        in_fd = -1, in_len = 0;
-                    master = -1;
-                }
-                close(streams[i].fd);
-                streams[i].fd = -1;
-            }
+            if (streams[i].fd >= 0 && pfd[i].revents && !pump(&streams[i], log))
+                close_stream(&streams[i]);
         }
         if (console >= 0 && pfd[2].revents) {
             receive_master(console);
@@ -375,6 +411,10 @@ static void supervise(int console, int pidfd, int listener, int log)
         }
         if (pfd[3].revents)
             exited = 1;
+        if (exited && shared_pid) {
+            drain_after_exit(log);
+            return;
+        }
         if (pfd[4].revents & POLLIN) {
             int fd = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
             if (fd >= 0)
@@ -509,6 +549,7 @@ int main(int argc, char **argv)
     int console = atoi(argv[5]), listener = atoi(argv[7]), starter = atoi(argv[8]);
     tty = strchr(argv[9], 't') != NULL;
     stdin_once = strchr(argv[9], 'o') != NULL;
+    shared_pid = strchr(argv[9], 'p') != NULL;
     in_fd = atoi(argv[6]);
     if (tty && strchr(argv[9], 'i'))
         in_fd = IN_PTY_PENDING;

@@ -301,7 +301,7 @@ def history(ctx, image, human, no_trunc, quiet, fmt, platform):
     if platform:
         _require_platform(ctx.paths, image, [platform])
     record = images.load(ctx.paths, images.resolve(ctx.paths, image))
-    rows = steps.rows(record, _layer_sizes(ctx.paths, record))
+    rows = steps.rows(record, steps.layer_sizes(ctx.paths, record))
     for row in rows:
         created = row["Created"]
         row["CreatedAt"] = steps.rfc3339_local(created) if created else ""
@@ -330,25 +330,6 @@ def history(ctx, image, human, no_trunc, quiet, fmt, platform):
         table.append((row["ID"], row["CreatedSince"], by if no_trunc else output.shorten(by, 45),
                       row["Size"], row["Comment"]))
     output.table(table)
-
-
-def _layer_sizes(paths, record):
-    """The sizes of a pulled or loaded image's layers (layer.json, ours), in
-    order; None if any is unknown."""
-    import os
-
-    from bocker import state
-    from bocker.image import layer_store
-
-    sizes = []
-    for chain in record.get("layers") or []:
-        try:
-            layer = state.read_json(os.path.join(os.path.dirname(
-                layer_store.rootfs(paths, chain)), "layer.json"))
-            sizes.append(int(layer["size"]))
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-    return sizes if record.get("layers") else None
 
 
 @click.command()

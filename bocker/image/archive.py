@@ -5,12 +5,17 @@ load reads a `docker save` archive (manifest.json) or an OCI image layout
 gzip-compressed).  Layers go through the same layer store and the same
 safe extraction as a pull: install.py is the one install both use.
 
-save writes a docker-archive tar (manifest.json, config, one layer.tar)
-that `docker load`, `podman load` and skopeo accept.  The image is written
-as one squashed layer: bocker keeps rootfs snapshots, not layer tars.
+save writes a docker-archive tar (manifest.json, config, the layer tars)
+that `docker load`, `podman load` and skopeo accept: one layer per layer
+the image has (layerplan.py: a pulled image's chain, a built image's base
+layers and steps; one squashed layer for any other), each the difference
+of its snapshot over the one below (layerdiff.py).  The layers and the
+archive around them are deterministic: the same image saved twice is the
+same bytes, so its diff IDs are too.
 """
 import datetime
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -19,7 +24,7 @@ import tempfile
 
 from bocker import faults
 from bocker.errors import BockerError, NotFound
-from bocker.image import digest, images
+from bocker.image import digest, history, images, layerdiff, layerplan
 from bocker.image import manifest as _manifest
 from bocker.image import platforms, reference
 from bocker.image.archive_source import ArchiveError, DirSource, TarSource, clean_name, read_json
@@ -164,74 +169,51 @@ def _install(paths, source, config, config_digest, descs, name, verify, progress
 
 # ---------------------------------------------------------------- save
 
-def _tar_filter(info):
-    info.uname = info.gname = ""
-    return info
-
-
-def _rootfs_filter(rootfs):
-    """Numeric owners only, and xattrs (file capabilities...) as SCHILY.xattr PAX records."""
-    def add(info):
-        info.uname = info.gname = ""
-        path = os.path.join(rootfs, info.name)
-        try:
-            names = os.listxattr(path, follow_symlinks=False)
-        except OSError:
-            names = []
-        for name in names:
-            try:
-                value = os.getxattr(path, name, follow_symlinks=False)
-            except OSError:
-                continue
-            info.pax_headers[f"SCHILY.xattr.{name}"] = value.decode("utf-8", "surrogateescape")
-        return info
-    return add
-
-
 def save(paths, ref, output):
     """Write image ref as a docker-archive tar to output; returns the image ID."""
     image_id = images.resolve(paths, ref)
     record = images.load(paths, image_id)
-    rootfs = images.rootfs(paths, image_id)
+    tops = layerplan.snapshots(paths, image_id, layerplan.plan(paths, record))
     out_dir = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(out_dir):
         raise NotFound(f"No directory named '{out_dir}' exists")
     tmp = tempfile.mkdtemp(prefix=".bocker-save-", dir=out_dir)
     try:
-        layer = os.path.join(tmp, "layer.tar")
-        with tarfile.open(layer, "w", format=tarfile.PAX_FORMAT) as tf:
-            for entry in sorted(os.listdir(rootfs)):
-                tf.add(os.path.join(rootfs, entry), arcname=entry,
-                       filter=_rootfs_filter(rootfs))
-        diff_id = "sha256:" + _file_sha256(layer)
+        layers = _write_layers(tmp, tops)
+        diff_ids = [diff_id for _, diff_id, _ in layers]
         created = datetime.datetime.fromtimestamp(record["created"], datetime.timezone.utc)
+        created = created.strftime("%Y-%m-%dT%H:%M:%SZ")
         config = {
             "architecture": record.get("architecture") or platforms.host_platform()[1],
             "os": record.get("os") or "linux",
-            "created": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "created": created,
             "config": record.get("config") or {},
-            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-            "history": [{"created": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                         "created_by": f"bocker save {image_id}"}],
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+            "history": _history(record, image_id, created, len(tops),
+                                [i for i, _, _ in layers]),
         }
         if record.get("variant"):
             config["variant"] = record["variant"]
         config_raw = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
         config_hex = hashlib.sha256(config_raw).hexdigest()
-        layer_name = f"{diff_id[7:]}/layer.tar"
+        layer_names = [f"{d[7:]}/layer.tar" for d in diff_ids]
         tags = [n for n in record.get("names", []) if "@" not in n]
-        manifest = [{"Config": f"{config_hex}.json", "RepoTags": tags,
-                     "Layers": [layer_name]}]
+        manifest = [{"Config": f"{config_hex}.json", "RepoTags": tags, "Layers": layer_names}]
         repositories = {}
         for tag in tags:
             repo, _, t = tag.rpartition(":")
-            repositories.setdefault(repo, {})[t] = diff_id[7:]
+            repositories.setdefault(repo, {})[t] = diff_ids[-1][7:]
         partial = os.path.join(tmp, "out.tar")
         with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as tf:
             _add_bytes(tf, f"{config_hex}.json", config_raw)
-            _add_dir(tf, diff_id[7:])
-            tf.add(layer, arcname=layer_name, filter=_tar_filter)
-            _add_bytes(tf, f"{diff_id[7:]}/VERSION", b"1.0")
+            done = set()
+            for _, diff_id, path in layers:
+                if diff_id in done:
+                    continue  # two equal layers: one file, named twice in the manifest
+                done.add(diff_id)
+                _add_dir(tf, diff_id[7:])
+                _add_file(tf, f"{diff_id[7:]}/layer.tar", path)
+                _add_bytes(tf, f"{diff_id[7:]}/VERSION", b"1.0")
             _add_bytes(tf, "manifest.json", json.dumps(manifest).encode())
             _add_bytes(tf, "repositories", json.dumps(repositories).encode())
         os.rename(partial, output)
@@ -240,19 +222,69 @@ def save(paths, ref, output):
     return image_id
 
 
-def _file_sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def _write_layers(tmp, tops):
+    """Each present snapshot's layer over the present one below it, as
+    tmp/<i>.tar: [(i, diff ID, path)].  A snapshot that is gone (None)
+    has its changes in the next layer written."""
+    out, below = [], None
+    for i, top in enumerate(tops):
+        if top is None:
+            continue
+        path = os.path.join(tmp, f"{i}.tar")
+        with open(path, "wb") as f:
+            writer = _HashingWriter(f)
+            layerdiff.write(writer, top, below)
+        out.append((i, "sha256:" + writer.hash.hexdigest(), path))
+        below = top
+    return out
+
+
+def _history(record, image_id, created, planned, written):
+    """The config's history: the image's own entries when their layer
+    steps pair with the planned layers (a gone layer's step then marked
+    empty: its changes are in the next layer), else those entries as
+    empty steps and one entry per layer written, so a loader that pairs
+    them (Docker refuses more layer steps than layers) sees as many."""
+    entries = history.from_config({"history": record.get("history")})
+    made = [i for i, e in enumerate(entries) if not e.get("empty_layer")]
+    if len(made) == planned:
+        for n, i in enumerate(made):
+            if n not in written:
+                entries[i]["empty_layer"] = True
+        return entries
+    out = [dict(e, empty_layer=True) for e in entries]
+    for n in range(len(written)):
+        suffix = f" (layer {n + 1} of {len(written)})" if len(written) > 1 else ""
+        out.append({"created": created, "created_by": f"bocker save {image_id}{suffix}"})
+    return out
+
+
+class _HashingWriter:
+    """A binary writer passing writes to f and hashing them (the diff ID)."""
+
+    def __init__(self, f):
+        self.f, self.hash = f, hashlib.sha256()
+
+    def write(self, data):
+        """Write data to f, hashing it."""
+        self.hash.update(data)
+        return self.f.write(data)
 
 
 def _add_bytes(tf, name, data):
-    import io
     info = tarfile.TarInfo(name)
     info.size, info.mode = len(data), 0o644
     tf.addfile(info, io.BytesIO(data))
+
+
+def _add_file(tf, name, path):
+    # mtime 0 and no owner names, as every other member: the same image
+    # saved twice is the same archive
+    info = tarfile.TarInfo(name)
+    info.mode = 0o644
+    with open(path, "rb") as f:
+        info.size = os.fstat(f.fileno()).st_size
+        tf.addfile(info, f)
 
 
 def _add_dir(tf, name):

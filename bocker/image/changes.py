@@ -8,9 +8,7 @@ VOLUME (JSON or words), WORKDIR (a relative one joins the previous).
 ONBUILD and HEALTHCHECK are refused: bocker builds nothing and checks no
 health.  Every refusal is an InvalidArgument (125), one line.
 """
-import json
 import posixpath
-import shlex
 
 from bocker.errors import InvalidArgument
 
@@ -75,16 +73,12 @@ def apply(config, changes):
 
 
 def _json_list(rest):
-    """The JSON form's list of strings, or None if rest is not one."""
-    if not rest.startswith("["):
-        return None
-    try:
-        value = json.loads(rest)
-    except ValueError:
-        return None  # Docker: not JSON, so the shell form
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        return None
-    return value
+    """The JSON form's list of strings, or None if rest is not one (a
+    Dockerfile's rule, shared with bocker build)."""
+    from bocker.build.dockerfile import exec_form
+
+    value = exec_form(rest)
+    return list(value) if value is not None else None
 
 
 def _command(kind, rest):
@@ -93,33 +87,27 @@ def _command(kind, rest):
 
 
 def _words(rest):
+    """Words as a Dockerfile's (quotes and escapes removed, `$` kept)."""
+    from bocker.build.errors import BuildError
+    from bocker.build.words import split_words
+
     try:
-        return shlex.split(rest, posix=True)
-    except ValueError as e:
-        raise InvalidArgument(f"cannot parse '{rest}': {e}") from None
+        return split_words(rest)
+    except BuildError as e:
+        raise InvalidArgument(f"cannot parse '{rest}': {e.reason}") from None
 
 
 def _pairs(kind, rest):
-    words = _words(rest)
-    if kind == "ENV" and words and "=" not in words[0]:
-        # the old form: ENV KEY the rest of the line
-        key, _, value = rest.partition(" ")
-        if not value.strip():
-            raise InvalidArgument(f"ENV names '{key}' but gives it no value")
-        return {_key(kind, key): value.strip()}
-    out = {}
-    for w in words:
-        key, eq, value = w.partition("=")
-        if not eq:
-            raise InvalidArgument(f"{kind} '{w}' is not KEY=VALUE")
-        out[_key(kind, key)] = value
-    return out
+    """ENV/LABEL KEY=VALUE pairs (or the old `KEY the rest`), read as a
+    Dockerfile's by bocker.build.words (no variable expansion here)."""
+    from bocker.build.errors import BuildError
+    from bocker.build.words import pairs
 
-
-def _key(kind, key):
-    if not key or (kind == "ENV" and ("=" in key or "\0" in key)):
-        raise InvalidArgument(f"{kind} has an empty or invalid name '{key}'")
-    return key
+    try:
+        found = pairs(rest, None, keyword=kind)
+    except BuildError as e:
+        raise InvalidArgument(f"cannot parse '{rest}': {e.reason}") from None
+    return dict(found)
 
 
 def _ports(kind, rest):

@@ -52,6 +52,16 @@ def rows(record, layer_sizes=None):
     return out
 
 
+def layer_sizes(paths, record):
+    """The sizes of an image's layers in order, for rows(): a pulled or
+    loaded image's from its layer records, a built one's its base's then
+    its steps' (the build cache's records); None in place of one unknown
+    (a pruned cache entry), None for an image of one layer (init, commit)."""
+    from bocker.image import layerplan
+
+    return layerplan.sizes(paths, record)
+
+
 def _step_sizes(steps, layer_sizes):
     """Each step's size: the next layer's for a step that made one, 0 for
     an empty one; all None if the layers and the steps do not pair up."""

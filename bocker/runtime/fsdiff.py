@@ -16,6 +16,11 @@ a change up; its mtime alone says nothing: bocker's own mount targets
 move it).  The files bocker binds into every container (/etc/hostname,
 /etc/hosts, /etc/resolv.conf: placeholders made at start) are left out,
 as Docker leaves out its init layer.  Bounded by treeio.MAX_DEPTH.
+
+The walk itself (compare) is shared with the layers `bocker save` writes
+(image/layerdiff.py): there nothing is hidden, an empty lower tree makes
+everything added, and a directory whose lower entries are all gone is
+marked opaque (one whiteout for them all).
 """
 import os
 import stat
@@ -40,21 +45,44 @@ def _key(st, dfd, name):
 
 def changes(container_root, image_root):
     """[(kind, path)] sorted by path: kind 'A', 'C' or 'D'."""
-    out = []
     cfd = os.open(container_root, _DIR)
     try:
         ifd = os.open(image_root, _DIR)
         try:
-            _compare(cfd, ifd, "", out, 0)
+            found = compare(cfd, ifd, HIDDEN)
         finally:
             os.close(ifd)
     finally:
         os.close(cfd)
-    return sorted(out, key=lambda c: c[1])
+    return sorted(((c.kind, c.path) for c in found), key=lambda c: c[1])
+
+
+class Change:
+    """One difference of the upper tree over the lower: kind 'A' (only in
+    upper), 'C' (changed) or 'D' (only in lower); path '/a/b'; st the upper
+    entry's lstat (None for 'D'); opaque: a directory in both whose lower
+    entries are all gone (each is also listed as a 'D' below it)."""
+
+    __slots__ = ("kind", "path", "st", "opaque")
+
+    def __init__(self, kind, path, st=None, opaque=False):
+        self.kind, self.path, self.st, self.opaque = kind, path, st, opaque
+
+
+def compare(upper_fd, lower_fd, hidden=frozenset()):
+    """[Change] of the tree at directory fd upper_fd over the one at
+    lower_fd (None: an empty tree, so everything is 'A'), parents before
+    children; paths in hidden are left out.  The walk `bocker diff` and
+    the layers of `bocker save` share."""
+    out = []
+    _compare(upper_fd, lower_fd, "", out, 0, hidden)
+    return out
 
 
 def _listing(dfd):
     out = {}
+    if dfd is None:
+        return out
     for name in os.listdir(dfd):
         try:
             out[name] = os.stat(name, dir_fd=dfd, follow_symlinks=False)
@@ -63,56 +91,62 @@ def _listing(dfd):
     return out
 
 
-def _compare(cfd, ifd, prefix, out, depth):
+def _compare(cfd, ifd, prefix, out, depth, hidden):
     """Append the changes below the directories cfd (container) and ifd
-    (image) to out; True if there were any."""
+    (image, or None) to out; (any changes, all of ifd's entries gone)."""
     if depth > treeio.MAX_DEPTH:
         raise BockerError(f"{prefix or '/'}: deeper than {treeio.MAX_DEPTH} directories")
     mine, theirs = _listing(cfd), _listing(ifd)
     start = len(out)
-    for name in theirs.keys() - mine.keys():
-        if f"{prefix}/{name}" not in HIDDEN:
-            out.append(("D", f"{prefix}/{name}"))
-    for name, st in mine.items():
+    for name in sorted(theirs.keys() - mine.keys()):
+        if f"{prefix}/{name}" not in hidden:
+            out.append(Change("D", f"{prefix}/{name}"))
+    for name in sorted(mine):
+        st = mine[name]
         path = f"{prefix}/{name}"
-        if path in HIDDEN:
+        if path in hidden:
             continue
         old = theirs.get(name)
         if old is None:
-            out.append(("A", path))
+            out.append(Change("A", path, st))
             if stat.S_ISDIR(st.st_mode):
-                _all_added(cfd, name, path, out, depth + 1)
+                _all_added(cfd, name, path, out, depth + 1, hidden)
             continue
         both_dirs = stat.S_ISDIR(st.st_mode) and stat.S_ISDIR(old.st_mode)
         here = len(out)
-        below = both_dirs and _compare_dirs(cfd, ifd, name, path, out, depth)
+        below, opaque = _compare_dirs(cfd, ifd, name, path, out, depth, hidden) \
+            if both_dirs else (False, False)
         if below or _key(st, cfd, name) != _key(old, ifd, name):
-            out.insert(here, ("C", path))
+            out.insert(here, Change("C", path, st, opaque))
         if stat.S_ISDIR(st.st_mode) and not both_dirs:  # a file became a directory
-            _all_added(cfd, name, path, out, depth + 1)
-    return len(out) > start
+            _all_added(cfd, name, path, out, depth + 1, hidden)
+    return len(out) > start, bool(theirs) and not (theirs.keys() & mine.keys())
 
 
-def _compare_dirs(cfd, ifd, name, path, out, depth):
+def _compare_dirs(cfd, ifd, name, path, out, depth, hidden):
     sub_c = os.open(name, _DIR, dir_fd=cfd)
     try:
         sub_i = os.open(name, _DIR, dir_fd=ifd)
         try:
-            return _compare(sub_c, sub_i, path, out, depth + 1)
+            return _compare(sub_c, sub_i, path, out, depth + 1, hidden)
         finally:
             os.close(sub_i)
     finally:
         os.close(sub_c)
 
 
-def _all_added(parent, name, prefix, out, depth):
+def _all_added(parent, name, prefix, out, depth, hidden):
     if depth > treeio.MAX_DEPTH:
         raise BockerError(f"{prefix}: deeper than {treeio.MAX_DEPTH} directories")
     dfd = os.open(name, _DIR, dir_fd=parent)
     try:
-        for sub, st in _listing(dfd).items():
-            out.append(("A", f"{prefix}/{sub}"))
+        listing = _listing(dfd)
+        for sub in sorted(listing):
+            st = listing[sub]
+            if f"{prefix}/{sub}" in hidden:
+                continue
+            out.append(Change("A", f"{prefix}/{sub}", st))
             if stat.S_ISDIR(st.st_mode):
-                _all_added(dfd, sub, f"{prefix}/{sub}", out, depth + 1)
+                _all_added(dfd, sub, f"{prefix}/{sub}", out, depth + 1, hidden)
     finally:
         os.close(dfd)

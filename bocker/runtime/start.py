@@ -343,7 +343,8 @@ def _clone(s, uid, gid, env, container_mounts, child, undo):
     s.options = options
     monitor_fds = [*io.reader_ends(), child["listener"], child["monitor_end"]]
     mode = "".join(flag for flag, on in (("t", s.tty), ("i", s.interactive),
-                                         ("o", s.stdin_once)) if on) or "-"
+                                         ("o", s.stdin_once), ("p", req.pid == "host"))
+                   if on) or "-"
     cdir = s.paths.container(s.cid)
     monitor_argv = [MONITOR, *map(str, monitor_fds), mode, records.log_path(s.paths, s.cid),
                     records.exit_path(s.paths, s.cid), s.host.cgroups.oom_file(s.cid) or "-",

@@ -260,6 +260,41 @@ def test_pid_host_sees_host_processes_with_default_confinement(bocker):
     assert proc.returncode != 0
 
 
+def _gone(pid):
+    """Whether host PID pid no longer runs a sleep (gone, a zombie, or reused)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            text = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    comm, rest = text.split("(", 1)[1].rsplit(")", 1)
+    return comm != "sleep" or rest.split()[0] in ("Z", "X")
+
+
+def test_pid_host_container_ends_with_its_pid_1(bocker):
+    # No PID namespace of its own: PID 1's exit kills nothing else, and a
+    # process left behind holds the output open.  The container has ended
+    # all the same (Docker's, containerd's rule) and the rest is killed
+    # with its cgroup, so `run` returns and nothing outlives it.
+    proc = bocker("run", "--rm", "--pid", "host", "busybox", "sh", "-c",
+                  "sleep 300 & echo $!", timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    pid = int(proc.stdout.split()[0])
+    assert wait_for(lambda: _gone(pid))  # killed with its cgroup (reaped by its new parent)
+
+
+def test_pid_host_detached_rm_f_returns_and_kills_the_rest(bocker, cleanup):
+    cid = _detached(bocker, cleanup, "--pid", "host", "busybox", "sh", "-c",
+                    "sleep 300 & echo $!; exec sleep 300")
+    # its first log line: the orphan's host PID
+    assert wait_for(lambda: bocker("logs", cid, check=True).stdout.split())
+    orphan = int(bocker("logs", cid, check=True).stdout.split()[0])
+    # SIGTERM ends PID 1 (a sleep exec'd by sh, no PID 1 protection here),
+    # never the orphan: before the fix rm -f waited for it (300 s)
+    assert bocker("rm", "-f", cid, timeout=60).returncode == 0
+    assert wait_for(lambda: _gone(orphan))
+
+
 def test_ipc_and_uts_host(bocker):
     def ns(kind, *args):
         return bocker("run", "--rm", *args, "busybox", "readlink", f"/proc/self/ns/{kind}",
