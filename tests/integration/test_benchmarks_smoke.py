@@ -274,6 +274,23 @@ def test_build_quick_run_writes_json_and_cleans_up(tmp_path):
             assert "x_bocker" in entry["stats"]
     if record["systems"]:
         assert "FROM" in record["dockerfile"] and "--from=compile" in record["dockerfile"]
+    # The rows this machine can run did run (a build that fails is a skip
+    # with its error as the note, which this shows).
+    import importlib.util
+    import shutil
+    skipped = {s["name"]: s["note"] for s in record["skipped"]}
+    can = []
+    from benchmarks import debian
+    cached = os.path.exists(os.path.join(debian.CACHE_DIR, debian.TARBALL))
+    if importlib.util.find_spec("bocker.build.builder") and (cached or shutil.which("debootstrap")):
+        can += ["bocker-cold", "bocker-cached"]
+        if shutil.which("buildah"):
+            can += ["buildah-chroot-cold"]
+            if shutil.which("runc") or shutil.which("crun"):
+                can += ["buildah-cold", "buildah-cached"]
+    for name in can:
+        assert name in record["systems"], (name, skipped.get(name))
+        assert record["systems"][name]["stats"], name
     left = [n for n in set(os.listdir(tempfile.gettempdir())) - before_tmp
             if n.startswith("bkb-build-")]
     assert not left, left
