@@ -10,7 +10,7 @@ tool, in sustained blocks (benchmarks/blocks.py's order):
 - **cached**: an unchanged rebuild, every step a cache hit.
 
 Both tools start from the same files: the Debian rootfs (debootstrap,
-benchmarks/debian.py, cached under /var/cache/bocker-test/) and a busybox
+benchmarks/debian.py: the build tests' cached tree) and a busybox
 rootfs (benchmarks/fixtures.py) are imported with `bocker init`, written
 out with `bocker save` and pulled into buildah's private storage from
 those archives (`buildah pull docker-archive:...`), untimed.  buildah runs
@@ -174,11 +174,10 @@ class BockerSide:
         Returns (debian name, busybox name)."""
         self.before = self.image_ids()
         names = {}
-        for what, fill in (("debian", lambda d: debian.extract(d, log)),
+        for what, make in (("debian", lambda d: debian.make_tree(d, log)),
                            ("busybox", fixtures.build_rootfs)):
             directory = os.path.join(ws, what)
-            os.mkdir(directory)
-            fill(directory)
+            make(directory)
             name = f"{self.tag}-{what}:latest"
             self.cmd("init", directory, "--name", name)
             shutil.rmtree(directory)
