@@ -15,6 +15,7 @@ directories.
     volumes/<name>/_data          a volume's subvolume (see bocker/volume)
     volumes/<name>/volume.json    its metadata, beside the data
     pool/<img_id>.<pid>.<n>       rootfs snapshots made ahead (runtime/pool.py)
+    buildcache/<key>/step.json    a build step's cache entry, rootfs beside it (build/cache.py)
     lock                          flock: shared by each container's mkdir,
                                   exclusive for prune of record-less leftovers
 
@@ -57,6 +58,7 @@ class Paths:
         self.names = os.path.join(self.root, "names")
         self.volumes = os.path.join(self.root, "volumes")
         self.pool = os.path.join(self.root, "pool")
+        self.buildcache = os.path.join(self.root, "buildcache")
 
     def image(self, image_id):
         """images/<image_id>; only a well-formed image ID becomes that path."""

@@ -46,6 +46,7 @@ COMMAND_MODULES = {
     # Docker's management groups, aliases of the commands above (and prune)
     **dict.fromkeys(("system", "container", "image"), "groups"),
     "volume": "volumes",
+    **dict.fromkeys(("build", "builder"), "build"),
 }
 
 

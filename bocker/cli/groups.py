@@ -25,7 +25,7 @@ ALIASES = {
     "image": {
         "ls": "images", "list": "images", "rm": "rmi", "remove": "rmi", "pull": "pull",
         "tag": "tag", "history": "history", "inspect": "inspect", "import": "import",
-        "save": "save", "load": "load",
+        "save": "save", "load": "load", "build": "build",
     },
     "system": {"info": "info", "events": "events"},
     # "volume": cli/volumes.py's group is a top-level command of its own

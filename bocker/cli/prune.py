@@ -75,10 +75,12 @@ def system_prune(ctx, all_images, volumes, force):
     _section("Deleted Containers", cids)
     _section("Deleted Volumes", vols)
     _section("Deleted Images", [f"deleted: {i}" for i in imgs])
+    entries, bsize = image_prune.prune_build_cache(ctx.paths)
+    _section("Deleted build cache objects", [k[:25] for k in entries])
     _section("Released leftovers", prune.prune_leftovers(ctx.paths)
              + image_prune.prune_leftovers(ctx.paths)
              + volume_store.prune_leftovers(ctx.paths))
-    _total(csize + vsize + isize)
+    _total(csize + vsize + isize + bsize)
 
 
 @click.command(name="df")
@@ -122,8 +124,10 @@ def image_prune_cmd(ctx, all_images, force):
         return
     imgs, size = image_prune.prune(ctx.paths, _images_in_use(ctx.paths), all_images)
     _section("Deleted Images", [f"deleted: {i}" for i in imgs])
+    entries, cache_size = image_prune.prune_build_cache(ctx.paths)
+    _section("Deleted build cache objects", [k[:25] for k in entries])
     _section("Released leftovers", image_prune.prune_leftovers(ctx.paths))
-    _total(size)
+    _total(size + cache_size)
 
 
 # (group, subcommand) -> command, for groups.py

@@ -35,6 +35,20 @@ def prune(paths, used, all_images=False):
     return removed, size
 
 
+def prune_build_cache(paths, everything=False):
+    """Remove the build cache entries no image uses (bocker/build/cache.py;
+    everything: all of them), and killed builds' temporaries; returns
+    ([removed keys], bytes reclaimed)."""
+    import os
+
+    if not os.path.isdir(paths.buildcache):
+        return [], 0
+    from bocker.build import cache
+    from bocker.image import images
+
+    return cache.prune(paths, cache.used_keys(images.list_all(paths)), everything)
+
+
 def prune_leftovers(paths):
     """What killed image commands left (images.prune_leftovers,
     layer_store.prune_leftovers, install.prune_leftovers), under the

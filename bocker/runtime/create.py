@@ -56,9 +56,10 @@ def image_fields(image_config):
         raise RunRefused(str(e)) from None
 
 
-def create(paths, req, image_id, image_config, undo, host=None):
+def create(paths, req, image_id, image_config, undo, host=None, rootfs_base=None):
     """The container's directory, name, rootfs snapshot, user-namespace ids
-    and record; returns the record.  No lock is held past the mkdir: the
+    and record; returns the record.  rootfs_base: the subvolume to snapshot
+    instead of the image's (a build step's; never from the pool).  No lock is held past the mkdir: the
     name is a claim (names.py), the ids too, the rest is the container's."""
     host = host or Host()
     networking.resolve_mode(paths, req)  # container:NAME -> container:<ID>
@@ -80,12 +81,15 @@ def create(paths, req, image_id, image_config, undo, host=None):
         faults.point("create.snapshot")
         rootfs = os.path.join(cdir, "rootfs")
         # a snapshot made ahead (runtime/pool.py), else one made now
-        if not pool.take_rootfs(paths, image_id, rootfs):
+        if rootfs_base is not None:
+            host.store.snapshot(rootfs_base, rootfs)
+        elif not pool.take_rootfs(paths, image_id, rootfs):
             host.store.snapshot(_image_rootfs(paths, image_id), rootfs)
         faults.point("create.pin_profile")
         req.security_opt = seccomp.pin_profile(cdir, req.security_opt)
         record = recordshape.new_record(cid, req, image_id, image_config)
-        pool.note_use(paths, image_id, record["Config"]["Cmd"][0])  # what to prewarm
+        if rootfs_base is None:  # (a build step's base is no image to prewarm)
+            pool.note_use(paths, image_id, record["Config"]["Cmd"][0])  # what to prewarm
         record["Mounts"] = _mounts(paths, cid, req, image_id, image_config, undo)
         # who is creating it: if this process dies before the start marks
         # it running, records.keeper_gone lets the next command finish it

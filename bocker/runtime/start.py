@@ -74,14 +74,23 @@ class Started:
 # ------------------------------------------------------------- create
 
 def create_and_start(paths, req, detach=False, tty=False, interactive=False, host=None,
-                     checked=None):
+                     checked=None, base=None):
     """Create a container from req and start it; returns Started.  -i
     without -d is Docker's StdinOnce: the attached client's end of input
     (or its going away) closes the container's stdin.  checked: what
-    create.check_request(req) returned, if the caller ran it already."""
-    ports, image_id, image_config = _checked_image(paths, req, checked)
+    create.check_request(req) returned, if the caller ran it already.
+    base: (rootfs subvolume, config) for a build's RUN: the container is a
+    snapshot of that subvolume (no image resolved, no pool entry; its
+    record's Image is "") and config stands for the image's."""
+    if base is None:
+        ports, image_id, image_config = _checked_image(paths, req, checked)
+    else:
+        ports = create.check_request(req) if checked is None else checked
+        store.require_btrfs(paths.root)
+        image_id, image_config = "", base[1]
     with contextlib.ExitStack() as undo:
-        record = create.create(paths, req, image_id, image_config, undo, host)
+        record = create.create(paths, req, image_id, image_config, undo, host,
+                               rootfs_base=base[0] if base else None)
         started = launch(paths, record, req, image_config, undo, detach=detach, tty=tty,
                          interactive=interactive, stdin_once=interactive and not detach,
                          ports=ports, host=host)

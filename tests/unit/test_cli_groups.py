@@ -24,11 +24,11 @@ DOCKER = {
     "image": {
         "history": "history", "import": "import", "inspect": "inspect", "load": "load",
         "ls": "images", "list": "images", "prune": None, "pull": "pull", "rm": "rmi",
-        "remove": "rmi", "save": "save", "tag": "tag",
+        "remove": "rmi", "save": "save", "tag": "tag", "build": "build",
     },
     "system": {"df": None, "events": "events", "info": "info", "prune": None},
 }
-NOT_IN_BOCKER = {("image", "build"), ("image", "push")}
+NOT_IN_BOCKER = {("image", "push")}
 
 
 def _ctx():
