@@ -220,6 +220,19 @@ def bocker_rows(opts, side, context, env):
                 "bocker build, unchanged: every step a cache hit")
 
 
+def compile_bocker(env):
+    """Byte-compile the bocker package this python imports (the tree the
+    CLI runs in direct mode); returns its path, or why it failed."""
+    try:
+        import bocker
+    except ImportError as e:
+        return f"no bocker package: {e}"
+    package = os.path.dirname(os.path.abspath(bocker.__file__))
+    done = subprocess.run([sys.executable, "-m", "compileall", "-q", package], env=env,
+                          capture_output=True, text=True)
+    return package if done.returncode == 0 else f"compileall failed: {done.stderr[-300:]}"
+
+
 # ------------------------------------------------------------ buildah side
 
 def pick_runtime(opts, log):
@@ -384,7 +397,11 @@ def main(argv=None):
         return 2
     bocker = bocker_command(opts)
     root = opts.root or os.environ.get("BOCKER_ROOT") or "/var/bocker"
-    env = dict(os.environ, BOCKER_ROOT=root)
+    # as a deployed bocker runs: from compiled bytecode (an editable
+    # install leaves compiling to the first run; with this variable set,
+    # as in some CI shells, every build would compile its modules again)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["BOCKER_ROOT"] = root
     if not opts.server:
         env["BOCKER_NO_SERVER"] = "1"
     tag = f"bkb-build-{os.getpid()}"
@@ -402,6 +419,7 @@ def main(argv=None):
         "skipped": [], "notes": {"bocker": bocker, "bocker_root": root,
                                  "bocker_server": bool(opts.server)},
     }
+    record["notes"]["bytecode_compiled"] = compile_bocker(env)
     rows, skipped = [], record["skipped"]
     ws = tempfile.mkdtemp(prefix=f"bkb-build-{os.getpid()}-")
     side = BockerSide(bocker, env, tag, root)
