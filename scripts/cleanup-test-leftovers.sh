@@ -4,8 +4,9 @@
 # registries' servers, the OCI client tests' podman/containerd processes,
 # and the test cgroup parents.  Touches only names the test suite itself
 # uses (/tmp/bocker-test-*, /tmp/bkp-*, bkt<N> bridges and their
-# bocker_bkt<N> tables, /bocker-test-* cgroups); it runs alone, after the
-# suite (.ci/run).
+# bocker_bkt<N> tables, /bocker-test-* cgroups, half-written tarballs in
+# /var/cache/bocker-test, whose whole ones it keeps: a local rerun's cache);
+# it runs alone, after the suite (.ci/run).
 set -u
 # bocker servers (bocker/server): the one of the venv this cleans (its
 # socket is named by the FNV-1a-64 of the venv's bin dir, as
@@ -91,6 +92,19 @@ for procs in /sys/fs/cgroup/*/bocker-test-oci-*/cgroup.procs \
              /sys/fs/cgroup/bocker-test-oci-*/*/cgroup.procs; do
     [ -f "$procs" ] || continue
     while read -r pid; do kill -9 "$pid" 2>/dev/null; done < "$procs"
+done
+# the build tests' debootstrap (tests/integration/buildfixtures.py), cut
+# short: what still runs chrooted in its tree (/tmp/bocker-test-debian-*,
+# whose /proc and /sys mounts go with the test directories below), and a
+# half-written tarball in the cache (.<key>.tar.<pid>) of a dead writer
+for root in /proc/[0-9]*/root; do
+    pid=${root#/proc/}; pid=${pid%/root}
+    [[ $(readlink "$root" 2>/dev/null) =~ ^/tmp/bocker-test-debian-[^/]+/ ]] \
+        && kill -9 "$pid" 2>/dev/null
+done
+for partial in /var/cache/bocker-test/.*.tar.*; do
+    [[ $partial =~ \.tar\.([0-9]+)$ ]] || continue
+    [ -d "/proc/${BASH_REMATCH[1]}" ] || rm -f "$partial"
 done
 sleep 0.5
 grep -oE ' /tmp/bkp-[^ ]+ ' /proc/self/mountinfo | sort -ru | while read -r m; do

@@ -23,8 +23,12 @@ for p in "${packages[@]}" ${BOCKER_APT_EXTRA:-}; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    # another apt on the host (unattended-upgrades on a fresh machine) holds
+    # dpkg's lock for a while: wait for it rather than fail
+    apt_wait=(-o DPkg::Lock::Timeout=600)
+    apt-get "${apt_wait[@]}" update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get "${apt_wait[@]}" install -y -qq \
+        --no-install-recommends "${missing[@]}"
 fi
 
 # PyPI's btrfsutil must match the system libbtrfsutil: 6.13 and newer call

@@ -161,7 +161,8 @@ class _Build:
 
                 state.history = [{"created": inspectview.rfc3339(record.get("created")),
                                   "created_by": f"bocker: {record.get('source') or 'image'}"}]
-        state.os, state.architecture = self._platform(platform, record)
+        state.os, state.architecture = self._platform(platform, record, base,
+                                                      stage.from_line)
         return state
 
     def previous_stage(self, ref, index):
@@ -198,14 +199,23 @@ class _Build:
         return image_id, record
 
     @staticmethod
-    def _platform(platform, record):
+    def _platform(platform, record, ref=None, line=None):
+        """(os, architecture) of the stage: scratch's (ref None) is the
+        --platform asked for, else the host's; an image's is its own (one
+        made here without a recorded platform is the host's), and a
+        --platform it is not is refused: RUN could not run it, and the new
+        image would say a platform its files are not."""
         from bocker.image import platforms
 
-        if platform:
-            os_, arch, _ = platforms.parse_platform(platform)
-            return os_, arch
         host = platforms.host_platform()
-        return record.get("os") or host[0], record.get("architecture") or host[1]
+        want = platforms.parse_platform(platform)[:2] if platform else None
+        if ref is None:
+            return want or (host[0], host[1])
+        have = (record.get("os") or host[0], record.get("architecture") or host[1])
+        if want and tuple(want) != have:
+            raise BuildError(f"FROM {ref}: the image is {have[0]}/{have[1]}, not "
+                             f"{want[0]}/{want[1]} (--platform)", line=line)
+        return have
 
     # ------------------------------------------------------------ steps
 
@@ -301,7 +311,8 @@ class _Build:
             state.config = copy.deepcopy(record["config"])
             if isinstance(record.get("history"), dict):
                 state.history.append(record["history"])
-            state.args = {k: v for k, v in record.get("args") or []}
+            # (state.args stay the walk's: a key holds no arg's value but
+            # a RUN's, so an entry's could be another build's)
             state.author, state.cmd_set = record.get("author"), bool(record.get("cmd_set"))
         state.key = key
 

@@ -20,12 +20,16 @@ def run(paths, base_rootfs, argv, *, env, user, workdir, network, printer, store
     is a BuildError naming the step (what) and its line; nothing is
     stored and no container is left either way."""
     from bocker.runtime import lifecycle, spec, start
-    from bocker.runtime.run import wait_attached
+    from bocker.runtime.attached import attach_and_wait
+    from bocker.runtime.finish import finish
 
     if not argv or not argv[0]:
         raise BuildError("RUN needs a command", line=line)
     config = {"Env": list(env), "User": user or "", "WorkingDir": workdir or "/"}
-    req = spec.RunRequest("bocker-build", argv[1:], entrypoint=argv[:1], network=network)
+    # remove: should this build be killed, the container's monitor removes
+    # it once it has ended (while we wait, our finish below does)
+    req = spec.RunRequest("bocker-build", argv[1:], entrypoint=argv[:1], network=network,
+                          remove=True)
     out_fd = printer.output_fd()
     relay = None
     if out_fd is None:  # the printer shows the output itself (tty)
@@ -42,23 +46,32 @@ def run(paths, base_rootfs, argv, *, env, user, workdir, network, printer, store
             error = BuildError(f'building at STEP "{what}" (Dockerfile:{line}): {e}')
             error.line = line
             raise error from None
-        code = wait_attached(paths, started, out_fd, out_fd, -1)
+        # our signals stay ours: a Ctrl-C ends the build (and the RUN with it,
+        # below), not only a RUN whose PID 1 might ignore it
+        code = attach_and_wait(paths, started, out_fd, out_fd, -1, None, False)
         if relay:
             relay.finish(keep=code != 0)
+        stored = None
+        if code == 0:  # the monitor leaves the ended container to us until our finish
+            rootfs = os.path.join(paths.container(started.id), "rootfs")
+            remove_stubs(rootfs, stubs)
+            stored = store(rootfs)
+        finish(paths, started.id)  # released and (remove) gone
+        started.cleaned()
+        started = None
         if code != 0:
             error = BuildError(f'building at STEP "{what}" (Dockerfile:{line}): exit status '
                                f'{code}')
             error.line = line  # (the message names it already, in buildah's words)
             raise error
-        rootfs = os.path.join(paths.container(started.id), "rootfs")
-        remove_stubs(rootfs, stubs)
-        return store(rootfs)
+        return stored
     finally:
         if relay:
             relay.finish(keep=True)
-        if started is not None:
+        if started is not None:  # cut short: kill and remove it here
             with contextlib.suppress(Exception):
                 lifecycle.remove(paths, started.id, force=True)
+            started.close()
 
 
 # The mount points a start makes when the rootfs lacks them (csrc/mounts.c

@@ -19,7 +19,10 @@ def config_step(b, state, ins):
     trial = copying_state.deepcopy(state)
     created_by = instructions.apply(trial, ins, b.options.build_args, b.global_args,
                                     b.escape)
-    extra = {"config": trial.config, "args": list(trial.args.items()),
+    # the args' names, not their values: a changed --build-arg misses at
+    # its first use (a RUN's key, or a config it expands into), not at its
+    # ARG, as Docker's cache does
+    extra = {"config": trial.config, "args": sorted(trial.args),
              "author": trial.author, "cmd_set": trial.cmd_set}
     key = cache.step_key(state.key, ins.keyword, ins.args, ins.flags, extra)
     state.config, state.args = trial.config, trial.args

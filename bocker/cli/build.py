@@ -97,10 +97,24 @@ def build(ctx, tags, dockerfile, build_args, target, no_cache, pull, platform, l
         target=target, no_cache=no_cache, pull=pull, platform=platform,
         labels=_pairs(labels, "label"),
         network="bridge" if network == "default" else network)
+    _end_on_signals()  # a killed build's RUN is removed on the way out, not left running
     image_id = builder.build(ctx.paths, options, output.make(progress, quiet))
     if iidfile:
         with open(iidfile, "w") as f:
             f.write(image_id)
+
+
+def _end_on_signals():
+    """SIGTERM and SIGHUP unwind the build as Ctrl-C does (exit 128+N):
+    its finally blocks kill and remove a running RUN's container and
+    drop the entry half made."""
+    import signal
+
+    def end(signo, _frame):
+        raise SystemExit(128 + signo)
+
+    for signo in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signo, end)
 
 
 @click.group()

@@ -548,3 +548,13 @@ def v2_driver(monkeypatch):
     monkeypatch.setattr(cgroups, "_driver", driver)
     yield driver
     driver.remove_parent()
+
+
+# ------------------------------------------------------------ fixture modules
+#
+# Registered here so any module can ask for them by name (imported last:
+# they import run_bocker from this module).  debian_image: the debian-gcc
+# image the build tests compile in (debootstrap, cached on the host).
+import buildfixtures  # noqa: E402
+
+debian_rootfs, debian_image = buildfixtures.debian_rootfs, buildfixtures.debian_image

@@ -2,8 +2,11 @@
 containers, multi-stage, output; nothing left behind by a failed step."""
 import json
 import os
+import signal
+import subprocess
 
 import pytest
+from conftest import BOCKER, CLI_MODE, wait_for
 
 from bocker.build import cache
 from bocker.image import images
@@ -271,14 +274,27 @@ COPY --from=tools /tmp/uid /uid
 def test_dockerignore_and_platform(bocker, paths, tmp_path, built):
     ctx = _context(tmp_path, "FROM busybox\nCOPY . /ctx/\n", **{
         ".dockerignore": "*.log\n!keep.log\n", "a.log": "x", "keep.log": "y", "sub/b.txt": "z"})
-    out = _build(bocker, ctx, "-q", "--platform", "linux/arm64").stdout
+    from bocker.image import platforms
+
+    host = platforms.host_platform()
+    out = _build(bocker, ctx, "-q", "--platform", f"{host[0]}/{host[1]}").stdout
     image_id = out.strip()
     built.append(image_id)
     record = _image(paths, image_id)
-    assert (record["os"], record["architecture"]) == ("linux", "arm64")
+    assert (record["os"], record["architecture"]) == host[:2]
     root = images.rootfs(paths, image_id)
     assert sorted(os.listdir(os.path.join(root, "ctx"))) == [".dockerignore", "Dockerfile",
                                                               "keep.log", "sub"]
+    # an image is never relabelled: a base of another platform is refused
+    other = "linux/s390x" if host[1] != "s390x" else "linux/amd64"
+    proc = _build(bocker, ctx, "--platform", other, check=False)
+    assert proc.returncode == 1 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert f"FROM busybox: the image is {host[0]}/{host[1]}, not {other}" in proc.stderr
+    # scratch is the platform asked for
+    (ctx / "Dockerfile").write_text("FROM scratch\nCOPY keep.log /\n")
+    out = _build(bocker, ctx, "-q", "--platform", other).stdout
+    built.append(out.strip())
+    assert _image(paths, out.strip())["architecture"] == other.split("/")[1]
 
 
 def test_unneeded_stages_are_skipped(bocker, paths, tmp_path, built):
@@ -298,3 +314,33 @@ RUN cat /base
     # --target names the unused stage: now it is built (and fails)
     proc = _build(bocker, ctx, "--target", "unused", check=False)
     assert proc.returncode == 1 and 'STEP "RUN false"' in proc.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["TERM", "KILL"])
+def test_a_killed_build_leaves_no_container(bocker, paths, tmp_path, built, sig):
+    # TERM unwinds the build: its RUN's container is killed and removed on
+    # the way out.  KILL leaves it to its monitor, which removes it once it
+    # ends (the RUN's container is a --rm one whose remover was the build).
+    naptime = 300 if sig == signal.SIGTERM else 3
+    ctx = _context(tmp_path, f"FROM busybox\nRUN echo started; sleep {naptime}\n")
+    env = {**os.environ, **({"BOCKER_NO_SERVER": "1"} if CLI_MODE == "direct" else {})}
+    proc = subprocess.Popen([BOCKER, "build", "--progress", "plain", str(ctx)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        for line in proc.stdout:  # the RUN runs once its first line is out
+            if line == "started\n":
+                break
+        before = {r["id"] for r in images.list_all(paths)}
+        os.kill(proc.pid, sig)
+        assert proc.wait(timeout=60) == (128 + sig if sig == signal.SIGTERM else -sig)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    assert wait_for(lambda: not [n for n in os.listdir(paths.containers)
+                                 if n.startswith("ps_")], timeout=30)
+    assert {r["id"] for r in images.list_all(paths)} == before
+    assert not [k for k in cache.keys(paths)
+                if "sleep" in (cache.lookup(paths, k) or {}).get("instruction", "")]
