@@ -33,6 +33,7 @@ import argparse
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -389,9 +390,25 @@ def table(record):
     return "\n".join(lines)
 
 
+def _log(msg):
+    """Progress to stderr; a closed stderr (`| head`) must not cut the
+    clean-up short, so a failed write is dropped."""
+    try:
+        runner.stderr_log(msg)
+    except OSError:
+        pass
+
+
+def _exit_on_signal(signum, frame):
+    """TERM and HUP unwind as Ctrl-C does, so the clean-up runs."""
+    sys.exit(128 + signum)
+
+
 def main(argv=None):
     opts = parse_args(sys.argv[1:] if argv is None else argv)
-    log = runner.stderr_log
+    log = _log
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _exit_on_signal)
     if os.geteuid() != 0:
         print("benchmarks.build: run as root", file=sys.stderr)
         return 2
