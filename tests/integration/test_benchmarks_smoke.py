@@ -236,3 +236,62 @@ def test_run_pool_runs_every_command_and_reports_failures(tmp_path):
     assert codes[3] != 0
     assert first == "broken"
     assert wall_ns > 0
+
+
+def test_build_quick_run_writes_json_and_cleans_up(tmp_path):
+    """`python -m benchmarks.build --quick`: one build of each row (bocker's
+    where `bocker build` exists, buildah's where it is installed), the JSON
+    record's shape, and nothing left behind: no temp directory, no mount
+    under it, no image in the bocker root.  The Debian rootfs comes from
+    /var/cache/bocker-test/ (debootstrapped there on a first run)."""
+    import tempfile
+    from bocker import state
+    from bocker.image import images
+
+    p = state.Paths(os.environ["BOCKER_ROOT"])   # the session's root (conftest)
+    before_images = {r["id"] for r in images.list_all(p)}
+    before_tmp = set(os.listdir(tempfile.gettempdir()))
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.build", "--quick", "--settle", "0",
+         "--out", str(tmp_path)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=1200)
+    assert out.returncode == 0, out.stderr[-3000:]
+    jsons = list(tmp_path.glob("build-*.json"))
+    assert len(jsons) == 1, os.listdir(tmp_path)
+    record = json.loads(jsons[0].read_text())
+    for key in ("machine", "versions", "method", "systems", "skipped", "blocks_ms"):
+        assert key in record, key
+    assert record["method"]["mode"] == "sustained blocks"
+    names = set(record["systems"]) | {s["name"] for s in record["skipped"]}
+    assert names == {"bocker-cold", "bocker-cached", "buildah-cold", "buildah-cached",
+                     "buildah-chroot-cold"}, names
+    for name, entry in record["systems"].items():
+        assert len(record["blocks_ms"][name]) == 1, name      # 1 round
+        assert sum(map(len, record["blocks_ms"][name])) + entry["failures"] == 1, name
+        assert len(entry["drain_ms"]) == 1, name
+        if entry["stats"]:
+            assert entry["stats"]["best_block"] <= entry["stats"]["median_block"]
+            assert "x_bocker" in entry["stats"]
+    if record["systems"]:
+        assert "FROM" in record["dockerfile"] and "--from=compile" in record["dockerfile"]
+    # The rows this machine can run did run (a build that fails is a skip
+    # with its error as the note, which this shows).
+    import importlib.util
+    import shutil
+    skipped = {s["name"]: s["note"] for s in record["skipped"]}
+    can = []
+    if importlib.util.find_spec("bocker.build.builder") and shutil.which("debootstrap"):
+        can += ["bocker-cold", "bocker-cached"]
+        if shutil.which("buildah"):
+            can += ["buildah-chroot-cold"]
+            if shutil.which("runc") or shutil.which("crun"):
+                can += ["buildah-cold", "buildah-cached"]
+    for name in can:
+        assert name in record["systems"], (name, skipped.get(name))
+        assert record["systems"][name]["stats"], name
+    left = [n for n in set(os.listdir(tempfile.gettempdir())) - before_tmp
+            if n.startswith("bkb-build-")]
+    assert not left, left
+    with open("/proc/self/mountinfo") as f:
+        assert "bkb-build-" not in f.read()
+    assert {r["id"] for r in images.list_all(p)} == before_images
