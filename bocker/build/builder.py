@@ -143,7 +143,7 @@ class _Build:
         key = cache.step_key(None, "FROM", image_id, (),
                              {"platform": platform, "created": record.get("created")})
         self.entry(key, state, f"FROM {base}", None, fs=True,
-                    rootfs_from=images.rootfs(self.paths, image_id))
+                    rootfs_from=images.rootfs(self.paths, image_id), total=record.get("size"))
         state.config = copy.deepcopy(record.get("config") or {})
         if "PATH" not in state.env():  # BuildKit makes sure PATH is always set
             state.config["Env"] = list(state.config.get("Env") or []) + [stages.DEFAULT_PATH]
@@ -261,7 +261,7 @@ class _Build:
                 "cmd_set": state.cmd_set}
 
     def entry(self, key, state, created_by, fill, fs, rootfs_from=None, execute=None,
-               empty=False):
+              empty=False, total=None):
         """Take key's cache hit (unless --no-cache), or make the entry:
         execute() (RUN), else store with fill/rootfs_from.  Leaves state
         on the step's result."""
@@ -278,8 +278,8 @@ class _Build:
             record = cache.store_entry(self.paths, key, {"parent": None,
                                                          "instruction": created_by,
                                                          "config": {}, "history": None},
-                                       rootfs_from=rootfs_from,
-                                       fill=(lambda t: None) if empty else None)
+                                       rootfs_from=rootfs_from, total=total,
+                                       fill=(lambda t: 0) if empty else None)
         else:
             record = self.store(key, state, created_by, rootfs_from=rootfs_from, fill=fill)
         if not is_from:

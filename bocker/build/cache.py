@@ -69,7 +69,8 @@ def lookup(paths, key):
     return record
 
 
-def store_entry(paths, key, record, rootfs_from=None, fill=None, replace=False, parent_total=0):
+def store_entry(paths, key, record, rootfs_from=None, fill=None, replace=False, parent_total=0,
+                total=None):
     """Store the entry of key: record (step.json's fields but key and
     created) and, with rootfs_from, a read-only snapshot of that subvolume;
     with fill, a writable snapshot of rootfs_from (or a new empty
@@ -77,7 +78,10 @@ def store_entry(paths, key, record, rootfs_from=None, fill=None, replace=False, 
     read-only.  Returns the stored record (another build's if it stored the
     same key first; with replace, --no-cache's, this one replaces it).
     The record's total is the rootfs's size, its size what it adds over
-    parent_total (the parent filesystem's total: a layer's size)."""
+    parent_total (the parent filesystem's total: a layer's size).  Walking
+    a big tree costs tens of milliseconds a step, so a fill that returns
+    the bytes it wrote, or a snapshot whose total is given (an image's
+    recorded size), is taken at its word."""
     os.makedirs(paths.buildcache, exist_ok=True)
     tmp = os.path.join(paths.buildcache, f"{TMP}{os.getpid()}-{key}")
     os.mkdir(tmp, 0o700)
@@ -89,12 +93,13 @@ def store_entry(paths, key, record, rootfs_from=None, fill=None, replace=False, 
                 store.create(target)
             else:
                 store.snapshot(rootfs_from, target)
-            fill(target)
-            total = store.tree_size(target)
+            added = fill(target)
+            total = parent_total + added if isinstance(added, int) else store.tree_size(target)
             store.set_readonly(target)
         elif rootfs_from is not None:
             store.snapshot(rootfs_from, target, readonly=True)
-            total = store.tree_size(target)
+            if not isinstance(total, int):
+                total = store.tree_size(target)
         else:
             total = parent_total
         full = {**record, "key": key, "created": time.time(), "has_rootfs": has_rootfs,

@@ -62,7 +62,10 @@ def copy(tree, sources, rootfs, dest, *, chown=None, chmod=None, workdir="/",
          keyword="COPY"):
     """Copy sources (Tree.sources' answer) of tree into the rootfs
     directory at dest; see the module docstring.  chown: a (uid, gid) or a
-    user[:group] resolved in rootfs; chmod: an octal string or int."""
+    user[:group] resolved in rootfs; chmod: an octal string or int.
+    Returns the bytes of file content written (a layer's size: what the
+    cache records without walking the tree), or None if an archive was
+    extracted (its size is not counted here)."""
     mode = chmod if isinstance(chmod, int) or chmod is None else parse_chmod(chmod)
     parts, as_dir = dest_path(dest, workdir)
     if len(sources) > 1 and not as_dir:
@@ -74,10 +77,12 @@ def copy(tree, sources, rootfs, dest, *, chown=None, chmod=None, workdir="/",
         chown = chowning.resolve(rootfs, chown)
     owner = tuple(chown) if chown is not None else (0, 0)
     root = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    written = 0
     try:
         for source in sources:
             try:
-                _one(tree, source, root, parts, as_dir, owner, mode, keyword, dest)
+                size = _one(tree, source, root, parts, as_dir, owner, mode, keyword, dest)
+                written = None if size is None or written is None else written + size
             except BockerError:
                 raise
             except OSError as e:
@@ -85,6 +90,7 @@ def copy(tree, sources, rootfs, dest, *, chown=None, chmod=None, workdir="/",
                                  f"{e.strerror or e}") from None
     finally:
         os.close(root)
+    return written
 
 
 def _one(tree, source, root, parts, as_dir, owner, mode, keyword, dest):
@@ -96,7 +102,7 @@ def _one(tree, source, root, parts, as_dir, owner, mode, keyword, dest):
                 _extract(tree, source, base, kind)
             finally:
                 os.close(base)
-            return
+            return None
     if source.is_dir:
         base, prefix = _ensure_dir(root, parts, owner, dest), ()
     elif as_dir:
@@ -107,12 +113,15 @@ def _one(tree, source, root, parts, as_dir, owner, mode, keyword, dest):
             base, prefix = existing, (source.name,)
         else:
             base, prefix = _ensure_dir(root, parts[:-1], owner, dest), (parts[-1],)
+    size = 0
     try:
         with treeio.TreeWriter(base, keep_owner=True) as w:
             for e in tree.entries(source):
                 w.put(_retarget(e, prefix, owner, mode))
+                size += e.size if e.kind == "file" else 0
     finally:
         os.close(base)
+    return size
 
 
 def _retarget(e, prefix, owner, mode):

@@ -29,11 +29,18 @@ def config_step(b, state, ins):
     state.author, state.cmd_set = trial.author, trial.cmd_set
     fill = None
     if ins.keyword == "WORKDIR" and not _has_dir(b, state, state.config["WorkingDir"]):
-        from bocker.runtime import workdir
-
-        path = state.config["WorkingDir"]
-        fill = lambda target: workdir.ensure(target, path)  # noqa: E731
+        fill = _make_dir(state.config["WorkingDir"])
     b.entry(key, state, created_by, fill, fs=fill is not None)
+
+
+def _make_dir(path):
+    """WORKDIR's fill: the directory made in the step's snapshot."""
+    from bocker.runtime import workdir
+
+    def fill(target):
+        workdir.ensure(target, path)
+        return 0  # a directory: nothing a layer's size counts
+    return fill
 
 
 def _has_dir(b, state, path):
@@ -103,8 +110,8 @@ def copy(b, state, ins):
                              {"digest": digest, "workdir": workdir})
         created_by = f"{kw} {' '.join(srcs)} {dest} # buildkit"
 
-        def fill(target):
-            copying.copy(tree, sources, target, dest, chown=flags.get("chown") or None,
+        def fill(target):  # (the bytes it wrote: the entry's size, no walk)
+            return copying.copy(tree, sources, target, dest, chown=flags.get("chown") or None,
                          chmod=flags.get("chmod") or None, workdir=workdir, keyword=kw)
         b.entry(key, state, created_by, fill, fs=True)
     finally:
