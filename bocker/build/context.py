@@ -389,15 +389,17 @@ class Tree:
 
     def digest(self, sources):
         """sha256 hex of what a COPY of sources reads: each source's
-        pattern and kind, then every entry's name, type, mode, size,
-        mtime, link target and content (the build cache's key part)."""
+        pattern and kind, then every entry's name, type, mode, size, link
+        target and content (the build cache's key part).  Not its mtime,
+        as BuildKit's content hash: a fresh checkout of the same files
+        hits the cache (and a hit keeps the first copy's mtimes)."""
         h = hashlib.sha256()
         for s in sources:
             h.update(json.dumps(["source", s.pattern, list(s.parts), s.name, s.is_dir])
                      .encode() + b"\n")
             for e in self.entries(s):
                 link = list(e.linkname) if e.kind == "hardlink" else e.linkname
-                h.update(json.dumps([list(e.rel), e.kind, e.mode, e.size, e.mtime_ns, link])
+                h.update(json.dumps([list(e.rel), e.kind, e.mode, e.size, link])
                          .encode() + b"\n")
                 if e.kind == "file":
                     left = e.size

@@ -235,8 +235,8 @@ def test_digest_follows_what_copy_reads(ctx):
         os.utime(ctx / "src" / "a.c", ns=(1, 1))
         changed = d("src")
         assert changed != first
-        os.utime(ctx / "src" / "a.c", ns=(2, 2))     # mtime alone
-        assert d("src") != changed
+        os.utime(ctx / "src" / "a.c", ns=(2, 2))     # mtime alone: as BuildKit's, a hit
+        assert d("src") == changed
         os.chmod(ctx / "src" / "a.c", 0o600)
         assert d("src") != changed
         before = d("readme")
