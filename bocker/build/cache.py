@@ -149,6 +149,27 @@ def chain(paths, key):
     return out
 
 
+def usage(paths, keep):
+    """system df's Build Cache row: (entries, active, bytes, reclaimable
+    bytes); active: on the chain of a key in keep (used_keys), which
+    prune keeps; bytes: what each entry adds over its parent."""
+    active = set()
+    for key in keep:
+        active.update(chain(paths, key))
+    count = active_count = size = free = 0
+    for key in keys(paths):
+        record = lookup(paths, key)
+        if record is None:
+            continue
+        adds = record.get("size") if isinstance(record.get("size"), int) else 0
+        count, size = count + 1, size + adds
+        if key in active:
+            active_count += 1
+        else:
+            free += adds
+    return count, active_count, size, free
+
+
 @contextlib.contextmanager
 def building(paths):
     """Held by a build from its first lookup to its image's commit (a

@@ -127,7 +127,8 @@ def unwire(paths, leases):
 def disk_usage(paths):
     """system df's rows: {kind: (total, active, size, reclaimable)} for
     Images (active: some container uses it; sizes as recorded) and
-    Containers (active: running; sizes of their rootfs)."""
+    Containers (active: running; sizes of their rootfs), and the Build
+    Cache (active: what built images stand on, which prune keeps)."""
     from bocker.image import images
 
     imgs, ctrs = images.list_all(paths), records.list_all(paths)
@@ -140,7 +141,16 @@ def disk_usage(paths):
                    sum(s for i, s in isize.items() if i not in used)),
         "Containers": (len(ctrs), len(running), sum(csize.values()),
                        sum(s for i, s in csize.items() if i not in running)),
+        "Build Cache": _build_cache_usage(paths, imgs),
     }
+
+
+def _build_cache_usage(paths, imgs):
+    if not os.path.isdir(paths.buildcache):
+        return 0, 0, 0, 0
+    from bocker.build import cache
+
+    return cache.usage(paths, cache.used_keys(imgs))
 
 
 def _entries(directory):

@@ -344,3 +344,18 @@ def test_a_killed_build_leaves_no_container(bocker, paths, tmp_path, built, sig)
     assert {r["id"] for r in images.list_all(paths)} == before
     assert not [k for k in cache.keys(paths)
                 if "sleep" in (cache.lookup(paths, k) or {}).get("instruction", "")]
+
+
+def test_system_df_counts_the_build_cache(bocker, paths, tmp_path, built):
+    ctx = _context(tmp_path, "FROM busybox\nRUN head -c 200000 /dev/zero >/big\n"
+                             "FROM busybox\nCOPY --from=0 /big /copied\n")
+    built.append(_build(bocker, ctx, "-q").stdout.strip())
+    row = [line.split() for line in bocker("system", "df", check=True).stdout.splitlines()
+           if line.startswith("Build Cache")]
+    assert row and row[0][2] == str(len(cache.keys(paths)))
+    count, active, size, free = cache.usage(
+        paths, cache.used_keys(images.list_all(paths)))
+    # the first stage's entries stand under no image: reclaimable; the
+    # copy the image holds is not
+    assert count == len(cache.keys(paths)) and 0 < active < count
+    assert size >= 400000 and 200000 <= free < size
