@@ -90,7 +90,7 @@ ARGS = {"setup": [], "init": ["/tmp"], "images": [], "rmi": ["x"], "pull": ["bus
         "stats": ["--no-stream"], "port": ["x"], "update": ["-m", "64m", "x"], "pause": ["x"],
         "unpause": ["x"], "info": [], "events": ["--until", "0s"],
         "volume": ["ls"], "system": ["df"], "container": ["prune", "-f"],
-        "image": ["prune", "-f"]}
+        "image": ["prune", "-f"], "build": ["/tmp"], "builder": ["prune", "-f"]}
 NOBODY = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
 
 
