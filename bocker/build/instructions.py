@@ -12,6 +12,7 @@ from bocker.build.errors import BuildError
 CONFIG_ONLY = ("ENV", "ARG", "WORKDIR", "USER", "EXPOSE", "LABEL", "ENTRYPOINT", "CMD", "VOLUME",
                "STOPSIGNAL", "SHELL", "HEALTHCHECK", "MAINTAINER", "ONBUILD")
 MAX_PORT = 65535
+MAX_DURATION = 2 ** 63 - 1  # Go's time.Duration, an int64 of nanoseconds
 
 
 def _fail(ins, what):
@@ -255,7 +256,7 @@ def _healthcheck(stage, ins, build_args, global_args, escape):
                         ("start-period", "StartPeriod"), ("start-interval", "StartInterval")):
         if flags.get(flag) is not None:
             ns = go_duration(flags[flag])
-            if ns is None:
+            if ns is None or ns > MAX_DURATION:
                 _fail(ins, f"--{flag} has an invalid duration '{flags[flag]}'")
             if ns and ns < 10**6:
                 _fail(ins, f"--{flag} cannot be less than 1ms")

@@ -121,6 +121,8 @@ def test_bad_durations(text):
                                  _ins("EXPOSE", "70000"), _ins("SHELL", "sh -c"),
                                  _ins("HEALTHCHECK", "CMD x", (("interval", "soon"),)),
                                  _ins("HEALTHCHECK", "CMD x", (("retries", "many"),)),
+                                 # past Go's int64 of nanoseconds
+                                 _ins("HEALTHCHECK", "CMD x", (("timeout", "9999999999h"),)),
                                  _ins("ONBUILD", "FROM x"), _ins("STOPSIGNAL", "kill me")])
 def test_bad_instructions_name_their_line(ins):
     with pytest.raises(BuildError, match=r"^Dockerfile:3: "):
