@@ -59,8 +59,9 @@ _WS = " \t\v\f\r"
 
 @dataclass(frozen=True)
 class Instruction:
-    """One instruction: see BUILD.md (args unexpanded; json the exec form's
-    strings or None; for HEALTHCHECK CMD [..] json is the command's)."""
+    """One instruction: keyword upper case, flags ((name, value), ...),
+    args unexpanded, json the exec form's strings or None (for HEALTHCHECK
+    CMD [..] the command's), original as written (history's text)."""
     line: int
     keyword: str
     flags: tuple

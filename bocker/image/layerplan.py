@@ -4,7 +4,7 @@ the next, and their sizes for `bocker history`.
 bocker keeps rootfs snapshots, not layer tars.  A pulled or loaded image
 names its layer chain (record["layers"]: chain IDs, each a snapshot of
 everything up to that layer, layer_store.py); a built one (record["build"],
-docs in notes/BUILD.md) its base's layers (a chain, or the FROM entry of a
+docs/architecture.md's Builds) its base's layers (a chain, or the FROM entry of a
 base made here) then one build-cache entry per step that changed the
 filesystem (<root>/buildcache/<key>/rootfs); any other image (init,
 import, commit) is one layer.  Layer i is then the difference of snapshot
@@ -35,8 +35,8 @@ class Layer:
 
 
 def buildcache(paths):
-    """<root>/buildcache (state.Paths.buildcache once the engine has it)."""
-    return getattr(paths, "buildcache", None) or os.path.join(paths.root, "buildcache")
+    """<root>/buildcache (build/cache.py's entries)."""
+    return paths.buildcache
 
 
 def plan(paths, record):

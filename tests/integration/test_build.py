@@ -1,7 +1,7 @@
-"""`bocker build` end to end (issue 17), through the CLI as BUILD.md
-specifies it: `bocker build -t NAME CONTEXT`, buildah's output shape
+"""`bocker build` end to end (issue 17), through the CLI:
+`bocker build -t NAME CONTEXT`, buildah's output shape
 (`[i/n] STEP k/m: INSTRUCTION`, `--> Using cache <12 hex>` on a hit, the
-image ID last), exit 1 and one `Error: ...` line for the user's mistakes.
+image ID last), exit 1 and one `bocker: ...` line for the user's mistakes.
 
 Each test removes what it built and then the whole build cache (`bocker
 builder prune -a -f`): the leak check after it sees no cache entry's

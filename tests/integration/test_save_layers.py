@@ -4,7 +4,7 @@ A loaded (pulled-like) image of three layers is saved as three layers
 whose diff IDs podman and skopeo read back from the archive; each layer
 holds only its own changes (whiteouts for what it deleted); saving twice
 gives the same bytes; loading the archive back gives the same rootfs.  A
-built image (record["build"], as notes/BUILD.md defines it, made here by
+built image (record["build"], as the builder writes it, made here by
 hand from build-cache entries) is saved as its base's layers plus one per
 step, and as fewer when an entry is gone, its history still paired.
 """
