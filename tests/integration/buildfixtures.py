@@ -156,3 +156,18 @@ def debian_image(paths, debian_rootfs):
     run_bocker("init", debian_rootfs, "--name", DEBIAN_IMAGE, check=True, timeout=600)
     yield DEBIAN_IMAGE
     run_bocker("rmi", "-f", DEBIAN_IMAGE, check=True, timeout=120)
+
+
+@pytest.fixture
+def built(bocker, paths):
+    """Image names or IDs a build test appends here are removed after it;
+    then the whole build cache goes, and must be gone (the suite's leak
+    check runs after this)."""
+    from bocker.build import cache
+
+    made = []
+    yield made
+    for ref in made:
+        bocker("rmi", "-f", ref)
+    bocker("builder", "prune", "-a", "-f", check=True, timeout=300)
+    assert not cache.keys(paths)

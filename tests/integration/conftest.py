@@ -554,7 +554,9 @@ def v2_driver(monkeypatch):
 #
 # Registered here so any module can ask for them by name (imported last:
 # they import run_bocker from this module).  debian_image: the debian-gcc
-# image the build tests compile in (debootstrap, cached on the host).
+# image the build tests compile in (debootstrap, cached on the host);
+# built: the images and build cache a build test made, removed after it.
 import buildfixtures  # noqa: E402
 
 debian_rootfs, debian_image = buildfixtures.debian_rootfs, buildfixtures.debian_image
+built = buildfixtures.built

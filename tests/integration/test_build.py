@@ -45,17 +45,6 @@ CMD ["/usr/local/bin/hello"]
 
 # ------------------------------------------------------------ helpers
 
-@pytest.fixture
-def built(bocker):
-    """Image names or IDs the test appends here are removed after it; then
-    the whole build cache goes (the leak check runs after this)."""
-    made = []
-    yield made
-    for ref in made:
-        bocker("rmi", "-f", ref)
-    bocker("builder", "prune", "-a", "-f", check=True, timeout=300)
-
-
 def context(tmp_path, dockerfile, files=None):
     """A build context directory: the Dockerfile and files {relpath: text}."""
     ctx = tmp_path / "ctx"

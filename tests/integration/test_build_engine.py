@@ -26,18 +26,6 @@ def _context(tmp_path, dockerfile, **files):
     return ctx
 
 
-@pytest.fixture
-def built(bocker, paths):
-    """Image names and IDs the test made: removed after it, and the build
-    cache with them."""
-    made = []
-    yield made
-    for ref in made:
-        bocker("rmi", "-f", ref)
-    bocker("builder", "prune", "-a", "-f", check=True)
-    assert not cache.keys(paths)
-
-
 def _image(paths, ref):
     return images.load(paths, images.resolve(paths, ref))
 
