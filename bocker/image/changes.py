@@ -5,8 +5,8 @@ CMD, ENTRYPOINT (JSON form `["a", "b"]` or shell form, run by
 /bin/sh -c), ENV and LABEL (KEY=VALUE pairs, quoted as a Dockerfile's, or
 the old `ENV KEY VALUE`), EXPOSE (PORT[-END][/PROTO]), STOPSIGNAL, USER,
 VOLUME (JSON or words), WORKDIR (a relative one joins the previous).
-ONBUILD and HEALTHCHECK are refused: bocker builds nothing and checks no
-health.  Every refusal is an InvalidArgument (125), one line.
+ONBUILD and HEALTHCHECK are refused: `bocker build` runs no base image's
+ONBUILD triggers, and nothing checks health.  Every refusal is an InvalidArgument (125), one line.
 """
 import posixpath
 
@@ -15,7 +15,7 @@ from bocker.errors import InvalidArgument
 MAX_CHANGE = 65536  # bytes of one --change: a config is not a file store
 ALLOWED = ("CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "STOPSIGNAL", "USER", "VOLUME",
            "WORKDIR")
-_REFUSED = {"ONBUILD": "ONBUILD is not supported: bocker builds no images from this one",
+_REFUSED = {"ONBUILD": "ONBUILD is not supported: bocker build runs no base image's triggers",
             "HEALTHCHECK": "HEALTHCHECK is not supported: bocker runs no health checks"}
 _PROTOS = ("tcp", "udp", "sctp")
 
