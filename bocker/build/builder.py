@@ -132,7 +132,7 @@ class _Build:
         state = stages.StageState(stage.index, stage.name)
         if base == "scratch":
             key = cache.step_key(None, "FROM", "scratch", (), {"platform": platform})
-            self.entry(key, state, "FROM scratch", lambda target: None, fs=True, empty=True)
+            self.entry(key, state, "FROM scratch", lambda target: 0)  # an empty subvolume
             # BuildKit's empty image: PATH and WorkingDir "/"
             state.config = {"Env": [stages.DEFAULT_PATH], "WorkingDir": "/"}
             state.os, state.architecture = self._platform(platform, {})
@@ -142,8 +142,8 @@ class _Build:
 
         key = cache.step_key(None, "FROM", image_id, (),
                              {"platform": platform, "created": record.get("created")})
-        self.entry(key, state, f"FROM {base}", None, fs=True,
-                    rootfs_from=images.rootfs(self.paths, image_id), total=record.get("size"))
+        self.entry(key, state, f"FROM {base}", None,
+                   rootfs_from=images.rootfs(self.paths, image_id), total=record.get("size"))
         state.config = copy.deepcopy(record.get("config") or {})
         if "PATH" not in state.env():  # BuildKit makes sure PATH is always set
             state.config["Env"] = list(state.config.get("Env") or []) + [stages.DEFAULT_PATH]
@@ -260,8 +260,7 @@ class _Build:
                 "args": list(state.args.items()), "author": state.author,
                 "cmd_set": state.cmd_set}
 
-    def entry(self, key, state, created_by, fill, fs, rootfs_from=None, execute=None,
-              empty=False, total=None):
+    def entry(self, key, state, created_by, fill, rootfs_from=None, execute=None, total=None):
         """Take key's cache hit (unless --no-cache), or make the entry:
         execute() (RUN), else store with fill/rootfs_from.  Leaves state
         on the step's result."""
@@ -278,8 +277,7 @@ class _Build:
             record = cache.store_entry(self.paths, key, {"parent": None,
                                                          "instruction": created_by,
                                                          "config": {}, "history": None},
-                                       rootfs_from=rootfs_from, total=total,
-                                       fill=(lambda t: 0) if empty else None)
+                                       rootfs_from=rootfs_from, total=total, fill=fill)
         else:
             record = self.store(key, state, created_by, rootfs_from=rootfs_from, fill=fill)
         if not is_from:

@@ -30,7 +30,7 @@ def config_step(b, state, ins):
     fill = None
     if ins.keyword == "WORKDIR" and not _has_dir(b, state, state.config["WorkingDir"]):
         fill = _make_dir(state.config["WorkingDir"])
-    b.entry(key, state, created_by, fill, fs=fill is not None)
+    b.entry(key, state, created_by, fill)
 
 
 def _make_dir(path):
@@ -79,7 +79,7 @@ def run(b, state, ins):
             workdir=state.config.get("WorkingDir"), network=b.options.network,
             printer=b.out, what=ins.original, line=ins.line,
             store=lambda rootfs: b.store(key, state, created_by, rootfs_from=rootfs))
-    b.entry(key, state, created_by, None, fs=True, execute=execute)
+    b.entry(key, state, created_by, None, execute=execute)
 
 
 def copy(b, state, ins):
@@ -113,7 +113,7 @@ def copy(b, state, ins):
         def fill(target):  # (the bytes it wrote: the entry's size, no walk)
             return copying.copy(tree, sources, target, dest, chown=flags.get("chown") or None,
                          chmod=flags.get("chmod") or None, workdir=workdir, keyword=kw)
-        b.entry(key, state, created_by, fill, fs=True)
+        b.entry(key, state, created_by, fill)
     finally:
         tree.close()
 
