@@ -12,6 +12,10 @@ import threading
 
 from bocker.build.errors import BuildError
 from bocker.errors import BockerError
+from bocker.kernel import native
+
+_BENEATH_NO_LINKS = (native.RESOLVE_BENEATH | native.RESOLVE_NO_SYMLINKS
+                     | native.RESOLVE_NO_MAGICLINKS)
 
 
 def run(paths, base_rootfs, argv, *, env, user, workdir, network, printer, store, what, line):
@@ -108,21 +112,19 @@ def remove_stubs(rootfs, stubs):
 
 
 def _open_dir_in(rootfs, rel):
-    """An O_PATH fd of the directory rel under rootfs, walked without
-    following a symlink; None if it is not a directory there."""
-    fd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    for part in [p for p in rel.split("/") if p]:
-        try:
-            nxt = os.open(part, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                          dir_fd=fd)
-        except OSError as e:
-            os.close(fd)
-            if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
-                return None
-            raise
-        os.close(fd)
-        fd = nxt
-    return fd
+    """An O_PATH fd of the directory rel under rootfs, resolved beneath it
+    without following any symlink (one openat2); None if it is not a
+    directory there."""
+    root = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        return native.openat2(root, rel or ".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, 0,
+                              _BENEATH_NO_LINKS)
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+            return None
+        raise
+    finally:
+        os.close(root)
 
 
 def _lstat_in(rootfs, rel):
