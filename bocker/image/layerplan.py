@@ -34,11 +34,6 @@ class Layer:
         self.rootfs, self.size = rootfs, size
 
 
-def buildcache(paths):
-    """<root>/buildcache (build/cache.py's entries)."""
-    return paths.buildcache
-
-
 def plan(paths, record):
     """[Layer] of an image record, bottom up; [] for an image of neither a
     chain nor a build (one squashed layer).  The top is not the image's
@@ -103,7 +98,7 @@ def _built(paths, build):
 
 
 def _entry_dir(paths, key):
-    return os.path.join(buildcache(paths), key) if digest.is_hex(key) else None
+    return os.path.join(paths.buildcache, key) if digest.is_hex(key) else None
 
 
 def _step(paths, key):

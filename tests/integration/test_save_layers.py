@@ -19,7 +19,7 @@ import tempfile
 import pytest
 
 from bocker import state
-from bocker.image import archive, history, images, layerplan
+from bocker.image import archive, history, images
 from bocker.kernel import store
 
 from conftest_pull import (Layout, btrfs_fs, busybox_layer, pull_paths,  # noqa: F401
@@ -128,7 +128,7 @@ def test_podman_loads_every_layer(pull_paths, loaded, tmp_path):
 
 def _entry(paths, key, parent_rootfs, change, instruction, size):
     """A build-cache entry: a read-only snapshot of parent_rootfs changed by change(rootfs)."""
-    directory = os.path.join(layerplan.buildcache(paths), key)
+    directory = os.path.join(paths.buildcache, key)
     os.makedirs(directory)
     rootfs = os.path.join(directory, "rootfs")
     store.snapshot(parent_rootfs, rootfs)
@@ -155,7 +155,7 @@ def built(pull_paths, loaded):
     steps = [{"created_by": "COPY step1 /"}, {"created_by": "ENV A=1", "empty_layer": True},
              {"created_by": "RUN rm /etc/marker"}, {"created_by": "WORKDIR /made"}]
     image_id = images.create(
-        pull_paths, "build", None, snapshot_of=os.path.join(layerplan.buildcache(pull_paths), k3,
+        pull_paths, "build", None, snapshot_of=os.path.join(pull_paths.buildcache, k3,
                                                             "rootfs"),
         config=CONFIG, extra={"history": base["history"] + steps,
                               "build": {"key": k3, "base": {"layers": base["layers"]},
@@ -163,8 +163,8 @@ def built(pull_paths, loaded):
     yield image_id, keys
     images.remove(pull_paths, image_id)
     for key in keys:
-        store.remove_dir(os.path.join(layerplan.buildcache(pull_paths), key), "step.json")
-    os.rmdir(layerplan.buildcache(pull_paths))
+        store.remove_dir(os.path.join(pull_paths.buildcache, key), "step.json")
+    os.rmdir(pull_paths.buildcache)
 
 
 def test_a_built_image_saved_one_layer_per_step(pull_paths, built, tmp_path):
@@ -181,7 +181,7 @@ def test_a_built_image_saved_one_layer_per_step(pull_paths, built, tmp_path):
         ("WORKDIR /made", 4096), ("RUN rm /etc/marker", 0), ("ENV A=1", 0), ("COPY step1 /", 3)]
 
     # the RUN's entry pruned: its change goes with the next layer, the history still pairs
-    store.delete(os.path.join(layerplan.buildcache(pull_paths), keys[1], "rootfs"))
+    store.delete(os.path.join(pull_paths.buildcache, keys[1], "rootfs"))
     archive.save(pull_paths, image_id, str(out))
     entry, config, layers = archive_parts(out)
     assert len(config["rootfs"]["diff_ids"]) == len(made_layers(config)) == 5
