@@ -30,6 +30,7 @@ import re
 import stat
 from dataclasses import dataclass
 
+from bocker.build import globs
 from bocker.build.errors import BuildError
 from bocker.kernel import native, treeio
 from bocker.kernel.rootfs_read import _kind
@@ -64,62 +65,13 @@ def has_meta(component):
 
 def compile_match(pattern):
     """A compiled regex matching one path component as Go's
-    filepath.Match(pattern, name) does; BuildError for a malformed pattern."""
-    out, i, n = [], 0, len(pattern)
-    while i < n:
-        c = pattern[i]
-        if c == "*":
-            out.append("[^/]*")
-            i += 1
-        elif c == "?":
-            out.append("[^/]")
-            i += 1
-        elif c == "\\":
-            if i + 1 >= n:
-                raise _bad(pattern)
-            out.append(re.escape(pattern[i + 1]))
-            i += 2
-        elif c == "[":
-            piece, i = _char_class(pattern, i + 1)
-            out.append(piece)
-        else:
-            out.append(re.escape(c))
-            i += 1
-    return re.compile("".join(out), re.DOTALL)
-
-
-def _char_class(pattern, i):
-    """The regex of the class whose body starts at i, and the index after its ']'."""
-    n = len(pattern)
-    negate = i < n and pattern[i] == "^"
-    if negate:
-        i += 1
-    ranges = []
-    while True:
-        if i < n and pattern[i] == "]" and ranges:
-            i += 1
-            break
-        lo, i = _class_char(pattern, i)
-        hi = lo
-        if i < n and pattern[i] == "-":
-            hi, i = _class_char(pattern, i + 1)
-        ranges.append((lo, hi))
-    # Go: a range lo > hi matches nothing (not an error); Python's re refuses it
-    body = "".join(f"{re.escape(lo)}-{re.escape(hi)}" for lo, hi in ranges if lo <= hi)
-    if not body:
-        return ("[^/]" if negate else "(?!)"), i
-    return f"[{'^' if negate else ''}{body}]", i
-
-
-def _class_char(pattern, i):
-    n = len(pattern)
-    if i >= n or pattern[i] in "-]":
-        raise _bad(pattern)
-    if pattern[i] == "\\":
-        if i + 1 >= n:
-            raise _bad(pattern)
-        return pattern[i + 1], i + 2
-    return pattern[i], i + 1
+    filepath.Match(pattern, name) does (globs.py); BuildError for a
+    malformed pattern."""
+    try:
+        return re.compile(globs.translate(pattern, reversed_ranges_match_nothing=True),
+                          re.DOTALL)
+    except globs.PatternError:
+        raise _bad(pattern) from None
 
 
 def _bad(pattern):

@@ -16,6 +16,7 @@ patterns re-include.
 import posixpath
 import re
 
+from bocker.build import globs
 from bocker.build.errors import BuildError
 
 MAX_TEXT = 1 << 20
@@ -78,72 +79,12 @@ class _Pattern:
 
 
 def _translate(pattern):
-    """The pattern as a Python regular expression (matched whole)."""
-    out, i, n = [], 0, len(pattern)
-    while i < n:
-        ch = pattern[i]
-        if ch == "*":
-            if i + 1 < n and pattern[i + 1] == "*":
-                i += 2
-                if i < n and pattern[i] == "/":
-                    i += 1  # `**/` is `**`
-                out.append(".*" if i >= n else "(?:.*/)?")
-                continue
-            out.append("[^/]*")
-        elif ch == "?":
-            out.append("[^/]")
-        elif ch == "\\":
-            if i + 1 >= n:
-                raise BuildError(f"bad pattern {pattern!r}: it ends with an escape")
-            i += 1
-            out.append(re.escape(pattern[i]))
-        elif ch == "[":
-            cls, i = _char_class(pattern, i + 1)
-            out.append(cls)
-            continue
-        else:
-            out.append(re.escape(ch))
-        i += 1
-    return "".join(out)
-
-
-def _char_class(pattern, i):
-    """A `[...]` class starting after the `[`: (regex, index after `]`).
-    Go's rules: `^` negates, `\\` escapes, a range is lo-hi with lo <= hi,
-    a class holds at least one range; anything else is a bad pattern."""
-    n = len(pattern)
-    negate = i < n and pattern[i] == "^"
-    i += negate
-    ranges = []
-
-    def char():
-        nonlocal i
-        if i >= n or pattern[i] in "-]":
-            raise BuildError(f"bad pattern {pattern!r}: syntax error in a [...] class")
-        if pattern[i] == "\\":
-            i += 1
-            if i >= n:
-                raise BuildError(f"bad pattern {pattern!r}: it ends with an escape")
-        c = pattern[i]
-        i += 1
-        return c
-
-    while True:
-        if i < n and pattern[i] == "]" and ranges:
-            i += 1
-            break
-        lo = char()
-        hi = lo
-        if i < n and pattern[i] == "-":
-            i += 1
-            hi = char()
-            if hi < lo:
-                raise BuildError(f"bad pattern {pattern!r}: range {lo}-{hi} is empty")
-        ranges.append((lo, hi))
-    body = "".join(re.escape(lo) if lo == hi else f"{re.escape(lo)}-{re.escape(hi)}"
-                   for lo, hi in ranges)
-    # a class never matches the separator, as in Go
-    return (f"(?!/)[^{body}]" if negate else f"(?!/)[{body}]"), i
+    """The pattern as a Python regular expression (matched whole):
+    patternmatcher's rules, `**` included (globs.py)."""
+    try:
+        return globs.translate(pattern, doublestar=True)
+    except globs.PatternError as e:
+        raise BuildError(f"bad pattern {pattern!r}: {e}") from None
 
 
 def _component_match(pattern, name):
