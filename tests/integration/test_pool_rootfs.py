@@ -1,5 +1,6 @@
 """The rootfs pool (bocker/runtime/pool.py) on the session's real btrfs:
 entries made ahead, taken by rename, never twice, never stale."""
+import contextlib
 import multiprocessing
 import os
 import shutil
@@ -49,12 +50,8 @@ def tree_image(paths, tmp_path):
     (d / "etc").mkdir()
     (d / "etc" / "motd").write_text("pooled\n")
     os.symlink("/etc/motd", d / "link")
-    image_id = images.init(paths, str(d))
-    try:
+    with _image_of(paths, d) as image_id:
         yield image_id
-    finally:
-        if os.path.exists(paths.image(image_id)):
-            images.remove(paths, image_id)
 
 
 @pytest.fixture
@@ -63,7 +60,14 @@ def bare_image(paths, tmp_path):
     server's pool keeps busybox entries: a take of busybox may win)."""
     d = tmp_path / "bare"
     (d / "etc").mkdir(parents=True)
-    image_id = images.init(paths, str(d))
+    with _image_of(paths, d) as image_id:
+        yield image_id
+
+
+@contextlib.contextmanager
+def _image_of(paths, directory):
+    """An image of directory (bocker init), removed after, if still there."""
+    image_id = images.init(paths, str(directory))
     try:
         yield image_id
     finally:
