@@ -157,18 +157,9 @@ def pool_owner_alive(owner):
     parts = owner[len(POOL_OWNER_PREFIX):].split("-")
     if len(parts) != 3 or not all(p.isdigit() for p in parts):
         return False
-    return str(process_start_time(int(parts[0]))) == parts[1]
+    from bocker.kernel import procfs
 
-
-def process_start_time(pid):
-    """Field 22 of /proc/PID/stat, the start time that tells pid from a
-    recycled PID (None if the process is gone)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read(4096)
-        return int(data.rsplit(b")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return None
+    return str(procfs.start_time(int(parts[0]))) == parts[1]
 
 
 def leases(lease_dir):

@@ -36,6 +36,7 @@ import struct
 import time
 
 from bocker import trace
+from bocker.kernel import procfs
 from bocker.net import ipam
 
 VETH_PREFIX = "bp"           # pooled host veths (network.POOL_VETH_PREFIX; containers are "bk")
@@ -73,7 +74,7 @@ class Slot:
 def _owner_prefix():
     """pool-<pid>-<start time>-: this process's lease owners start so."""
     me = os.getpid()
-    return f"{OWNER_PREFIX}{me}-{ipam.process_start_time(me)}-"
+    return f"{OWNER_PREFIX}{me}-{procfs.start_time(me)}-"
 
 
 def _owner(n):

@@ -20,6 +20,7 @@ import re
 
 from bocker import state as bstate
 from bocker.errors import BockerError, InvalidArgument, NotFound
+from bocker.kernel import procfs
 
 DEFAULT_ROOT = "/run/bocker-oci"
 OCI_VERSION = "1.0.2"
@@ -139,23 +140,8 @@ def locked(root, cid):
 
 # ------------------------------------------------------------- status
 
-def proc_stat(pid):
-    """(state letter, start time in ticks) of pid from /proc, or None."""
-    if not isinstance(pid, int) or pid <= 0:
-        return None
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            fields = f.read(4096).rsplit(b")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return None
-    return fields[0].decode(), int(fields[19])
-
-
-def alive(pid, start_time):
-    """True if pid is the process that started at start_time and has not
-    exited (a zombie waiting for its reaper has)."""
-    st = proc_stat(pid)
-    return bool(st) and st[0] not in ("Z", "X") and st[1] == start_time
+# (state letter, start time) of a PID, and whether it still runs (kernel/procfs.py)
+proc_stat, alive = procfs.stat, procfs.alive
 
 
 def status(record, cdir, frozen=None):

@@ -8,6 +8,7 @@ import time
 
 from bocker import ids, state
 from bocker.errors import CorruptRecord, NoSuchContainer
+from bocker.kernel import procfs
 from bocker.runtime import recordshape
 
 
@@ -127,27 +128,8 @@ def resolve(paths, ref):
     return ids.resolve(ref, records, NoSuchContainer)
 
 
-def proc_start_time(pid):
-    """Start time of pid in clock ticks, to tell it from a recycled PID."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    return int(data.rsplit(b")", 1)[1].split()[19])
-
-
-def alive(pid, start_time):
-    """True if pid is still the process that started at start_time, and
-    has not exited (a zombie waiting for its reaper has)."""
-    if not pid:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return fields[0] not in (b"Z", b"X") and int(fields[19]) == start_time
+# a PID told from a recycled one (kernel/procfs.py), by the records' names
+proc_start_time, alive = procfs.start_time, procfs.alive
 
 
 # A container whose end nobody saw (its keeper died with it, the host

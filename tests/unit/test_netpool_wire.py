@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bocker.kernel import procfs
 from bocker.net import ipam, pool
 
 
@@ -76,7 +77,7 @@ def test_pool_owner_alive_only_for_a_live_process():
     import os
 
     me = os.getpid()
-    start = ipam.process_start_time(me)
+    start = procfs.start_time(me)
     assert ipam.pool_owner_alive(f"pool-{me}-{start}-3")
     assert not ipam.pool_owner_alive(f"pool-{me}-{start + 1}-3")
     assert not ipam.pool_owner_alive("ps_0123456789ab")
