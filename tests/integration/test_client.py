@@ -23,6 +23,8 @@ import time
 
 import pytest
 
+from bocker.server import address
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TIMEOUT = 20
 HELD_FD = 200  # far above what the fake server's shell opens itself
@@ -58,13 +60,6 @@ def c_flags():
     raise AssertionError("no C_FLAGS in setup.py")
 
 
-def fnv1a64(data):
-    h = 0xcbf29ce484222325
-    for byte in data:
-        h = ((h ^ byte) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
-    return h
-
-
 @pytest.fixture(scope="module")
 def client_binary():
     d = tempfile.mkdtemp(prefix="bocker-client-bin-")
@@ -90,8 +85,7 @@ class Setup:
             with open(os.path.join(self.bin, name), "w") as f:
                 f.write(text)
             os.chmod(os.path.join(self.bin, name), 0o755)
-        digest = fnv1a64(os.path.realpath(self.bin).encode())
-        self.socket = os.path.join(self.run, f"cli-{digest:016x}.sock")
+        self.socket = address.socket_path(os.path.realpath(self.bin), self.run)
 
     def env(self, **extra):
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "BOCKER_SERVER_DIR": self.run,
