@@ -482,15 +482,29 @@ def request_slot(fd, paths, timeout=REPLY_TIMEOUT_S):
             theirs.close()
         mine.settimeout(timeout)
         try:
-            msg, fds = _recv(mine, _HEAD.size + MAX_REPLY, 1)
-        except (OSError, ValueError):
+            slot = receive_slot(mine)
+        except (OSError, ValueError, EOFError):
             return None
+    if slot is not None and slot.root != paths.root:
+        os.close(slot.fd)
+        return None
+    return slot
+
+
+def receive_slot(sock):
+    """One slot reply on sock (a worker's from the server, the server's
+    from its filler): a Slot with its fd, or None ('none', or anything that
+    is not a slot: its fds closed).  EOFError at the stream's end; OSError
+    or ValueError (truncated) from the receive."""
+    msg, fds = _recv(sock, _HEAD.size + MAX_REPLY, 1)
+    if not msg and not fds:
+        raise EOFError
     try:
         fields = decode_reply(msg)
     except ValueError:
         fields = None
-    if fields is None or len(fds) != 1 or fields["root"] != paths.root:
-        for f in fds:
-            os.close(f)
+    if fields is None or len(fds) != 1:
+        for fd in fds:
+            os.close(fd)
         return None
     return Slot(fds[0], **fields)

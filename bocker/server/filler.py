@@ -62,25 +62,6 @@ def ask_slots(sock, root, count):
             pass  # a full or closed channel: starts go without a slot meanwhile
 
 
-def receive_slot(sock):
-    """Server side: one slot the filler sent (a net pool Slot with its
-    fd), or None (nothing valid); EOFError when the filler is gone."""
-    from bocker.net import pool as net_pool
-
-    msg, fds = net_pool._recv(sock, net_pool._HEAD.size + net_pool.MAX_REPLY, 1)
-    if not msg and not fds:
-        raise EOFError
-    try:
-        fields = net_pool.decode_reply(msg)
-    except ValueError:
-        fields = None
-    if fields is None or len(fds) != 1:
-        for fd in fds:
-            os.close(fd)
-        return None
-    return net_pool.Slot(fds[0], **fields)
-
-
 def _serve(sock):
     """The filler's loop: the server's requests first, then rootfs work in
     slices, until the server is gone."""

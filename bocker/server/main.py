@@ -471,10 +471,9 @@ class Server:
                 self.slots_asked[root] = self.slots_asked.get(root, 0) + lacking
 
     def _receive_slot(self):
-        from bocker.server import filler
-
+        """One slot the filler sent (the same reply a worker gets)."""
         try:
-            slot = filler.receive_slot(self.filler)
+            slot = self.net_pool.receive_slot(self.filler)
         except (EOFError, OSError, ValueError) as e:
             if isinstance(e, EOFError):  # the filler is gone: no more slots
                 self.selector.unregister(self.filler)
