@@ -33,14 +33,13 @@ from dataclasses import dataclass
 from bocker.build import globs
 from bocker.build.errors import BuildError
 from bocker.kernel import native, treeio
-from bocker.kernel.rootfs_read import _kind
+from bocker.kernel.rootfs_read import UnsafeFile, _kind
 
-MAX_DEPTH = treeio.MAX_DEPTH
+MAX_DEPTH = treeio.MAX_DEPTH   # (its walk's bound)
 MAX_MATCHES = 100_000      # sources one glob may expand to
 _CHUNK = 1 << 20
 _CONTEXT = native.RESOLVE_BENEATH | native.RESOLVE_NO_MAGICLINKS
 _IN_ROOT = native.RESOLVE_IN_ROOT | native.RESOLVE_NO_MAGICLINKS | native.RESOLVE_NO_XDEV
-_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|^git@")
 
 
@@ -278,66 +277,24 @@ class Tree:
 
     def entries(self, source):
         """The treeio Entries of a source, its top first (rel ()), parents
-        before children, sorted; ignored files left out.  An entry's
-        open() is valid until the next entry is asked for."""
+        before children, sorted; ignored files left out (treeio.walk's
+        keep).  An entry's open() is valid until the next entry is asked
+        for."""
         try:
             top = self._open(source.parts)
         except OSError as e:
             raise self._failed(e, source.pattern, "COPY") from None
+        keep = None if self.matcher is None else \
+            (lambda rel, is_dir: self._visible_here(source.parts + rel, is_dir))
         try:
-            st = os.fstat(top)
-            meta = _meta(st)
-            if stat.S_ISREG(st.st_mode):
-                yield treeio.Entry((), "file", size=st.st_size,
-                                   opener=lambda: _reopen(top, st, source.pattern), **meta)
-                return
-            if not stat.S_ISDIR(st.st_mode):
-                raise BuildError(f"{source.pattern}: {_kind(st.st_mode)}: cannot copy it")
-            yield treeio.Entry((), "dir", **meta)
-            dfd = os.open(f"/proc/self/fd/{top}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            try:
-                yield from self._below(dfd, source.parts, (), {}, source.pattern)
-            finally:
-                os.close(dfd)
+            yield from treeio.walk(top, source.pattern, keep=keep)
+        except UnsafeFile as e:  # (a path below the source, or the source itself)
+            where = source.pattern if e.path == source.pattern else f"{source.pattern}/{e.path}"
+            raise BuildError(f"{where}: {e.reason}") from None
+        except OSError as e:  # changed while copied
+            raise BuildError(f"{source.pattern}: {e.strerror or e}") from None
         finally:
             os.close(top)
-
-    def _below(self, dfd, base, rel, seen, pattern):
-        for name in sorted(os.listdir(dfd)):
-            sub = rel + (name,)
-            try:
-                st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
-            except FileNotFoundError:
-                continue  # gone meanwhile
-            mode = st.st_mode
-            if not self._visible_here(base + sub, stat.S_ISDIR(mode)):
-                continue
-            meta = _meta(st)
-            if stat.S_ISLNK(mode):
-                yield treeio.Entry(sub, "symlink", linkname=os.readlink(name, dir_fd=dfd), **meta)
-            elif stat.S_ISREG(mode):
-                key = (st.st_dev, st.st_ino)
-                if st.st_nlink > 1 and key in seen:
-                    yield treeio.Entry(sub, "hardlink", linkname=seen[key], **meta)
-                    continue
-                if st.st_nlink > 1:
-                    seen[key] = sub
-                yield treeio.Entry(sub, "file", size=st.st_size,
-                                   opener=lambda n=name, s=st: _open_child(dfd, n, s), **meta)
-            elif stat.S_ISDIR(mode):
-                if len(sub) > MAX_DEPTH:
-                    raise BuildError(f"{pattern}: deeper than {MAX_DEPTH} directories")
-                yield treeio.Entry(sub, "dir", **meta)
-                cfd = os.open(name, _DIR, dir_fd=dfd)
-                try:
-                    again = os.fstat(cfd)
-                    if (again.st_dev, again.st_ino) != (st.st_dev, st.st_ino):
-                        raise BuildError(f"{pattern}/{'/'.join(sub)}: changed while copied")
-                    yield from self._below(cfd, base, sub, seen, pattern)
-                finally:
-                    os.close(cfd)
-            else:
-                raise BuildError(f"{pattern}/{'/'.join(sub)}: {_kind(mode)}: cannot copy it")
 
     def digest(self, sources):
         """sha256 hex of what a COPY of sources reads: each source's
@@ -364,29 +321,3 @@ class Tree:
                             left -= len(chunk)
                     h.update(b"%d\n" % (e.size - left))
         return h.hexdigest()
-
-
-def _meta(st):
-    return dict(mode=stat.S_IMODE(st.st_mode), uid=st.st_uid, gid=st.st_gid,
-                mtime_ns=st.st_mtime_ns)
-
-
-def _reopen(pfd, st, name):
-    """A reader of the regular file behind the O_PATH fd pfd (that very inode)."""
-    fd = os.open(f"/proc/self/fd/{pfd}", os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY
-                 | os.O_CLOEXEC)
-    got = os.fstat(fd)
-    if (got.st_dev, got.st_ino) != (st.st_dev, st.st_ino) or not stat.S_ISREG(got.st_mode):
-        os.close(fd)
-        raise BuildError(f"{name}: changed while copied")
-    return os.fdopen(fd, "rb", buffering=_CHUNK)
-
-
-def _open_child(dfd, name, st):
-    """A reader of the regular file name below dfd: looked at with O_PATH
-    first (no driver's open, no FIFO wait if it was swapped meanwhile)."""
-    pfd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
-    try:
-        return _reopen(pfd, st, name)
-    finally:
-        os.close(pfd)

@@ -49,20 +49,22 @@ class Entry:
 
 # ------------------------------------------------------------------ sources
 
-def walk(top_fd, name="top", specials=False):
+def walk(top_fd, name="top", specials=False, keep=None):
     """Every Entry of the tree at top_fd (an O_PATH fd of a directory,
     file or symlink; not closed here), the top first, parents before
-    children.  name: the top's name in messages.  A FIFO or device node
-    is an Entry of kind "special" (never opened: its mode and rdev only)
-    if specials, else refused (UnsafeFile); a socket is always left out
-    (no archive can hold it).  OSError for a tree that changes under us
-    in a way that would need following a link."""
+    children, names sorted.  name: the top's name in messages.  A FIFO or
+    device node is an Entry of kind "special" (never opened: its mode and
+    rdev only) if specials, else refused (UnsafeFile); a socket is always
+    left out (no archive can hold it).  keep(rel, is_dir), if given, says
+    which entries below the top are walked at all (a build context's
+    .dockerignore).  OSError for a tree that changes under us in a way
+    that would need following a link."""
     st = os.fstat(top_fd)
     seen = {}
-    yield from _entries(top_fd, None, st, (), seen, name, specials)
+    yield from _entries(top_fd, None, st, (), seen, name, specials, keep)
 
 
-def _entries(fd, child, st, rel, seen, where, specials=False):
+def _entries(fd, child, st, rel, seen, where, specials=False, keep=None):
     # fd: the parent's directory fd and child the name below it, or (the
     # top) fd of the entry itself and child None
     mode = st.st_mode
@@ -94,7 +96,9 @@ def _entries(fd, child, st, rel, seen, where, specials=False):
                     sst = os.stat(sub, dir_fd=dfd, follow_symlinks=False)
                 except FileNotFoundError:
                     continue  # gone meanwhile
-                yield from _entries(dfd, sub, sst, rel + (sub,), seen, where, specials)
+                if keep is not None and not keep(rel + (sub,), stat.S_ISDIR(sst.st_mode)):
+                    continue
+                yield from _entries(dfd, sub, sst, rel + (sub,), seen, where, specials, keep)
         finally:
             os.close(dfd)
     elif stat.S_ISSOCK(mode) and specials:
@@ -114,16 +118,21 @@ def _readlink_top(fd):
 
 
 def _open_file(fd, child, st, where):
-    """A reader of the regular file (the very inode walked), O_NONBLOCK."""
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
-    if child is not None:
-        ffd = os.open(child, flags, dir_fd=fd)
-    else:
-        ffd = os.open(f"/proc/self/fd/{fd}", flags & ~os.O_NOFOLLOW)
-    got = os.fstat(ffd)
-    if (got.st_dev, got.st_ino) != (st.st_dev, st.st_ino) or not stat.S_ISREG(got.st_mode):
-        os.close(ffd)
-        raise UnsafeFile(child or where, "changed while copied")
+    """A reader of the regular file (the very inode walked).  It is looked
+    at through an O_PATH fd first and opened only once that is the same
+    regular file: one swapped for a device node or FIFO meanwhile is never
+    opened (no driver's open, no FIFO wait)."""
+    pfd = os.open(child, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd) \
+        if child is not None else fd
+    try:
+        got = os.fstat(pfd)
+        if (got.st_dev, got.st_ino) != (st.st_dev, st.st_ino) or not stat.S_ISREG(got.st_mode):
+            raise UnsafeFile(child or where, "changed while copied")
+        ffd = os.open(f"/proc/self/fd/{pfd}",
+                      os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    finally:
+        if pfd != fd:
+            os.close(pfd)
     return os.fdopen(ffd, "rb", buffering=_CHUNK)
 
 
